@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need, and nothing when it is all there:
+#   - node modules (npm ci from package-lock.json; npm install without a lock)
+#   - Debian packages: prosody (prosody, prosodyctl), espeak-ng, sox, openssl
+# Idempotent; no apt-get update unless something has to be installed.
+# Run from anywhere: it works in the repository root.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf 'bootstrap: %s\n' "$*"; }
+did_something=0
+
+# ---- node modules -----------------------------------------------------------
+npm_flags=(--no-audit --no-fund)
+if [[ -f package-lock.json ]]; then
+  if [[ ! -d node_modules ]]; then
+    say "node_modules missing: npm ci"
+    npm ci "${npm_flags[@]}"
+    did_something=1
+  elif [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+    say "package-lock.json is newer than node_modules: npm ci"
+    npm ci "${npm_flags[@]}"
+    did_something=1
+  fi
+else
+  if [[ ! -d node_modules || ! -f node_modules/.package-lock.json || package.json -nt node_modules/.package-lock.json ]]; then
+    say "no package-lock.json: npm install"
+    npm install "${npm_flags[@]}"
+    did_something=1
+  fi
+fi
+
+# ---- Debian packages --------------------------------------------------------
+# command -> Debian package
+declare -A pkg_of=(
+  [prosody]=prosody
+  [prosodyctl]=prosody
+  [espeak-ng]=espeak-ng
+  [sox]=sox
+  [openssl]=openssl
+)
+missing_cmds=()
+missing_pkgs=()
+for cmd in prosody prosodyctl espeak-ng sox openssl; do
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    missing_cmds+=("$cmd")
+    pkg="${pkg_of[$cmd]}"
+    if [[ " ${missing_pkgs[*]-} " != *" $pkg "* ]]; then missing_pkgs+=("$pkg"); fi
+  fi
+done
+
+# Stop a system-wide Prosody that the package's postinst started (by the PID
+# in its pidfile, never by name). Our tests run their own throwaway servers.
+stop_packaged_prosody() {
+  local pidfile pid cmdline i
+  for pidfile in /run/prosody/prosody.pid /var/run/prosody/prosody.pid; do
+    [[ -r "$pidfile" ]] || continue
+    pid="$(tr -dc '0-9' <"$pidfile")"
+    [[ -n "$pid" ]] || continue
+    kill -0 "$pid" 2>/dev/null || continue
+    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    [[ "$cmdline" == *prosody* ]] || continue
+    say "stopping the system prosody started by the package (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      say "system prosody (pid $pid) ignored SIGTERM: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
+if ((${#missing_pkgs[@]} > 0)); then
+  if [[ "$(id -u)" != 0 ]]; then
+    say "missing commands: ${missing_cmds[*]}"
+    say "install them as root with:"
+    printf '  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends %s\n' "${missing_pkgs[*]}"
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  say "apt-get update"
+  apt-get update -qq
+  # Keep maintainer scripts from starting services (Debian's policy-rc.d
+  # mechanism), unless the machine already has its own policy.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    own_policy=1
+    trap 'if [[ $own_policy == 1 ]]; then rm -f "$policy"; fi' EXIT
+  fi
+  say "apt-get install ${missing_pkgs[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
+  if ((own_policy == 1)); then
+    rm -f "$policy"
+    own_policy=0
+  fi
+  did_something=1
+  for cmd in "${missing_cmds[@]}"; do
+    command -v "$cmd" >/dev/null 2>&1 || { say "still missing after install: $cmd"; exit 1; }
+  done
+  if [[ " ${missing_pkgs[*]} " == *" prosody "* ]]; then stop_packaged_prosody; fi
+fi
+
+if ((did_something == 0)); then
+  say "ok (node modules and prosody, espeak-ng, sox, openssl present)"
+fi

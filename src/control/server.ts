@@ -1,0 +1,424 @@
+// The control socket server: many local clients, newline-delimited JSON (the
+// protocol is documented in ./protocol.ts). It owns framing, ordering, limits
+// and socket-file security; what the commands do comes from `handlers`.
+import { lstat, mkdir, chmod, unlink, stat } from "node:fs/promises";
+import net from "node:net";
+import { dirname, join } from "node:path";
+import type { Logger } from "../util/logger.js";
+import { CommandError, JingledError, errorMessage } from "../util/errors.js";
+import {
+  PROTOCOL_VERSION,
+  encodeLine,
+  errorReply,
+  isErrorCode,
+  okReply,
+  parseRequestLine,
+  type ControlReply,
+  type RequestId,
+} from "./protocol.js";
+
+export interface ClientInfo {
+  /** Unique per daemon run; appears in logs. */
+  readonly id: number;
+  readonly connectedAt: Date;
+}
+
+export type CommandHandler = (args: Record<string, unknown>, client: ClientInfo) => Promise<unknown> | unknown;
+
+export interface ControlServerOptions {
+  path: string;
+  logger: Logger;
+  /** The daemon's version, sent in hello. */
+  version: string;
+  handlers: Record<string, CommandHandler>;
+  /** State sent in each client's hello (the `status` result). */
+  snapshot: () => unknown;
+  maxLineBytes?: number;
+  maxQueuedBytes?: number;
+}
+
+export interface ControlServer {
+  listen(): Promise<void>;
+  /** Sends `{event, seq, time, ...fields}` to every client. */
+  broadcast(event: string, fields?: object): void;
+  close(): Promise<void>;
+  readonly clientCount: number;
+}
+
+// sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL.
+const MAX_SOCKET_PATH_BYTES = 107;
+// Lines read but not yet handled; past this we stop reading the socket so a
+// client that pipelines faster than we answer is slowed down, not buffered.
+const MAX_PENDING_LINES = 32;
+
+export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
+  const runtimeDir = env.XDG_RUNTIME_DIR;
+  if (runtimeDir) return join(runtimeDir, "jingled", "control.sock");
+  // Not os.tmpdir(): it follows TMPDIR, and the daemon and jinglectl must agree on the path.
+  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
+  return `/tmp/jingled-${uid}/control.sock`;
+}
+
+export class ControlSocketError extends JingledError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("control-socket", message, options);
+  }
+}
+
+type QueueItem = { kind: "line"; line: string } | { kind: "too-long" };
+
+export function createControlServer(opts: ControlServerOptions): ControlServer {
+  const { path, logger, version, handlers, snapshot } = opts;
+  const maxLineBytes = opts.maxLineBytes ?? 64 * 1024;
+  const maxQueuedBytes = opts.maxQueuedBytes ?? 1024 * 1024;
+  const log = logger.child({ component: "control" });
+
+  const clients = new Set<Client>();
+  let seq = 0;
+  let nextClientId = 1;
+  let server: net.Server | undefined;
+  // The inode we bound, so close() never removes a socket another daemon put there since.
+  let boundIno: number | undefined;
+
+  class Client {
+    readonly info: ClientInfo;
+    readonly #socket: net.Socket;
+    #chunks: Buffer[] = [];
+    #chunkBytes = 0;
+    /** True while skipping the rest of an over-long line. */
+    #discarding = false;
+    readonly #queue: QueueItem[] = [];
+    #processing = false;
+    #closed = false;
+    /** The client half-closed: answer what it sent, then close our side. */
+    #inputEnded = false;
+
+    constructor(socket: net.Socket) {
+      this.#socket = socket;
+      this.info = { id: nextClientId++, connectedAt: new Date() };
+      socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+      socket.on("error", (err) => log.debug({ client: this.info.id, err: errorMessage(err) }, "client socket error"));
+      socket.on("end", () => this.#onEnd());
+      socket.on("close", () => this.#onClose());
+    }
+
+    get closed(): boolean {
+      return this.#closed;
+    }
+
+    /** Writes one encoded line, or drops this client if it is not reading fast enough. */
+    sendLine(line: string): void {
+      if (this.#closed) return;
+      // writableLength is what Node still holds for this socket beyond the kernel's buffer.
+      if (this.#socket.writableLength + Buffer.byteLength(line) > maxQueuedBytes) {
+        log.warn(
+          { client: this.info.id, queuedBytes: this.#socket.writableLength, maxQueuedBytes },
+          "control client is not reading; disconnecting it",
+        );
+        this.destroy();
+        return;
+      }
+      this.#socket.write(line);
+    }
+
+    destroy(): void {
+      if (this.#closed) return;
+      this.#closed = true;
+      clients.delete(this);
+      this.#queue.length = 0;
+      this.#socket.destroy();
+    }
+
+    #onClose(): void {
+      if (!this.#closed) {
+        this.#closed = true;
+        clients.delete(this);
+        this.#queue.length = 0;
+      }
+      log.debug({ client: this.info.id }, "control client disconnected");
+    }
+
+    #onEnd(): void {
+      this.#inputEnded = true;
+      // A last line without its newline (e.g. `printf ... | nc -U`) still counts.
+      if (!this.#discarding && this.#chunkBytes > 0) {
+        const line = Buffer.concat(this.#chunks).toString("utf8");
+        this.#chunks = [];
+        this.#chunkBytes = 0;
+        this.#enqueue({ kind: "line", line });
+      }
+      this.#endIfIdle();
+    }
+
+    #endIfIdle(): void {
+      if (this.#inputEnded && !this.#processing && this.#queue.length === 0 && !this.#closed) {
+        this.#closed = true;
+        clients.delete(this);
+        this.#socket.end();
+      }
+    }
+
+    #onData(chunk: Buffer): void {
+      let start = 0;
+      while (start < chunk.length && !this.#closed) {
+        const nl = chunk.indexOf(0x0a, start);
+        const end = nl === -1 ? chunk.length : nl;
+        if (this.#discarding) {
+          if (nl !== -1) this.#discarding = false;
+        } else if (this.#chunkBytes + (end - start) > maxLineBytes) {
+          // Report once, then drop bytes until the newline: memory stays bounded by maxLineBytes.
+          this.#chunks = [];
+          this.#chunkBytes = 0;
+          this.#enqueue({ kind: "too-long" });
+          if (nl === -1) this.#discarding = true;
+        } else if (nl === -1) {
+          // Copy: the slice would otherwise pin the whole (possibly large) read buffer.
+          this.#chunks.push(Buffer.from(chunk.subarray(start, end)));
+          this.#chunkBytes += end - start;
+        } else {
+          const tail = chunk.subarray(start, end);
+          const line = this.#chunkBytes === 0 ? tail : Buffer.concat([...this.#chunks, tail]);
+          this.#chunks = [];
+          this.#chunkBytes = 0;
+          this.#enqueue({ kind: "line", line: line.toString("utf8") });
+        }
+        start = end + 1;
+      }
+    }
+
+    #enqueue(item: QueueItem): void {
+      if (item.kind === "line" && item.line.trim() === "") return;
+      this.#queue.push(item);
+      if (this.#queue.length >= MAX_PENDING_LINES) this.#socket.pause();
+      if (!this.#processing) void this.#drain();
+    }
+
+    /** Handles queued lines one at a time, so a client's replies keep its request order. */
+    async #drain(): Promise<void> {
+      this.#processing = true;
+      try {
+        while (!this.#closed) {
+          const item = this.#queue.shift();
+          if (item === undefined) break;
+          if (this.#queue.length < MAX_PENDING_LINES && this.#socket.isPaused()) this.#socket.resume();
+          const reply =
+            item.kind === "too-long"
+              ? errorReply(null, "line-too-long", `line longer than ${maxLineBytes} bytes; skipped to its end`)
+              : await handleLine(item.line, this.info);
+          this.sendLine(encodeReply(reply));
+        }
+      } finally {
+        this.#processing = false;
+        this.#endIfIdle();
+      }
+    }
+  }
+
+  async function handleLine(line: string, client: ClientInfo): Promise<ControlReply> {
+    const parsed = parseRequestLine(line.endsWith("\r") ? line.slice(0, -1) : line);
+    if (!parsed.ok) return errorReply(parsed.id ?? null, parsed.error.code, parsed.error.message);
+    const { id, cmd, args } = parsed.request;
+    // hasOwn: a cmd such as "toString" or "__proto__" must not reach Object.prototype.
+    const handler = Object.hasOwn(handlers, cmd) ? handlers[cmd] : undefined;
+    if (handler === undefined) {
+      const known = Object.keys(handlers).sort().join(", ");
+      return errorReply(id, "unknown-command", `unknown command "${cmd.slice(0, 100)}" (known: ${known})`);
+    }
+    try {
+      return okReply(id, await handler(args, client));
+    } catch (err) {
+      return handlerErrorReply(id, cmd, err, client);
+    }
+  }
+
+  /** A result JSON cannot carry (a cycle, a BigInt) becomes an internal error, not a stuck client. */
+  function encodeReply(reply: ControlReply): string {
+    try {
+      return encodeLine(reply);
+    } catch (err) {
+      log.error({ err, id: reply.id }, "control reply is not serialisable");
+      return encodeLine(errorReply(reply.id, "internal", `result could not be encoded: ${errorMessage(err)}`));
+    }
+  }
+
+  function handlerErrorReply(id: RequestId, cmd: string, err: unknown, client: ClientInfo): ControlReply {
+    if (err instanceof CommandError) {
+      if (isErrorCode(err.code)) return errorReply(id, err.code, err.message);
+      // A code outside the protocol's set is a bug in the handler: report it, but as internal.
+      log.error({ cmd, code: err.code }, "handler used an error code the protocol does not define");
+      return errorReply(id, "internal", `${err.code}: ${err.message}`);
+    }
+    log.error({ err, cmd, client: client.id }, "control command failed unexpectedly");
+    return errorReply(id, "internal", `${cmd} failed: ${errorMessage(err)}`);
+  }
+
+  function onConnection(socket: net.Socket): void {
+    const client = new Client(socket);
+    let snap: unknown;
+    try {
+      snap = snapshot();
+    } catch (err) {
+      log.error({ err }, "snapshot for hello failed");
+      snap = null;
+    }
+    // Synchronous from here to clients.add: no event can slip between the snapshot and the
+    // client joining, so hello.seq + 1 is exactly the first event this client sees.
+    const hello = { event: "hello", seq, time: new Date().toISOString(), protocol: PROTOCOL_VERSION, version };
+    let line: string;
+    try {
+      line = encodeLine({ ...hello, snapshot: snap });
+    } catch (err) {
+      log.error({ err }, "snapshot for hello is not serialisable");
+      line = encodeLine({ ...hello, snapshot: null });
+    }
+    client.sendLine(line);
+    if (!client.closed) clients.add(client);
+    log.debug({ client: client.info.id, clients: clients.size }, "control client connected");
+  }
+
+  function broadcast(event: string, fields: object = {}): void {
+    const message: Record<string, unknown> = { event, seq: seq + 1, time: new Date().toISOString() };
+    // The envelope comes first on the wire and a field can never overwrite it.
+    for (const [key, value] of Object.entries(fields)) if (!(key in message)) message[key] = value;
+    let line: string;
+    try {
+      line = encodeLine(message);
+    } catch (err) {
+      // A producer's bug must not take the daemon down; no seq is used, so clients see no gap.
+      log.error({ err, event }, "event is not serialisable; not sent");
+      return;
+    }
+    seq += 1;
+    for (const client of [...clients]) client.sendLine(line);
+  }
+
+  async function listen(): Promise<void> {
+    if (server) throw new ControlSocketError("control server is already listening");
+    if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+      throw new ControlSocketError(
+        `control socket path is too long (${Buffer.byteLength(path)} bytes, at most ${MAX_SOCKET_PATH_BYTES}): ${path}`,
+      );
+    }
+    await prepareDirectory(dirname(path));
+    await clearStaleSocket(path);
+    const srv = net.createServer({ allowHalfOpen: true }, onConnection);
+    await bindPrivately(srv, path);
+    // umask already made it 0600; chmod as well in case the filesystem ignores umask for sockets.
+    await chmod(path, 0o600);
+    boundIno = (await stat(path)).ino;
+    srv.on("error", (err) => log.error({ err }, "control socket error"));
+    server = srv;
+    log.info({ path }, "control socket listening");
+  }
+
+  async function close(): Promise<void> {
+    const srv = server;
+    if (!srv) return;
+    server = undefined;
+    const closed = new Promise<void>((resolve) => srv.close(() => resolve()));
+    for (const client of [...clients]) client.destroy();
+    await closed;
+    // Node may already have unlinked it; remove it only if it is still the one we bound.
+    try {
+      if ((await stat(path)).ino === boundIno) await unlink(path);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  return {
+    listen,
+    broadcast,
+    close,
+    get clientCount() {
+      return clients.size;
+    },
+  };
+}
+
+/**
+ * The socket's directory must be ours and closed to others: the socket file's
+ * own mode is not enough on every system, and a directory someone else
+ * controls could swap the socket for theirs.
+ */
+async function prepareDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new ControlSocketError(`cannot create control socket directory ${dir}: ${errorMessage(err)}`, { cause: err });
+  }
+  const st = await lstat(dir);
+  if (st.isSymbolicLink()) {
+    throw new ControlSocketError(`control socket directory ${dir} is a symbolic link; refusing to use it`);
+  }
+  if (!st.isDirectory()) throw new ControlSocketError(`control socket directory ${dir} is not a directory`);
+  const uid = typeof process.getuid === "function" ? process.getuid() : st.uid;
+  if (st.uid !== uid) {
+    throw new ControlSocketError(
+      `control socket directory ${dir} is owned by uid ${st.uid}, not by us (uid ${uid}); refusing to use it`,
+    );
+  }
+  if ((st.mode & 0o077) !== 0) {
+    const mode = (st.mode & 0o777).toString(8).padStart(3, "0");
+    throw new ControlSocketError(
+      `control socket directory ${dir} has mode ${mode}: other users could reach the socket; ` +
+        `run "chmod 700 ${dir}" or choose another path`,
+    );
+  }
+}
+
+/** Removes a socket left by a crashed daemon; refuses to take over a live one. */
+async function clearStaleSocket(path: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  if (!st.isSocket()) {
+    throw new ControlSocketError(`${path} exists and is not a socket; refusing to replace it`);
+  }
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(path);
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    // ECONNREFUSED: nobody listens. Anything else (ENOENT after a race) is not a live daemon either.
+    probe.once("error", () => resolve(false));
+  });
+  if (alive) throw new ControlSocketError(`another jingled is already listening on ${path}`);
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ENOENT") throw err;
+  });
+}
+
+/** Binds under umask 0177 so the socket is never reachable by others, not even briefly. */
+function bindPrivately(srv: net.Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      srv.off("listening", onListening);
+      if (err.code === "EADDRINUSE") {
+        reject(new ControlSocketError(`another jingled is already listening on ${path}`, { cause: err }));
+      } else {
+        reject(new ControlSocketError(`cannot listen on ${path}: ${err.message}`, { cause: err }));
+      }
+    };
+    const onListening = (): void => {
+      srv.off("error", onError);
+      resolve();
+    };
+    srv.once("error", onError);
+    srv.once("listening", onListening);
+    // The bind itself happens synchronously inside listen() for Unix sockets, so the umask
+    // window is just this call (umask is process-wide).
+    const previous = process.umask(0o177);
+    try {
+      srv.listen(path);
+    } finally {
+      process.umask(previous);
+    }
+  });
+}
+

@@ -1,0 +1,87 @@
+// jingled: load config -> build the app -> run until a signal.
+//   jingled --config FILE
+// Exit codes: 0 stopped cleanly, 64 usage, 69 the account cannot log in,
+// 75 control socket in use, 78 bad configuration.
+import { loadConfigFile } from "./config/load.js";
+import { App, VERSION } from "./app/app.js";
+import { createLogger } from "./util/logger.js";
+import { AccountError, ConfigError, errorMessage } from "./util/errors.js";
+
+const USAGE = `usage: jingled --config FILE
+
+Logs into the XMPP account in FILE, places and answers Jingle audio calls,
+and is controlled through a local socket (see jinglectl --help).
+
+  --config FILE   YAML configuration (see config/example.yaml)
+  --version       print the version
+  --help          this text
+
+The password may come from JINGLED_PASSWORD instead of the file.
+Signals: SIGTERM/SIGINT hang up every call and exit.`;
+
+export async function main(argv: string[]): Promise<number> {
+  let configFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--help" || a === "-h") {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    if (a === "--version") {
+      process.stdout.write(`jingled ${VERSION}\n`);
+      return 0;
+    }
+    if (a === "--config" || a === "-c") configFile = argv[++i];
+    else if (a.startsWith("--config=")) configFile = a.slice("--config=".length);
+    else {
+      process.stderr.write(`jingled: unknown argument ${a}\n${USAGE}\n`);
+      return 64;
+    }
+  }
+  if (!configFile) {
+    process.stderr.write(`jingled: --config FILE is required\n${USAGE}\n`);
+    return 64;
+  }
+
+  let cfg;
+  try {
+    cfg = loadConfigFile(configFile);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`jingled: ${err.message}\n`);
+      return 78;
+    }
+    throw err;
+  }
+
+  const log = createLogger({ level: cfg.log.level });
+  const app = new App(cfg, log);
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string) => {
+    stopping ??= (async () => {
+      log.info({ signal }, "stopping");
+      await app.stop().catch((err: unknown) => log.error({ err: errorMessage(err) }, "stop"));
+    })();
+    return stopping;
+  };
+  const done = new Promise<number>((resolve) => {
+    process.once("SIGTERM", () => void stop("SIGTERM").then(() => resolve(0)));
+    process.once("SIGINT", () => void stop("SIGINT").then(() => resolve(0)));
+  });
+  process.on("SIGHUP", () => log.warn("SIGHUP: configuration reload is not implemented yet"));
+  // Never let a stray error from a library take every call down with it.
+  process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception"));
+  process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
+
+  try {
+    await app.start();
+  } catch (err) {
+    const msg = errorMessage(err);
+    await app.stop().catch(() => undefined);
+    process.stderr.write(`jingled: ${msg}\n`);
+    log.flush();
+    if (/already listening/.test(msg)) return 75;
+    return err instanceof AccountError ? 69 : 1;
+  }
+  return done;
+}

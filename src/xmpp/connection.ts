@@ -1,0 +1,270 @@
+// The XMPP account connection, composed from @xmpp/* parts (like @xmpp/client,
+// but with our own STARTTLS step so that a configured CA can be trusted, and
+// with plaintext refused unless explicitly allowed). RFC 6120 + XEP-0198.
+import net from "node:net";
+import tls from "node:tls";
+import { readFileSync } from "node:fs";
+import { Client, xml, jid as parseJid, type JID } from "@xmpp/client-core";
+import _reconnect from "@xmpp/reconnect";
+import _tcp from "@xmpp/tcp";
+import _middleware, { type IncomingContext } from "@xmpp/middleware";
+import _streamFeatures from "@xmpp/stream-features";
+import _iqCaller from "@xmpp/iq/caller.js";
+import _iqCallee from "@xmpp/iq/callee.js";
+import _sasl from "@xmpp/sasl";
+import _resourceBinding from "@xmpp/resource-binding";
+import _streamManagement from "@xmpp/stream-management";
+import SASLFactory from "saslmechanisms";
+import scramsha1 from "@xmpp/sasl-scram-sha-1";
+import plain from "@xmpp/sasl-plain";
+import TlsSocket from "@xmpp/tls/lib/Socket.js";
+import type { Element } from "ltx";
+import { TypedEmitter } from "../util/events.js";
+import { AccountError, errorMessage } from "../util/errors.js";
+import type { Logger } from "../util/logger.js";
+import { CAPS_NODE, IDENTITY, NS_CAPS, NS_DISCO_INFO, capsVerification } from "./caps.js";
+
+const NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls";
+
+export const ACCOUNT_STATES = {
+  connecting: "connecting",
+  online: "online",
+  reconnecting: "reconnecting",
+  offline: "offline",
+} as const;
+export type AccountState = (typeof ACCOUNT_STATES)[keyof typeof ACCOUNT_STATES];
+
+export interface XmppOptions {
+  jid: string;
+  password: string;
+  resource: string;
+  /** xmpp://host:port */
+  service?: string;
+  allowPlaintext: boolean;
+  caFile?: string;
+  priority: number;
+  features: string[];
+  logger: Logger;
+}
+
+export type XmppEvents = {
+  state: [state: AccountState, reason?: string];
+  /** Every incoming message stanza. */
+  message: [stanza: Element];
+  presence: [stanza: Element];
+};
+
+export type IqSetHandler = (stanza: Element, child: Element) => Promise<void> | void;
+
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 60_000;
+
+export class XmppConnection extends TypedEmitter<XmppEvents> {
+  readonly #opts: XmppOptions;
+  readonly #log: Logger;
+  readonly #client: Client;
+  readonly #iqCaller: ReturnType<typeof _iqCaller>;
+  readonly #reconnect: ReturnType<typeof _reconnect>;
+  readonly #iqSetHandlers: { ns: string; name: string; handler: IqSetHandler }[] = [];
+  readonly #capsVer: string;
+  #state: AccountState = "offline";
+  #stopping = false;
+
+  constructor(opts: XmppOptions) {
+    super();
+    this.#opts = opts;
+    this.#log = opts.logger.child({ module: "xmpp" });
+    const account = parseJid(opts.jid);
+    const domain = account.domain;
+    const service = opts.service ?? `xmpp://${domain}:5222`;
+    const client = new Client({ service, domain, lang: "en" });
+    client.jid = parseJid(account.local, domain);
+    this.#client = client;
+    this.#capsVer = capsVerification([IDENTITY], opts.features);
+
+    this.#reconnect = _reconnect({ entity: client });
+    _tcp({ entity: client });
+    const middleware = _middleware({ entity: client });
+    const streamFeatures = _streamFeatures({ middleware });
+    this.#iqCaller = _iqCaller({ middleware, entity: client });
+    const iqCallee = _iqCallee({ middleware, entity: client });
+
+    // Stream features in priority order: STARTTLS, SASL, resource binding, SM.
+    streamFeatures.use("starttls", NS_TLS, async ({ entity }, next) => this.#startTls(entity, next));
+    const saslFactory = new SASLFactory();
+    scramsha1(saslFactory);
+    plain(saslFactory);
+    _sasl({ streamFeatures, saslFactory }, async (done, mechanisms, _fast, entity) => {
+      if (!entity.isSecure() && !opts.allowPlaintext) {
+        throw new AccountError(
+          "tls-required",
+          `server ${service} offered no STARTTLS; refusing to authenticate in plaintext (set tls.allowPlaintext to allow it)`,
+        );
+      }
+      // PLAIN only inside TLS; SCRAM-SHA-1 is preferred anyway.
+      const usable = entity.isSecure() ? mechanisms : mechanisms.filter((m) => m !== "PLAIN");
+      const mech = usable[0];
+      if (!mech) throw new AccountError("auth-failed", `no usable SASL mechanism (server offers ${mechanisms.join(", ")})`);
+      await done({ username: account.local, password: opts.password }, mech);
+    });
+    _resourceBinding({ iqCaller: this.#iqCaller, streamFeatures }, opts.resource);
+    const sm = _streamManagement({ streamFeatures, entity: client, middleware });
+
+    iqCallee.get("urn:xmpp:ping", "ping", () => ({}));
+    iqCallee.get(NS_DISCO_INFO, "query", (ctx) => this.#discoInfo(ctx));
+    // Our own routing for iq sets (Jingle): handlers send their own replies,
+    // including Jingle-specific error payloads.
+    middleware.use(async (ctx, next) => {
+      const { stanza } = ctx;
+      if (stanza.name !== "iq" || stanza.attrs.type !== "set") return next();
+      const child = stanza.getChildElements()[0];
+      if (!child) return next();
+      const route = this.#iqSetHandlers.find((h) => child.is(h.name, h.ns));
+      if (!route) return next();
+      try {
+        await route.handler(stanza, child);
+      } catch (err) {
+        this.#log.error({ err }, "iq handler failed");
+        await this.sendIqError(stanza, "cancel", "internal-server-error").catch(() => undefined);
+      }
+      return undefined;
+    });
+    middleware.use(async (ctx, next) => {
+      if (ctx.stanza.name === "message") this.emit("message", ctx.stanza);
+      else if (ctx.stanza.name === "presence") this.emit("presence", ctx.stanza);
+      return next();
+    });
+
+    client.on("online", (address: JID) => {
+      this.#reconnect.delay = BACKOFF_MIN_MS;
+      this.#log.info({ jid: address.toString(), secure: client.isSecure() }, "online");
+      void this.#sendPresence();
+      this.#setState("online");
+    });
+    client.on("disconnect", (info: { clean?: boolean; reason?: unknown } | undefined) => {
+      if (this.#stopping) return;
+      // Exponential backoff with jitter (the library's fixed 1 s would hammer a server that is down).
+      const next = Math.min(BACKOFF_MAX_MS, this.#reconnect.delay * 2);
+      this.#reconnect.delay = Math.round(next * (0.8 + Math.random() * 0.4));
+      const reason = info?.reason ? errorMessage(info.reason) : "connection lost";
+      this.#setState("reconnecting", reason);
+    });
+    client.on("error", (err: Error) => {
+      this.#log.warn({ err: errorMessage(err) }, "xmpp error");
+      if (err instanceof AccountError || /not-authorized|certificate|self.signed/i.test(err.message)) {
+        this.#lastError = err;
+      }
+    });
+    sm.on("resumed", () => this.#log.info("stream resumed"));
+  }
+
+  #lastError: Error | undefined;
+
+  get state(): AccountState {
+    return this.#state;
+  }
+
+  /** Our full JID once online. */
+  get jid(): string | undefined {
+    return this.#client.jid?.toString();
+  }
+
+  #setState(state: AccountState, reason?: string): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#log.info({ state, reason }, "account state");
+    this.emit("state", state, reason);
+  }
+
+  async start(): Promise<void> {
+    this.#stopping = false;
+    this.#setState("connecting");
+    try {
+      await this.#client.start();
+    } catch (err) {
+      const cause = this.#lastError ?? err;
+      // Auth and TLS-policy failures are final; retrying would not help.
+      this.#stopping = true;
+      this.#reconnect.stop();
+      this.#setState("offline", errorMessage(cause));
+      throw cause instanceof AccountError ? cause : new AccountError("connect-failed", `cannot log in as ${this.#opts.jid}: ${errorMessage(cause)}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#reconnect.stop();
+    try {
+      if (this.#state === "online") await this.#client.send(xml("presence", { type: "unavailable" }));
+      await this.#client.stop();
+    } catch (err) {
+      this.#log.debug({ err: errorMessage(err) }, "stop");
+    }
+    this.#setState("offline", "stopped");
+  }
+
+  onIqSet(ns: string, name: string, handler: IqSetHandler): void {
+    this.#iqSetHandlers.push({ ns, name, handler });
+  }
+
+  async send(stanza: Element): Promise<void> {
+    await this.#client.send(stanza);
+  }
+
+  /** Sends an iq and resolves with the result stanza; rejects with the stanza error. */
+  async iq(stanza: Element, timeoutMs = 15_000): Promise<Element> {
+    return this.#iqCaller.request(stanza, timeoutMs);
+  }
+
+  async sendIqResult(request: Element): Promise<void> {
+    await this.send(xml("iq", { type: "result", to: request.attrs.from, id: request.attrs.id }));
+  }
+
+  async sendIqError(request: Element, type: string, condition: string): Promise<void> {
+    await this.send(
+      xml(
+        "iq",
+        { type: "error", to: request.attrs.from, id: request.attrs.id },
+        xml("error", { type }, xml(condition, { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" })),
+      ),
+    );
+  }
+
+  async #sendPresence(): Promise<void> {
+    const presence = xml(
+      "presence",
+      {},
+      xml("priority", {}, String(this.#opts.priority)),
+      xml("c", { xmlns: NS_CAPS, hash: "sha-1", node: CAPS_NODE, ver: this.#capsVer }),
+    );
+    await this.#client.send(presence).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "presence"));
+  }
+
+  #discoInfo(ctx: IncomingContext): Element {
+    const node = ctx.element?.attrs.node;
+    const query = xml("query", { xmlns: NS_DISCO_INFO, ...(node ? { node } : {}) });
+    query.append(xml("identity", { category: IDENTITY.category, type: IDENTITY.type, name: IDENTITY.name }));
+    for (const f of this.#opts.features) query.append(xml("feature", { var: f }));
+    return query;
+  }
+
+  async #startTls(entity: Client, next: () => Promise<unknown>): Promise<unknown> {
+    const socket = entity.socket;
+    if (!(socket instanceof net.Socket) || socket instanceof tls.TLSSocket) return next();
+    const answer = await entity.sendReceive(xml("starttls", { xmlns: NS_TLS }));
+    if (!answer.is("proceed", NS_TLS)) throw new AccountError("tls-failed", "server refused STARTTLS");
+    const domain = entity.options.domain ?? "";
+    const ca = this.#opts.caFile ? [...tls.rootCertificates, readFileSync(this.#opts.caFile, "utf8")] : undefined;
+    const secure = new TlsSocket();
+    await new Promise<void>((resolve, reject) => {
+      secure.once("connect", () => resolve());
+      secure.once("error", (err: Error) =>
+        reject(new AccountError("tls-failed", `TLS with ${domain} failed: ${err.message}${this.#opts.caFile ? "" : " (set tls.caFile to trust a private CA)"}`)),
+      );
+      secure.connect({ socket, servername: domain, host: domain, ...(ca ? { ca } : {}), rejectUnauthorized: true });
+    });
+    entity._attachSocket(secure);
+    await entity.restart();
+    return undefined;
+  }
+}

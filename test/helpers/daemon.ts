@@ -1,0 +1,137 @@
+// Starts a real jingled process (bin/jingled.js from the build) with a
+// generated config against a test Prosody, and connects to its control socket.
+// Used by the integration tests and by the demo.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+import { connectControl, type ControlClient, type AnyEvent } from "../../src/control/client.js";
+import { startProcess, type ManagedProcess } from "./process.js";
+import type { ProsodyServer } from "./prosody.js";
+
+export const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+export const JINGLED_BIN = join(REPO_ROOT, "bin", "jingled.js");
+
+export interface DaemonOptions {
+  prosody: ProsodyServer;
+  username: string;
+  password: string;
+  /** A fresh directory for this daemon's config, socket and recordings. */
+  dir: string;
+  resource?: string;
+  codecs?: string[];
+  input?: Record<string, unknown>;
+  output?: Record<string, unknown>;
+  autoAnswer?: boolean;
+  /** Deep-merged into the generated config (top-level keys replace). */
+  config?: Record<string, unknown>;
+  logLevel?: string;
+  /** Wait for the account to be online (default true). */
+  waitOnline?: boolean;
+}
+
+export interface Daemon {
+  readonly process: ManagedProcess;
+  readonly control: ControlClient;
+  readonly socketPath: string;
+  readonly configFile: string;
+  /** Our full JID, once online. */
+  readonly jid: string;
+  /** Every event received on the control socket so far. */
+  readonly events: AnyEvent[];
+  waitForEvent(pred: (e: AnyEvent) => boolean, timeoutMs?: number, what?: string): Promise<AnyEvent>;
+  stop(): Promise<number | null>;
+}
+
+export function daemonConfig(o: DaemonOptions): Record<string, unknown> {
+  return {
+    account: {
+      jid: `${o.username}@${o.prosody.domain}`,
+      password: o.password,
+      resource: o.resource ?? "jingled",
+      server: `xmpp://127.0.0.1:${o.prosody.port}`,
+    },
+    tls: { caFile: o.prosody.caFile },
+    control: { socket: join(o.dir, "run", "control.sock") },
+    // Tests never send a packet beyond loopback.
+    ice: { addresses: ["127.0.0.1"], connectTimeoutMs: 10000 },
+    media: {
+      codecs: o.codecs ?? ["opus", "pcmu"],
+      input: o.input ?? { type: "silence" },
+      output: o.output ?? { type: "file", path: join(o.dir, "recordings", "{callId}.wav") },
+    },
+    calls: { autoAnswer: o.autoAnswer ?? false },
+    log: { level: o.logLevel ?? "debug" },
+    ...o.config,
+  };
+}
+
+export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
+  mkdirSync(o.dir, { recursive: true });
+  const cfg = daemonConfig(o);
+  const configFile = join(o.dir, "jingled.yaml");
+  writeFileSync(configFile, stringify(cfg), { mode: 0o600 });
+  const socketPath = (cfg.control as { socket: string }).socket;
+  const proc = await startProcess(process.execPath, [JINGLED_BIN, "--config", configFile], {
+    name: `jingled ${o.username}`,
+    readyPattern: /control socket listening/,
+    readyTimeoutMs: 15000,
+    logFile: join(o.dir, "jingled.log"),
+  });
+  const control = await connectControl(socketPath);
+  const events: AnyEvent[] = [];
+  const waiters = new Set<() => void>();
+  control.on("event", (e) => {
+    events.push(e);
+    for (const w of waiters) w();
+  });
+
+  function waitForEvent(pred: (e: AnyEvent) => boolean, timeoutMs = 15000, what = "event"): Promise<AnyEvent> {
+    const seen = events.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const e = events.find(pred);
+        if (e) {
+          cleanup();
+          resolve(e);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} on ${o.username}; events: ${JSON.stringify(events.slice(-10))}\n--- log tail ---\n${proc.output().split("\n").slice(-30).join("\n")}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+    });
+  }
+
+  let jid = "";
+  const hello = control.hello as unknown as { snapshot?: { account?: { state?: string; jid?: string } } };
+  if (o.waitOnline !== false) {
+    if (hello.snapshot?.account?.state !== "online") {
+      await waitForEvent((e) => e.event === "account" && e.state === "online", 15000, "account online");
+    }
+    const status = (await control.request("status")) as { account: { jid: string } };
+    jid = status.account.jid;
+  }
+
+  return {
+    process: proc,
+    control,
+    socketPath,
+    configFile,
+    get jid() {
+      return jid;
+    },
+    events,
+    waitForEvent,
+    async stop() {
+      await control.close().catch(() => undefined);
+      return proc.stop("SIGTERM", 8000);
+    },
+  };
+}

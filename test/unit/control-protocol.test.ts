@@ -1,0 +1,244 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { CommandError } from "../../src/util/errors.js";
+import {
+  ErrorCode,
+  PROTOCOL_VERSION,
+  encodeLine,
+  errorReply,
+  isErrorCode,
+  okReply,
+  parseCommandArgs,
+  parseRequestLine,
+  resolveCallId,
+  type ParseResult,
+} from "../../src/control/protocol.js";
+
+// ---------------------------------------------------------------- parseRequestLine
+
+const parseCases: Array<{ name: string; line: string; expect: ParseResult }> = [
+  {
+    name: "full request",
+    line: '{"id":1,"cmd":"call","args":{"jid":"bob@example.org"}}',
+    expect: { ok: true, request: { id: 1, cmd: "call", args: { jid: "bob@example.org" } } },
+  },
+  {
+    name: "string id, args omitted -> {}",
+    line: '{"id":"a-7","cmd":"status"}',
+    expect: { ok: true, request: { id: "a-7", cmd: "status", args: {} } },
+  },
+  {
+    name: "unknown top-level fields are ignored",
+    line: '{"id":0,"cmd":"calls","extra":true}',
+    expect: { ok: true, request: { id: 0, cmd: "calls", args: {} } },
+  },
+  {
+    name: "not JSON",
+    line: "{id:1",
+    expect: { ok: false, error: { code: "bad-json", message: "" } },
+  },
+  {
+    name: "array",
+    line: "[1,2]",
+    expect: { ok: false, error: { code: "bad-request", message: "" } },
+  },
+  {
+    name: "null",
+    line: "null",
+    expect: { ok: false, error: { code: "bad-request", message: "" } },
+  },
+  {
+    name: "missing id",
+    line: '{"cmd":"status"}',
+    expect: { ok: false, error: { code: "bad-request", message: "" } },
+  },
+  {
+    name: "id of wrong type",
+    line: '{"id":{"x":1},"cmd":"status"}',
+    expect: { ok: false, error: { code: "bad-request", message: "" } },
+  },
+  {
+    name: "id null",
+    line: '{"id":null,"cmd":"status"}',
+    expect: { ok: false, error: { code: "bad-request", message: "" } },
+  },
+  {
+    name: "missing cmd echoes the id",
+    line: '{"id":5}',
+    expect: { ok: false, error: { code: "bad-request", message: "" }, id: 5 },
+  },
+  {
+    name: "empty cmd echoes the id",
+    line: '{"id":"x","cmd":""}',
+    expect: { ok: false, error: { code: "bad-request", message: "" }, id: "x" },
+  },
+  {
+    name: "cmd not a string",
+    line: '{"id":6,"cmd":7}',
+    expect: { ok: false, error: { code: "bad-request", message: "" }, id: 6 },
+  },
+  {
+    name: "args an array",
+    line: '{"id":8,"cmd":"call","args":["bob"]}',
+    expect: { ok: false, error: { code: "bad-request", message: "" }, id: 8 },
+  },
+  {
+    name: "args null",
+    line: '{"id":9,"cmd":"call","args":null}',
+    expect: { ok: false, error: { code: "bad-request", message: "" }, id: 9 },
+  },
+];
+
+for (const c of parseCases) {
+  test(`parseRequestLine: ${c.name}`, () => {
+    const got = parseRequestLine(c.line);
+    if (c.expect.ok) {
+      assert.deepEqual(got, c.expect);
+      return;
+    }
+    assert.equal(got.ok, false);
+    if (got.ok) return;
+    assert.equal(got.error.code, c.expect.error.code);
+    assert.ok(got.error.message.length > 0, "error message says what is wrong");
+    assert.equal(got.id, c.expect.id);
+  });
+}
+
+test("parseRequestLine never throws on odd input", () => {
+  for (const line of ["", " ", '"str"', "1e999", "{", "\u0000", '{"__proto__":{"id":1},"cmd":"x"}']) {
+    const r = parseRequestLine(line);
+    assert.equal(typeof r.ok, "boolean");
+  }
+});
+
+// ---------------------------------------------------------------- golden wire fixtures
+// Exact bytes on the wire: key order and shapes are what clients see.
+
+const goldenReplies: Array<{ name: string; message: object; wire: string }> = [
+  {
+    name: "ok reply with result",
+    message: okReply(1, { callId: "c1" }),
+    wire: '{"id":1,"ok":true,"result":{"callId":"c1"}}\n',
+  },
+  {
+    name: "ok reply without result carries null",
+    message: okReply("q", undefined),
+    wire: '{"id":"q","ok":true,"result":null}\n',
+  },
+  {
+    name: "error reply",
+    message: errorReply(2, "unknown-call", "no call with id c9"),
+    wire: '{"id":2,"ok":false,"error":{"code":"unknown-call","message":"no call with id c9"}}\n',
+  },
+  {
+    name: "error reply without id",
+    message: errorReply(null, "bad-json", "invalid JSON"),
+    wire: '{"id":null,"ok":false,"error":{"code":"bad-json","message":"invalid JSON"}}\n',
+  },
+  {
+    name: "newlines inside strings stay escaped",
+    message: okReply(3, { text: "a\nb" }),
+    wire: '{"id":3,"ok":true,"result":{"text":"a\\nb"}}\n',
+  },
+];
+
+for (const g of goldenReplies) {
+  test(`golden: ${g.name}`, () => {
+    assert.equal(encodeLine(g.message), g.wire);
+    assert.equal(encodeLine(g.message).split("\n").length, 2, "exactly one line");
+  });
+}
+
+test("golden: requests from the protocol document parse as documented", () => {
+  const docRequests: Array<[string, object]> = [
+    ['{"id":1,"cmd":"call","args":{"jid":"bob@example.org"}}', { id: 1, cmd: "call", args: { jid: "bob@example.org" } }],
+    ['{"id":2,"cmd":"hangup","args":{"callId":"c9"}}', { id: 2, cmd: "hangup", args: { callId: "c9" } }],
+  ];
+  for (const [line, request] of docRequests) assert.deepEqual(parseRequestLine(line), { ok: true, request });
+});
+
+test("the protocol document and the source header are the same text", () => {
+  const root = fileURLToPath(new URL("../../../", import.meta.url));
+  const doc = readFileSync(root + "docs/control-protocol.md", "utf8");
+  const src = readFileSync(root + "src/control/protocol.ts", "utf8");
+  const header = src.slice(src.indexOf("/*") + 2, src.indexOf("*/"));
+  const headerText = header
+    .split("\n")
+    .map((l) => l.replace(/^ \* ?/, "").replace(/^ \*$/, ""))
+    .join("\n")
+    .replace("(This text is also docs/control-protocol.md; change both together.)\n\n", "")
+    .trim();
+  const docHeader = doc.slice(0, doc.indexOf("\n## Example session")).trim();
+  assert.equal(docHeader, headerText);
+});
+
+// ---------------------------------------------------------------- error codes
+
+test("error codes are the closed set of the protocol", () => {
+  assert.equal(PROTOCOL_VERSION, 1);
+  assert.deepEqual(Object.values(ErrorCode).sort(), [
+    "ambiguous-call",
+    "bad-argument",
+    "bad-json",
+    "bad-request",
+    "busy",
+    "internal",
+    "invalid-state",
+    "line-too-long",
+    "not-connected",
+    "unknown-call",
+    "unknown-command",
+  ]);
+  assert.ok(isErrorCode("busy"));
+  assert.ok(!isErrorCode("nope"));
+  assert.ok(!isErrorCode(3));
+});
+
+// ---------------------------------------------------------------- command arguments
+
+function badArgument(fn: () => unknown, mentions: string): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof CommandError);
+    assert.equal(err.code, "bad-argument");
+    assert.match(err.message, new RegExp(mentions));
+    return true;
+  });
+}
+
+test("parseCommandArgs: call", () => {
+  assert.deepEqual(parseCommandArgs("call", { jid: "bob@example.org" }), { jid: "bob@example.org" });
+  assert.deepEqual(parseCommandArgs("call", { jid: "bob@example.org/phone", codecs: ["pcmu", "opus", "pcmu"] }), {
+    jid: "bob@example.org/phone",
+    codecs: ["pcmu", "opus"],
+  });
+  badArgument(() => parseCommandArgs("call", {}), '"jid"');
+  badArgument(() => parseCommandArgs("call", { jid: 7 }), '"jid"');
+  badArgument(() => parseCommandArgs("call", { jid: "bob @example.org" }), "not a valid JID");
+  badArgument(() => parseCommandArgs("call", { jid: "b@x", codecs: ["g722"] }), "unknown codec");
+  badArgument(() => parseCommandArgs("call", { jid: "b@x", codecs: [] }), "codecs");
+  badArgument(() => parseCommandArgs("call", { jid: "b@x", video: true }), 'unknown argument "video"');
+});
+
+test("parseCommandArgs: answer, reject, hangup, status, calls", () => {
+  assert.deepEqual(parseCommandArgs("answer", {}), {});
+  assert.deepEqual(parseCommandArgs("hangup", { callId: "c1" }), { callId: "c1" });
+  assert.deepEqual(parseCommandArgs("reject", { callId: "c1", reason: "busy" }), { callId: "c1", reason: "busy" });
+  badArgument(() => parseCommandArgs("reject", { reason: "nope" }), "decline, busy");
+  badArgument(() => parseCommandArgs("hangup", { callId: 3 }), '"callId"');
+  badArgument(() => parseCommandArgs("status", { verbose: true }), "allowed: none");
+  assert.deepEqual(parseCommandArgs("calls", {}), {});
+});
+
+test("resolveCallId: explicit, the only call, none, several", () => {
+  const one = [{ id: "c1" }];
+  const two = [{ id: "c1" }, { id: "c2" }];
+  assert.equal(resolveCallId("c2", two), "c2");
+  assert.equal(resolveCallId(undefined, one), "c1");
+  const code = (fn: () => unknown, expected: string): void =>
+    assert.throws(fn, (e: unknown) => e instanceof CommandError && e.code === expected);
+  code(() => resolveCallId("c9", two), "unknown-call");
+  code(() => resolveCallId(undefined, []), "unknown-call");
+  code(() => resolveCallId(undefined, two), "ambiguous-call");
+});

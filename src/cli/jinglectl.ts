@@ -36,7 +36,7 @@ export interface MainIo {
   stdout?: Writer;
   stderr?: Writer;
   env?: NodeJS.ProcessEnv;
-  /** Stops `events` and `call --wait` (exit 0); for embedding and tests. */
+  /** Stops `events` and `call --wait` (exit 0; the call itself goes on); for embedding and tests. */
   signal?: AbortSignal;
 }
 
@@ -254,9 +254,11 @@ export function formatEvent(e: AnyEvent): string {
       return `account ${String(e.state)}${e.reason ? `: ${String(e.reason)}` : ""}`;
     case "call": {
       const c = e as unknown as CallEvent;
-      let line = `call ${c.callId} ${c.state} with ${c.peer}`;
+      let line = `call ${c.callId} ${c.type} with ${c.peer}`;
+      if (c.codec && c.type !== "ended") line += ` (${c.codec})`;
       if (c.reason) line += `: ${c.reason}`;
-      if (c.state === "ended" && typeof c.durationMs === "number") line += ` after ${formatDuration(c.durationMs)}`;
+      if (c.text) line += ` (${c.text})`;
+      if (c.type === "ended" && typeof c.durationMs === "number") line += ` after ${formatDuration(c.durationMs)}`;
       return line;
     }
     case "media": {
@@ -278,7 +280,7 @@ interface Context {
   out: (line: string) => void;
   err: (line: string) => void;
   socketPath: string;
-  signal: AbortSignal | undefined;
+  signal: AbortSignal;
 }
 
 export async function main(argv: string[], io: MainIo = {}): Promise<number> {
@@ -324,13 +326,20 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   try {
     client = await connectControl(socketPath);
   } catch (e) {
-    const reason = e instanceof Error ? e.message : String(e);
-    err(`jinglectl: cannot connect to jingled at ${socketPath}: ${reason}`);
+    // The client's message names the path and the reason.
+    err(`jinglectl: ${e instanceof ControlRequestError ? e.message : `cannot connect to jingled at ${socketPath}: ${String(e)}`}`);
     err("Is the daemon running? Choose its socket with --socket PATH or JINGLED_SOCKET.");
     return ExitCode.NoDaemon;
   }
 
-  const ctx: Context = { client, parsed, out, err, socketPath, signal: io.signal };
+  // `jinglectl events | grep -m1 ringing`: a reader that goes away ends us quietly, not with EPIPE.
+  const stdoutGone = new AbortController();
+  const onStdoutError = (e: NodeJS.ErrnoException): void => {
+    if (e.code === "EPIPE") stdoutGone.abort();
+  };
+  if (!io.stdout) process.stdout.on("error", onStdoutError);
+  const signal = io.signal ? AbortSignal.any([io.signal, stdoutGone.signal]) : stdoutGone.signal;
+  const ctx: Context = { client, parsed, out, err, socketPath, signal };
   try {
     return await run(ctx, rawArgs);
   } catch (e) {
@@ -344,6 +353,7 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     }
     throw e;
   } finally {
+    if (!io.stdout) process.stdout.off("error", onStdoutError);
     await client.close();
   }
 }
@@ -393,10 +403,8 @@ async function run(ctx: Context, rawArgs: Record<string, unknown> | undefined): 
   }
 }
 
-/** Resolves when the signal aborts (never without one). */
-function aborted(signal: AbortSignal | undefined): Promise<"aborted"> {
+function aborted(signal: AbortSignal): Promise<"aborted"> {
   return new Promise((resolve) => {
-    if (!signal) return;
     if (signal.aborted) return resolve("aborted");
     signal.addEventListener("abort", () => resolve("aborted"), { once: true });
   });
@@ -448,8 +456,8 @@ async function placeCall(ctx: Context): Promise<number> {
     if (e.event !== "call" || e.callId !== callId) continue;
     const ce = e as unknown as CallEvent;
     // "outgoing" was already printed from the reply.
-    if (ce.state !== "outgoing" || parsed.json) out(parsed.json ? JSON.stringify(e) : formatEvent(e));
-    if (ce.state === "ended") {
+    if (ce.type !== "outgoing" || parsed.json) out(parsed.json ? JSON.stringify(e) : formatEvent(e));
+    if (ce.type === "ended") {
       await iterator.return?.();
       return ce.reason === "success" ? ExitCode.Ok : ExitCode.CallUnsuccessful;
     }

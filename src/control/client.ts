@@ -196,18 +196,17 @@ export function connectControl(path: string, opts: ConnectOptions = {}): Promise
       } else resolve(client);
     };
     const timer = setTimeout(
-      () => settle(new ControlRequestError("timeout", `no hello from the daemon at ${path} within ${timeoutMs} ms`)),
+      () => settle(new ControlRequestError("timeout", `no hello from jingled at ${path} within ${timeoutMs} ms`)),
       timeoutMs,
     );
 
     socket.once("error", (err: NodeJS.ErrnoException) => {
-      if (!settled) {
-        settle(new ControlRequestError("connect-failed", `cannot connect to ${path}: ${err.code ?? err.message}`, { cause: err }));
-      }
+      const why = connectFailureReason(err);
+      settle(new ControlRequestError("connect-failed", `cannot connect to jingled at ${path}: ${why}`, { cause: err }));
     });
     socket.on("error", () => undefined); // reported through close below
     socket.on("close", () => {
-      settle(new ControlRequestError("connect-failed", `the daemon at ${path} closed the connection before hello`));
+      settle(new ControlRequestError("connect-failed", `jingled at ${path} closed the connection before hello`));
       client.handleClose();
     });
 
@@ -262,4 +261,20 @@ export function connectControl(path: string, opts: ConnectOptions = {}): Promise
     };
     socket.on("data", onChunk);
   });
+}
+
+function connectFailureReason(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case "ENOENT":
+      return "no such socket (ENOENT)";
+    case "ECONNREFUSED":
+      return "nothing is listening; a stale socket? (ECONNREFUSED)";
+    case "EACCES":
+    case "EPERM":
+      return `permission denied (${err.code})`;
+    case "ENOTSOCK":
+      return "not a socket (ENOTSOCK)";
+    default:
+      return err.code ?? err.message;
+  }
 }

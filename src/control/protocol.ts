@@ -47,7 +47,7 @@
  * Events
  * ------
  *     {"event":"call","seq":42,"time":"2025-01-01T12:00:01.000Z","callId":"c1",
- *      "state":"ringing","peer":"bob@example.org/phone"}
+ *      "type":"ringing","peer":"bob@example.org/phone"}
  *
  * Events go to every connected client. `seq` is one daemon-wide counter, +1
  * per event, the same number for every client; `time` is ISO 8601 UTC.
@@ -101,8 +101,11 @@
  * Events (besides hello)
  * ----------------------
  *     account {state: "connecting"|"online"|"reconnecting"|"offline", reason?}
- *     call    {callId, state: "outgoing"|"incoming"|"ringing"|"active"|"ended",
- *              peer, reason? (ended), durationMs? (ended; 0 if never active)}
+ *     call    {callId, type: "outgoing"|"incoming"|"ringing"|"connecting"|"active"|"ended",
+ *              peer, codec? (once known), reason? (ended: XEP-0166 reason),
+ *              text? (ended: the peer's explanation), durationMs? (ended; 0 if
+ *              never active)}
+ *              `type` says what happened; later versions add e.g. held, muted.
  *     media   {callId, codec, localCandidate, remoteCandidate, pairType}
  *              candidates are {type: "host"|"srflx"|"prflx"|"relay", address,
  *              port, protocol: "udp"|"tcp"}; pairType "direct" or "relayed"
@@ -201,15 +204,16 @@ export const CallState = {
 } as const;
 export type CallState = (typeof CallState)[keyof typeof CallState];
 
-/** The call states announced by `call` events (connecting is internal detail). */
-export const CallEventState = {
+/** What a `call` event announces: "type", not "state", because later ones (held, muted) are happenings. */
+export const CallEventType = {
   Outgoing: "outgoing",
   Incoming: "incoming",
   Ringing: "ringing",
+  Connecting: "connecting",
   Active: "active",
   Ended: "ended",
 } as const;
-export type CallEventState = (typeof CallEventState)[keyof typeof CallEventState];
+export type CallEventType = (typeof CallEventType)[keyof typeof CallEventType];
 
 export const CodecName = { Opus: "opus", Pcmu: "pcmu" } as const;
 export type CodecName = (typeof CodecName)[keyof typeof CodecName];
@@ -269,9 +273,12 @@ export interface AccountEvent extends EventEnvelope {
 export interface CallEvent extends EventEnvelope {
   event: "call";
   callId: string;
-  state: CallEventState;
+  type: CallEventType;
   peer: string;
+  codec?: string;
   reason?: string;
+  /** The peer's free-text explanation of the reason, when it sent one. */
+  text?: string;
   durationMs?: number;
 }
 

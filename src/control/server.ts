@@ -303,9 +303,14 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     await clearStaleSocket(path);
     const srv = net.createServer({ allowHalfOpen: true }, onConnection);
     await bindPrivately(srv, path);
-    // umask already made it 0600; chmod as well in case the filesystem ignores umask for sockets.
-    await chmod(path, 0o600);
-    boundIno = (await stat(path)).ino;
+    try {
+      // umask already made it 0600; chmod as well in case the filesystem ignores umask for sockets.
+      await chmod(path, 0o600);
+      boundIno = (await stat(path)).ino;
+    } catch (err) {
+      srv.close();
+      throw new ControlSocketError(`cannot secure control socket ${path}: ${errorMessage(err)}`, { cause: err });
+    }
     srv.on("error", (err) => log.error({ err }, "control socket error"));
     server = srv;
     log.info({ path }, "control socket listening");

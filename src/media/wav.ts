@@ -235,19 +235,29 @@ export function writeWavFile(path: string, pcm: Int16Array, sampleRate: number, 
   writeFileSync(path, encodeWav(pcm, sampleRate, channels));
 }
 
+/** Size of the staging buffers the writer copies frames into (~0.7 s of 48 kHz mono). */
+const STAGE_BYTES = 64 * 1024;
+/** Staging buffers kept for reuse once written. */
+const SPARE_STAGES = 4;
+
 /**
- * Streaming 16-bit PCM WAV writer. write() never blocks: frames are queued
- * and written asynchronously, coalesced while a write is in flight. The
- * header is written with "unknown" sizes (0xFFFFFFFF, which readers clamp to
- * the file length) and patched on close().
+ * Streaming 16-bit PCM WAV writer. write() never blocks: it copies the frame
+ * into a reusable staging buffer, and staged bytes are written asynchronously
+ * (one write in flight; what arrives meanwhile is written next, in one go).
+ * Steady state allocates nothing per frame. The header is written with
+ * "unknown" sizes (0xFFFFFFFF, which readers clamp to the file length, so a
+ * recording cut short by a crash stays readable) and patched on close().
  */
 export class WavFileWriter {
   readonly path: string;
   readonly sampleRate: number;
   readonly channels: number;
-  #fd: number;
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
+  readonly #fd: number;
+  /** Full staging buffers waiting to be written, in order. */
+  #full: Buffer[] = [];
+  #stage: Buffer | undefined;
+  #stageLen = 0;
+  #spare: Buffer[] = [];
   #writing = false;
   #position = HEADER_BYTES;
   #dataBytes = 0;
@@ -279,7 +289,7 @@ export class WavFileWriter {
       });
     }
     const w = new WavFileWriter(path, sampleRate, channels, fd);
-    w.#enqueue(wavHeader(sampleRate, channels, 0xffffffff), 0);
+    w.#writeAt(wavHeader(sampleRate, channels, 0xffffffff), 0, false);
     return w;
   }
 
@@ -288,13 +298,15 @@ export class WavFileWriter {
     return this.#dataBytes;
   }
 
-  /** Queue samples (interleaved when channels > 1). */
+  /** Queue samples (interleaved when channels > 1). The array may be reused at once. */
   write(pcm: Int16Array): void {
     if (this.#closed) throw new JingledError("media-sink", `WAV file ${this.path} is closed`);
     if (this.#error || pcm.length === 0) return;
     if (this.#dataBytes + pcm.byteLength > MAX_DATA_BYTES) return; // RIFF's 4 GiB limit: stop recording
     this.#dataBytes += pcm.byteLength;
-    this.#enqueue(pcmBytes(pcm));
+    if (littleEndianHost) this.#stageBytes(new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+    else this.#stageBytes(pcmBytes(pcm));
+    if (!this.#writing) this.#kick();
   }
 
   /** Flush queued samples, patch the RIFF and data sizes, close the file. Rejects on any I/O error. */
@@ -324,46 +336,57 @@ export class WavFileWriter {
     }
   }
 
-  #enqueue(b: Buffer, position?: number): void {
-    if (position !== undefined) {
-      // Only the header goes to a fixed position, before any data is queued.
-      this.#writeNow([b], position);
-      return;
+  #stageBytes(bytes: Uint8Array): void {
+    let off = 0;
+    while (off < bytes.length) {
+      if (!this.#stage) {
+        this.#stage = this.#spare.pop() ?? Buffer.allocUnsafe(STAGE_BYTES);
+        this.#stageLen = 0;
+      }
+      const n = Math.min(bytes.length - off, STAGE_BYTES - this.#stageLen);
+      this.#stage.set(bytes.subarray(off, off + n), this.#stageLen);
+      this.#stageLen += n;
+      off += n;
+      if (this.#stageLen === STAGE_BYTES) {
+        this.#full.push(this.#stage);
+        this.#stage = undefined;
+      }
     }
-    this.#pending.push(b);
-    this.#pendingBytes += b.length;
-    if (!this.#writing) this.#kick();
   }
 
+  /** Start the next write, or wake close() when everything is written. */
   #kick(): void {
-    if (this.#pending.length === 0) {
+    let buf = this.#full.shift();
+    let len = STAGE_BYTES;
+    if (!buf && this.#stage && this.#stageLen > 0) {
+      buf = this.#stage;
+      len = this.#stageLen;
+      this.#stage = undefined;
+    }
+    if (!buf) {
       const waiters = this.#drained;
       this.#drained = [];
       for (const w of waiters) w();
       return;
     }
-    const chunks = this.#pending;
-    const bytes = this.#pendingBytes;
-    this.#pending = [];
-    this.#pendingBytes = 0;
     const pos = this.#position;
-    this.#position += bytes;
-    this.#writeNow(chunks, pos);
+    this.#position += len;
+    this.#writeAt(buf.subarray(0, len), pos, true);
   }
 
-  #writeNow(chunks: Buffer[], position: number): void {
+  #writeAt(b: Buffer, position: number, recycle: boolean): void {
     this.#writing = true;
-    const b = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     const writeFrom = (off: number): void => {
       write(this.#fd, b, off, b.length - off, position + off, (err, n) => {
         if (err) {
           this.#error ??= err;
-          this.#pending = [];
-          this.#pendingBytes = 0;
+          this.#full = [];
+          this.#stage = undefined;
         } else if (off + n < b.length) {
           writeFrom(off + n); // short write: continue where it stopped
           return;
         }
+        if (recycle && this.#spare.length < SPARE_STAGES) this.#spare.push(Buffer.from(b.buffer, b.byteOffset, STAGE_BYTES));
         this.#writing = false;
         this.#kick();
       });
@@ -372,8 +395,8 @@ export class WavFileWriter {
   }
 
   #drain(): Promise<void> {
-    if (!this.#writing && this.#pending.length === 0) return Promise.resolve();
+    if (!this.#writing && this.#full.length === 0 && !(this.#stage && this.#stageLen > 0)) return Promise.resolve();
+    if (!this.#writing) this.#kick();
     return new Promise((resolve) => this.#drained.push(resolve));
   }
 }
-

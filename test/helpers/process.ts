@@ -204,18 +204,30 @@ export function startProcess(cmd: string, args: string[], opts: StartOptions = {
         resolve(null);
       }
     });
-    // "close" waits for stdio to end, so the output is complete when it fires.
-    child.once("close", (code) => {
+    let settled = false;
+    const finish = (code: number | null): void => {
+      if (settled) return;
+      settled = true;
       hasExited = true;
       exitCode = code;
       if (entry) live.delete(entry);
       logStream?.end();
       resolve(code);
-    });
-    // A grandchild holding the pipes open would delay "close": mark the exit.
+    };
+    // "close" waits for stdio to end, so the output is complete when it fires.
+    child.once("close", (code) => finish(code));
+    // A grandchild holding the pipes open would delay "close" indefinitely:
+    // after "exit", give the pipes a moment to drain, then settle anyway.
     child.once("exit", (code) => {
       exitCode = code;
       if (entry) live.delete(entry);
+      setTimeout(() => {
+        if (settled) return;
+        // Stop reading so the grandchild's pipes do not keep this process alive.
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        finish(code);
+      }, 300).unref();
     });
   });
 

@@ -177,7 +177,9 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
       `certificates = ${lua(certsDir)}`,
       "log = {",
       `  { levels = { min = ${lua(opts.logLevel ?? "debug")} }, to = "file", filename = ${lua(logFile)} };`,
-      `  { levels = { min = "error" }, to = "file", filename = "/dev/stderr" };`,
+      // Errors also to stdout ("console"; Prosody has no stderr sink, and
+      // /dev/stderr cannot be opened when it is a socket, as with Node's pipes).
+      `  { levels = { min = "error" }, to = "console" };`,
       "}",
       'interfaces = { "127.0.0.1" }',
       `c2s_ports = { ${port} }`,

@@ -59,7 +59,7 @@ describe("first real call: two daemons through Prosody", { timeout: 180_000 }, (
     e.event === "call" && e.type === "incoming" && typeof e.peer === "string" && e.peer.startsWith(peer) && d.events.indexOf(e) >= after;
 
   for (const codec of ["pcmu", "opus"]) {
-    test(`${codec}: alice calls bob, bob answers, speech flows both ways, alice hangs up`, async () => {
+    test(`${codec}: alice calls bob, bob answers, speech flows both ways, alice hangs up`, async (t) => {
       const mark = bob.events.length;
       const { callId } = (await alice.control.request("call", { jid: bob.jid, codecs: [codec] })) as { callId: string };
       const incoming = await bob.waitForEvent(incomingFrom(bob, "alice@", mark), 10000, "incoming call");
@@ -95,7 +95,7 @@ describe("first real call: two daemons through Prosody", { timeout: 180_000 }, (
         const rec = mono16(heard);
         const cmp = compareAudio(ref.pcm, ref.rate, rec.pcm, rec.rate);
         assert.ok(cmp.correlation >= 0.9, `${codec} ${who}: correlation ${cmp.correlation.toFixed(3)} (lag ${cmp.lagMs} ms) < 0.9`);
-        test.diagnostic?.(`${codec} ${who}: correlation ${cmp.correlation.toFixed(3)}, lag ${cmp.lagMs} ms`);
+        t.diagnostic(`${codec} ${who}: correlation ${cmp.correlation.toFixed(3)}, lag ${cmp.lagMs} ms`);
       }
     });
   }

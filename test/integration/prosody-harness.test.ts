@@ -215,6 +215,7 @@ describe("process and speech helpers", () => {
     const p = await startProcess("sh", ["-c", "trap '' TERM; echo starting; sleep 0.2; echo READY 42; sleep 30"], {
       name: "stubborn",
       readyPattern: /READY \d+/,
+      processGroup: true, // the signal reaches `sleep` too
     });
     assert.match(await p.waitForLine(/starting/, 1000), /starting/);
     const t0 = performance.now();
@@ -222,6 +223,13 @@ describe("process and speech helpers", () => {
     assert.ok(performance.now() - t0 < 3000);
     assert.equal(code, null); // killed by a signal
     assert.equal(pidAlive(p.pid), false);
+  });
+
+  test("without processGroup a grandchild holding the pipes does not block exited", async () => {
+    const p = await startProcess("sh", ["-c", "sleep 2 & echo READY; wait"], { name: "orphaning", readyPattern: /READY/ });
+    const t0 = performance.now();
+    await p.stop("SIGKILL", 1000);
+    assert.ok(performance.now() - t0 < 2000, "exited settles soon after the exit");
   });
 
   test("makeSpeechWav + soxStat: non-silent speech of plausible length", async () => {

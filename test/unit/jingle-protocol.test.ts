@@ -153,6 +153,8 @@ describe("golden fixtures", () => {
     test(`${name}: parse(build(json)) deep-equals json`, () => {
       const json = loadJson(name);
       const rebuilt = parse(buildJingle(json).toString());
+      // gatheringComplete is read-only (StanzaJS's non-standard element is never written).
+      for (const c of json.contents) delete c.transport?.gatheringComplete;
       assert.deepStrictEqual(parseJingle(rebuilt), json);
     });
   }

@@ -1,0 +1,113 @@
+// npm run demo: a real call on this machine. A throwaway Prosody on 127.0.0.1,
+// two accounts, two jingled daemons; alice calls bob with a spoken WAV as her
+// microphone, bob answers (and speaks too), both record what they hear, alice
+// hangs up after a few seconds, and a summary is printed. Everything started
+// here is stopped here.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { startProsody, type ProsodyServer } from "../test/helpers/prosody.js";
+import { REPO_ROOT, startDaemon, type Daemon } from "../test/helpers/daemon.js";
+import { makeSpeechWav } from "../test/helpers/speech.js";
+import { compareAudio } from "../test/helpers/audio-compare.js";
+import { floatToInt16, parseWav, wavToMonoFloat } from "../src/media/wav.js";
+
+const codec = process.argv[2] ?? "opus";
+const TALK_MS = 5000;
+
+interface Stats {
+  codec: string;
+  packetsSent: number;
+  bytesSent: number;
+  packetsReceived: number;
+  bytesReceived: number;
+  packetsLost: number;
+  framesConcealed: number;
+  recording: string;
+}
+
+function mono(path: string) {
+  const w = parseWav(readFileSync(path));
+  return { pcm: floatToInt16(wavToMonoFloat(w)), rate: w.format.sampleRate };
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), "jingled-demo-"));
+  const outDir = join(REPO_ROOT, ".run", "demo");
+  mkdirSync(outDir, { recursive: true });
+  let prosody: ProsodyServer | undefined;
+  const daemons: Daemon[] = [];
+  const step = (s: string) => process.stdout.write(`• ${s}\n`);
+  try {
+    step("starting a throwaway Prosody on 127.0.0.1");
+    prosody = await startProsody({
+      users: [
+        { username: "alice", password: "alice-demo" },
+        { username: "bob", password: "bob-demo" },
+      ],
+    });
+    step(`Prosody up on port ${prosody.port} (accounts alice@${prosody.domain}, bob@${prosody.domain})`);
+    const aliceWav = join(work, "alice-says.wav");
+    const bobWav = join(work, "bob-says.wav");
+    await makeSpeechWav("Hello Bob, this is Alice calling through jingled. Can you hear me clearly?", aliceWav);
+    await makeSpeechWav("Hi Alice, Bob here. I hear you loud and clear.", bobWav, { voice: "en+f3" });
+    step("spoken WAVs made with espeak-ng");
+
+    const alice = await startDaemon({ prosody, username: "alice", password: "alice-demo", dir: join(work, "alice"), input: { type: "file", path: aliceWav }, logLevel: "info" });
+    daemons.push(alice);
+    const bob = await startDaemon({ prosody, username: "bob", password: "bob-demo", dir: join(work, "bob"), input: { type: "file", path: bobWav }, logLevel: "info" });
+    daemons.push(bob);
+    step(`daemons online: ${alice.jid} and ${bob.jid}`);
+
+    const t0 = performance.now();
+    const { callId } = (await alice.control.request("call", { jid: bob.jid, codecs: [codec] })) as { callId: string };
+    step(`alice calls bob (${codec})`);
+    const incoming = await bob.waitForEvent((e) => e.event === "call" && e.type === "incoming", 10000, "incoming call");
+    step(`bob's daemon rings: incoming call from ${String(incoming.peer)}; bob answers`);
+    await bob.control.request("answer", { callId: incoming.callId });
+    const media = await alice.waitForEvent((e) => e.event === "media" && e.callId === callId, 15000, "media");
+    const setupMs = performance.now() - t0;
+    step(`call active after ${setupMs.toFixed(0)} ms; talking for ${TALK_MS / 1000} s`);
+    await new Promise((r) => setTimeout(r, TALK_MS));
+    await alice.control.request("hangup", { callId });
+    const endA = await alice.waitForEvent((e) => e.event === "call" && e.callId === callId && e.type === "ended", 10000, "ended");
+    const endB = await bob.waitForEvent((e) => e.event === "call" && e.callId === incoming.callId && e.type === "ended", 10000, "ended");
+    const sa = endA.stats as Stats;
+    const sb = endB.stats as Stats;
+    const aliceHeard = join(outDir, "alice-heard.wav");
+    const bobHeard = join(outDir, "bob-heard.wav");
+    copyFileSync(sa.recording, aliceHeard);
+    copyFileSync(sb.recording, bobHeard);
+    copyFileSync(aliceWav, join(outDir, "alice-said.wav"));
+    copyFileSync(bobWav, join(outDir, "bob-said.wav"));
+    const toBob = compareAudio(mono(aliceWav).pcm, mono(aliceWav).rate, mono(bobHeard).pcm, mono(bobHeard).rate);
+    const toAlice = compareAudio(mono(bobWav).pcm, mono(bobWav).rate, mono(aliceHeard).pcm, mono(aliceHeard).rate);
+    const l = media.localCandidate as { type: string; ip: string; port: number };
+    const r = media.remoteCandidate as { type: string; ip: string; port: number };
+    const rel = (p: string) => relative(process.cwd(), p) || p;
+
+    process.stdout.write(`
+Call summary
+  codec            ${String(media.codec)}
+  candidate pair   ${l.type} ${l.ip}:${l.port}  <->  ${r.type} ${r.ip}:${r.port}
+  setup            ${setupMs.toFixed(0)} ms (call command to media flowing)
+  duration         ${(Number(endA.durationMs) / 1000).toFixed(1)} s, ended: ${String(endA.reason)} / ${String(endB.reason)}
+  alice -> bob     ${sa.packetsSent} packets, ${sa.bytesSent} bytes sent; bob received ${sb.packetsReceived} (${sb.bytesReceived} bytes), lost ${sb.packetsLost}
+  bob -> alice     ${sb.packetsSent} packets, ${sb.bytesSent} bytes sent; alice received ${sa.packetsReceived} (${sa.bytesReceived} bytes), lost ${sa.packetsLost}
+  audio check      alice->bob correlation ${toBob.correlation.toFixed(3)}, bob->alice ${toAlice.correlation.toFixed(3)} (1.0 = identical)
+  recordings       ${rel(bobHeard)} (what bob heard), ${rel(aliceHeard)} (what alice heard)
+                   sources: ${rel(join(outDir, "alice-said.wav"))}, ${rel(join(outDir, "bob-said.wav"))}
+`);
+    if (endA.reason !== "success" || toBob.correlation < 0.8 || toAlice.correlation < 0.8) process.exitCode = 1;
+  } finally {
+    for (const d of daemons) await d.stop().catch(() => undefined);
+    await prosody?.stop().catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+    step("stopped everything that was started");
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`demo failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,174 @@
+// RTP packets (RFC 3550 §5.1) on werift-rtp, plus RTP/RTCP demultiplexing on
+// one port (RFC 5761 §4).
+//
+//  0                   1                   2                   3
+//  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+// |V=2|P|X|  CC   |M|     PT      |       sequence number         |
+// |                           timestamp                           |
+// |           synchronization source (SSRC) identifier            |
+// |            contributing source (CSRC) identifiers  (CC x 32)  |
+// | [extension: profile(16) length(16, in 32-bit words) data...]  |
+// | payload ...                    [padding ... | padding count ] |
+import { randomBytes } from "node:crypto";
+import { RtpHeader, RtpPacket } from "werift-rtp";
+
+export const RTP_VERSION = 2;
+const FIXED_HEADER = 12;
+
+export interface ParsedRtp {
+  marker: boolean;
+  payloadType: number;
+  sequenceNumber: number;
+  timestamp: number;
+  ssrc: number;
+  csrc: number[];
+  /** the payload, without header, extension and padding (a view into the input) */
+  payload: Buffer;
+  /** werift's header object, e.g. for RFC 8285 header extensions */
+  header: RtpHeader;
+}
+
+export interface RtpPacketizerOptions {
+  ssrc?: number;
+  payloadType: number;
+  clockRate: number;
+  initialSeq?: number;
+  initialTimestamp?: number;
+}
+
+function random32(): number {
+  return randomBytes(4).readUInt32BE(0);
+}
+
+/**
+ * Numbers outgoing frames. SSRC, first sequence number and first timestamp
+ * are random unless given (RFC 3550 §5.1: "SHOULD be random" to make
+ * known-plaintext attacks on encryption harder and for SSRC uniqueness §8).
+ */
+export class RtpPacketizer {
+  readonly payloadType: number;
+  readonly clockRate: number;
+  readonly #ssrc: number;
+  #seq: number;
+  #timestamp: number;
+  #packets = 0;
+  #octets = 0;
+
+  constructor(opts: RtpPacketizerOptions) {
+    checkPayloadType(opts.payloadType);
+    this.payloadType = opts.payloadType;
+    this.clockRate = opts.clockRate;
+    this.#ssrc = (opts.ssrc ?? random32()) >>> 0;
+    this.#seq = (opts.initialSeq ?? random32()) & 0xffff;
+    this.#timestamp = (opts.initialTimestamp ?? random32()) >>> 0;
+  }
+
+  get ssrc(): number {
+    return this.#ssrc;
+  }
+  /** Packets sent so far (RFC 3550 §6.4.1 sender's packet count). */
+  get packetsSent(): number {
+    return this.#packets;
+  }
+  /** Payload octets sent so far, headers excluded (RFC 3550 §6.4.1 sender's octet count). */
+  get octetsSent(): number {
+    return this.#octets;
+  }
+  /** The sequence number the next packet will carry. */
+  get nextSequenceNumber(): number {
+    return this.#seq;
+  }
+  /** The RTP timestamp the next packet will carry. */
+  get nextTimestamp(): number {
+    return this.#timestamp;
+  }
+
+  /**
+   * Wrap one frame. `samplesInFrame` counts at the RTP clock rate and
+   * advances the timestamp for the next packet.
+   */
+  packetize(payload: Buffer, samplesInFrame: number, opts: { marker?: boolean; payloadType?: number } = {}): Buffer {
+    const payloadType = opts.payloadType ?? this.payloadType;
+    if (opts.payloadType !== undefined) checkPayloadType(payloadType);
+    const header = new RtpHeader({
+      payloadType,
+      marker: opts.marker ?? false,
+      sequenceNumber: this.#seq,
+      timestamp: this.#timestamp,
+      ssrc: this.#ssrc,
+    });
+    const out = new RtpPacket(header, payload).serialize();
+    this.#seq = (this.#seq + 1) & 0xffff;
+    this.#timestamp = (this.#timestamp + samplesInFrame) >>> 0;
+    this.#packets++;
+    this.#octets += payload.length;
+    return out;
+  }
+}
+
+function checkPayloadType(pt: number): void {
+  if (!Number.isInteger(pt) || pt < 0 || pt > 127) throw new RangeError(`RTP payload type must be 0..127, got ${pt}`);
+}
+
+/**
+ * Parse an RTP packet; undefined for anything that is not a well-formed RTP
+ * version 2 packet. Never throws: the input comes straight from the network.
+ * Demultiplex RTCP first (isRtcpPacket): an RTCP packet can look like RTP.
+ */
+export function parseRtp(buf: Buffer): ParsedRtp | undefined {
+  if (buf.length < FIXED_HEADER) return undefined;
+  const b0 = buf[0]!;
+  if (b0 >> 6 !== RTP_VERSION) return undefined;
+  const hasPadding = (b0 & 0x20) !== 0;
+  const hasExtension = (b0 & 0x10) !== 0;
+  const csrcCount = b0 & 0x0f;
+  let payloadStart = FIXED_HEADER + 4 * csrcCount;
+  if (payloadStart > buf.length) return undefined;
+  if (hasExtension) {
+    if (payloadStart + 4 > buf.length) return undefined;
+    payloadStart += 4 + 4 * buf.readUInt16BE(payloadStart + 2);
+    if (payloadStart > buf.length) return undefined;
+  }
+  let payloadEnd = buf.length;
+  if (hasPadding) {
+    // §5.1: the last octet counts the padding octets, itself included.
+    const pad = buf[buf.length - 1]!;
+    if (pad === 0 || pad > buf.length - payloadStart) return undefined;
+    payloadEnd -= pad;
+  }
+  let header: RtpHeader;
+  try {
+    header = RtpHeader.deSerialize(buf);
+  } catch {
+    return undefined; // a malformed header extension
+  }
+  return {
+    marker: (buf[1]! & 0x80) !== 0,
+    payloadType: buf[1]! & 0x7f,
+    sequenceNumber: buf.readUInt16BE(2),
+    timestamp: buf.readUInt32BE(4),
+    ssrc: buf.readUInt32BE(8),
+    csrc: header.csrc,
+    payload: buf.subarray(payloadStart, payloadEnd),
+    header,
+  };
+}
+
+/** RTCP packet types occupy 192..223 in the second octet (RFC 5761 §4). */
+const RTCP_TYPE_MIN = 192;
+const RTCP_TYPE_MAX = 223;
+/** The smallest RTCP packet: a 4-octet header and the sender's SSRC (RFC 3550 §6.4.2). */
+const RTCP_MIN_LENGTH = 8;
+
+/**
+ * RFC 5761 §4: with RTP and RTCP on one port, a packet whose second octet is
+ * 192..223 is RTCP (RTP payload types 64..95, which would collide, are not
+ * used when multiplexing).
+ */
+export function isRtcpPacket(buf: Buffer): boolean {
+  if (buf.length < RTCP_MIN_LENGTH) return false;
+  if (buf[0]! >> 6 !== RTP_VERSION) return false;
+  const type = buf[1]!;
+  return type >= RTCP_TYPE_MIN && type <= RTCP_TYPE_MAX;
+}

@@ -1,0 +1,82 @@
+// The ICE adapter with real UDP sockets on 127.0.0.1: two agents trickle
+// candidates to each other, connect and exchange data; an unreachable peer
+// fails within the connect timeout.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createSocket } from "node:dgram";
+import { IceAgent } from "../../src/ice/ice-agent.js";
+import { silentLogger } from "../../src/util/logger.js";
+
+function agent(controlling: boolean, connectTimeoutMs = 5000) {
+  return new IceAgent({ controlling, addresses: ["127.0.0.1"], connectTimeoutMs, logger: silentLogger() });
+}
+
+test("two agents connect over loopback with trickled candidates and carry data both ways", async () => {
+  const a = agent(true);
+  const b = agent(false);
+  try {
+    a.on("candidate", (c) => void b.addRemoteCandidate(c));
+    b.on("candidate", (c) => void a.addRemoteCandidate(c));
+    const connected = Promise.all([
+      new Promise((r) => a.once("connected", r)),
+      new Promise((r) => b.once("connected", r)),
+    ]);
+    a.setRemoteParameters(b.localParameters.ufrag, b.localParameters.pwd);
+    b.setRemoteParameters(a.localParameters.ufrag, a.localParameters.pwd);
+    const t0 = performance.now();
+    await Promise.all([a.gather(), b.gather()]);
+    await connected;
+    const elapsed = performance.now() - t0;
+    assert.ok(elapsed < 5000, `connected in ${elapsed.toFixed(0)} ms`);
+    const pair = a.selectedPair()!;
+    assert.equal(pair.local.ip, "127.0.0.1");
+    assert.equal(pair.remote.ip, "127.0.0.1");
+    assert.equal(pair.local.type, "host");
+
+    const got = new Promise<Buffer>((r) => b.once("data", r));
+    const back = new Promise<Buffer>((r) => a.once("data", r));
+    a.send(Buffer.from([0x80, 0, 1, 2, 3]));
+    b.send(Buffer.from([0x80, 0, 9, 9, 9]));
+    assert.deepEqual([...(await got)], [0x80, 0, 1, 2, 3]);
+    assert.deepEqual([...(await back)], [0x80, 0, 9, 9, 9]);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test("an unreachable peer makes the agent fail within the connect timeout", async () => {
+  // A bound socket that never answers STUN: checks go nowhere.
+  const sink = createSocket("udp4");
+  await new Promise<void>((r) => sink.bind(0, "127.0.0.1", () => r()));
+  const port = sink.address().port;
+  const a = agent(true, 1500);
+  try {
+    const failed = new Promise<string>((r) => a.once("failed", r));
+    a.setRemoteParameters("abcd", "0123456789012345678901");
+    await a.gather();
+    await a.addRemoteCandidate({ component: 1, foundation: "1", generation: 0, id: "x", ip: "127.0.0.1", network: 0, port, priority: 2130706431, protocol: "udp", type: "host" });
+    const t0 = performance.now();
+    const reason = await failed;
+    const elapsed = performance.now() - t0;
+    assert.match(reason, /no connectivity within 1500 ms|failed/);
+    assert.ok(elapsed < 3000, `failed after ${elapsed.toFixed(0)} ms`);
+    assert.equal(a.state, "failed");
+  } finally {
+    await a.close();
+    sink.close();
+  }
+});
+
+test("unusable remote candidates are ignored: mDNS names, TCP, other components", async () => {
+  const a = agent(true);
+  try {
+    const base = { component: 1, foundation: "1", generation: 0, id: "x", network: 0, port: 9999, priority: 1, protocol: "udp", type: "host" as const };
+    assert.equal(await a.addRemoteCandidate({ ...base, ip: "abcd-1234.local" }), false);
+    assert.equal(await a.addRemoteCandidate({ ...base, ip: "127.0.0.1", protocol: "tcp" }), false);
+    assert.equal(await a.addRemoteCandidate({ ...base, ip: "127.0.0.1", component: 2 }), false);
+    assert.equal(await a.addRemoteCandidate({ ...base, ip: "127.0.0.1" }), true);
+  } finally {
+    await a.close();
+  }
+});

@@ -1,0 +1,353 @@
+// jinglectl's main() against a real control server with fake handlers.
+import { test, beforeEach, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CommandError } from "../../src/util/errors.js";
+import { silentLogger } from "../../src/util/logger.js";
+import { createControlServer, type ControlServer } from "../../src/control/server.js";
+import { parseCommandArgs, resolveCallId, type CallInfo, type Snapshot } from "../../src/control/protocol.js";
+import { main, type MainIo } from "../../src/cli/jinglectl.js";
+
+class Capture {
+  text = "";
+  write(s: string): boolean {
+    this.text += s;
+    return true;
+  }
+  get lines(): string[] {
+    return this.text.split("\n").filter((l) => l !== "");
+  }
+}
+
+let dir: string;
+let sockPath: string;
+let server: ControlServer;
+let calls: CallInfo[];
+const received: Array<{ cmd: string; args: Record<string, unknown> }> = [];
+
+/** How each fake outgoing call goes, by callee. */
+const scripts: Record<string, { reason: string; peer: string }> = {
+  "bob@localhost": { reason: "success", peer: "bob@localhost/res" },
+  "carol@localhost": { reason: "decline", peer: "carol@localhost/phone" },
+};
+
+const later = (ms: number, fn: () => void): void => void setTimeout(fn, ms);
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "jinglectl-"));
+  sockPath = join(dir, "control.sock");
+  calls = [];
+  received.length = 0;
+  let nextCall = 1;
+  const snapshot = (): Snapshot => ({ account: { jid: "alice@localhost/jingled", state: "online" }, calls });
+  server = createControlServer({
+    path: sockPath,
+    logger: silentLogger(),
+    version: "0.1.0-test",
+    snapshot,
+    handlers: {
+      status: (args) => {
+        parseCommandArgs("status", args);
+        return snapshot();
+      },
+      calls: () => calls,
+      call: (raw) => {
+        received.push({ cmd: "call", args: raw });
+        const args = parseCommandArgs("call", raw);
+        const id = `c${nextCall++}`;
+        const script = scripts[args.jid];
+        server.broadcast("call", { callId: id, type: "outgoing", peer: args.jid });
+        if (script) {
+          // Another call's events in between must not confuse --wait.
+          later(5, () => server.broadcast("call", { callId: "other", type: "ended", peer: "x@y", reason: "gone" }));
+          later(10, () => server.broadcast("call", { callId: id, type: "ringing", peer: script.peer }));
+          if (script.reason === "success") {
+            later(20, () => server.broadcast("call", { callId: id, type: "active", peer: script.peer, codec: "opus" }));
+          }
+          later(30, () =>
+            server.broadcast("call", {
+              callId: id,
+              type: "ended",
+              peer: script.peer,
+              reason: script.reason,
+              durationMs: script.reason === "success" ? 12_345 : 0,
+            }),
+          );
+        }
+        return { callId: id };
+      },
+      answer: (raw) => {
+        const args = parseCommandArgs("answer", raw);
+        return { callId: resolveCallId(args.callId, calls) };
+      },
+      reject: (raw) => {
+        received.push({ cmd: "reject", args: raw });
+        const args = parseCommandArgs("reject", raw);
+        return { callId: resolveCallId(args.callId, calls) };
+      },
+      hangup: (raw) => {
+        const args = parseCommandArgs("hangup", raw);
+        return { callId: resolveCallId(args.callId, calls) };
+      },
+      echo: (args) => args,
+      fail: () => {
+        throw new CommandError("busy", "too many calls");
+      },
+    },
+  });
+  await server.listen();
+});
+
+afterEach(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function run(argv: string[], io: MainIo = {}): Promise<{ code: number; out: Capture; err: Capture }> {
+  const out = new Capture();
+  const err = new Capture();
+  const code = await main(["--socket", sockPath, ...argv], { stdout: out, stderr: err, env: {}, ...io });
+  return { code, out, err };
+}
+
+const activeCall: CallInfo = {
+  id: "c7",
+  peer: "bob@localhost/res",
+  direction: "outgoing",
+  state: "active",
+  startedAt: "2025-01-01T12:00:00.000Z",
+  answeredAt: "2025-01-01T12:00:02.000Z",
+  codec: "opus",
+};
+
+// ---------------------------------------------------------------- help and usage
+
+test("--help lists every command and the exit codes; <command> --help describes one", async () => {
+  const { code, out, err } = await run(["--help"]);
+  assert.equal(code, 0);
+  assert.equal(err.text, "");
+  for (const word of ["status", "calls", "call <jid>", "answer", "reject", "hangup", "events", "raw"]) {
+    assert.ok(out.text.includes(word), word);
+  }
+  assert.match(out.text, /Exit codes:[\s\S]*64/);
+  const one = await run(["call", "--help"]);
+  assert.equal(one.code, 0);
+  assert.match(one.out.text, /--wait/);
+  assert.match(one.out.text, /exit 0 when it ended normally/);
+  const viaHelp = await run(["help", "hangup"]);
+  assert.equal(viaHelp.code, 0);
+  assert.match(viaHelp.out.text, /callId may be left out/);
+});
+
+test("usage errors exit 64 with a message on stderr", async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [[], /Usage: jinglectl/],
+    [["dial"], /unknown command "dial"/],
+    [["call"], /usage: jinglectl call <jid>/],
+    [["status", "extra"], /usage: jinglectl status/],
+    [["status", "--codec", "opus"], /status does not take --codec/],
+    [["call", "bob@localhost", "--codec", "g722"], /unknown codec "g722"/],
+    [["reject", "--reason", "maybe"], /--reason must be one of decline, busy/],
+    [["raw", "echo", "{not json"], /not valid JSON/],
+    [["raw", "echo", "[1]"], /must be a JSON object/],
+    [["--bogus", "status"], /--bogus/],
+  ];
+  for (const [argv, message] of cases) {
+    const { code, out, err } = await run(argv);
+    assert.equal(code, 64, argv.join(" "));
+    assert.match(err.text, message, argv.join(" "));
+    assert.equal(out.text, "");
+  }
+});
+
+test("no daemon: exit 3 naming the socket path", async () => {
+  const missing = join(dir, "absent.sock");
+  const out = new Capture();
+  const err = new Capture();
+  const code = await main(["status"], { stdout: out, stderr: err, env: { JINGLED_SOCKET: missing } });
+  assert.equal(code, 3);
+  assert.ok(err.text.includes(`cannot connect to jingled at ${missing}`));
+  assert.match(err.text, /Is the daemon running\?/);
+});
+
+test("JINGLED_SOCKET selects the socket when --socket is absent", async () => {
+  const out = new Capture();
+  const code = await main(["calls"], { stdout: out, stderr: new Capture(), env: { JINGLED_SOCKET: sockPath } });
+  assert.equal(code, 0);
+  assert.equal(out.text, "no calls\n");
+});
+
+// ---------------------------------------------------------------- commands
+
+test("status and calls: human-readable by default, the raw result with --json", async () => {
+  let r = await run(["status"]);
+  assert.equal(r.code, 0);
+  assert.equal(r.out.text, "account alice@localhost/jingled online\nno calls\n");
+
+  calls = [activeCall];
+  r = await run(["status"]);
+  assert.equal(r.out.text, "account alice@localhost/jingled online\ncall c7 active with bob@localhost/res (opus)\n");
+  r = await run(["calls"]);
+  assert.equal(r.out.text, "call c7 active with bob@localhost/res (opus)\n");
+
+  r = await run(["--json", "status"]);
+  assert.deepEqual(JSON.parse(r.out.text), { account: { jid: "alice@localhost/jingled", state: "online" }, calls: [activeCall] });
+  r = await run(["calls", "--json"]);
+  assert.deepEqual(JSON.parse(r.out.text), [activeCall]);
+});
+
+test("call without --wait prints the call id and passes codec preferences in order", async () => {
+  let r = await run(["call", "dave@localhost", "--codec", "pcmu", "--codec", "opus"]);
+  assert.equal(r.code, 0);
+  assert.equal(r.out.text, "call c1 outgoing to dave@localhost\n");
+  assert.deepEqual(received[0]!.args, { jid: "dave@localhost", codecs: ["pcmu", "opus"] });
+
+  r = await run(["--json", "call", "dave@localhost", "--codec", "OPUS,pcmu"]);
+  assert.deepEqual(JSON.parse(r.out.text), { callId: "c2" });
+  assert.deepEqual(received[1]!.args, { jid: "dave@localhost", codecs: ["opus", "pcmu"] });
+});
+
+test("call --wait follows the call and exits 0 when it ends with success", async () => {
+  const r = await run(["call", "bob@localhost", "--wait"]);
+  assert.equal(r.err.text, "");
+  assert.equal(r.code, 0);
+  assert.deepEqual(r.out.lines, [
+    "call c1 outgoing to bob@localhost",
+    "call c1 ringing with bob@localhost/res",
+    "call c1 active with bob@localhost/res (opus)",
+    "call c1 ended with bob@localhost/res: success after 12.3 s",
+  ]);
+});
+
+test("call --wait exits 2 when the call ends otherwise (decline)", async () => {
+  const r = await run(["call", "carol@localhost", "--wait"]);
+  assert.equal(r.code, 2);
+  assert.equal(r.out.lines.at(-1), "call c1 ended with carol@localhost/phone: decline after 0.0 s");
+});
+
+test("call --wait --json prints the result, then that call's events as JSON lines", async () => {
+  const r = await run(["--json", "call", "carol@localhost", "--wait"]);
+  assert.equal(r.code, 2);
+  const lines = r.out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(lines[0], { callId: "c1" });
+  assert.deepEqual(
+    lines.slice(1).map((e) => [e.event, e.callId, e.type]),
+    [
+      ["call", "c1", "outgoing"],
+      ["call", "c1", "ringing"],
+      ["call", "c1", "ended"],
+    ],
+  );
+  assert.equal(typeof lines[1]!.seq, "number");
+});
+
+test("call --wait exits 3 when the daemon goes away during the call", async () => {
+  const pending = run(["call", "dave@localhost", "--wait"]); // dave's call never ends
+  setTimeout(() => void server.close(), 50);
+  const r = await pending;
+  assert.equal(r.code, 3);
+  assert.match(r.err.text, /lost connection to jingled/);
+});
+
+test("a command error exits 1 with 'error <code>: <message>' on stderr", async () => {
+  let r = await run(["answer", "c9"]);
+  assert.equal(r.code, 1);
+  assert.equal(r.err.text, "error unknown-call: no call with id c9\n");
+  assert.equal(r.out.text, "");
+
+  calls = [activeCall, { ...activeCall, id: "c8" }];
+  r = await run(["hangup"]);
+  assert.equal(r.code, 1);
+  assert.match(r.err.text, /^error ambiguous-call: /);
+
+  r = await run(["raw", "fail"]);
+  assert.equal(r.err.text, "error busy: too many calls\n");
+  r = await run(["call", "not a jid"]);
+  assert.equal(r.code, 1);
+  assert.match(r.err.text, /^error bad-argument: call: "not a jid" is not a valid JID/);
+});
+
+test("answer, reject and hangup report the call they acted on", async () => {
+  calls = [activeCall];
+  assert.equal((await run(["answer"])).out.text, "answered call c7\n");
+  assert.equal((await run(["hangup", "c7"])).out.text, "hung up call c7\n");
+  const r = await run(["reject", "c7", "--reason", "busy"]);
+  assert.equal(r.out.text, "rejected call c7\n");
+  assert.deepEqual(received.at(-1), { cmd: "reject", args: { callId: "c7", reason: "busy" } });
+  assert.deepEqual(JSON.parse((await run(["--json", "answer"])).out.text), { callId: "c7" });
+});
+
+test("raw sends any command with JSON args", async () => {
+  let r = await run(["raw", "echo", '{"a":[1,"x"]}']);
+  assert.equal(r.code, 0);
+  assert.deepEqual(JSON.parse(r.out.text), { a: [1, "x"] });
+  r = await run(["--json", "raw", "echo"]);
+  assert.equal(r.out.text, "{}\n");
+});
+
+// ---------------------------------------------------------------- events
+
+async function until(cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("condition not reached in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test("events follows the stream, one line per event, until stopped", async () => {
+  calls = [activeCall];
+  const stop = new AbortController();
+  const out = new Capture();
+  const pending = main(["--socket", sockPath, "events"], { stdout: out, stderr: new Capture(), signal: stop.signal });
+  await until(() => out.text.includes("connected to jingled"));
+  server.broadcast("account", { state: "reconnecting", reason: "connection reset" });
+  server.broadcast("call", {
+    callId: "c7",
+    type: "ended",
+    peer: "bob@localhost/res",
+    reason: "success",
+    text: "bye",
+    durationMs: 62_000,
+  });
+  server.broadcast("media", {
+    callId: "c7",
+    codec: "opus",
+    localCandidate: { type: "host", address: "127.0.0.1", port: 40000, protocol: "udp" },
+    remoteCandidate: { type: "relay", address: "127.0.0.1", port: 3478, protocol: "udp" },
+    pairType: "relayed",
+  });
+  server.broadcast("future-thing", { x: 1 });
+  await until(() => out.lines.length >= 7);
+  stop.abort();
+  assert.equal(await pending, 0);
+  assert.deepEqual(out.lines, [
+    "connected to jingled 0.1.0-test (protocol 1)",
+    "account alice@localhost/jingled online",
+    "call c7 active with bob@localhost/res (opus)",
+    "account reconnecting: connection reset",
+    "call c7 ended with bob@localhost/res: success (bye) after 01:02",
+    "media c7 opus, host 127.0.0.1:40000 <-> relay 127.0.0.1:3478 (relayed)",
+    'future-thing {"x":1}',
+  ]);
+});
+
+test("events --json prints hello then raw event lines; exits 3 when the daemon closes", async () => {
+  const out = new Capture();
+  const err = new Capture();
+  const pending = main(["--socket", sockPath, "--json", "events"], { stdout: out, stderr: err });
+  await until(() => out.lines.length === 1);
+  server.broadcast("account", { state: "offline" });
+  await until(() => out.lines.length === 2);
+  await server.close();
+  assert.equal(await pending, 3);
+  const [hello, account] = out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(hello!.event, "hello");
+  assert.equal(hello!.protocol, 1);
+  assert.deepEqual(hello!.snapshot, { account: { jid: "alice@localhost/jingled", state: "online" }, calls: [] });
+  assert.equal(account!.event, "account");
+  assert.equal(account!.seq, (hello!.seq as number) + 1);
+  assert.match(err.text, /closed the connection/);
+});

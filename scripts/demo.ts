@@ -23,6 +23,8 @@ interface Stats {
   bytesReceived: number;
   packetsLost: number;
   framesConcealed: number;
+  underruns: number;
+  maxTickGapMs: number;
   recording: string;
 }
 
@@ -94,6 +96,7 @@ Call summary
   duration         ${(Number(endA.durationMs) / 1000).toFixed(1)} s, ended: ${String(endA.reason)} / ${String(endB.reason)}
   alice -> bob     ${sa.packetsSent} packets, ${sa.bytesSent} bytes sent; bob received ${sb.packetsReceived} (${sb.bytesReceived} bytes), lost ${sb.packetsLost}
   bob -> alice     ${sb.packetsSent} packets, ${sb.bytesSent} bytes sent; alice received ${sa.packetsReceived} (${sa.bytesReceived} bytes), lost ${sa.packetsLost}
+  playout          alice: ${sa.underruns} underruns, ${sa.framesConcealed} frames concealed, longest clock gap ${sa.maxTickGapMs} ms; bob: ${sb.underruns} / ${sb.framesConcealed} / ${sb.maxTickGapMs} ms
   audio check      alice->bob correlation ${toBob.correlation.toFixed(3)}, bob->alice ${toAlice.correlation.toFixed(3)} (1.0 = identical)
   recordings       ${rel(bobHeard)} (what bob heard), ${rel(aliceHeard)} (what alice heard)
                    sources: ${rel(join(outDir, "alice-said.wav"))}, ${rel(join(outDir, "bob-said.wav"))}

@@ -8,7 +8,7 @@ import { jingleFeatures } from "../xmpp/caps.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import { NS_JINGLE, type ReasonCondition, REASON_CONDITIONS } from "../jingle/protocol/index.js";
 import { selectHostAddresses } from "../ice/addresses.js";
-import { findCodec } from "../media/codecs/index.js";
+import { findCodec, warmUpCodecs } from "../media/codecs/index.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
 import { createControlServer, defaultSocketPath, type ControlServer } from "../control/server.js";
 import { createFrameClock, type FrameClock } from "../util/frame-clock.js";
@@ -101,6 +101,7 @@ export class App {
   }
 
   async start(): Promise<void> {
+    warmUpCodecs();
     await this.#control.listen();
     this.#log.info({ socket: this.socketPath }, "control socket listening");
     await this.#xmpp.start();
@@ -174,7 +175,12 @@ export class App {
     const call = this.#newCall({ sid: randomBytes(12).toString("base64url"), peer, role: "initiator", codecs });
     this.#sessions.createOutgoing(call.sid, peer);
     this.#control.broadcast("call", { callId: call.id, type: "outgoing", peer });
-    await call.start(); // throws peer-unavailable when the initiate is refused
+    try {
+      await call.start();
+    } catch (err) {
+      // The initiate was refused (offline resource, unknown JID): the call is already ended.
+      throw new CommandError("peer-unavailable", errorMessage(err));
+    }
     return { callId: call.id, sid: call.sid, peer };
   }
 
@@ -228,7 +234,13 @@ export class App {
       this.#control.broadcast("call", { callId: id, type: state, peer: info.peer, ...(info.codec ? { codec: info.codec } : {}) });
     });
     call.on("media", ({ codec, pair }) => {
-      this.#control.broadcast("media", { callId: id, codec, localCandidate: pair.local, remoteCandidate: pair.remote });
+      this.#control.broadcast("media", {
+        callId: id,
+        codec,
+        localCandidate: pair.local,
+        remoteCandidate: pair.remote,
+        pairType: pair.local.type === "relay" || pair.remote.type === "relay" ? "relayed" : "direct",
+      });
     });
     call.on("ended", (info) => {
       this.#control.broadcast("call", {

@@ -212,6 +212,8 @@ export class Call extends TypedEmitter<CallEvents> {
     }
     clearTimeout(this.#ringTimer);
     const answer = answerOffer(this.#remoteOffer, this.#d.codecs)!;
+    this.#prepareMedia();
+    if (!this.#media) return; // media setup failed: the call is ending with media-error
     const ice = this.#createIce(false);
     const gathering = ice.gather().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "gather"));
     this.#applyRemoteIce(ice);
@@ -280,6 +282,7 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#negotiated = negotiated;
     this.#answeredAt = new Date();
     this.#setState("connecting");
+    this.#prepareMedia();
     this.#takeRemoteTransport(content);
     if (this.#ice) this.#applyRemoteIce(this.#ice);
     this.#maybeStartMedia();
@@ -353,8 +356,14 @@ export class Call extends TypedEmitter<CallEvents> {
 
   // ------------------------------------------------------------ media
 
-  #maybeStartMedia(): void {
-    if (this.#media || !this.#iceConnected || !this.#negotiated || !this.#answeredAt || this.#state === "ended") return;
+  /**
+   * Opens source, sink and codec as soon as the codec is settled (answer sent
+   * or received): loading and resampling a WAV can take a while, and must not
+   * happen while the peer's first packets arrive. Packets received before
+   * ICE reports connected are already taken.
+   */
+  #prepareMedia(): void {
+    if (this.#media || !this.#negotiated || this.#state === "ended") return;
     const { codec, payloadType } = this.#negotiated;
     try {
       const source = createSource(this.#d.input, codec.pcmRate);
@@ -371,12 +380,18 @@ export class Call extends TypedEmitter<CallEvents> {
         logger: this.#log,
       });
     } catch (err) {
+      this.#log.warn({ err: errorMessage(err) }, "media setup failed");
       void this.#queue.run(() => this.#end("media-error", { send: true, text: errorMessage(err) }));
-      return;
     }
+  }
+
+  #maybeStartMedia(): void {
+    if (!this.#iceConnected || !this.#answeredAt || this.#state === "ended") return;
+    this.#prepareMedia();
+    if (!this.#media || this.#state === "active") return;
     this.#media.start();
     this.#setState("active");
-    this.emit("media", { codec: codec.name, pair: this.#pair! });
+    this.emit("media", { codec: this.#negotiated!.codec.name, pair: this.#pair! });
   }
 
   #resolveSink(spec: SinkSpec): SinkSpec {

@@ -236,7 +236,8 @@ export function formatCall(c: CallInfo): string {
 }
 
 function formatCandidate(c: CandidateSummary): string {
-  return `${c.type} ${c.address}:${c.port}${c.protocol === "tcp" ? "/tcp" : ""}`;
+  const host = c.ip.includes(":") ? `[${c.ip}]` : c.ip;
+  return `${c.type} ${host}:${c.port}${c.protocol === "tcp" ? "/tcp" : ""}`;
 }
 
 /** One line per event; unknown events still print, with their fields as JSON. */
@@ -263,7 +264,11 @@ export function formatEvent(e: AnyEvent): string {
     }
     case "media": {
       const m = e as unknown as MediaEvent;
-      return `media ${m.callId} ${m.codec}, ${formatCandidate(m.localCandidate)} <-> ${formatCandidate(m.remoteCandidate)} (${m.pairType})`;
+      let line = `media ${m.callId} ${m.codec}`;
+      if (m.localCandidate && m.remoteCandidate) {
+        line += `, ${formatCandidate(m.localCandidate)} <-> ${formatCandidate(m.remoteCandidate)}`;
+      }
+      return m.pairType ? `${line} (${m.pairType})` : line;
     }
     default: {
       const { event, seq: _seq, time: _time, ...fields } = e;

@@ -68,9 +68,9 @@ export const configSchema = z.strictObject({
       input: sourceSpec.default({ type: "silence" }),
       output: sinkSpec.default({ type: "null" }),
       /** Playout delay of the (reordering) jitter buffer, in 20 ms frames. */
-      jitterFrames: z.number().int().min(1).max(25).default(2),
+      jitterFrames: z.number().int().min(1).max(25).default(3),
     })
-    .default({ codecs: ["opus", "pcmu"], input: { type: "silence" }, output: { type: "null" }, jitterFrames: 2 }),
+    .default({ codecs: ["opus", "pcmu"], input: { type: "silence" }, output: { type: "null" }, jitterFrames: 3 }),
   calls: z
     .strictObject({
       /** Answer incoming calls at once (off: wait for an `answer` command). */

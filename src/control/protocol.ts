@@ -74,6 +74,7 @@
  *     invalid-state    the call is not in a state that allows the command
  *     not-connected    the XMPP account is not online
  *     busy             the call limit is reached
+ *     peer-unavailable the callee is offline or refused the session (e.g. service-unavailable)
  *     internal         a bug in the daemon; the message says what failed
  * A client should treat a code it does not know like `internal`.
  *
@@ -93,7 +94,9 @@
  *     AccountInfo {jid, state: "connecting"|"online"|"reconnecting"|"offline", reason?}
  *     CallInfo    {id, peer, direction: "outgoing"|"incoming",
  *                  state: "outgoing"|"ringing"|"incoming"|"connecting"|"active"|"ended",
- *                  startedAt (ISO), answeredAt? (ISO), codec?, reason?}
+ *                  startedAt (ISO), answeredAt? (ISO), endedAt? (ISO), codec?,
+ *                  reason?, sid? (the Jingle session id), localCandidate?,
+ *                  remoteCandidate? (the selected pair, once connected)}
  *       outgoing = we proposed, no answer yet; ringing = the peer's device rings;
  *       incoming = the peer calls us, not answered yet; connecting = accepted,
  *       media being set up; reason = XEP-0166 reason once ended.
@@ -107,9 +110,9 @@
  *              never active)}
  *              `type` says what happened; later versions add e.g. held, muted.
  *     media   {callId, codec, localCandidate, remoteCandidate, pairType}
- *              candidates are {type: "host"|"srflx"|"prflx"|"relay", address,
- *              port, protocol: "udp"|"tcp"}; pairType "direct" or "relayed"
- *              (either side is a TURN relay)
+ *              candidates are {type: "host"|"srflx"|"prflx"|"relay", ip, port,
+ *              protocol?: "udp"|"tcp" (udp when absent)}; pairType "direct"
+ *              or "relayed" (either side is a TURN relay)
  *
  * Versioning
  * ----------
@@ -134,6 +137,7 @@ export const ErrorCode = {
   InvalidState: "invalid-state",
   NotConnected: "not-connected",
   Busy: "busy",
+  PeerUnavailable: "peer-unavailable",
   Internal: "internal",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -237,16 +241,22 @@ export interface CallInfo {
   /** ISO 8601. */
   startedAt: string;
   answeredAt?: string;
+  endedAt?: string;
   codec?: string;
   /** XEP-0166 reason, once ended. */
   reason?: string;
+  /** The Jingle session id, for matching daemon logs and peer logs. */
+  sid?: string;
+  localCandidate?: CandidateSummary;
+  remoteCandidate?: CandidateSummary;
 }
 
 export interface CandidateSummary {
   type: "host" | "srflx" | "prflx" | "relay";
-  address: string;
+  ip: string;
   port: number;
-  protocol: "udp" | "tcp";
+  /** udp when absent. */
+  protocol?: "udp" | "tcp";
 }
 
 /** Same shape as the `status` result. */

@@ -77,7 +77,9 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       this.emit("candidate", toJingleCandidate(c, `${this.#idPrefix}${++this.#candidateSeq}`));
     });
     this.#conn.onData.subscribe((data: Buffer) => {
-      if (this.#state === "connected") this.emit("data", data);
+      // While checks finish on our side the peer may already send media over a
+      // pair it validated; take it (the media layer checks SSRC / SRTP).
+      if (this.#state === "connected" || this.#state === "checking") this.emit("data", data);
     });
     this.#conn.stateChanged.subscribe((s) => {
       this.#log.debug({ state: s }, "werift state");

@@ -22,7 +22,8 @@ export interface SessionRecord {
   /** The peer's full JID: the only entity allowed to act on this session. */
   readonly peer: string;
   readonly role: Role;
-  state: SessionState;
+  /** undefined until our session-initiate is sent (XEP-0166 §6.1: no session yet). */
+  state: SessionState | undefined;
 }
 
 export type IncomingResult =
@@ -53,7 +54,7 @@ export class SessionManager {
   /** Registers a session we initiate. */
   createOutgoing(sid: string, peer: string): SessionRecord {
     if (this.#sessions.has(sid)) throw new Error(`duplicate sid ${sid}`);
-    const rec: SessionRecord = { sid, peer, role: "initiator", state: "pending" };
+    const rec: SessionRecord = { sid, peer, role: "initiator", state: undefined };
     this.#sessions.set(sid, rec);
     return rec;
   }

@@ -38,6 +38,10 @@ export interface MediaStats {
   packetsDiscarded: number;
   framesConcealed: number;
   framesPlayed: number;
+  /** Times the playout buffer ran dry after the stream started (each re-buffers). */
+  underruns: number;
+  /** Longest gap between two media clock ticks: event-loop stalls show here. */
+  maxTickGapMs: number;
   localSsrc: number;
   remoteSsrc?: number;
 }
@@ -56,6 +60,9 @@ export class MediaSession {
   #stopped = false;
   #first = { sent: false, received: false };
   readonly #stats = { packetsReceived: 0, bytesReceived: 0, packetsDiscarded: 0, framesConcealed: 0, framesPlayed: 0 };
+  #lastTick: number | undefined;
+  #ticks = 0;
+  #maxTickGap = 0;
   /** Called once, when the first frame from the peer has been decoded. */
   onFirstAudio?: () => void;
 
@@ -101,6 +108,14 @@ export class MediaSession {
 
   #tick(): void {
     if (this.#stopped) return;
+    const now = performance.now();
+    if (this.#lastTick !== undefined) {
+      const gap = now - this.#lastTick;
+      if (gap > this.#maxTickGap) this.#maxTickGap = gap;
+      if (gap > 2 * FRAME_MS) this.#o.logger.debug({ gapMs: Math.round(gap), frame: this.#ticks }, "media clock stalled");
+    }
+    this.#ticks++;
+    this.#lastTick = now;
     // Send path.
     const pcm = this.#o.source.read(this.#frameSamples);
     const frame = this.#muted ? new Int16Array(this.#frameSamples) : pcm;
@@ -149,6 +164,8 @@ export class MediaSession {
       packetsDiscarded: this.#stats.packetsDiscarded,
       framesConcealed: this.#stats.framesConcealed,
       framesPlayed: this.#stats.framesPlayed,
+      underruns: pb.underruns,
+      maxTickGapMs: Math.round(this.#maxTickGap * 10) / 10,
       localSsrc: this.#packetizer.ssrc,
       ...(this.#remoteSsrc !== undefined ? { remoteSsrc: this.#remoteSsrc } : {}),
     };

@@ -188,6 +188,7 @@ test("error codes are the closed set of the protocol", () => {
     "invalid-state",
     "line-too-long",
     "not-connected",
+    "peer-unavailable",
     "unknown-call",
     "unknown-command",
   ]);

@@ -315,8 +315,8 @@ test("events follows the stream, one line per event, until stopped", async () =>
   server.broadcast("media", {
     callId: "c7",
     codec: "opus",
-    localCandidate: { type: "host", address: "127.0.0.1", port: 40000, protocol: "udp" },
-    remoteCandidate: { type: "relay", address: "127.0.0.1", port: 3478, protocol: "udp" },
+    localCandidate: { type: "host", ip: "::1", port: 40000 },
+    remoteCandidate: { type: "relay", ip: "127.0.0.1", port: 3478, protocol: "tcp" },
     pairType: "relayed",
   });
   server.broadcast("future-thing", { x: 1 });
@@ -329,7 +329,7 @@ test("events follows the stream, one line per event, until stopped", async () =>
     "call c7 active with bob@localhost/res (opus)",
     "account reconnecting: connection reset",
     "call c7 ended with bob@localhost/res: success (bye) after 01:02",
-    "media c7 opus, host 127.0.0.1:40000 <-> relay 127.0.0.1:3478 (relayed)",
+    "media c7 opus, host [::1]:40000 <-> relay 127.0.0.1:3478/tcp (relayed)",
     'future-thing {"x":1}',
   ]);
 });

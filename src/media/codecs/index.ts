@@ -1,5 +1,5 @@
 // The built-in codecs, registered in order of preference (Opus first).
-import { registerCodec } from "./codec.js";
+import { listCodecs, registerCodec } from "./codec.js";
 import { opusCodec } from "./opus.js";
 import { pcmuCodec } from "./pcmu.js";
 
@@ -9,3 +9,23 @@ registerCodec(pcmuCodec);
 export * from "./codec.js";
 export { opusCodec } from "./opus.js";
 export { pcmuCodec } from "./pcmu.js";
+
+/**
+ * Runs every codec once (a few frames of silence through an encoder and a
+ * decoder): the first calls into WASM code are slow (tens of ms), and that
+ * must happen at daemon start, not on the first frames of the first call.
+ */
+export function warmUpCodecs(frames = 5): void {
+  for (const codec of listCodecs()) {
+    const enc = codec.createEncoder({ ptimeMs: 20 });
+    const dec = codec.createDecoder();
+    try {
+      const silence = new Int16Array(enc.frameSamples);
+      for (let i = 0; i < frames; i++) dec.decode(enc.encode(silence));
+      dec.conceal(enc.frameSamples);
+    } finally {
+      enc.close();
+      dec.close();
+    }
+  }
+}

@@ -156,5 +156,6 @@ declare module "@xmpp/events" {
 declare module "saslmechanisms" {
   export default class SASLFactory {
     use(mech: unknown): this;
+    use(name: string, mech: unknown): this;
   }
 }

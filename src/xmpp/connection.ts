@@ -15,13 +15,13 @@ import _sasl from "@xmpp/sasl";
 import _resourceBinding from "@xmpp/resource-binding";
 import _streamManagement from "@xmpp/stream-management";
 import SASLFactory from "saslmechanisms";
-import scramsha1 from "@xmpp/sasl-scram-sha-1";
 import plain from "@xmpp/sasl-plain";
 import TlsSocket from "@xmpp/tls/lib/Socket.js";
 import type { Element } from "ltx";
 import { TypedEmitter } from "../util/events.js";
 import { AccountError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
+import { ScramSha1, ScramSha256 } from "./scram.js";
 import { CAPS_NODE, IDENTITY, NS_CAPS, NS_DISCO_INFO, capsVerification } from "./caps.js";
 
 const NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls";
@@ -92,7 +92,9 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     // Stream features in priority order: STARTTLS, SASL, resource binding, SM.
     streamFeatures.use("starttls", NS_TLS, async ({ entity }, next) => this.#startTls(entity, next));
     const saslFactory = new SASLFactory();
-    scramsha1(saslFactory);
+    // Preference order: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN (PLAIN only inside TLS, see below).
+    saslFactory.use("SCRAM-SHA-256", ScramSha256);
+    saslFactory.use("SCRAM-SHA-1", ScramSha1);
     plain(saslFactory);
     _sasl({ streamFeatures, saslFactory }, async (done, mechanisms, _fast, entity) => {
       if (!entity.isSecure() && !opts.allowPlaintext) {

@@ -23,6 +23,7 @@ export * from "./errors.js";
 export * from "./xep0166.js";
 export * from "./xep0167.js";
 export * from "./xep0176.js";
+export * from "./xep0353.js";
 
 function parseContent(el: Element): JingleContent {
   const content = parseContentAttrs(el);

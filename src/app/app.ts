@@ -6,7 +6,7 @@ import type { LoadedConfig } from "../config/load.js";
 import { XmppConnection, type AccountState } from "../xmpp/connection.js";
 import { jingleFeatures } from "../xmpp/caps.js";
 import { SessionManager } from "../jingle/session-manager.js";
-import { NS_JINGLE, type ReasonCondition, REASON_CONDITIONS } from "../jingle/protocol/index.js";
+import { NS_JINGLE, buildJmiMessage, findJmi, parseJmi, type JmiElement, type ReasonCondition, REASON_CONDITIONS } from "../jingle/protocol/index.js";
 import { selectHostAddresses } from "../ice/addresses.js";
 import { findCodec, warmUpCodecs } from "../media/codecs/index.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
@@ -37,6 +37,15 @@ function parseStun(uri: string): [string, number] {
   const m = /^stun:\[?([^\]]+?)\]?(?::(\d+))?(\?.*)?$/.exec(uri);
   if (!m) throw new Error(`bad STUN URI ${uri}`);
   return [m[1]!, m[2] ? Number(m[2]) : 3478];
+}
+
+function bareOf(jid: string): string {
+  const i = jid.indexOf("/");
+  return i < 0 ? jid : jid.slice(0, i);
+}
+
+function sameJid(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
 }
 
 const JID_RE = /^[^@/\s]+@[^@/\s]+(\/[^\s]+)?$/;
@@ -71,13 +80,16 @@ export class App {
       allowPlaintext: cfg.tls.allowPlaintext,
       ...(cfg.tls.caFile ? { caFile: cfg.tls.caFile } : {}),
       priority: cfg.account.priority,
-      features: jingleFeatures(),
+      features: jingleFeatures({ jingleMessage: true }),
       logger,
     });
     this.#xmpp.onIqSet(NS_JINGLE, "jingle", (iq, el) => this.#onJingle(iq, el));
     this.#xmpp.on("presence", (p) => this.#presence.update(p));
+    this.#xmpp.on("message", (m) => this.#onMessage(m));
     this.#xmpp.on("state", (state, reason) => {
       this.#accountReason = reason;
+      // XEP-0280: see what our other devices answer, so a proposal answered there stops ringing here.
+      if (state === "online") void this.#xmpp.enableCarbons().catch((err: unknown) => this.#log.info({ err: errorMessage(err) }, "carbons not enabled"));
       this.#control.broadcast("account", { state, ...(reason ? { reason } : {}) });
     });
     this.#control = createControlServer({
@@ -166,12 +178,14 @@ export class App {
       }
       codecs = resolveCodecs(args.codecs as string[]);
     }
-    let peer = target;
     if (!target.includes("/")) {
-      const best = this.#presence.best(target);
-      if (!best) throw new CommandError("peer-unavailable", `no available resource of ${target} is known (no presence received); call a full JID`);
-      peer = best;
+      // XEP-0353: propose to every device of the bare JID; the session starts with the one that proceeds.
+      const call = this.#newCall({ sid: randomBytes(12).toString("base64url"), peer: target, role: "initiator", codecs });
+      this.#control.broadcast("call", { callId: call.id, type: "outgoing", peer: target });
+      await call.propose();
+      return { callId: call.id, sid: call.sid, peer: target };
     }
+    const peer = target;
     const call = this.#newCall({ sid: randomBytes(12).toString("base64url"), peer, role: "initiator", codecs });
     this.#sessions.createOutgoing(call.sid, peer);
     this.#control.broadcast("call", { callId: call.id, type: "outgoing", peer });
@@ -187,20 +201,119 @@ export class App {
   // ------------------------------------------------------------ Jingle
 
   #onJingle(iq: Element, el: Element): void {
+    const proposal = el.attrs.action === "session-initiate" && el.attrs.sid ? this.#bySid.get(el.attrs.sid) : undefined;
+    if (proposal && !(proposal.jmi?.role === "callee" && proposal.jmi.state === "proceeded" && !proposal.hasSession && sameJid(proposal.peer, iq.attrs.from ?? ""))) {
+      // A sid we know, from someone else or at the wrong time: not a session we agreed to.
+      void this.#xmpp.sendIqError(iq, "cancel", "conflict").catch(() => undefined);
+      this.#log.warn({ from: iq.attrs.from, sid: el.attrs.sid }, "session-initiate for a sid in use refused");
+      return;
+    }
     const res = this.#sessions.incoming(iq, el);
     void this.#xmpp.send(res.reply).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "reply"));
     if (!res.ok) {
       this.#log.warn({ from: iq.attrs.from, error: res.error }, "jingle request refused");
       return;
     }
+    if (res.isNew && proposal) {
+      void proposal.offer(res.jingle, true).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "offer"));
+      return;
+    }
     if (res.isNew) {
       const call = this.#newCall({ sid: res.session.sid, peer: res.session.peer, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
       this.#control.broadcast("call", { callId: call.id, type: "incoming", peer: call.info().peer });
-      void call.offer(res.jingle, this.#cfg.calls.autoAnswer).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "offer"));
+      void call.offer(res.jingle, this.#cfg.calls.autoAnswer === "all").catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "offer"));
       return;
     }
     const call = this.#bySid.get(res.session.sid);
     void call?.remote(res.jingle).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "remote action"));
+  }
+
+  // ------------------------------------------------------------ XEP-0353
+
+  #onMessage(stanza: Element): void {
+    const from = stanza.attrs.from ?? "";
+    const carbon = this.#carbonOf(stanza);
+    if (carbon) {
+      const inner = findJmi(carbon.message);
+      if (!inner || carbon.direction !== "sent") return;
+      let el: JmiElement;
+      try {
+        el = parseJmi(inner);
+      } catch {
+        return;
+      }
+      const call = this.#bySid.get(el.id);
+      if (call && (el.action === "proceed" || el.action === "reject")) void call.handledElsewhere(el.action);
+      return;
+    }
+    const jmiEl = findJmi(stanza);
+    if (!jmiEl) return;
+    let el: JmiElement;
+    try {
+      el = parseJmi(jmiEl);
+    } catch (err) {
+      this.#log.warn({ from, err: errorMessage(err) }, "malformed jingle-message ignored");
+      return;
+    }
+    if (stanza.attrs.type === "error") {
+      // Our proposal bounced (e.g. no such user).
+      const call = this.#bySid.get(el.id);
+      if (call?.jmi?.role === "caller" && !call.hasSession) void call.hangup("general-error").catch(() => undefined);
+      return;
+    }
+    if (!from.includes("/")) return; // JMI comes from a device
+    if (el.action === "propose") return this.#onPropose(el, from);
+    const call = this.#bySid.get(el.id);
+    if (!call) {
+      this.#log.info({ from, action: el.action, id: el.id }, "jingle-message for no known call ignored");
+      return;
+    }
+    if (el.action === "proceed") {
+      if (call.jmi?.role !== "caller" || call.jmi.state !== "proposed" || !sameJid(bareOf(from), bareOf(call.peer))) {
+        this.#log.warn({ from, id: el.id }, "proceed from a JID never proposed to ignored");
+        return;
+      }
+      this.#sessions.createOutgoing(call.sid, from);
+      void call.proceeded(from).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "session start after proceed"));
+      return;
+    }
+    void call.jmiReceived(el, from);
+  }
+
+  #onPropose(el: JmiElement, from: string): void {
+    if (!(el.media ?? []).includes("audio")) {
+      void this.#xmpp.send(buildJmiMessage(from, { action: "reject", id: el.id, reason: { condition: "unsupported-applications" } }, randomBytes(8).toString("hex")));
+      return;
+    }
+    if (this.#bySid.has(el.id)) return; // a duplicate (e.g. from the archive)
+    // Tie-break (both sides proposed at once): the lower id loses, on both sides alike.
+    const mine = [...this.#calls.values()].find(
+      (c) => c.jmi?.role === "caller" && c.jmi.state === "proposed" && sameJid(bareOf(c.peer), bareOf(from)),
+    );
+    if (mine) {
+      if (mine.sid > el.id) {
+        void this.#xmpp.send(buildJmiMessage(from, { action: "reject", id: el.id, reason: { condition: "expired" }, tieBreak: true }, randomBytes(8).toString("hex")));
+        return;
+      }
+      void mine.hangup("expired").catch(() => undefined);
+    }
+    const call = this.#newCall({ sid: el.id, peer: from, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
+    this.#control.broadcast("call", { callId: call.id, type: "incoming", peer: from });
+    // The peer wanted us as much as we wanted them: a tie-break loser answers the winner's call.
+    void call.proposed(this.#cfg.calls.autoAnswer === "all" || mine !== undefined).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "propose"));
+  }
+
+  /** A XEP-0280 carbon, only when it really comes from our own account. */
+  #carbonOf(stanza: Element): { direction: "sent" | "received"; message: Element } | undefined {
+    for (const direction of ["sent", "received"] as const) {
+      const wrapper = stanza.getChild(direction, "urn:xmpp:carbons:2");
+      if (!wrapper) continue;
+      const own = bareOf(this.#xmpp.jid ?? this.#cfg.account.jid);
+      if (!sameJid(stanza.attrs.from ?? "", own)) return undefined; // spoofed carbon
+      const message = wrapper.getChild("forwarded", "urn:xmpp:forward:0")?.getChild("message");
+      return message ? { direction, message } : undefined;
+    }
+    return undefined;
   }
 
   #newCall(o: { sid: string; peer: string; role: "initiator" | "responder"; codecs: CodecDescriptor[] }): Call {
@@ -226,6 +339,7 @@ export class App {
       clock: this.#clock,
       logger: this.#log,
       send: (jingle) => this.#sendJingle(o.sid, jingle),
+      sendJmi: (to, jmi) => this.#xmpp.send(buildJmiMessage(to, jmi, randomBytes(8).toString("hex"))),
     });
     this.#calls.set(id, call);
     this.#bySid.set(o.sid, call);

@@ -3,7 +3,7 @@
 // serial queue, so they never interleave across awaits.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Jingle, JingleContent, IceCandidate, PayloadType, ReasonCondition } from "../jingle/protocol/index.js";
+import type { Jingle, JingleContent, IceCandidate, PayloadType, ReasonCondition, JmiElement } from "../jingle/protocol/index.js";
 import type { Role } from "../jingle/session-manager.js";
 import { IceAgent, type SelectedPair } from "../ice/ice-agent.js";
 import { MediaSession, type MediaStats } from "../media/media-session.js";
@@ -60,6 +60,20 @@ export interface CallDeps {
   logger: Logger;
   /** Sends a Jingle action for this session and resolves when the peer acknowledged it. */
   send: (jingle: Omit<Jingle, "sid">) => Promise<void>;
+  /** Sends a XEP-0353 message (propose, proceed, reject, ...) to `to`. */
+  sendJmi: (to: string, el: JmiElement) => Promise<void>;
+}
+
+/**
+ * Jingle Message Initiation phase of a call (XEP-0353): before the Jingle
+ * session exists the call is a proposal; "proceeded" once the callee's
+ * device has said yes (the session-initiate follows with sid = propose id).
+ */
+type JmiPhase = { role: "caller" | "callee"; state: "proposed" | "proceeded" };
+
+function bareJid(jid: string): string {
+  const i = jid.indexOf("/");
+  return i < 0 ? jid : jid.slice(0, i);
 }
 
 export type CallEvents = {
@@ -92,11 +106,16 @@ export class Call extends TypedEmitter<CallEvents> {
   #reason: string | undefined;
   #ringTimer: NodeJS.Timeout | undefined;
   #recordingPath: string | undefined;
+  #peer: string;
+  #jmi: JmiPhase | undefined;
+  /** True once a Jingle session exists (session-initiate sent or received). */
+  #session = false;
 
   constructor(deps: CallDeps) {
     super();
     this.#d = deps;
     this.#log = deps.logger.child({ call: deps.id, sid: deps.sid });
+    this.#peer = deps.peer;
     this.#state = deps.role === "initiator" ? "outgoing" : "incoming";
   }
 
@@ -109,6 +128,17 @@ export class Call extends TypedEmitter<CallEvents> {
   get state(): CallState {
     return this.#state;
   }
+  /** The peer: a bare JID while a proposal is out, the full JID of its device after. */
+  get peer(): string {
+    return this.#peer;
+  }
+  /** The XEP-0353 phase, while the call is a proposal. */
+  get jmi(): Readonly<JmiPhase> | undefined {
+    return this.#jmi;
+  }
+  get hasSession(): boolean {
+    return this.#session;
+  }
   get recordingPath(): string | undefined {
     return this.#recordingPath;
   }
@@ -117,7 +147,7 @@ export class Call extends TypedEmitter<CallEvents> {
     const i: CallInfo = {
       id: this.#d.id,
       sid: this.#d.sid,
-      peer: this.#d.peer,
+      peer: this.#peer,
       direction: this.#d.role === "initiator" ? "outgoing" : "incoming",
       state: this.#state,
       startedAt: this.#startedAt.toISOString(),
@@ -153,6 +183,7 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.#queue.run(async () => {
       const ice = this.#createIce(true);
       const gathering = ice.gather().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "gather"));
+      this.#session = true;
       try {
         await this.#d.send({
           action: "session-initiate",
@@ -161,11 +192,74 @@ export class Call extends TypedEmitter<CallEvents> {
         });
       } catch (err) {
         await this.#end("general-error", { send: false, text: errorMessage(err) });
-        throw new CallError("peer-unavailable", `${this.#d.peer} did not accept the session: ${errorMessage(err)}`);
+        throw new CallError("peer-unavailable", `${this.#peer} did not accept the session: ${errorMessage(err)}`);
       }
       this.#canTrickle = true;
       await this.#flushCandidates();
       void gathering;
+    });
+  }
+
+  /** XEP-0353: proposes the call to every device of a bare JID. */
+  propose(): Promise<void> {
+    return this.#queue.run(async () => {
+      this.#jmi = { role: "caller", state: "proposed" };
+      await this.#d.sendJmi(bareJid(this.#peer), { action: "propose", id: this.#d.sid, media: ["audio"] });
+    });
+  }
+
+  /**
+   * A JMI message about this call from `from`. The caller takes ringing,
+   * proceed and reject from the callee's devices; the callee takes retract.
+   */
+  jmiReceived(el: JmiElement, from: string): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended" || !this.#jmi) return;
+      if (bareJid(from).toLowerCase() !== bareJid(this.#peer).toLowerCase()) return;
+      if (this.#jmi.role === "caller") {
+        if (el.action === "ringing" && this.#state === "outgoing") this.#setState("ringing");
+        else if (el.action === "reject" && this.#jmi.state === "proposed") {
+          await this.#end(el.reason?.condition ?? "decline", { send: false, ...(el.reason?.text ? { text: el.reason.text } : {}) });
+        }
+        // proceed is handled by the app (the session must be registered first): see proceeded().
+      } else if (el.action === "retract" && this.#jmi.state === "proposed" && !this.#session) {
+        await this.#end(el.reason?.condition ?? "cancel", { send: false, text: el.reason?.text ?? "the caller cancelled" });
+      }
+    });
+  }
+
+  /** The callee's device `fullJid` proceeded: start the Jingle session with it. */
+  async proceeded(fullJid: string): Promise<void> {
+    await this.#queue.run(() => {
+      if (!this.#jmi || this.#jmi.state !== "proposed") throw new CallError("invalid-state", "no proposal is pending");
+      this.#jmi.state = "proceeded";
+      this.#peer = fullJid;
+      // Other devices of the callee stop ringing when they see our session
+      // start; tell them explicitly too (they may have missed the proceed).
+    });
+    await this.start();
+  }
+
+  /** Another device of our own account answered or declined this proposal (carbon). */
+  handledElsewhere(action: "proceed" | "reject"): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state !== "incoming" || !this.#jmi || this.#session) return;
+      await this.#end(action === "proceed" ? "cancel" : "decline", {
+        send: false,
+        text: action === "proceed" ? "answered on another device" : "declined on another device",
+      });
+    });
+  }
+
+  /** An incoming XEP-0353 proposal: ring (or answer at once). */
+  proposed(autoAnswer: boolean): Promise<void> {
+    return this.#queue.run(async () => {
+      this.#jmi = { role: "callee", state: "proposed" };
+      await this.#d.sendJmi(this.#peer, { action: "ringing", id: this.#d.sid }).catch((err: unknown) =>
+        this.#log.debug({ err: errorMessage(err) }, "ringing not sent"),
+      );
+      this.#ringTimer = setTimeout(() => void this.hangup("timeout").catch(() => undefined), this.#d.ringTimeoutMs);
+      if (autoAnswer) await this.#answer();
     });
   }
 
@@ -174,6 +268,7 @@ export class Call extends TypedEmitter<CallEvents> {
   /** Takes the session-initiate of an incoming call; rings or refuses it. */
   offer(jingle: Jingle, autoAnswer: boolean): Promise<void> {
     return this.#queue.run(async () => {
+      this.#session = true;
       const content = jingle.contents.find((c) => c.description?.media === "audio");
       if (!content?.description) {
         await this.#end("unsupported-applications", { send: true, text: "no audio content" });
@@ -193,6 +288,11 @@ export class Call extends TypedEmitter<CallEvents> {
       }
       this.#negotiated = answer.chosen;
       this.#takeRemoteTransport(content);
+      if (this.#jmi?.state === "proceeded") {
+        // The user already answered the proposal: accept the session now.
+        await this.#acceptSession();
+        return;
+      }
       await this.#d.send({ action: "session-info", contents: [], info: { type: "ringing" } }).catch((err: unknown) =>
         this.#log.debug({ err: errorMessage(err) }, "ringing not acknowledged"),
       );
@@ -210,6 +310,22 @@ export class Call extends TypedEmitter<CallEvents> {
     if (this.#d.role !== "responder" || this.#state !== "incoming") {
       throw new CallError("invalid-state", `call ${this.#d.id} is ${this.#state}; only an incoming ringing call can be answered`);
     }
+    clearTimeout(this.#ringTimer);
+    if (this.#jmi && !this.#session) {
+      // XEP-0353: say yes to the proposing device; its session-initiate follows.
+      this.#jmi.state = "proceeded";
+      this.#answeredAt = new Date();
+      this.#setState("connecting");
+      await this.#d.sendJmi(this.#peer, { action: "proceed", id: this.#d.sid });
+      // Tell our other devices (a carbon goes to them as well) and give the
+      // caller a bound: no session-initiate within the ring timeout ends it.
+      this.#ringTimer = setTimeout(() => void this.hangup("timeout").catch(() => undefined), this.#d.ringTimeoutMs);
+      return;
+    }
+    await this.#acceptSession();
+  }
+
+  async #acceptSession(): Promise<void> {
     clearTimeout(this.#ringTimer);
     const answer = answerOffer(this.#remoteOffer, this.#d.codecs)!;
     this.#prepareMedia();
@@ -396,7 +512,7 @@ export class Call extends TypedEmitter<CallEvents> {
 
   #resolveSink(spec: SinkSpec): SinkSpec {
     if (spec.type !== "file") return spec;
-    const safePeer = this.#d.peer.replace(/[^A-Za-z0-9@._-]/g, "_");
+    const safePeer = this.#peer.replace(/[^A-Za-z0-9@._-]/g, "_");
     const path = spec.path
       .replaceAll("{callId}", this.#d.id)
       .replaceAll("{sid}", this.#d.sid.replace(/[^A-Za-z0-9_-]/g, "_"))
@@ -417,10 +533,21 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#reason = reason;
     this.#endedAt = new Date();
     this.#log.info({ reason, text: opts.text, from: wasState }, "call ended");
-    if (opts.send) {
+    const jreason = { condition: reason, ...(opts.text ? { text: opts.text } : {}) };
+    if (opts.send && !this.#session && this.#jmi) {
+      // No Jingle session yet: withdraw or refuse the proposal instead.
+      const action = this.#jmi.role === "caller" ? "retract" : "reject";
       await this.#d
-        .send({ action: "session-terminate", contents: [], reason: { condition: reason, ...(opts.text ? { text: opts.text } : {}) } })
+        .sendJmi(this.#jmi.role === "caller" ? bareJid(this.#peer) : this.#peer, { action, id: this.#d.sid, reason: jreason })
+        .catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, `${action} not sent`));
+    } else if (opts.send && this.#session) {
+      await this.#d
+        .send({ action: "session-terminate", contents: [], reason: jreason })
         .catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, "session-terminate not acknowledged"));
+    }
+    if (this.#jmi && this.#session && opts.send) {
+      // XEP-0353 §3.6: the side that ends a JMI-started call sends finish (call logs on every device).
+      await this.#d.sendJmi(bareJid(this.#peer), { action: "finish", id: this.#d.sid, reason: jreason }).catch(() => undefined);
     }
     const stats = this.#media?.stats();
     await this.#media?.stop().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "media stop"));

@@ -6,13 +6,13 @@ const jidPattern = /^[^@/\s]+@[^@/\s]+(\/.+)?$/;
 
 const codecName = z.enum(["opus", "pcmu"]);
 
-const sourceSpec = z.discriminatedUnion("type", [
+export const sourceSpec = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("file"), path: z.string().min(1), loop: z.boolean().default(false) }),
   z.strictObject({ type: z.literal("tone"), frequency: z.number().positive().max(20000).default(440) }),
   z.strictObject({ type: z.literal("silence") }),
 ]);
 
-const sinkSpec = z.discriminatedUnion("type", [
+export const sinkSpec = z.discriminatedUnion("type", [
   // `path` may contain {callId}, {peer} and {time}; one file per call.
   z.strictObject({ type: z.literal("file"), path: z.string().min(1) }),
   z.strictObject({ type: z.literal("null") }),
@@ -46,8 +46,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Unix socket path; default $XDG_RUNTIME_DIR/jingled/control.sock. */
       socket: z.string().min(1).optional(),
+      /** A stats event per active call this often; 0: never. */
+      statsIntervalSec: z.number().int().min(0).max(3600).default(0),
     })
-    .default({}),
+    .prefault({}),
   ice: z
     .strictObject({
       /** Host candidate addresses; default: every non-loopback interface address. */
@@ -73,12 +75,23 @@ export const configSchema = z.strictObject({
     .default({ codecs: ["opus", "pcmu"], input: { type: "silence" }, output: { type: "null" }, jitterFrames: 3 }),
   calls: z
     .strictObject({
-      /** Answer incoming calls at once (off: wait for an `answer` command). */
-      autoAnswer: z.boolean().default(false),
-      /** Unanswered incoming calls are ended with reason timeout after this long. */
-      ringTimeoutSec: z.number().int().min(5).max(600).default(60),
+      /** Who may ring: roster contacts (and our own account), the allowlist only, or everyone. */
+      acceptFrom: z.enum(["roster", "allowlist", "everyone"]).default("roster"),
+      /** Bare JIDs or *@domain entries, for acceptFrom/autoAnswer "allowlist". */
+      allowlist: z.array(z.string().regex(/^(\*|[^@/\s]+)@[^@/\s]+$/, "expected a bare JID or *@domain")).default([]),
+      /** Which incoming calls are answered without a command (true = all, false = off). */
+      autoAnswer: z
+        .union([z.boolean(), z.enum(["off", "allowlist", "roster", "all"])])
+        .default("off")
+        .transform((v) => (v === true ? "all" : v === false ? "off" : v)),
+      /** Seconds an auto-answered call rings first. */
+      autoAnswerDelaySec: z.number().min(0).max(300).default(0),
+      /** Calls at once (any state); one more incoming call is refused with busy. */
+      maxCalls: z.number().int().min(1).max(64).default(4),
+      /** Unanswered calls (either direction) end with reason timeout after this long. */
+      ringTimeoutSec: z.number().int().min(1).max(600).default(60),
     })
-    .default({ autoAnswer: false, ringTimeoutSec: 60 }),
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -205,6 +205,11 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     this.#setState("offline", "stopped");
   }
 
+  /** XEP-0280 Message Carbons: copies of what our other devices send and receive. */
+  async enableCarbons(): Promise<void> {
+    await this.iq(xml("iq", { type: "set" }, xml("enable", { xmlns: "urn:xmpp:carbons:2" })));
+  }
+
   onIqSet(ns: string, name: string, handler: IqSetHandler): void {
     this.#iqSetHandlers.push({ ns, name, handler });
   }

@@ -13,9 +13,21 @@ export interface IceAgentOptions {
   addresses: string[];
   /** [host, port]; none: no server-reflexive candidates (never a public default). */
   stunServer?: [string, number];
+  /** One TURN server (the library takes one): relay candidates. */
+  turn?: TurnServer;
+  /** Relay candidates only (needs `turn`). */
+  relayOnly?: boolean;
   portRange?: [number, number];
   connectTimeoutMs: number;
   logger: Logger;
+}
+
+export interface TurnServer {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  transport: "udp" | "tcp" | "tls";
 }
 
 export interface CandidateSummary {
@@ -69,6 +81,15 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
         : {}),
       ...(opts.portRange ? { portRange: opts.portRange } : {}),
       ...(opts.stunServer ? { stunServer: opts.stunServer } : {}),
+      ...(opts.turn
+        ? {
+            turnServer: [opts.turn.host, opts.turn.port] as [string, number],
+            turnUsername: opts.turn.username,
+            turnPassword: opts.turn.password,
+            turnTransport: opts.turn.transport,
+            forceTurn: opts.relayOnly ?? false,
+          }
+        : {}),
     });
     // The library falls back to a public STUN server when none is given.
     if (!opts.stunServer) this.#conn.stunServer = undefined;

@@ -34,6 +34,9 @@ export const ACCOUNT_STATES = {
 } as const;
 export type AccountState = (typeof ACCOUNT_STATES)[keyof typeof ACCOUNT_STATES];
 
+/** RFC 6121 §4.7.2.1 <show/>, with "available" for none. */
+export type PresenceShow = "available" | "chat" | "away" | "xa" | "dnd";
+
 export interface XmppOptions {
   jid: string;
   password: string;
@@ -166,6 +169,11 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     return this.#state;
   }
 
+  /** The account's domain (our server). */
+  get domain(): string {
+    return parseJid(this.#opts.jid).domain;
+  }
+
   /** Our full JID once online. */
   get jid(): string | undefined {
     return this.#client.jid?.toString();
@@ -237,10 +245,25 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     );
   }
 
+  /** Our presence (RFC 6121 §4.7.2: show, status); sent now when online, and at every login. */
+  async setPresence(show: PresenceShow, status?: string): Promise<void> {
+    this.#presence = { show, ...(status ? { status } : {}) };
+    if (this.#state === "online") await this.#sendPresence();
+  }
+
+  get presence(): { show: PresenceShow; status?: string } {
+    return this.#presence;
+  }
+
+  #presence: { show: PresenceShow; status?: string } = { show: "available" };
+
   async #sendPresence(): Promise<void> {
+    const { show, status } = this.#presence;
     const presence = xml(
       "presence",
       {},
+      ...(show !== "available" ? [xml("show", {}, show)] : []),
+      ...(status ? [xml("status", {}, status)] : []),
       xml("priority", {}, String(this.#opts.priority)),
       xml("c", { xmlns: NS_CAPS, hash: "sha-1", node: CAPS_NODE, ver: this.#capsVer }),
     );

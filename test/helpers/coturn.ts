@@ -1,0 +1,77 @@
+// A throwaway coturn (TURN/STUN, RFC 8656) on 127.0.0.1 with the TURN REST
+// shared secret that Prosody's mod_external_services also uses. Loopback
+// peers are allowed (coturn refuses them by default) because every test
+// endpoint lives on 127.0.0.1.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { freePort } from "./ports.js";
+import { startProcess, type ManagedProcess } from "./process.js";
+
+export interface Coturn {
+  readonly host: "127.0.0.1";
+  readonly port: number;
+  readonly secret: string;
+  readonly realm: string;
+  readonly process: ManagedProcess;
+  /** Lua for Prosody's global section: mod_external_services pointing here. */
+  prosodyConfig(): string;
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+export async function startCoturn(opts: { realm?: string; listeningIp?: string } = {}): Promise<Coturn> {
+  const dir = mkdtempSync(join(tmpdir(), "jingled-coturn-"));
+  const port = await freePort("udp");
+  const realm = opts.realm ?? "localhost";
+  const secret = randomBytes(16).toString("hex");
+  const ip = opts.listeningIp ?? "127.0.0.1";
+  // A relay port range of its own, away from the ephemeral range the daemons use.
+  const minPort = 40000 + (port % 2000) * 10;
+  const proc = await startProcess(
+    "turnserver",
+    [
+      "-n", // no config file
+      `--listening-ip=${ip}`,
+      `--relay-ip=${ip}`,
+      `--listening-port=${port}`,
+      `--min-port=${minPort}`,
+      `--max-port=${minPort + 9}`,
+      "--use-auth-secret",
+      `--static-auth-secret=${secret}`,
+      `--realm=${realm}`,
+      "--allow-loopback-peers",
+      "--no-tls",
+      "--no-dtls",
+      "--no-cli",
+      "--no-software-attribute",
+      `--pidfile=${join(dir, "turnserver.pid")}`,
+      "--log-file=stdout",
+      "--simple-log",
+      "--verbose",
+    ],
+    { name: "coturn", readyPattern: /(IPv4\. UDP listener opened on|Total UDP servers)/, readyTimeoutMs: 10000 },
+  );
+  return {
+    host: "127.0.0.1",
+    port,
+    secret,
+    realm,
+    process: proc,
+    prosodyConfig() {
+      return [
+        `external_service_secret = "${secret}"`,
+        "external_services = {",
+        `  { type = "stun", transport = "udp", host = "${ip}", port = ${port} };`,
+        `  { type = "turn", transport = "udp", host = "${ip}", port = ${port}, secret = true, ttl = 3600 };`,
+        "}",
+      ].join("\n");
+    },
+    logs: () => proc.output(),
+    async stop() {
+      await proc.stop("SIGTERM", 5000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

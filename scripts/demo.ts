@@ -9,7 +9,7 @@ import { join, relative } from "node:path";
 import { startProsody, type ProsodyServer } from "../test/helpers/prosody.js";
 import { REPO_ROOT, startDaemon, type Daemon } from "../test/helpers/daemon.js";
 import { makeSpeechWav } from "../test/helpers/speech.js";
-import { compareAudio } from "../test/helpers/audio-compare.js";
+import { compareAudioSegments } from "../test/helpers/audio-compare.js";
 import { floatToInt16, parseWav, wavToMonoFloat } from "../src/media/wav.js";
 
 const codec = process.argv[2] ?? "opus";
@@ -82,8 +82,8 @@ async function main(): Promise<void> {
     copyFileSync(sb.recording, bobHeard);
     copyFileSync(aliceWav, join(outDir, "alice-said.wav"));
     copyFileSync(bobWav, join(outDir, "bob-said.wav"));
-    const toBob = compareAudio(mono(aliceWav).pcm, mono(aliceWav).rate, mono(bobHeard).pcm, mono(bobHeard).rate);
-    const toAlice = compareAudio(mono(bobWav).pcm, mono(bobWav).rate, mono(aliceHeard).pcm, mono(aliceHeard).rate);
+    const toBob = compareAudioSegments(mono(aliceWav).pcm, mono(aliceWav).rate, mono(bobHeard).pcm, mono(bobHeard).rate);
+    const toAlice = compareAudioSegments(mono(bobWav).pcm, mono(bobWav).rate, mono(aliceHeard).pcm, mono(aliceHeard).rate);
     const l = media.localCandidate as { type: string; ip: string; port: number };
     const r = media.remoteCandidate as { type: string; ip: string; port: number };
     const rel = (p: string) => relative(process.cwd(), p) || p;
@@ -91,13 +91,15 @@ async function main(): Promise<void> {
     process.stdout.write(`
 Call summary
   codec            ${String(media.codec)}
+  encryption       ${String(media.encryption ?? "none")}${media.srtpProfile ? ` (${String(media.srtpProfile)})` : ""}
   candidate pair   ${l.type} ${l.ip}:${l.port}  <->  ${r.type} ${r.ip}:${r.port}
   setup            ${setupMs.toFixed(0)} ms (call command to media flowing)
   duration         ${(Number(endA.durationMs) / 1000).toFixed(1)} s, ended: ${String(endA.reason)} / ${String(endB.reason)}
   alice -> bob     ${sa.packetsSent} packets, ${sa.bytesSent} bytes sent; bob received ${sb.packetsReceived} (${sb.bytesReceived} bytes), lost ${sb.packetsLost}
   bob -> alice     ${sb.packetsSent} packets, ${sb.bytesSent} bytes sent; alice received ${sa.packetsReceived} (${sa.bytesReceived} bytes), lost ${sa.packetsLost}
   playout          alice: ${sa.underruns} underruns, ${sa.framesConcealed} frames concealed, longest clock gap ${sa.maxTickGapMs} ms; bob: ${sb.underruns} / ${sb.framesConcealed} / ${sb.maxTickGapMs} ms
-  audio check      alice->bob correlation ${toBob.correlation.toFixed(3)}, bob->alice ${toAlice.correlation.toFixed(3)} (1.0 = identical)
+  audio check      alice->bob correlation ${toBob.correlation.toFixed(3)}, bob->alice ${toAlice.correlation.toFixed(3)} (1.0 = identical; per 250 ms segment)
+                   playout time-warp ${toBob.lagSpreadMs.toFixed(0)} / ${toAlice.lagSpreadMs.toFixed(0)} ms
   recordings       ${rel(bobHeard)} (what bob heard), ${rel(aliceHeard)} (what alice heard)
                    sources: ${rel(join(outDir, "alice-said.wav"))}, ${rel(join(outDir, "bob-said.wav"))}
 `);

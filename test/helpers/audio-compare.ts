@@ -86,6 +86,99 @@ export function compareAudio(
   };
 }
 
+export interface SegmentCompareResult {
+  /** Energy-weighted mean of the per-segment correlations: the score to assert on. */
+  correlation: number;
+  /** The worst voiced segment's correlation. */
+  worst: number;
+  /** Voiced segments compared. */
+  segments: number;
+  /** Overall lag (ms) and how far the per-segment lags wandered from it (ms): jitter-buffer time warping. */
+  lagMs: number;
+  lagSpreadMs: number;
+}
+
+/**
+ * Like compareAudio, but each 250 ms voiced segment of the reference is
+ * aligned on its own (within ±60 ms of the previous segment's lag), the way
+ * speech quality measures align utterances. A jitter buffer that drops or
+ * inserts a frame to adapt its delay shifts the rest of the recording by
+ * 20 ms: one global alignment would call that a broken call, segment
+ * alignment does not — while lost, garbled or concealed audio still lowers
+ * the score.
+ */
+export function compareAudioSegments(
+  reference: Int16Array,
+  refRate: number,
+  recorded: Int16Array,
+  recRate: number,
+  opts: CompareOptions & { segmentMs?: number; searchMs?: number } = {},
+): SegmentCompareResult {
+  const rate = opts.compareRate ?? 8000;
+  const global = compareAudio(reference, refRate, recorded, recRate, opts);
+  const ref = toFloatNoDc(Resampler.resampleAll(reference, refRate, rate));
+  const rec = toFloatNoDc(Resampler.resampleAll(recorded, recRate, rate));
+  const seg = Math.round(((opts.segmentMs ?? 250) * rate) / 1000);
+  const search = Math.round(((opts.searchMs ?? 60) * rate) / 1000);
+  const none = { correlation: 0, worst: 0, segments: 0, lagMs: global.lagMs, lagSpreadMs: 0 };
+  if (ref.length < seg || rec.length === 0) return none;
+
+  const energies: number[] = [];
+  for (let s = 0; s + seg <= ref.length; s += seg) {
+    let e = 0;
+    for (let i = s; i < s + seg; i++) e += ref[i]! * ref[i]!;
+    energies.push(e);
+  }
+  const maxE = Math.max(...energies);
+  if (maxE === 0) return none;
+  let lag = Math.round((global.lagMs * rate) / 1000);
+  const lag0 = lag;
+  let sumW = 0;
+  let sumWC = 0;
+  let worst = 1;
+  let segments = 0;
+  let spread = 0;
+  energies.forEach((e, k) => {
+    if (e < maxE * 10 ** (-30 / 10)) return; // silent segment: nothing to compare
+    const s = k * seg;
+    const block = ref.subarray(s, s + seg);
+    let best = -1;
+    let bestLag = lag;
+    for (let l = lag - search; l <= lag + search; l++) {
+      if (s + l < 0 || s + l + seg > rec.length) continue;
+      let ab = 0;
+      let bb = 0;
+      let aa = 0;
+      for (let i = 0; i < seg; i++) {
+        const x = block[i]!;
+        const y = rec[s + l + i]!;
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+      }
+      const c = aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
+      if (c > best) {
+        best = c;
+        bestLag = l;
+      }
+    }
+    if (best < 0) best = 0;
+    lag = bestLag;
+    spread = Math.max(spread, Math.abs(bestLag - lag0));
+    sumW += e;
+    sumWC += e * best;
+    worst = Math.min(worst, best);
+    segments++;
+  });
+  return {
+    correlation: sumW > 0 ? sumWC / sumW : 0,
+    worst: segments ? worst : 0,
+    segments,
+    lagMs: global.lagMs,
+    lagSpreadMs: (spread * 1000) / rate,
+  };
+}
+
 function toFloatNoDc(x: Int16Array): Float64Array {
   const out = new Float64Array(x.length);
   let mean = 0;

@@ -11,7 +11,7 @@ import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
 import { startCoturn, type Coturn } from "../helpers/coturn.js";
 import { startDaemon, type Daemon } from "../helpers/daemon.js";
 import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudio } from "../helpers/audio-compare.js";
+import { compareAudioSegments } from "../helpers/audio-compare.js";
 import { floatToInt16, parseWav, wavToMonoFloat } from "../../src/media/wav.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
@@ -79,7 +79,7 @@ describe("relay-only call through coturn with XEP-0215 credentials", { timeout: 
     assert.ok(stats.packetsReceived > 100, `bob received ${stats.packetsReceived} packets through the relay`);
     const ref = mono16(speech);
     const rec = mono16(stats.recording);
-    const cmp = compareAudio(ref.pcm, ref.rate, rec.pcm, rec.rate);
+    const cmp = compareAudioSegments(ref.pcm, ref.rate, rec.pcm, rec.rate);
     t.diagnostic(`relayed audio correlation ${cmp.correlation.toFixed(3)}`);
     assert.ok(cmp.correlation >= 0.85, `correlation ${cmp.correlation.toFixed(3)}`);
     // coturn really relayed: it logged allocations and channel/permission traffic.

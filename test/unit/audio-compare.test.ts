@@ -84,3 +84,24 @@ test("Opus and PCMU round trips of the same speech are judged on the same 8 kHz 
   assert.ok(Math.abs(pcmu.lagMs) < 0.2);
   assert.ok(Math.abs(opus.lagMs - 6.5) < 1, `opus look-ahead ${opus.lagMs} ms`);
 });
+
+test("segment alignment forgives a dropped frame but not garbled audio", async () => {
+  const { compareAudioSegments, compareAudio, speechLike, whiteNoise } = await import("../helpers/audio-compare.js");
+  const rate = 8000;
+  const ref = speechLike(rate, 3, 11);
+  // The receiver's jitter buffer dropped one 20 ms frame at 1.2 s: everything after is 20 ms early.
+  const cut = Math.round(1.2 * rate);
+  const dropped = new Int16Array(ref.length - 160);
+  dropped.set(ref.subarray(0, cut));
+  dropped.set(ref.subarray(cut + 160), cut);
+  const whole = compareAudio(ref, rate, dropped, rate);
+  const seg = compareAudioSegments(ref, rate, dropped, rate);
+  assert.ok(seg.correlation > 0.95, `segment score ${seg.correlation.toFixed(3)} (global ${whole.correlation.toFixed(3)})`);
+  assert.ok(seg.lagSpreadMs >= 19 && seg.lagSpreadMs <= 21, `spread ${seg.lagSpreadMs} ms`);
+  // Half the audio replaced by noise: the score must drop well below the bar.
+  const garbled = ref.slice();
+  garbled.set(whiteNoise(ref.length / 2, 3000, 5), ref.length / 2);
+  assert.ok(compareAudioSegments(ref, rate, garbled, rate).correlation < 0.7);
+  // Unrelated audio.
+  assert.ok(compareAudioSegments(ref, rate, whiteNoise(ref.length, 3000, 9), rate).correlation < 0.3);
+});

@@ -2,6 +2,10 @@
 # Installs what the tests and the demo need, and nothing when it is all there:
 #   - node modules (npm ci from package-lock.json; npm install without a lock)
 #   - Debian packages: prosody (prosody, prosodyctl), espeak-ng, sox, openssl
+#   - for the browser interop test: chromium (/usr/bin/chromium) and iproute2
+#     (ip); for the compose test: docker-compose; optional: without root they
+#     are only reported (those tests skip)
+#   - for the audio device tests: pulseaudio, pulseaudio-utils, alsa-utils (optional too)
 # Idempotent; no apt-get update unless something has to be installed.
 # Run from anywhere: it works in the repository root.
 set -euo pipefail
@@ -50,6 +54,28 @@ for cmd in prosody prosodyctl espeak-ng sox openssl; do
   fi
 done
 
+# Optional, for test/integration/browser-interop: a real WebRTC peer (the
+# tests use exactly /usr/bin/chromium, never a downloaded browser) and
+# `ip netns` to keep its ICE checks inside a network namespace.
+optional_missing=()
+[[ -x /usr/bin/chromium ]] || optional_missing+=(chromium)
+command -v ip >/dev/null 2>&1 || optional_missing+=(iproute2)
+# Optional, for test/integration/compose: Debian's docker-compose checks docker-compose.yml.
+command -v docker-compose >/dev/null 2>&1 || optional_missing+=(docker-compose)
+# Optional, for the audio device tests (test/integration/pulse-devices): a
+# PulseAudio server with a null sink, parec/pacat, and arecord/aplay.
+command -v pulseaudio >/dev/null 2>&1 || optional_missing+=(pulseaudio)
+command -v parec >/dev/null 2>&1 || optional_missing+=(pulseaudio-utils)
+command -v arecord >/dev/null 2>&1 || optional_missing+=(alsa-utils)
+if ((${#optional_missing[@]} > 0)); then
+  if [[ "$(id -u)" == 0 ]]; then
+    missing_pkgs+=("${optional_missing[@]}")
+  else
+    say "optional packages missing (the tests that need them skip): ${optional_missing[*]}"
+    say "  as root: apt-get install -y --no-install-recommends ${optional_missing[*]}"
+  fi
+fi
+
 # Stop a system-wide Prosody that the package's postinst started (by the PID
 # in its pidfile, never by name). Our tests run their own throwaway servers.
 stop_packaged_prosody() {
@@ -95,18 +121,25 @@ if ((${#missing_pkgs[@]} > 0)); then
     trap 'if [[ $own_policy == 1 ]]; then rm -f "$policy"; fi' EXIT
   fi
   say "apt-get install ${missing_pkgs[*]}"
+  if [[ " ${missing_pkgs[*]} " == *" chromium "* ]]; then say "(chromium is large: this takes a minute or two)"; fi
   apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
   if ((own_policy == 1)); then
     rm -f "$policy"
     own_policy=0
   fi
   did_something=1
-  for cmd in "${missing_cmds[@]}"; do
+  for cmd in "${missing_cmds[@]-}"; do
+    [[ -n "$cmd" ]] || continue
     command -v "$cmd" >/dev/null 2>&1 || { say "still missing after install: $cmd"; exit 1; }
   done
+  if [[ " ${missing_pkgs[*]} " == *" chromium "* && ! -x /usr/bin/chromium ]]; then
+    say "still missing after install: /usr/bin/chromium"; exit 1
+  fi
   if [[ " ${missing_pkgs[*]} " == *" prosody "* ]]; then stop_packaged_prosody; fi
 fi
 
 if ((did_something == 0)); then
-  say "ok (node modules and prosody, espeak-ng, sox, openssl present)"
+  extra=""
+  if ((${#optional_missing[@]} == 0)); then extra=", chromium, ip"; fi
+  say "ok (node modules and prosody, espeak-ng, sox, openssl${extra} present)"
 fi

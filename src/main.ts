@@ -17,7 +17,7 @@ and is controlled through a local socket (see jinglectl --help).
   --help          this text
 
 The password may come from JINGLED_PASSWORD instead of the file.
-Signals: SIGTERM/SIGINT hang up every call and exit.`;
+Signals: SIGTERM/SIGINT hang up every call and exit 0; SIGHUP reloads FILE.`;
 
 export async function main(argv: string[]): Promise<number> {
   let configFile: string | undefined;
@@ -67,8 +67,15 @@ export async function main(argv: string[]): Promise<number> {
   const done = new Promise<number>((resolve) => {
     process.once("SIGTERM", () => void stop("SIGTERM").then(() => resolve(0)));
     process.once("SIGINT", () => void stop("SIGINT").then(() => resolve(0)));
+    app.onShutdownRequest = () => void stop("shutdown command").then(() => resolve(0));
   });
-  process.on("SIGHUP", () => log.warn("SIGHUP: configuration reload is not implemented yet"));
+  // A bad file changes nothing (reload() says why); the daemon goes on either way.
+  process.on("SIGHUP", () =>
+    void app.reload().then(
+      (plan) => log.info({ signal: "SIGHUP", ...plan }, "reloaded"),
+      (err: unknown) => log.error({ signal: "SIGHUP", err: errorMessage(err) }, "reload failed"),
+    ),
+  );
   // Never let a stray error from a library take every call down with it.
   process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception"));
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));

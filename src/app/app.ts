@@ -2,18 +2,28 @@
 // calls (ICE + media), control socket. The only module that knows everything.
 import { randomBytes } from "node:crypto";
 import type { Element } from "ltx";
-import type { LoadedConfig } from "../config/load.js";
+import { loadConfigFile, type LoadedConfig } from "../config/load.js";
 import { XmppConnection, type AccountState } from "../xmpp/connection.js";
 import { jingleFeatures } from "../xmpp/caps.js";
 import { SessionManager } from "../jingle/session-manager.js";
-import { NS_JINGLE, buildJmiMessage, findJmi, parseJmi, type JmiElement, type ReasonCondition, REASON_CONDITIONS } from "../jingle/protocol/index.js";
+import { NS_JINGLE, buildJmiMessage, findJmi, parseJmi, type JmiElement } from "../jingle/protocol/index.js";
 import { selectHostAddresses } from "../ice/addresses.js";
+import type { TurnServer } from "../ice/ice-agent.js";
+import { createCertificate, type DtlsCertificate } from "../rtp/dtls/certificate.js";
+import { ExternalServices, buildServicesQuery } from "../xmpp/extdisco.js";
 import { findCodec, warmUpCodecs } from "../media/codecs/index.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
+import type { MediaPreferences } from "../media/media-session.js";
 import { createControlServer, defaultSocketPath, type ControlServer } from "../control/server.js";
 import { createFrameClock, type FrameClock } from "../util/frame-clock.js";
-import type { Logger } from "../util/logger.js";
-import { CommandError, errorMessage } from "../util/errors.js";
+import { setLogLevel, type Logger } from "../util/logger.js";
+import { CommandError, ConfigError, errorMessage } from "../util/errors.js";
+import type { ReloadResult } from "../control/protocol.js";
+import { Roster } from "../xmpp/roster.js";
+import { createCommandHandlers, type CommandContext } from "./commands.js";
+import { listDevices } from "./devices.js";
+import { decideIncoming, type CallPolicy, type IncomingDecision } from "./policy.js";
+import { planReload } from "./reload.js";
 import { Call, type CallInfo } from "./call.js";
 import { PresenceBook } from "./presence-book.js";
 
@@ -33,6 +43,14 @@ function resolveCodecs(names: string[]): CodecDescriptor[] {
   });
 }
 
+/** turn:HOST[:PORT][?transport=udp|tcp] or turns:HOST[:PORT] (RFC 7065). */
+function parseTurn(uri: string, username: string, password: string): TurnServer {
+  const m = /^(turns?):\[?([^\]?]+?)\]?(?::(\d+))?(?:\?transport=(udp|tcp))?$/.exec(uri);
+  if (!m) throw new Error(`bad TURN URI ${uri}`);
+  const secure = m[1] === "turns";
+  return { host: m[2]!, port: m[3] ? Number(m[3]) : secure ? 5349 : 3478, username, password, transport: secure ? "tls" : ((m[4] as "udp" | "tcp" | undefined) ?? "udp") };
+}
+
 function parseStun(uri: string): [string, number] {
   const m = /^stun:\[?([^\]]+?)\]?(?::(\d+))?(\?.*)?$/.exec(uri);
   if (!m) throw new Error(`bad STUN URI ${uri}`);
@@ -48,19 +66,39 @@ function sameJid(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
 
+/** The configuration's media section as what calls need (issue 4). */
+function mediaPrefsOf(m: LoadedConfig["media"]): MediaPreferences {
+  const { bitrate, complexity, fec, dtx } = m.opus;
+  return {
+    jitter: { minMs: m.jitterMinMs, maxMs: m.jitterMaxMs },
+    encoder: { bitrate, complexity, fec, ...(dtx !== undefined ? { dtx } : {}) },
+    ptimeMs: m.ptimeMs,
+    dtmf: m.dtmf,
+    onDeviceError: m.onDeviceError,
+    rtcpIntervalMs: m.rtcpIntervalMs,
+  };
+}
+
 const JID_RE = /^[^@/\s]+@[^@/\s]+(\/[^\s]+)?$/;
 
 export class App {
-  readonly #cfg: LoadedConfig;
+  /** Replaced by reload() (restart-only keys keep their start values). */
+  #cfg: LoadedConfig;
   readonly #log: Logger;
   readonly #xmpp: XmppConnection;
   readonly #sessions = new SessionManager();
   readonly #calls = new Map<string, Call>();
   readonly #bySid = new Map<string, Call>();
   readonly #presence = new PresenceBook();
+  readonly #extServices: ExternalServices;
+  #certificate: DtlsCertificate | undefined;
   readonly #clock: FrameClock = createFrameClock(20);
   readonly #control: ControlServer;
-  readonly #hostAddresses: string[];
+  #hostAddresses: string[];
+  readonly #roster: Roster;
+  #statsTimer: NodeJS.Timeout | undefined;
+  /** Set by main: how the shutdown command stops the daemon (as SIGTERM does). */
+  onShutdownRequest: (() => void) | undefined;
   #callSeq = 0;
   #accountReason: string | undefined;
 
@@ -80,10 +118,15 @@ export class App {
       allowPlaintext: cfg.tls.allowPlaintext,
       ...(cfg.tls.caFile ? { caFile: cfg.tls.caFile } : {}),
       priority: cfg.account.priority,
-      features: jingleFeatures({ jingleMessage: true }),
+      features: jingleFeatures({ jingleMessage: true, dtls: cfg.media.dtls !== "off" }),
       logger,
     });
     this.#xmpp.onIqSet(NS_JINGLE, "jingle", (iq, el) => this.#onJingle(iq, el));
+    this.#roster = new Roster(this.#xmpp, logger);
+    this.#roster.on("request", (jid) => this.#control.broadcast("roster", { type: "request", jid }));
+    this.#roster.on("changed", (item) => this.#control.broadcast("roster", { type: "changed", jid: item.jid, item }));
+    this.#roster.on("removed", (jid) => this.#control.broadcast("roster", { type: "removed", jid }));
+    this.#extServices = new ExternalServices(() => this.#xmpp.iq(buildServicesQuery(this.#xmpp.domain)));
     this.#xmpp.on("presence", (p) => this.#presence.update(p));
     this.#xmpp.on("message", (m) => this.#onMessage(m));
     this.#xmpp.on("state", (state, reason) => {
@@ -97,14 +140,7 @@ export class App {
       logger,
       version: VERSION,
       snapshot: () => this.#status(),
-      handlers: {
-        call: (args) => this.#cmdCall(args),
-        answer: (args) => this.#withCall(args, (c) => c.answer()),
-        reject: (args) => this.#withCall(args, (c) => c.reject(this.#reasonArg(args.reason, "decline"))),
-        hangup: (args) => this.#withCall(args, (c) => c.hangup(this.#reasonArg(args.reason, "success"))),
-        status: () => this.#status(),
-        calls: () => this.#callList(),
-      },
+      handlers: createCommandHandlers(this.#commandContext()),
     });
   }
 
@@ -114,13 +150,17 @@ export class App {
 
   async start(): Promise<void> {
     warmUpCodecs();
+    // One certificate per run; its fingerprint goes in every offer and answer (XEP-0320).
+    if (this.#cfg.media.dtls !== "off") this.#certificate = await createCertificate();
     await this.#control.listen();
     this.#log.info({ socket: this.socketPath }, "control socket listening");
+    this.#scheduleStats();
     await this.#xmpp.start();
   }
 
   /** Hangs up every call (session-terminate sent), then goes offline. */
   async stop(): Promise<void> {
+    clearInterval(this.#statsTimer);
     await Promise.allSettled([...this.#calls.values()].map((c) => c.hangup("success")));
     await this.#xmpp.stop();
     await this.#control.close();
@@ -134,35 +174,95 @@ export class App {
       state: this.#xmpp.state,
     };
     if (this.#accountReason && this.#xmpp.state !== "online") account.reason = this.#accountReason;
-    return { version: VERSION, account, calls: this.#callList() };
+    const { show, status } = this.#xmpp.presence;
+    return { version: VERSION, account: { ...account, presence: { show, ...(status ? { text: status } : {}) } }, calls: this.#callList() };
+  }
+
+  /** What the control commands (commands.ts) may use of the app. */
+  #commandContext(): CommandContext {
+    return {
+      calls: () => [...this.#calls.values()],
+      placeCall: (args) => this.#cmdCall({ ...args }),
+      status: () => this.#status(),
+      callList: () => this.#callList(),
+      policy: () => this.#policy(),
+      account: () => ({ state: this.#xmpp.state }),
+      setPresence: (show, text) => this.#xmpp.setPresence(show, text),
+      roster: this.#roster,
+      devices: () => listDevices(),
+      reload: () => this.reload(),
+      // After the reply is written: stopping closes the socket.
+      shutdown: () => void setImmediate(() => this.onShutdownRequest?.()),
+    };
+  }
+
+  #policy(): CallPolicy {
+    const c = this.#cfg.calls;
+    return { acceptFrom: c.acceptFrom, allowlist: c.allowlist, autoAnswer: c.autoAnswer, autoAnswerDelayMs: c.autoAnswerDelaySec * 1000, maxCalls: c.maxCalls };
+  }
+
+  /** calls.* for a new incoming call from `peer`; a refusal is announced as a `refused` event. */
+  #admit(peer: string): IncomingDecision {
+    const d = decideIncoming(this.#policy(), { jid: peer, inRoster: this.#roster.has(peer) }, this.#xmpp.jid ?? this.#cfg.account.jid, this.#calls.size);
+    if (d.action === "refuse" || d.action === "busy") {
+      this.#log.info({ peer, decision: d.action }, "incoming call refused by policy");
+      this.#control.broadcast("refused", { peer, reason: d.action === "busy" ? "busy" : "not-allowed" });
+    }
+    return d;
+  }
+
+  /** True: answer an admitted call at once; with a delay it is answered later, if still ringing. */
+  #answerNow(call: Call, d: IncomingDecision | undefined): boolean {
+    if (d?.action !== "ring" || !d.autoAnswer) return false;
+    if (d.delayMs === 0) return true;
+    setTimeout(() => {
+      if (call.state === "incoming") void call.answer().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "auto-answer"));
+    }, d.delayMs).unref();
+    return false;
+  }
+
+  /** A `stats` event per active call every control.statsIntervalSec. */
+  #scheduleStats(): void {
+    clearInterval(this.#statsTimer);
+    const sec = this.#cfg.control.statsIntervalSec;
+    if (sec <= 0) return;
+    this.#statsTimer = setInterval(() => {
+      for (const c of this.#calls.values()) {
+        const stats = c.state === "active" ? c.stats() : undefined;
+        if (stats) this.#control.broadcast("stats", { callId: c.id, ...stats });
+      }
+    }, sec * 1000);
+    this.#statsTimer.unref();
+  }
+
+  /** Re-reads the config file (SIGHUP, the reload command); reload.ts says what applies now. */
+  async reload(): Promise<ReloadResult> {
+    const file = this.#cfg.file;
+    if (!file) throw new CommandError("not-supported", "reload: the daemon was not started from a config file");
+    let next: LoadedConfig;
+    try {
+      next = loadConfigFile(file);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new CommandError("bad-argument", `reload: ${err.message}\nnothing was changed`);
+      throw err;
+    }
+    const { config, plan } = planReload(this.#cfg, next);
+    this.#cfg = config;
+    setLogLevel(this.#log, config.log.level);
+    if (plan.applied.some((k) => k.startsWith("ice.addresses") || k.startsWith("ice.interfaces"))) {
+      this.#hostAddresses = selectHostAddresses({
+        ...(config.ice.addresses ? { addresses: config.ice.addresses } : {}),
+        ...(config.ice.interfaces ? { interfaces: config.ice.interfaces } : {}),
+      });
+    }
+    this.#scheduleStats();
+    this.#log.info(plan, "configuration reloaded");
+    this.#control.broadcast("reload", plan);
+    return plan;
   }
 
   #callList(): CallInfo[] {
     return [...this.#calls.values()].map((c) => ({ ...c.info(), ...(c.stats() ? { stats: c.stats() } : {}) }));
-  }
-
-  #reasonArg(v: unknown, dflt: ReasonCondition): ReasonCondition {
-    if (v === undefined) return dflt;
-    if (typeof v !== "string" || !(REASON_CONDITIONS as readonly string[]).includes(v)) {
-      throw new CommandError("bad-argument", `reason must be one of ${REASON_CONDITIONS.join(", ")}`);
-    }
-    return v as ReasonCondition;
-  }
-
-  async #withCall(args: Record<string, unknown>, fn: (c: Call) => Promise<void>): Promise<CallInfo> {
-    const id = args.callId;
-    let call: Call | undefined;
-    if (id === undefined) {
-      if (this.#calls.size === 0) throw new CommandError("unknown-call", "there is no call");
-      if (this.#calls.size > 1) throw new CommandError("ambiguous-call", `${this.#calls.size} calls exist: name one with callId`);
-      call = this.#calls.values().next().value;
-    } else {
-      if (typeof id !== "string") throw new CommandError("bad-argument", "callId must be a string");
-      call = this.#calls.get(id);
-      if (!call) throw new CommandError("unknown-call", `no call with id ${id}`);
-    }
-    await fn(call!);
-    return call!.info();
   }
 
   async #cmdCall(args: Record<string, unknown>): Promise<{ callId: string; sid: string; peer: string }> {
@@ -209,6 +309,13 @@ export class App {
       return;
     }
     const res = this.#sessions.incoming(iq, el);
+    const admission = res.ok && res.isNew && !proposal ? this.#admit(res.session.peer) : undefined;
+    if (res.ok && admission?.action === "refuse") {
+      // Not allowed to ring: the answer an account without that resource gives, so a stranger learns nothing.
+      this.#sessions.remove(res.session.sid);
+      void this.#xmpp.sendIqError(iq, "cancel", "service-unavailable").catch(() => undefined);
+      return;
+    }
     void this.#xmpp.send(res.reply).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "reply"));
     if (!res.ok) {
       this.#log.warn({ from: iq.attrs.from, error: res.error }, "jingle request refused");
@@ -218,14 +325,46 @@ export class App {
       void proposal.offer(res.jingle, true).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "offer"));
       return;
     }
+    if (res.isNew && admission?.action === "busy") {
+      // XEP-0166 §6.8 busy: accept the request, then terminate with <busy/>.
+      const sid = res.session.sid;
+      void this.#sendJingle(sid, { action: "session-terminate", contents: [], reason: { condition: "busy" } })
+        .catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, "busy not acknowledged"))
+        .finally(() => this.#sessions.remove(sid));
+      return;
+    }
     if (res.isNew) {
       const call = this.#newCall({ sid: res.session.sid, peer: res.session.peer, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
       this.#control.broadcast("call", { callId: call.id, type: "incoming", peer: call.info().peer });
-      void call.offer(res.jingle, this.#cfg.calls.autoAnswer === "all").catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "offer"));
+      void call.offer(res.jingle, this.#answerNow(call, admission)).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "offer"));
       return;
     }
     const call = this.#bySid.get(res.session.sid);
     void call?.remote(res.jingle).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "remote action"));
+  }
+
+  // ------------------------------------------------------------ STUN/TURN
+
+  /** Configured servers first, then the XMPP server's (XEP-0215, credentials refreshed before expiry). */
+  async #iceServers(): Promise<{ stunServer?: [string, number]; turn?: TurnServer }> {
+    const out: { stunServer?: [string, number]; turn?: TurnServer } = {};
+    const stun = this.#cfg.ice.stun[0];
+    if (stun) out.stunServer = parseStun(stun);
+    const turn = this.#cfg.ice.turn[0];
+    if (turn) out.turn = parseTurn(turn.uri, turn.username, turn.password);
+    if (this.#cfg.ice.serverServices && (!out.stunServer || !out.turn) && this.#xmpp.state === "online") {
+      const services = await this.#extServices.get().catch((err: unknown) => {
+        this.#log.info({ err: errorMessage(err) }, "the server offers no external services (XEP-0215)");
+        return [];
+      });
+      const s = services.find((x) => x.type === "stun");
+      if (!out.stunServer && s) out.stunServer = [s.host, s.port];
+      const t = services.find((x) => (x.type === "turn" || x.type === "turns") && x.username && x.password);
+      if (!out.turn && t) {
+        out.turn = { host: t.host, port: t.port, username: t.username!, password: t.password!, transport: t.type === "turns" ? "tls" : t.transport };
+      }
+    }
+    return out;
   }
 
   // ------------------------------------------------------------ XEP-0353
@@ -297,10 +436,17 @@ export class App {
       }
       void mine.hangup("expired").catch(() => undefined);
     }
+    // We called them ourselves (tie-break): wanted, whatever the policy says.
+    const admission = mine ? undefined : this.#admit(from);
+    if (admission?.action === "refuse") return; // no answer at all: a stranger learns nothing
+    if (admission?.action === "busy") {
+      void this.#xmpp.send(buildJmiMessage(from, { action: "reject", id: el.id, reason: { condition: "busy" } }, randomBytes(8).toString("hex")));
+      return;
+    }
     const call = this.#newCall({ sid: el.id, peer: from, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
     this.#control.broadcast("call", { callId: call.id, type: "incoming", peer: from });
     // The peer wanted us as much as we wanted them: a tie-break loser answers the winner's call.
-    void call.proposed(this.#cfg.calls.autoAnswer === "all" || mine !== undefined).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "propose"));
+    void call.proposed(this.#answerNow(call, admission) || mine !== undefined).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "propose"));
   }
 
   /** A XEP-0280 carbon, only when it really comes from our own account. */
@@ -318,7 +464,6 @@ export class App {
 
   #newCall(o: { sid: string; peer: string; role: "initiator" | "responder"; codecs: CodecDescriptor[] }): Call {
     const id = `c${++this.#callSeq}`;
-    const stun = this.#cfg.ice.stun[0];
     const call = new Call({
       id,
       sid: o.sid,
@@ -329,16 +474,19 @@ export class App {
       input: this.#cfg.media.input,
       output: this.#cfg.media.output,
       jitterFrames: this.#cfg.media.jitterFrames,
+      mediaPrefs: mediaPrefsOf(this.#cfg.media),
       ice: {
         addresses: this.#hostAddresses,
         connectTimeoutMs: this.#cfg.ice.connectTimeoutMs,
-        ...(stun ? { stunServer: parseStun(stun) } : {}),
+        relayOnly: this.#cfg.ice.policy === "relay",
+        servers: () => this.#iceServers(),
         ...(this.#cfg.ice.portRange ? { portRange: this.#cfg.ice.portRange } : {}),
       },
       ringTimeoutMs: this.#cfg.calls.ringTimeoutSec * 1000,
       clock: this.#clock,
       logger: this.#log,
       send: (jingle) => this.#sendJingle(o.sid, jingle),
+      dtls: { policy: this.#cfg.media.dtls, certificate: this.#certificate },
       sendJmi: (to, jmi) => this.#xmpp.send(buildJmiMessage(to, jmi, randomBytes(8).toString("hex"))),
     });
     this.#calls.set(id, call);
@@ -347,15 +495,20 @@ export class App {
       if (state === "ended") return;
       this.#control.broadcast("call", { callId: id, type: state, peer: info.peer, ...(info.codec ? { codec: info.codec } : {}) });
     });
-    call.on("media", ({ codec, pair }) => {
+    call.on("media", ({ codec, pair, encryption, srtpProfile }) => {
       this.#control.broadcast("media", {
         callId: id,
         codec,
         localCandidate: pair.local,
         remoteCandidate: pair.remote,
         pairType: pair.local.type === "relay" || pair.remote.type === "relay" ? "relayed" : "direct",
+        encryption,
+        ...(srtpProfile ? { srtpProfile } : {}),
       });
     });
+    call.on("control", (type, by) => this.#control.broadcast("call", { callId: id, type, by, peer: call.peer }));
+    call.on("dtmf", (digit, durationMs) => this.#control.broadcast("dtmf", { callId: id, digit, ...(durationMs !== undefined ? { durationMs } : {}) }));
+    call.on("file", (kind, file, type, error) => this.#control.broadcast(kind, { callId: id, file, type, ...(error ? { error } : {}) }));
     call.on("ended", (info) => {
       this.#control.broadcast("call", {
         callId: id,

@@ -3,10 +3,14 @@
 // serial queue, so they never interleave across awaits.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Jingle, JingleContent, IceCandidate, PayloadType, ReasonCondition, JmiElement } from "../jingle/protocol/index.js";
+import type { Jingle, JingleContent, IceCandidate, PayloadType, ReasonCondition, JmiElement, DtlsFingerprint } from "../jingle/protocol/index.js";
 import type { Role } from "../jingle/session-manager.js";
-import { IceAgent, type SelectedPair } from "../ice/ice-agent.js";
-import { MediaSession, type MediaStats } from "../media/media-session.js";
+import { IceAgent, type SelectedPair, type TurnServer } from "../ice/ice-agent.js";
+import type { DtlsCertificate } from "../rtp/dtls/certificate.js";
+import { fingerprint } from "../rtp/dtls/certificate.js";
+import { OFFER_SETUP, roleForAnswerer, roleFromAnswer, type DtlsRole } from "../rtp/dtls/setup-role.js";
+import { dtlsTransport, plainTransport, TransportFailure, type MediaTransport } from "./media-transport.js";
+import { MediaSession, type MediaPreferences, type MediaStats } from "../media/media-session.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
 import { createSource } from "../media/sources/index.js";
 import { createSink } from "../media/sinks/index.js";
@@ -16,7 +20,7 @@ import type { Logger } from "../util/logger.js";
 import { SerialQueue } from "../util/serial-queue.js";
 import { TypedEmitter } from "../util/events.js";
 import { CallError, errorMessage } from "../util/errors.js";
-import { answerOffer, applyAnswer, offerPayloadTypes, type Negotiated } from "./negotiation.js";
+import { answerOffer, applyAnswer, encoderOptionsFor, offerPayloadTypes, type Negotiated, type OfferOptions } from "./negotiation.js";
 
 export const CALL_STATES = {
   outgoing: "outgoing",
@@ -41,6 +45,10 @@ export interface CallInfo {
   reason?: string;
   localCandidate?: SelectedPair["local"];
   remoteCandidate?: SelectedPair["remote"];
+  held?: boolean;
+  muted?: boolean;
+  peerHeld?: boolean;
+  peerMuted?: boolean;
 }
 
 export interface CallDeps {
@@ -54,12 +62,23 @@ export interface CallDeps {
   input: SourceSpec;
   output: SinkSpec;
   jitterFrames: number;
-  ice: { addresses: string[]; stunServer?: [string, number]; portRange?: [number, number]; connectTimeoutMs: number };
+  /** Media settings from the configuration (jitter bounds, Opus, ptime, DTMF, device failures, RTCP). */
+  mediaPrefs?: MediaPreferences;
+  ice: {
+    addresses: string[];
+    portRange?: [number, number];
+    connectTimeoutMs: number;
+    relayOnly: boolean;
+    /** STUN/TURN servers, resolved when the call's ICE agent is made (TURN credentials are short-lived). */
+    servers: () => Promise<{ stunServer?: [string, number]; turn?: TurnServer }>;
+  };
   ringTimeoutMs: number;
   clock: FrameClock;
   logger: Logger;
   /** Sends a Jingle action for this session and resolves when the peer acknowledged it. */
   send: (jingle: Omit<Jingle, "sid">) => Promise<void>;
+  /** XEP-0320 DTLS-SRTP: "require" refuses peers without a fingerprint, "off" never offers it. */
+  dtls: { policy: "require" | "prefer" | "off"; certificate: DtlsCertificate | undefined };
   /** Sends a XEP-0353 message (propose, proceed, reject, ...) to `to`. */
   sendJmi: (to: string, el: JmiElement) => Promise<void>;
 }
@@ -78,8 +97,14 @@ function bareJid(jid: string): string {
 
 export type CallEvents = {
   state: [state: CallState, info: CallInfo];
-  media: [info: { codec: string; pair: SelectedPair }];
+  media: [info: { codec: string; pair: SelectedPair; encryption: "dtls-srtp" | "none"; srtpProfile?: string }];
   ended: [info: CallInfo & { durationMs: number; text?: string }];
+  /** Hold and mute, by us (control commands) or by the peer (XEP-0167 session-info). */
+  control: [type: "held" | "resumed" | "muted" | "unmuted", by: "local" | "peer"];
+  /** A DTMF digit the peer sent (RFC 4733). */
+  dtmf: [digit: string, durationMs?: number];
+  /** A playback or recording that ended: played out / written, cut short (another play, the call ended), or failed. */
+  file: [kind: "playback" | "recording", file: string, result: "finished" | "stopped" | "failed", error?: string];
 };
 
 const CONTENT_NAME = "audio";
@@ -108,8 +133,19 @@ export class Call extends TypedEmitter<CallEvents> {
   #recordingPath: string | undefined;
   #peer: string;
   #jmi: JmiPhase | undefined;
+  #remoteFingerprint: DtlsFingerprint | undefined;
+  /** Decided at answer time: DTLS-SRTP (our role and the setup we answered) or plain RTP. */
+  #security: { mode: "dtls"; role: DtlsRole; setup: "actpass" | "active" | "passive" } | { mode: "plain" } | undefined;
+  #transport: MediaTransport | undefined;
+  /** Datagrams that came before the transport was decided (e.g. an early DTLS ClientHello). */
+  readonly #early: Buffer[] = [];
   /** True once a Jingle session exists (session-initiate sent or received). */
   #session = false;
+  /** We put the call on hold: no media is sent or played. */
+  #held = false;
+  #muted = false;
+  #peerHeld = false;
+  #peerMuted = false;
 
   constructor(deps: CallDeps) {
     super();
@@ -160,6 +196,10 @@ export class Call extends TypedEmitter<CallEvents> {
       i.localCandidate = this.#pair.local;
       i.remoteCandidate = this.#pair.remote;
     }
+    if (this.#held) i.held = true;
+    if (this.#muted) i.muted = true;
+    if (this.#peerHeld) i.peerHeld = true;
+    if (this.#peerMuted) i.peerMuted = true;
     return i;
   }
 
@@ -181,19 +221,20 @@ export class Call extends TypedEmitter<CallEvents> {
   /** Sends session-initiate; resolves once the peer acknowledged it, rejects (and ends the call) if not. */
   start(): Promise<void> {
     return this.#queue.run(async () => {
-      const ice = this.#createIce(true);
+      const ice = await this.#createIce(true);
       const gathering = ice.gather().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "gather"));
       this.#session = true;
       try {
         await this.#d.send({
           action: "session-initiate",
           initiator: this.#d.self,
-          contents: [this.#content(offerPayloadTypes(this.#d.codecs), [])],
+          contents: [this.#content(offerPayloadTypes(this.#d.codecs, this.#offerOptions()), [])],
         });
       } catch (err) {
         await this.#end("general-error", { send: false, text: errorMessage(err) });
         throw new CallError("peer-unavailable", `${this.#peer} did not accept the session: ${errorMessage(err)}`);
       }
+      if (!this.#answeredAt && !this.#jmi) this.#armRingTimer();
       this.#canTrickle = true;
       await this.#flushCandidates();
       void gathering;
@@ -205,6 +246,7 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.#queue.run(async () => {
       this.#jmi = { role: "caller", state: "proposed" };
       await this.#d.sendJmi(bareJid(this.#peer), { action: "propose", id: this.#d.sid, media: ["audio"] });
+      this.#armRingTimer();
     });
   }
 
@@ -281,13 +323,18 @@ export class Call extends TypedEmitter<CallEvents> {
       this.#contentName = content.name;
       this.#contentCreator = content.creator;
       this.#remoteOffer = content.description.payloadTypes;
-      const answer = answerOffer(this.#remoteOffer, this.#d.codecs);
+      const answer = answerOffer(this.#remoteOffer, this.#d.codecs, this.#offerOptions());
       if (!answer) {
         await this.#end("failed-application", { send: true, text: "no codec in common" });
         return;
       }
       this.#negotiated = answer.chosen;
       this.#takeRemoteTransport(content);
+      const refused = this.#decideSecurity();
+      if (refused) {
+        await this.#end("security-error", { send: true, text: refused });
+        return;
+      }
       if (this.#jmi?.state === "proceeded") {
         // The user already answered the proposal: accept the session now.
         await this.#acceptSession();
@@ -327,10 +374,11 @@ export class Call extends TypedEmitter<CallEvents> {
 
   async #acceptSession(): Promise<void> {
     clearTimeout(this.#ringTimer);
-    const answer = answerOffer(this.#remoteOffer, this.#d.codecs)!;
+    const answer = answerOffer(this.#remoteOffer, this.#d.codecs, this.#offerOptions())!;
     this.#prepareMedia();
     if (!this.#media) return; // media setup failed: the call is ending with media-error
-    const ice = this.#createIce(false);
+    const ice = await this.#createIce(false);
+    this.#makeTransport();
     const gathering = ice.gather().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "gather"));
     this.#applyRemoteIce(ice);
     this.#answeredAt = new Date();
@@ -364,6 +412,146 @@ export class Call extends TypedEmitter<CallEvents> {
     });
   }
 
+  // ------------------------------------------------------------ in-call controls
+
+  /** An outgoing call nobody answers ends with reason timeout, like an unanswered incoming one. */
+  #armRingTimer(): void {
+    clearTimeout(this.#ringTimer);
+    this.#ringTimer = setTimeout(() => void this.hangup("timeout").catch(() => undefined), this.#d.ringTimeoutMs);
+  }
+
+  #requireAnswered(command: string): void {
+    if (this.#state !== "connecting" && this.#state !== "active") {
+      throw new CallError("invalid-state", `${command}: call ${this.#d.id} is ${this.#state}; it must be answered first`);
+    }
+  }
+
+  #requireMedia(command: string): MediaSession {
+    this.#requireAnswered(command);
+    if (!this.#media) throw new CallError("invalid-state", `${command}: call ${this.#d.id} has no media yet`);
+    return this.#media;
+  }
+
+  async #sessionInfo(info: NonNullable<Jingle["info"]>): Promise<void> {
+    await this.#d
+      .send({ action: "session-info", contents: [], info })
+      .catch((err: unknown) => this.#log.info({ err: errorMessage(err), info: info.type }, "session-info not acknowledged"));
+  }
+
+  /** XEP-0167 §7.2: holds the call; we neither send nor play media until resume. */
+  hold(): Promise<void> {
+    return this.#queue.run(async () => {
+      this.#requireAnswered("hold");
+      if (this.#held) return;
+      this.#held = true;
+      await this.#sessionInfo({ type: "hold" });
+      this.emit("control", "held", "local");
+    });
+  }
+
+  /** Ends our hold (XEP-0167 <unhold/>). */
+  resume(): Promise<void> {
+    return this.#queue.run(async () => {
+      this.#requireAnswered("resume");
+      if (!this.#held) return;
+      this.#held = false;
+      await this.#sessionInfo({ type: "unhold" });
+      this.emit("control", "resumed", "local");
+    });
+  }
+
+  /** XEP-0167 §7.3: silence instead of our source, and the peer is told. Allowed before answering too. */
+  setMuted(muted: boolean): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") throw new CallError("invalid-state", `call ${this.#d.id} has ended`);
+      if (this.#muted === muted) return;
+      this.#muted = muted;
+      this.#applyMute();
+      if (this.#session) {
+        await this.#sessionInfo({ type: muted ? "mute" : "unmute", creator: this.#contentCreator, name: this.#contentName });
+      }
+      this.emit("control", muted ? "muted" : "unmuted", "local");
+    });
+  }
+
+  #applyMute(): void {
+    this.#media?.setMuted(this.#muted);
+  }
+
+  #onPeerInfo(type: NonNullable<Jingle["info"]>["type"]): void {
+    const change = (flag: "#peerHeld" | "#peerMuted", on: boolean, event: "held" | "resumed" | "muted" | "unmuted"): void => {
+      const now = flag === "#peerHeld" ? this.#peerHeld : this.#peerMuted;
+      if (now === on) return;
+      if (flag === "#peerHeld") this.#peerHeld = on;
+      else this.#peerMuted = on;
+      this.#log.info({ event }, "peer session-info");
+      this.emit("control", event, "peer");
+    };
+    if (type === "hold") change("#peerHeld", true, "held");
+    // <active/> also ends a hold (XEP-0167 §7.1: the party is active again).
+    else if (type === "unhold" || type === "active") change("#peerHeld", false, "resumed");
+    else if (type === "mute") change("#peerMuted", true, "muted");
+    else if (type === "unmute") change("#peerMuted", false, "unmuted");
+  }
+
+  /** RFC 4733 digits; resolves once sent. */
+  async sendDtmf(digits: string, durationMs?: number): Promise<void> {
+    // Queued, but sent outside the queue: a digit string takes a while and must not hold up remote actions.
+    const sending = await this.#queue.run(() => ({ done: this.#requireMedia("dtmf").sendDtmf(digits, durationMs) }));
+    await sending.done;
+  }
+
+  /** Plays a WAV file into the call instead of the input; a `file` event (playback) follows when it ends. */
+  play(file: string): Promise<void> {
+    return this.#queue.run(async () => {
+      const playing = this.#requireMedia("play").play(file);
+      // A file that cannot be read fails at once: make that the command's error, not a later event.
+      try {
+        await Promise.race([playing, new Promise((r) => setImmediate(r))]);
+      } catch (err) {
+        throw new CallError("bad-argument", `play: ${errorMessage(err)}`);
+      }
+      playing.catch((err: unknown) => this.emit("file", "playback", file, "failed", errorMessage(err)));
+    });
+  }
+
+  /** Switches what the peer hears, from the next frame on. */
+  setInput(spec: SourceSpec): Promise<void> {
+    return this.#queue.run(() => {
+      const m = this.#requireMedia("set-input");
+      m.replaceSource(createSource(spec, this.#negotiated!.codec.pcmRate));
+    });
+  }
+
+  /** Switches where the peer's audio goes, from the next frame on. */
+  setOutput(spec: SinkSpec): Promise<void> {
+    return this.#queue.run(async () => {
+      const m = this.#requireMedia("set-output");
+      await m.replaceSink(createSink(this.#resolveSink(spec), this.#negotiated!.codec.pcmRate));
+    });
+  }
+
+  /** Starts writing what the peer says to a WAV file; resolves with its path. */
+  startRecording(pathTemplate: string): Promise<string> {
+    return this.#queue.run(() => {
+      const m = this.#requireMedia("record");
+      if (m.recordingPath) throw new CallError("invalid-state", `record: call ${this.#d.id} is already recording to ${m.recordingPath}`);
+      const { path } = this.#resolveSink({ type: "file", path: pathTemplate }, false) as { type: "file"; path: string };
+      m.startRecording(path);
+      return path;
+    });
+  }
+
+  /** Finishes the recording; resolves with its path. */
+  stopRecording(): Promise<string> {
+    return this.#queue.run(async () => {
+      if (!this.#media?.recordingPath) throw new CallError("invalid-state", `record: call ${this.#d.id} is not recording`);
+      const { path } = await this.#media.stopRecording();
+      this.emit("file", "recording", path, "finished");
+      return path;
+    });
+  }
+
   // ------------------------------------------------------------ remote actions
 
   remote(jingle: Jingle): Promise<void> {
@@ -378,6 +566,7 @@ export class Call extends TypedEmitter<CallEvents> {
           return;
         case "session-info":
           if (jingle.info?.type === "ringing" && this.#state === "outgoing") this.#setState("ringing");
+          else if (jingle.info) this.#onPeerInfo(jingle.info.type);
           return;
         case "session-terminate":
           await this.#end(jingle.reason?.condition ?? "success", { send: false, ...(jingle.reason?.text ? { text: jingle.reason.text } : {}) });
@@ -390,29 +579,42 @@ export class Call extends TypedEmitter<CallEvents> {
 
   async #onAccept(jingle: Jingle): Promise<void> {
     const content = jingle.contents.find((c) => c.name === this.#contentName) ?? jingle.contents[0];
-    const negotiated = content?.description && applyAnswer(content.description.payloadTypes, this.#d.codecs);
+    const negotiated = content?.description && applyAnswer(content.description.payloadTypes, this.#d.codecs, this.#offerOptions());
     if (!content || !negotiated) {
       await this.#end("failed-application", { send: true, text: "session-accept without a usable codec" });
       return;
     }
+    clearTimeout(this.#ringTimer);
     this.#negotiated = negotiated;
     this.#answeredAt = new Date();
     this.#setState("connecting");
     this.#prepareMedia();
     this.#takeRemoteTransport(content);
+    const refused = this.#decideSecurity();
+    if (refused) {
+      await this.#end("security-error", { send: true, text: refused });
+      return;
+    }
+    this.#makeTransport();
     if (this.#ice) this.#applyRemoteIce(this.#ice);
     this.#maybeStartMedia();
   }
 
   // ------------------------------------------------------------ ICE
 
-  #createIce(controlling: boolean): IceAgent {
+  async #createIce(controlling: boolean): Promise<IceAgent> {
+    const servers: { stunServer?: [string, number]; turn?: TurnServer } = await this.#d.ice.servers().catch((err: unknown) => {
+      this.#log.warn({ err: errorMessage(err) }, "no STUN/TURN servers");
+      return {};
+    });
     const ice = new IceAgent({
       controlling,
       addresses: this.#d.ice.addresses,
       connectTimeoutMs: this.#d.ice.connectTimeoutMs,
       logger: this.#log,
-      ...(this.#d.ice.stunServer ? { stunServer: this.#d.ice.stunServer } : {}),
+      relayOnly: this.#d.ice.relayOnly,
+      ...(servers.stunServer ? { stunServer: servers.stunServer } : {}),
+      ...(servers.turn ? { turn: servers.turn } : {}),
       ...(this.#d.ice.portRange ? { portRange: this.#d.ice.portRange } : {}),
     });
     this.#ice = ice;
@@ -430,7 +632,10 @@ export class Call extends TypedEmitter<CallEvents> {
     ice.on("failed", (reason) => {
       void this.#queue.run(() => this.#end("connectivity-error", { send: true, text: `ICE failed: ${reason}` }));
     });
-    ice.on("data", (packet) => this.#media?.receive(packet));
+    ice.on("data", (packet) => {
+      if (this.#transport) this.#transport.receive(packet);
+      else if (this.#early.length < 32) this.#early.push(packet);
+    });
     return ice;
   }
 
@@ -439,6 +644,7 @@ export class Call extends TypedEmitter<CallEvents> {
     if (!t) return;
     if (t.ufrag) this.#remoteIce.ufrag = t.ufrag;
     if (t.pwd) this.#remoteIce.pwd = t.pwd;
+    if (t.fingerprint) this.#remoteFingerprint = t.fingerprint;
     this.#remoteIce.candidates.push(...t.candidates);
   }
 
@@ -466,11 +672,72 @@ export class Call extends TypedEmitter<CallEvents> {
       ...(payloadTypes
         ? { description: { media: "audio", payloadTypes, rtcpMux: true, headerExtensions: [] } }
         : {}),
-      transport: { ufrag, pwd, candidates },
+      transport: { ufrag, pwd, candidates, ...(payloadTypes ? this.#localFingerprint() : {}) },
     };
   }
 
+  /** Our XEP-0320 <fingerprint/>: offered (actpass) unless DTLS is off; answered with the setup we chose. */
+  #localFingerprint(): { fingerprint?: DtlsFingerprint } {
+    const cert = this.#d.dtls.certificate;
+    if (!cert || this.#d.dtls.policy === "off") return {};
+    if (this.#d.role === "initiator") return { fingerprint: { hash: "sha-256", setup: OFFER_SETUP, value: fingerprint(cert, "sha-256") } };
+    if (this.#security?.mode !== "dtls") return {};
+    return { fingerprint: { hash: "sha-256", setup: this.#security.setup, value: fingerprint(cert, "sha-256") } };
+  }
+
+  /**
+   * Plain RTP or DTLS-SRTP, from the peer's fingerprint and our policy.
+   * Returns an error text when the policy refuses the peer.
+   */
+  #decideSecurity(): string | undefined {
+    const fp = this.#remoteFingerprint;
+    const policy = this.#d.dtls.policy;
+    if (!fp || policy === "off" || !this.#d.dtls.certificate) {
+      if (policy === "require") return "the peer offers no DTLS-SRTP fingerprint and dtls policy is require";
+      this.#security = { mode: "plain" };
+      return undefined;
+    }
+    if (this.#d.role === "responder") {
+      if (fp.setup === "holdconn") return "the peer's DTLS setup is holdconn";
+      const d = roleForAnswerer(fp.setup);
+      this.#security = { mode: "dtls", role: d.role, setup: d.answerSetup };
+    } else {
+      if (fp.setup === "holdconn") return "the peer's DTLS setup is holdconn";
+      // RFC 4145 §4.1: an answer without setup means active; actpass in an answer is read the same way.
+      this.#security = { mode: "dtls", role: roleFromAnswer(fp.setup), setup: OFFER_SETUP };
+    }
+    return undefined;
+  }
+
+  /** Builds the plain or DTLS-SRTP transport once security is decided, and feeds it what came early. */
+  #makeTransport(): void {
+    if (this.#transport || !this.#security || !this.#ice) return;
+    const ice = this.#ice;
+    const deliver = (p: Buffer) => {
+      if (!this.#held) this.#media?.receive(p);
+    };
+    const send = (d: Buffer) => ice.send(d);
+    this.#transport =
+      this.#security.mode === "dtls"
+        ? dtlsTransport({
+            role: this.#security.role,
+            certificate: this.#d.dtls.certificate!,
+            remoteFingerprint: { hash: this.#remoteFingerprint!.hash, value: this.#remoteFingerprint!.value },
+            send,
+            deliver,
+            logger: this.#log,
+          })
+        : plainTransport({ send, deliver });
+    for (const d of this.#early.splice(0)) this.#transport.receive(d);
+  }
+
   // ------------------------------------------------------------ media
+
+  /** What our offer/answer announces (Opus DTX/FEC, ptime) and the ptime we send by default. */
+  #offerOptions(): OfferOptions {
+    const p = this.#d.mediaPrefs;
+    return { ...(p?.encoder ? { encoder: p.encoder } : {}), ...(p?.ptimeMs ? { ptimeMs: p.ptimeMs } : {}) };
+  }
 
   /**
    * Opens source, sink and codec as soon as the codec is settled (answer sent
@@ -485,16 +752,36 @@ export class Call extends TypedEmitter<CallEvents> {
       const source = createSource(this.#d.input, codec.pcmRate);
       const sinkSpec = this.#resolveSink(this.#d.output);
       const sink = createSink(sinkSpec, codec.pcmRate);
+      const prefs = this.#d.mediaPrefs ?? {};
+      const n = this.#negotiated;
       this.#media = new MediaSession({
         codec,
         payloadType,
         source,
         sink,
         clock: this.#d.clock,
-        send: (p) => this.#ice?.send(p),
+        send: (p) => {
+          if (!this.#held) this.#transport?.send(p);
+        },
         jitterFrames: this.#d.jitterFrames,
         logger: this.#log,
+        ptimeMs: n.ptimeMs,
+        encoder: encoderOptionsFor(n, prefs.encoder),
+        ...(n.telephoneEvent ? { telephoneEvent: n.telephoneEvent } : {}),
+        ...(prefs.jitter ? { jitter: prefs.jitter } : {}),
+        ...(prefs.dtmf ? { dtmf: prefs.dtmf } : {}),
+        ...(prefs.onDeviceError ? { onDeviceError: prefs.onDeviceError } : {}),
+        ...(prefs.rtcpIntervalMs ? { rtcp: { intervalMs: prefs.rtcpIntervalMs } } : {}),
       });
+      // A failed device: the session carries on with silence; end the call if so configured.
+      this.#media.on("deviceError", ({ device, message, action }) => {
+        this.#log.warn({ device, err: message, action }, "audio device failed");
+        if (action === "end") void this.hangup("media-error").catch(() => undefined);
+      });
+      this.#applyMute();
+      this.#media.on("dtmf", ({ digit, durationMs }) => this.emit("dtmf", digit, durationMs));
+      // play() resolves for every ending; this says which (failures come from play()'s rejection).
+      this.#media.on("playbackEnded", ({ path, reason }) => this.emit("file", "playback", path, reason === "finished" ? "finished" : "stopped"));
     } catch (err) {
       this.#log.warn({ err: errorMessage(err) }, "media setup failed");
       void this.#queue.run(() => this.#end("media-error", { send: true, text: errorMessage(err) }));
@@ -502,15 +789,32 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   #maybeStartMedia(): void {
-    if (!this.#iceConnected || !this.#answeredAt || this.#state === "ended") return;
+    if (!this.#iceConnected || !this.#answeredAt || this.#state === "ended" || this.#transportStarting) return;
     this.#prepareMedia();
-    if (!this.#media || this.#state === "active") return;
-    this.#media.start();
-    this.#setState("active");
-    this.emit("media", { codec: this.#negotiated!.codec.name, pair: this.#pair! });
+    this.#makeTransport();
+    if (!this.#media || !this.#transport || this.#state === "active") return;
+    // The DTLS handshake runs outside the call's queue: a hangup must not wait for it.
+    this.#transportStarting = true;
+    const transport = this.#transport;
+    void transport.start().then(
+      (info) =>
+        this.#queue.run(() => {
+          if (this.#state === "ended" || !this.#media) return;
+          this.#media.start();
+          this.#setState("active");
+          this.emit("media", { codec: this.#negotiated!.codec.name, pair: this.#pair!, encryption: transport.encryption, ...(info.profile ? { srtpProfile: info.profile } : {}) });
+        }),
+      (err: unknown) => {
+        const condition = err instanceof TransportFailure ? err.condition : "failed-transport";
+        return this.#queue.run(() => this.#end(condition, { send: true, text: errorMessage(err) }));
+      },
+    );
   }
 
-  #resolveSink(spec: SinkSpec): SinkSpec {
+  #transportStarting = false;
+
+  /** Fills in a file sink's {callId}, {sid}, {peer}, {time}; `output`: it is the call's output, shown in stats. */
+  #resolveSink(spec: SinkSpec, output = true): SinkSpec {
     if (spec.type !== "file") return spec;
     const safePeer = this.#peer.replace(/[^A-Za-z0-9@._-]/g, "_");
     const path = spec.path
@@ -519,7 +823,7 @@ export class Call extends TypedEmitter<CallEvents> {
       .replaceAll("{peer}", safePeer)
       .replaceAll("{time}", this.#startedAt.toISOString().replace(/[:.]/g, "-"));
     mkdirSync(dirname(path), { recursive: true });
-    this.#recordingPath = path;
+    if (output) this.#recordingPath = path;
     return { ...spec, path };
   }
 
@@ -550,7 +854,12 @@ export class Call extends TypedEmitter<CallEvents> {
       await this.#d.sendJmi(bareJid(this.#peer), { action: "finish", id: this.#d.sid, reason: jreason }).catch(() => undefined);
     }
     const stats = this.#media?.stats();
+    if (this.#media?.recordingPath) {
+      const rec = await this.#media.stopRecording().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "recording"));
+      if (rec) this.emit("file", "recording", rec.path, "finished");
+    }
     await this.#media?.stop().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "media stop"));
+    this.#transport?.close();
     await this.#ice?.close();
     const durationMs = this.#answeredAt ? this.#endedAt.getTime() - this.#answeredAt.getTime() : 0;
     this.#finalStats = stats;

@@ -1,32 +1,15 @@
 // jinglectl: the command-line control client. It is just another socket
 // client (protocol in src/control/protocol.ts): every command is one typed
 // request, printed for people by default or as the raw JSON result with --json.
-import { parseArgs } from "node:util";
+// The command line is read in ./usage.ts, results and events are printed by ./format.ts.
+import { resolve as resolvePath } from "node:path";
 import { ControlRequestError, connectControl, type AnyEvent, type ControlClient } from "../control/client.js";
-import {
-  CodecName,
-  RejectReason,
-  type AccountInfo,
-  type CallEvent,
-  type CallIdArgs,
-  type RejectArgs,
-  type CallInfo,
-  type CandidateSummary,
-  type CodecName as Codec,
-  type HelloEvent,
-  type MediaEvent,
-  type Snapshot,
-} from "../control/protocol.js";
+import type { CallEvent, CallIdArgs, PresenceShow, RejectArgs, RosterListResult, Snapshot } from "../control/protocol.js";
 import { defaultSocketPath } from "../control/server.js";
+import { formatAccount, formatCall, formatDevices, formatEvent, formatReload, formatRoster, formatSpec, formatStats } from "./format.js";
+import { ExitCode, UsageError, globalHelp, commandHelp, parseCommandLine, parseDeviceSpec, type Parsed } from "./usage.js";
 
-export const ExitCode = {
-  Ok: 0,
-  CommandFailed: 1,
-  CallUnsuccessful: 2,
-  NoDaemon: 3,
-  Usage: 64, // EX_USAGE from sysexits.h
-} as const;
-export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+export { ExitCode, formatCall, formatEvent, parseDeviceSpec };
 
 export interface Writer {
   write(text: string): unknown;
@@ -38,243 +21,6 @@ export interface MainIo {
   env?: NodeJS.ProcessEnv;
   /** Stops `events` and `call --wait` (exit 0; the call itself goes on); for embedding and tests. */
   signal?: AbortSignal;
-}
-
-interface CommandSpec {
-  usage: string;
-  summary: string;
-  details?: string;
-  /** Command-specific options this command accepts. */
-  options: readonly LocalOption[];
-  minArgs: number;
-  maxArgs: number;
-}
-
-type LocalOption = "codec" | "wait" | "reason";
-
-const COMMANDS = {
-  status: { usage: "status", summary: "account state and every call", options: [], minArgs: 0, maxArgs: 0 },
-  calls: { usage: "calls", summary: "list the calls", options: [], minArgs: 0, maxArgs: 0 },
-  call: {
-    usage: "call <jid> [--codec opus|pcmu]... [--wait]",
-    summary: "call a bare JID (every device rings) or a full JID",
-    details:
-      "  --codec NAME  codec preference, repeatable or comma-separated (default: the daemon's)\n" +
-      "  --wait        follow the call and return when it ends:\n" +
-      "                exit 0 when it ended normally (reason success), 2 otherwise",
-    options: ["codec", "wait"],
-    minArgs: 1,
-    maxArgs: 1,
-  },
-  answer: {
-    usage: "answer [callId]",
-    summary: "answer an incoming call",
-    options: [],
-    minArgs: 0,
-    maxArgs: 1,
-  },
-  reject: {
-    usage: "reject [callId] [--reason decline|busy]",
-    summary: "refuse an incoming call (default reason decline)",
-    options: ["reason"],
-    minArgs: 0,
-    maxArgs: 1,
-  },
-  hangup: { usage: "hangup [callId]", summary: "end a call", options: [], minArgs: 0, maxArgs: 1 },
-  events: {
-    usage: "events",
-    summary: "follow the event stream, one line per event (JSON lines with --json)",
-    details: "  The first line is the daemon's hello with its snapshot. Runs until the daemon goes away (exit 3).",
-    options: [],
-    minArgs: 0,
-    maxArgs: 0,
-  },
-  raw: {
-    usage: "raw <cmd> [json-args]",
-    summary: "send any command, e.g. raw call '{\"jid\":\"bob@example.org\"}'",
-    options: [],
-    minArgs: 1,
-    maxArgs: 2,
-  },
-} as const satisfies Record<string, CommandSpec>;
-type CommandWord = keyof typeof COMMANDS;
-
-const CALL_ID_NOTE = "  callId may be left out when exactly one call exists.";
-
-function globalHelp(): string {
-  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length));
-  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`);
-  return `Usage: jinglectl [--socket PATH] [--json] <command> [args]
-
-Control a running jingled.
-
-Commands:
-${lines.join("\n")}
-
-Options:
-  --socket PATH  control socket (default: $JINGLED_SOCKET, else ${defaultSocketPath()})
-  --json         print raw JSON results and events, for scripts
-  -h, --help     this help; "jinglectl <command> --help" for one command
-
-Exit codes:
-  0   ok
-  1   the daemon refused the command (prints "error <code>: <message>" to stderr)
-  2   call --wait: the call ended unsuccessfully (declined, busy, timeout, failure)
-  3   cannot connect to the daemon, or the connection was lost
-  64  usage error
-`;
-}
-
-function commandHelp(word: CommandWord): string {
-  const spec: CommandSpec = COMMANDS[word];
-  const parts = [`Usage: jinglectl [--socket PATH] [--json] ${spec.usage}`, "", spec.summary];
-  if (spec.details) parts.push("", spec.details);
-  if (spec.usage.includes("[callId]")) parts.push("", CALL_ID_NOTE);
-  return parts.join("\n") + "\n";
-}
-
-class UsageError extends Error {}
-
-interface Parsed {
-  word: CommandWord | undefined;
-  positionals: string[];
-  socket: string | undefined;
-  json: boolean;
-  help: boolean;
-  codecs: Codec[];
-  wait: boolean;
-  reason: RejectReason | undefined;
-}
-
-function parseCommandLine(argv: string[]): Parsed {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        socket: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-        codec: { type: "string", multiple: true },
-        wait: { type: "boolean" },
-        reason: { type: "string" },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const [first, ...rest] = positionals;
-  let word: CommandWord | undefined;
-  let help = values.help ?? false;
-  if (first === "help") {
-    // "jinglectl help [command]" reads naturally too.
-    help = true;
-    if (rest[0] !== undefined) word = checkWord(rest[0]);
-    rest.length = 0;
-  } else if (first !== undefined) {
-    word = checkWord(first);
-  }
-  if (word && !help) {
-    const spec: CommandSpec = COMMANDS[word];
-    for (const opt of ["codec", "wait", "reason"] as const) {
-      if (values[opt] !== undefined && !spec.options.includes(opt)) {
-        throw new UsageError(`${word} does not take --${opt}`);
-      }
-    }
-    if (rest.length < spec.minArgs || rest.length > spec.maxArgs) {
-      throw new UsageError(`usage: jinglectl ${spec.usage}`);
-    }
-  }
-  const knownCodecs = Object.values(CodecName) as string[];
-  const codecs = (values.codec ?? []).flatMap((v) => v.split(",")).map((v) => v.trim().toLowerCase());
-  for (const c of codecs) {
-    if (!knownCodecs.includes(c)) throw new UsageError(`unknown codec "${c}" (known: ${knownCodecs.join(", ")})`);
-  }
-  const knownReasons = Object.values(RejectReason) as string[];
-  if (values.reason !== undefined && !knownReasons.includes(values.reason)) {
-    throw new UsageError(`--reason must be one of ${knownReasons.join(", ")}`);
-  }
-  return {
-    word,
-    positionals: rest,
-    socket: values.socket,
-    json: values.json ?? false,
-    help,
-    codecs: codecs as Codec[],
-    wait: values.wait ?? false,
-    reason: values.reason as RejectReason | undefined,
-  };
-}
-
-function checkWord(word: string): CommandWord {
-  if (Object.hasOwn(COMMANDS, word)) return word as CommandWord;
-  throw new UsageError(`unknown command "${word}"`);
-}
-
-// ---------------------------------------------------------------- human output
-
-function formatDuration(ms: number): string {
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const s = Math.round(ms / 1000);
-  const hms = [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60];
-  const text = hms.map((n) => String(n).padStart(2, "0")).join(":");
-  return hms[0] === 0 ? text.slice(3) : text;
-}
-
-function formatAccount(a: AccountInfo): string {
-  return `account ${a.jid} ${a.state}${a.reason ? `: ${a.reason}` : ""}`;
-}
-
-export function formatCall(c: CallInfo): string {
-  let line = `call ${c.id} ${c.state} with ${c.peer}`;
-  if (c.codec) line += ` (${c.codec})`;
-  if (c.reason) line += `: ${c.reason}`;
-  return line;
-}
-
-function formatCandidate(c: CandidateSummary): string {
-  const host = c.ip.includes(":") ? `[${c.ip}]` : c.ip;
-  return `${c.type} ${host}:${c.port}${c.protocol === "tcp" ? "/tcp" : ""}`;
-}
-
-/** One line per event; unknown events still print, with their fields as JSON. */
-export function formatEvent(e: AnyEvent): string {
-  switch (e.event) {
-    case "hello": {
-      const h = e as unknown as HelloEvent;
-      const calls = h.snapshot?.calls ?? [];
-      const lines = [`connected to jingled ${h.version} (protocol ${h.protocol})`];
-      if (h.snapshot?.account) lines.push(formatAccount(h.snapshot.account));
-      lines.push(...calls.map(formatCall));
-      return lines.join("\n");
-    }
-    case "account":
-      return `account ${String(e.state)}${e.reason ? `: ${String(e.reason)}` : ""}`;
-    case "call": {
-      const c = e as unknown as CallEvent;
-      let line = `call ${c.callId} ${c.type} with ${c.peer}`;
-      if (c.codec && c.type !== "ended") line += ` (${c.codec})`;
-      if (c.reason) line += `: ${c.reason}`;
-      if (c.text) line += ` (${c.text})`;
-      if (c.type === "ended" && typeof c.durationMs === "number") line += ` after ${formatDuration(c.durationMs)}`;
-      return line;
-    }
-    case "media": {
-      const m = e as unknown as MediaEvent;
-      let line = `media ${m.callId} ${m.codec}`;
-      if (m.localCandidate && m.remoteCandidate) {
-        line += `, ${formatCandidate(m.localCandidate)} <-> ${formatCandidate(m.remoteCandidate)}`;
-      }
-      return m.pairType ? `${line} (${m.pairType})` : line;
-    }
-    default: {
-      const { event, seq: _seq, time: _time, ...fields } = e;
-      return `${event} ${JSON.stringify(fields)}`;
-    }
-  }
 }
 
 // ---------------------------------------------------------------- running
@@ -348,6 +94,10 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   try {
     return await run(ctx, rawArgs);
   } catch (e) {
+    if (e instanceof UsageError) {
+      err(`jinglectl: ${e.message}`);
+      return ExitCode.Usage;
+    }
     if (e instanceof ControlRequestError) {
       if (e.code === "disconnected" || e.code === "bad-reply") {
         err(`jinglectl: lost connection to jingled at ${socketPath}: ${e.message}`);
@@ -396,6 +146,101 @@ async function run(ctx: Context, rawArgs: Record<string, unknown> | undefined): 
     case "hangup": {
       const r = await client.request("hangup", callIdArgs);
       print(r, () => `hung up call ${r.callId}`);
+      return ExitCode.Ok;
+    }
+    case "hold":
+    case "resume":
+    case "mute":
+    case "unmute": {
+      const word = parsed.word;
+      const r = await client.request(word, callIdArgs);
+      const done = { hold: "held", resume: "resumed", mute: "muted", unmute: "unmuted" }[word];
+      print(r, () => `call ${r.callId} ${done}`);
+      return ExitCode.Ok;
+    }
+    case "dtmf": {
+      const [digits, callId] = parsed.positionals;
+      const r = await client.request("dtmf", {
+        digits: digits!,
+        ...(callId ? { callId } : {}),
+        ...(parsed.duration !== undefined ? { durationMs: parsed.duration } : {}),
+      });
+      print(r, () => `sent ${r.digits} to call ${r.callId}`);
+      return ExitCode.Ok;
+    }
+    case "play": {
+      const [file, callId] = parsed.positionals;
+      const r = await client.request("play", { file: resolvePath(file!), ...(callId ? { callId } : {}) });
+      print(r, () => `playing ${r.file} into call ${r.callId}`);
+      return ExitCode.Ok;
+    }
+    case "record": {
+      const [action, ...rest] = parsed.positionals;
+      if (action === "start") {
+        const [file, callId] = rest;
+        const r = await client.request("record", { action: "start", file: resolvePath(file!), ...(callId ? { callId } : {}) });
+        print(r, () => `recording call ${r.callId} to ${r.file}`);
+      } else {
+        const [callId] = rest;
+        const r = await client.request("record", { action: "stop", ...(callId ? { callId } : {}) });
+        print(r, () => `recording of call ${r.callId} finished: ${r.file}`);
+      }
+      return ExitCode.Ok;
+    }
+    case "stats": {
+      const r = await client.request("stats", callIdArgs);
+      print(r, () => formatStats(r));
+      return ExitCode.Ok;
+    }
+    case "set-input":
+    case "set-output": {
+      const word = parsed.word;
+      const [text, callId] = parsed.positionals;
+      const spec = parseDeviceSpec(text!, word === "set-input" ? "source" : "sink", parsed.loop);
+      const args = { ...(callId ? { callId } : {}) };
+      const r =
+        word === "set-input"
+          ? await client.request("set-input", { ...args, source: spec })
+          : await client.request("set-output", { ...args, sink: spec });
+      print(r, () => `call ${r.callId} ${word === "set-input" ? "input" : "output"}: ${formatSpec(spec)}`);
+      return ExitCode.Ok;
+    }
+    case "devices": {
+      const r = await client.request("devices");
+      print(r, () => formatDevices(r));
+      return ExitCode.Ok;
+    }
+    case "presence": {
+      const [show, ...words] = parsed.positionals;
+      const text = words.join(" ");
+      const r = await client.request("presence", { show: show as PresenceShow, ...(text ? { text } : {}) });
+      print(r, () => `presence ${r.show}${r.text ? `: ${r.text}` : ""}`);
+      return ExitCode.Ok;
+    }
+    case "roster": {
+      const [action, jid] = parsed.positionals;
+      if (action === undefined || action === "list") {
+        const r = (await client.request("roster", { action: "list" })) as RosterListResult;
+        print(r, () => formatRoster(r));
+        return ExitCode.Ok;
+      }
+      const r = await client.request("roster", {
+        action: action as "add" | "approve" | "remove",
+        jid: jid!,
+        ...(parsed.name !== undefined ? { name: parsed.name } : {}),
+      });
+      const done = { add: "added (presence requested)", approve: "approved", remove: "removed" }[action as "add" | "approve" | "remove"];
+      print(r, () => `${jid} ${done}`);
+      return ExitCode.Ok;
+    }
+    case "reload": {
+      const r = await client.request("reload");
+      print(r, () => formatReload(r));
+      return ExitCode.Ok;
+    }
+    case "shutdown": {
+      const r = await client.request("shutdown");
+      print(r, () => "jingled is stopping: every call ends");
       return ExitCode.Ok;
     }
     case "events":

@@ -39,7 +39,7 @@ export function formatIssues(issues: z.core.$ZodIssue[], input: unknown): string
       return `${key}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}`;
     }
     const found = describe(lookup(input, issue.path));
-    return `${key}: found ${found}; ${issue.message.replace(/^Invalid input: /, "")}`;
+    return `${key}: found ${found}; ${issue.message.replace(/^Invalid (input|option): /, "")}`;
   });
 }
 

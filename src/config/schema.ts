@@ -10,12 +10,21 @@ export const sourceSpec = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("file"), path: z.string().min(1), loop: z.boolean().default(false) }),
   z.strictObject({ type: z.literal("tone"), frequency: z.number().positive().max(20000).default(440) }),
   z.strictObject({ type: z.literal("silence") }),
+  // Raw s16le on a FIFO/file, or stdin ("-"); rate/channels of the stream.
+  z.strictObject({ type: z.literal("pipe"), path: z.string().min(1).optional(), rate: z.number().int().min(8000).max(192000).optional(), channels: z.number().int().min(1).max(8).optional() }),
+  // ALSA capture (arecord); device as in `arecord -L`.
+  z.strictObject({ type: z.literal("alsa"), device: z.string().min(1).optional() }),
+  // PulseAudio/PipeWire capture (parec); device: a source name, server: a PULSE_SERVER string.
+  z.strictObject({ type: z.literal("pulse"), device: z.string().min(1).optional(), server: z.string().min(1).optional() }),
 ]);
 
 export const sinkSpec = z.discriminatedUnion("type", [
   // `path` may contain {callId}, {peer} and {time}; one file per call.
   z.strictObject({ type: z.literal("file"), path: z.string().min(1) }),
   z.strictObject({ type: z.literal("null") }),
+  z.strictObject({ type: z.literal("pipe"), path: z.string().min(1).optional(), rate: z.number().int().min(8000).max(192000).optional(), channels: z.number().int().min(1).max(8).optional() }),
+  z.strictObject({ type: z.literal("alsa"), device: z.string().min(1).optional() }),
+  z.strictObject({ type: z.literal("pulse"), device: z.string().min(1).optional(), server: z.string().min(1).optional() }),
 ]);
 
 const hostPort = z
@@ -58,21 +67,51 @@ export const configSchema = z.strictObject({
       interfaces: z.array(z.string().min(1)).optional(),
       /** STUN servers (stun:HOST:PORT). None by default: nothing is contacted unless configured. */
       stun: z.array(hostPort).default([]),
+      /** TURN servers (turn:HOST[:PORT][?transport=udp|tcp] or turns:...), with static credentials. */
+      turn: z
+        .array(z.strictObject({ uri: z.string().regex(/^turns?:[^\s]+$/, "expected turn:HOST[:PORT][?transport=udp|tcp]"), username: z.string().min(1), password: z.string().min(1) }))
+        .default([]),
+      /** Also use the STUN/TURN servers (and short-lived TURN credentials) the XMPP server offers (XEP-0215). */
+      serverServices: z.boolean().default(true),
+      /** "relay": use TURN relay candidates only (hides our addresses from the peer). */
+      policy: z.enum(["all", "relay"]).default("all"),
       portRange: z.tuple([z.number().int().min(1024).max(65535), z.number().int().min(1024).max(65535)]).optional(),
       /** Give up when no candidate pair works within this time. */
       connectTimeoutMs: z.number().int().min(1000).max(120000).default(20000),
     })
-    .default({ stun: [], connectTimeoutMs: 20000 }),
+    .prefault({}),
   media: z
     .strictObject({
       /** Codecs in order of preference. */
       codecs: z.array(codecName).min(1).default(["opus", "pcmu"]),
       input: sourceSpec.default({ type: "silence" }),
       output: sinkSpec.default({ type: "null" }),
-      /** Playout delay of the (reordering) jitter buffer, in 20 ms frames. */
-      jitterFrames: z.number().int().min(1).max(25).default(3),
+      /** Starting playout delay of the adaptive jitter buffer, in 20 ms frames (it then follows the measured jitter). */
+      jitterFrames: z.number().int().min(1).max(25).default(1),
+      /** Bounds of the adaptive playout delay, ms. */
+      jitterMinMs: z.number().int().min(0).max(1000).default(0),
+      jitterMaxMs: z.number().int().min(20).max(2000).default(300),
+      /** Audio per packet we send unless the peer asks otherwise (XEP-0167 ptime), ms. */
+      ptimeMs: z.union([z.literal(10), z.literal(20), z.literal(40), z.literal(60)]).default(20),
+      /** Opus encoder: bits per second, complexity 0-10, in-band FEC, DTX (silence costs almost nothing). */
+      opus: z
+        .strictObject({
+          bitrate: z.number().int().min(6000).max(510000).default(32000),
+          complexity: z.number().int().min(0).max(10).default(9),
+          fec: z.boolean().default(true),
+          dtx: z.boolean().optional(),
+        })
+        .prefault({}),
+      /** RFC 4733 DTMF: tone and pause per digit, ms. */
+      dtmf: z.strictObject({ toneMs: z.number().int().min(40).max(2000).default(100), gapMs: z.number().int().min(20).max(1000).default(60) }).prefault({}),
+      /** A source or sink failing mid-call: carry on with silence, or end the call (media-error). */
+      onDeviceError: z.enum(["silence", "end"]).default("silence"),
+      /** RTCP report interval (RFC 3550 §6.2: 5 s minimum recommended), ms. */
+      rtcpIntervalMs: z.number().int().min(1000).max(60000).default(5000),
+      /** DTLS-SRTP (XEP-0320): prefer (offer it, accept plain RTP from peers without it), require, or off. */
+      dtls: z.enum(["require", "prefer", "off"]).default("prefer"),
     })
-    .default({ codecs: ["opus", "pcmu"], input: { type: "silence" }, output: { type: "null" }, jitterFrames: 3 }),
+    .prefault({}),
   calls: z
     .strictObject({
       /** Who may ring: roster contacts (and our own account), the allowlist only, or everyone. */

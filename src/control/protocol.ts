@@ -73,46 +73,98 @@
  *     ambiguous-call   callId omitted while several calls exist
  *     invalid-state    the call is not in a state that allows the command
  *     not-connected    the XMPP account is not online
- *     busy             the call limit is reached
+ *     busy             the call limit (calls.maxCalls) is reached
  *     peer-unavailable the callee is offline or refused the session (e.g. service-unavailable)
+ *     not-supported    this call or this build cannot do it (e.g. DTMF the peer did not negotiate)
  *     internal         a bug in the daemon; the message says what failed
  * A client should treat a code it does not know like `internal`.
  *
  * Commands
  * --------
- *     call    {jid, codecs?: ["opus"|"pcmu", ...]}  -> {callId}
- *             jid bare (rings every device) or full; codecs in preference order
- *     answer  {callId?}                             -> {callId}
- *     reject  {callId?, reason?: "decline"|"busy"}  -> {callId}   (default decline)
- *     hangup  {callId?}                             -> {callId}
- *     status  {}                                    -> {account: AccountInfo, calls: CallInfo[]}
- *     calls   {}                                    -> CallInfo[]
- * `callId` may be omitted only when exactly one call exists.
+ *     call       {jid, codecs?: ["opus"|"pcmu", ...]}     -> {callId, sid, peer}
+ *                jid bare (its best available resource) or full; codecs in preference order
+ *     answer     {callId?}                                -> CallResult
+ *     reject     {callId?, reason?: "decline"|"busy"}     -> CallResult   (default decline)
+ *     hangup     {callId?}                                -> CallResult
+ *     hold       {callId?}                                -> CallResult   (XEP-0167 <hold/>; we stop sending and playing)
+ *     resume     {callId?}                                -> CallResult   (XEP-0167 <unhold/>)
+ *     mute       {callId?}                                -> CallResult   (XEP-0167 <mute/>; silence is sent)
+ *     unmute     {callId?}                                -> CallResult
+ *     dtmf       {callId?, digits: "0-9*#A-D"(1..64), durationMs?: 40..2000}
+ *                                                         -> {callId, digits}   (RFC 4733 telephone-event)
+ *     play       {callId?, file: "/abs/path.wav"}         -> {callId, file}
+ *                plays the file into the call instead of the input (an unreadable
+ *                file fails the command); a playback event follows when it
+ *                ends; the call goes on with the input
+ *     record     {callId?, action: "start"|"stop", file?} -> {callId, file}
+ *                start: writes what the peer says to the WAV `file` (absolute;
+ *                {callId}, {peer} and {time} are replaced); a recording event
+ *                follows when it is finished (stop, or the call ended)
+ *     stats      {callId?}                                -> {callId, state, codec?, packetsSent?, ...}
+ *     set-input  {callId?, source: Source}                -> CallResult   (switch the audio source now)
+ *     set-output {callId?, sink: Sink}                    -> CallResult   (switch the audio sink now)
+ *     status     {}                                       -> {account: AccountInfo, calls: CallInfo[]}
+ *     calls      {}                                       -> CallInfo[]
+ *     devices    {}                                       -> {inputs: DeviceInfo[], outputs: DeviceInfo[]}
+ *     presence   {show: "available"|"chat"|"away"|"xa"|"dnd", text?}
+ *                                                         -> {show, text?}
+ *     roster     {action?: "list"|"add"|"approve"|"remove", jid?, name?}
+ *                list (default) -> {items: RosterItem[], requests: [bare JID]};
+ *                add (ask for their presence; name optional), approve (let
+ *                them see ours), remove -> {jid}
+ *     reload     {}                                       -> {applied: [key], restartRequired: [key]}
+ *                re-reads the config file (as SIGHUP does); a bad file changes nothing
+ *                and fails with bad-argument naming the key
+ *     shutdown   {}                                       -> {stopping: true}
+ *                like SIGTERM: every call ends (session-terminate), the daemon exits 0
+ * `callId` may be omitted only when exactly one call exists. File paths are
+ * on the daemon's machine and must be absolute.
  *
  * Types
  * -----
- *     AccountInfo {jid, state: "connecting"|"online"|"reconnecting"|"offline", reason?}
+ *     AccountInfo {jid, state: "connecting"|"online"|"reconnecting"|"offline", reason?,
+ *                  presence?: {show, text?}}
  *     CallInfo    {id, peer, direction: "outgoing"|"incoming",
  *                  state: "outgoing"|"ringing"|"incoming"|"connecting"|"active"|"ended",
  *                  startedAt (ISO), answeredAt? (ISO), endedAt? (ISO), codec?,
  *                  reason?, sid? (the Jingle session id), localCandidate?,
- *                  remoteCandidate? (the selected pair, once connected)}
+ *                  remoteCandidate? (the selected pair, once connected),
+ *                  held?, muted? (by us), peerHeld?, peerMuted? (the peer said so)}
  *       outgoing = we proposed, no answer yet; ringing = the peer's device rings;
  *       incoming = the peer calls us, not answered yet; connecting = accepted,
  *       media being set up; reason = XEP-0166 reason once ended.
+ *     CallResult  {callId, state, held, muted}
+ *     Source      {type: "file", path, loop?} | {type: "tone", frequency?} | {type: "silence"} | ...
+ *     Sink        {type: "file", path} | {type: "null"} | ...
+ *                 (the config file's media.input / media.output; more types as the build has them)
+ *     DeviceInfo  {spec: Source|Sink, description}
+ *     RosterItem  {jid, name?, subscription: "none"|"to"|"from"|"both", pendingOut?, groups}
  *
  * Events (besides hello)
  * ----------------------
- *     account {state: "connecting"|"online"|"reconnecting"|"offline", reason?}
- *     call    {callId, type: "outgoing"|"incoming"|"ringing"|"connecting"|"active"|"ended",
- *              peer, codec? (once known), reason? (ended: XEP-0166 reason),
- *              text? (ended: the peer's explanation), durationMs? (ended; 0 if
- *              never active)}
- *              `type` says what happened; later versions add e.g. held, muted.
- *     media   {callId, codec, localCandidate, remoteCandidate, pairType}
+ *     account  {state: "connecting"|"online"|"reconnecting"|"offline", reason?}
+ *              reason says why (e.g. the connection error while reconnecting)
+ *     call     {callId, type, peer, ...}; type is one of
+ *                outgoing, incoming, ringing, connecting, active,
+ *                held, resumed, muted, unmuted   (+ by: "local"|"peer"),
+ *                ended   (+ reason: XEP-0166 reason, text?: the peer's
+ *                         explanation, durationMs: 0 if never active, stats?)
+ *              codec? once known
+ *     refused  {peer, reason: "not-allowed"|"busy"}
+ *              an incoming call the policy (calls.*) turned away; no call was created
+ *     media    {callId, codec, localCandidate, remoteCandidate, pairType}
  *              candidates are {type: "host"|"srflx"|"prflx"|"relay", ip, port,
  *              protocol?: "udp"|"tcp" (udp when absent)}; pairType "direct"
  *              or "relayed" (either side is a TURN relay)
+ *     stats    {callId, codec?, packetsSent?, packetsReceived?, packetsLost?, ...}
+ *              every control.statsIntervalSec seconds per active call (0: never)
+ *     dtmf     {callId, digit, durationMs?}   a digit the peer sent
+ *     playback {callId, file, type: "finished"|"stopped"|"failed", error?}
+ *              stopped: cut short by another play or the end of the call
+ *     recording {callId, file, type: "finished"|"failed", error?}
+ *     roster   {type: "request"|"changed"|"removed", jid, item?: RosterItem}
+ *              request: jid asks to see our presence (answer with roster approve)
+ *     reload   {applied: [key], restartRequired: [key]}   after SIGHUP or the reload command
  *
  * Versioning
  * ----------
@@ -120,7 +172,9 @@
  * field; new commands, events, fields and error codes do not change it.
  */
 
-import { CommandError } from "../util/errors.js";
+// The commands' arguments, results and checks live in ./command-args.ts.
+export * from "./command-args.js";
+import type { PresenceShow, RosterItem } from "./command-args.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -138,6 +192,7 @@ export const ErrorCode = {
   NotConnected: "not-connected",
   Busy: "busy",
   PeerUnavailable: "peer-unavailable",
+  NotSupported: "not-supported",
   Internal: "internal",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -208,22 +263,28 @@ export const CallState = {
 } as const;
 export type CallState = (typeof CallState)[keyof typeof CallState];
 
-/** What a `call` event announces: "type", not "state", because later ones (held, muted) are happenings. */
+/** What a `call` event announces: "type", not "state", because some (held, muted) are happenings. */
 export const CallEventType = {
   Outgoing: "outgoing",
   Incoming: "incoming",
   Ringing: "ringing",
   Connecting: "connecting",
   Active: "active",
+  Held: "held",
+  Resumed: "resumed",
+  Muted: "muted",
+  Unmuted: "unmuted",
   Ended: "ended",
 } as const;
 export type CallEventType = (typeof CallEventType)[keyof typeof CallEventType];
 
-export const CodecName = { Opus: "opus", Pcmu: "pcmu" } as const;
-export type CodecName = (typeof CodecName)[keyof typeof CodecName];
+/** Who caused a held/resumed/muted/unmuted event. */
+export const Actor = { Local: "local", Peer: "peer" } as const;
+export type Actor = (typeof Actor)[keyof typeof Actor];
 
-export const RejectReason = { Decline: "decline", Busy: "busy" } as const;
-export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
+export const RefusedReason = { NotAllowed: "not-allowed", Busy: "busy" } as const;
+export type RefusedReason = (typeof RefusedReason)[keyof typeof RefusedReason];
+
 
 // ---------------------------------------------------------------- data types
 
@@ -231,6 +292,7 @@ export interface AccountInfo {
   jid: string;
   state: AccountState;
   reason?: string;
+  presence?: { show: PresenceShow; text?: string };
 }
 
 export interface CallInfo {
@@ -249,6 +311,10 @@ export interface CallInfo {
   sid?: string;
   localCandidate?: CandidateSummary;
   remoteCandidate?: CandidateSummary;
+  held?: boolean;
+  muted?: boolean;
+  peerHeld?: boolean;
+  peerMuted?: boolean;
 }
 
 export interface CandidateSummary {
@@ -286,10 +352,19 @@ export interface CallEvent extends EventEnvelope {
   type: CallEventType;
   peer: string;
   codec?: string;
+  /** held/resumed/muted/unmuted: who did it. */
+  by?: Actor;
   reason?: string;
   /** The peer's free-text explanation of the reason, when it sent one. */
   text?: string;
   durationMs?: number;
+  stats?: Record<string, unknown>;
+}
+
+export interface RefusedEvent extends EventEnvelope {
+  event: "refused";
+  peer: string;
+  reason: RefusedReason;
 }
 
 export interface MediaEvent extends EventEnvelope {
@@ -301,39 +376,54 @@ export interface MediaEvent extends EventEnvelope {
   pairType: "direct" | "relayed";
 }
 
-export type KnownEvent = HelloEvent | AccountEvent | CallEvent | MediaEvent;
+export interface StatsEvent extends EventEnvelope {
+  event: "stats";
+  callId: string;
+  [key: string]: unknown;
+}
+
+export interface DtmfEvent extends EventEnvelope {
+  event: "dtmf";
+  callId: string;
+  digit: string;
+  durationMs?: number;
+}
+
+export interface FileEvent extends EventEnvelope {
+  event: "playback" | "recording";
+  callId: string;
+  file: string;
+  type: "finished" | "failed";
+  error?: string;
+}
+
+export interface RosterEvent extends EventEnvelope {
+  event: "roster";
+  type: "request" | "changed" | "removed";
+  jid: string;
+  item?: RosterItem;
+}
+
+export interface ReloadEvent extends EventEnvelope {
+  event: "reload";
+  applied: string[];
+  restartRequired: string[];
+}
+
+export type KnownEvent =
+  | HelloEvent
+  | AccountEvent
+  | CallEvent
+  | RefusedEvent
+  | MediaEvent
+  | StatsEvent
+  | DtmfEvent
+  | FileEvent
+  | RosterEvent
+  | ReloadEvent;
 
 /** Fields a producer passes to broadcast(): everything but the envelope. */
 export type EventFields<E extends EventEnvelope> = Omit<E, keyof EventEnvelope>;
-
-// ---------------------------------------------------------------- commands
-
-export interface CallArgs {
-  jid: string;
-  codecs?: CodecName[];
-}
-export interface CallIdArgs {
-  callId?: string;
-}
-export interface RejectArgs extends CallIdArgs {
-  reason?: RejectReason;
-}
-export interface CallIdResult {
-  callId: string;
-}
-
-/** Every command's typed arguments and result; the single source for clients and handlers. */
-export interface CommandMap {
-  call: { args: CallArgs; result: CallIdResult };
-  answer: { args: CallIdArgs; result: CallIdResult };
-  reject: { args: RejectArgs; result: CallIdResult };
-  hangup: { args: CallIdArgs; result: CallIdResult };
-  status: { args: Record<string, never>; result: Snapshot };
-  calls: { args: Record<string, never>; result: CallInfo[] };
-}
-export type CommandName = keyof CommandMap;
-export type CommandArgs<C extends CommandName> = CommandMap[C]["args"];
-export type CommandResult<C extends CommandName> = CommandMap[C]["result"];
 
 // ---------------------------------------------------------------- encoding
 
@@ -388,111 +478,4 @@ export function parseRequestLine(line: string): ParseResult {
   if (typeof value.cmd !== "string" || value.cmd === "") return fail('"cmd" must be a non-empty string');
   if (value.args !== undefined && !isPlainObject(value.args)) return fail('"args" must be an object');
   return { ok: true, request: { id: value.id, cmd: value.cmd, args: value.args ?? {} } };
-}
-
-// ---------------------------------------------------------------- argument validation
-// Pure checks a daemon's handlers use, so every command reports bad input the same way.
-
-function badArgument(message: string): CommandError {
-  return new CommandError("bad-argument", message);
-}
-
-function rejectUnknownKeys(cmd: string, args: Record<string, unknown>, known: readonly string[]): void {
-  for (const key of Object.keys(args)) {
-    if (!known.includes(key)) {
-      const allowed = known.length ? known.join(", ") : "none";
-      throw badArgument(`${cmd}: unknown argument "${key}" (allowed: ${allowed})`);
-    }
-  }
-}
-
-function optionalCallId(cmd: string, args: Record<string, unknown>): string | undefined {
-  const { callId } = args;
-  if (callId === undefined) return undefined;
-  if (typeof callId !== "string" || callId === "") throw badArgument(`${cmd}: "callId" must be a non-empty string`);
-  return callId;
-}
-
-// A JID's parts are at most 1023 bytes each (RFC 7622 §3.1); deeper checks belong to the XMPP layer.
-const MAX_JID_LENGTH = 3071;
-
-function parseCallArgs(args: Record<string, unknown>): CallArgs {
-  rejectUnknownKeys("call", args, ["jid", "codecs"]);
-  const { jid, codecs } = args;
-  if (typeof jid !== "string" || jid === "") throw badArgument('call: "jid" is required (bare or full JID)');
-  if (jid.length > MAX_JID_LENGTH || /\s/.test(jid) || jid.startsWith("@") || jid.startsWith("/")) {
-    throw badArgument(`call: "${jid.slice(0, 100)}" is not a valid JID`);
-  }
-  const result: CallArgs = { jid };
-  if (codecs !== undefined) {
-    const known = Object.values(CodecName) as string[];
-    if (!Array.isArray(codecs) || codecs.length === 0) {
-      throw badArgument(`call: "codecs" must be a non-empty array of ${known.join(", ")}`);
-    }
-    for (const c of codecs) {
-      if (typeof c !== "string" || !known.includes(c)) {
-        throw badArgument(`call: unknown codec ${JSON.stringify(c)} (known: ${known.join(", ")})`);
-      }
-    }
-    result.codecs = [...new Set(codecs as CodecName[])];
-  }
-  return result;
-}
-
-function parseRejectArgs(args: Record<string, unknown>): RejectArgs {
-  rejectUnknownKeys("reject", args, ["callId", "reason"]);
-  const result: RejectArgs = {};
-  const callId = optionalCallId("reject", args);
-  if (callId !== undefined) result.callId = callId;
-  const { reason } = args;
-  if (reason !== undefined) {
-    const known = Object.values(RejectReason) as string[];
-    if (typeof reason !== "string" || !known.includes(reason)) {
-      throw badArgument(`reject: "reason" must be one of ${known.join(", ")}`);
-    }
-    result.reason = reason as RejectReason;
-  }
-  return result;
-}
-
-function parseCallIdArgs(cmd: string, args: Record<string, unknown>): CallIdArgs {
-  rejectUnknownKeys(cmd, args, ["callId"]);
-  const callId = optionalCallId(cmd, args);
-  return callId === undefined ? {} : { callId };
-}
-
-function parseNoArgs(cmd: string, args: Record<string, unknown>): Record<string, never> {
-  rejectUnknownKeys(cmd, args, []);
-  return {};
-}
-
-const argParsers: { [C in CommandName]: (args: Record<string, unknown>) => CommandArgs<C> } = {
-  call: parseCallArgs,
-  answer: (a) => parseCallIdArgs("answer", a),
-  reject: parseRejectArgs,
-  hangup: (a) => parseCallIdArgs("hangup", a),
-  status: (a) => parseNoArgs("status", a),
-  calls: (a) => parseNoArgs("calls", a),
-};
-
-/** Checks a known command's arguments; throws CommandError("bad-argument") naming the argument. */
-export function parseCommandArgs<C extends CommandName>(cmd: C, args: Record<string, unknown>): CommandArgs<C> {
-  return argParsers[cmd](args);
-}
-
-/**
- * Picks the call a command applies to: the given id, or the only call when
- * none is given. Throws unknown-call / ambiguous-call as the protocol says.
- */
-export function resolveCallId(callId: string | undefined, calls: readonly { id: string }[]): string {
-  if (callId !== undefined) {
-    if (!calls.some((c) => c.id === callId)) throw new CommandError("unknown-call", `no call with id ${callId}`);
-    return callId;
-  }
-  if (calls.length === 0) throw new CommandError("unknown-call", "there is no call");
-  if (calls.length > 1) {
-    const ids = calls.map((c) => c.id).join(", ");
-    throw new CommandError("ambiguous-call", `${calls.length} calls exist (${ids}): give a callId`);
-  }
-  return calls[0]!.id;
 }

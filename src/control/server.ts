@@ -242,8 +242,9 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
   }
 
   function handlerErrorReply(id: RequestId, cmd: string, err: unknown, client: ClientInfo): ControlReply {
+    // Any domain error whose code the protocol defines (CommandError, CallError("invalid-state"), ...) goes out as is.
+    if (err instanceof JingledError && isErrorCode(err.code)) return errorReply(id, err.code, err.message);
     if (err instanceof CommandError) {
-      if (isErrorCode(err.code)) return errorReply(id, err.code, err.message);
       // A code outside the protocol's set is a bug in the handler: report it, but as internal.
       log.error({ cmd, code: err.code }, "handler used an error code the protocol does not define");
       return errorReply(id, "internal", `${err.code}: ${err.message}`);

@@ -1,16 +1,39 @@
-// The media of one call: a clocked send path (source -> encoder -> RTP) and a
-// clocked receive path (RTP -> playout buffer -> decoder/concealment -> sink).
-// Transport-agnostic: packets go out through `send` and come in through
-// `receive`, so ICE, DTLS/SRTP or a test harness can sit underneath.
-import type { CodecDescriptor, AudioDecoder, AudioEncoder } from "./codecs/codec.js";
+// The media of one call: a clocked send path (source -> encoder -> RTP, DTMF
+// events), a clocked receive path (RTP -> adaptive playout buffer ->
+// decoder/concealment -> sink), RTCP reports both ways, and the controls a
+// call needs while it runs (mute, DTMF, playing a file, recording, switching
+// devices). Transport-agnostic: RTP and RTCP go out through `send` (RTP and
+// RTCP multiplexed on one transport, RFC 5761) and come in through
+// `receive`, so ICE, DTLS-SRTP or a test harness can sit underneath.
+import type { CodecDescriptor, EncoderOptions } from "./codecs/codec.js";
 import type { AudioSource } from "./sources/source.js";
 import type { AudioSink } from "./sinks/sink.js";
-import { PlayoutBuffer } from "./playout-buffer.js";
-import { RtpPacketizer, isRtcpPacket, parseRtp } from "../rtp/rtp-packet.js";
+import { SilenceSource } from "./sources/silence-source.js";
+import { WavFileSource } from "./sources/wav-file-source.js";
+import { NullSink } from "./sinks/null-sink.js";
+import { WavFileWriter } from "./wav.js";
+import { ReceivePath } from "./receive-path.js";
+import { PlayMode, SendPath } from "./send-path.js";
+import { DtmfReceiver } from "./dtmf-receiver.js";
+import { eModel } from "./e-model.js";
+import { isRtcpPacket, parseRtp } from "../rtp/rtp-packet.js";
+import { ReceiverStats } from "../rtp/receiver-stats.js";
+import { RtcpSession } from "../rtp/rtcp-session.js";
 import type { FrameClock } from "../util/frame-clock.js";
 import type { Logger } from "../util/logger.js";
+import { TypedEmitter } from "../util/events.js";
+import { JingledError, errorMessage } from "../util/errors.js";
 
 export const FRAME_MS = 20;
+
+/** What happens when a device (source or sink) fails mid-call. */
+export const DeviceErrorAction = {
+  /** carry on: silence instead of the source, nowhere instead of the sink */
+  Silence: "silence",
+  /** the call should end (media-error); the session itself carries on with silence until stopped */
+  End: "end",
+} as const;
+export type DeviceErrorAction = (typeof DeviceErrorAction)[keyof typeof DeviceErrorAction];
 
 export interface MediaSessionOptions {
   codec: CodecDescriptor;
@@ -19,165 +42,574 @@ export interface MediaSessionOptions {
   source: AudioSource;
   sink: AudioSink;
   clock: FrameClock;
+  /** Sends one RTP or RTCP packet. */
   send: (packet: Buffer) => void;
+  /** Initial playout delay in 20 ms frames (jitter.initialMs wins when given). */
   jitterFrames: number;
   logger: Logger;
+  /** The negotiated telephone-event payload type (RFC 4733); DTMF is unavailable without it. */
+  telephoneEvent?: { payloadType: number; clockRate: number };
+  /** Audio per packet we send (the peer's ptime); 20 ms by default. */
+  ptimeMs?: number;
+  /** Encoder settings (Opus: bitrate, complexity, FEC, DTX). */
+  encoder?: Omit<EncoderOptions, "ptimeMs">;
+  /** Adaptive playout buffer bounds. */
+  jitter?: { initialMs?: number; minMs?: number; maxMs?: number };
+  /** RTCP report interval (RFC 3550 §6.2 minimum 5 s) and CNAME; false: no RTCP. */
+  rtcp?: { intervalMs?: number; cname?: string } | false;
+  /** DTMF tone and pause lengths, ms. */
+  dtmf?: { toneMs?: number; gapMs?: number };
+  onDeviceError?: DeviceErrorAction;
+  /** Monotonic clock, ms (performance.now by default). */
+  now?: () => number;
+  /** Wall clock, ms since 1970 (Date.now by default), for RTCP NTP timestamps. */
+  wallClock?: () => number;
+}
+
+/** Per-daemon media settings (from the configuration), for whoever builds sessions. */
+export interface MediaPreferences {
+  jitter?: { initialMs?: number; minMs?: number; maxMs?: number };
+  encoder?: Omit<EncoderOptions, "ptimeMs">;
+  /** ptime we ask the peer for (and send when it asks for none) */
+  ptimeMs?: number;
+  dtmf?: { toneMs?: number; gapMs?: number };
+  onDeviceError?: DeviceErrorAction;
+  rtcpIntervalMs?: number;
 }
 
 export interface MediaStats {
   codec: string;
   payloadType: number;
+  ptimeMs: number;
   packetsSent: number;
+  /** RTP octets sent, headers included */
   bytesSent: number;
   packetsReceived: number;
   bytesReceived: number;
+  /** RFC 3550 §A.3 cumulative loss of the peer's stream */
   packetsLost: number;
+  /** loss over the call, 0..1 */
+  fractionLost: number;
+  /** arrived after their playout time (concealed, then dropped) */
   packetsLate: number;
   packetsDuplicate: number;
+  packetsReordered: number;
   /** Packets dropped before the playout buffer: wrong SSRC, wrong payload type, not RTP. */
   packetsDiscarded: number;
+  /** RFC 3550 §A.8 interarrival jitter of the peer's stream, ms */
+  jitterMs: number;
+  /** round-trip time from RTCP LSR/DLSR (§6.4.1), ms */
+  rttMs?: number;
+  /** what the peer's reports say about our stream */
+  remote?: { fractionLost?: number; packetsLost?: number; jitterMs?: number; reports: number; cname?: string };
+  /** arrival-to-playout time of the packets played, ms (smoothed) */
+  jitterBufferDelayMs: number;
+  /** the playout delay the measured jitter calls for, ms */
+  jitterBufferTargetMs: number;
+  /** audio concealed (loss, gaps, delay increases), ms */
+  concealedMs: number;
   framesConcealed: number;
   framesPlayed: number;
-  /** Times the playout buffer ran dry after the stream started (each re-buffers). */
+  /** times the playout delay was raised / lowered by a frame */
+  expands: number;
+  merges: number;
+  /** frames played with nothing received (the peer paused, DTX, loss at the tail) */
   underruns: number;
+  /** ITU-T G.107 E-model estimate from delay and loss */
+  rFactor: number;
+  mos: number;
+  dtmfSent: number;
+  dtmfReceived: number;
+  rtcpSent: number;
+  rtcpReceived: number;
   /** Longest gap between two media clock ticks: event-loop stalls show here. */
   maxTickGapMs: number;
   localSsrc: number;
   remoteSsrc?: number;
 }
 
-export class MediaSession {
+export type MediaSessionEvents = {
+  /** A digit the peer sent (RFC 4733). */
+  dtmf: [info: { digit: string; durationMs: number }];
+  /** A file given to play() ended: played out, stopped by stop()/another play(), or unreadable. */
+  playbackEnded: [info: { path: string; reason: "finished" | "stopped" | "replaced" }];
+  /** A source or sink failed; `action` says what the session did about it. */
+  deviceError: [info: { device: "source" | "sink"; message: string; action: DeviceErrorAction }];
+  /** The first frame from the peer was decoded. */
+  firstAudio: [];
+  /** An RTCP report was sent or received (about every 5 s): fresh statistics. */
+  report: [stats: MediaStats];
+  /** The peer sent RTCP BYE (RFC 3550 §6.6). */
+  bye: [info: { reason?: string }];
+};
+
+interface Recording {
+  path: string;
+  writer: WavFileWriter;
+}
+
+/** Opus look-ahead at 48 kHz (RFC 6716 §2: 2.5 ms + 4 ms of the SILK/CELT delay compensation). */
+const CODEC_LOOKAHEAD_MS: Record<string, number> = { opus: 6.5, pcmu: 0 };
+
+export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   readonly #o: MediaSessionOptions;
-  readonly #encoder: AudioEncoder;
-  readonly #decoder: AudioDecoder;
-  readonly #packetizer: RtpPacketizer;
-  readonly #playout: PlayoutBuffer;
-  readonly #frameSamples: number;
-  readonly #rtpSamplesPerFrame: number;
+  readonly #log: Logger;
+  readonly #send: SendPath;
+  readonly #recv: ReceivePath;
+  readonly #rxStats: ReceiverStats;
+  readonly #rtcp: RtcpSession | undefined;
+  readonly #dtmfRx: DtmfReceiver | undefined;
+  readonly #now: () => number;
+  readonly #wall: () => number;
+  #sink: AudioSink;
   #unsubscribe: (() => void) | undefined;
   #remoteSsrc: number | undefined;
-  #muted = false;
   #stopped = false;
-  #first = { sent: false, received: false };
-  readonly #stats = { packetsReceived: 0, bytesReceived: 0, packetsDiscarded: 0, framesConcealed: 0, framesPlayed: 0 };
+  #firstReceived = false;
+  #recording: Recording | undefined;
+  #playback: { path: string; source: AudioSource; done: () => void } | undefined;
+  readonly #s = { packetsReceived: 0, bytesReceived: 0, bytesSent: 0, packetsDiscarded: 0, framesPlayed: 0 };
   #lastTick: number | undefined;
   #ticks = 0;
   #maxTickGap = 0;
-  /** Called once, when the first frame from the peer has been decoded. */
+  /** Called once, when the first frame from the peer has been decoded (also the `firstAudio` event). */
   onFirstAudio?: () => void;
+  /** Called for each digit received (also the `dtmf` event). */
+  onDtmf?: (digit: string, durationMs?: number) => void;
 
   constructor(opts: MediaSessionOptions) {
+    super();
     this.#o = opts;
-    this.#encoder = opts.codec.createEncoder({ ptimeMs: FRAME_MS });
-    this.#decoder = opts.codec.createDecoder();
-    this.#frameSamples = (opts.codec.pcmRate * FRAME_MS) / 1000;
-    this.#rtpSamplesPerFrame = (opts.codec.clockRate * FRAME_MS) / 1000;
-    this.#packetizer = new RtpPacketizer({ payloadType: opts.payloadType, clockRate: opts.codec.clockRate });
-    this.#playout = new PlayoutBuffer({ targetFrames: opts.jitterFrames });
+    this.#log = opts.logger;
+    this.#now = opts.now ?? (() => performance.now());
+    this.#wall = opts.wallClock ?? (() => Date.now());
+    this.#sink = opts.sink;
+    this.#send = new SendPath({
+      codec: opts.codec,
+      payloadType: opts.payloadType,
+      source: opts.source,
+      frameMs: FRAME_MS,
+      ...(opts.ptimeMs !== undefined ? { ptimeMs: opts.ptimeMs } : {}),
+      ...(opts.encoder ? { encoder: opts.encoder } : {}),
+      ...(opts.telephoneEvent ? { telephoneEvent: opts.telephoneEvent } : {}),
+      ...(opts.dtmf ? { dtmf: opts.dtmf } : {}),
+    });
+    const decoder = opts.codec.createDecoder();
+    this.#recv = new ReceivePath({
+      codec: opts.codec,
+      decoder,
+      frameMs: FRAME_MS,
+      jitter: {
+        initialDelayMs: opts.jitter?.initialMs ?? opts.jitterFrames * FRAME_MS,
+        ...(opts.jitter?.minMs !== undefined ? { minDelayMs: opts.jitter.minMs } : {}),
+        ...(opts.jitter?.maxMs !== undefined ? { maxDelayMs: opts.jitter.maxMs } : {}),
+      },
+    });
+    this.#decoderClose = () => decoder.close();
+    this.#rxStats = new ReceiverStats(opts.codec.clockRate);
+    this.#rtcp =
+      opts.rtcp === false
+        ? undefined
+        : new RtcpSession({
+            localSsrc: this.#send.packetizer.ssrc,
+            clockRate: opts.codec.clockRate,
+            ...(opts.rtcp?.intervalMs !== undefined ? { intervalMs: opts.rtcp.intervalMs } : {}),
+            ...(opts.rtcp?.cname !== undefined ? { cname: opts.rtcp.cname } : {}),
+          });
+    this.#dtmfRx = opts.telephoneEvent ? new DtmfReceiver({ clockRate: opts.telephoneEvent.clockRate }) : undefined;
+    this.#watchSource(opts.source);
+    this.#watchSink(opts.sink);
   }
+
+  readonly #decoderClose: () => void;
 
   start(): void {
     if (this.#unsubscribe || this.#stopped) return;
     this.#unsubscribe = this.#o.clock.subscribe(() => this.#tick());
   }
 
-  set muted(v: boolean) {
-    this.#muted = v;
+  // ------------------------------------------------------------ controls
+
+  get muted(): boolean {
+    return this.#send.muted;
   }
+
+  /** Silence instead of the source (a file being played is silenced too). */
+  set muted(v: boolean) {
+    this.#send.muted = v;
+  }
+
+  setMuted(on: boolean): void {
+    this.#send.muted = on;
+  }
+
+  /** True when DTMF can be sent (a telephone-event payload type was negotiated at the codec's clock rate). */
+  get canSendDtmf(): boolean {
+    return this.#send.dtmf !== undefined;
+  }
+
+  /**
+   * Sends digits (0-9, *, #, A-D) as RFC 4733 events on the negotiated
+   * telephone-event payload type; resolves when the last digit's end packets
+   * are out (or the session stopped). `durationMs` is the tone length per digit.
+   */
+  sendDtmf(digits: string, durationMs?: number): Promise<void> {
+    const dtmf = this.#send.dtmf;
+    if (!dtmf) {
+      return Promise.reject(new JingledError("not-supported", "DTMF: the peer did not negotiate telephone-event at the codec's clock rate"));
+    }
+    if (this.#stopped) return Promise.reject(new JingledError("media-stopped", "DTMF: the media session has stopped"));
+    if (durationMs !== undefined && (!(durationMs >= 40) || durationMs > 2000)) {
+      return Promise.reject(new RangeError(`DTMF duration must be 40..2000 ms, got ${durationMs}`));
+    }
+    return new Promise((resolve, reject) => {
+      try {
+        dtmf.enqueue(digits, () => resolve(), durationMs);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+
+  /**
+   * Plays a WAV file into the call, instead of the source ("replace", the
+   * default) or on top of it ("mix"); the call goes on. Resolves when the file
+   * has been played out, was replaced by another play(), or the session
+   * stopped; rejects when the file cannot be read.
+   */
+  play(path: string, mode: PlayMode = PlayMode.Replace): Promise<void> {
+    if (this.#stopped) return Promise.reject(new JingledError("media-stopped", "play: the media session has stopped"));
+    let source: WavFileSource;
+    try {
+      source = new WavFileSource(path, this.#o.codec.pcmRate);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#endPlayback("replaced");
+    return new Promise((resolve) => {
+      const done = (): void => resolve();
+      this.#playback = { path, source, done };
+      source.onEnded = () => {
+        // Called from inside the send tick; finish after it.
+        queueMicrotask(() => {
+          if (this.#playback?.source === source) this.#endPlayback("finished");
+        });
+      };
+      if (source.ended) source.onEnded();
+      this.#send.play(source, mode);
+    });
+  }
+
+  /** Stops a file being played (play() resolves). */
+  stopPlayback(): void {
+    this.#endPlayback("stopped");
+  }
+
+  /** Starts a WAV recording (16-bit mono, the codec's rate) of what we hear. */
+  startRecording(path: string): void {
+    if (this.#recording) throw new JingledError("invalid-state", `already recording to ${this.#recording.path}`);
+    if (this.#stopped) throw new JingledError("media-stopped", "record: the media session has stopped");
+    try {
+      this.#recording = { path, writer: WavFileWriter.open(path, this.#o.codec.pcmRate, 1) };
+    } catch (err) {
+      throw new JingledError("media-sink", `cannot record to ${path}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /** Finishes the recording. */
+  async stopRecording(): Promise<{ path: string; durationMs: number }> {
+    const rec = this.#recording;
+    if (!rec) throw new JingledError("invalid-state", "not recording");
+    this.#recording = undefined;
+    const durationMs = Math.round((rec.writer.dataBytes / 2 / this.#o.codec.pcmRate) * 1000);
+    await rec.writer.close();
+    return { path: rec.path, durationMs };
+  }
+
+  get recordingPath(): string | undefined {
+    return this.#recording?.path;
+  }
+
+  /** Switches the source from the next frame on; the old one is closed. */
+  replaceSource(src: AudioSource): void {
+    if (this.#stopped) {
+      src.close();
+      return;
+    }
+    this.#watchSource(src);
+    const old = this.#send.replaceSource(src);
+    if (old !== src) closeQuietly(old);
+  }
+
+  /** Switches the sink from the next frame on; resolves when the old one is closed. */
+  async replaceSink(sink: AudioSink): Promise<void> {
+    if (this.#stopped) {
+      await sink.close();
+      return;
+    }
+    this.#watchSink(sink);
+    const old = this.#sink;
+    this.#sink = sink;
+    if (old !== sink) await old.close().catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, "closing the old sink"));
+  }
+
+  // ------------------------------------------------------------ packets
 
   /** An incoming datagram from the transport (RTP or RTCP). Never throws. */
   receive(packet: Buffer): void {
     if (this.#stopped) return;
-    if (isRtcpPacket(packet)) return; // RTCP reports arrive in a later issue's statistics
+    const now = this.#now();
+    if (isRtcpPacket(packet)) {
+      this.#onRtcp(packet, now);
+      return;
+    }
     const rtp = parseRtp(packet);
-    if (!rtp || rtp.payloadType !== this.#o.payloadType) {
-      this.#stats.packetsDiscarded++;
+    const te = this.#o.telephoneEvent;
+    if (!rtp || (rtp.payloadType !== this.#o.payloadType && rtp.payloadType !== te?.payloadType)) {
+      this.#s.packetsDiscarded++;
       return;
     }
     // Plain RTP has no authentication: lock on to the first SSRC (RFC 3550 §8.2
     // collisions aside, a second source on this port is not our peer).
     if (this.#remoteSsrc === undefined) this.#remoteSsrc = rtp.ssrc;
     else if (rtp.ssrc !== this.#remoteSsrc) {
-      this.#stats.packetsDiscarded++;
+      this.#s.packetsDiscarded++;
       return;
     }
-    this.#stats.packetsReceived++;
-    this.#stats.bytesReceived += packet.length;
-    this.#playout.push({ seq: rtp.sequenceNumber, timestamp: rtp.timestamp, payload: rtp.payload, arrivalMs: performance.now() });
+    if (!this.#rxStats.update(rtp.sequenceNumber, rtp.timestamp, now, rtp.payload.length)) {
+      this.#s.packetsDiscarded++; // §A.1 probation after a big sequence jump
+      return;
+    }
+    this.#s.packetsReceived++;
+    this.#s.bytesReceived += packet.length;
+    if (rtp.payloadType === te?.payloadType) {
+      for (const d of this.#dtmfRx!.receive(rtp.timestamp, rtp.payload, now)) this.#emitDtmf(d.digit, d.durationMs);
+      return;
+    }
+    this.#recv.push(rtp.sequenceNumber, rtp.timestamp, rtp.payload, now);
+  }
+
+  #onRtcp(packet: Buffer, now: number): void {
+    if (!this.#rtcp) return;
+    for (const input of this.#rtcp.receive(packet, now, this.#wall())) {
+      if (input.kind === "bye") {
+        this.#log.info({ reason: input.reason }, "RTCP BYE from the peer");
+        this.emit("bye", input.reason !== undefined ? { reason: input.reason } : {});
+      } else if (input.kind === "report") {
+        this.emit("report", this.stats());
+      }
+    }
   }
 
   #tick(): void {
     if (this.#stopped) return;
-    const now = performance.now();
+    const now = this.#now();
     if (this.#lastTick !== undefined) {
       const gap = now - this.#lastTick;
       if (gap > this.#maxTickGap) this.#maxTickGap = gap;
-      if (gap > 2 * FRAME_MS) this.#o.logger.debug({ gapMs: Math.round(gap), frame: this.#ticks }, "media clock stalled");
+      if (gap > 2 * FRAME_MS) this.#log.debug({ gapMs: Math.round(gap), frame: this.#ticks }, "media clock stalled");
     }
     this.#ticks++;
     this.#lastTick = now;
+
     // Send path.
-    const pcm = this.#o.source.read(this.#frameSamples);
-    const frame = this.#muted ? new Int16Array(this.#frameSamples) : pcm;
-    const payload = this.#encoder.encode(frame);
-    const packet = this.#packetizer.packetize(payload, this.#rtpSamplesPerFrame, { marker: !this.#first.sent });
-    this.#first.sent = true;
-    this.#o.send(packet);
+    let packets: Buffer[] = [];
+    try {
+      packets = this.#send.tick();
+    } catch (err) {
+      this.#deviceFailed("source", err);
+    }
+    for (const p of packets) this.#transmit(p);
+    if (packets.length > 0) this.#rtcp?.rtpSent();
 
     // Receive path.
-    const out = this.#playout.pop();
-    if (out.kind === "packet") {
-      let decoded: Int16Array;
+    const frame = this.#recv.frame(now);
+    this.#logDelayChanges();
+    if (frame) {
+      this.#s.framesPlayed++;
       try {
-        decoded = this.#decoder.decode(out.payload);
-      } catch {
-        decoded = this.#decoder.conceal(this.#frameSamples);
-        this.#stats.framesConcealed++;
+        this.#sink.write(frame);
+      } catch (err) {
+        this.#deviceFailed("sink", err);
       }
-      this.#stats.framesPlayed++;
-      this.#o.sink.write(decoded);
-      if (!this.#first.received) {
-        this.#first.received = true;
+      this.#recording?.writer.write(frame);
+      if (!this.#firstReceived) {
+        this.#firstReceived = true;
         this.onFirstAudio?.();
+        this.emit("firstAudio");
       }
-    } else if (out.kind === "lost") {
-      this.#stats.framesConcealed++;
-      this.#o.sink.write(this.#decoder.conceal(this.#frameSamples));
-    } else if (this.#first.received) {
-      // Underrun after the stream started: keep the sink's time line continuous.
-      this.#o.sink.write(new Int16Array(this.#frameSamples));
+    }
+    if (this.#dtmfRx) for (const d of this.#dtmfRx.tick(now)) this.#emitDtmf(d.digit, d.durationMs);
+
+    // RTCP.
+    if (this.#rtcp?.due(now)) {
+      this.#transmit(this.#rtcp.buildReport(now, this.#wall(), this.#senderState(), this.#receiverState()));
+      this.emit("report", this.stats());
     }
   }
 
+  #adjusts = { expands: 0, merges: 0, resyncs: 0 };
+
+  #logDelayChanges(): void {
+    const b = this.#recv.buffer.stats;
+    const a = this.#adjusts;
+    if (b.expands === a.expands && b.merges === a.merges && b.resyncs === a.resyncs) return;
+    const what = b.resyncs !== a.resyncs ? "restart" : b.expands !== a.expands ? "expand" : "merge";
+    this.#adjusts = { expands: b.expands, merges: b.merges, resyncs: b.resyncs };
+    this.#log.debug({ what, delayMs: b.delayMs, targetMs: b.targetDelayMs, late: b.late }, "playout delay changed");
+  }
+
+  #transmit(p: Buffer): void {
+    this.#s.bytesSent += p.length;
+    try {
+      this.#o.send(p);
+    } catch (err) {
+      this.#log.debug({ err: errorMessage(err) }, "send failed");
+    }
+  }
+
+  #senderState() {
+    return {
+      rtpTimestamp: this.#send.packetizer.nextTimestamp,
+      packetCount: this.#send.packetizer.packetsSent,
+      octetCount: this.#send.packetizer.octetsSent,
+    };
+  }
+
+  #receiverState() {
+    return this.#remoteSsrc !== undefined ? { stats: this.#rxStats, remoteSsrc: this.#remoteSsrc } : undefined;
+  }
+
+  #emitDtmf(digit: string, durationMs: number): void {
+    this.#log.info({ digit, durationMs }, "DTMF received");
+    this.onDtmf?.(digit, durationMs);
+    this.emit("dtmf", { digit, durationMs });
+  }
+
+  #endPlayback(reason: "finished" | "stopped" | "replaced"): void {
+    const p = this.#playback;
+    if (!p) return;
+    this.#playback = undefined;
+    if (this.#send.playing === p.source) this.#send.stopPlaying();
+    p.source.close();
+    this.emit("playbackEnded", { path: p.path, reason });
+    p.done();
+  }
+
+  #watchSource(src: AudioSource): void {
+    src.onError = (err) => {
+      if (this.#send.source === src) this.#deviceFailed("source", err);
+    };
+  }
+
+  #watchSink(sink: AudioSink): void {
+    sink.onError = (err) => {
+      if (this.#sink === sink) this.#deviceFailed("sink", err);
+    };
+  }
+
+  /** A device failed: never a crash; silence/nowhere instead, and the owner decides whether the call goes on. */
+  #deviceFailed(device: "source" | "sink", err: unknown): void {
+    if (this.#stopped) return;
+    const action = this.#o.onDeviceError ?? DeviceErrorAction.Silence;
+    const message = errorMessage(err);
+    this.#log.warn({ device, err: message, action }, "audio device failed");
+    if (device === "source") {
+      const old = this.#send.replaceSource(new SilenceSource(this.#o.codec.pcmRate));
+      closeQuietly(old);
+    } else {
+      const old = this.#sink;
+      this.#sink = new NullSink(this.#o.codec.pcmRate);
+      void old.close().catch(() => undefined);
+    }
+    this.emit("deviceError", { device, message, action });
+  }
+
+  // ------------------------------------------------------------ statistics
+
   stats(): MediaStats {
-    const pb = this.#playout.stats;
+    const rx = this.#recv.stats;
+    const remote = this.#rtcp?.remote;
+    const expected = this.#rxStats.expected;
+    const lost = Math.max(0, this.#rxStats.cumulativeLost);
+    const lossPercent = expected > 0 ? (100 * (lost + rx.late)) / expected : 0;
+    const codecKey = this.#o.codec.name.toLowerCase();
+    const oneWayMs =
+      (remote?.rttMs !== undefined ? remote.rttMs / 2 : 0) + rx.delayMs + this.#send.ptimeMs + (CODEC_LOOKAHEAD_MS[codecKey] ?? 0);
+    const q = eModel({ codec: codecKey, delayMs: oneWayMs, lossPercent });
     return {
       codec: this.#o.codec.name,
       payloadType: this.#o.payloadType,
-      packetsSent: this.#packetizer.packetsSent,
-      bytesSent: this.#packetizer.octetsSent,
-      packetsReceived: this.#stats.packetsReceived,
-      bytesReceived: this.#stats.bytesReceived,
-      packetsLost: pb.lost,
-      packetsLate: pb.late,
-      packetsDuplicate: pb.duplicate,
-      packetsDiscarded: this.#stats.packetsDiscarded,
-      framesConcealed: this.#stats.framesConcealed,
-      framesPlayed: this.#stats.framesPlayed,
-      underruns: pb.underruns,
+      ptimeMs: this.#send.ptimeMs,
+      packetsSent: this.#send.packetizer.packetsSent,
+      bytesSent: this.#s.bytesSent,
+      packetsReceived: this.#s.packetsReceived,
+      bytesReceived: this.#s.bytesReceived,
+      packetsLost: lost,
+      fractionLost: expected > 0 ? Math.round((lost / expected) * 10000) / 10000 : 0,
+      packetsLate: rx.late,
+      packetsDuplicate: rx.duplicate,
+      packetsReordered: rx.reordered,
+      packetsDiscarded: this.#s.packetsDiscarded,
+      jitterMs: Math.round(this.#rxStats.jitterMs * 10) / 10,
+      ...(remote?.rttMs !== undefined ? { rttMs: Math.round(remote.rttMs * 10) / 10 } : {}),
+      ...(remote && remote.reports > 0
+        ? {
+            remote: {
+              reports: remote.reports,
+              ...(remote.fractionLost !== undefined ? { fractionLost: Math.round(remote.fractionLost * 10000) / 10000 } : {}),
+              ...(remote.packetsLost !== undefined ? { packetsLost: remote.packetsLost } : {}),
+              ...(remote.jitterMs !== undefined ? { jitterMs: Math.round(remote.jitterMs * 10) / 10 } : {}),
+              ...(remote.cname !== undefined ? { cname: remote.cname } : {}),
+            },
+          }
+        : {}),
+      jitterBufferDelayMs: rx.delayMs,
+      jitterBufferTargetMs: rx.targetDelayMs,
+      concealedMs: rx.concealedMs,
+      framesConcealed: rx.framesConcealed,
+      framesPlayed: this.#s.framesPlayed,
+      expands: rx.expands,
+      merges: rx.merges,
+      underruns: rx.concealedGap,
+      rFactor: q.r,
+      mos: q.mos,
+      dtmfSent: this.#send.dtmf?.sent ?? 0,
+      dtmfReceived: this.#dtmfRx?.received ?? 0,
+      rtcpSent: this.#rtcp?.reportsSent ?? 0,
+      rtcpReceived: this.#rtcp?.packetsReceived ?? 0,
       maxTickGapMs: Math.round(this.#maxTickGap * 10) / 10,
-      localSsrc: this.#packetizer.ssrc,
+      localSsrc: this.#send.packetizer.ssrc,
       ...(this.#remoteSsrc !== undefined ? { remoteSsrc: this.#remoteSsrc } : {}),
     };
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops the media: RTCP BYE to the peer (unless `bye: false`), pending
+   * DTMF and playback end, the recording is finished, source and sink close.
+   */
+  async stop(opts: { bye?: boolean; reason?: string } = {}): Promise<void> {
     if (this.#stopped) return;
+    this.#log.info({ stats: this.stats() }, "media stopped");
+    if (this.#rtcp && opts.bye !== false && this.#unsubscribe) {
+      this.#transmit(this.#rtcp.buildBye(opts.reason));
+    }
     this.#stopped = true;
     this.#unsubscribe?.();
-    this.#encoder.close();
-    this.#decoder.close();
-    this.#o.source.close();
-    await this.#o.sink.close();
+    this.#send.close(); // cancels DTMF: pending sendDtmf() promises resolve
+    this.#endPlayback("stopped");
+    this.#decoderClose();
+    closeQuietly(this.#send.source);
+    const rec = this.#recording;
+    this.#recording = undefined;
+    await Promise.allSettled([this.#sink.close(), rec?.writer.close()]);
+  }
+}
+
+function closeQuietly(src: AudioSource): void {
+  try {
+    src.close();
+  } catch {
+    /* a failing device may fail to close too */
   }
 }

@@ -1,270 +1,551 @@
-// Reordering playout buffer (a fixed-delay jitter buffer), pure logic.
+// Adaptive playout (jitter) buffer, pure logic: the caller passes arrival
+// and playout times from its own clock.
 //
-// The caller pushes RTP packets as they arrive and pops one frame per 20 ms
-// tick. Nothing here reads a clock: `arrivalMs` is stored for the adaptive
-// delay estimator a later issue adds, which only has to change
-// `targetFrames` (a field, read at the moments the buffer (re)starts).
+// The time line. Packets are placed by RTP timestamp (not sequence number:
+// with DTX or telephone events the numbers run on while the timestamps
+// jump). `playTs` is the timestamp of the next sample to hand out; it
+// advances with every decision, so the time line keeps going whatever
+// arrives: a packet that is missing when its turn comes is concealed and
+// skipped, and if it turns up afterwards it is dropped as late. Nothing
+// stops to re-buffer. The time line moves only on purpose:
 //
-// Sequence numbers are extended to more than 16 bits (RFC 3550 §A.1) so that
-// wrap-around at 65535 is ordinary arithmetic. A jump of more than `maxJump`
-// sequence numbers either way is not trusted at once: like the probation of
-// RFC 3550 §A.1, it takes a second packet in sequence after the jump to
-// accept that the sender restarted; the buffer then starts over.
+//   expand      – a frame of concealment inserted without advancing (the
+//                 delay grows by one frame), chosen when the expected packet
+//                 is missing and recent packets have been coming too late;
+//   merge       – two packets played in the time of one (the delay shrinks
+//                 by one frame), chosen when even the latest-arriving recent
+//                 packets wait more than a frame;
+//   restart     – when the sender's time line itself jumped (a restart, a
+//                 timestamp jump, a long pause without timestamps moving):
+//                 several packets in a row far outside the time line.
 //
-// States:
-//   buffering – nothing is played until the frames buffered (counted from the
-//               next sequence number to play to the highest received) reach
-//               targetFrames; pop() returns "empty".
-//   playing   – each pop() returns the next packet in order, or "lost" when
-//               it is missing but later packets are already here. When the
-//               buffer runs dry, pop() returns "empty" and buffering starts
-//               again (the sender may be in DTX; its sequence numbers
-//               continue where they stopped). If the packets that then
-//               arrive skip some numbers, those frames' time has passed
-//               already (the ticks returned "empty"): they count as lost but
-//               are not returned as "lost", so the delay does not grow.
+// Delay control. Each packet's slack is the time from its arrival to when it
+// is due (negative: late). The delay is raised by one frame (expand)
+//   - when the packet due now is missing and a packet came late within the
+//     last second, or more than 2 % of the last 5 s came late;
+//   - ahead of time, when the smallest slack of the last second fell below
+//     marginMs: the sender's clock is slower than ours, or the jitter grew,
+//     and the next packets would be late (the frame is inserted before a
+//     packet that is here: concealment followed by the packet).
+// It is lowered by one frame (merge) when even the 2nd-percentile slack of
+// the last 5 s is at least a frame plus mergeMarginMs: one frame less would
+// still be in time for almost every packet. The band between the two
+// thresholds is wider than a frame, so the controller settles instead of
+// see-sawing, and a clean link that starts inside it is left alone: playout
+// starts with the first packet's slack at initialDelayMs ± half a frame
+// (default 20 ms: 10..30, inside [3, 30)). On a jittery link the delay
+// covers the jitter, within [minDelayMs, maxDelayMs]; it follows sender/
+// receiver clock drift (a faster sender makes slack grow -> merges; a slower
+// one makes it shrink -> expands) without growing. Choices (merge,
+// pre-emptive expand) wait for a quiet moment, up to FORCE_CHANGE_MS.
+import { SlackWindow } from "./slack-window.js";
 
 export interface PlayoutInput {
   seq: number;
   timestamp: number;
   payload: Buffer;
-  /** the caller's clock, ms; kept for delay estimation */
+  /** the caller's clock, ms */
   arrivalMs: number;
+  /** audio duration of the packet in timestamp units (default: one frame) */
+  durationTs?: number;
 }
 
-export type PlayoutOutput =
-  | { kind: "packet"; seq: number; timestamp: number; payload: Buffer }
-  | { kind: "lost"; seq: number }
-  | { kind: "empty" };
+export interface PlayoutPacket {
+  seq: number;
+  timestamp: number;
+  payload: Buffer;
+  durationTs: number;
+}
 
-/** What push() did with a packet. */
+export const ConcealReason = {
+  /** the packet is missing while later ones are here */
+  Loss: "loss",
+  /** nothing is buffered (loss at the tail, DTX, the peer paused) */
+  Gap: "gap",
+  /** inserted on purpose to raise the delay */
+  Expand: "expand",
+} as const;
+export type ConcealReason = (typeof ConcealReason)[keyof typeof ConcealReason];
+
+export type PlayoutDecision =
+  /** not playing yet: output nothing */
+  | { kind: "empty" }
+  | ({ kind: "packet" } & PlayoutPacket)
+  /** conceal `durationTs`; `next` is the following packet when it is already here (for FEC) */
+  | { kind: "conceal"; reason: ConcealReason; durationTs: number; next?: PlayoutPacket }
+  /** play both packets in one frame less than their length */
+  | { kind: "merge"; first: PlayoutPacket; second: PlayoutPacket };
+
 export const PushResult = {
   Queued: "queued",
   Duplicate: "duplicate",
   Late: "late",
-  /** a big jump, held until a second packet confirms it */
+  /** far outside the time line: held back until a second packet confirms it */
   JumpPending: "jump-pending",
-  /** a confirmed jump: the buffer started over */
+  /** the time line restarted at this packet */
   Resync: "resync",
 } as const;
 export type PushResult = (typeof PushResult)[keyof typeof PushResult];
 
-export const PlayoutState = { Buffering: "buffering", Playing: "playing" } as const;
-export type PlayoutState = (typeof PlayoutState)[keyof typeof PlayoutState];
-
 export interface PlayoutStats {
-  /** packets given to push() */
   received: number;
-  /** packets returned by pop() */
   played: number;
-  /** frames for which no packet came in time: returned as "lost", or skipped after an underrun */
-  lost: number;
-  /** arrived after their turn (already concealed): dropped */
   late: number;
-  /** already buffered or already played: dropped */
   duplicate: number;
-  /** arrived after a packet with a higher sequence number */
   reordered: number;
-  /** pop() found nothing at all to play while playing */
-  underruns: number;
-  /** dropped because the buffer exceeded its capacity */
-  overflow: number;
-  /** the sender restarted (confirmed sequence jump) */
+  /** frames concealed per reason */
+  concealedLoss: number;
+  concealedGap: number;
+  expands: number;
+  merges: number;
   resyncs: number;
+  /** total audio concealed (loss, gap and expand), ms */
+  concealedMs: number;
+  /** time from arrival to playout of the packets played, smoothed (ms) */
+  delayMs: number;
+  /** the delay the measured jitter calls for (ms) */
+  targetDelayMs: number;
 }
 
 export interface PlayoutBufferOptions {
-  /** frames to hold before playing starts (default 2 = 40 ms at 20 ms frames) */
-  targetFrames?: number;
-  /** frames the buffer may span before the oldest are dropped (default 50) */
-  capacity?: number;
-  /** a sequence step larger than this, either way, is a restart candidate (default 100) */
-  maxJump?: number;
+  /** RTP clock rate of the stream */
+  clockRate: number;
+  /** playout frame, ms (default 20) */
+  frameMs?: number;
+  /** delay before the first packet plays (default 20) */
+  initialDelayMs?: number;
+  /** the delay is not lowered below this (default 0) */
+  minDelayMs?: number;
+  /** the delay is not raised above this (default 300) */
+  maxDelayMs?: number;
+  /** the latest packets should arrive at least this long before they are due (default 3 ms: timer jitter) */
+  marginMs?: number;
+  /** the delay is lowered only when a frame plus this much is to spare (default 10 ms) */
+  mergeMarginMs?: number;
+  /** the share of packets allowed to come late (default 0.02) */
+  lateQuantile?: number;
+  /** how far back the slack statistics reach (default 5000 ms) */
+  windowMs?: number;
+  /** consecutive packets late by more than max(500 ms, maxDelayMs + a frame) that restart the time line (default 5) */
+  lateRestart?: number;
 }
 
+const TS_MOD = 2 ** 32;
 const SEQ_MOD = 0x10000;
-/** How many played sequence numbers are remembered to tell duplicates from late packets. */
-const PLAYED_MEMORY = 128;
+/** Samples needed before the delay may be lowered. */
+const MIN_SAMPLES_TO_MERGE = 25;
+/** "Recent" for lateness and for the smallest slack, ms. */
+const RECENT_MS = 1000;
+/** No pre-emptive expand this soon after another change of the delay. */
+const PREEMPT_SPACING_MS = 500;
+/** A merge or pre-emptive expand waits at most this long for a quiet moment. */
+const FORCE_CHANGE_MS = 2000;
+/** No merge this soon after an expand (avoid see-sawing), nor right after another merge. */
+const MERGE_AFTER_EXPAND_MS = 500;
+const MERGE_SPACING_MS = 60;
+/** Smoothing of the reported delay (1/16, like RFC 3550's jitter). */
+const DELAY_GAIN = 1 / 16;
+/** Packets held at most (10 s of 20 ms frames): a sender far ahead is a restart case, not a queue. */
+const MAX_HELD = 500;
 
-interface Held {
+interface Held extends PlayoutPacket {
   ext: number;
-  pkt: PlayoutInput;
+  arrivalMs: number;
 }
 
 export class PlayoutBuffer {
-  /** Frames to hold before (re)starting to play; an adaptive controller may change it. */
-  targetFrames: number;
-  readonly capacity: number;
-  readonly maxJump: number;
+  readonly clockRate: number;
+  readonly frameMs: number;
+  readonly frameTs: number;
+  readonly initialDelayMs: number;
+  readonly minDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly marginMs: number;
+  readonly mergeMarginMs: number;
+  readonly lateQuantile: number;
+  readonly lateRestart: number;
+  /** A packet further than this from the time line, either way, is a restart candidate. */
+  readonly resyncTs: number;
 
-  #state: PlayoutState = PlayoutState.Buffering;
-  readonly #held = new Map<number, PlayoutInput>();
-  /** Highest extended sequence number received, or undefined before the first packet. */
-  #highest: number | undefined;
-  /** Next extended sequence number to play; undefined until playing first starts. */
-  #next: number | undefined;
-  /** Extended numbers played recently, indexed by ext % PLAYED_MEMORY. */
-  readonly #played = new Float64Array(PLAYED_MEMORY).fill(-1);
+  /** Packets later than this (ms), several in a row, mean the sender's time line moved. */
+  readonly #restartLatenessMs: number;
+  readonly #held = new Map<number, Held>();
+  readonly #window: SlackWindow;
+  #started = false;
+  #playTs = 0;
+  /** When (caller's clock) the sample at `ts` is due. */
+  #anchor = { t: 0, ts: 0 };
+  #firstArrivalMs = 0;
+  #highestSeq: number | undefined;
+  readonly #playedSeqs: number[] = [];
+  #consecutiveLate = 0;
   #probation: Held | undefined;
-  readonly #stats: PlayoutStats = {
+  #lastExpandMs = -Infinity;
+  #lastMergeMs = -Infinity;
+  #lastLateMs = -Infinity;
+  /** A change of the delay that is waiting for a quiet moment. */
+  #wanted: { kind: "merge" | "expand"; since: number } | undefined;
+  /** Slacks of the last RECENT_MS (arrival, slack), oldest first. */
+  #recent: { at: number; slack: number }[] = [];
+  #delayMs: number | undefined;
+  readonly #stats = {
     received: 0,
     played: 0,
-    lost: 0,
     late: 0,
     duplicate: 0,
     reordered: 0,
-    underruns: 0,
-    overflow: 0,
+    concealedLoss: 0,
+    concealedGap: 0,
+    expands: 0,
+    merges: 0,
     resyncs: 0,
+    concealedTs: 0,
   };
 
-  constructor(opts: PlayoutBufferOptions = {}) {
-    this.targetFrames = Math.max(1, Math.floor(opts.targetFrames ?? 2));
-    this.capacity = Math.max(this.targetFrames + 1, opts.capacity ?? 50);
-    this.maxJump = opts.maxJump ?? 100;
+  constructor(opts: PlayoutBufferOptions) {
+    this.clockRate = opts.clockRate;
+    this.frameMs = opts.frameMs ?? 20;
+    this.frameTs = Math.round((this.frameMs * this.clockRate) / 1000);
+    this.minDelayMs = Math.max(0, opts.minDelayMs ?? 0);
+    this.maxDelayMs = Math.max(this.minDelayMs + this.frameMs, opts.maxDelayMs ?? 300);
+    this.initialDelayMs = Math.min(this.maxDelayMs, Math.max(this.minDelayMs, opts.initialDelayMs ?? 20));
+    this.marginMs = opts.marginMs ?? 3;
+    this.mergeMarginMs = opts.mergeMarginMs ?? 10;
+    this.lateQuantile = opts.lateQuantile ?? 0.02;
+    this.lateRestart = opts.lateRestart ?? 5;
+    this.resyncTs = Math.round(((2000 + this.maxDelayMs) * this.clockRate) / 1000);
+    this.#restartLatenessMs = Math.max(500, this.maxDelayMs + this.frameMs);
+    this.#window = new SlackWindow({ windowMs: opts.windowMs ?? 5000 });
   }
 
-  get state(): PlayoutState {
-    return this.#state;
+  get started(): boolean {
+    return this.#started;
   }
 
-  /** A snapshot of the counters. */
+  /** Audio buffered ahead of the play point, ms (up to the end of the latest packet). */
+  get bufferedMs(): number {
+    let end = -Infinity;
+    for (const h of this.#held.values()) end = Math.max(end, h.ext + h.durationTs);
+    if (end === -Infinity) return 0;
+    const from = this.#started ? this.#playTs : Math.min(...[...this.#held.keys()]);
+    return Math.max(0, this.#tsToMs(end - from));
+  }
+
   get stats(): PlayoutStats {
-    return { ...this.#stats };
+    const s = this.#stats;
+    return {
+      received: s.received,
+      played: s.played,
+      late: s.late,
+      duplicate: s.duplicate,
+      reordered: s.reordered,
+      concealedLoss: s.concealedLoss,
+      concealedGap: s.concealedGap,
+      expands: s.expands,
+      merges: s.merges,
+      resyncs: s.resyncs,
+      concealedMs: Math.round(this.#tsToMs(s.concealedTs)),
+      delayMs: Math.round((this.#delayMs ?? 0) * 10) / 10,
+      targetDelayMs: Math.round(this.#targetDelayMs() * 10) / 10,
+    };
   }
 
-  /**
-   * Frames currently spanned up to the highest received: from the next to
-   * play while playing, from the oldest held while buffering (so a packet
-   * that is merely reordered is waited for rather than declared lost).
-   */
-  get depth(): number {
-    if (this.#highest === undefined || this.#held.size === 0) return 0;
-    const from = this.#state === PlayoutState.Playing ? this.#next! : this.#oldestHeld();
-    return this.#highest - from + 1;
-  }
-
-  push(pkt: PlayoutInput): PushResult {
+  push(p: PlayoutInput): PushResult {
     this.#stats.received++;
-    if (this.#highest === undefined) {
-      // Extended numbers start one cycle up so that a reordered packet from
-      // just before the first one still gets a non-negative number.
-      this.#highest = SEQ_MOD + (pkt.seq & 0xffff);
-      this.#held.set(this.#highest, pkt);
+    const durationTs = p.durationTs && p.durationTs > 0 ? p.durationTs : this.frameTs;
+    this.#countReorder(p.seq);
+
+    if (!this.#started && this.#held.size === 0) {
+      this.#hold({ ...this.#packet(p, durationTs), ext: TS_MOD + (p.timestamp >>> 0) });
+      this.#firstArrivalMs = p.arrivalMs;
       return PushResult.Queued;
     }
-    const ext = this.#extend(pkt.seq, this.#highest);
-    const delta = ext - this.#highest;
-    if (delta > this.maxJump || delta < -this.maxJump) return this.#jump(pkt);
-    this.#probation = undefined; // the stream continues as before: forget a stray jump
+    const ref = this.#started ? this.#playTs : this.#oldestHeld()!.ext;
+    const h: Held = { ...this.#packet(p, durationTs), ext: extendTs(p.timestamp, ref) };
 
-    if (this.#next !== undefined && ext < this.#next) {
-      if (this.#played[ext % PLAYED_MEMORY] === ext) {
+    const existing = this.#held.get(h.ext);
+    if (existing) {
+      this.#stats.duplicate++;
+      return PushResult.Duplicate;
+    }
+    if (Math.abs(h.ext - ref) > this.resyncTs) return this.#jump(h);
+    this.#probation = undefined;
+
+    if (!this.#started) {
+      this.#hold(h);
+      return PushResult.Queued;
+    }
+    if (h.ext < this.#playTs) {
+      if (this.#playedSeqs.includes(h.seq)) {
         this.#stats.duplicate++;
         return PushResult.Duplicate;
       }
       this.#stats.late++;
+      this.#lastLateMs = h.arrivalMs;
+      const slack = this.#dueMs(h.ext) - h.arrivalMs;
+      this.#addSlack(slack, h.arrivalMs);
+      // Only lateness no expansion within bounds could absorb counts towards a restart.
+      if (-slack > this.#restartLatenessMs) this.#consecutiveLate++;
+      else this.#consecutiveLate = 0;
+      if (this.#consecutiveLate >= this.lateRestart) {
+        this.#restart(h);
+        return PushResult.Resync;
+      }
       return PushResult.Late;
     }
-    if (this.#held.has(ext)) {
-      this.#stats.duplicate++;
-      return PushResult.Duplicate;
-    }
-    if (delta < 0) this.#stats.reordered++;
-    else this.#highest = ext;
-    this.#held.set(ext, pkt);
-    this.#enforceCapacity();
+    this.#consecutiveLate = 0;
+    this.#addSlack(this.#dueMs(h.ext) - h.arrivalMs, h.arrivalMs);
+    this.#hold(h);
     return PushResult.Queued;
   }
 
-  pop(): PlayoutOutput {
-    if (this.#state === PlayoutState.Buffering) {
-      if (this.#held.size === 0 || this.depth < this.targetFrames) return { kind: "empty" };
-      this.#startPlaying();
+  /**
+   * The next piece of audio to produce. `nowMs` is the caller's clock at the
+   * playout tick; `queuedMs` is audio the caller already has decoded and not
+   * yet played (the samples at the play point are due after it). `quiet`
+   * says whether the audio just played was quiet: the delay is changed by
+   * choice (merge, pre-emptive expand) in quiet moments, where it cannot be
+   * heard, unless the change has been waiting for FORCE_CHANGE_MS.
+   */
+  pop(nowMs: number, queuedMs = 0, quiet = true): PlayoutDecision {
+    const dueAt = nowMs + queuedMs;
+    if (!this.#started) {
+      if (this.#held.size === 0 || dueAt - this.#firstArrivalMs < this.initialDelayMs - this.frameMs / 2) return { kind: "empty" };
+      this.#start(dueAt);
     }
-    if (this.#held.size === 0) {
-      // Ran dry: conceal nothing here, rebuild the target delay first.
-      this.#stats.underruns++;
-      this.#state = PlayoutState.Buffering;
-      return { kind: "empty" };
+    this.#anchor = { t: dueAt, ts: this.#playTs };
+    this.#window.prune(nowMs);
+    const q = this.#window.count > 0 ? this.#window.quantile(this.lateQuantile)! : undefined;
+    const recentMin = this.#recentMinSlack(nowMs);
+
+    const pkt = this.#held.get(this.#playTs);
+    if (pkt) {
+      const second = this.#held.get(pkt.ext + pkt.durationTs);
+      const wantMerge = second !== undefined && this.#mayMerge(q, nowMs);
+      if (second && wantMerge && this.#chosen("merge", quiet, nowMs)) {
+        this.#take(pkt, dueAt);
+        this.#take(second, dueAt);
+        this.#stats.merges++;
+        this.#lastMergeMs = nowMs;
+        this.#shift(-this.frameMs);
+        this.#advance(pkt.durationTs + second.durationTs, dueAt, this.#tsToMs(pkt.durationTs + second.durationTs) - this.frameMs);
+        return { kind: "merge", first: strip(pkt), second: strip(second) };
+      }
+      // Pre-emptive: the latest packets only just made it; one more frame of delay before they stop making it.
+      const wantPreempt =
+        !wantMerge &&
+        recentMin !== undefined &&
+        recentMin < this.marginMs &&
+        this.#window.count >= MIN_SAMPLES_TO_MERGE &&
+        nowMs - Math.max(this.#lastExpandMs, this.#lastMergeMs) >= PREEMPT_SPACING_MS &&
+        this.#mayExpand();
+      if (wantPreempt && this.#chosen("expand", quiet, nowMs)) return this.#expand(nowMs, dueAt);
+      if (!wantMerge && !wantPreempt) this.#wanted = undefined;
+      this.#take(pkt, dueAt);
+      this.#advance(pkt.durationTs, dueAt, this.#tsToMs(pkt.durationTs));
+      return { kind: "packet", ...strip(pkt) };
     }
-    const ext = this.#next!;
-    this.#next = ext + 1;
-    const pkt = this.#held.get(ext);
-    if (!pkt) {
-      this.#stats.lost++;
-      return { kind: "lost", seq: ext % SEQ_MOD };
+
+    // The packet due now is missing: late (wait a frame longer) or lost (conceal it, move on)?
+    const next = this.#nextHeld();
+    const lateLately = nowMs - this.#lastLateMs <= RECENT_MS || (q !== undefined && q < 0);
+    if (lateLately && this.#mayExpand()) return this.#expand(nowMs, dueAt);
+    if (next) {
+      const gap = next.ext - this.#playTs;
+      const durationTs = Math.min(this.frameTs, gap);
+      this.#stats.concealedLoss++;
+      this.#stats.concealedTs += durationTs;
+      this.#advance(durationTs, dueAt, this.#tsToMs(durationTs));
+      return gap <= this.frameTs
+        ? { kind: "conceal", reason: ConcealReason.Loss, durationTs, next: strip(next) }
+        : { kind: "conceal", reason: ConcealReason.Loss, durationTs };
     }
-    this.#held.delete(ext);
-    this.#played[ext % PLAYED_MEMORY] = ext;
-    this.#stats.played++;
-    return { kind: "packet", seq: ext % SEQ_MOD, timestamp: pkt.timestamp, payload: pkt.payload };
+    this.#stats.concealedGap++;
+    this.#stats.concealedTs += this.frameTs;
+    this.#advance(this.frameTs, dueAt, this.frameMs);
+    return { kind: "conceal", reason: ConcealReason.Gap, durationTs: this.frameTs };
   }
 
-  /** Forget everything buffered (e.g. the remote SSRC changed); counters are kept. */
+  /** A wanted change of the delay happens now if the audio is quiet, or if it has waited long enough. */
+  #chosen(kind: "merge" | "expand", quiet: boolean, nowMs: number): boolean {
+    if (this.#wanted?.kind !== kind) this.#wanted = { kind, since: nowMs };
+    if (quiet || nowMs - this.#wanted.since >= FORCE_CHANGE_MS) {
+      this.#wanted = undefined;
+      return true;
+    }
+    return false;
+  }
+
+  /** One frame of concealment without advancing: the delay grows by a frame. */
+  #expand(nowMs: number, dueAt: number): PlayoutDecision {
+    this.#stats.expands++;
+    this.#stats.concealedTs += this.frameTs;
+    this.#lastExpandMs = nowMs;
+    this.#lastLateMs = -Infinity; // that lateness is now accounted for
+    this.#shift(this.frameMs);
+    this.#anchor = { t: dueAt + this.frameMs, ts: this.#playTs };
+    return { kind: "conceal", reason: ConcealReason.Expand, durationTs: this.frameTs };
+  }
+
+  /** Forget the stream (e.g. the remote SSRC changed); counters are kept. */
   reset(): void {
     this.#held.clear();
-    this.#highest = undefined;
-    this.#next = undefined;
+    this.#started = false;
     this.#probation = undefined;
-    this.#played.fill(-1);
-    this.#state = PlayoutState.Buffering;
+    this.#consecutiveLate = 0;
+    this.#window.clear();
+    this.#recent = [];
+    this.#lastLateMs = -Infinity;
+    this.#playedSeqs.length = 0;
+    this.#highestSeq = undefined;
   }
 
-  /** The nearest extended number to `ref` whose low 16 bits are `seq`. */
-  #extend(seq: number, ref: number): number {
-    const diff = (((seq - ref) % SEQ_MOD) + SEQ_MOD + SEQ_MOD / 2) % SEQ_MOD - SEQ_MOD / 2;
-    return ref + diff;
+  // ---------------------------------------------------------------- internals
+
+  #packet(p: PlayoutInput, durationTs: number): Omit<Held, "ext"> {
+    return { seq: p.seq & 0xffff, timestamp: p.timestamp >>> 0, payload: p.payload, durationTs, arrivalMs: p.arrivalMs };
   }
 
-  #oldestHeld(): number {
-    let min = Infinity;
-    for (const ext of this.#held.keys()) if (ext < min) min = ext;
+  #tsToMs(ts: number): number {
+    return (ts * 1000) / this.clockRate;
+  }
+
+  #dueMs(ext: number): number {
+    return this.#anchor.t + this.#tsToMs(ext - this.#anchor.ts);
+  }
+
+  #hold(h: Held): void {
+    this.#held.set(h.ext, h);
+    if (this.#held.size > MAX_HELD) this.#held.delete(this.#oldestHeld()!.ext);
+  }
+
+  #oldestHeld(): Held | undefined {
+    let best: Held | undefined;
+    for (const h of this.#held.values()) if (!best || h.ext < best.ext) best = h;
+    return best;
+  }
+
+  /** The earliest held packet at or after the play point. */
+  #nextHeld(): Held | undefined {
+    let best: Held | undefined;
+    for (const h of this.#held.values()) if (h.ext >= this.#playTs && (!best || h.ext < best.ext)) best = h;
+    return best;
+  }
+
+  #start(dueAt: number): void {
+    const first = this.#oldestHeld()!;
+    this.#started = true;
+    this.#playTs = first.ext;
+    this.#anchor = { t: dueAt, ts: first.ext };
+    for (const h of this.#held.values()) this.#addSlack(this.#dueMs(h.ext) - h.arrivalMs, h.arrivalMs);
+  }
+
+  #addSlack(slack: number, at: number): void {
+    this.#window.add(slack, at);
+    this.#recent.push({ at, slack });
+  }
+
+  /** Move the time line by `ms` (positive: more delay): every remembered slack moves with it. */
+  #shift(ms: number): void {
+    this.#window.shift(ms);
+    for (const r of this.#recent) r.slack += ms;
+  }
+
+  #recentMinSlack(nowMs: number): number | undefined {
+    while (this.#recent.length > 0 && this.#recent[0]!.at < nowMs - RECENT_MS) this.#recent.shift();
+    let min: number | undefined;
+    for (const r of this.#recent) if (min === undefined || r.slack < min) min = r.slack;
     return min;
   }
 
-  #startPlaying(): void {
-    const min = this.#oldestHeld();
-    if (this.#next !== undefined && min > this.#next) {
-      // Resuming after an underrun: the skipped frames' ticks have already passed.
-      this.#stats.lost += min - this.#next;
-    }
-    this.#next = min;
-    this.#state = PlayoutState.Playing;
+  /** A played packet leaves the buffer; its arrival-to-playout time feeds the delay figure. */
+  #take(h: Held, dueAt: number): void {
+    this.#held.delete(h.ext);
+    this.#playedSeqs.push(h.seq);
+    if (this.#playedSeqs.length > 128) this.#playedSeqs.shift();
+    this.#stats.played++;
+    const d = dueAt - h.arrivalMs;
+    this.#delayMs = this.#delayMs === undefined ? d : this.#delayMs + (d - this.#delayMs) * DELAY_GAIN;
   }
 
-  /** Keep the span within `capacity` frames by dropping the oldest. */
-  #enforceCapacity(): void {
-    const lowest = this.#highest! - this.capacity + 1;
-    let dropped = 0;
-    for (const ext of this.#held.keys()) {
-      if (ext < lowest) {
-        this.#held.delete(ext); // deleting the current key is safe while iterating a Map
-        dropped++;
-      }
-    }
-    this.#stats.overflow += dropped;
-    if (this.#next !== undefined && this.#next < lowest) {
-      // Frames skipped here without a packet were lost; those with one are counted as overflow.
-      this.#stats.lost += lowest - this.#next - dropped;
-      this.#next = lowest;
-    }
+  /** Advance the play point by `ts`; the next sample is due `outMs` after `dueAt`. */
+  #advance(ts: number, dueAt: number, outMs: number): void {
+    this.#playTs += ts;
+    this.#anchor = { t: dueAt + outMs, ts: this.#playTs };
+    // Anything left behind the play point can no longer be played.
+    for (const h of this.#held.values()) if (h.ext < this.#playTs) this.#held.delete(h.ext);
   }
 
-  #jump(pkt: PlayoutInput): PushResult {
-    const seq = pkt.seq & 0xffff;
+  #mayMerge(q: number | undefined, nowMs: number): boolean {
+    if (q === undefined || this.#window.count < MIN_SAMPLES_TO_MERGE) return false;
+    if (nowMs - this.#lastExpandMs < MERGE_AFTER_EXPAND_MS || nowMs - this.#lastMergeMs < MERGE_SPACING_MS) return false;
+    if (q < this.frameMs + this.mergeMarginMs) return false;
+    // Lower bound: the typical delay after the merge stays at or above minDelayMs.
+    const median = this.#window.quantile(0.5)!;
+    return median - this.frameMs >= this.minDelayMs;
+  }
+
+  /**
+   * Upper bound: after one more frame, the early packets (98th percentile of
+   * the slack: what the earliest arrivals wait) still wait at most maxDelayMs.
+   */
+  #mayExpand(): boolean {
+    const early = this.#window.quantile(0.98) ?? 0;
+    return early + this.frameMs <= this.maxDelayMs;
+  }
+
+  #targetDelayMs(): number {
+    if (!this.#started || this.#window.count === 0) return this.initialDelayMs;
+    const q = this.#window.quantile(this.lateQuantile)!;
+    const median = this.#window.quantile(0.5)!;
+    return Math.min(this.maxDelayMs, Math.max(this.minDelayMs, median - q + this.marginMs));
+  }
+
+  #countReorder(seq: number): void {
+    if (this.#highestSeq === undefined) {
+      this.#highestSeq = SEQ_MOD + (seq & 0xffff);
+      return;
+    }
+    const ext = extendSeq(seq, this.#highestSeq);
+    if (ext < this.#highestSeq) this.#stats.reordered++;
+    else this.#highestSeq = ext;
+  }
+
+  /** A packet far from the time line: a second one in sequence after it confirms a restart. */
+  #jump(h: Held): PushResult {
     const p = this.#probation;
-    if (p && seq === (p.ext + 1) % SEQ_MOD) {
-      // Two packets in sequence after the jump: the sender restarted (RFC 3550 §A.1).
-      this.reset();
-      this.#stats.resyncs++;
-      this.#highest = SEQ_MOD + seq;
-      const prev = this.#extend(p.ext, this.#highest);
-      this.#held.set(prev, p.pkt);
-      this.#held.set(this.#highest, pkt);
+    if (p && h.seq === ((p.seq + 1) & 0xffff) && Math.abs(extendTs(h.timestamp, p.ext) - p.ext) <= this.resyncTs) {
+      this.#restart(p);
+      this.push({ seq: h.seq, timestamp: h.timestamp, payload: h.payload, arrivalMs: h.arrivalMs, durationTs: h.durationTs });
+      this.#stats.received--; // counted once already
       return PushResult.Resync;
     }
-    this.#probation = { ext: seq, pkt };
+    this.#probation = h;
     return PushResult.JumpPending;
   }
+
+  /** Start a new time line at `h` (it plays after the initial delay). */
+  #restart(h: Held): void {
+    this.reset();
+    this.#stats.resyncs++;
+    const ext = TS_MOD + (h.timestamp >>> 0);
+    this.#held.set(ext, { ...h, ext });
+    this.#firstArrivalMs = h.arrivalMs;
+    this.#highestSeq = SEQ_MOD + h.seq;
+  }
+}
+
+function strip(h: Held): PlayoutPacket {
+  return { seq: h.seq, timestamp: h.timestamp, payload: h.payload, durationTs: h.durationTs };
+}
+
+/** The number nearest to `ref` whose low 32 bits are `ts` (RTP timestamps wrap at 2^32). */
+export function extendTs(ts: number, ref: number): number {
+  const diff = ((((ts >>> 0) - (ref % TS_MOD)) % TS_MOD) + TS_MOD * 1.5) % TS_MOD - TS_MOD / 2;
+  return ref + diff;
+}
+
+function extendSeq(seq: number, ref: number): number {
+  const diff = ((((seq & 0xffff) - (ref % SEQ_MOD)) % SEQ_MOD) + SEQ_MOD * 1.5) % SEQ_MOD - SEQ_MOD / 2;
+  return ref + diff;
 }

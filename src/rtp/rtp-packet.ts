@@ -84,18 +84,25 @@ export class RtpPacketizer {
     return this.#timestamp;
   }
 
+  /** Advance the timestamp by a frame that is not sent. */
+  skip(samplesInFrame: number): void {
+    this.#timestamp = (this.#timestamp + samplesInFrame) >>> 0;
+  }
+
   /**
    * Wrap one frame. `samplesInFrame` counts at the RTP clock rate and
    * advances the timestamp for the next packet.
    */
-  packetize(payload: Buffer, samplesInFrame: number, opts: { marker?: boolean; payloadType?: number } = {}): Buffer {
+  packetize(payload: Buffer, samplesInFrame: number, opts: { marker?: boolean; payloadType?: number; timestamp?: number } = {}): Buffer {
     const payloadType = opts.payloadType ?? this.payloadType;
     if (opts.payloadType !== undefined) checkPayloadType(payloadType);
     const header = new RtpHeader({
       payloadType,
       marker: opts.marker ?? false,
       sequenceNumber: this.#seq,
-      timestamp: this.#timestamp,
+      // An explicit timestamp (RFC 4733 §2.5.1: every packet of an event
+      // carries its start) does not stop the media clock from advancing.
+      timestamp: opts.timestamp !== undefined ? opts.timestamp >>> 0 : this.#timestamp,
       ssrc: this.#ssrc,
     });
     const out = new RtpPacket(header, payload).serialize();

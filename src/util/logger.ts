@@ -4,11 +4,35 @@ import { pino, type Logger as PinoLogger } from "pino";
 export type Logger = PinoLogger;
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
+// Pino children copy their parent's level when made; remember them (weakly)
+// so that a level set at run time (config reload) reaches every module.
+const descendants = new WeakMap<Logger, Set<WeakRef<Logger>>>();
+
 export function createLogger(opts: { level?: LogLevel; name?: string } = {}): Logger {
-  return pino(
-    { name: opts.name ?? "jingled", level: opts.level ?? "info", base: { pid: process.pid } },
+  const family = new Set<WeakRef<Logger>>();
+  const root = pino(
+    {
+      name: opts.name ?? "jingled",
+      level: opts.level ?? "info",
+      base: { pid: process.pid },
+      onChild: (child) => {
+        family.add(new WeakRef(child));
+        if (family.size % 256 === 0) for (const r of family) if (!r.deref()) family.delete(r);
+      },
+    },
     pino.destination({ dest: 2, sync: false }),
   );
+  descendants.set(root, family);
+  return root;
+}
+
+/** Sets the level of `root` and of every logger derived from it. */
+export function setLogLevel(root: Logger, level: LogLevel): void {
+  root.level = level;
+  for (const r of descendants.get(root) ?? []) {
+    const child = r.deref();
+    if (child) child.level = level;
+  }
 }
 
 /** A logger that drops everything: for unit tests and library use without logs. */

@@ -60,7 +60,8 @@ export function daemonConfig(o: DaemonOptions): Record<string, unknown> {
       input: o.input ?? { type: "silence" },
       output: o.output ?? { type: "file", path: join(o.dir, "recordings", "{callId}.wav") },
     },
-    calls: { autoAnswer: o.autoAnswer ?? false },
+    // The test accounts have empty rosters: let anyone ring unless a test sets calls itself.
+    calls: { autoAnswer: o.autoAnswer ?? false, acceptFrom: "everyone" },
     log: { level: o.logLevel ?? "debug" },
     ...o.config,
   };

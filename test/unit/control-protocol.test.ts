@@ -188,6 +188,7 @@ test("error codes are the closed set of the protocol", () => {
     "invalid-state",
     "line-too-long",
     "not-connected",
+    "not-supported",
     "peer-unavailable",
     "unknown-call",
     "unknown-command",
@@ -242,4 +243,60 @@ test("resolveCallId: explicit, the only call, none, several", () => {
   code(() => resolveCallId("c9", two), "unknown-call");
   code(() => resolveCallId(undefined, []), "unknown-call");
   code(() => resolveCallId(undefined, two), "ambiguous-call");
+});
+
+test("parseCommandArgs: hold, resume, mute, unmute, stats take only a callId", () => {
+  for (const cmd of ["hold", "resume", "mute", "unmute", "stats"] as const) {
+    assert.deepEqual(parseCommandArgs(cmd, {}), {});
+    assert.deepEqual(parseCommandArgs(cmd, { callId: "c2" }), { callId: "c2" });
+    badArgument(() => parseCommandArgs(cmd, { callId: "" }), '"callId"');
+    badArgument(() => parseCommandArgs(cmd, { all: true }), 'unknown argument "all"');
+  }
+});
+
+test("parseCommandArgs: dtmf digits and duration", () => {
+  assert.deepEqual(parseCommandArgs("dtmf", { digits: "12*#ab" }), { digits: "12*#AB" });
+  assert.deepEqual(parseCommandArgs("dtmf", { callId: "c1", digits: "5", durationMs: 160 }), { callId: "c1", digits: "5", durationMs: 160 });
+  badArgument(() => parseCommandArgs("dtmf", {}), '"digits" is required');
+  badArgument(() => parseCommandArgs("dtmf", { digits: "12E" }), "0-9, \\*, #, A-D");
+  badArgument(() => parseCommandArgs("dtmf", { digits: "1".repeat(65) }), "1 to 64");
+  badArgument(() => parseCommandArgs("dtmf", { digits: "1", durationMs: 10 }), "40 to 2000");
+});
+
+test("parseCommandArgs: play and record take absolute paths", () => {
+  assert.deepEqual(parseCommandArgs("play", { file: "/srv/hello.wav" }), { file: "/srv/hello.wav" });
+  badArgument(() => parseCommandArgs("play", { file: "hello.wav" }), "absolute path");
+  badArgument(() => parseCommandArgs("play", {}), '"file" is required');
+  assert.deepEqual(parseCommandArgs("record", { action: "start", file: "/r/{callId}.wav" }), { action: "start", file: "/r/{callId}.wav" });
+  assert.deepEqual(parseCommandArgs("record", { action: "stop", callId: "c1" }), { callId: "c1", action: "stop" });
+  badArgument(() => parseCommandArgs("record", { action: "start" }), '"file" is required');
+  badArgument(() => parseCommandArgs("record", { action: "stop", file: "/x.wav" }), "only for action start");
+  badArgument(() => parseCommandArgs("record", { action: "pause" }), "start, stop");
+});
+
+test("parseCommandArgs: set-input / set-output need a spec object with a type", () => {
+  assert.deepEqual(parseCommandArgs("set-input", { source: { type: "tone", frequency: 300 } }), { source: { type: "tone", frequency: 300 } });
+  assert.deepEqual(parseCommandArgs("set-output", { callId: "c1", sink: { type: "null" } }), { callId: "c1", sink: { type: "null" } });
+  badArgument(() => parseCommandArgs("set-input", { source: "mic" }), '"source" must be an object');
+  badArgument(() => parseCommandArgs("set-output", { sink: {} }), '"sink" must be an object with a "type"');
+});
+
+test("parseCommandArgs: presence and roster", () => {
+  assert.deepEqual(parseCommandArgs("presence", { show: "away", text: "lunch" }), { show: "away", text: "lunch" });
+  assert.deepEqual(parseCommandArgs("presence", { show: "available", text: "" }), { show: "available" });
+  badArgument(() => parseCommandArgs("presence", { show: "busy" }), "available, chat, away, xa, dnd");
+  assert.deepEqual(parseCommandArgs("roster", {}), { action: "list" });
+  assert.deepEqual(parseCommandArgs("roster", { action: "add", jid: "bob@example.org", name: "Bob" }), { action: "add", jid: "bob@example.org", name: "Bob" });
+  assert.deepEqual(parseCommandArgs("roster", { action: "approve", jid: "bob@example.org" }), { action: "approve", jid: "bob@example.org" });
+  badArgument(() => parseCommandArgs("roster", { action: "add" }), '"jid" is required');
+  badArgument(() => parseCommandArgs("roster", { action: "add", jid: "bob@example.org/phone" }), "bare JID");
+  badArgument(() => parseCommandArgs("roster", { action: "approve", jid: "b@x", name: "B" }), "only for action add");
+  badArgument(() => parseCommandArgs("roster", { action: "block", jid: "b@x" }), "list, add, approve, remove");
+});
+
+test("parseCommandArgs: devices, reload, shutdown take nothing", () => {
+  for (const cmd of ["devices", "reload", "shutdown"] as const) {
+    assert.deepEqual(parseCommandArgs(cmd, {}), {});
+    badArgument(() => parseCommandArgs(cmd, { now: true }), "allowed: none");
+  }
 });

@@ -91,6 +91,41 @@ beforeEach(async () => {
         const args = parseCommandArgs("hangup", raw);
         return { callId: resolveCallId(args.callId, calls) };
       },
+      ...Object.fromEntries(
+        (["hold", "resume", "mute", "unmute", "dtmf", "play", "record", "stats", "set-input", "set-output", "presence", "roster"] as const).map((cmd) => [
+          cmd,
+          (raw: Record<string, unknown>) => {
+            received.push({ cmd, args: raw });
+            const args = parseCommandArgs(cmd, raw) as Record<string, unknown>;
+            const callId = cmd === "presence" || cmd === "roster" ? undefined : resolveCallId(args.callId as string | undefined, calls);
+            switch (cmd) {
+              case "hold":
+              case "resume":
+              case "mute":
+              case "unmute":
+                return { callId, state: "active", held: cmd === "hold", muted: cmd === "mute" };
+              case "dtmf":
+                return { callId, digits: args.digits };
+              case "play":
+              case "record":
+                return { callId, file: args.file ?? "/rec/c7.wav" };
+              case "stats":
+                return { callId, state: "active", codec: "opus", packetsSent: 250 };
+              case "presence":
+                return args;
+              case "roster":
+                return args.action === "list"
+                  ? { items: [{ jid: "bob@localhost", name: "Bob", subscription: "both", groups: [] }], requests: ["eve@localhost"] }
+                  : { jid: args.jid };
+              default:
+                return { callId, state: "active", held: false, muted: false };
+            }
+          },
+        ]),
+      ),
+      devices: () => ({ inputs: [{ spec: { type: "silence" }, description: "silence" }], outputs: [{ spec: { type: "null" }, description: "discard" }] }),
+      reload: () => ({ applied: ["calls.maxCalls"], restartRequired: ["account.resource"] }),
+      shutdown: () => ({ stopping: true }),
       echo: (args) => args,
       fail: () => {
         throw new CommandError("busy", "too many calls");
@@ -350,4 +385,96 @@ test("events --json prints hello then raw event lines; exits 3 when the daemon c
   assert.equal(account!.event, "account");
   assert.equal(account!.seq, (hello!.seq as number) + 1);
   assert.match(err.text, /closed the connection/);
+});
+
+// ---------------------------------------------------------------- the in-call and account commands
+
+test("every command has --help", async () => {
+  for (const word of ["hold", "resume", "mute", "unmute", "dtmf", "play", "record", "stats", "set-input", "set-output", "devices", "presence", "roster", "reload", "shutdown"]) {
+    const r = await run([word, "--help"]);
+    assert.equal(r.code, 0, word);
+    assert.match(r.out.text, new RegExp(`^Usage: jinglectl .*${word}`), word);
+  }
+});
+
+test("hold, resume, mute, unmute, dtmf, stats: human and --json output", async () => {
+  calls = [activeCall];
+  assert.equal((await run(["hold"])).out.text, "call c7 held\n");
+  assert.equal((await run(["resume", "c7"])).out.text, "call c7 resumed\n");
+  assert.equal((await run(["mute"])).out.text, "call c7 muted\n");
+  assert.deepEqual(JSON.parse((await run(["--json", "unmute"])).out.text), { callId: "c7", state: "active", held: false, muted: false });
+  assert.equal((await run(["dtmf", "123#", "--duration", "120"])).out.text, "sent 123# to call c7\n");
+  assert.deepEqual(received.at(-1), { cmd: "dtmf", args: { digits: "123#", durationMs: 120 } });
+  assert.equal((await run(["stats"])).out.text, "call c7 active\n  codec: opus\n  packetsSent: 250\n");
+  assert.equal((await run(["dtmf", "1", "--duration", "5"])).code, 64);
+});
+
+test("play, record and set-input/set-output send absolute paths and parsed specs", async () => {
+  calls = [activeCall];
+  let r = await run(["play", "greeting.wav"]);
+  assert.equal(r.code, 0);
+  assert.deepEqual(received.at(-1), { cmd: "play", args: { file: join(process.cwd(), "greeting.wav") } });
+  r = await run(["record", "start", "/rec/{callId}.wav", "c7"]);
+  assert.equal(r.out.text, "recording call c7 to /rec/{callId}.wav\n");
+  assert.deepEqual(received.at(-1)!.args, { action: "start", file: "/rec/{callId}.wav", callId: "c7" });
+  r = await run(["record", "stop"]);
+  assert.equal(r.out.text, "recording of call c7 finished: /rec/c7.wav\n");
+  assert.equal((await run(["record", "pause"])).code, 64);
+  r = await run(["set-input", "file:/srv/music.wav", "--loop"]);
+  assert.equal(r.out.text, "call c7 input: file /srv/music.wav true\n");
+  assert.deepEqual(received.at(-1)!.args, { source: { type: "file", path: "/srv/music.wav", loop: true } });
+  await run(["set-input", "tone:300"]);
+  assert.deepEqual(received.at(-1)!.args, { source: { type: "tone", frequency: 300 } });
+  await run(["set-output", "pulse:alsa_output.pci", "c7"]);
+  assert.deepEqual(received.at(-1)!.args, { callId: "c7", sink: { type: "pulse", device: "alsa_output.pci" } });
+  await run(["set-output", "pipe:out.raw"]);
+  assert.deepEqual(received.at(-1)!.args, { sink: { type: "pipe", path: join(process.cwd(), "out.raw") } });
+  await run(["set-output", '{"type":"null"}']);
+  assert.deepEqual(received.at(-1)!.args, { sink: { type: "null" } });
+  r = await run(["set-output", "null", "--loop"]);
+  assert.equal(r.code, 64);
+  assert.match(r.err.text, /--loop/);
+});
+
+test("devices, presence, roster, reload, shutdown", async () => {
+  let r = await run(["devices"]);
+  assert.equal(r.out.text, 'inputs (set-input):\n  {"type":"silence"}  silence\noutputs (set-output):\n  {"type":"null"}  discard\n');
+  r = await run(["presence", "away", "out", "for", "lunch"]);
+  assert.equal(r.out.text, "presence away: out for lunch\n");
+  assert.deepEqual(received.at(-1), { cmd: "presence", args: { show: "away", text: "out for lunch" } });
+  assert.equal((await run(["presence", "gone"])).code, 64);
+  r = await run(["roster"]);
+  assert.equal(r.out.text, "bob@localhost (Bob) subscription both\neve@localhost asks to see our presence (roster approve eve@localhost)\n");
+  r = await run(["roster", "add", "carol@localhost", "--name", "Carol"]);
+  assert.equal(r.out.text, "carol@localhost added (presence requested)\n");
+  assert.deepEqual(received.at(-1)!.args, { action: "add", jid: "carol@localhost", name: "Carol" });
+  assert.equal((await run(["roster", "approve"])).code, 64);
+  assert.equal((await run(["roster", "approve", "eve@localhost", "--name", "E"])).code, 64);
+  r = await run(["reload"]);
+  assert.equal(r.out.text, "configuration reloaded\n  now in force: calls.maxCalls\n  needs a restart: account.resource\n");
+  assert.equal((await run(["shutdown"])).out.text, "jingled is stopping: every call ends\n");
+});
+
+test("events: held by the peer, refused, dtmf, recording, roster, reload lines", async () => {
+  const stop = new AbortController();
+  const out = new Capture();
+  const pending = main(["--socket", sockPath, "events"], { stdout: out, stderr: new Capture(), signal: stop.signal });
+  await until(() => out.text.includes("connected to jingled"));
+  server.broadcast("call", { callId: "c7", type: "held", by: "peer", peer: "bob@localhost/res" });
+  server.broadcast("refused", { peer: "eve@localhost/x", reason: "not-allowed" });
+  server.broadcast("dtmf", { callId: "c7", digit: "5", durationMs: 100 });
+  server.broadcast("recording", { callId: "c7", file: "/rec/c7.wav", type: "finished" });
+  server.broadcast("roster", { type: "request", jid: "eve@localhost" });
+  server.broadcast("reload", { applied: [], restartRequired: [] });
+  await until(() => out.lines.length >= 8);
+  stop.abort();
+  assert.equal(await pending, 0);
+  assert.deepEqual(out.lines.slice(2), [
+    "call c7 held by the peer with bob@localhost/res",
+    "refused a call from eve@localhost/x: not-allowed",
+    "dtmf c7 5 (100 ms)",
+    "recording c7 finished: /rec/c7.wav",
+    "roster: eve@localhost asks to see our presence",
+    "reload: nothing changed",
+  ]);
 });

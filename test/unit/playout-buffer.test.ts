@@ -1,204 +1,291 @@
+// The adaptive playout buffer under scripted arrival patterns, on a
+// simulated clock: a sender emits one 20 ms packet per frame, the network
+// delays, drops, reorders or duplicates them, and the receiver pops once per
+// 20 ms tick. No timers, no sleeping.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { PlayoutBuffer, PushResult } from "../../src/media/playout-buffer.js";
-import type { PlayoutBufferOptions, PlayoutStats } from "../../src/media/playout-buffer.js";
+import { PlayoutBuffer, PushResult, extendTs } from "../../src/media/playout-buffer.js";
+import type { PlayoutBufferOptions, PlayoutDecision } from "../../src/media/playout-buffer.js";
+import { prng } from "../helpers/audio-compare.js";
 
-/**
- * A scripted arrival pattern: for each 20 ms tick, the sequence numbers that
- * arrive, then one pop(). Pops are written "-" (empty), "L7" (7 lost) or "7"
- * (packet 7).
- */
-interface Case {
-  name: string;
-  opts?: PlayoutBufferOptions;
-  ticks: number[][];
-  /** ticks to run after the script, popping only */
-  drain?: number;
-  expect: string[];
-  stats?: Partial<PlayoutStats>;
-  pushes?: PushResult[];
+const RATE = 48000;
+const FRAME_TS = 960;
+
+interface Sent {
+  seq: number;
+  ts: number;
+  /** arrival time, ms; undefined: lost */
+  at: number | undefined;
 }
 
-function run(c: Case): { pops: string[]; stats: PlayoutStats; pushes: PushResult[] } {
-  const pb = new PlayoutBuffer(c.opts);
-  const pops: string[] = [];
-  const pushes: PushResult[] = [];
-  const ticks = [...c.ticks, ...Array.from({ length: c.drain ?? 0 }, () => [])];
-  ticks.forEach((arrivals, t) => {
-    for (const seq of arrivals) {
-      const payload = Buffer.from([seq & 0xff]);
-      pushes.push(pb.push({ seq, timestamp: (seq * 960) >>> 0, payload, arrivalMs: t * 20 }));
-    }
-    const out = pb.pop();
-    if (out.kind === "packet") {
-      assert.equal(out.payload[0], out.seq & 0xff, "payload belongs to the packet");
-      assert.equal(out.timestamp, (out.seq * 960) >>> 0);
-    }
-    pops.push(out.kind === "empty" ? "-" : out.kind === "lost" ? `L${out.seq}` : String(out.seq));
-  });
-  return { pops, stats: pb.stats, pushes };
+interface SimOptions {
+  buffer?: Partial<PlayoutBufferOptions>;
+  packets: number;
+  /** network delay of packet i, ms (undefined: lost); base 0 */
+  delay?: (i: number) => number | undefined;
+  /** sender's frame interval (ms): 20 * (1 + drift) */
+  senderFrameMs?: number;
+  /** receiver tick phase, ms */
+  phase?: number;
+  /** ticks after the last send */
+  drainTicks?: number;
+  firstSeq?: number;
+  firstTs?: number;
+  /** extra packets (duplicates) pushed: index -> arrival */
+  extra?: Sent[];
+  tsOf?: (i: number) => number;
 }
 
-const seqs = (from: number, n: number) => Array.from({ length: n }, (_, i) => [(from + i) & 0xffff]);
-
-const cases: Case[] = [
-  {
-    name: "in order: first data after the target delay (2 frames), then one per tick, then empty",
-    ticks: seqs(0, 5),
-    drain: 2,
-    expect: ["-", "0", "1", "2", "3", "4", "-"],
-    stats: { received: 5, played: 5, lost: 0, late: 0, duplicate: 0, reordered: 0, underruns: 1 },
-  },
-  {
-    name: "target delay of 4 frames",
-    opts: { targetFrames: 4 },
-    ticks: seqs(10, 6),
-    drain: 3,
-    expect: ["-", "-", "-", "10", "11", "12", "13", "14", "15"],
-    stats: { played: 6, lost: 0 },
-  },
-  {
-    name: "reordered by one: played in order, nothing lost",
-    ticks: [[0], [1], [3], [2], [4], [5]],
-    drain: 1,
-    expect: ["-", "0", "1", "2", "3", "4", "5"],
-    stats: { reordered: 1, lost: 0, played: 6 },
-  },
-  {
-    name: "reordered first packets: playing starts at the lowest",
-    ticks: [[1], [0], [2]],
-    drain: 1,
-    expect: ["-", "0", "1", "2"],
-    stats: { reordered: 1, lost: 0 },
-  },
-  {
-    name: "a lost packet gives exactly one lost",
-    ticks: [[0], [1], [2], [], [4], [5], [6]],
-    drain: 1,
-    expect: ["-", "0", "1", "2", "L3", "4", "5", "6"],
-    stats: { lost: 1, played: 6, underruns: 0 },
-  },
-  {
-    name: "duplicates of held and of played packets are dropped and counted",
-    ticks: [[0], [1], [1, 2], [2], [3, 0]],
-    drain: 1,
-    expect: ["-", "0", "1", "2", "3", "-"],
-    stats: { duplicate: 3, late: 0, played: 4 },
-    pushes: ["queued", "queued", "duplicate", "queued", "duplicate", "queued", "duplicate"],
-  },
-  {
-    name: "late packet (its turn was concealed) is dropped and counted",
-    ticks: [[0], [1], [2], [4], [5], [3], [6]],
-    drain: 1,
-    expect: ["-", "0", "1", "2", "L3", "4", "5", "6"],
-    stats: { late: 1, lost: 1, played: 6 },
-  },
-  {
-    name: "sequence wrap at 65535",
-    ticks: [[65533], [65534], [65535], [0], [1], [2]],
-    drain: 1,
-    expect: ["-", "65533", "65534", "65535", "0", "1", "2"],
-    stats: { lost: 0, played: 6, reordered: 0 },
-  },
-  {
-    name: "reordered and lost across the wrap",
-    ticks: [[65533], [65534], [0], [65535], [2], [3]],
-    drain: 2,
-    expect: ["-", "65533", "65534", "65535", "0", "L1", "2", "3"],
-    stats: { reordered: 1, lost: 1 },
-  },
-  {
-    name: "sender restart: a confirmed jump resyncs",
-    ticks: [[1000], [1001], [1002], [1003], [40000], [40001], [40002], [40003]],
-    drain: 1,
-    expect: ["-", "1000", "1001", "1002", "1003", "40000", "40001", "40002", "40003"],
-    stats: { resyncs: 1, lost: 0, late: 0, played: 8 },
-  },
-  {
-    name: "sender restart to a lower sequence number",
-    ticks: [[30000], [30001], [30002], [5], [6], [7]],
-    drain: 1,
-    expect: ["-", "30000", "30001", "30002", "5", "6", "7"],
-    stats: { resyncs: 1, lost: 0, late: 0 },
-  },
-  {
-    name: "a single stray far-off packet does not disturb the stream",
-    ticks: [[0], [1], [2], [30000, 3], [4], [5]],
-    drain: 1,
-    expect: ["-", "0", "1", "2", "3", "4", "5"],
-    stats: { resyncs: 0, lost: 0, played: 6 },
-  },
-  {
-    name: "underrun: rebuffer; frames skipped meanwhile count as lost without delaying playout",
-    ticks: [[0], [1], [], [], [], [5], [6], [7]],
-    drain: 1,
-    expect: ["-", "0", "1", "-", "-", "-", "5", "6", "7"],
-    stats: { underruns: 1, lost: 3, played: 5 },
-  },
-  {
-    name: "DTX pause: sequence numbers continue, nothing lost",
-    ticks: [[0], [1], [], [], [], [2], [3], [4]],
-    drain: 1,
-    expect: ["-", "0", "1", "-", "-", "-", "2", "3", "4"],
-    stats: { underruns: 1, lost: 0, played: 5 },
-  },
-  {
-    name: "capacity: the oldest are dropped beyond it",
-    opts: { capacity: 5 },
-    ticks: [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]],
-    drain: 5,
-    expect: ["5", "6", "7", "8", "9", "-"],
-    stats: { overflow: 5, played: 5, lost: 0 },
-  },
-  {
-    name: "capacity while playing: skipped missing frames are lost, held ones overflow",
-    opts: { capacity: 4 },
-    ticks: [[0], [1], [3, 4, 5, 6, 7]],
-    drain: 4,
-    expect: ["-", "0", "4", "5", "6", "7", "-"],
-    stats: { overflow: 2, lost: 1, played: 5 }, // 1 and 3 held but dropped, 2 never came
-  },
-];
-
-for (const c of cases) {
-  test(`playout: ${c.name}`, () => {
-    const r = run(c);
-    assert.deepEqual(r.pops, c.expect);
-    for (const [k, v] of Object.entries(c.stats ?? {})) assert.equal(r.stats[k as keyof PlayoutStats], v, `stats.${k}`);
-    if (c.pushes) assert.deepEqual(r.pushes, c.pushes);
-  });
+interface SimResult {
+  pb: PlayoutBuffer;
+  /** decision per tick, as a compact string */
+  pops: string[];
+  /** the seq played by each tick, or a concealment mark */
+  decisions: { tick: number; d: PlayoutDecision }[];
+  /** delay of each played packet: tick time - send time, ms */
+  mouthToEar: number[];
+  pushes: PushResult[];
 }
 
-test("playout: push results name what happened", () => {
-  const pb = new PlayoutBuffer();
-  const p = (seq: number) => pb.push({ seq, timestamp: 0, payload: Buffer.alloc(1), arrivalMs: 0 });
-  assert.equal(p(100), PushResult.Queued);
-  assert.equal(p(100), PushResult.Duplicate);
-  assert.equal(p(9000), PushResult.JumpPending);
-  assert.equal(p(9001), PushResult.Resync);
-  assert.equal(pb.state, "buffering");
-  assert.equal(pb.depth, 2);
-});
-
-test("playout: targetFrames is a field an adaptive controller can change", () => {
-  const pb = new PlayoutBuffer({ targetFrames: 2 });
-  pb.targetFrames = 3;
-  const pops: string[] = [];
-  for (let seq = 0; seq < 4; seq++) {
-    pb.push({ seq, timestamp: 0, payload: Buffer.alloc(1), arrivalMs: seq * 20 });
-    pops.push(pb.pop().kind);
+function simulate(o: SimOptions): SimResult {
+  const pb = new PlayoutBuffer({ clockRate: RATE, ...o.buffer });
+  const frame = o.senderFrameMs ?? 20;
+  const firstSeq = o.firstSeq ?? 1000;
+  const firstTs = o.firstTs ?? 90000;
+  const sent: Sent[] = [];
+  const sendTime = new Map<number, number>();
+  for (let i = 0; i < o.packets; i++) {
+    const d = o.delay ? o.delay(i) : 0;
+    const ts = ((o.tsOf ? o.tsOf(i) : firstTs + i * FRAME_TS) >>> 0);
+    sent.push({ seq: (firstSeq + i) & 0xffff, ts, at: d === undefined ? undefined : i * frame + d });
+    sendTime.set(ts, i * frame);
   }
-  assert.deepEqual(pops, ["empty", "empty", "packet", "packet"]);
+  const arrivals = [...sent, ...(o.extra ?? [])].filter((s) => s.at !== undefined).sort((a, b) => a.at! - b.at!);
+  const pops: string[] = [];
+  const decisions: SimResult["decisions"] = [];
+  const mouthToEar: number[] = [];
+  const pushes: PushResult[] = [];
+  const ticks = Math.ceil((o.packets * frame) / 20) + (o.drainTicks ?? 20);
+  let k = 0;
+  for (let t = 0; t < ticks; t++) {
+    const now = t * 20 + (o.phase ?? 10);
+    while (k < arrivals.length && arrivals[k]!.at! <= now) {
+      const a = arrivals[k++]!;
+      pushes.push(pb.push({ seq: a.seq, timestamp: a.ts, payload: Buffer.from([a.seq & 0xff]), arrivalMs: a.at! }));
+    }
+    const d = pb.pop(now);
+    decisions.push({ tick: t, d });
+    if (d.kind === "packet") {
+      pops.push(String(d.seq));
+      mouthToEar.push(now - sendTime.get(d.timestamp)!);
+    } else if (d.kind === "merge") {
+      pops.push(`M${d.first.seq}+${d.second.seq}`);
+    } else if (d.kind === "conceal") {
+      pops.push(d.reason === "loss" ? "L" : d.reason === "gap" ? "G" : "E");
+    } else pops.push("-");
+  }
+  return { pb, pops, decisions, mouthToEar, pushes };
+}
+
+const count = (pops: string[], mark: string) => pops.filter((p) => p === mark).length;
+const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+test("clean link: first packet after the initial delay, then one per tick; a large start delay shrinks to the merge band", () => {
+  const r = simulate({ packets: 500, delay: () => 3, phase: 10, buffer: { initialDelayMs: 60 } });
+  // arrival 3 ms after send; ticks at 10, 30, ...: the first pop at >= 3 + 60 - 10 plays packet 0.
+  assert.deepEqual(r.pops.slice(0, 4), ["-", "-", "-", "1000"]);
+  const s = r.pb.stats;
+  assert.equal(s.concealedLoss, 0);
+  assert.equal(s.late, 0);
+  assert.ok(s.merges >= 2, `merges ${s.merges}`);
+  assert.equal(s.expands, 0);
+  // Converged: arrival-to-playout delay below a frame plus the merge margin (the tick phase, 7 ms, + 20).
+  assert.ok(s.delayMs < 30, `delay ${s.delayMs} ms`);
+  assert.ok(r.mouthToEar.slice(-50).every((m) => m === 30), `mouth-to-ear ${r.mouthToEar.slice(-5)}`);
+  assert.equal(s.played, 500, "every packet played (merges play two)");
 });
 
-test("playout: reset forgets the stream, keeps the counters", () => {
-  const pb = new PlayoutBuffer({ targetFrames: 1 });
-  pb.push({ seq: 5, timestamp: 0, payload: Buffer.alloc(1), arrivalMs: 0 });
-  assert.equal(pb.pop().kind, "packet");
-  pb.reset();
-  pb.push({ seq: 60000, timestamp: 0, payload: Buffer.alloc(1), arrivalMs: 0 });
-  const out = pb.pop();
-  assert.equal(out.kind, "packet");
-  assert.equal(out.kind === "packet" && out.seq, 60000);
-  assert.equal(pb.stats.played, 2);
+test("clean link, default start delay (20 ms): no delay change at all, whatever the tick phase", () => {
+  for (const phase of [0.5, 5, 10, 15, 19.5]) {
+    const r = simulate({ packets: 500, delay: () => 0.5, phase });
+    const s = r.pb.stats;
+    assert.equal(s.merges + s.expands + s.concealedLoss, 0, `phase ${phase}: ${JSON.stringify(s)}`);
+    assert.ok(s.delayMs >= 3 && s.delayMs < 30, `phase ${phase}: delay ${s.delayMs}`);
+  }
+});
+
+test("a lost packet is concealed in its slot (with the next packet offered for FEC); the time line does not move", () => {
+  const r = simulate({ packets: 40, delay: (i) => (i === 20 ? undefined : 5), buffer: { initialDelayMs: 40 } });
+  const at = r.pops.indexOf("L");
+  assert.equal(r.pops[at - 1], "1019");
+  assert.equal(r.pops[at + 1], "1021");
+  const d = r.decisions[at]!.d;
+  assert.ok(d.kind === "conceal" && d.reason === "loss" && d.next?.seq === 1021 && d.durationTs === FRAME_TS);
+  // Same delay before and after the loss.
+  assert.equal(r.mouthToEar[18], r.mouthToEar[21]);
+  assert.equal(r.pb.stats.concealedLoss, 1);
+});
+
+test("reordering within the delay is invisible: every packet plays in order", () => {
+  // Pairs swapped: packet 2k takes 25 ms, 2k+1 only 1 ms, so it arrives 4 ms before 2k.
+  const r = simulate({ packets: 100, delay: (i) => (i % 2 === 0 ? 25 : 1), buffer: { initialDelayMs: 40 } });
+  const played = r.pops.filter((p) => /^\d+$/.test(p)).map(Number);
+  const merged = r.pops.filter((p) => p.startsWith("M")).flatMap((p) => p.slice(1).split("+").map(Number));
+  assert.equal(played.length + merged.length, 100);
+  assert.equal(r.pb.stats.concealedLoss, 0);
+  assert.ok(r.pb.stats.reordered >= 45);
+  assert.equal(r.pb.stats.late, 0);
+});
+
+test("a late packet is concealed and dropped on arrival; later packets keep their times", () => {
+  // Delay 5 ms, packet 30 takes 70 ms: it misses its turn.
+  const r = simulate({ packets: 60, delay: (i) => (i === 30 ? 70 : 5), buffer: { initialDelayMs: 40 } });
+  assert.ok(r.pushes.includes(PushResult.Late));
+  assert.equal(r.pb.stats.late, 1);
+  const idx = r.pops.indexOf("1031");
+  // Concealed in its slot ("G": nothing else was buffered at that moment, the delay being small).
+  assert.match(r.pops[idx - 1]!, /^[LG]$/);
+  assert.match(r.pops[idx - 2]!, /1029$/);
+  // Nothing re-buffered: the packets after play at the same delay as before.
+  assert.equal(r.mouthToEar[28], r.mouthToEar[30]);
+});
+
+test("duplicates are dropped, buffered or already played", () => {
+  const r = simulate({
+    packets: 30,
+    delay: () => 5,
+    extra: [
+      { seq: 1005, ts: 90000 + 5 * FRAME_TS, at: 5 * 20 + 6 }, // while buffered
+      { seq: 1002, ts: 90000 + 2 * FRAME_TS, at: 15 * 20 }, // long after playing
+    ],
+  });
+  assert.equal(r.pb.stats.duplicate, 2);
+  assert.equal(r.pops.filter((p) => p === "1005").length, 1);
+});
+
+test("a delay step raises the delay within a few packets (expand, no restart); it comes down after the step", () => {
+  // The path delay jumps from 2 to 70 ms for 4 s (packets 100..299), then drops back.
+  const r = simulate({ packets: 800, delay: (i) => (i >= 100 && i < 300 ? 70 : 2), buffer: { initialDelayMs: 20 } });
+  const s = r.pb.stats;
+  assert.ok(s.expands >= 3, `expands ${s.expands}`);
+  assert.ok(s.late <= 5, `late ${s.late}`);
+  assert.equal(s.resyncs, 0);
+  // During the step, after adapting: no more losses.
+  const during = r.decisions.slice(120, 300).filter((x) => x.d.kind === "conceal" && x.d.reason !== "expand");
+  assert.equal(during.length, 0, "nothing concealed once adapted");
+  // Back to a small delay once the step has left the 5 s window.
+  assert.ok(r.mouthToEar.at(-1)! <= 30, `final mouth-to-ear ${r.mouthToEar.at(-1)}`);
+});
+
+for (const [name, jitterMs, maxLateShare, maxDelay] of [
+  ["20 ms", 20, 0.04, 60],
+  ["40 ms", 40, 0.04, 80],
+] as const) {
+  test(`random ${name} jitter: few late packets, the delay settles near the jitter range`, () => {
+    const rnd = prng(42);
+    const r = simulate({ packets: 3000, delay: () => 5 + rnd() * jitterMs, buffer: { initialDelayMs: 40 } });
+    const s = r.pb.stats;
+    const lateShare = (s.late + s.concealedLoss) / 3000;
+    assert.ok(lateShare < maxLateShare, `late+concealed share ${lateShare.toFixed(3)}`);
+    const lastMin = r.mouthToEar.slice(-500);
+    assert.ok(avg(lastMin) <= maxDelay, `mean mouth-to-ear ${avg(lastMin).toFixed(1)} ms`);
+    assert.ok(avg(lastMin) >= jitterMs * 0.7, `mean mouth-to-ear ${avg(lastMin).toFixed(1)} ms is below the jitter: too many late`);
+  });
+}
+
+for (const [name, senderFrameMs] of [
+  ["sender clock 0.5% fast", 20 * 0.995],
+  ["sender clock 0.5% slow", 20 * 1.005],
+] as const) {
+  test(`clock drift (${name}): the delay stays bounded for 2 minutes`, () => {
+    const r = simulate({ packets: 6000, senderFrameMs, delay: () => 3, buffer: { initialDelayMs: 40 } });
+    const s = r.pb.stats;
+    const m2e = r.mouthToEar;
+    // The delay never runs away: the second minute looks like the first (a fast
+    // sender's surplus builds up for the 5 s the merge decision looks back, then
+    // a frame goes: 0.5 % of 5 s is 25 ms on top of the frame and the merge margin).
+    const first = m2e.slice(500, 3000);
+    const second = m2e.slice(-3000);
+    assert.ok(Math.max(...second) <= 60, `max mouth-to-ear over the last minute ${Math.max(...second)} ms`);
+    assert.ok(Math.max(...second) <= Math.max(...first) + 2, "no growth");
+    assert.ok(Math.min(...second) >= 0);
+    if (senderFrameMs < 20) assert.ok(s.merges >= 25, `a fast sender needs merges: ${s.merges}`);
+    else assert.ok(s.expands + s.concealedLoss + s.concealedGap >= 25, `a slow sender needs inserted frames: ${JSON.stringify(s)}`);
+    assert.ok(s.late <= 10, `late ${s.late}`);
+    assert.equal(s.resyncs, 0);
+  });
+}
+
+test("DTX: a timestamp jump with consecutive sequence numbers is a gap, filled on time", () => {
+  // Packets 0..19 normal, then the sender skips 10 frames of time (DTX), sequence numbers continue.
+  const tsOf = (i: number) => 90000 + (i < 20 ? i : i + 10) * FRAME_TS;
+  const r = simulate({
+    packets: 60,
+    delay: (i) => (i < 20 ? 5 : 5 + 200),
+    tsOf,
+    buffer: { initialDelayMs: 40 },
+  });
+  const first = r.pops.indexOf("1000");
+  const last = r.pops.indexOf("1059");
+  assert.equal(count(r.pops.slice(first, last), "G") + count(r.pops.slice(first, last), "L"), 10);
+  assert.equal(r.pb.stats.late, 0);
+  assert.equal(r.pb.stats.resyncs, 0);
+  assert.equal(r.mouthToEar[19]! + 200, r.mouthToEar[20]);
+});
+
+test("the sender restarts (sequence and timestamp jump): the time line restarts after a confirming packet", () => {
+  const tsOf = (i: number) => (i < 30 ? 90000 + i * FRAME_TS : 5_000_000_000 + i * FRAME_TS) >>> 0;
+  const r = simulate({ packets: 80, delay: () => 5, tsOf, buffer: { initialDelayMs: 40 } });
+  assert.ok(r.pushes.includes(PushResult.JumpPending));
+  assert.ok(r.pushes.includes(PushResult.Resync));
+  assert.equal(r.pb.stats.resyncs, 1);
+  assert.ok(r.pops.includes("1079"), "the new stream plays to its end");
+});
+
+test("persistent lateness (a sender whose clock stood still) restarts the time line rather than concealing forever", () => {
+  // After packet 40 the sender's timestamps go back 1 s (e.g. a hold that froze its clock).
+  const tsOf = (i: number) => 90000 + (i < 40 ? i : i - 50) * FRAME_TS;
+  const r = simulate({ packets: 120, delay: () => 5, tsOf, buffer: { initialDelayMs: 40 } });
+  assert.equal(r.pb.stats.resyncs, 1);
+  assert.ok(r.pb.stats.late <= 5);
+  assert.ok(r.pops.includes("1119"));
+});
+
+test("timestamps and sequence numbers wrap around", () => {
+  const r = simulate({ packets: 100, delay: () => 4, firstSeq: 65500, firstTs: 2 ** 32 - 30 * FRAME_TS });
+  assert.equal(r.pb.stats.concealedLoss, 0);
+  assert.equal(r.pb.stats.played, 100);
+  assert.equal(r.pb.stats.resyncs, 0);
+  assert.equal(extendTs(5, 2 ** 32 - 5), 2 ** 32 + 5);
+  assert.equal(extendTs(2 ** 32 - 5, 2 ** 32 + 5), 2 ** 32 - 5);
+});
+
+test("the delay never exceeds maxDelayMs, whatever the jitter", () => {
+  const rnd = prng(7);
+  const r = simulate({ packets: 2000, delay: () => rnd() * 400, buffer: { initialDelayMs: 40, maxDelayMs: 120 } });
+  assert.ok(r.pb.stats.targetDelayMs <= 120);
+  assert.ok(r.pb.stats.delayMs <= 120 + 20, `delay ${r.pb.stats.delayMs}`);
+});
+
+test("minDelayMs keeps a floor on a clean link", () => {
+  const r = simulate({ packets: 600, delay: () => 1, buffer: { initialDelayMs: 100, minDelayMs: 40 } });
+  assert.ok(r.pb.stats.delayMs >= 40 - 20, `delay ${r.pb.stats.delayMs}`);
+  assert.ok(r.pb.stats.merges >= 1);
+});
+
+test("a burst of 5 lost packets is concealed frame by frame, then playout continues on time", () => {
+  const r = simulate({ packets: 60, delay: (i) => (i >= 20 && i < 25 ? undefined : 5) });
+  assert.equal(count(r.pops, "L") + count(r.pops.slice(0, r.pops.indexOf("1059")), "G"), 5);
+  assert.equal(r.mouthToEar[19], r.mouthToEar[20]);
+});
+
+test("packets longer than a frame (40 ms ptime) advance the time line by their duration", () => {
+  const pb = new PlayoutBuffer({ clockRate: 8000, initialDelayMs: 40 });
+  // 40 ms PCMU packets: 320 samples each, one every 40 ms.
+  for (let i = 0; i < 3; i++) pb.push({ seq: i, timestamp: i * 320, payload: Buffer.alloc(320), arrivalMs: i * 40, durationTs: 320 });
+  const d0 = pb.pop(40);
+  assert.equal(d0.kind, "packet");
+  // The caller now holds 40 ms; it asks again after playing them.
+  const d1 = pb.pop(60, 20);
+  assert.ok(d1.kind === "packet" && d1.seq === 1);
 });

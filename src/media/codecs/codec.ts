@@ -28,6 +28,12 @@ export interface AudioDecoder {
   decode(payload: Buffer): Int16Array;
   /** concealment for one lost frame of `samples` samples */
   conceal(samples: number): Int16Array;
+  /**
+   * Recovers `samples` lost samples from the in-band forward error correction
+   * carried by the packet that followed them (Opus LBRR, RFC 6716 §2.1.7);
+   * undefined when the packet has none. Absent when the backend cannot.
+   */
+  decodeFec?(nextPayload: Buffer, samples: number): Int16Array | undefined;
   close(): void;
 }
 
@@ -40,6 +46,10 @@ export interface CodecDescriptor {
   defaultPayloadType: number;
   /** fmtp parameters we offer */
   parameters: { name: string; value: string }[];
+  /** Frame durations (ms) the encoder can produce, for the ptime a peer asks for. */
+  ptimes: readonly number[];
+  /** Audio duration of one RTP payload, in clock-rate units; undefined when it cannot tell. */
+  packetSamples(payload: Buffer): number | undefined;
   createEncoder(opts?: EncoderOptions): AudioEncoder;
   createDecoder(): AudioDecoder;
 }

@@ -179,6 +179,23 @@ class OpusDecoder implements AudioDecoder {
   }
 }
 
+/**
+ * Samples (48 kHz) in one Opus packet: frames x frame size, from the TOC byte
+ * and, for code 3, the frame count byte (RFC 6716 §3.1, §3.2.5).
+ */
+export function opusPacketSamples(payload: Buffer): number | undefined {
+  if (payload.length < 1) return undefined;
+  const toc = payload[0]!;
+  const size = frameSamplesOfConfig(toc >> 3);
+  const code = toc & 3;
+  if (code === 0) return size;
+  if (code === 1 || code === 2) return 2 * size;
+  if (payload.length < 2) return undefined;
+  const frames = payload[1]! & 0x3f;
+  // §3.2.5: at most 120 ms per packet.
+  return frames > 0 && frames * size <= 5760 ? frames * size : undefined;
+}
+
 export const opusCodec: CodecDescriptor = {
   name: "opus",
   clockRate: RATE,
@@ -189,6 +206,9 @@ export const opusCodec: CodecDescriptor = {
     { name: "minptime", value: "10" },
     { name: "useinbandfec", value: "1" },
   ],
+  // RFC 7587 §4.2: frames of 2.5-60 ms; the media clock ticks every 20 ms, so 10-60 ms are used.
+  ptimes: [10, 20, 40, 60],
+  packetSamples: opusPacketSamples,
   createEncoder: (opts?: EncoderOptions) => new OpusEncoder(opts),
   createDecoder: () => new OpusDecoder(),
 };

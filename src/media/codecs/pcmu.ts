@@ -76,6 +76,9 @@ export const pcmuCodec: CodecDescriptor = {
   pcmRate: RATE,
   defaultPayloadType: 0,
   parameters: [],
+  ptimes: [10, 20, 30, 40, 50, 60],
+  // One octet per sample (RFC 3551 §4.5.14).
+  packetSamples: (payload: Buffer) => (payload.length > 0 ? payload.length : undefined),
   createEncoder: (opts?: EncoderOptions) => new PcmuEncoder(opts?.ptimeMs ?? 20),
   createDecoder: () => new PcmuDecoder(),
 };

@@ -1,0 +1,208 @@
+// The control commands (protocol in src/control/protocol.ts), one function
+// each, built from the app's pieces. Every handler checks its arguments with
+// parseCommandArgs first, so bad input is reported the same way everywhere;
+// errors are typed (CommandError / CallError) and become protocol errors at
+// the socket.
+import { access, constants } from "node:fs/promises";
+import type { z } from "zod";
+import {
+  parseCommandArgs,
+  resolveCallId,
+  type CallArgs,
+  type CallResult,
+  type CallStartResult,
+  type CommandName,
+  type DevicesResult,
+  type PresenceShow,
+  type ReloadResult,
+} from "../control/protocol.js";
+import type { CommandHandler } from "../control/server.js";
+import { formatIssues } from "../config/load.js";
+import { sinkSpec, sourceSpec, type SinkSpec, type SourceSpec } from "../config/schema.js";
+import { CommandError } from "../util/errors.js";
+import type { Roster } from "../xmpp/roster.js";
+import type { AccountState } from "../xmpp/connection.js";
+import type { Call } from "./call.js";
+import { mayPlaceCall, type CallPolicy } from "./policy.js";
+
+export interface CommandContext {
+  /** The calls that exist now (not ended). */
+  calls(): Call[];
+  placeCall(args: CallArgs): Promise<CallStartResult>;
+  /** The `status` result (protocol Snapshot). */
+  status(): object;
+  /** The `calls` result (protocol CallInfo[]). */
+  callList(): object[];
+  policy(): CallPolicy;
+  account(): { state: AccountState };
+  setPresence(show: PresenceShow, text?: string): Promise<void>;
+  roster: Pick<Roster, "items" | "requests" | "add" | "approve" | "remove">;
+  devices(): Promise<DevicesResult>;
+  reload(): Promise<ReloadResult>;
+  /** Starts stopping the daemon (after this reply is written). */
+  shutdown(): void;
+}
+
+export type CommandHandlers = { [C in CommandName]: CommandHandler };
+
+export function callResult(call: Call): CallResult {
+  const info = call.info();
+  return { callId: call.id, state: info.state, held: info.held === true, muted: info.muted === true };
+}
+
+function findCall(ctx: CommandContext, callId: string | undefined): Call {
+  const calls = ctx.calls();
+  const id = resolveCallId(callId, calls);
+  return calls.find((c) => c.id === id)!;
+}
+
+function requireOnline(ctx: CommandContext, cmd: string): void {
+  const { state } = ctx.account();
+  if (state !== "online") throw new CommandError("not-connected", `${cmd}: the account is ${state}`);
+}
+
+async function readable(cmd: string, file: string): Promise<void> {
+  try {
+    await access(file, constants.R_OK);
+  } catch (err) {
+    throw new CommandError("bad-argument", `${cmd}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** A source or sink from a command, checked like the config file's media.input / media.output. */
+function deviceSpec<T>(cmd: string, key: string, schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new CommandError("bad-argument", `${cmd}: ${formatIssues(parsed.error.issues, value).map((m) => `${key}.${m}`).join("; ")}`);
+  }
+  const path = (parsed.data as { path?: unknown }).path;
+  // "-" is a pipe's stdin/stdout; any other path is on the daemon's machine, whose working directory clients cannot know.
+  if (typeof path === "string" && path !== "-" && !path.startsWith("/")) {
+    throw new CommandError("bad-argument", `${cmd}: ${key}.path must be an absolute path, found "${path.slice(0, 200)}"`);
+  }
+  return parsed.data;
+}
+
+export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
+  return {
+    call: async (a) => {
+      const args = parseCommandArgs("call", a);
+      requireOnline(ctx, "call");
+      const { maxCalls } = ctx.policy();
+      if (!mayPlaceCall(ctx.policy(), ctx.calls().length)) {
+        throw new CommandError("busy", `call: ${maxCalls} call${maxCalls === 1 ? "" : "s"} at once at most (calls.maxCalls)`);
+      }
+      return ctx.placeCall(args);
+    },
+    answer: async (a) => {
+      const call = findCall(ctx, parseCommandArgs("answer", a).callId);
+      await call.answer();
+      return callResult(call);
+    },
+    reject: async (a) => {
+      const args = parseCommandArgs("reject", a);
+      const call = findCall(ctx, args.callId);
+      await call.reject(args.reason ?? "decline");
+      return callResult(call);
+    },
+    hangup: async (a) => {
+      const call = findCall(ctx, parseCommandArgs("hangup", a).callId);
+      await call.hangup("success");
+      return callResult(call);
+    },
+    hold: async (a) => {
+      const call = findCall(ctx, parseCommandArgs("hold", a).callId);
+      await call.hold();
+      return callResult(call);
+    },
+    resume: async (a) => {
+      const call = findCall(ctx, parseCommandArgs("resume", a).callId);
+      await call.resume();
+      return callResult(call);
+    },
+    mute: async (a) => {
+      const call = findCall(ctx, parseCommandArgs("mute", a).callId);
+      await call.setMuted(true);
+      return callResult(call);
+    },
+    unmute: async (a) => {
+      const call = findCall(ctx, parseCommandArgs("unmute", a).callId);
+      await call.setMuted(false);
+      return callResult(call);
+    },
+    dtmf: async (a) => {
+      const args = parseCommandArgs("dtmf", a);
+      const call = findCall(ctx, args.callId);
+      await call.sendDtmf(args.digits, args.durationMs);
+      return { callId: call.id, digits: args.digits };
+    },
+    play: async (a) => {
+      const args = parseCommandArgs("play", a);
+      const call = findCall(ctx, args.callId);
+      await readable("play", args.file);
+      await call.play(args.file);
+      return { callId: call.id, file: args.file };
+    },
+    record: async (a) => {
+      const args = parseCommandArgs("record", a);
+      const call = findCall(ctx, args.callId);
+      const file = args.action === "start" ? await call.startRecording(args.file!) : await call.stopRecording();
+      return { callId: call.id, file };
+    },
+    stats: (a) => {
+      const call = findCall(ctx, parseCommandArgs("stats", a).callId);
+      return { callId: call.id, state: call.state, ...(call.stats() ?? {}) };
+    },
+    "set-input": async (a) => {
+      const args = parseCommandArgs("set-input", a);
+      const call = findCall(ctx, args.callId);
+      const spec: SourceSpec = deviceSpec("set-input", "source", sourceSpec, args.source);
+      if (spec.type === "file") await readable("set-input", spec.path);
+      await call.setInput(spec);
+      return callResult(call);
+    },
+    "set-output": async (a) => {
+      const args = parseCommandArgs("set-output", a);
+      const call = findCall(ctx, args.callId);
+      const spec: SinkSpec = deviceSpec("set-output", "sink", sinkSpec, args.sink);
+      await call.setOutput(spec);
+      return callResult(call);
+    },
+    status: (a) => {
+      parseCommandArgs("status", a);
+      return ctx.status();
+    },
+    calls: (a) => {
+      parseCommandArgs("calls", a);
+      return ctx.callList();
+    },
+    devices: async (a) => {
+      parseCommandArgs("devices", a);
+      return ctx.devices();
+    },
+    presence: async (a) => {
+      const args = parseCommandArgs("presence", a);
+      await ctx.setPresence(args.show, args.text);
+      return args;
+    },
+    roster: async (a) => {
+      const args = parseCommandArgs("roster", a);
+      if (args.action === "list") return { items: ctx.roster.items(), requests: ctx.roster.requests() };
+      requireOnline(ctx, "roster");
+      const jid = args.jid!;
+      if (args.action === "add") await ctx.roster.add(jid, args.name);
+      else if (args.action === "approve") await ctx.roster.approve(jid);
+      else await ctx.roster.remove(jid);
+      return { jid };
+    },
+    reload: async (a) => {
+      parseCommandArgs("reload", a);
+      return ctx.reload();
+    },
+    shutdown: (a) => {
+      parseCommandArgs("shutdown", a);
+      ctx.shutdown();
+      return { stopping: true };
+    },
+  };
+}

@@ -1,0 +1,133 @@
+// jinglectl's human-readable output: one line per event, short summaries of
+// results. Unknown events still print, with their fields as JSON.
+import type { AnyEvent } from "../control/client.js";
+import type {
+  AccountInfo,
+  CallEvent,
+  CallInfo,
+  CandidateSummary,
+  DeviceSpec,
+  DevicesResult,
+  HelloEvent,
+  MediaEvent,
+  ReloadResult,
+  RosterListResult,
+  StatsResult,
+} from "../control/protocol.js";
+
+function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  const hms = [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60];
+  const text = hms.map((n) => String(n).padStart(2, "0")).join(":");
+  return hms[0] === 0 ? text.slice(3) : text;
+}
+
+export function formatAccount(a: AccountInfo): string {
+  return `account ${a.jid} ${a.state}${a.reason ? `: ${a.reason}` : ""}`;
+}
+
+export function formatCall(c: CallInfo): string {
+  let line = `call ${c.id} ${c.state} with ${c.peer}`;
+  if (c.codec) line += ` (${c.codec})`;
+  if (c.reason) line += `: ${c.reason}`;
+  return line;
+}
+
+function formatCandidate(c: CandidateSummary): string {
+  const host = c.ip.includes(":") ? `[${c.ip}]` : c.ip;
+  return `${c.type} ${host}:${c.port}${c.protocol === "tcp" ? "/tcp" : ""}`;
+}
+
+/** One line per event; unknown events still print, with their fields as JSON. */
+export function formatEvent(e: AnyEvent): string {
+  switch (e.event) {
+    case "hello": {
+      const h = e as unknown as HelloEvent;
+      const calls = h.snapshot?.calls ?? [];
+      const lines = [`connected to jingled ${h.version} (protocol ${h.protocol})`];
+      if (h.snapshot?.account) lines.push(formatAccount(h.snapshot.account));
+      lines.push(...calls.map(formatCall));
+      return lines.join("\n");
+    }
+    case "account":
+      return `account ${String(e.state)}${e.reason ? `: ${String(e.reason)}` : ""}`;
+    case "call": {
+      const c = e as unknown as CallEvent;
+      let line = `call ${c.callId} ${c.type}${c.by === "peer" ? " by the peer" : ""} with ${c.peer}`;
+      if (c.codec && c.type !== "ended") line += ` (${c.codec})`;
+      if (c.reason) line += `: ${c.reason}`;
+      if (c.text) line += ` (${c.text})`;
+      if (c.type === "ended" && typeof c.durationMs === "number") line += ` after ${formatDuration(c.durationMs)}`;
+      return line;
+    }
+    case "media": {
+      const m = e as unknown as MediaEvent;
+      let line = `media ${m.callId} ${m.codec}`;
+      if (m.localCandidate && m.remoteCandidate) {
+        line += `, ${formatCandidate(m.localCandidate)} <-> ${formatCandidate(m.remoteCandidate)}`;
+      }
+      return m.pairType ? `${line} (${m.pairType})` : line;
+    }
+    case "refused":
+      return `refused a call from ${String(e.peer)}: ${String(e.reason)}`;
+    case "dtmf":
+      return `dtmf ${String(e.callId)} ${String(e.digit)}${typeof e.durationMs === "number" ? ` (${e.durationMs} ms)` : ""}`;
+    case "playback":
+    case "recording":
+      return `${e.event} ${String(e.callId)} ${String(e.type)}: ${String(e.file)}${e.error ? ` (${String(e.error)})` : ""}`;
+    case "stats": {
+      const { event: _e, seq: _s, time: _t, callId, ...fields } = e;
+      return `stats ${String(callId)} sent ${String(fields.packetsSent ?? "?")} received ${String(fields.packetsReceived ?? "?")} lost ${String(fields.packetsLost ?? "?")}`;
+    }
+    case "roster":
+      return e.type === "request" ? `roster: ${String(e.jid)} asks to see our presence` : `roster: ${String(e.jid)} ${String(e.type)}`;
+    case "reload":
+      return formatReload(e as unknown as ReloadResult).replace("configuration reloaded", "reload");
+    default: {
+      const { event, seq: _seq, time: _time, ...fields } = e;
+      return `${event} ${JSON.stringify(fields)}`;
+    }
+  }
+}
+
+export function formatSpec(spec: DeviceSpec): string {
+  const { type, ...rest } = spec;
+  const values = Object.values(rest).map(String);
+  return values.length ? `${type} ${values.join(" ")}` : type;
+}
+
+export function formatStats(r: StatsResult): string {
+  const { callId, state, ...fields } = r;
+  const lines = [`call ${callId} ${state}`];
+  for (const [k, v] of Object.entries(fields)) lines.push(`  ${k}: ${typeof v === "object" ? JSON.stringify(v) : String(v)}`);
+  return lines.join("\n");
+}
+
+export function formatDevices(r: DevicesResult): string {
+  const block = (title: string, list: DevicesResult["inputs"]): string[] => [
+    `${title}:`,
+    ...list.map((d) => `  ${JSON.stringify(d.spec)}  ${d.description}`),
+  ];
+  return [...block("inputs (set-input)", r.inputs), ...block("outputs (set-output)", r.outputs)].join("\n");
+}
+
+export function formatRoster(r: RosterListResult): string {
+  const lines = r.items.map((i) => {
+    let line = `${i.jid}${i.name ? ` (${i.name})` : ""} subscription ${i.subscription}`;
+    if (i.pendingOut) line += ", asked for presence";
+    if (i.groups.length) line += ` [${i.groups.join(", ")}]`;
+    return line;
+  });
+  if (lines.length === 0) lines.push("no contacts");
+  for (const jid of r.requests) lines.push(`${jid} asks to see our presence (roster approve ${jid})`);
+  return lines.join("\n");
+}
+
+export function formatReload(r: ReloadResult): string {
+  if (r.applied.length === 0 && r.restartRequired.length === 0) return "configuration reloaded: nothing changed";
+  const lines = ["configuration reloaded"];
+  if (r.applied.length) lines.push(`  now in force: ${r.applied.join(", ")}`);
+  if (r.restartRequired.length) lines.push(`  needs a restart: ${r.restartRequired.join(", ")}`);
+  return lines.join("\n");
+}

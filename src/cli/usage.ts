@@ -1,0 +1,337 @@
+// jinglectl's command line: the commands with their help, option and
+// argument checks (usage errors exit 64 before anything is sent).
+import { resolve as resolvePath } from "node:path";
+import { parseArgs } from "node:util";
+import { CodecName, PresenceShow, RejectReason, type CodecName as Codec, type DeviceSpec } from "../control/protocol.js";
+import { defaultSocketPath } from "../control/server.js";
+
+export const ExitCode = {
+  Ok: 0,
+  CommandFailed: 1,
+  CallUnsuccessful: 2,
+  NoDaemon: 3,
+  Usage: 64, // EX_USAGE from sysexits.h
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+interface CommandSpec {
+  usage: string;
+  summary: string;
+  details?: string;
+  /** Command-specific options this command accepts. */
+  options: readonly LocalOption[];
+  minArgs: number;
+  maxArgs: number;
+}
+
+type LocalOption = "codec" | "wait" | "reason" | "duration" | "name" | "loop";
+const LOCAL_OPTIONS = ["codec", "wait", "reason", "duration", "name", "loop"] as const satisfies readonly LocalOption[];
+
+export const COMMANDS = {
+  status: { usage: "status", summary: "account state and every call", options: [], minArgs: 0, maxArgs: 0 },
+  calls: { usage: "calls", summary: "list the calls", options: [], minArgs: 0, maxArgs: 0 },
+  call: {
+    usage: "call <jid> [--codec opus|pcmu]... [--wait]",
+    summary: "call a bare JID (every device rings) or a full JID",
+    details:
+      "  --codec NAME  codec preference, repeatable or comma-separated (default: the daemon's)\n" +
+      "  --wait        follow the call and return when it ends:\n" +
+      "                exit 0 when it ended normally (reason success), 2 otherwise",
+    options: ["codec", "wait"],
+    minArgs: 1,
+    maxArgs: 1,
+  },
+  answer: {
+    usage: "answer [callId]",
+    summary: "answer an incoming call",
+    options: [],
+    minArgs: 0,
+    maxArgs: 1,
+  },
+  reject: {
+    usage: "reject [callId] [--reason decline|busy]",
+    summary: "refuse an incoming call (default reason decline)",
+    options: ["reason"],
+    minArgs: 0,
+    maxArgs: 1,
+  },
+  hangup: { usage: "hangup [callId]", summary: "end a call", options: [], minArgs: 0, maxArgs: 1 },
+  hold: { usage: "hold [callId]", summary: "put a call on hold (no audio either way)", options: [], minArgs: 0, maxArgs: 1 },
+  resume: { usage: "resume [callId]", summary: "take a call off hold", options: [], minArgs: 0, maxArgs: 1 },
+  mute: { usage: "mute [callId]", summary: "send silence instead of the input; the peer is told", options: [], minArgs: 0, maxArgs: 1 },
+  unmute: { usage: "unmute [callId]", summary: "send the input again", options: [], minArgs: 0, maxArgs: 1 },
+  dtmf: {
+    usage: "dtmf <digits> [callId] [--duration MS]",
+    summary: "send DTMF digits (0-9 * # A-D) as RFC 4733 events",
+    details: "  --duration MS  tone length per digit, 40 to 2000 (default: the daemon's)",
+    options: ["duration"],
+    minArgs: 1,
+    maxArgs: 2,
+  },
+  play: {
+    usage: "play <file.wav> [callId]",
+    summary: "play a WAV file into the call; the input resumes after it",
+    details: "  A relative path is taken from the current directory. A playback event follows at its end.",
+    options: [],
+    minArgs: 1,
+    maxArgs: 2,
+  },
+  record: {
+    usage: "record start <file.wav> [callId] | record stop [callId]",
+    summary: "record what the peer says to a WAV file",
+    details: "  {callId}, {peer} and {time} in the file name are filled in. A recording event follows when it is finished.",
+    options: [],
+    minArgs: 1,
+    maxArgs: 3,
+  },
+  stats: { usage: "stats [callId]", summary: "media statistics of a call", options: [], minArgs: 0, maxArgs: 1 },
+  "set-input": {
+    usage: "set-input <source> [callId] [--loop]",
+    summary: "switch what the peer hears, during the call",
+    details:
+      "  source: file:PATH.wav, tone[:HZ], silence, pipe:PATH (raw s16le), TYPE:DEVICE (see devices), or a JSON object\n" +
+      "  --loop  repeat a file source",
+    options: ["loop"],
+    minArgs: 1,
+    maxArgs: 2,
+  },
+  "set-output": {
+    usage: "set-output <sink> [callId]",
+    summary: "switch where the peer's audio goes, during the call",
+    details: "  sink: file:PATH.wav, null, pipe:PATH (raw s16le), TYPE:DEVICE (see devices), or a JSON object",
+    options: [],
+    minArgs: 1,
+    maxArgs: 2,
+  },
+  devices: { usage: "devices", summary: "audio inputs and outputs this daemon can use", options: [], minArgs: 0, maxArgs: 0 },
+  presence: {
+    usage: "presence <available|chat|away|xa|dnd> [text...]",
+    summary: "set the account's presence and status text",
+    options: [],
+    minArgs: 1,
+    maxArgs: 64,
+  },
+  roster: {
+    usage: "roster [list] | roster add <jid> [--name NAME] | roster approve <jid> | roster remove <jid>",
+    summary: "contacts and subscription requests",
+    details:
+      "  list     contacts and who asks to see our presence\n" +
+      "  add      add a contact and ask for their presence (contacts may ring us by default)\n" +
+      "  approve  let a contact see our presence\n" +
+      "  remove   remove a contact",
+    options: ["name"],
+    minArgs: 0,
+    maxArgs: 2,
+  },
+  reload: {
+    usage: "reload",
+    summary: "re-read the config file (like SIGHUP); prints what changed",
+    options: [],
+    minArgs: 0,
+    maxArgs: 0,
+  },
+  shutdown: {
+    usage: "shutdown",
+    summary: "end every call and stop the daemon (like SIGTERM)",
+    options: [],
+    minArgs: 0,
+    maxArgs: 0,
+  },
+  events: {
+    usage: "events",
+    summary: "follow the event stream, one line per event (JSON lines with --json)",
+    details: "  The first line is the daemon's hello with its snapshot. Runs until the daemon goes away (exit 3).",
+    options: [],
+    minArgs: 0,
+    maxArgs: 0,
+  },
+  raw: {
+    usage: "raw <cmd> [json-args]",
+    summary: "send any command, e.g. raw call '{\"jid\":\"bob@example.org\"}'",
+    options: [],
+    minArgs: 1,
+    maxArgs: 2,
+  },
+} as const satisfies Record<string, CommandSpec>;
+export type CommandWord = keyof typeof COMMANDS;
+
+const CALL_ID_NOTE = "  callId may be left out when exactly one call exists.";
+
+export function globalHelp(): string {
+  // Long usages get their summary on the next line, so the column stays narrow.
+  const width = 38;
+  const lines = Object.values(COMMANDS).map((c) =>
+    c.usage.length <= width ? `  ${c.usage.padEnd(width)}  ${c.summary}` : `  ${c.usage}\n  ${"".padEnd(width)}  ${c.summary}`,
+  );
+  return `Usage: jinglectl [--socket PATH] [--json] <command> [args]
+
+Control a running jingled.
+
+Commands:
+${lines.join("\n")}
+
+Options:
+  --socket PATH  control socket (default: $JINGLED_SOCKET, else ${defaultSocketPath()})
+  --json         print raw JSON results and events, for scripts
+  -h, --help     this help; "jinglectl <command> --help" for one command
+
+Exit codes:
+  0   ok
+  1   the daemon refused the command (prints "error <code>: <message>" to stderr)
+  2   call --wait: the call ended unsuccessfully (declined, busy, timeout, failure)
+  3   cannot connect to the daemon, or the connection was lost
+  64  usage error
+`;
+}
+
+export function commandHelp(word: CommandWord): string {
+  const spec: CommandSpec = COMMANDS[word];
+  const parts = [`Usage: jinglectl [--socket PATH] [--json] ${spec.usage}`, "", spec.summary];
+  if (spec.details) parts.push("", spec.details);
+  if (spec.usage.includes("[callId]")) parts.push("", CALL_ID_NOTE);
+  parts.push("", "Prints for people by default; --json prints the raw JSON result.");
+  return parts.join("\n") + "\n";
+}
+
+export class UsageError extends Error {}
+
+export interface Parsed {
+  word: CommandWord | undefined;
+  positionals: string[];
+  socket: string | undefined;
+  json: boolean;
+  help: boolean;
+  codecs: Codec[];
+  wait: boolean;
+  reason: RejectReason | undefined;
+  duration: number | undefined;
+  name: string | undefined;
+  loop: boolean;
+}
+
+export function parseCommandLine(argv: string[]): Parsed {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        socket: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        codec: { type: "string", multiple: true },
+        wait: { type: "boolean" },
+        reason: { type: "string" },
+        duration: { type: "string" },
+        name: { type: "string" },
+        loop: { type: "boolean" },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const [first, ...rest] = positionals;
+  let word: CommandWord | undefined;
+  let help = values.help ?? false;
+  if (first === "help") {
+    // "jinglectl help [command]" reads naturally too.
+    help = true;
+    if (rest[0] !== undefined) word = checkWord(rest[0]);
+    rest.length = 0;
+  } else if (first !== undefined) {
+    word = checkWord(first);
+  }
+  if (word && !help) {
+    const spec: CommandSpec = COMMANDS[word];
+    for (const opt of LOCAL_OPTIONS) {
+      if (values[opt] !== undefined && !spec.options.includes(opt)) {
+        throw new UsageError(`${word} does not take --${opt}`);
+      }
+    }
+    if (rest.length < spec.minArgs || rest.length > spec.maxArgs) {
+      throw new UsageError(`usage: jinglectl ${spec.usage}`);
+    }
+  }
+  const knownCodecs = Object.values(CodecName) as string[];
+  const codecs = (values.codec ?? []).flatMap((v) => v.split(",")).map((v) => v.trim().toLowerCase());
+  for (const c of codecs) {
+    if (!knownCodecs.includes(c)) throw new UsageError(`unknown codec "${c}" (known: ${knownCodecs.join(", ")})`);
+  }
+  const knownReasons = Object.values(RejectReason) as string[];
+  if (values.reason !== undefined && !knownReasons.includes(values.reason)) {
+    throw new UsageError(`--reason must be one of ${knownReasons.join(", ")}`);
+  }
+  let duration: number | undefined;
+  if (values.duration !== undefined) {
+    duration = Number(values.duration);
+    if (!Number.isInteger(duration) || duration < 40 || duration > 2000) throw new UsageError("--duration must be a whole number of milliseconds from 40 to 2000");
+  }
+  if (word === "record" && !help) {
+    const [action, ...more] = rest;
+    if ((action !== "start" && action !== "stop") || (action === "start" && more.length < 1) || (action === "stop" && more.length > 1)) {
+      throw new UsageError(`usage: jinglectl ${COMMANDS.record.usage}`);
+    }
+  }
+  if (word === "roster" && !help) {
+    const [action, jid] = rest;
+    if (action !== undefined && !["list", "add", "approve", "remove"].includes(action)) throw new UsageError(`usage: jinglectl ${COMMANDS.roster.usage}`);
+    if ((action === undefined || action === "list") !== (jid === undefined)) throw new UsageError(`usage: jinglectl ${COMMANDS.roster.usage}`);
+    if (values.name !== undefined && action !== "add") throw new UsageError("--name is only for roster add");
+  }
+  if (word === "presence" && !help) {
+    const known = Object.values(PresenceShow) as string[];
+    if (!known.includes(rest[0]!)) throw new UsageError(`presence must be one of ${known.join(", ")}`);
+  }
+  return {
+    word,
+    positionals: rest,
+    socket: values.socket,
+    json: values.json ?? false,
+    help,
+    codecs: codecs as Codec[],
+    wait: values.wait ?? false,
+    reason: values.reason as RejectReason | undefined,
+    duration,
+    name: values.name,
+    loop: values.loop ?? false,
+  };
+}
+
+function checkWord(word: string): CommandWord {
+  if (Object.hasOwn(COMMANDS, word)) return word as CommandWord;
+  throw new UsageError(`unknown command "${word}"`);
+}
+
+/**
+ * A source or sink from the command line: file:PATH (made absolute here, where
+ * the user's current directory is known), tone[:HZ], silence, null,
+ * TYPE:DEVICE, or a JSON object passed as it is.
+ */
+export function parseDeviceSpec(text: string, kind: "source" | "sink", loop = false): DeviceSpec {
+  let spec: DeviceSpec;
+  if (text.startsWith("{")) {
+    try {
+      spec = JSON.parse(text) as DeviceSpec;
+    } catch (e) {
+      throw new UsageError(`${kind}: not valid JSON: ${(e as Error).message}`);
+    }
+  } else {
+    const colon = text.indexOf(":");
+    const type = colon < 0 ? text : text.slice(0, colon);
+    const value = colon < 0 ? undefined : text.slice(colon + 1);
+    if (type === "file" || type === "pipe") {
+      if (!value) throw new UsageError(`${kind}: ${type} needs a path (${type}:PATH)`);
+      spec = { type, path: value === "-" ? value : resolvePath(value) };
+    } else if (type === "tone") {
+      spec = value ? { type, frequency: Number(value) } : { type };
+    } else if (value === undefined || value === "") spec = { type };
+    else spec = { type, device: value };
+  }
+  if (loop) {
+    if (kind !== "source" || spec.type !== "file") throw new UsageError("--loop is only for a file source");
+    spec.loop = true;
+  }
+  return spec;
+}

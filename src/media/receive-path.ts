@@ -1,0 +1,207 @@
+// The receive half of a call's media: RTP payloads -> adaptive playout
+// buffer -> decoder / concealment / time-scale changes -> one frame of PCM
+// per tick. Pure apart from the decoder (deterministic): times come in as
+// arguments, so tests drive it with scripted arrivals.
+//
+// The decoder may produce more than a frame at once (a 40 or 60 ms packet,
+// a merge); the surplus waits in a FIFO, and the buffer is told how much is
+// waiting, so its due times stay right.
+import type { AudioDecoder, CodecDescriptor } from "./codecs/codec.js";
+import { PlayoutBuffer, type PlayoutBufferOptions, type PlayoutDecision, type PlayoutStats, type PushResult } from "./playout-buffer.js";
+
+export interface ReceivePathOptions {
+  codec: CodecDescriptor;
+  decoder: AudioDecoder;
+  /** output frame, ms (the media tick) */
+  frameMs?: number;
+  jitter?: Omit<PlayoutBufferOptions, "clockRate" | "frameMs">;
+}
+
+export interface ReceivePathStats extends PlayoutStats {
+  /** frames handed to the sink */
+  framesOut: number;
+  /** frames of the output that were (wholly or partly) concealment */
+  framesConcealed: number;
+  /** frames recovered from the next packet's forward error correction */
+  fecRecovered: number;
+  /** packets the decoder rejected (concealed instead) */
+  decodeErrors: number;
+}
+
+/** A frame quieter than this share of the other's energy is dropped whole in a merge. */
+const QUIET_RATIO = 0.1;
+/** Output is "quiet" below -20 dB of the recent speech level, or below about -60 dBFS. */
+const QUIET_RELATIVE = 0.01;
+const QUIET_ABSOLUTE_ENERGY = 33 * 33;
+
+export class ReceivePath {
+  readonly buffer: PlayoutBuffer;
+  readonly frameSamples: number;
+  readonly #codec: CodecDescriptor;
+  readonly #decoder: AudioDecoder;
+  readonly #frameMs: number;
+  #fifo: Int16Array[] = [];
+  #fifoLen = 0;
+  /** Concealed samples still waiting in the FIFO (to count concealed output frames). */
+  #concealedInFifo = 0;
+  /** Slowly tracked energy of active (non-quiet) frames. */
+  #activeEnergy = 0;
+  #lastQuiet = true;
+  readonly #s = { framesOut: 0, framesConcealed: 0, fecRecovered: 0, decodeErrors: 0 };
+
+  constructor(opts: ReceivePathOptions) {
+    this.#codec = opts.codec;
+    this.#decoder = opts.decoder;
+    this.#frameMs = opts.frameMs ?? 20;
+    this.frameSamples = Math.round((opts.codec.pcmRate * this.#frameMs) / 1000);
+    this.buffer = new PlayoutBuffer({ ...opts.jitter, clockRate: opts.codec.clockRate, frameMs: this.#frameMs });
+  }
+
+  get stats(): ReceivePathStats {
+    return { ...this.buffer.stats, ...this.#s };
+  }
+
+  push(seq: number, timestamp: number, payload: Buffer, arrivalMs: number): PushResult {
+    const durationTs = this.#codec.packetSamples(payload);
+    return this.buffer.push({ seq, timestamp, payload, arrivalMs, ...(durationTs ? { durationTs } : {}) });
+  }
+
+  /** The next frame to play, or undefined while playout has not started. */
+  frame(nowMs: number): Int16Array | undefined {
+    while (this.#fifoLen < this.frameSamples) {
+      const queuedMs = (this.#fifoLen * 1000) / this.#codec.pcmRate;
+      const d = this.buffer.pop(nowMs, queuedMs, this.#lastQuiet);
+      if (d.kind === "empty") {
+        if (this.#fifoLen === 0) return undefined;
+        // Not expected once playing; pad rather than stall.
+        this.#append(new Int16Array(this.frameSamples - this.#fifoLen), true);
+        break;
+      }
+      this.#render(d);
+    }
+    this.#s.framesOut++;
+    const concealed = this.#concealedInFifo > 0;
+    const out = this.#take(this.frameSamples);
+    if (concealed) this.#s.framesConcealed++;
+    this.#trackLevel(out);
+    return out;
+  }
+
+  #render(d: Exclude<PlayoutDecision, { kind: "empty" }>): void {
+    switch (d.kind) {
+      case "packet":
+        this.#append(...this.#decode(d.payload));
+        return;
+      case "conceal": {
+        const samples = this.#pcmSamples(d.durationTs);
+        if (d.reason === "loss" && d.next && this.#decoder.decodeFec) {
+          const rec = this.#decoder.decodeFec(d.next.payload, samples);
+          if (rec) {
+            this.#s.fecRecovered++;
+            this.#append(rec, false);
+            return;
+          }
+        }
+        this.#append(this.#decoder.conceal(samples), true);
+        return;
+      }
+      case "merge": {
+        const [a, ac] = this.#decode(d.first.payload);
+        const [b, bc] = this.#decode(d.second.payload);
+        this.#append(mergeFrames(a, b, this.frameSamples), ac || bc);
+        return;
+      }
+    }
+  }
+
+  /** Is the audio quiet now (a pause in speech)? The buffer changes the delay in such moments. */
+  #trackLevel(frame: Int16Array): void {
+    const e = energy(frame);
+    this.#lastQuiet = e < QUIET_ABSOLUTE_ENERGY || e < QUIET_RELATIVE * this.#activeEnergy;
+    if (!this.#lastQuiet) this.#activeEnergy += (e - this.#activeEnergy) * (this.#activeEnergy === 0 ? 1 : 0.05);
+  }
+
+  #decode(payload: Buffer): [Int16Array, boolean] {
+    try {
+      return [this.#decoder.decode(payload), false];
+    } catch {
+      this.#s.decodeErrors++;
+      const n = this.#codec.packetSamples(payload);
+      return [this.#decoder.conceal(n ? this.#pcmSamples(n) : this.frameSamples), true];
+    }
+  }
+
+  #pcmSamples(ts: number): number {
+    return Math.round((ts * this.#codec.pcmRate) / this.#codec.clockRate);
+  }
+
+  #append(pcm: Int16Array, concealed: boolean): void {
+    if (pcm.length === 0) return;
+    this.#fifo.push(pcm);
+    this.#fifoLen += pcm.length;
+    if (concealed) this.#concealedInFifo += pcm.length;
+  }
+
+  #take(n: number): Int16Array {
+    const out = new Int16Array(n);
+    let filled = 0;
+    while (filled < n && this.#fifo.length > 0) {
+      const head = this.#fifo[0]!;
+      const k = Math.min(n - filled, head.length);
+      out.set(head.subarray(0, k), filled);
+      filled += k;
+      if (k === head.length) this.#fifo.shift();
+      else this.#fifo[0] = head.subarray(k);
+    }
+    this.#fifoLen -= filled;
+    // Concealed audio is counted FIFO-order approximately: it leaves with the frames taken.
+    this.#concealedInFifo = Math.max(0, this.#concealedInFifo - filled);
+    return out;
+  }
+}
+
+function energy(x: Int16Array): number {
+  let e = 0;
+  for (let i = 0; i < x.length; i++) e += x[i]! * x[i]!;
+  return e / Math.max(1, x.length);
+}
+
+/**
+ * Two decoded packets in `frame` samples less than their total length. A
+ * quiet packet (pause, breath) is dropped whole, which is inaudible; else the
+ * first frame fades into the second over one frame (a cross-fade of 20 ms is
+ * smooth for speech; the removed frame is the overlap).
+ */
+export function mergeFrames(a: Int16Array, b: Int16Array, frame: number): Int16Array {
+  const total = a.length + b.length;
+  if (total <= frame) return new Int16Array(0);
+  const ea = energy(a);
+  const eb = energy(b);
+  if (a.length >= frame && ea <= QUIET_RATIO * eb) {
+    const out = new Int16Array(total - frame);
+    out.set(a.subarray(0, a.length - frame));
+    out.set(b, a.length - frame);
+    return out;
+  }
+  if (b.length >= frame && eb <= QUIET_RATIO * ea) {
+    const out = new Int16Array(total - frame);
+    out.set(a);
+    out.set(b.subarray(frame), a.length);
+    return out;
+  }
+  const all = new Int16Array(total);
+  all.set(a);
+  all.set(b, a.length);
+  // Packets shorter than a frame (10 ms ptime): drop the oldest frame.
+  if (a.length < frame || b.length < frame) return all.slice(frame);
+  // Cross-fade the last `frame` samples of a with the first `frame` of b.
+  const start = a.length - frame;
+  const out = new Int16Array(total - frame);
+  out.set(all.subarray(0, start));
+  for (let i = 0; i < frame; i++) {
+    const w = (i + 0.5) / frame;
+    out[start + i] = Math.round(all[start + i]! * (1 - w) + all[start + frame + i]! * w);
+  }
+  out.set(all.subarray(start + 2 * frame), start + frame);
+  return out;
+}

@@ -1,0 +1,133 @@
+// The pieces between a device (or pipe) and the media tick: the capture FIFO,
+// raw PCM conversion, the non-blocking stream sink; and the receive path's
+// merge, FEC and decoder-error handling.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import { LiveSource } from "../../src/media/sources/live-source.js";
+import { PcmDecoderStream, PcmEncoderStream } from "../../src/media/pcm-convert.js";
+import { StreamSink } from "../../src/media/sinks/stream-sink.js";
+import { ReceivePath, mergeFrames } from "../../src/media/receive-path.js";
+import { findCodec } from "../../src/media/codecs/index.js";
+import type { AudioDecoder, CodecDescriptor } from "../../src/media/codecs/codec.js";
+
+const ramp = (n: number, from = 1) => Int16Array.from({ length: n }, (_, i) => from + i);
+
+test("live source: waits for a chunk plus a frame, then reads in order; an underrun pads and re-primes", () => {
+  const s = new LiveSource(8000);
+  s.feed(ramp(200));
+  assert.deepEqual([...s.read(160)].slice(0, 2), [0, 0], "priming: 200 < 200 + 160");
+  s.feed(ramp(200, 201));
+  const a = s.read(160);
+  assert.deepEqual([a[0], a[159]], [1, 160]);
+  const b = s.read(160);
+  assert.deepEqual([b[0], b[159]], [161, 320]);
+  const c = s.read(160); // 80 left: underrun
+  assert.deepEqual([c[0], c[79], c[80]], [321, 400, 0]);
+  assert.equal(s.stats.underruns, 1);
+});
+
+test("live source: never holds more than maxMs (oldest dropped); ends after endOfInput once drained", () => {
+  const s = new LiveSource(8000, { maxMs: 100 });
+  s.feed(ramp(1600)); // 200 ms
+  assert.equal(s.buffered, 800);
+  assert.equal(s.stats.dropped, 800);
+  s.endOfInput();
+  let ended = 0;
+  s.onEnded = () => ended++;
+  for (let i = 0; i < 5; i++) s.read(160);
+  assert.equal(s.ended, false);
+  s.read(160);
+  assert.equal(s.ended, true);
+  assert.equal(ended, 1);
+  let closed = 0;
+  const t = new LiveSource(8000, { onClose: () => closed++ });
+  t.close();
+  t.close();
+  assert.equal(closed, 1);
+});
+
+test("raw PCM: stereo down-mixed, rate converted, odd chunk boundaries carried over", () => {
+  const dec = new PcmDecoderStream(8000, 2, 8000);
+  const bytes = Buffer.alloc(8);
+  bytes.writeInt16LE(100, 0);
+  bytes.writeInt16LE(300, 2);
+  bytes.writeInt16LE(-50, 4);
+  bytes.writeInt16LE(-150, 6);
+  const a = dec.push(bytes.subarray(0, 3));
+  const b = dec.push(bytes.subarray(3));
+  assert.deepEqual([...a, ...b], [200, -100]);
+  const up = new PcmDecoderStream(8000, 1, 48000);
+  const out = up.push(Buffer.alloc(320));
+  assert.ok(out.length > 900 && out.length <= 960);
+  const enc = new PcmEncoderStream(8000, 8000, 2);
+  assert.equal(enc.push(Int16Array.of(1, 2)).toString("hex"), "0100010002000200");
+});
+
+test("stream sink: never blocks; frames are dropped while the reader is too far behind", async () => {
+  const chunks: Buffer[] = [];
+  let release: (() => void) | undefined;
+  const slow = new Writable({
+    highWaterMark: 1,
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk);
+      release = cb; // never completes until released
+    },
+  });
+  const sink = new StreamSink(8000, slow, { maxBacklogMs: 50 });
+  for (let i = 0; i < 20; i++) sink.write(new Int16Array(160));
+  assert.ok(sink.dropped >= 15, `dropped ${sink.dropped}`);
+  release?.();
+  const closing = sink.close();
+  // Keep releasing so end() can finish.
+  const timer = setInterval(() => release?.(), 1);
+  await closing;
+  clearInterval(timer);
+});
+
+test("mergeFrames: a quiet frame is dropped whole; otherwise a one-frame cross-fade", () => {
+  const loud = Int16Array.from({ length: 160 }, () => 10000);
+  const quiet = new Int16Array(160);
+  assert.deepEqual(mergeFrames(quiet, loud, 160), loud);
+  assert.deepEqual(mergeFrames(loud, quiet, 160), loud);
+  const a = Int16Array.from({ length: 160 }, () => 1000);
+  const b = Int16Array.from({ length: 160 }, () => 3000);
+  const m = mergeFrames(a, b, 160);
+  assert.equal(m.length, 160);
+  assert.ok(m[0]! > 1000 && m[0]! < 1100 && m[159]! > 2900 && m[159]! < 3000);
+  // 40 ms packets: 320 + 320 -> 480 samples.
+  assert.equal(mergeFrames(new Int16Array(320).fill(500), new Int16Array(320).fill(800), 160).length, 480);
+});
+
+test("receive path: FEC from the next packet is used when the decoder offers it; decoder errors are concealed", () => {
+  const pcmu = findCodec("PCMU", 8000)!;
+  let fecCalls = 0;
+  const dec: AudioDecoder = {
+    decode: (p) => {
+      if (p[0] === 0xee) throw new Error("corrupt");
+      return new Int16Array(p.length).fill(7);
+    },
+    conceal: (n) => new Int16Array(n).fill(-1),
+    decodeFec: (next, n) => {
+      fecCalls++;
+      return new Int16Array(n).fill(next[0]! === 0x33 ? 42 : 0);
+    },
+    close: () => undefined,
+  };
+  const rp = new ReceivePath({ codec: pcmu as CodecDescriptor, decoder: dec, jitter: { initialDelayMs: 20 } });
+  const pkt = (seq: number, fill = 0x11) => Buffer.alloc(160, fill);
+  // Packets 0, 1, (2 lost), 3 with a recognisable payload, 4 corrupt.
+  const arrivals: [number, Buffer][] = [[0, pkt(0)], [1, pkt(1)], [3, pkt(3, 0x33)], [4, pkt(4, 0xee)], [5, pkt(5)]];
+  const out: number[] = [];
+  for (let t = 0; t < 10; t++) {
+    const now = t * 20 + 10;
+    for (const [seq, p] of arrivals) if (seq * 20 + 2 <= now && seq * 20 + 2 > now - 20) rp.push(seq, seq * 160, p, seq * 20 + 2);
+    const f = rp.frame(now);
+    if (f) out.push(f[0]!);
+  }
+  assert.deepEqual(out.slice(0, 6), [7, 7, 42, 7, -1, 7]);
+  assert.equal(fecCalls, 1);
+  const s = rp.stats;
+  assert.equal(s.fecRecovered, 1);
+  assert.equal(s.decodeErrors, 1);
+});

@@ -64,19 +64,21 @@ export function dtlsTransport(o: {
   dtls.on("rtcp", o.deliver);
   let failure: TransportFailure | undefined;
   dtls.on("failed", (reason, condition) => (failure = new TransportFailure(reason, condition)));
+  // The handshake may complete before start() is called (as DTLS server, the
+  // peer's ClientHello can arrive while our ICE checks finish): remember it.
+  let connectedInfo: { profile: string } | undefined;
+  dtls.on("connected", (info) => (connectedInfo = info));
   return {
     encryption: "dtls-srtp",
     receive: (d) => dtls.handlePacket(d),
     send: (p) => (isRtcpPacket(p) ? dtls.sendRtcp(p) : dtls.sendRtp(p)),
     async start() {
-      const connected = new Promise<{ profile: string }>((resolve) => dtls.once("connected", (info) => resolve(info)));
       try {
         await dtls.start();
       } catch (err) {
         throw failure ?? new TransportFailure(err instanceof Error ? err.message : String(err), "failed-transport");
       }
-      const info = await connected;
-      return { profile: info.profile, dtlsRole: o.role };
+      return { ...(connectedInfo ? { profile: connectedInfo.profile } : {}), dtlsRole: o.role };
     },
     close: () => dtls.close(),
     stats: () => dtls.stats,

@@ -7,10 +7,9 @@ import { readFileSync } from "node:fs";
 import { Client, xml, jid as parseJid, type JID } from "@xmpp/client-core";
 import _reconnect from "@xmpp/reconnect";
 import _tcp from "@xmpp/tcp";
-import _middleware, { type IncomingContext } from "@xmpp/middleware";
+import _middleware from "@xmpp/middleware";
 import _streamFeatures from "@xmpp/stream-features";
 import _iqCaller from "@xmpp/iq/caller.js";
-import _iqCallee from "@xmpp/iq/callee.js";
 import _sasl from "@xmpp/sasl";
 import _resourceBinding from "@xmpp/resource-binding";
 import _streamManagement from "@xmpp/stream-management";
@@ -90,7 +89,6 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     const middleware = _middleware({ entity: client });
     const streamFeatures = _streamFeatures({ middleware });
     this.#iqCaller = _iqCaller({ middleware, entity: client });
-    const iqCallee = _iqCallee({ middleware, entity: client });
 
     // Stream features in priority order: STARTTLS, SASL, resource binding, SM.
     streamFeatures.use("starttls", NS_TLS, async ({ entity }, next) => this.#startTls(entity, next));
@@ -115,29 +113,35 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     _resourceBinding({ iqCaller: this.#iqCaller, streamFeatures }, opts.resource);
     const sm = _streamManagement({ streamFeatures, entity: client, middleware });
 
-    iqCallee.get("urn:xmpp:ping", "ping", () => ({}));
-    iqCallee.get(NS_DISCO_INFO, "query", (ctx) => this.#discoInfo(ctx));
-    // Our own routing for iq sets (Jingle): handlers send their own replies,
-    // including Jingle-specific error payloads.
+    middleware.use(async (ctx, next) => {
+      if (ctx.stanza.name === "message") this.emit("message", ctx.stanza);
+      else if (ctx.stanza.name === "presence") this.emit("presence", ctx.stanza);
+      return next();
+    });
+    // Our own iq routing (RFC 6120 §8.2.3), after stream management's inbound
+    // counter: each get/set gets exactly one reply — our handlers send their
+    // own, with Jingle error payloads where needed; anything unrouted gets
+    // service-unavailable. (@xmpp/iq's callee would add a second reply.)
     middleware.use(async (ctx, next) => {
       const { stanza } = ctx;
-      if (stanza.name !== "iq" || stanza.attrs.type !== "set") return next();
-      const child = stanza.getChildElements()[0];
-      if (!child) return next();
-      const route = this.#iqSetHandlers.find((h) => child.is(h.name, h.ns));
-      if (!route) return next();
+      const type = stanza.attrs.type;
+      if (stanza.name !== "iq" || (type !== "get" && type !== "set")) return next();
+      const children = stanza.getChildElements();
+      const child = children[0];
       try {
-        await route.handler(stanza, child);
+        if (children.length !== 1 || !child) return void (await this.sendIqError(stanza, "modify", "bad-request"));
+        if (type === "get" && child.is("ping", "urn:xmpp:ping")) return void (await this.sendIqResult(stanza));
+        if (type === "get" && child.is("query", NS_DISCO_INFO)) {
+          return void (await this.send(xml("iq", { type: "result", to: stanza.attrs.from, id: stanza.attrs.id }, this.#discoInfo(child))));
+        }
+        const route = type === "set" ? this.#iqSetHandlers.find((h) => child.is(h.name, h.ns)) : undefined;
+        if (route) return void (await route.handler(stanza, child));
+        await this.sendIqError(stanza, "cancel", "service-unavailable");
       } catch (err) {
         this.#log.error({ err }, "iq handler failed");
         await this.sendIqError(stanza, "cancel", "internal-server-error").catch(() => undefined);
       }
       return undefined;
-    });
-    middleware.use(async (ctx, next) => {
-      if (ctx.stanza.name === "message") this.emit("message", ctx.stanza);
-      else if (ctx.stanza.name === "presence") this.emit("presence", ctx.stanza);
-      return next();
     });
 
     client.on("online", (address: JID) => {
@@ -213,6 +217,33 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     this.#setState("offline", "stopped");
   }
 
+  /** The TCP (or TLS) socket under @xmpp's wrapper (STARTTLS wraps it in @xmpp/tls's Socket). */
+  #rawSocket(): net.Socket | undefined {
+    const s: unknown = this.#client.socket;
+    if (s instanceof net.Socket) return s;
+    const inner = (s as { socket?: unknown } | null)?.socket;
+    return inner instanceof net.Socket ? inner : undefined;
+  }
+
+  /** The local address of the connection to the server, while connected. */
+  get localAddress(): string | undefined {
+    return this.#rawSocket()?.localAddress;
+  }
+
+  /**
+   * Drops the connection now and reconnects soon (stream resumption where the
+   * server kept the session). After a local network change the old TCP
+   * connection is dead, but noticing that would take minutes.
+   */
+  reconnectNow(reason: string): void {
+    if (this.#stopping || this.#state !== "online") return;
+    const inner = this.#rawSocket();
+    if (!inner) return;
+    this.#log.info({ reason }, "dropping the connection to reconnect");
+    this.#reconnect.delay = 125; // doubled by the disconnect handler: a first retry after ~250 ms
+    inner.destroy();
+  }
+
   /** XEP-0280 Message Carbons: copies of what our other devices send and receive. */
   async enableCarbons(): Promise<void> {
     await this.iq(xml("iq", { type: "set" }, xml("enable", { xmlns: "urn:xmpp:carbons:2" })));
@@ -270,8 +301,8 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     await this.#client.send(presence).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "presence"));
   }
 
-  #discoInfo(ctx: IncomingContext): Element {
-    const node = ctx.element?.attrs.node;
+  #discoInfo(request: Element): Element {
+    const node = request.attrs.node;
     const query = xml("query", { xmlns: NS_DISCO_INFO, ...(node ? { node } : {}) });
     query.append(xml("identity", { category: IDENTITY.category, type: IDENTITY.type, name: IDENTITY.name }));
     for (const f of this.#opts.features) query.append(xml("feature", { var: f }));

@@ -60,6 +60,12 @@ done
 optional_missing=()
 [[ -x /usr/bin/chromium ]] || optional_missing+=(chromium)
 command -v ip >/dev/null 2>&1 || optional_missing+=(iproute2)
+# Optional, for test/integration/nat-*.test.ts (the NAT lab: namespaces, NAT
+# routers with iptables MASQUERADE, conntrack to flush and tune bindings) and
+# the TURN tests (coturn's turnserver).
+command -v iptables >/dev/null 2>&1 || optional_missing+=(iptables)
+command -v conntrack >/dev/null 2>&1 || optional_missing+=(conntrack)
+command -v turnserver >/dev/null 2>&1 || optional_missing+=(coturn)
 # Optional, for test/integration/compose: Debian's docker-compose checks docker-compose.yml.
 command -v docker-compose >/dev/null 2>&1 || optional_missing+=(docker-compose)
 # Optional, for the audio device tests (test/integration/pulse-devices): a
@@ -140,6 +146,6 @@ fi
 
 if ((did_something == 0)); then
   extra=""
-  if ((${#optional_missing[@]} == 0)); then extra=", chromium, ip"; fi
+  if ((${#optional_missing[@]} == 0)); then extra=", chromium, ip, iptables, conntrack, coturn"; fi
   say "ok (node modules and prosody, espeak-ng, sox, openssl${extra} present)"
 fi

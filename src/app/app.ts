@@ -1,6 +1,7 @@
 // The composition root: config -> XMPP connection, Jingle session manager,
 // calls (ICE + media), control socket. The only module that knows everything.
 import { randomBytes } from "node:crypto";
+import { networkInterfaces } from "node:os";
 import type { Element } from "ltx";
 import { loadConfigFile, type LoadedConfig } from "../config/load.js";
 import { XmppConnection, type AccountState } from "../xmpp/connection.js";
@@ -156,11 +157,13 @@ export class App {
     this.#log.info({ socket: this.socketPath }, "control socket listening");
     this.#scheduleStats();
     await this.#xmpp.start();
+    this.#watchAddresses();
   }
 
   /** Hangs up every call (session-terminate sent), then goes offline. */
   async stop(): Promise<void> {
     clearInterval(this.#statsTimer);
+    clearInterval(this.#addressTimer);
     await Promise.allSettled([...this.#calls.values()].map((c) => c.hangup("success")));
     await this.#xmpp.stop();
     await this.#control.close();
@@ -343,6 +346,50 @@ export class App {
     void call?.remote(res.jingle).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "remote action"));
   }
 
+  // ------------------------------------------------------------ network changes
+
+  #addressTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Interface addresses can change under a running daemon (DHCP, roaming, a
+   * re-addressed LAN). Checked every second unless ice.addresses pins them:
+   * the XMPP connection is re-made when its local address went away, and
+   * every call restarts ICE with the new addresses (docs/networking.md).
+   */
+  #watchAddresses(): void {
+    if (this.#cfg.ice.addresses?.length) return;
+    const key = (a: string[]) => [...a].sort().join(",");
+    this.#addressTimer = setInterval(() => {
+      const now = selectHostAddresses({ ...(this.#cfg.ice.interfaces ? { interfaces: this.#cfg.ice.interfaces } : {}) });
+      if (key(now) === key(this.#hostAddresses)) return;
+      this.#log.info({ from: this.#hostAddresses, to: now }, "host addresses changed");
+      this.#hostAddresses = now;
+      void this.#onAddressesChanged(now);
+    }, 1000);
+    this.#addressTimer.unref();
+  }
+
+  async #onAddressesChanged(now: string[]): Promise<void> {
+    const local = this.#xmpp.localAddress?.replace(/^::ffff:/, "");
+    const all = selectHostAddresses({ interfaces: Object.keys(networkInterfaces()) });
+    if (local && !all.includes(local)) {
+      this.#xmpp.reconnectNow(`local address ${local} is gone`);
+      // The restart's transport-info needs the server: wait (bounded) for the account to be back.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.#xmpp.off("state", onState);
+          resolve();
+        };
+        const onState = (state: AccountState) => state === "online" && done();
+        const timer = setTimeout(done, 10_000);
+        this.#xmpp.on("state", onState);
+      });
+    }
+    if (now.length === 0) return; // nothing to restart with; the next change will
+    for (const c of this.#calls.values()) void c.restartIce("local addresses changed").catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "ICE restart"));
+  }
+
   // ------------------------------------------------------------ STUN/TURN
 
   /** Configured servers first, then the XMPP server's (XEP-0215, credentials refreshed before expiry). */
@@ -479,6 +526,7 @@ export class App {
         addresses: this.#hostAddresses,
         connectTimeoutMs: this.#cfg.ice.connectTimeoutMs,
         relayOnly: this.#cfg.ice.policy === "relay",
+        currentAddresses: () => this.#hostAddresses,
         servers: () => this.#iceServers(),
         ...(this.#cfg.ice.portRange ? { portRange: this.#cfg.ice.portRange } : {}),
       },
@@ -487,6 +535,7 @@ export class App {
       logger: this.#log,
       send: (jingle) => this.#sendJingle(o.sid, jingle),
       dtls: { policy: this.#cfg.media.dtls, certificate: this.#certificate },
+      rtcpMux: this.#cfg.media.rtcpMux,
       sendJmi: (to, jmi) => this.#xmpp.send(buildJmiMessage(to, jmi, randomBytes(8).toString("hex"))),
     });
     this.#calls.set(id, call);
@@ -507,6 +556,7 @@ export class App {
       });
     });
     call.on("control", (type, by) => this.#control.broadcast("call", { callId: id, type, by, peer: call.peer }));
+    call.on("ice", (info) => this.#control.broadcast("ice", { callId: id, ...info }));
     call.on("dtmf", (digit, durationMs) => this.#control.broadcast("dtmf", { callId: id, digit, ...(durationMs !== undefined ? { durationMs } : {}) }));
     call.on("file", (kind, file, type, error) => this.#control.broadcast(kind, { callId: id, file, type, ...(error ? { error } : {}) }));
     call.on("ended", (info) => {

@@ -71,6 +71,8 @@ export interface CallDeps {
     relayOnly: boolean;
     /** STUN/TURN servers, resolved when the call's ICE agent is made (TURN credentials are short-lived). */
     servers: () => Promise<{ stunServer?: [string, number]; turn?: TurnServer }>;
+    /** Host addresses now (they may change during a call: an ICE restart picks them up). */
+    currentAddresses?: () => string[];
   };
   ringTimeoutMs: number;
   clock: FrameClock;
@@ -79,6 +81,8 @@ export interface CallDeps {
   send: (jingle: Omit<Jingle, "sid">) => Promise<void>;
   /** XEP-0320 DTLS-SRTP: "require" refuses peers without a fingerprint, "off" never offers it. */
   dtls: { policy: "require" | "prefer" | "off"; certificate: DtlsCertificate | undefined };
+  /** Offer/accept RTP/RTCP multiplexing (RFC 5761, XEP-0167 <rtcp-mux/>). */
+  rtcpMux: boolean;
   /** Sends a XEP-0353 message (propose, proceed, reject, ...) to `to`. */
   sendJmi: (to: string, el: JmiElement) => Promise<void>;
 }
@@ -101,6 +105,8 @@ export type CallEvents = {
   ended: [info: CallInfo & { durationMs: number; text?: string }];
   /** Hold and mute, by us (control commands) or by the peer (XEP-0167 session-info). */
   control: [type: "held" | "resumed" | "muted" | "unmuted", by: "local" | "peer"];
+  /** ICE path changes during the call: the pair went silent, a restart began (by us or the peer), a new pair carries media. */
+  ice: [info: { type: "disconnected" | "restarting" | "restarted"; by?: "local" | "peer"; reason?: string; pair?: SelectedPair }];
   /** A DTMF digit the peer sent (RFC 4733). */
   dtmf: [digit: string, durationMs?: number];
   /** A playback or recording that ended: played out / written, cut short (another play, the call ended), or failed. */
@@ -108,6 +114,8 @@ export type CallEvents = {
 };
 
 const CONTENT_NAME = "audio";
+/** How long ending a call waits for the peer to acknowledge session-terminate. */
+const TERMINATE_ACK_WAIT_MS = 2000;
 
 export class Call extends TypedEmitter<CallEvents> {
   readonly #d: CallDeps;
@@ -134,6 +142,8 @@ export class Call extends TypedEmitter<CallEvents> {
   #peer: string;
   #jmi: JmiPhase | undefined;
   #remoteFingerprint: DtlsFingerprint | undefined;
+  /** Whether both sides agreed on RTP/RTCP multiplexing. */
+  #rtcpMux = false;
   /** Decided at answer time: DTLS-SRTP (our role and the setup we answered) or plain RTP. */
   #security: { mode: "dtls"; role: DtlsRole; setup: "actpass" | "active" | "passive" } | { mode: "plain" } | undefined;
   #transport: MediaTransport | undefined;
@@ -323,6 +333,7 @@ export class Call extends TypedEmitter<CallEvents> {
       this.#contentName = content.name;
       this.#contentCreator = content.creator;
       this.#remoteOffer = content.description.payloadTypes;
+      this.#rtcpMux = content.description.rtcpMux && this.#d.rtcpMux;
       const answer = answerOffer(this.#remoteOffer, this.#d.codecs, this.#offerOptions());
       if (!answer) {
         await this.#end("failed-application", { send: true, text: "no codec in common" });
@@ -561,7 +572,7 @@ export class Call extends TypedEmitter<CallEvents> {
         case "session-accept":
           return this.#onAccept(jingle);
         case "transport-info":
-          for (const c of jingle.contents) this.#takeRemoteTransport(c);
+          for (const c of jingle.contents) await this.#onTransportInfo(c);
           if (this.#ice) this.#applyRemoteIce(this.#ice);
           return;
         case "session-info":
@@ -580,6 +591,7 @@ export class Call extends TypedEmitter<CallEvents> {
   async #onAccept(jingle: Jingle): Promise<void> {
     const content = jingle.contents.find((c) => c.name === this.#contentName) ?? jingle.contents[0];
     const negotiated = content?.description && applyAnswer(content.description.payloadTypes, this.#d.codecs, this.#offerOptions());
+    this.#rtcpMux = Boolean(content?.description?.rtcpMux) && this.#d.rtcpMux;
     if (!content || !negotiated) {
       await this.#end("failed-application", { send: true, text: "session-accept without a usable codec" });
       return;
@@ -622,12 +634,28 @@ export class Call extends TypedEmitter<CallEvents> {
       this.#localQueue.push(c);
       if (this.#canTrickle) void this.#queue.run(() => this.#flushCandidates());
     });
-    ice.on("connected", (pair) => {
+    ice.on("connected", (pair, { restart }) => {
       void this.#queue.run(async () => {
         this.#iceConnected = true;
         this.#pair = pair;
+        if (restart) {
+          this.#restartPending = false;
+          this.emit("ice", { type: "restarted", pair });
+        }
         this.#maybeStartMedia();
       });
+    });
+    ice.on("disconnected", (reason) => {
+      this.emit("ice", { type: "disconnected", reason });
+      // Both sides notice; the initiator (controlling) restarts at once, the
+      // responder a little later unless the initiator's restart came first.
+      const delay = this.#d.role === "initiator" ? 0 : 2000;
+      setTimeout(() => {
+        void this.#queue.run(async () => {
+          if (this.#state === "ended" || this.#ice !== ice || ice.restarting || ice.state !== "connected") return;
+          await this.#restartIce(reason, true);
+        });
+      }, delay).unref?.();
     });
     ice.on("failed", (reason) => {
       void this.#queue.run(() => this.#end("connectivity-error", { send: true, text: `ICE failed: ${reason}` }));
@@ -637,6 +665,59 @@ export class Call extends TypedEmitter<CallEvents> {
       else if (this.#early.length < 32) this.#early.push(packet);
     });
     return ice;
+  }
+
+  /** True while our ICE restart waits for the peer's new ufrag/pwd. */
+  #restartPending = false;
+  /** The peer's ufrag before the current restart: its late candidates belong to the old generation. */
+  #staleRemoteUfrag: string | undefined;
+
+  /**
+   * XEP-0176 §8: a transport-info with a new ufrag/pwd restarts ICE. If we
+   * restarted ourselves, it is the peer's answer (also when both restarted at
+   * once); otherwise we restart too and send our new ufrag/pwd.
+   */
+  async #onTransportInfo(content: JingleContent): Promise<void> {
+    const t = content.transport;
+    const known = this.#remoteIce.ufrag;
+    if (t?.ufrag && t.ufrag === this.#staleRemoteUfrag && t.ufrag !== known) return;
+    if (this.#ice && t?.ufrag && t.pwd && known && t.ufrag !== known && this.#iceConnected) {
+      if (this.#restartPending) {
+        this.#restartPending = false;
+      } else {
+        await this.#restartIce("the peer restarted ICE", false);
+      }
+      this.#remoteIce = { ufrag: t.ufrag, pwd: t.pwd, candidates: [] };
+    } else if (this.#restartPending && t?.ufrag === known) {
+      return; // candidates of the generation we just left
+    }
+    this.#takeRemoteTransport(content);
+  }
+
+  /** Starts an ICE restart from our side (e.g. our addresses changed); no-op before ICE connected. */
+  restartIce(reason: string): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended" || !this.#ice || !this.#iceConnected || this.#restartPending) return;
+      await this.#restartIce(reason, true);
+    });
+  }
+
+  async #restartIce(reason: string, ours: boolean): Promise<void> {
+    const ice = this.#ice;
+    if (!ice || this.#state === "ended") return;
+    // Fresh servers: TURN credentials from XEP-0215 are short-lived.
+    const servers: { stunServer?: [string, number]; turn?: TurnServer } = await this.#d.ice.servers().catch(() => ({}));
+    this.#localQueue = [];
+    if (!ice.restart({ addresses: this.#d.ice.currentAddresses?.() ?? this.#d.ice.addresses, stunServer: servers.stunServer, turn: servers.turn })) return;
+    this.#restartPending = ours;
+    this.#staleRemoteUfrag = this.#remoteIce.ufrag;
+    this.#remoteIce.candidates = [];
+    this.#log.info({ reason, by: ours ? "local" : "peer" }, "ICE restart");
+    this.emit("ice", { type: "restarting", by: ours ? "local" : "peer", reason });
+    // Our new ufrag/pwd at once; the candidates follow as they are gathered.
+    await this.#d
+      .send({ action: "transport-info", contents: [this.#content(undefined, [])] })
+      .catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "ICE restart transport-info not acknowledged"));
   }
 
   #takeRemoteTransport(content: JingleContent): void {
@@ -658,7 +739,9 @@ export class Call extends TypedEmitter<CallEvents> {
   async #flushCandidates(): Promise<void> {
     if (!this.#canTrickle || this.#state === "ended" || this.#localQueue.length === 0 || !this.#ice) return;
     const candidates = this.#localQueue.splice(0);
-    await this.#d
+    // Not awaited: the stream keeps stanzas in order, and a peer that never
+    // acknowledges a transport-info must not hold up answer/hangup behind it.
+    void this.#d
       .send({ action: "transport-info", contents: [this.#content(undefined, candidates)] })
       .catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "transport-info not acknowledged"));
   }
@@ -670,7 +753,7 @@ export class Call extends TypedEmitter<CallEvents> {
       name: this.#contentName,
       senders: "both",
       ...(payloadTypes
-        ? { description: { media: "audio", payloadTypes, rtcpMux: true, headerExtensions: [] } }
+        ? { description: { media: "audio", payloadTypes, rtcpMux: this.#d.role === "initiator" ? this.#d.rtcpMux : this.#rtcpMux, headerExtensions: [] } }
         : {}),
       transport: { ufrag, pwd, candidates, ...(payloadTypes ? this.#localFingerprint() : {}) },
     };
@@ -771,11 +854,12 @@ export class Call extends TypedEmitter<CallEvents> {
         ...(prefs.jitter ? { jitter: prefs.jitter } : {}),
         ...(prefs.dtmf ? { dtmf: prefs.dtmf } : {}),
         ...(prefs.onDeviceError ? { onDeviceError: prefs.onDeviceError } : {}),
-        ...(prefs.rtcpIntervalMs ? { rtcp: { intervalMs: prefs.rtcpIntervalMs } } : {}),
+        // Without rtcp-mux RTCP would need a second component, which the ICE
+        // agent does not have: send RTP only rather than fail (DESIGN.md).
+        ...(!this.#rtcpMux ? { rtcp: false as const } : prefs.rtcpIntervalMs ? { rtcp: { intervalMs: prefs.rtcpIntervalMs } } : {}),
       });
       // A failed device: the session carries on with silence; end the call if so configured.
-      this.#media.on("deviceError", ({ device, message, action }) => {
-        this.#log.warn({ device, err: message, action }, "audio device failed");
+      this.#media.on("deviceError", ({ action }) => {
         if (action === "end") void this.hangup("media-error").catch(() => undefined);
       });
       this.#applyMute();
@@ -845,9 +929,11 @@ export class Call extends TypedEmitter<CallEvents> {
         .sendJmi(this.#jmi.role === "caller" ? bareJid(this.#peer) : this.#peer, { action, id: this.#d.sid, reason: jreason })
         .catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, `${action} not sent`));
     } else if (opts.send && this.#session) {
-      await this.#d
+      // Bounded: a peer that vanished never acknowledges, and the call's resources must not wait for the IQ timeout.
+      const terminated = this.#d
         .send({ action: "session-terminate", contents: [], reason: jreason })
         .catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, "session-terminate not acknowledged"));
+      await Promise.race([terminated, new Promise((r) => setTimeout(r, TERMINATE_ACK_WAIT_MS).unref?.())]);
     }
     if (this.#jmi && this.#session && opts.send) {
       // XEP-0353 §3.6: the side that ends a JMI-started call sends finish (call logs on every device).

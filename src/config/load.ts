@@ -2,7 +2,7 @@
 // (in order) JINGLED_PASSWORD, account.passwordFile, account.password.
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { parse as parseYaml, YAMLParseError } from "yaml";
+import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../util/errors.js";
 import { configSchema, type Config } from "./schema.js";
@@ -94,10 +94,9 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   try {
     doc = parseYaml(text);
   } catch (err) {
-    if (err instanceof YAMLParseError) {
-      throw new ConfigError(`config file ${file} is not valid YAML: ${err.message.split("\n")[0]}`);
-    }
-    throw err;
+    // Not only YAMLParseError: yaml throws plain errors for an alias without
+    // its anchor or too many aliases (a "billion laughs" file).
+    throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
   }
   return validateConfig(doc, { baseDir: dirname(resolve(file)), env, file });
 }

@@ -110,6 +110,8 @@ export const configSchema = z.strictObject({
       rtcpIntervalMs: z.number().int().min(1000).max(60000).default(5000),
       /** DTLS-SRTP (XEP-0320): prefer (offer it, accept plain RTP from peers without it), require, or off. */
       dtls: z.enum(["require", "prefer", "off"]).default("prefer"),
+      /** Offer RTP/RTCP multiplexing (RFC 5761). Off only to mimic or test older peers: then no RTCP is sent. */
+      rtcpMux: z.boolean().default(true),
     })
     .prefault({}),
   calls: z

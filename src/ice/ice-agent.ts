@@ -1,12 +1,24 @@
 // ICE (RFC 8445) for one call, behind an interface of our own so that the
 // library (werift-ice) can be replaced. Component 1 only: RTP and RTCP are
 // multiplexed (RFC 5761) or RTCP is skipped.
-import { Connection, type Candidate } from "werift-ice";
+//
+// An ICE restart (RFC 8445 §9, XEP-0176 §8: new ufrag/pwd) starts a new
+// generation (ice-generation.ts) with fresh sockets, server-reflexive and
+// relay candidates; media keeps using the old generation's pair until the new
+// one connects ("make before break"), then the old one is closed.
+//
+// Timers: connectTimeoutMs bounds the first connection and every restart;
+// `disconnected` is reported after disconnectedAfterMs without a consent
+// response or packet on the selected pair (the caller restarts ICE then);
+// `failed` when consent expires (RFC 7675: 30 s without a response) with no
+// newer generation connected.
+import type { Candidate } from "werift-ice";
 import { TypedEmitter } from "../util/events.js";
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
 import type { IceCandidate } from "../jingle/protocol/index.js";
 import { fromJingleCandidate, toJingleCandidate } from "./candidate-map.js";
+import { IceGeneration } from "./ice-generation.js";
 
 export interface IceAgentOptions {
   controlling: boolean;
@@ -19,6 +31,10 @@ export interface IceAgentOptions {
   relayOnly?: boolean;
   portRange?: [number, number];
   connectTimeoutMs: number;
+  /** How long relay pairs wait for a direct path before they are checked too (default 1000 ms). */
+  relayGraceMs?: number;
+  /** Silence on the selected pair (no consent response, no packet) reported as `disconnected` (default 7500 ms). */
+  disconnectedAfterMs?: number;
   logger: Logger;
 }
 
@@ -44,7 +60,10 @@ export interface SelectedPair {
 export type IceAgentEvents = {
   candidate: [candidate: IceCandidate];
   gatheringDone: [];
-  connected: [pair: SelectedPair];
+  /** A pair is selected: at first, and again after every ICE restart. */
+  connected: [pair: SelectedPair, info: { restart: boolean; generation: number }];
+  /** The selected pair went silent; consent has not expired yet (an ICE restart may save the call). */
+  disconnected: [reason: string];
   /** Connectivity lost for good (checks failed, timeout, consent expired). */
   failed: [reason: string];
   data: [packet: Buffer];
@@ -53,86 +72,107 @@ export type IceAgentEvents = {
 export const ICE_STATES = { new: "new", checking: "checking", connected: "connected", failed: "failed", closed: "closed" } as const;
 export type IceAgentState = (typeof ICE_STATES)[keyof typeof ICE_STATES];
 
+export const RELAY_GRACE_MS = 1000;
+export const DISCONNECTED_AFTER_MS = 7500;
+
+/** What a restart may change: a new set of host addresses, fresh STUN/TURN servers (TURN credentials expire). */
+export interface RestartOptions {
+  addresses?: string[];
+  stunServer?: [string, number] | undefined;
+  turn?: TurnServer | undefined;
+}
+
 export class IceAgent extends TypedEmitter<IceAgentEvents> {
-  readonly #conn: Connection;
   readonly #log: Logger;
   readonly #opts: IceAgentOptions;
   #state: IceAgentState = "new";
-  #remoteSet = false;
-  #remoteCount = 0;
-  #gathered = false;
-  #connecting = false;
+  #gen: IceGeneration;
+  /** The generation that carries media while a restart is under way. */
+  #prev: IceGeneration | undefined;
+  #seq = 0;
   #deadline: NodeJS.Timeout | undefined;
+  #monitor: NodeJS.Timeout | undefined;
+  #silentReported = false;
   #candidateSeq = 0;
   readonly #idPrefix = Math.random().toString(36).slice(2, 8);
 
   constructor(opts: IceAgentOptions) {
     super();
-    this.#opts = opts;
+    this.#opts = { ...opts };
     this.#log = opts.logger.child({ module: "ice" });
-    this.#conn = new Connection(opts.controlling, {
-      // Host addresses are chosen by us (see addresses.ts): switch off the
-      // library's own enumeration and give ours as "additional" addresses.
-      useIpv4: false,
-      useIpv6: false,
-      additionalHostAddresses: opts.addresses,
-      ...(opts.addresses.length === 1 && !opts.addresses[0]!.includes(":")
-        ? { interfaceAddresses: { udp4: opts.addresses[0]! } }
-        : {}),
-      ...(opts.portRange ? { portRange: opts.portRange } : {}),
-      ...(opts.stunServer ? { stunServer: opts.stunServer } : {}),
-      ...(opts.turn
-        ? {
-            turnServer: [opts.turn.host, opts.turn.port] as [string, number],
-            turnUsername: opts.turn.username,
-            turnPassword: opts.turn.password,
-            turnTransport: opts.turn.transport,
-            forceTurn: opts.relayOnly ?? false,
-          }
-        : {}),
-    });
-    // The library falls back to a public STUN server when none is given.
-    if (!opts.stunServer) this.#conn.stunServer = undefined;
-    this.#conn.onIceCandidate.subscribe((c: Candidate) => {
-      if (this.#state === "closed") return;
-      this.emit("candidate", toJingleCandidate(c, `${this.#idPrefix}${++this.#candidateSeq}`));
-    });
-    this.#conn.onData.subscribe((data: Buffer) => {
-      // While checks finish on our side the peer may already send media over a
-      // pair it validated; take it (the media layer checks SSRC / SRTP).
-      if (this.#state === "connected" || this.#state === "checking") this.emit("data", data);
-    });
-    this.#conn.stateChanged.subscribe((s) => {
-      this.#log.debug({ state: s }, "werift state");
-      if (this.#state === "connected" && (s === "failed" || s === "disconnected")) {
-        this.#fail(s === "failed" ? "consent expired" : "disconnected");
-      }
-    });
+    this.#gen = this.#newGeneration();
   }
 
   get state(): IceAgentState {
     return this.#state;
   }
 
+  /** Our ufrag/pwd of the current generation. */
   get localParameters(): { ufrag: string; pwd: string } {
-    return { ufrag: this.#conn.localUsername, pwd: this.#conn.localPassword };
+    return this.#gen.localParameters;
   }
 
-  /** Gathers host (and srflx) candidates; each is emitted as `candidate` as soon as it is known. */
-  async gather(): Promise<void> {
-    this.#deadline = setTimeout(() => this.#fail(`no connectivity within ${this.#opts.connectTimeoutMs} ms`), this.#opts.connectTimeoutMs);
+  /** The peer's ufrag/pwd as applied to the current generation, if any yet. */
+  get remoteParameters(): { ufrag: string; pwd: string } | undefined {
+    return this.#gen.remoteParameters;
+  }
+
+  /** True from restart() until the new generation is connected. */
+  get restarting(): boolean {
+    return this.#prev !== undefined;
+  }
+
+  get generation(): number {
+    return this.#gen.id;
+  }
+
+  #newGeneration(): IceGeneration {
+    const id = ++this.#seq;
+    const o = this.#opts;
+    const gen: IceGeneration = new IceGeneration({
+      id,
+      controlling: o.controlling,
+      addresses: o.addresses,
+      relayOnly: o.relayOnly ?? false,
+      relayGraceMs: o.relayGraceMs ?? RELAY_GRACE_MS,
+      logger: this.#log,
+      ...(o.stunServer ? { stunServer: o.stunServer } : {}),
+      ...(o.turn ? { turn: o.turn } : {}),
+      ...(o.portRange ? { portRange: o.portRange } : {}),
+      onCandidate: (c: Candidate) => {
+        if (gen !== this.#gen || this.#state === "closed") return;
+        this.emit("candidate", toJingleCandidate(c, `${this.#idPrefix}${++this.#candidateSeq}`));
+      },
+      onGathered: () => {
+        if (gen === this.#gen && this.#state !== "closed") this.emit("gatheringDone");
+      },
+      onConnected: () => this.#onConnected(gen),
+      onFailed: (reason) => this.#onGenerationFailed(gen, reason),
+      onData: (packet) => {
+        if (this.#state !== "closed" && this.#state !== "failed") this.emit("data", packet);
+      },
+    });
+    return gen;
+  }
+
+  #armDeadline(what: string): void {
+    clearTimeout(this.#deadline);
+    this.#deadline = setTimeout(() => this.#fail(`${what}: no connectivity within ${this.#opts.connectTimeoutMs} ms`), this.#opts.connectTimeoutMs);
     this.#deadline.unref?.();
-    await this.#conn.gatherCandidates();
-    this.#gathered = true;
-    if (this.#state !== "closed") this.emit("gatheringDone");
-    this.#maybeConnect();
+  }
+
+  /** Gathers candidates of the current generation; each is emitted as `candidate` as soon as it is known. */
+  async gather(): Promise<void> {
+    if (this.#state === "new") {
+      this.#state = "checking";
+      this.#armDeadline("ICE");
+    }
+    await this.#gen.gather();
   }
 
   setRemoteParameters(ufrag: string, pwd: string): void {
-    if (this.#remoteSet && ufrag === this.#conn.remoteUsername && pwd === this.#conn.remotePassword) return;
-    this.#conn.setRemoteParams({ iceLite: false, usernameFragment: ufrag, password: pwd });
-    this.#remoteSet = true;
-    this.#maybeConnect();
+    if (this.#state === "closed" || this.#state === "failed") return;
+    this.#gen.setRemoteParameters(ufrag, pwd);
   }
 
   /** Returns false when the candidate is unusable (and ignored). */
@@ -143,69 +183,103 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       this.#log.debug({ candidate: c }, "ignoring unusable remote candidate");
       return false;
     }
-    await this.#conn.addRemoteCandidate(cand);
-    this.#remoteCount++;
-    this.#maybeConnect();
+    await this.#gen.addRemoteCandidate(cand);
     return true;
   }
 
-  #maybeConnect(): void {
-    if (this.#connecting || this.#state !== "new") return;
-    if (!this.#gathered || !this.#remoteSet || this.#remoteCount === 0) return;
-    this.#connecting = true;
-    this.#state = "checking";
-    void this.#runChecks();
-  }
-
-  async #runChecks(): Promise<void> {
-    // werift's connect() fails when its check list runs empty; with trickle
-    // ICE more candidates may still come, so retry until the deadline.
-    let seen = -1;
-    while (this.#state === "checking") {
-      seen = this.#remoteCount;
-      try {
-        await this.#conn.connect();
-        if (this.#state !== "checking") return;
-        const pair = this.selectedPair();
-        this.#state = "connected";
-        clearTimeout(this.#deadline);
-        this.#log.info({ pair }, "ice connected");
-        this.emit("connected", pair!);
-        return;
-      } catch (err) {
-        this.#log.debug({ err: errorMessage(err) }, "ice checks failed; waiting for more candidates");
-        while (this.#state === "checking" && this.#remoteCount === seen) {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
+  /**
+   * ICE restart: a new generation with new ufrag/pwd (read localParameters)
+   * that gathers at once. Media stays on the old pair until the new one
+   * connects. Returns false when the agent has ended.
+   */
+  restart(o: RestartOptions = {}): boolean {
+    if (this.#state === "closed" || this.#state === "failed") return false;
+    if (o.addresses) this.#opts.addresses = o.addresses;
+    if ("stunServer" in o) this.#opts.stunServer = o.stunServer;
+    if ("turn" in o) this.#opts.turn = o.turn;
+    const old = this.#gen;
+    // The generation that last carried media keeps doing so; an unconnected one is dropped.
+    if (old.state === "connected") {
+      if (this.#prev) void this.#prev.close();
+      this.#prev = old;
+    } else {
+      void old.close();
     }
+    this.#gen = this.#newGeneration();
+    this.#silentReported = false;
+    this.#log.info({ generation: this.#gen.id, addresses: this.#opts.addresses }, "ice restart");
+    this.#state = this.#prev ? "connected" : "checking";
+    this.#armDeadline("ICE restart");
+    void this.#gen.gather().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "gather"));
+    return true;
   }
 
+  #onConnected(gen: IceGeneration): void {
+    if (gen !== this.#gen || this.#state === "closed" || this.#state === "failed") return;
+    const restart = this.#prev !== undefined || gen.id > 1;
+    clearTimeout(this.#deadline);
+    if (this.#prev) {
+      void this.#prev.close();
+      this.#prev = undefined;
+    }
+    this.#state = "connected";
+    this.#silentReported = false;
+    this.#startMonitor();
+    const pair = gen.selectedPair()!;
+    this.#log.info({ pair, generation: gen.id }, restart ? "ice reconnected after restart" : "ice connected");
+    this.emit("connected", pair, { restart, generation: gen.id });
+  }
+
+  #onGenerationFailed(gen: IceGeneration, reason: string): void {
+    // The generation carrying media lost consent: fatal unless a newer one has taken over.
+    const carrying = this.#prev ?? this.#gen;
+    if (gen !== carrying) return;
+    if (gen === this.#prev && this.#gen.state === "connected") return;
+    this.#fail(reason);
+  }
+
+  /** Watches the pair that carries media for silence (no consent response, no packet). */
+  #startMonitor(): void {
+    if (this.#monitor) return;
+    const limit = this.#opts.disconnectedAfterMs ?? DISCONNECTED_AFTER_MS;
+    this.#monitor = setInterval(() => {
+      const carrying = this.#prev ?? this.#gen;
+      if (carrying.state !== "connected") return;
+      const silence = carrying.silenceMs();
+      if (silence >= limit && !this.#silentReported && !this.#prev) {
+        this.#silentReported = true;
+        this.#log.warn({ silenceMs: Math.round(silence) }, "ice disconnected");
+        this.emit("disconnected", `no consent response or packet for ${Math.round(silence)} ms`);
+      } else if (silence < limit && this.#silentReported) {
+        this.#silentReported = false;
+        this.#log.info("ice pair alive again");
+      }
+    }, 500);
+    this.#monitor.unref?.();
+  }
+
+  /** The pair media uses now. */
   selectedPair(): SelectedPair | undefined {
-    const p = this.#conn.nominated;
-    if (!p) return undefined;
-    const l = p.localCandidate;
-    const r = p.remoteCandidate;
-    return {
-      local: { type: l.type, ip: l.host, port: l.port },
-      remote: { type: r.type, ip: r.host, port: r.port },
-    };
+    return (this.#gen.state === "connected" ? this.#gen : (this.#prev ?? this.#gen)).selectedPair();
   }
 
   send(packet: Buffer): void {
     // While our checks finish, a pair may already be nominated (the library's
     // connect() resolves a little later): answering the peer's first DTLS
-    // flight then saves it a retransmission (0.5 s).
-    if (this.#state === "connected" || (this.#state === "checking" && this.#conn.nominated)) {
-      this.#conn.send(packet).catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, "send failed"));
-    }
+    // flight then saves it a retransmission (0.5 s). During a restart the old
+    // pair carries media until the new one is up.
+    if (this.#state === "closed" || this.#state === "failed") return;
+    const gen = this.#gen.state === "connected" || !this.#prev ? this.#gen : this.#prev;
+    if (gen.state !== "connected" && !(gen.state === "checking" && gen.nominated)) return;
+    gen.send(packet).catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, "send failed"));
   }
 
   #fail(reason: string): void {
     if (this.#state === "closed" || this.#state === "failed") return;
     this.#state = "failed";
     clearTimeout(this.#deadline);
-    this.#log.warn({ reason }, "ice failed");
+    clearInterval(this.#monitor);
+    this.#log.warn({ reason, checks: this.#gen.describeChecks(), localCandidates: this.#gen.conn.localCandidates.map((c) => `${c.type} ${c.host}:${c.port}`) }, "ice failed");
     this.emit("failed", reason);
   }
 
@@ -213,11 +287,9 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (this.#state === "closed") return;
     this.#state = "closed";
     clearTimeout(this.#deadline);
-    try {
-      await this.#conn.close();
-    } catch (err) {
-      this.#log.debug({ err: errorMessage(err) }, "close");
-    }
+    clearInterval(this.#monitor);
+    await Promise.all([this.#gen.close(), this.#prev?.close()]);
+    this.#prev = undefined;
     this.removeAllListeners();
   }
 }

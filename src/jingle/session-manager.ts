@@ -3,7 +3,8 @@
 // sockets and the calls. Checks, in order (XEP-0166 §7.2):
 //   unparseable -> bad-request; unknown sid or sender not the session's peer
 //   -> item-not-found + <unknown-session/>; action not allowed in the state
-//   -> unexpected-request + <out-of-order/>.
+//   -> unexpected-request + <out-of-order/>; a session-info payload we do not
+//   know -> feature-not-implemented + <unsupported-info/>.
 import { xml } from "@xmpp/xml";
 import type { Element } from "ltx";
 import {
@@ -11,6 +12,7 @@ import {
   buildJingle,
   buildJingleIqError,
   JingleParseError,
+  JINGLE_IQ_ERRORS,
   type Jingle,
 } from "./protocol/index.js";
 import { nextState, type SessionState } from "./session-state.js";
@@ -109,6 +111,14 @@ export class SessionManager {
         ok: false,
         error: `out-of-order: ${jingle.action} in state ${existing.state}`,
         reply: buildJingleIqError(iq, { type: "wait", condition: "unexpected-request", jingleCondition: "out-of-order" }),
+      };
+    }
+    if (jingle.info?.type === "unsupported") {
+      // §6.8 / XEP-0167 §7: an informational payload we do not understand.
+      return {
+        ok: false,
+        error: `unsupported-info: <${jingle.info.element.slice(0, 64)} xmlns='${jingle.info.xmlns}'>`,
+        reply: buildJingleIqError(iq, JINGLE_IQ_ERRORS["unsupported-info"]),
       };
     }
     existing.state = t.state;

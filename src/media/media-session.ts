@@ -64,6 +64,8 @@ export interface MediaSessionOptions {
   now?: () => number;
   /** Wall clock, ms since 1970 (Date.now by default), for RTCP NTP timestamps. */
   wallClock?: () => number;
+  /** 0..1, for the RTCP interval randomisation (Math.random by default; tests seed it). */
+  random?: () => number;
 }
 
 /** Per-daemon media settings (from the configuration), for whoever builds sessions. */
@@ -215,6 +217,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
             clockRate: opts.codec.clockRate,
             ...(opts.rtcp?.intervalMs !== undefined ? { intervalMs: opts.rtcp.intervalMs } : {}),
             ...(opts.rtcp?.cname !== undefined ? { cname: opts.rtcp.cname } : {}),
+            ...(opts.random ? { random: opts.random } : {}),
           });
     this.#dtmfRx = opts.telephoneEvent ? new DtmfReceiver({ clockRate: opts.telephoneEvent.clockRate }) : undefined;
     this.#watchSource(opts.source);
@@ -391,6 +394,12 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   #onRtcp(packet: Buffer, now: number): void {
     if (!this.#rtcp) return;
+    // Like RTP: once locked on to the peer's SSRC, RTCP sent under another one
+    // (the SSRC after the header, RFC 3550 §6.1) is not the peer's: a spoofed BYE or SR.
+    if (this.#remoteSsrc !== undefined && packet.readUInt32BE(4) !== this.#remoteSsrc) {
+      this.#s.packetsDiscarded++;
+      return;
+    }
     for (const input of this.#rtcp.receive(packet, now, this.#wall())) {
       if (input.kind === "bye") {
         this.#log.info({ reason: input.reason }, "RTCP BYE from the peer");
@@ -411,6 +420,9 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     }
     this.#ticks++;
     this.#lastTick = now;
+    // Wall-clock anchors for latency measurement (scripts/bench-latency.ts): the
+    // source is read and the sink written once per tick from here on.
+    if (this.#ticks === 1) this.#log.debug({ wallMs: this.#wall(), ptimeMs: this.#send.ptimeMs }, "first media tick");
 
     // Send path.
     let packets: Buffer[] = [];
@@ -435,6 +447,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       this.#recording?.writer.write(frame);
       if (!this.#firstReceived) {
         this.#firstReceived = true;
+        this.#log.debug({ wallMs: this.#wall() }, "first frame played");
         this.onFirstAudio?.();
         this.emit("firstAudio");
       }

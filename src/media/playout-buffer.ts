@@ -32,8 +32,8 @@
 // still be in time for almost every packet. The band between the two
 // thresholds is wider than a frame, so the controller settles instead of
 // see-sawing, and a clean link that starts inside it is left alone: playout
-// starts with the first packet's slack at initialDelayMs ± half a frame
-// (default 20 ms: 10..30, inside [3, 30)). On a jittery link the delay
+// starts at the first tick that gives the first packet a slack of at least
+// initialDelayMs minus a frame (default 20 ms: 3..23, inside [3, 30)). On a jittery link the delay
 // covers the jitter, within [minDelayMs, maxDelayMs]; it follows sender/
 // receiver clock drift (a faster sender makes slack grow -> merges; a slower
 // one makes it shrink -> expands) without growing. Choices (merge,
@@ -175,7 +175,6 @@ export class PlayoutBuffer {
   #playTs = 0;
   /** When (caller's clock) the sample at `ts` is due. */
   #anchor = { t: 0, ts: 0 };
-  #firstArrivalMs = 0;
   #highestSeq: number | undefined;
   readonly #playedSeqs: number[] = [];
   #consecutiveLate = 0;
@@ -257,7 +256,6 @@ export class PlayoutBuffer {
 
     if (!this.#started && this.#held.size === 0) {
       this.#hold({ ...this.#packet(p, durationTs), ext: TS_MOD + (p.timestamp >>> 0) });
-      this.#firstArrivalMs = p.arrivalMs;
       return PushResult.Queued;
     }
     const ref = this.#started ? this.#playTs : this.#oldestHeld()!.ext;
@@ -310,8 +308,7 @@ export class PlayoutBuffer {
   pop(nowMs: number, queuedMs = 0, quiet = true): PlayoutDecision {
     const dueAt = nowMs + queuedMs;
     if (!this.#started) {
-      if (this.#held.size === 0 || dueAt - this.#firstArrivalMs < this.initialDelayMs - this.frameMs / 2) return { kind: "empty" };
-      this.#start(dueAt);
+      if (!this.#start(dueAt)) return { kind: "empty" };
     }
     this.#anchor = { t: dueAt, ts: this.#playTs };
     this.#window.prune(nowMs);
@@ -432,12 +429,28 @@ export class PlayoutBuffer {
     return best;
   }
 
-  #start(dueAt: number): void {
-    const first = this.#oldestHeld()!;
+  /**
+   * Playout starts at the first tick that gives a packet a slack of at least
+   * initialDelayMs minus a frame (and the margin): its slack is then in
+   * [initial - frame, initial). When packets piled up before the first tick
+   * (the peer started sending before we started playing), those that waited
+   * a frame or more too long are dropped: they would only add delay that
+   * takes merges to remove.
+   */
+  #start(dueAt: number): boolean {
+    const need = Math.max(this.marginMs, this.initialDelayMs - this.frameMs);
+    const held = [...this.#held.values()].sort((a, b) => a.ext - b.ext);
+    if (!held.some((h) => dueAt - h.arrivalMs >= need)) return false;
+    // Skip the packets that waited a frame or more beyond the need (the ones after them are ready too).
+    let i = 0;
+    while (i < held.length - 1 && dueAt - held[i]!.arrivalMs >= need + this.frameMs && dueAt - held[i + 1]!.arrivalMs >= need) i++;
+    const first = held[i]!;
+    for (const h of this.#held.values()) if (h.ext < first.ext) this.#held.delete(h.ext);
     this.#started = true;
     this.#playTs = first.ext;
     this.#anchor = { t: dueAt, ts: first.ext };
     for (const h of this.#held.values()) this.#addSlack(this.#dueMs(h.ext) - h.arrivalMs, h.arrivalMs);
+    return true;
   }
 
   #addSlack(slack: number, at: number): void {
@@ -530,7 +543,6 @@ export class PlayoutBuffer {
     this.#stats.resyncs++;
     const ext = TS_MOD + (h.timestamp >>> 0);
     this.#held.set(ext, { ...h, ext });
-    this.#firstArrivalMs = h.arrivalMs;
     this.#highestSeq = SEQ_MOD + h.seq;
   }
 }

@@ -13,6 +13,8 @@ export class SlackWindow {
   readonly maxSamples: number;
   /** [arrivalMs, slackMs] pairs, oldest first */
   #samples: { at: number; slack: number }[] = [];
+  /** The same slacks, sorted (quantiles are read every media tick: no sorting there). */
+  #sorted: number[] = [];
 
   constructor(opts: { windowMs?: number; maxSamples?: number } = {}) {
     this.windowMs = opts.windowMs ?? 5000;
@@ -25,7 +27,8 @@ export class SlackWindow {
 
   add(slackMs: number, atMs: number): void {
     this.#samples.push({ at: atMs, slack: slackMs });
-    if (this.#samples.length > this.maxSamples) this.#samples.shift();
+    this.#sorted.splice(this.#lowerBound(slackMs), 0, slackMs);
+    if (this.#samples.length > this.maxSamples) this.#remove(this.#samples.shift()!.slack);
   }
 
   /** Forget samples older than the window. */
@@ -33,31 +36,48 @@ export class SlackWindow {
     const cut = nowMs - this.windowMs;
     let i = 0;
     while (i < this.#samples.length && this.#samples[i]!.at < cut) i++;
-    if (i > 0) this.#samples.splice(0, i);
+    if (i > 0) for (const old of this.#samples.splice(0, i)) this.#remove(old.slack);
   }
 
   /** The time line moved by `deltaMs` (positive: more delay). */
   shift(deltaMs: number): void {
     for (const s of this.#samples) s.slack += deltaMs;
+    for (let i = 0; i < this.#sorted.length; i++) this.#sorted[i]! += deltaMs;
   }
 
   clear(): void {
     this.#samples = [];
+    this.#sorted = [];
   }
 
   /** The q-quantile (0..1, nearest rank) of the slacks, or undefined when empty. */
   quantile(q: number): number | undefined {
-    const n = this.#samples.length;
+    const n = this.#sorted.length;
     if (n === 0) return undefined;
-    const sorted = this.#samples.map((s) => s.slack).sort((a, b) => a - b);
     const rank = Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1));
-    return sorted[rank];
+    return this.#sorted[rank];
   }
 
   /** How many samples are late (slack < 0). */
   lateCount(): number {
-    let n = 0;
-    for (const s of this.#samples) if (s.slack < 0) n++;
-    return n;
+    return this.#lowerBound(0);
+  }
+
+  /** Index of the first sorted slack >= v. */
+  #lowerBound(v: number): number {
+    let lo = 0;
+    let hi = this.#sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#sorted[mid]! < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  #remove(v: number): void {
+    const i = this.#lowerBound(v);
+    // Shifts add the same delta to both copies, so the value is found exactly.
+    if (this.#sorted[i] === v) this.#sorted.splice(i, 1);
   }
 }

@@ -21,7 +21,7 @@ export interface Coturn {
   stop(): Promise<void>;
 }
 
-export async function startCoturn(opts: { realm?: string; listeningIp?: string } = {}): Promise<Coturn> {
+export async function startCoturn(opts: { realm?: string; listeningIp?: string; /** More turnserver options, e.g. --denied-peer-ip=... */ extraArgs?: string[]; /** Relay ports (default: 10 of its own); each call holds one per side until the allocation is deleted. */ relayPorts?: [number, number] } = {}): Promise<Coturn> {
   const dir = mkdtempSync(join(tmpdir(), "jingled-coturn-"));
   const port = await freePort("udp");
   const realm = opts.realm ?? "localhost";
@@ -36,8 +36,8 @@ export async function startCoturn(opts: { realm?: string; listeningIp?: string }
       `--listening-ip=${ip}`,
       `--relay-ip=${ip}`,
       `--listening-port=${port}`,
-      `--min-port=${minPort}`,
-      `--max-port=${minPort + 9}`,
+      `--min-port=${opts.relayPorts?.[0] ?? minPort}`,
+      `--max-port=${opts.relayPorts?.[1] ?? minPort + 9}`,
       "--use-auth-secret",
       `--static-auth-secret=${secret}`,
       `--realm=${realm}`,
@@ -50,6 +50,7 @@ export async function startCoturn(opts: { realm?: string; listeningIp?: string }
       "--log-file=stdout",
       "--simple-log",
       "--verbose",
+      ...(opts.extraArgs ?? []),
     ],
     { name: "coturn", readyPattern: /(IPv4\. UDP listener opened on|Total UDP servers)/, readyTimeoutMs: 10000 },
   );

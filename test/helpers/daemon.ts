@@ -28,6 +28,10 @@ export interface DaemonOptions {
   logLevel?: string;
   /** Wait for the account to be online (default true). */
   waitOnline?: boolean;
+  /** Address of the XMPP server to connect to (default 127.0.0.1; the lab's public address in test/helpers/nat-lab.ts). */
+  xmppHost?: string;
+  /** Rewrites the command line, e.g. to run the daemon inside a network namespace (Netns.exec). */
+  wrap?: (cmd: string, args: string[]) => [string, string[]];
 }
 
 export interface Daemon {
@@ -49,7 +53,7 @@ export function daemonConfig(o: DaemonOptions): Record<string, unknown> {
       jid: `${o.username}@${o.prosody.domain}`,
       password: o.password,
       resource: o.resource ?? "jingled",
-      server: `xmpp://127.0.0.1:${o.prosody.port}`,
+      server: `xmpp://${o.xmppHost ?? "127.0.0.1"}:${o.prosody.port}`,
     },
     tls: { caFile: o.prosody.caFile },
     control: { socket: join(o.dir, "run", "control.sock") },
@@ -73,7 +77,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const configFile = join(o.dir, "jingled.yaml");
   writeFileSync(configFile, stringify(cfg), { mode: 0o600 });
   const socketPath = (cfg.control as { socket: string }).socket;
-  const proc = await startProcess(process.execPath, [JINGLED_BIN, "--config", configFile], {
+  const [cmd, args] = (o.wrap ?? ((c: string, a: string[]): [string, string[]] => [c, a]))(process.execPath, [JINGLED_BIN, "--config", configFile]);
+  const proc = await startProcess(cmd, args, {
     name: `jingled ${o.username}`,
     readyPattern: /control socket listening/,
     readyTimeoutMs: 15000,

@@ -45,6 +45,8 @@ export interface ProsodyOptions {
   startTimeoutMs?: number;
   /** Keep the temp dir after stop() (also when env KEEP_PROSODY_DIR=1). */
   keepDir?: boolean;
+  /** More addresses for c2s besides 127.0.0.1 (e.g. a network namespace's public address, test/helpers/nat-lab.ts). */
+  extraInterfaces?: string[];
 }
 
 export interface ProsodyServer {
@@ -181,7 +183,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
       // /dev/stderr cannot be opened when it is a socket, as with Node's pipes).
       `  { levels = { min = "error" }, to = "console" };`,
       "}",
-      'interfaces = { "127.0.0.1" }',
+      `interfaces = ${luaList(["127.0.0.1", ...(opts.extraInterfaces ?? [])])}`,
       `c2s_ports = { ${port} }`,
       "c2s_direct_tls_ports = {}",
       "legacy_ssl_ports = {}",
@@ -235,7 +237,8 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
         return "";
       }
     };
-    const activated = `Activated service 'c2s' on [127.0.0.1]:${port}`;
+    // With extraInterfaces the line lists every address: "... on [203.0.113.1]:P, [127.0.0.1]:P".
+    const activated = new RegExp(`Activated service 'c2s' on .*\\[127\\.0\\.0\\.1\\]:${port}\\b`);
     const deadline = performance.now() + startTimeoutMs;
     let ready = false;
     let why = "";
@@ -249,7 +252,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
         why = `port ${port} was taken`;
         break;
       }
-      if (log.includes(activated) && (await tcpAccepts("127.0.0.1", port))) {
+      if (activated.test(log) && (await tcpAccepts("127.0.0.1", port))) {
         ready = true;
         break;
       }

@@ -82,6 +82,7 @@ describe("first real call: two daemons through Prosody", { timeout: 180_000 }, (
       assert.equal(endA.reason, "success");
       assert.equal(endB.reason, "success");
 
+      assert.equal(media.encryption, "dtls-srtp", "two default daemons use DTLS-SRTP");
       const statsA = endA.stats as { recording: string; packetsSent: number; packetsReceived: number };
       const statsB = endB.stats as { recording: string; packetsSent: number; packetsReceived: number };
       assert.ok(statsA.packetsSent > 150 && statsB.packetsSent > 150, "about 50 packets a second each way");

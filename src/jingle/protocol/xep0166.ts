@@ -5,7 +5,7 @@
 
 import { createElement, type Element } from "ltx";
 import { NS } from "./namespaces.js";
-import { childElements, optAttr, optEnum, reqAttr } from "./errors.js";
+import { LIMITS, childElements, optAttr, optEnum, reqAttr } from "./errors.js";
 import { SENDERS, type RtpDescription, type SessionInfo, type Senders } from "./xep0167.js";
 import type { IceUdpTransport } from "./xep0176.js";
 
@@ -126,14 +126,15 @@ export function parseReason(el: Element): JingleReason {
     if (child.getNS() !== NS.jingle) continue;
     const name = child.getName();
     if (name === "text") {
-      text ??= child.getText();
+      // Bounded like an attribute: it ends up in logs and control-socket events.
+      text ??= child.getText().slice(0, LIMITS.attributeLength);
       continue;
     }
     if (condition !== undefined) continue;
     condition = normaliseReasonCondition(name);
     if (condition === ReasonCondition.AlternativeSession) {
       const sid = child.getChildText("sid")?.trim();
-      if (sid) alternativeSid = sid;
+      if (sid && sid.length <= LIMITS.attributeLength) alternativeSid = sid;
     }
   }
   // §7.4 says the condition MUST be present; a bare <reason/> still ends the call.

@@ -1,0 +1,247 @@
+// One ICE "generation" (RFC 8445 §9: everything between two ICE restarts):
+// one werift Connection with its own ufrag/pwd, local transports, check list
+// and consent freshness (RFC 7675). The IceAgent (ice-agent.ts) owns one or,
+// while a restart is under way, two of them.
+//
+// What this adds to werift:
+// - checks start as soon as there are remote credentials and a remote
+//   candidate, without waiting for gathering (a STUN or TURN server that does
+//   not answer would otherwise hold the call up for seconds); candidates found
+//   later are paired as they come, TURN ones included (werift forgets those);
+// - relay pairs are held back for a grace period (werift nominates
+//   aggressively: the first pair that works wins, and a relay pair must not
+//   beat a direct one that needs one more retransmission to punch its NAT);
+// - liveness: the time of the last consent response or packet on the selected
+//   pair, for an early "disconnected" long before consent expires.
+import { CandidatePairState, Connection, type Candidate, type CandidatePair } from "werift-ice";
+import type { Logger } from "../util/logger.js";
+import { errorMessage } from "../util/errors.js";
+import { closeLocal, guardSockets, pairLocal, releaseTurnAllocations } from "./werift-internals.js";
+import type { SelectedPair, TurnServer } from "./ice-agent.js";
+
+export interface GenerationOptions {
+  id: number;
+  controlling: boolean;
+  addresses: string[];
+  stunServer?: [string, number];
+  turn?: TurnServer;
+  relayOnly: boolean;
+  portRange?: [number, number];
+  relayGraceMs: number;
+  logger: Logger;
+  onCandidate: (c: Candidate) => void;
+  onGathered: () => void;
+  onConnected: () => void;
+  /** Consent expired (RFC 7675 §5.1: 30 s without a response). */
+  onFailed: (reason: string) => void;
+  onData: (packet: Buffer) => void;
+}
+
+export type GenerationState = "new" | "checking" | "connected" | "failed" | "closed";
+
+function isRelayPair(pair: CandidatePair): boolean {
+  const local = (pair.protocol as { localCandidate?: Candidate }).localCandidate;
+  return local?.type === "relay" || pair.remoteCandidate.type === "relay";
+}
+
+export class IceGeneration {
+  readonly id: number;
+  readonly conn: Connection;
+  state: GenerationState = "new";
+  readonly #o: GenerationOptions;
+  readonly #log: Logger;
+  #gatherStarted = false;
+  #remoteSet = false;
+  #remoteCount = 0;
+  #relayReleased: boolean;
+  #relayTimer: NodeJS.Timeout | undefined;
+  #checksStartedAt = 0;
+  /** performance.now() of the last consent response or packet on the selected pair. */
+  #lastAliveAt = 0;
+  #aliveMark = -1;
+
+  constructor(o: GenerationOptions) {
+    this.id = o.id;
+    this.#o = o;
+    this.#log = o.logger.child({ generation: o.id });
+    this.#relayReleased = o.relayOnly || o.relayGraceMs <= 0;
+    this.conn = new Connection(o.controlling, {
+      // Host addresses are chosen by us (see addresses.ts): switch off the
+      // library's own enumeration and give ours as "additional" addresses.
+      useIpv4: false,
+      useIpv6: false,
+      additionalHostAddresses: o.addresses,
+      ...(o.addresses.length === 1 && !o.addresses[0]!.includes(":") ? { interfaceAddresses: { udp4: o.addresses[0]! } } : {}),
+      ...(o.portRange ? { portRange: o.portRange } : {}),
+      ...(o.stunServer ? { stunServer: o.stunServer } : {}),
+      ...(o.turn
+        ? {
+            turnServer: [o.turn.host, o.turn.port] as [string, number],
+            turnUsername: o.turn.username,
+            turnPassword: o.turn.password,
+            turnTransport: o.turn.transport,
+            forceTurn: o.relayOnly,
+          }
+        : {}),
+      filterCandidatePair: (pair) => this.#relayReleased || !isRelayPair(pair),
+    });
+    // The library falls back to a public STUN server when none is given.
+    if (!o.stunServer) this.conn.stunServer = undefined;
+    this.conn.onIceCandidate.subscribe((c: Candidate) => {
+      if (this.state === "closed") {
+        // Gathering outlived the generation (a slow TURN server): do not leak the allocation.
+        if (c.type === "relay") void closeLocal(this.conn, c);
+        return;
+      }
+      guardSockets(this.conn, (err) => this.#log.debug({ err: errorMessage(err) }, "socket error"));
+      // A TURN allocation that completes after checks began is not paired by the library.
+      if (c.type === "relay" && this.#relayReleased) pairLocal(this.conn, c);
+      this.#log.debug({ type: c.type, ip: c.host, port: c.port }, "local candidate");
+      o.onCandidate(c);
+    });
+    this.conn.onData.subscribe((data: Buffer) => {
+      if (this.state === "closed") return;
+      o.onData(data);
+    });
+    this.conn.stateChanged.subscribe((s) => {
+      this.#log.debug({ state: s }, "werift state");
+      if (s === "failed" && this.state === "connected") {
+        this.state = "failed";
+        o.onFailed("consent expired");
+      }
+    });
+  }
+
+  get localParameters(): { ufrag: string; pwd: string } {
+    return { ufrag: this.conn.localUsername, pwd: this.conn.localPassword };
+  }
+
+  get remoteParameters(): { ufrag: string; pwd: string } | undefined {
+    return this.#remoteSet ? { ufrag: this.conn.remoteUsername, pwd: this.conn.remotePassword } : undefined;
+  }
+
+  /** Gathers host (and srflx, relay) candidates; each is reported as soon as it is known. */
+  async gather(): Promise<void> {
+    if (this.#gatherStarted) return;
+    this.#gatherStarted = true;
+    const gathering = this.conn.gatherCandidates();
+    this.#maybeCheck();
+    await gathering;
+    if (this.state === "closed") return;
+    guardSockets(this.conn, (err) => this.#log.debug({ err: errorMessage(err) }, "socket error"));
+    this.#o.onGathered();
+  }
+
+  setRemoteParameters(ufrag: string, pwd: string): void {
+    if (this.#remoteSet && ufrag === this.conn.remoteUsername && pwd === this.conn.remotePassword) return;
+    this.conn.setRemoteParams({ iceLite: false, usernameFragment: ufrag, password: pwd });
+    this.#remoteSet = true;
+    this.#maybeCheck();
+  }
+
+  async addRemoteCandidate(c: Candidate): Promise<void> {
+    if (this.state === "closed" || this.state === "failed") return;
+    await this.conn.addRemoteCandidate(c);
+    this.#log.debug({ type: c.type, ip: c.host, port: c.port }, "remote candidate");
+    this.#remoteCount++;
+    this.#maybeCheck();
+  }
+
+  #maybeCheck(): void {
+    if (this.state !== "new" || !this.#gatherStarted || !this.#remoteSet || this.#remoteCount === 0) return;
+    this.state = "checking";
+    this.#checksStartedAt = performance.now();
+    if (!this.#relayReleased) {
+      this.#relayTimer = setInterval(() => this.#maybeReleaseRelay(), 50);
+      this.#relayTimer.unref?.();
+    }
+    void this.#runChecks();
+  }
+
+  /** Relay pairs join the check list after the grace period, or once every direct pair has failed. */
+  #maybeReleaseRelay(): void {
+    if (this.#relayReleased || this.state !== "checking") {
+      clearInterval(this.#relayTimer);
+      return;
+    }
+    const elapsed = performance.now() - this.#checksStartedAt;
+    const direct = this.conn.checkList.filter((p) => !isRelayPair(p));
+    const allFailed = direct.length > 0 && direct.every((p) => p.state === CandidatePairState.FAILED);
+    if (elapsed < this.#o.relayGraceMs && !(allFailed && elapsed >= 200)) return;
+    this.#relayReleased = true;
+    clearInterval(this.#relayTimer);
+    this.#log.debug({ elapsedMs: Math.round(elapsed), directFailed: allFailed }, "relay pairs released");
+    pairLocal(this.conn);
+  }
+
+  async #runChecks(): Promise<void> {
+    // connect() keeps scheduling while more remote candidates may come (we
+    // never signal end-of-candidates) and resolves once a pair is nominated.
+    while (this.state === "checking") {
+      try {
+        await this.conn.connect();
+        if (this.state !== "checking") return;
+        this.state = "connected";
+        clearInterval(this.#relayTimer);
+        this.#lastAliveAt = performance.now();
+        this.#o.onConnected();
+        return;
+      } catch (err) {
+        if (this.state !== "checking") return;
+        this.#log.debug({ err: errorMessage(err) }, "ice checks failed; retrying");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /** The nominated pair, once there is one (possibly before connect() returned). */
+  get nominated(): CandidatePair | undefined {
+    return this.conn.nominated;
+  }
+
+  selectedPair(): SelectedPair | undefined {
+    const p = this.conn.nominated;
+    if (!p) return undefined;
+    const l = p.localCandidate;
+    const r = p.remoteCandidate;
+    return { local: { type: l.type, ip: l.host, port: l.port }, remote: { type: r.type, ip: r.host, port: r.port } };
+  }
+
+  /** Milliseconds since the last consent response or packet on the selected pair. */
+  silenceMs(): number {
+    const p = this.conn.nominated;
+    if (!p) return 0;
+    const mark = p.responsesReceived + p.packetsReceived;
+    const now = performance.now();
+    if (mark !== this.#aliveMark) {
+      this.#aliveMark = mark;
+      this.#lastAliveAt = now;
+    }
+    return now - this.#lastAliveAt;
+  }
+
+  /** The check list, one line per pair ("host 10.0.1.2:5000 -> srflx 203.0.113.20:6000 FAILED"), for diagnostics. */
+  describeChecks(): string[] {
+    return this.conn.checkList.map((p) => {
+      const l = (p.protocol as { localCandidate?: Candidate }).localCandidate;
+      const r = p.remoteCandidate;
+      return `${l?.type} ${l?.host}:${l?.port} -> ${r.type} ${r.host}:${r.port} ${CandidatePairState[p.state]}`;
+    });
+  }
+
+  send(packet: Buffer): Promise<void> {
+    return this.conn.send(packet);
+  }
+
+  async close(): Promise<void> {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    clearInterval(this.#relayTimer);
+    try {
+      await releaseTurnAllocations(this.conn);
+      await this.conn.close();
+    } catch (err) {
+      this.#log.debug({ err: errorMessage(err) }, "close");
+    }
+  }
+}

@@ -1,0 +1,101 @@
+// A legacy-style peer (no DTLS fingerprint, no rtcp-mux — like Farstream-era
+// clients) against a default jingled, both directions: the default daemon
+// falls back to plain RTP/AVP without RTCP and the audio flows; a daemon
+// whose policy requires DTLS refuses it with security-error.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
+import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import { makeSpeechWav } from "../helpers/speech.js";
+import { compareAudioSegments } from "../helpers/audio-compare.js";
+import { floatToInt16, parseWav, wavToMonoFloat } from "../../src/media/wav.js";
+import type { AnyEvent } from "../../src/control/client.js";
+
+function mono16(path: string) {
+  const w = parseWav(readFileSync(path));
+  return { pcm: floatToInt16(wavToMonoFloat(w)), rate: w.format.sampleRate };
+}
+
+describe("legacy-style peer: DTLS off, no rtcp-mux", { timeout: 150_000 }, () => {
+  let prosody: ProsodyServer;
+  let dir: string;
+  let modern: Daemon;
+  let legacy: Daemon;
+  let strict: Daemon;
+  const wav = { modern: "", legacy: "" };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "jingled-legacy-"));
+    prosody = await startProsody({
+      users: [
+        { username: "modern", password: "m-pw" },
+        { username: "legacy", password: "l-pw" },
+        { username: "strict", password: "s-pw" },
+      ],
+    });
+    wav.modern = join(dir, "modern.wav");
+    wav.legacy = join(dir, "legacy.wav");
+    await makeSpeechWav("Plain old RTP still carries a voice from here.", wav.modern);
+    await makeSpeechWav("And back from the legacy side it comes as well.", wav.legacy, { voice: "en+f3" });
+    modern = await startDaemon({ prosody, username: "modern", password: "m-pw", dir: join(dir, "modern"), input: { type: "file", path: wav.modern } });
+    legacy = await startDaemon({
+      prosody, username: "legacy", password: "l-pw", dir: join(dir, "legacy"), input: { type: "file", path: wav.legacy },
+      config: { media: { codecs: ["pcmu", "opus"], input: { type: "file", path: wav.legacy }, output: { type: "file", path: join(dir, "legacy", "recordings", "{callId}.wav") }, dtls: "off", rtcpMux: false } },
+    });
+    strict = await startDaemon({
+      prosody, username: "strict", password: "s-pw", dir: join(dir, "strict"),
+      config: { media: { dtls: "require", output: { type: "null" } } },
+    });
+  });
+
+  after(async () => {
+    await Promise.all([modern?.stop(), legacy?.stop(), strict?.stop()]);
+    await prosody?.stop();
+    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const is = (callId: unknown, type: string) => (e: AnyEvent) => e.event === "call" && e.callId === callId && e.type === type;
+  const incoming = (d: Daemon, mark: number) => (e: AnyEvent) => e.event === "call" && e.type === "incoming" && d.events.indexOf(e) >= mark;
+
+  for (const [callerName, calleeName] of [["modern", "legacy"], ["legacy", "modern"]] as const) {
+    test(`${callerName} calls ${calleeName}: plain RTP without RTCP, audio both ways`, async (t) => {
+      const caller = callerName === "modern" ? modern : legacy;
+      const callee = calleeName === "modern" ? modern : legacy;
+      const mark = callee.events.length;
+      const { callId } = (await caller.control.request("call", { jid: callee.jid })) as { callId: string };
+      const inc = await callee.waitForEvent(incoming(callee, mark), 10000, "incoming");
+      await callee.control.request("answer", { callId: inc.callId });
+      const media = await caller.waitForEvent((e) => e.event === "media" && e.callId === callId, 15000, "media");
+      assert.equal(media.encryption, "none", "no fingerprint from the legacy side: plain RTP/AVP");
+      await new Promise((r) => setTimeout(r, 3500));
+      await caller.control.request("hangup", { callId });
+      const endCaller = await caller.waitForEvent(is(callId, "ended"), 10000, "caller ended");
+      const endCallee = await callee.waitForEvent(is(inc.callId, "ended"), 10000, "callee ended");
+      assert.equal(endCaller.reason, "success");
+      for (const [end, said, who] of [
+        [endCallee, callerName === "modern" ? wav.modern : wav.legacy, `${callerName} -> ${calleeName}`],
+        [endCaller, callerName === "modern" ? wav.legacy : wav.modern, `${calleeName} -> ${callerName}`],
+      ] as const) {
+        const stats = end.stats as { recording: string; rtcpSent: number };
+        assert.equal(stats.rtcpSent, 0, "no rtcp-mux: no RTCP on the single ICE component");
+        const ref = mono16(said);
+        const rec = mono16(stats.recording);
+        const cmp = compareAudioSegments(ref.pcm, ref.rate, rec.pcm, rec.rate);
+        t.diagnostic(`${who}: correlation ${cmp.correlation.toFixed(3)}`);
+        assert.ok(cmp.correlation >= 0.85, `${who}: correlation ${cmp.correlation.toFixed(3)}`);
+      }
+    });
+  }
+
+  test("a daemon whose dtls policy is require refuses the legacy peer with security-error", async () => {
+    const mark = strict.events.length;
+    const { callId } = (await legacy.control.request("call", { jid: strict.jid })) as { callId: string };
+    const end = await legacy.waitForEvent(is(callId, "ended"), 15000, "legacy ended");
+    assert.equal(end.reason, "security-error");
+    const refused = await strict.waitForEvent((e) => e.event === "call" && e.type === "ended" && strict.events.indexOf(e) >= mark, 10000, "strict ended");
+    assert.equal(refused.reason, "security-error");
+  });
+});

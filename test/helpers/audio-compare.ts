@@ -93,6 +93,8 @@ export interface SegmentCompareResult {
   worst: number;
   /** Voiced segments compared. */
   segments: number;
+  /** Voiced segments of the reference past the end of the recording (the call ended first): not compared. */
+  uncovered: number;
   /** Overall lag (ms) and how far the per-segment lags wandered from it (ms): jitter-buffer time warping. */
   lagMs: number;
   lagSpreadMs: number;
@@ -120,7 +122,7 @@ export function compareAudioSegments(
   const rec = toFloatNoDc(Resampler.resampleAll(recorded, recRate, rate));
   const seg = Math.round(((opts.segmentMs ?? 250) * rate) / 1000);
   const search = Math.round(((opts.searchMs ?? 60) * rate) / 1000);
-  const none = { correlation: 0, worst: 0, segments: 0, lagMs: global.lagMs, lagSpreadMs: 0 };
+  const none = { correlation: 0, worst: 0, segments: 0, uncovered: 0, lagMs: global.lagMs, lagSpreadMs: 0 };
   if (ref.length < seg || rec.length === 0) return none;
 
   const energies: number[] = [];
@@ -137,10 +139,15 @@ export function compareAudioSegments(
   let sumWC = 0;
   let worst = 1;
   let segments = 0;
+  let uncovered = 0;
   let spread = 0;
   energies.forEach((e, k) => {
     if (e < maxE * 10 ** (-30 / 10)) return; // silent segment: nothing to compare
     const s = k * seg;
+    if (s + lag + seg > rec.length) {
+      uncovered++;
+      return; // the recording ended before this part of the reference could arrive
+    }
     const block = ref.subarray(s, s + seg);
     let best = -1;
     let bestLag = lag;
@@ -174,6 +181,7 @@ export function compareAudioSegments(
     correlation: sumW > 0 ? sumWC / sumW : 0,
     worst: segments ? worst : 0,
     segments,
+    uncovered,
     lagMs: global.lagMs,
     lagSpreadMs: (spread * 1000) / rate,
   };

@@ -105,3 +105,13 @@ test("segment alignment forgives a dropped frame but not garbled audio", async (
   // Unrelated audio.
   assert.ok(compareAudioSegments(ref, rate, whiteNoise(ref.length, 3000, 9), rate).correlation < 0.3);
 });
+
+test("segment alignment: reference audio after the end of the recording is not counted as lost", async () => {
+  const { compareAudioSegments, speechLike } = await import("../helpers/audio-compare.js");
+  const rate = 8000;
+  const ref = speechLike(rate, 4, 3);
+  const cutShort = ref.slice(0, Math.round(3 * rate)); // the call was hung up after 3 s
+  const r = compareAudioSegments(ref, rate, cutShort, rate);
+  assert.ok(r.correlation > 0.95, `score ${r.correlation.toFixed(3)}`);
+  assert.ok(r.uncovered >= 3, `uncovered ${r.uncovered}`);
+});

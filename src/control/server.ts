@@ -50,6 +50,10 @@ const MAX_SOCKET_PATH_BYTES = 107;
 // Lines read but not yet handled; past this we stop reading the socket so a
 // client that pipelines faster than we answer is slowed down, not buffered.
 const MAX_PENDING_LINES = 32;
+// One read can hold thousands of pipelined lines: a client gets this many
+// answered per turn of the event loop, so other clients (and calls' media)
+// are not held up behind it.
+const LINES_PER_TURN = 8;
 
 export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
   const runtimeDir = env.XDG_RUNTIME_DIR;
@@ -92,6 +96,13 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     #closed = false;
     /** The client half-closed: answer what it sent, then close our side. */
     #inputEnded = false;
+    /**
+     * Lines held while the socket waits to drain, then written as one chunk:
+     * a slow reader costs one buffered write, not thousands (each of which
+     * Node would fail with its own error, stack trace included, on destroy).
+     */
+    #backlog: string[] = [];
+    #backlogBytes = 0;
 
     constructor(socket: net.Socket) {
       this.#socket = socket;
@@ -100,6 +111,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
       socket.on("error", (err) => log.debug({ client: this.info.id, err: errorMessage(err) }, "client socket error"));
       socket.on("end", () => this.#onEnd());
       socket.on("close", () => this.#onClose());
+      socket.on("drain", () => this.#flush());
     }
 
     get closed(): boolean {
@@ -110,15 +122,29 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     sendLine(line: string): void {
       if (this.#closed) return;
       // writableLength is what Node still holds for this socket beyond the kernel's buffer.
-      if (this.#socket.writableLength + Buffer.byteLength(line) > maxQueuedBytes) {
+      const bytes = Buffer.byteLength(line);
+      if (this.#socket.writableLength + this.#backlogBytes + bytes > maxQueuedBytes) {
         log.warn(
-          { client: this.info.id, queuedBytes: this.#socket.writableLength, maxQueuedBytes },
+          { client: this.info.id, queuedBytes: this.#socket.writableLength + this.#backlogBytes, maxQueuedBytes },
           "control client is not reading; disconnecting it",
         );
         this.destroy();
         return;
       }
+      if (this.#socket.writableNeedDrain || this.#backlog.length > 0) {
+        this.#backlog.push(line);
+        this.#backlogBytes += bytes;
+        return;
+      }
       this.#socket.write(line);
+    }
+
+    #flush(): void {
+      if (this.#closed || this.#backlog.length === 0) return;
+      const data = this.#backlog.join("");
+      this.#backlog = [];
+      this.#backlogBytes = 0;
+      this.#socket.write(data);
     }
 
     destroy(): void {
@@ -126,6 +152,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
       this.#closed = true;
       clients.delete(this);
       this.#queue.length = 0;
+      this.#backlog = [];
       this.#socket.destroy();
     }
 
@@ -152,6 +179,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
 
     #endIfIdle(): void {
       if (this.#inputEnded && !this.#processing && this.#queue.length === 0 && !this.#closed) {
+        this.#flush();
         this.#closed = true;
         clients.delete(this);
         this.#socket.end();
@@ -196,6 +224,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     /** Handles queued lines one at a time, so a client's replies keep its request order. */
     async #drain(): Promise<void> {
       this.#processing = true;
+      let handled = 0;
       try {
         while (!this.#closed) {
           const item = this.#queue.shift();
@@ -206,6 +235,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
               ? errorReply(null, "line-too-long", `line longer than ${maxLineBytes} bytes; skipped to its end`)
               : await handleLine(item.line, this.info);
           this.sendLine(encodeReply(reply));
+          if (++handled % LINES_PER_TURN === 0) await new Promise((r) => setImmediate(r));
         }
       } finally {
         this.#processing = false;

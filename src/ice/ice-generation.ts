@@ -17,6 +17,7 @@ import { CandidatePairState, Connection, type Candidate, type CandidatePair } fr
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
 import { closeLocal, guardSockets, pairLocal, releaseTurnAllocations } from "./werift-internals.js";
+import { isOurCheck, stunRequestView } from "./stun-auth.js";
 import type { SelectedPair, TurnServer } from "./ice-agent.js";
 
 export interface GenerationOptions {
@@ -84,6 +85,8 @@ export class IceGeneration {
           }
         : {}),
       filterCandidatePair: (pair) => this.#relayReleased || !isRelayPair(pair),
+      // Binding requests that do not name our ufrag get no answer and teach werift no candidate (stun-auth.ts).
+      filterStunResponse: (msg) => isOurCheck(stunRequestView(msg), [this.conn.localUsername]),
     });
     // The library falls back to a public STUN server when none is given.
     if (!o.stunServer) this.conn.stunServer = undefined;

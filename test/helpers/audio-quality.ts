@@ -14,8 +14,8 @@
 //                    moved by a frame somewhere does not ruin it.
 // An adaptive jitter buffer moves the time line now and then by a frame, so
 // the alignment is local: each 200 ms block of the reference is matched at
-// its own lag (within ±blockSearchMs of the global one), as PESQ aligns
-// each utterance.
+// its own lag (the global one plus whole 20 ms frames, up to ±blockSearchMs),
+// as PESQ aligns each utterance.
 // No test-framework imports: benchmarks use it too.
 import { Resampler } from "../../src/media/resampler.js";
 import { compareAudio } from "./audio-compare.js";
@@ -54,7 +54,13 @@ export function frameQuality(
   for (let b = 0; b * block < ref.length; b++) {
     let best = globalLag;
     let bestC = -Infinity;
-    for (let l = globalLag - search; l <= globalLag + search; l++) {
+    // The time line moves in whole frames (expand/merge): try the global lag
+    // plus multiples of 20 ms, each refined by a few samples.
+    const candidates: number[] = [];
+    for (let k = -Math.floor(search / (2 * frame)); k <= Math.floor(search / (2 * frame)); k++) {
+      for (let d = -3; d <= 3; d++) candidates.push(globalLag + k * 2 * frame + d);
+    }
+    for (const l of candidates) {
       let xy = 0;
       let xx = 0;
       let yy = 0;

@@ -103,7 +103,6 @@ export interface PairOptions {
   impair?: { ab?: Impairment; ba?: Impairment };
   /** extra MediaSession options for both */
   session?: Partial<Omit<MediaSessionOptions, "codec" | "source" | "sink" | "clock" | "send" | "logger">>;
-  /** receiver tick phase relative to the sender, ms (packets reach the receiver this much before its tick) */
 }
 
 export interface MediaPair {
@@ -131,8 +130,9 @@ export function createMediaPair(o: PairOptions): MediaPair {
     wallClock: () => EPOCH + clock.nowMs,
     ...o.session,
   };
-  const a = new MediaSession({ ...common, source: o.sources.a, sink: o.sinks.a, send: (p) => links.ab.send(p, clock.nowMs) });
-  const b = new MediaSession({ ...common, source: o.sources.b, sink: o.sinks.b, send: (p) => links.ba.send(p, clock.nowMs) });
+  // Seeded RTCP timing too: the impairments draw from their generators per packet, RTCP included.
+  const a = new MediaSession({ random: prng(101), ...common, source: o.sources.a, sink: o.sinks.a, send: (p) => links.ab.send(p, clock.nowMs) });
+  const b = new MediaSession({ random: prng(202), ...common, source: o.sources.b, sink: o.sinks.b, send: (p) => links.ba.send(p, clock.nowMs) });
   return {
     a,
     b,

@@ -114,7 +114,8 @@ test("receive path: FEC from the next packet is used when the decoder offers it;
     },
     close: () => undefined,
   };
-  const rp = new ReceivePath({ codec: pcmu as CodecDescriptor, decoder: dec, jitter: { initialDelayMs: 20 } });
+  // 40 ms of start delay: packet 3 is already here when packet 2's turn comes.
+  const rp = new ReceivePath({ codec: pcmu as CodecDescriptor, decoder: dec, jitter: { initialDelayMs: 40 } });
   const pkt = (seq: number, fill = 0x11) => Buffer.alloc(160, fill);
   // Packets 0, 1, (2 lost), 3 with a recognisable payload, 4 corrupt.
   const arrivals: [number, Buffer][] = [[0, pkt(0)], [1, pkt(1)], [3, pkt(3, 0x33)], [4, pkt(4, 0xee)], [5, pkt(5)]];

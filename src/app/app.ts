@@ -93,7 +93,11 @@ export class App {
   readonly #presence = new PresenceBook();
   readonly #extServices: ExternalServices;
   #certificate: DtlsCertificate | undefined;
-  readonly #clock: FrameClock = createFrameClock(20);
+  #clockErrors = 0;
+  readonly #clock: FrameClock = createFrameClock(20, undefined, (err) => {
+    // A call whose media throws every tick must not flood the log either.
+    if (this.#clockErrors++ % 500 === 0) this.#log.error({ err: errorMessage(err), count: this.#clockErrors }, "media tick failed");
+  });
   readonly #control: ControlServer;
   #hostAddresses: string[];
   readonly #roster: Roster;

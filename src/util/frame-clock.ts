@@ -11,7 +11,15 @@ export interface FrameClock {
 
 const MAX_CATCH_UP = 5;
 
-export function createFrameClock(periodMs = 20, now: () => number = () => performance.now()): FrameClock {
+/**
+ * `onError` hears about a subscriber that threw; the other subscribers (the
+ * other calls) keep their ticks — one broken call must not silence all.
+ */
+export function createFrameClock(
+  periodMs = 20,
+  now: () => number = () => performance.now(),
+  onError: (err: unknown, fn: TickHandler) => void = () => undefined,
+): FrameClock {
   const subscribers = new Set<TickHandler>();
   let timer: NodeJS.Timeout | undefined;
   let start = 0;
@@ -32,7 +40,13 @@ export function createFrameClock(periodMs = 20, now: () => number = () => perfor
     }
     for (let i = 0; i < Math.max(1, behind); i++) {
       ticks++;
-      for (const fn of subscribers) fn(ticks);
+      for (const fn of subscribers) {
+        try {
+          fn(ticks);
+        } catch (err) {
+          onError(err, fn);
+        }
+      }
     }
     if (subscribers.size > 0) schedule();
     else timer = undefined;

@@ -1,0 +1,125 @@
+// The benchmark results (scripts/bench.ts): their JSON shape, and the
+// readable summary table printed at the end of a run. Every ratio is
+// jingled / baresip from the same run (lower is better for jingled).
+import type { SetupResult } from "./bench-setup.js";
+import type { MouthToEarResult, PipelineLatency } from "./bench-mouth-to-ear.js";
+import type { LoadResult, MemoryResult } from "./bench-load.js";
+import type { ProfileSummary } from "./bench-profile.js";
+import { fmt, ratio, table } from "./bench-stats.js";
+
+export interface BenchPlan {
+  setupIterations: number;
+  latencyCodecs: string[];
+  clicks: number;
+  loadLevels: number[];
+  loadCodecs: string[];
+  windowSec: number;
+  memoryCalls: number;
+  profile: boolean;
+}
+
+export interface BenchResults {
+  version: 1;
+  mode: "full" | "quick";
+  startedAt: string;
+  finishedAt?: string;
+  durationSec?: number;
+  machine: { cpus: number; cpuModel: string; memMiB: number; kernel: string; node: string; baresip: string; jingled: string };
+  /** 1/5/15-minute load averages at the start and the end, and 1-minute samples during the run */
+  loadAverage: { atStart: number[]; atEnd?: number[]; during?: { min: number; max: number; mean: number; samples: { atSec: number; load1: number }[] } };
+  plan: BenchPlan;
+  setup?: Record<string, (SetupResult & { encryption?: string }) | undefined>;
+  /** through the PulseAudio lab, devices included: "jingled-opus", "baresip-opus", ... */
+  mouthToEar?: Record<string, MouthToEarResult | undefined>;
+  /** the lab's mic piped straight to its speaker with jingled's device latencies */
+  soundServerPath?: MouthToEarResult;
+  /** jingled file to file, no devices (scripts/bench-latency.ts, issue 4), by codec */
+  pipelineLatency?: Record<string, Omit<PipelineLatency, "output"> & { output?: string }>;
+  perCall?: LoadResult[];
+  memory?: MemoryResult[];
+  profile?: Record<string, { calls: number; caller?: ProfileSummary; callee?: ProfileSummary; files: string[] }>;
+  errors: { phase: string; message: string }[];
+}
+
+const pct = (cpuPerCallSec: number | undefined): number | undefined => (cpuPerCallSec === undefined ? undefined : cpuPerCallSec * 100);
+
+function row(label: string, j: number | undefined, b: number | undefined, digits: number, goal = ""): string[] {
+  return [label, fmt(j, digits), fmt(b, digits), fmt(ratio(j, b), 2), goal];
+}
+
+export function summaryTable(r: BenchResults): string {
+  const rows: string[][] = [["figure", "jingled", "baresip", "ratio j/b", "goal"]];
+  const s = r.setup ?? {};
+  for (const [mode, label] of [["dtls", "DTLS-SRTP"], ["plain", "plain RTP"]] as const) {
+    const j = s[`jingled-${mode}`];
+    const b = s[`baresip-${mode}`];
+    if (!j && !b) continue;
+    rows.push(row(`setup to 1st decoded frame, ${label}, median ms (n=${j?.firstAudio.n ?? 0}/${b?.firstAudio.n ?? 0})`, j?.firstAudio.median, b?.firstAudio.median, 0, mode === "dtls" ? "j < 150" : ""));
+    rows.push(row(`  fastest 10 % (p10), ms`, j?.firstAudio.p10, b?.firstAudio.p10, 0));
+    rows.push(row(`setup to 1st RTP packet at callee, ${label}, median ms`, j?.firstPacket.median, b?.firstPacket.median, 0));
+  }
+  const m2e = r.mouthToEar ?? {};
+  for (const codec of new Set(Object.keys(m2e).map((k) => k.split("-")[1]!))) {
+    const j = m2e[`jingled-${codec}`];
+    const b = m2e[`baresip-${codec}`];
+    rows.push(row(`mouth-to-ear ${codec} via PulseAudio, devices incl., median ms (bursts ${j?.bursts.paired ?? 0}/${b?.bursts.paired ?? 0})`, j?.latency.median, b?.latency.median, 0));
+  }
+  if (r.soundServerPath) rows.push(row("  the sound-server path alone (parec 20 ms | pacat 40 ms)", r.soundServerPath.latency.median, undefined, 0));
+  for (const [codec, p] of Object.entries(r.pipelineLatency ?? {})) {
+    rows.push(row(`mouth-to-ear ${codec}, jingled pipeline only (scripts/bench-latency), ms`, p.mouthToEarMs, undefined, 0, "j < 60"));
+  }
+  const per = r.perCall ?? [];
+  const find = (agent: string, codec: string, calls: number): LoadResult | undefined => per.find((x) => x.agent === agent && x.codec === codec && x.calls === calls);
+  for (const codec of r.plan.loadCodecs) {
+    for (const n of r.plan.loadLevels) {
+      const j = find("jingled", codec, n);
+      const b = find("baresip", codec, n);
+      if (!j && !b) continue;
+      // A run that carried no audio has no meaningful CPU figure.
+      const ok = (x: LoadResult | undefined): LoadResult | undefined => (x && x.health.framesPlayed !== 0 ? x : undefined);
+      for (const sideName of ["caller", "callee"] as const) {
+        const r0 = row(`CPU ${codec} x${n} ${sideName}, % of a core per call`, pct(ok(j)?.[sideName].cpuPerCallSec), pct(ok(b)?.[sideName].cpuPerCallSec), 2, codec === "opus" ? "ratio <= 1" : "");
+        if (j && !ok(j)) r0[1] = "failed";
+        rows.push(r0);
+      }
+      const jh = j?.health;
+      const bh = b?.health;
+      rows.push([
+        `  health ${codec} x${n}: j concealed % / b lost %`,
+        jh ? (jh.framesPlayed === 0 ? "FAILED: no audio" : `${fmt(jh.concealedPercent, 2)}${jh.callsDropped ? ` (${jh.callsDropped} dropped)` : ""}`) : "—",
+        bh ? `${fmt(bh.lossPercent, 2)}${bh.callsDropped ? ` (${bh.callsDropped} dropped)` : ""}` : "—",
+        "",
+        codec === "opus" && n >= 50 ? "j < 1 %" : "",
+      ]);
+    }
+  }
+  const ji = per.find((x) => x.agent === "jingled");
+  const bi = per.find((x) => x.agent === "baresip");
+  if (ji || bi) rows.push(row("idle CPU of one process, % of a core (callee)", ji?.callee.idleCpuPercent, bi?.callee.idleCpuPercent, 1));
+  const jm = r.memory?.find((m) => m.agent === "jingled");
+  const bm = r.memory?.find((m) => m.agent === "baresip");
+  if (jm || bm) {
+    const mean = (x: [number, number] | undefined): number | undefined => (x ? (x[0] + x[1]) / 2 : undefined);
+    rows.push(row("idle RSS of one process, MiB (mean of caller and callee)", mean(jm?.idleRssMiB), mean(bm?.idleRssMiB), 1, "j < 80"));
+    rows.push(row(`RSS per added call, opus x${jm?.calls ?? bm?.calls}, MiB (mean of both ends)`, mean(jm?.perCallMiB), mean(bm?.perCallMiB), 2));
+  }
+  const la = r.loadAverage;
+  const lines = [
+    table(rows),
+    "",
+    `load average: ${la.atStart.join(" ")} at start, ${la.atEnd?.join(" ") ?? "?"} at end; 1-min during the run ${la.during ? `${la.during.min}–${la.during.max} (mean ${la.during.mean})` : "?"} on ${r.machine.cpus} CPUs`,
+  ];
+  for (const [codec, p] of Object.entries(r.profile ?? {})) {
+    const c = p.callee;
+    if (!c) continue;
+    const cats = Object.entries(c.categories)
+      .slice(0, 8)
+      .map(([k, v]) => `${k} ${v}%`)
+      .join(", ");
+    lines.push(`profile ${codec} x${p.calls}, callee daemon (busy ${c.busyMs} of ${c.durationMs} ms): ${cats}`);
+    for (const t of c.top.slice(0, 8)) lines.push(`    ${t.percent.toFixed(1).padStart(5)}%  ${t.fn}  ${t.where}`);
+  }
+  const runErrors = per.flatMap((x) => (x.health.errors ?? []).map((e) => `  ${x.agent} ${x.codec} x${x.calls}: ${e}`));
+  if (r.errors.length || runErrors.length) lines.push("", "errors:", ...r.errors.map((e) => `  ${e.phase}: ${e.message}`), ...runErrors);
+  return lines.join("\n");
+}

@@ -38,6 +38,9 @@ export interface GenerationOptions {
   onData: (packet: Buffer) => void;
 }
 
+/** Remote candidates taken per generation (see addRemoteCandidate). */
+export const MAX_REMOTE_CANDIDATES = 100;
+
 export type GenerationState = "new" | "checking" | "connected" | "failed" | "closed";
 
 function isRelayPair(pair: CandidatePair): boolean {
@@ -54,6 +57,7 @@ export class IceGeneration {
   #gatherStarted = false;
   #remoteSet = false;
   #remoteCount = 0;
+  #remoteTaken = 0;
   #relayReleased: boolean;
   #relayTimer: NodeJS.Timeout | undefined;
   #checksStartedAt = 0;
@@ -144,6 +148,14 @@ export class IceGeneration {
 
   async addRemoteCandidate(c: Candidate): Promise<void> {
     if (this.state === "closed" || this.state === "failed") return;
+    // RFC 8445 §6.1.2.5 bounds the checklist (100 pairs by default): a peer
+    // naming thousands of addresses across transport-infos gets the first
+    // ones checked, not a scan of whatever it names.
+    // Counted before the await: callers add a stanza's candidates without awaiting each.
+    if (this.#remoteTaken++ >= MAX_REMOTE_CANDIDATES) {
+      if (this.#remoteTaken === MAX_REMOTE_CANDIDATES + 1) this.#log.warn({ max: MAX_REMOTE_CANDIDATES }, "too many remote candidates; ignoring the rest");
+      return;
+    }
     await this.conn.addRemoteCandidate(c);
     this.#log.debug({ type: c.type, ip: c.host, port: c.port }, "remote candidate");
     this.#remoteCount++;

@@ -1,0 +1,205 @@
+// Adversarial media at a real daemon's media port during a real call (issue 8
+// item 3): a flood of garbage UDP, RTP and RTCP from a source that is not the
+// negotiated peer (plain RTP: dropped by the SSRC lock; DTLS-SRTP: rejected
+// by SRTP authentication), and STUN connectivity checks with wrong
+// credentials. The call's audio must not notice.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHmac, randomBytes } from "node:crypto";
+import { createSocket, type Socket } from "node:dgram";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { crc32 } from "node:zlib";
+import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
+import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import { procFigures, sleep } from "../helpers/hostile.js";
+import { RtpPacketizer } from "../../src/rtp/rtp-packet.js";
+import { buildBye, buildSdes, buildSenderReport, compound } from "../../src/rtp/rtcp-packets.js";
+import type { AnyEvent } from "../../src/control/client.js";
+
+type Stats = { packetsReceived: number; packetsDiscarded: number; framesConcealed: number; concealedMs: number; remote?: { cname?: string }; remoteSsrc?: number };
+const isCall = (callId: unknown, type: string) => (e: AnyEvent) => e.event === "call" && e.callId === callId && e.type === type;
+
+/** A STUN Binding request (RFC 5389 §6, RFC 8445 §7.1.2) with the given USERNAME, signed with `key`. */
+function bindingRequest(username: string, key: Buffer): Buffer {
+  const attr = (type: number, value: Buffer): Buffer => {
+    const pad = (4 - (value.length % 4)) % 4;
+    const h = Buffer.alloc(4);
+    h.writeUInt16BE(type, 0);
+    h.writeUInt16BE(value.length, 2);
+    return Buffer.concat([h, value, Buffer.alloc(pad)]);
+  };
+  const prio = Buffer.alloc(4);
+  prio.writeUInt32BE(1853824767);
+  let body = Buffer.concat([attr(0x0006, Buffer.from(username)), attr(0x0024, prio), attr(0x8029, randomBytes(8))]);
+  const header = (len: number) => {
+    const h = Buffer.alloc(20);
+    h.writeUInt16BE(0x0001, 0);
+    h.writeUInt16BE(len, 2);
+    h.writeUInt32BE(0x2112a442, 4);
+    tid.copy(h, 8);
+    return h;
+  };
+  const tid = randomBytes(12);
+  const mi = createHmac("sha1", key).update(Buffer.concat([header(body.length + 24), body])).digest();
+  body = Buffer.concat([body, attr(0x0008, mi)]);
+  const fpValue = Buffer.alloc(4);
+  fpValue.writeUInt32BE((crc32(Buffer.concat([header(body.length + 8), body])) ^ 0x5354554e) >>> 0);
+  body = Buffer.concat([body, attr(0x8028, fpValue)]);
+  return Buffer.concat([header(body.length), body]);
+}
+
+async function udpSocket(): Promise<Socket> {
+  const s = createSocket("udp4");
+  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
+  return s;
+}
+
+/** Sends `perSecond` datagrams a second made by `make` to 127.0.0.1:port for `ms`, in 10 ms bursts; resolves with how many were sent. */
+async function flood(sock: Socket, port: number, perSecond: number, ms: number, make: (i: number) => Buffer): Promise<number> {
+  const start = performance.now();
+  let sent = 0;
+  while (performance.now() - start < ms) {
+    const due = Math.floor(((performance.now() - start) * perSecond) / 1000);
+    for (; sent < due; sent++) sock.send(make(sent), port, "127.0.0.1");
+    await sleep(10);
+  }
+  return sent;
+}
+
+describe("hostile media at a daemon's media port", { timeout: 120_000 }, () => {
+  let prosody: ProsodyServer;
+  let dir: string;
+  let alice: Daemon;
+  let bob: Daemon;
+  let plainAlice: Daemon;
+  let attacker: Socket;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "jingled-hostile-media-"));
+    prosody = await startProsody({
+      users: [
+        { username: "alice", password: "a-pw" },
+        { username: "bob", password: "b-pw" },
+        { username: "carol", password: "c-pw" },
+      ],
+    });
+    const common = { prosody, input: { type: "tone", frequency: 440 }, output: { type: "null" }, codecs: ["pcmu"], logLevel: "info", autoAnswer: true };
+    [alice, bob, plainAlice] = await Promise.all([
+      startDaemon({ ...common, username: "alice", password: "a-pw", dir: join(dir, "alice"), config: { calls: { acceptFrom: "everyone", autoAnswer: "all" } } }),
+      startDaemon({ ...common, username: "bob", password: "b-pw", dir: join(dir, "bob"), config: { calls: { acceptFrom: "everyone", autoAnswer: "all" } } }),
+      // DTLS off on one side: both fall back to plain RTP/AVP.
+      startDaemon({ ...common, username: "carol", password: "c-pw", dir: join(dir, "carol"), config: { calls: { acceptFrom: "everyone", autoAnswer: "all" }, media: { codecs: ["pcmu"], input: { type: "tone", frequency: 440 }, output: { type: "null" }, dtls: "off" } } }),
+    ]);
+    attacker = await udpSocket();
+  });
+
+  after(async () => {
+    attacker?.close();
+    await Promise.all([alice?.stop(), bob?.stop(), plainAlice?.stop()]);
+    await prosody?.stop();
+    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** caller calls bob (auto-answered); resolves with both call ids and bob's media port. */
+  async function connect(caller: Daemon): Promise<{ callId: string; bobCall: string; bobPort: number; encryption: unknown }> {
+    const mark = bob.events.length;
+    const { callId } = (await caller.control.request("call", { jid: bob.jid })) as { callId: string };
+    await caller.waitForEvent(isCall(callId, "active"), 15_000, "caller active");
+    const media = await bob.waitForEvent((e) => e.event === "media" && bob.events.indexOf(e) >= mark, 15_000, "bob's media event");
+    await sleep(600);
+    return { callId, bobCall: media.callId as string, bobPort: (media.localCandidate as { port: number }).port, encryption: media.encryption };
+  }
+
+  async function bobStats(callId: string): Promise<Stats> {
+    return (await bob.control.request("stats", { callId })) as unknown as Stats;
+  }
+
+  async function hangup(caller: Daemon, callId: string, bobCall: string): Promise<void> {
+    await caller.control.request("hangup", { callId });
+    await bob.waitForEvent(isCall(bobCall, "ended"), 10_000, "bob ended");
+  }
+
+  test("DTLS-SRTP call: 3 s of garbage at 3000 datagrams/s (random, RTP-, RTCP-, DTLS- and STUN-looking); audio unaffected", async (t) => {
+    const { callId, bobCall, bobPort, encryption } = await connect(alice);
+    assert.equal(encryption, "dtls-srtp");
+    const s0 = await bobStats(bobCall);
+    await sleep(2000);
+    const s1 = await bobStats(bobCall);
+    const p1 = procFigures(bob.process.pid);
+    const t1 = performance.now();
+    const firsts = [0, 1, 22, 23, 128, 144, 200, 201, 255];
+    const sent = await flood(attacker, bobPort, 3000, 3000, (i) => {
+      const b = randomBytes(1 + (i % 600));
+      b[0] = firsts[i % firsts.length]!;
+      if (b.length > 1 && b[0] === 128) b[1] = 0; // PCMU payload type: looks like our stream
+      return b;
+    });
+    const s2 = await bobStats(bobCall);
+    const ms = performance.now() - t1;
+    const p2 = procFigures(bob.process.pid);
+    const base = { rx: s1.packetsReceived - s0.packetsReceived, concealed: s1.framesConcealed - s0.framesConcealed };
+    const during = { rx: s2.packetsReceived - s1.packetsReceived, concealed: s2.framesConcealed - s1.framesConcealed };
+    t.diagnostic(`flood: ${sent} datagrams in ${Math.round(ms)} ms; bob's CPU ${p2.cpuMs - p1.cpuMs} ms (≈${(((p2.cpuMs - p1.cpuMs) * 1000) / sent).toFixed(0)} µs a datagram, audio included), RSS ${p1.rssKiB} -> ${p2.rssKiB} KiB`);
+    t.diagnostic(`bob received ${base.rx} RTP in 2000 ms before, ${during.rx} in ${Math.round(ms)} ms during; concealed frames ${base.concealed} before, ${during.concealed} during`);
+    assert.ok(during.rx / ms >= (0.85 * base.rx) / 2000, "the peer's packets kept arriving at their rate");
+    assert.ok(during.concealed <= base.concealed + 15, "no audible concealment from the flood");
+    assert.equal(s2.remoteSsrc, s0.remoteSsrc, "still locked on the peer's stream");
+    await hangup(alice, callId, bobCall);
+  });
+
+  test("plain RTP call: RTP and RTCP (BYE, SR, SDES) from another source are dropped; the peer's stream and CNAME stay", async (t) => {
+    const { callId, bobCall, bobPort, encryption } = await connect(plainAlice);
+    assert.equal(encryption, "none", "plain RTP/AVP when one side has DTLS off");
+    const s0 = await bobStats(bobCall);
+    await sleep(1000);
+    const s1 = await bobStats(bobCall);
+    const foreign = new RtpPacketizer({ payloadType: 0, clockRate: 8000 });
+    const ssrc = foreign.ssrc;
+    const sender = { ntpTimestamp: 0x0badc0ffee000000n, rtpTimestamp: 1, packetCount: 1, octetCount: 1 };
+    const t1 = performance.now();
+    const N = await flood(attacker, bobPort, 1000, 2000, (i) => {
+      if (i % 100 === 50) return buildBye([ssrc], "spoofed");
+      if (i % 100 === 99) return compound(buildSenderReport(ssrc, sender, []), buildSdes(ssrc, "mallory"));
+      return foreign.packetize(Buffer.alloc(160, 0x00), 160); // full-scale PCMU: loud if it were played
+    });
+    await sleep(300);
+    const s2 = await bobStats(bobCall);
+    const ms = performance.now() - t1;
+    const calls = (await bob.control.request("calls")) as { id: string; state: string }[];
+    t.diagnostic(`${N} foreign packets (RTP, RTCP BYE/SR/SDES) in ${Math.round(ms)} ms; bob discarded ${s2.packetsDiscarded - s1.packetsDiscarded}; the peer's packets: ${s1.packetsReceived - s0.packetsReceived} in 1000 ms before, ${s2.packetsReceived - s1.packetsReceived} in ${Math.round(ms)} ms during`);
+    assert.equal(calls.find((c) => c.id === bobCall)?.state, "active", "the call goes on (no spoofed BYE ends it)");
+    assert.equal(s2.remoteSsrc, s0.remoteSsrc, "still locked on the peer's SSRC");
+    assert.ok(s2.packetsDiscarded - s1.packetsDiscarded >= N * 0.9, "the foreign packets were discarded");
+    assert.ok(s2.remote?.cname !== "mallory", "the peer's CNAME was not replaced");
+    assert.ok((s2.packetsReceived - s1.packetsReceived) / ms >= (0.85 * (s1.packetsReceived - s0.packetsReceived)) / 1000, "the peer's packets kept arriving at their rate");
+    await hangup(plainAlice, callId, bobCall);
+  });
+
+  test("STUN Binding requests with wrong credentials get no success response; the call keeps its pair", async (t) => {
+    const { callId, bobCall, bobPort } = await connect(alice);
+    const before = ((await bob.control.request("calls")) as { id: string; remoteCandidate?: unknown }[]).find((c) => c.id === bobCall);
+    const replies: Buffer[] = [];
+    const onMessage = (m: Buffer) => replies.push(m);
+    attacker.on("message", onMessage);
+    try {
+      for (let i = 0; i < 50; i++) {
+        attacker.send(bindingRequest(i % 2 ? "wrong:creds" : `x${i}:y`, randomBytes(16)), bobPort, "127.0.0.1");
+        await sleep(10);
+      }
+      await sleep(1000);
+    } finally {
+      attacker.off("message", onMessage);
+    }
+    const success = replies.filter((r) => r.length >= 20 && r.readUInt16BE(0) === 0x0101);
+    const errors = replies.filter((r) => r.length >= 20 && r.readUInt16BE(0) === 0x0111);
+    t.diagnostic(`50 bad binding requests: ${success.length} success responses, ${errors.length} error responses, ${replies.length - success.length - errors.length} other datagrams back`);
+    assert.equal(success.length, 0, "no Binding success for wrong credentials");
+    assert.equal(replies.length - errors.length, 0, "no connectivity checks or media sent to the stranger");
+    const after_ = ((await bob.control.request("calls")) as { id: string; state: string; remoteCandidate?: unknown }[]).find((c) => c.id === bobCall);
+    assert.equal(after_?.state, "active");
+    assert.deepEqual(after_?.remoteCandidate, before?.remoteCandidate, "the selected pair is unchanged");
+    await hangup(alice, callId, bobCall);
+  });
+});

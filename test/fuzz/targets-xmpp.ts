@@ -2,7 +2,6 @@
 // 0320) through the parser and the session manager, XEP-0353 messages, and
 // the other stanzas we parse (XEP-0215 services, roster items, IQ errors).
 import assert from "node:assert/strict";
-import fc from "fast-check";
 import type { Element } from "ltx";
 import {
   JingleParseError,

@@ -1,6 +1,7 @@
 // The composition root: config -> XMPP connection, Jingle session manager,
 // calls (ICE + media), control socket. The only module that knows everything.
 import { randomBytes } from "node:crypto";
+import { xml } from "@xmpp/xml";
 import { networkInterfaces } from "node:os";
 import type { Element } from "ltx";
 import { loadConfigFile, type LoadedConfig } from "../config/load.js";
@@ -123,7 +124,7 @@ export class App {
       allowPlaintext: cfg.tls.allowPlaintext,
       ...(cfg.tls.caFile ? { caFile: cfg.tls.caFile } : {}),
       priority: cfg.account.priority,
-      features: jingleFeatures({ jingleMessage: true, dtls: cfg.media.dtls !== "off" }),
+      features: jingleFeatures({ jingleMessage: cfg.calls.jingleMessage, dtls: cfg.media.dtls !== "off" }),
       logger,
     });
     this.#xmpp.onIqSet(NS_JINGLE, "jingle", (iq, el) => this.#onJingle(iq, el));
@@ -285,14 +286,15 @@ export class App {
       }
       codecs = resolveCodecs(args.codecs as string[]);
     }
-    if (!target.includes("/")) {
+    const direct = !target.includes("/") ? await this.#directTarget(target) : undefined;
+    if (!target.includes("/") && !direct) {
       // XEP-0353: propose to every device of the bare JID; the session starts with the one that proceeds.
       const call = this.#newCall({ sid: randomBytes(12).toString("base64url"), peer: target, role: "initiator", codecs });
       this.#control.broadcast("call", { callId: call.id, type: "outgoing", peer: target });
       await call.propose();
       return { callId: call.id, sid: call.sid, peer: target };
     }
-    const peer = target;
+    const peer = direct ?? target;
     const call = this.#newCall({ sid: randomBytes(12).toString("base64url"), peer, role: "initiator", codecs });
     this.#sessions.createOutgoing(call.sid, peer);
     this.#control.broadcast("call", { callId: call.id, type: "outgoing", peer });
@@ -394,6 +396,41 @@ export class App {
     for (const c of this.#calls.values()) void c.restartIce("local addresses changed").catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "ICE restart"));
   }
 
+  /**
+   * For a call to a bare JID: when we see the callee's devices (presence) and
+   * none advertises XEP-0353 but one does Jingle audio, call that device
+   * directly (the best by priority). Otherwise undefined: propose (JMI also
+   * reaches devices we cannot see: offline, push, no subscription).
+   */
+  async #directTarget(bare: string): Promise<string | undefined> {
+    const resources = this.#presence.resources(bare).slice(0, 8);
+    if (resources.length === 0) return undefined;
+    const features = await Promise.all(resources.map((r) => this.#featuresOf(r.jid, r.caps)));
+    if (features.some((f) => f?.has("urn:xmpp:jingle-message:0"))) return undefined;
+    const i = features.findIndex((f) => f?.has("urn:xmpp:jingle:apps:rtp:audio"));
+    return i >= 0 ? resources[i]!.jid : undefined;
+  }
+
+  readonly #featureCache = new Map<string, Set<string>>();
+
+  /** disco#info of a device, cached by its caps ver (XEP-0115); undefined if it does not answer. */
+  async #featuresOf(jid: string, caps?: { node: string; ver: string }): Promise<Set<string> | undefined> {
+    const key = caps ? `${caps.node}#${caps.ver}` : undefined;
+    if (key && this.#featureCache.has(key)) return this.#featureCache.get(key);
+    try {
+      const reply = await this.#xmpp.iq(
+        xml("iq", { type: "get", to: jid }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info", ...(key ? { node: key } : {}) })),
+        3000,
+      );
+      const query = reply.getChild("query", "http://jabber.org/protocol/disco#info");
+      const set = new Set((query?.getChildren("feature") ?? []).slice(0, 500).map((f) => f.attrs.var ?? ""));
+      if (key && this.#featureCache.size < 1000) this.#featureCache.set(key, set);
+      return set;
+    } catch {
+      return undefined;
+    }
+  }
+
   // ------------------------------------------------------------ STUN/TURN
 
   /** Configured servers first, then the XMPP server's (XEP-0215, credentials refreshed before expiry). */
@@ -452,7 +489,7 @@ export class App {
       return;
     }
     if (!from.includes("/")) return; // JMI comes from a device
-    if (el.action === "propose") return this.#onPropose(el, from);
+    if (el.action === "propose") return this.#cfg.calls.jingleMessage ? this.#onPropose(el, from) : undefined;
     const call = this.#bySid.get(el.id);
     if (!call) {
       this.#log.info({ from, action: el.action, id: el.id }, "jingle-message for no known call ignored");

@@ -5,6 +5,8 @@ import type { Element } from "ltx";
 interface ResourceInfo {
   priority: number;
   since: number;
+  /** XEP-0115 caps: node#ver identifies the feature set (disco#info once per ver). */
+  caps?: { node: string; ver: string };
 }
 
 function bareOf(jid: string): string {
@@ -40,7 +42,19 @@ export class PresenceBook {
       this.#byBare.set(bare, res);
     }
     const p = Number.parseInt(stanza.getChildText("priority") ?? "0", 10);
-    res.set(from, { priority: Number.isFinite(p) ? p : 0, since: Date.now() });
+    const c = stanza.getChild("c", "http://jabber.org/protocol/caps");
+    const info: ResourceInfo = { priority: Number.isFinite(p) ? p : 0, since: Date.now() };
+    if (c?.attrs.node && c.attrs.ver && c.attrs.node.length < 512 && c.attrs.ver.length < 128) info.caps = { node: c.attrs.node, ver: c.attrs.ver };
+    res.set(from, info);
+  }
+
+  /** The available full JIDs of a bare JID, best (highest priority, most recent) first, with their caps. */
+  resources(bare: string): { jid: string; caps?: { node: string; ver: string } }[] {
+    const res = this.#byBare.get(bareOf(bare));
+    if (!res) return [];
+    return [...res]
+      .sort((a, b) => b[1].priority - a[1].priority || b[1].since - a[1].since)
+      .map(([jid, i]) => (i.caps ? { jid, caps: i.caps } : { jid }));
   }
 
   /** The available full JID with the highest priority (most recent on a tie). */

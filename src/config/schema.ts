@@ -131,6 +131,8 @@ export const configSchema = z.strictObject({
       maxCalls: z.number().int().min(1).max(64).default(4),
       /** Unanswered calls (either direction) end with reason timeout after this long. */
       ringTimeoutSec: z.number().int().min(1).max(600).default(60),
+      /** XEP-0353 Jingle Message Initiation: advertise it and take proposals. Off mimics a pre-JMI client. */
+      jingleMessage: z.boolean().default(true),
     })
     .prefault({}),
   log: z

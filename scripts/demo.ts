@@ -3,14 +3,13 @@
 // microphone, bob answers (and speaks too), both record what they hear, alice
 // hangs up after a few seconds, and a summary is printed. Everything started
 // here is stopped here.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { startProsody, type ProsodyServer } from "../test/helpers/prosody.js";
 import { REPO_ROOT, startDaemon, type Daemon } from "../test/helpers/daemon.js";
 import { makeSpeechWav } from "../test/helpers/speech.js";
-import { compareAudioSegments } from "../test/helpers/audio-compare.js";
-import { floatToInt16, parseWav, wavToMonoFloat } from "../src/media/wav.js";
+import { compareAudioSegments, readMono16 as mono } from "../test/helpers/audio-compare.js";
 
 const codec = process.argv[2] ?? "opus";
 const TALK_MS = 5000;
@@ -26,11 +25,6 @@ interface Stats {
   underruns: number;
   maxTickGapMs: number;
   recording: string;
-}
-
-function mono(path: string) {
-  const w = parseWav(readFileSync(path));
-  return { pcm: floatToInt16(wavToMonoFloat(w)), rate: w.format.sampleRate };
 }
 
 async function main(): Promise<void> {

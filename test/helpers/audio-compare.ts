@@ -8,7 +8,15 @@
 //
 // Also exports deterministic test signals (a speech-like signal and white
 // noise) so unit and integration tests need no audio files.
+import { readFileSync } from "node:fs";
 import { Resampler } from "../../src/media/resampler.js";
+import { floatToInt16, parseWav, wavToMonoFloat } from "../../src/media/wav.js";
+
+/** A WAV file as mono 16-bit samples at its own rate (recordings and references alike). */
+export function readMono16(path: string): { pcm: Int16Array; rate: number } {
+  const w = parseWav(readFileSync(path));
+  return { pcm: floatToInt16(wavToMonoFloat(w)), rate: w.format.sampleRate };
+}
 
 export interface CompareOptions {
   /** largest delay of the recording against the reference, either way (ms); 5000 by default */

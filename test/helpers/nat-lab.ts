@@ -21,7 +21,7 @@
 // The daemons run in the hosts' namespaces (their interface is always
 // `eth0`); the caller's namespace holds the servers.
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+
 import { connect } from "node:net";
 import { createNetns, type Netns } from "./netns.js";
 import { startCoturn, type Coturn } from "./coturn.js";
@@ -29,8 +29,9 @@ import { startProsody, type ProsodyServer } from "./prosody.js";
 import { startDaemon, type Daemon } from "./daemon.js";
 import { startProcess, type ManagedProcess } from "./process.js";
 import { compareAudioSegments } from "./audio-compare.js";
-import { floatToInt16, parseWav, wavToMonoFloat } from "../../src/media/wav.js";
 import type { AnyEvent } from "../../src/control/client.js";
+import { readMono16 } from "./audio-compare.js";
+export const mono16 = readMono16;
 
 export type NatKind = "cone" | "symmetric";
 
@@ -438,11 +439,6 @@ export async function hangupBoth(d: Daemon, callId: string, other: Daemon, other
   await d.control.request("hangup", { callId });
   await d.waitForEvent((e) => e.event === "call" && e.callId === callId && e.type === "ended", timeoutMs, "ended (hung up)");
   return other.waitForEvent((e) => e.event === "call" && e.callId === otherCallId && e.type === "ended", timeoutMs, "ended at the peer");
-}
-
-export function mono16(path: string): { pcm: Int16Array; rate: number } {
-  const w = parseWav(readFileSync(path));
-  return { pcm: floatToInt16(wavToMonoFloat(w)), rate: w.format.sampleRate };
 }
 
 /** Segment-aligned correlation of what `reference` said with a recording. */

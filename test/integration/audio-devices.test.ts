@@ -16,11 +16,10 @@ import { join } from "node:path";
 import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
 import { startDaemon, type Daemon } from "../helpers/daemon.js";
 import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudioSegments } from "../helpers/audio-compare.js";
+import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
 import { frameQuality } from "../helpers/audio-quality.js";
 import { pulseAvailable, startPulse, type PulseServer } from "../helpers/pulse.js";
 import { startProcess } from "../helpers/process.js";
-import { floatToInt16, parseWav, wavToMonoFloat } from "../../src/media/wav.js";
 import type { AnyEvent } from "../../src/control/client.js";
 import { createSource } from "../../src/media/sources/index.js";
 import { createSink } from "../../src/media/sinks/index.js";
@@ -28,11 +27,6 @@ import type { JingledError } from "../../src/util/errors.js";
 import { startDeviceProcess } from "../../src/media/device-process.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function mono16(path: string): { pcm: Int16Array; rate: number } {
-  const w = parseWav(readFileSync(path));
-  return { pcm: floatToInt16(wavToMonoFloat(w)), rate: w.format.sampleRate };
-}
 
 const missing = pulseAvailable() ? undefined : "pulseaudio/pulseaudio-utils not installed (scripts/bootstrap.sh installs them as root)";
 

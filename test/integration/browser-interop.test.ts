@@ -18,7 +18,7 @@
 // (KEEP_TEST_DIR=1 keeps the WAVs: what was played and what each side heard).
 import { after, afterEach, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNetns, currentTestNetns, netnsAvailable, nonLoopbackAddresses, runSelfInNetns } from "../helpers/netns.js";
@@ -27,8 +27,8 @@ import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
 import { startDaemon, type Daemon } from "../helpers/daemon.js";
 import { onExitCleanup } from "../helpers/process.js";
 import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudio, compareAudioSegments } from "../helpers/audio-compare.js";
-import { floatToInt16, parseWav, wavToMonoFloat, writeWavFile } from "../../src/media/wav.js";
+import { compareAudio, compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
+import { writeWavFile } from "../../src/media/wav.js";
 import { connectControl, type AnyEvent, type ControlClient } from "../../src/control/client.js";
 
 /** Whole file, in the namespace (the runner's per-file limit is longer). */
@@ -38,11 +38,6 @@ const TALK_MS = 5000;
 /** compareAudioSegments score (see checkAudio) for Opus through libwebrtc. */
 const MIN_CORRELATION = 0.8;
 const NS_DTLS = "urn:xmpp:jingle:apps:dtls:0";
-
-function mono16(path: string): { pcm: Int16Array; rate: number } {
-  const w = parseWav(readFileSync(path));
-  return { pcm: floatToInt16(wavToMonoFloat(w)), rate: w.format.sampleRate };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -3,25 +3,19 @@
 // the other side played (aligned, normalised cross-correlation).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { xml } from "@xmpp/xml";
 import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
 import { startDaemon, type Daemon } from "../helpers/daemon.js";
 import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudioSegments } from "../helpers/audio-compare.js";
-import { floatToInt16, parseWav, wavToMonoFloat } from "../../src/media/wav.js";
+import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
 import { XmppConnection } from "../../src/xmpp/connection.js";
 import { silentLogger } from "../../src/util/logger.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 const TALK_MS = 3500;
-
-function mono16(path: string): { pcm: Int16Array; rate: number } {
-  const w = parseWav(readFileSync(path));
-  return { pcm: floatToInt16(wavToMonoFloat(w)), rate: w.format.sampleRate };
-}
 
 describe("first real call: two daemons through Prosody", { timeout: 180_000 }, () => {
   let prosody: ProsodyServer;

@@ -4,20 +4,14 @@
 // whose policy requires DTLS refuses it with security-error.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
 import { startDaemon, type Daemon } from "../helpers/daemon.js";
 import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudioSegments } from "../helpers/audio-compare.js";
-import { floatToInt16, parseWav, wavToMonoFloat } from "../../src/media/wav.js";
+import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
 import type { AnyEvent } from "../../src/control/client.js";
-
-function mono16(path: string) {
-  const w = parseWav(readFileSync(path));
-  return { pcm: floatToInt16(wavToMonoFloat(w)), rate: w.format.sampleRate };
-}
 
 describe("legacy-style peer: DTLS off, no rtcp-mux", { timeout: 150_000 }, () => {
   let prosody: ProsodyServer;

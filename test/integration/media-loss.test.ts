@@ -12,16 +12,15 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNetns, currentTestNetns, netnsAvailable, nonLoopbackAddresses, runSelfInNetns } from "../helpers/netns.js";
 import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
 import { startDaemon, type Daemon } from "../helpers/daemon.js";
 import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudioSegments } from "../helpers/audio-compare.js";
+import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
 import { frameQuality } from "../helpers/audio-quality.js";
-import { floatToInt16, parseWav, wavToMonoFloat } from "../../src/media/wav.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 const FILE_LIMIT_MS = 90_000;
@@ -30,11 +29,6 @@ function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
     execFile(cmd, args, { timeout: 5000, encoding: "utf8" }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(" ")}: ${stderr || err.message}`)) : resolve(stdout))),
   );
-}
-
-function mono16(path: string): { pcm: Int16Array; rate: number } {
-  const w = parseWav(readFileSync(path));
-  return { pcm: floatToInt16(wavToMonoFloat(w)), rate: w.format.sampleRate };
 }
 
 async function iptablesAvailable(): Promise<string | undefined> {

@@ -4,21 +4,15 @@
 // call still carries audio — through the relay.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
 import { startCoturn, type Coturn } from "../helpers/coturn.js";
 import { startDaemon, type Daemon } from "../helpers/daemon.js";
 import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudioSegments } from "../helpers/audio-compare.js";
-import { floatToInt16, parseWav, wavToMonoFloat } from "../../src/media/wav.js";
+import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
 import type { AnyEvent } from "../../src/control/client.js";
-
-function mono16(path: string) {
-  const w = parseWav(readFileSync(path));
-  return { pcm: floatToInt16(wavToMonoFloat(w)), rate: w.format.sampleRate };
-}
 
 describe("relay-only call through coturn with XEP-0215 credentials", { timeout: 120_000 }, () => {
   let coturn: Coturn;

@@ -22,13 +22,13 @@
 // `eth0`); the caller's namespace holds the servers.
 import { execFile } from "node:child_process";
 
-import { connect } from "node:net";
 import { createNetns, type Netns } from "./netns.js";
 import { startCoturn, type Coturn } from "./coturn.js";
 import { startProsody, type ProsodyServer } from "./prosody.js";
 import { startDaemon, type Daemon } from "./daemon.js";
 import { startProcess, type ManagedProcess } from "./process.js";
 import { compareAudioSegments } from "./audio-compare.js";
+import { tcpAccepts } from "./ports.js";
 import type { AnyEvent } from "../../src/control/client.js";
 import { readMono16 } from "./audio-compare.js";
 export const mono16 = readMono16;
@@ -448,15 +448,3 @@ export function audioScore(reference: string, recording: string): number {
   return compareAudioSegments(ref.pcm, ref.rate, rec.pcm, rec.rate).correlation;
 }
 
-function tcpAccepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ host, port });
-    const done = (ok: boolean): void => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.once("connect", () => done(true));
-    sock.once("error", () => done(false));
-  });
-}

@@ -6,7 +6,7 @@
 // between helpers of the same process unlikely, ports handed out recently
 // are remembered and not handed out again.
 import { createSocket } from "node:dgram";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 
 const handedOut = new Set<string>();
 
@@ -44,4 +44,18 @@ export async function freePort(kind: "tcp" | "udp" = "tcp", host = "127.0.0.1"):
     }
   }
   throw new Error(`freePort: no fresh ${kind} port on ${host} after 20 attempts`);
+}
+
+/** Whether a TCP connection to host:port is accepted within 500 ms (a server is up). */
+export function tcpAccepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port });
+    const done = (ok: boolean): void => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(500, () => done(false));
+    sock.once("connect", () => done(true));
+    sock.once("error", () => done(false));
+  });
 }

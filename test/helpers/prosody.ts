@@ -11,10 +11,9 @@
 // this Node process exits, whatever happens.
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./ports.js";
+import { freePort, tcpAccepts } from "./ports.js";
 import { onExitCleanup, pidAlive, startProcess, type ManagedProcess } from "./process.js";
 
 export interface ProsodyUser {
@@ -101,18 +100,6 @@ function run(cmd: string, args: string[], timeoutMs = 15000): Promise<string> {
   });
 }
 
-function tcpAccepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ host, port });
-    const done = (ok: boolean): void => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.once("connect", () => done(true));
-    sock.once("error", () => done(false));
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

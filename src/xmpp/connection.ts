@@ -21,6 +21,7 @@ import { TypedEmitter } from "../util/events.js";
 import { AccountError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import { ScramSha1, ScramSha256 } from "./scram.js";
+import { inboundCounter } from "./sm-counter.js";
 import { CAPS_NODE, IDENTITY, NS_CAPS, NS_DISCO_INFO, capsVerification } from "./caps.js";
 
 const NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls";
@@ -88,6 +89,8 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     _tcp({ entity: client });
     const middleware = _middleware({ entity: client });
     const streamFeatures = _streamFeatures({ middleware });
+    // XEP-0198 'h' is ours: before the iq caller, which swallows our results (sm-counter.ts).
+    const smInbound = inboundCounter(middleware, client);
     this.#iqCaller = _iqCaller({ middleware, entity: client });
 
     // Stream features in priority order: STARTTLS, SASL, resource binding, SM.
@@ -110,8 +113,15 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
       if (!mech) throw new AccountError("auth-failed", `no usable SASL mechanism (server offers ${mechanisms.join(", ")})`);
       await done({ username: account.local, password: opts.password }, mech);
     });
-    _resourceBinding({ iqCaller: this.#iqCaller, streamFeatures }, opts.resource);
+    // Stream management before resource binding (XEP-0198 §5: resumption
+    // replaces binding; a <resume/> after binding is refused). With binding
+    // first, no session was ever resumed, and the <enable/> sent after the
+    // session was online left the two stanza counters disagreeing: Prosody
+    // closed the new stream ("Client acknowledged more stanzas than sent by
+    // server") and the Jingle stanzas sent to us meanwhile bounced.
     const sm = _streamManagement({ streamFeatures, entity: client, middleware });
+    _resourceBinding({ iqCaller: this.#iqCaller, streamFeatures }, opts.resource);
+    smInbound.attach(sm);
 
     middleware.use(async (ctx, next) => {
       if (ctx.stanza.name === "message") this.emit("message", ctx.stanza);
@@ -170,7 +180,21 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
         this.#lastError = err;
       }
     });
-    sm.on("resumed", () => this.#log.info("stream resumed"));
+    // A resumed stream is online again, but @xmpp emits no "online" for it.
+    sm.on("resumed", () => {
+      this.#reconnect.delay = BACKOFF_MIN_MS;
+      this.#log.info("stream resumed");
+      this.#setState("online");
+    });
+    // Stanzas the server never acknowledged on a stream that could not be
+    // resumed are lost: an iq among them fails now rather than at its timeout.
+    sm.on("fail", (stanza: Element) => {
+      const id = stanza.attrs.id;
+      const handlers = (this.#iqCaller as unknown as { handlers?: Map<string, { reject(err: Error): void }> }).handlers;
+      if (stanza.name !== "iq" || !id || !handlers?.has(id)) return;
+      handlers.get(id)!.reject(new Error("not delivered: the stream was lost before the server acknowledged it"));
+      handlers.delete(id);
+    });
   }
 
   #lastError: Error | undefined;

@@ -47,6 +47,102 @@ test("live source: never holds more than maxMs (oldest dropped); ends after endO
   assert.equal(closed, 1);
 });
 
+/**
+ * A producer and the media tick on a virtual clock: the producer delivers
+ * `chunkMs` of audio every chunkMs / speed ms (± deliveryJitterMs), the tick
+ * reads 20 ms every 20 ms except during `stall` (ticks skipped, as the frame
+ * clock does after the event loop was blocked). Samples are numbered, so the
+ * delay of the audio read is known: the number the producer is at minus the
+ * number read.
+ */
+function simulate(o: { speed?: number; chunkMs?: number; deliveryJitterMs?: number; stall?: [number, number]; seconds: number; maxBacklogFrames?: number }) {
+  const rate = 8000;
+  const chunk = ((o.chunkMs ?? 20) * rate) / 1000;
+  const src = new LiveSource(rate, o.maxBacklogFrames !== undefined ? { maxBacklogFrames: o.maxBacklogFrames } : {});
+  let jit = 12345;
+  const rnd = () => ((jit = (jit * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const events: { t: number; kind: "feed" | "read" }[] = [];
+  const end = o.seconds * 1000;
+  for (let k = 1; (k * (o.chunkMs ?? 20)) / (o.speed ?? 1) < end; k++) {
+    events.push({ t: (k * (o.chunkMs ?? 20)) / (o.speed ?? 1) + (o.deliveryJitterMs ? (rnd() - 0.5) * 2 * o.deliveryJitterMs : 0), kind: "feed" });
+  }
+  for (let t = 20; t < end; t += 20) if (!o.stall || t < o.stall[0] || t >= o.stall[1]) events.push({ t: t + 0.5, kind: "read" });
+  events.sort((a, b) => a.t - b.t);
+  let produced = 0;
+  const delaysMs: { t: number; ms: number }[] = [];
+  let backwards = 0;
+  let last = 0;
+  for (const e of events) {
+    if (e.kind === "feed") {
+      src.feed(Int16Array.from({ length: chunk }, (_, i) => ((produced + i) % 32000) + 1));
+      produced += chunk;
+      continue;
+    }
+    const f = src.read(160);
+    if (f[159] === 0) continue; // priming or underrun
+    const n = f[159]!;
+    if (last && n < last && last - n < 16000) backwards++;
+    last = n;
+    delaysMs.push({ t: e.t, ms: ((((produced % 32000) - n + 32000) % 32000) * 1000) / rate });
+  }
+  return { src, delaysMs, backwards, maxAfter: (t: number) => Math.max(...delaysMs.filter((d) => d.t >= t).map((d) => d.ms)) };
+}
+
+test("live source on a virtual clock: a producer 2 % fast does not build up delay; the backlog dropped is counted", () => {
+  // 2 % fast: 0.4 ms more audio per 20 ms, 24 ms of extra delay per minute if it were kept
+  // (before backlog trimming: the FIFO filled to its 300 ms cap and stayed there).
+  const r = simulate({ speed: 1.02, seconds: 60 });
+  const s = r.src.stats;
+  assert.equal(s.underruns, 0);
+  assert.equal(s.dropped, 0, "the 300 ms cap is never reached");
+  assert.ok(s.backlogTrims > 0 && s.backlogTrims <= 40, `trims ${s.backlogTrims}`);
+  // What was dropped is what the producer ran ahead (2 % of 60 s = 1.2 s), less what is still buffered.
+  assert.ok(Math.abs(s.backlogDropped / 8000 - 1.2) < 0.1, `dropped ${s.backlogDropped} samples`);
+  assert.ok(r.maxAfter(0) <= 80, `delay stays within chunk + frame + 2 frames of backlog: ${r.maxAfter(0)} ms`);
+  assert.equal(r.backwards, 0, "audio stays in order");
+});
+
+test("live source on a virtual clock: after a 260 ms stall of the tick the backlog is dropped within a window, not kept", () => {
+  const r = simulate({ seconds: 5, stall: [1000, 1260] });
+  const s = r.src.stats;
+  const during = Math.max(...r.delaysMs.filter((d) => d.t >= 1260 && d.t < 1300).map((d) => d.ms));
+  assert.ok(during >= 260, `right after the stall the backlog is there: ${during} ms`);
+  assert.ok(r.maxAfter(1260 + 220) <= 60, `one window later it is gone: ${r.maxAfter(1480)} ms`);
+  assert.equal(s.backlogTrims, 1);
+  assert.ok(s.backlogDropped >= 8 * 13 * 20, `dropped ${s.backlogDropped}`);
+  assert.equal(s.underruns, 0);
+});
+
+test("live source on a virtual clock: a producer on time keeps its audio, chunky or jittery (no underruns, no drops in steady state)", () => {
+  for (const o of [{ chunkMs: 20 }, { chunkMs: 20, deliveryJitterMs: 15 }, { chunkMs: 40, deliveryJitterMs: 30 }]) {
+    const r = simulate({ ...o, seconds: 30 });
+    const s = r.src.stats;
+    assert.equal(s.backlogDropped, 0, `${JSON.stringify(o)}: dropped ${s.backlogDropped}`);
+    assert.equal(s.underruns, 0, `${JSON.stringify(o)}: underruns ${s.underruns}`);
+    assert.ok(r.maxAfter(0) <= 2 * o.chunkMs + 20 + 2 * (o.deliveryJitterMs ?? 0), `${JSON.stringify(o)}: delay ${r.maxAfter(0)} ms`);
+  }
+  // 100 ms chunks: priming waits for a chunk and a frame, which takes two chunks; the
+  // extra chunk is never needed and is dropped once, a window after priming. Then nothing more.
+  const r = simulate({ chunkMs: 100, seconds: 30 });
+  assert.equal(r.src.stats.underruns, 0);
+  assert.equal(r.src.stats.backlogTrims, 1);
+  assert.ok(r.src.stats.backlogDropped <= 800, `dropped ${r.src.stats.backlogDropped}`);
+  assert.ok(r.maxAfter(1000) <= 100 + 2 * 20, `delay ${r.maxAfter(1000)} ms`);
+});
+
+test("live source: maxBacklogFrames bounds the backlog; the trim is reported", () => {
+  const trims: number[] = [];
+  const s = new LiveSource(8000, { maxBacklogFrames: 3, onBacklogTrim: (i) => trims.push(i.droppedSamples) });
+  s.feed(ramp(160 * 12)); // 240 ms at once, then one frame per read
+  for (let i = 0; i < 30; i++) {
+    s.read(160);
+    s.feed(ramp(160, 100));
+  }
+  assert.equal(trims.length, 1);
+  assert.ok(s.buffered <= 3 * 160, `buffered ${s.buffered}`);
+  assert.equal(s.stats.backlogDropped, trims[0]);
+});
+
 test("raw PCM: stereo down-mixed, rate converted, odd chunk boundaries carried over", () => {
   const dec = new PcmDecoderStream(8000, 2, 8000);
   const bytes = Buffer.alloc(8);

@@ -5,8 +5,17 @@
 //     delivers 40 or 100 ms at a time does not leave a hole every few ticks);
 //   - when it runs dry, the frame is padded with silence and the FIFO fills
 //     up again before reading resumes (an underrun);
-//   - it never holds more than `maxMs`: a producer running fast (clock drift)
-//     or a stalled tick would otherwise add delay; the oldest audio is dropped.
+//   - a backlog is not kept as delay: a producer running fast (clock drift),
+//     a burst, or media ticks skipped after the event loop stalled leave more
+//     in the FIFO than the producer's chunking needs, and every sample of it
+//     would delay the call from then on. After each read the level left over
+//     is noted; when even the lowest level of the last window of reads (at
+//     least 10 reads, and at least two producer chunks, so the troughs of a
+//     chunky producer are in it) exceeds `maxBacklogFrames` frames, the oldest
+//     audio is dropped down to one frame less than that (so drift costs one
+//     drop per frame it accumulates, not a click every window);
+//   - and it never holds more than `maxMs` at all (a hard cap for a producer
+//     far ahead; the oldest audio is dropped).
 import type { AudioSource } from "./source.js";
 import type { JingledError } from "../../util/errors.js";
 
@@ -14,9 +23,26 @@ export interface LiveSourceStats {
   underruns: number;
   /** samples dropped because the FIFO was full */
   dropped: number;
+  /** samples dropped as backlog (more buffered than needed for a whole window of reads) */
+  backlogDropped: number;
+  /** times backlog was dropped */
+  backlogTrims: number;
   /** largest chunk seen, samples */
   maxChunk: number;
 }
+
+export interface LiveSourceOptions {
+  /** hard cap on what is buffered, ms (default 300) */
+  maxMs?: number;
+  /** backlog kept beyond what the producer's chunking needs, in reads (frames) (default 2, at least 1) */
+  maxBacklogFrames?: number;
+  /** told each time backlog is dropped (for a log line) */
+  onBacklogTrim?: (info: { droppedSamples: number; bufferedSamples: number }) => void;
+  onClose?: () => void;
+}
+
+/** Reads in the backlog window at least (200 ms of 20 ms frames). */
+const MIN_WINDOW_READS = 10;
 
 export class LiveSource implements AudioSource {
   onEnded?: () => void;
@@ -25,7 +51,11 @@ export class LiveSource implements AudioSource {
   #length = 0;
   #priming = true;
   readonly #maxSamples: number;
-  readonly #stats: LiveSourceStats = { underruns: 0, dropped: 0, maxChunk: 0 };
+  readonly #maxBacklogFrames: number;
+  readonly #onBacklogTrim: LiveSourceOptions["onBacklogTrim"];
+  readonly #stats: LiveSourceStats = { underruns: 0, dropped: 0, backlogDropped: 0, backlogTrims: 0, maxChunk: 0 };
+  /** The level left after each read since priming ended, latest last (at most a window). */
+  #levels: number[] = [];
   #onClose: (() => void) | undefined;
   #closed = false;
   #eof = false;
@@ -33,9 +63,11 @@ export class LiveSource implements AudioSource {
 
   constructor(
     readonly sampleRate: number,
-    opts: { maxMs?: number; onClose?: () => void } = {},
+    opts: LiveSourceOptions = {},
   ) {
     this.#maxSamples = Math.round(((opts.maxMs ?? 300) * sampleRate) / 1000);
+    this.#maxBacklogFrames = Math.max(1, opts.maxBacklogFrames ?? 2);
+    this.#onBacklogTrim = opts.onBacklogTrim;
     this.#onClose = opts.onClose;
   }
 
@@ -59,15 +91,36 @@ export class LiveSource implements AudioSource {
     if (pcm.length > this.#stats.maxChunk) this.#stats.maxChunk = pcm.length;
     this.#chunks.push(pcm);
     this.#length += pcm.length;
-    while (this.#length > this.#maxSamples && this.#chunks.length > 0) {
-      const over = this.#length - this.#maxSamples;
+    if (this.#length > this.#maxSamples) this.#stats.dropped += this.#dropOldest(this.#length - this.#maxSamples);
+  }
+
+  #dropOldest(n: number): number {
+    let dropped = 0;
+    while (dropped < n && this.#chunks.length > 0) {
       const head = this.#chunks[0]!;
-      const k = Math.min(over, head.length);
+      const k = Math.min(n - dropped, head.length);
       if (k === head.length) this.#chunks.shift();
       else this.#chunks[0] = head.subarray(k);
-      this.#length -= k;
-      this.#stats.dropped += k;
+      dropped += k;
     }
+    this.#length -= dropped;
+    // Every level remembered was that much higher than it would now be.
+    for (let i = 0; i < this.#levels.length; i++) this.#levels[i] = Math.max(0, this.#levels[i]! - dropped);
+    return dropped;
+  }
+
+  /** After a read: drop the backlog no read of the last window needed. */
+  #trimBacklog(samples: number): void {
+    const window = Math.max(MIN_WINDOW_READS, Math.ceil((2 * this.#stats.maxChunk) / samples) + 1);
+    this.#levels.push(this.#length);
+    if (this.#levels.length > window) this.#levels.shift();
+    if (this.#levels.length < window) return;
+    const lowest = Math.min(...this.#levels);
+    if (lowest <= this.#maxBacklogFrames * samples) return;
+    const n = this.#dropOldest(lowest - (this.#maxBacklogFrames - 1) * samples);
+    this.#stats.backlogDropped += n;
+    this.#stats.backlogTrims++;
+    this.#onBacklogTrim?.({ droppedSamples: n, bufferedSamples: this.#length });
   }
 
   /** The producer has no more (a pipe's writer closed it): play out what is buffered, then end. */
@@ -81,6 +134,7 @@ export class LiveSource implements AudioSource {
     if (this.#priming && !this.#eof) {
       if (this.#length < Math.min(this.#maxSamples, this.#stats.maxChunk + samples)) return out;
       this.#priming = false;
+      this.#levels = [];
     }
     let filled = 0;
     while (filled < samples && this.#chunks.length > 0) {
@@ -100,7 +154,9 @@ export class LiveSource implements AudioSource {
       }
       this.#stats.underruns++;
       this.#priming = true;
+      return out;
     }
+    if (!this.#eof) this.#trimBacklog(samples);
     return out;
   }
 

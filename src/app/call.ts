@@ -130,6 +130,10 @@ export class Call extends TypedEmitter<CallEvents> {
   #remoteOffer: PayloadType[] = [];
   #remoteIce: { ufrag?: string; pwd?: string; candidates: IceCandidate[] } = { candidates: [] };
   #localQueue: IceCandidate[] = [];
+  /** Local candidates of the current ICE generation after a restart, resent whole if a transport-info is lost. */
+  #restartCandidates: IceCandidate[] = [];
+  #restartResends = 0;
+  #restartResendTimer: NodeJS.Timeout | undefined;
   #canTrickle = false;
   #iceConnected = false;
   #pair: SelectedPair | undefined;
@@ -632,6 +636,7 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#ice = ice;
     ice.on("candidate", (c) => {
       this.#localQueue.push(c);
+      if (ice.generation > 1) this.#restartCandidates.push(c);
       if (this.#canTrickle) void this.#queue.run(() => this.#flushCandidates());
     });
     ice.on("connected", (pair, { restart }) => {
@@ -708,6 +713,9 @@ export class Call extends TypedEmitter<CallEvents> {
     // Fresh servers: TURN credentials from XEP-0215 are short-lived.
     const servers: { stunServer?: [string, number]; turn?: TurnServer } = await this.#d.ice.servers().catch(() => ({}));
     this.#localQueue = [];
+    this.#restartCandidates = [];
+    this.#restartResends = 0;
+    clearTimeout(this.#restartResendTimer);
     if (!ice.restart({ addresses: this.#d.ice.currentAddresses?.() ?? this.#d.ice.addresses, stunServer: servers.stunServer, turn: servers.turn })) return;
     this.#restartPending = ours;
     this.#staleRemoteUfrag = this.#remoteIce.ufrag;
@@ -717,7 +725,33 @@ export class Call extends TypedEmitter<CallEvents> {
     // Our new ufrag/pwd at once; the candidates follow as they are gathered.
     await this.#d
       .send({ action: "transport-info", contents: [this.#content(undefined, [])] })
-      .catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "ICE restart transport-info not acknowledged"));
+      .catch((err: unknown) => this.#onRestartTransportLost(ice.generation, err));
+  }
+
+  /**
+   * A transport-info of an ICE restart was not delivered (the peer's or our
+   * XMPP connection dropped meanwhile: service-unavailable, a stream that
+   * could not be resumed, a timeout). Without it the peer checks with our
+   * old ufrag, or never learns our candidates, and the restart cannot
+   * connect: resend the generation's whole transport (ufrag/pwd and every
+   * candidate so far) after a pause, up to 5 times while it is not connected.
+   */
+  #onRestartTransportLost(generation: number, err: unknown): void {
+    this.#log.warn({ err: errorMessage(err), generation }, "ICE restart transport-info not acknowledged");
+    const ice = this.#ice;
+    if (!ice || ice.generation !== generation || this.#state === "ended" || this.#restartResendTimer || this.#restartResends >= 5) return;
+    const delay = 500 * 2 ** this.#restartResends++;
+    this.#restartResendTimer = setTimeout(() => {
+      this.#restartResendTimer = undefined;
+      void this.#queue.run(async () => {
+        if (this.#state === "ended" || this.#ice !== ice || ice.generation !== generation || (ice.state === "connected" && !ice.restarting)) return;
+        this.#log.info({ generation, candidates: this.#restartCandidates.length, attempt: this.#restartResends }, "resending the ICE restart transport");
+        void this.#d
+          .send({ action: "transport-info", contents: [this.#content(undefined, [...this.#restartCandidates])] })
+          .catch((e: unknown) => this.#onRestartTransportLost(generation, e));
+      });
+    }, delay);
+    this.#restartResendTimer.unref?.();
   }
 
   #takeRemoteTransport(content: JingleContent): void {
@@ -739,11 +773,12 @@ export class Call extends TypedEmitter<CallEvents> {
   async #flushCandidates(): Promise<void> {
     if (!this.#canTrickle || this.#state === "ended" || this.#localQueue.length === 0 || !this.#ice) return;
     const candidates = this.#localQueue.splice(0);
+    const generation = this.#ice.generation;
     // Not awaited: the stream keeps stanzas in order, and a peer that never
     // acknowledges a transport-info must not hold up answer/hangup behind it.
     void this.#d
       .send({ action: "transport-info", contents: [this.#content(undefined, candidates)] })
-      .catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "transport-info not acknowledged"));
+      .catch((err: unknown) => (generation > 1 ? this.#onRestartTransportLost(generation, err) : this.#log.warn({ err: errorMessage(err) }, "transport-info not acknowledged")));
   }
 
   #content(payloadTypes: PayloadType[] | undefined, candidates: IceCandidate[]): JingleContent {
@@ -916,6 +951,7 @@ export class Call extends TypedEmitter<CallEvents> {
   async #end(reason: ReasonCondition, opts: { send: boolean; text?: string }): Promise<void> {
     if (this.#state === "ended") return;
     clearTimeout(this.#ringTimer);
+    clearTimeout(this.#restartResendTimer);
     const wasState = this.#state;
     this.#state = "ended";
     this.#reason = reason;

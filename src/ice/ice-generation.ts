@@ -58,6 +58,7 @@ export class IceGeneration {
   #remoteSet = false;
   #remoteCount = 0;
   #remoteTaken = 0;
+  readonly #remoteKeys = new Set<string>();
   #relayReleased: boolean;
   #relayTimer: NodeJS.Timeout | undefined;
   #checksStartedAt = 0;
@@ -148,6 +149,10 @@ export class IceGeneration {
 
   async addRemoteCandidate(c: Candidate): Promise<void> {
     if (this.state === "closed" || this.state === "failed") return;
+    // A resent transport-info (after a lost one, see call.ts) repeats candidates: pair each once.
+    const key = `${c.transport} ${c.host} ${c.port}`.toLowerCase();
+    if (this.#remoteKeys.has(key)) return;
+    this.#remoteKeys.add(key);
     // RFC 8445 §6.1.2.5 bounds the checklist (100 pairs by default): a peer
     // naming thousands of addresses across transport-infos gets the first
     // ones checked, not a scan of whatever it names.

@@ -7,6 +7,10 @@
 //                                  SRTP/SRTCP   -> unprotect -> `rtp` / `rtcp`
 //   sendRtp/sendRtcp(plain) -> protect -> `send` (the ICE agent)
 //
+// SRTP_AES128_CM_HMAC_SHA1_80 runs on our own SRTP (../srtp/srtp-cm.ts: no
+// header re-parse, no cipher per packet, in-place unprotect, RFC 3711 ROC and
+// replay handling); AEAD_AES_128_GCM on werift-rtp's sessions.
+//
 // werift-dtls (0.5.8) does the DTLS 1.2 handshake but does not check what
 // makes the peer authentic: the ServerKeyExchange and CertificateVerify
 // signatures and the peer's Finished are never verified. A fingerprint check
@@ -29,6 +33,8 @@ import {
   saltLength,
   type SrtpProfile,
 } from "werift-rtp";
+import { SrtpCmReceiver, SrtpCmSender, type UnprotectFailure } from "../srtp/srtp-cm.js";
+import { ReplayWindow } from "../srtp/replay-window.js";
 import { TypedEmitter } from "../../util/events.js";
 import { JingledError, errorMessage } from "../../util/errors.js";
 import type { Logger } from "../../util/logger.js";
@@ -129,6 +135,10 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
   #startedAt = performance.now();
   #peerFinished: Buffer | undefined;
   #peerVersions: string[] = [];
+  /** AES_CM_128_HMAC_SHA1_80: our own SRTP (src/rtp/srtp/srtp-cm.ts), built for per-packet cost. */
+  #cmTx: SrtpCmSender | undefined;
+  #cmRx: SrtpCmReceiver | undefined;
+  /** AEAD_AES_128_GCM: werift-rtp's sessions (Node needs a cipher per packet for GCM anyway). */
   #srtp: SrtpSession | undefined;
   #srtcp: SrtcpSession | undefined;
   #profile: SrtpProfile | undefined;
@@ -244,7 +254,15 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
 
   /** Protect and send one plain RTP packet; dropped before the handshake is done. */
   sendRtp(plain: Buffer): void {
-    if (!this.#srtp || this.#state !== "connected") return void this.#stats.notSent++;
+    if (this.#state !== "connected") return void this.#stats.notSent++;
+    if (this.#cmTx) {
+      const out = this.#cmTx.protectRtp(plain);
+      if (!out) return void this.#stats.notSent++;
+      this.#sendRaw(out);
+      this.#stats.rtpProtected++;
+      return;
+    }
+    if (!this.#srtp) return void this.#stats.notSent++;
     if (plain.length < 12 || plain[0]! >> 6 !== 2) return void this.#stats.notSent++;
     let header: RtpHeader;
     try {
@@ -258,8 +276,10 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
 
   /** Protect and send one plain RTCP (compound) packet. */
   sendRtcp(plain: Buffer): void {
-    if (!this.#srtcp || this.#state !== "connected" || plain.length < 8) return void this.#stats.notSent++;
-    this.#sendRaw(this.#srtcp.encrypt(plain));
+    if (this.#state !== "connected" || plain.length < 8) return void this.#stats.notSent++;
+    const out = this.#cmTx ? this.#cmTx.protectRtcp(plain) : this.#srtcp?.encrypt(plain);
+    if (!out) return void this.#stats.notSent++;
+    this.#sendRaw(out);
     this.#stats.rtcpProtected++;
   }
 
@@ -374,7 +394,9 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
   }
 
   #onSrtp(packet: Buffer): void {
-    if (!this.#srtp || this.#state !== "connected") return void this.#stats.dropped++;
+    if (this.#state !== "connected") return void this.#stats.dropped++;
+    if (this.#cmRx) return this.#deliver("rtp", this.#cmRx.unprotectRtp(packet));
+    if (!this.#srtp) return void this.#stats.dropped++;
     let plain: Buffer;
     try {
       plain = this.#srtp.decrypt(packet);
@@ -386,13 +408,15 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
     const ssrc = plain.readUInt32BE(8);
     const roc = this.#srtp.remoteContext.srtpSSRCStates[ssrc]?.rolloverCounter ?? 0;
     // RFC 3711 §3.3.1: index = 2^16 * ROC + SEQ
-    if (!replayWindow(this.#rtpReplay, ssrc).accept(roc * 0x10000 + plain.readUInt16BE(2))) return void this.#stats.replayed++;
+    if (!acceptOnce(this.#rtpReplay, ssrc, roc * 0x10000 + plain.readUInt16BE(2))) return void this.#stats.replayed++;
     this.#stats.rtpUnprotected++;
     this.emit("rtp", plain);
   }
 
   #onSrtcp(packet: Buffer): void {
-    if (!this.#srtcp || this.#profile === undefined || this.#state !== "connected") return void this.#stats.dropped++;
+    if (this.#state !== "connected") return void this.#stats.dropped++;
+    if (this.#cmRx) return this.#deliver("rtcp", this.#cmRx.unprotectRtcp(packet));
+    if (!this.#srtcp || this.#profile === undefined) return void this.#stats.dropped++;
     let plain: Buffer;
     try {
       plain = this.#srtcp.decrypt(packet);
@@ -403,9 +427,21 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
     }
     const at = packet.length - SRTCP_INDEX_FROM_END[this.#profile];
     const index = packet.readUInt32BE(at) & 0x7fffffff;
-    if (!replayWindow(this.#rtcpReplay, packet.readUInt32BE(4)).accept(index)) return void this.#stats.replayed++;
+    if (!acceptOnce(this.#rtcpReplay, packet.readUInt32BE(4), index)) return void this.#stats.replayed++;
     this.#stats.rtcpUnprotected++;
     this.emit("rtcp", plain);
+  }
+
+  #deliver(kind: "rtp" | "rtcp", result: Buffer | UnprotectFailure): void {
+    if (typeof result === "string") {
+      if (result === "auth") this.#stats.authFailures++;
+      else if (result === "replay") this.#stats.replayed++;
+      else this.#stats.dropped++;
+      return;
+    }
+    if (kind === "rtp") this.#stats.rtpUnprotected++;
+    else this.#stats.rtcpUnprotected++;
+    this.emit(kind, result);
   }
 
   // ------------------------------------------------------------- handshake end
@@ -436,8 +472,13 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
       keys: { localMasterKey: k.localKey, localMasterSalt: k.localSalt, remoteMasterKey: k.remoteKey, remoteMasterSalt: k.remoteSalt },
       profile,
     };
-    this.#srtp = new SrtpSession(config);
-    this.#srtcp = new SrtcpSession(config);
+    if (profile === ProtectionProfileAes128CmHmacSha1_80) {
+      this.#cmTx = new SrtpCmSender(k.localKey, k.localSalt);
+      this.#cmRx = new SrtpCmReceiver(k.remoteKey, k.remoteSalt);
+    } else {
+      this.#srtp = new SrtpSession(config);
+      this.#srtcp = new SrtcpSession(config);
+    }
     this.#profile = profile;
     this.#state = "connected";
     clearTimeout(this.#timer);
@@ -552,42 +593,23 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
     clearTimeout(this.#timer);
     this.#srtp = undefined;
     this.#srtcp = undefined;
+    this.#cmTx = undefined;
+    this.#cmRx = undefined;
     // werift's retransmission loops sleep on timers we cannot cancel; a flight
     // number past every "next flight" makes each loop end when it wakes.
     this.#socket.dtls.flight = Number.MAX_SAFE_INTEGER;
   }
 }
 
-// ------------------------------------------------------------- replay protection
+// ------------------------------------------------------------- replay protection (GCM path)
 
-const REPLAY_WINDOW = 128n; // RFC 3711 §3.3.2 asks for at least 64; libsrtp uses 128
-const REPLAY_MASK = (1n << REPLAY_WINDOW) - 1n;
-
-/** Sliding-window replay list for one SSRC (RFC 3711 §3.3.2), updated only for authentic packets. */
-class ReplayWindow {
-  #top = -1;
-  #bits = 0n;
-
-  accept(index: number): boolean {
-    if (index > this.#top) {
-      const shift = BigInt(index - this.#top);
-      this.#bits = this.#top < 0 || shift >= REPLAY_WINDOW ? 1n : ((this.#bits << shift) | 1n) & REPLAY_MASK;
-      this.#top = index;
-      return true;
-    }
-    const back = BigInt(this.#top - index);
-    if (back >= REPLAY_WINDOW) return false;
-    const bit = 1n << back;
-    if (this.#bits & bit) return false;
-    this.#bits |= bit;
-    return true;
-  }
-}
-
-function replayWindow(map: Map<number, ReplayWindow>, ssrc: number): ReplayWindow {
+/** RFC 3711 §3.3.2 for an already authenticated packet: false if seen or too old. */
+function acceptOnce(map: Map<number, ReplayWindow>, ssrc: number, index: number): boolean {
   let w = map.get(ssrc);
   if (!w) map.set(ssrc, (w = new ReplayWindow()));
-  return w;
+  if (!w.check(index)) return false;
+  w.accept(index);
+  return true;
 }
 
 // ------------------------------------------------------------- handshake parsing (RFC 5246, RFC 6347)

@@ -1,6 +1,7 @@
 // The configuration file's schema. Every key is documented in config/example.yaml.
 // Validation errors name the key, what was found and what was expected.
 import { z } from "zod";
+import { OpusBackendChoice, nativeOpusProblem, selectOpusBackend } from "../media/codecs/opus-backend.js";
 
 const jidPattern = /^[^@/\s]+@[^@/\s]+(\/.+)?$/;
 
@@ -100,6 +101,14 @@ export const configSchema = z.strictObject({
           complexity: z.number().int().min(0).max(10).default(9),
           fec: z.boolean().default(true),
           dtx: z.boolean().optional(),
+          /** Implementation: native (system libopus; decodes in-band FEC), wasm (opusscript), auto (native when built). */
+          backend: z
+            .enum([OpusBackendChoice.Auto, OpusBackendChoice.Native, OpusBackendChoice.Wasm])
+            .default(OpusBackendChoice.Auto)
+            .superRefine((v, ctx) => {
+              const problem = v === OpusBackendChoice.Native ? nativeOpusProblem() : undefined;
+              if (problem) ctx.addIssue({ code: "custom", message: `the native Opus backend is not available: ${problem}` });
+            }),
         })
         .prefault({}),
       /** RFC 4733 DTMF: tone and pause per digit, ms. */
@@ -140,7 +149,13 @@ export const configSchema = z.strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     })
     .default({ level: "info" }),
-});
+  })
+  // A valid configuration selects the Opus backend for the calls made from then
+  // on (at start and on reload, like every media.* key); calls in progress keep theirs.
+  .transform((cfg) => {
+    selectOpusBackend(cfg.media.opus.backend);
+    return cfg;
+  });
 
 export type Config = z.infer<typeof configSchema>;
 export type SourceSpec = z.infer<typeof sourceSpec>;

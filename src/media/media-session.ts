@@ -81,6 +81,8 @@ export interface MediaPreferences {
 
 export interface MediaStats {
   codec: string;
+  /** the codec's implementation when it has several (Opus: "native" libopus or "wasm" opusscript) */
+  codecBackend?: string;
   payloadType: number;
   ptimeMs: number;
   packetsSent: number;
@@ -111,6 +113,8 @@ export interface MediaStats {
   /** audio concealed (loss, gaps, delay increases), ms */
   concealedMs: number;
   framesConcealed: number;
+  /** lost frames recovered from the in-band FEC of the packet after them (Opus on the native backend) */
+  fecRecovered: number;
   framesPlayed: number;
   /** times the playout delay was raised / lowered by a frame */
   expands: number;
@@ -208,6 +212,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       },
     });
     this.#decoderClose = () => decoder.close();
+    this.#codecBackend = decoder.backend;
     this.#rxStats = new ReceiverStats(opts.codec.clockRate);
     this.#rtcp =
       opts.rtcp === false
@@ -225,6 +230,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   }
 
   readonly #decoderClose: () => void;
+  readonly #codecBackend: string | undefined;
 
   start(): void {
     if (this.#unsubscribe || this.#stopped) return;
@@ -552,6 +558,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     const q = eModel({ codec: codecKey, delayMs: oneWayMs, lossPercent });
     return {
       codec: this.#o.codec.name,
+      ...(this.#codecBackend ? { codecBackend: this.#codecBackend } : {}),
       payloadType: this.#o.payloadType,
       ptimeMs: this.#send.ptimeMs,
       packetsSent: this.#send.packetizer.packetsSent,
@@ -581,6 +588,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       jitterBufferTargetMs: rx.targetDelayMs,
       concealedMs: rx.concealedMs,
       framesConcealed: rx.framesConcealed,
+      fecRecovered: rx.fecRecovered,
       framesPlayed: this.#s.framesPlayed,
       expands: rx.expands,
       merges: rx.merges,

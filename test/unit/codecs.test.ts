@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import OpusScript from "opusscript";
-import { findCodec, listCodecs, opusCodec, pcmuCodec, registerCodec } from "../../src/media/codecs/index.js";
-import type { AudioDecoder, AudioEncoder, CodecDescriptor } from "../../src/media/codecs/index.js";
+import { OpusBackend, createOpusDecoder, createOpusEncoder, findCodec, listCodecs, nativeOpusProblem, opusCodec, pcmuCodec, registerCodec } from "../../src/media/codecs/index.js";
+import type { AudioDecoder, AudioEncoder, CodecDescriptor, EncoderOptions } from "../../src/media/codecs/index.js";
 import { speechLike } from "../helpers/audio-compare.js";
 
 function tones(rate: number, samples: number): Int16Array {
@@ -129,9 +129,21 @@ test("PCMU conceal: repeats the last pitch period, fades, silent after 60 ms; re
   assert.ok(peak(c4) > 7000, "a real packet restarts the concealment at full level");
 });
 
-test("Opus: 440 Hz + 1 kHz and speech-like round trips correlate > 0.9", () => {
-  const enc = opusCodec.createEncoder();
-  const dec = opusCodec.createDecoder();
+/**
+ * An Opus test run once per backend: opusscript (WASM) and the native libopus
+ * binding (skipped, with the reason, when it is not built).
+ */
+function opusTest(name: string, fn: (newEncoder: (opts?: EncoderOptions) => AudioEncoder, newDecoder: () => AudioDecoder) => void): void {
+  const nativeProblem = nativeOpusProblem();
+  for (const backend of [OpusBackend.Wasm, OpusBackend.Native]) {
+    const skip = backend === OpusBackend.Native && nativeProblem ? `native Opus backend not built: ${nativeProblem}` : false;
+    test(`${name} [${backend}]`, { skip }, () => fn((opts) => createOpusEncoder(opts, backend), () => createOpusDecoder(backend)));
+  }
+}
+
+opusTest("Opus: 440 Hz + 1 kHz and speech-like round trips correlate > 0.9", (newEncoder, newDecoder) => {
+  const enc = newEncoder();
+  const dec = newDecoder();
   try {
     assert.equal(enc.frameSamples, 960);
     const results: string[] = [];
@@ -149,16 +161,16 @@ test("Opus: 440 Hz + 1 kHz and speech-like round trips correlate > 0.9", () => {
           `encode ${r.encMs.toFixed(3)} ms, decode ${r.decMs.toFixed(3)} ms per 20 ms frame`,
       );
     }
-    for (const line of results) console.log(`# opus ${line}`);
+    for (const line of results) console.log(`# opus [${enc.backend}] ${line}`);
   } finally {
     enc.close();
     dec.close();
   }
 });
 
-test("Opus conceal returns exactly the requested length, in any mode", () => {
-  const enc = opusCodec.createEncoder();
-  const dec = opusCodec.createDecoder();
+opusTest("Opus conceal returns exactly the requested length, in any mode", (newEncoder, newDecoder) => {
+  const enc = newEncoder();
+  const dec = newDecoder();
   try {
     assert.equal(dec.conceal(960).length, 960, "before any packet");
     const speech = speechLike(48000, 1);
@@ -174,9 +186,9 @@ test("Opus conceal returns exactly the requested length, in any mode", () => {
   }
 });
 
-test("Opus conceal continues the signal instead of dropping to silence", () => {
-  const enc = opusCodec.createEncoder();
-  const dec = opusCodec.createDecoder();
+opusTest("Opus conceal continues the signal instead of dropping to silence", (newEncoder, newDecoder) => {
+  const enc = newEncoder();
+  const dec = newDecoder();
   try {
     const x = tones(48000, 960 * 20);
     for (let f = 0; f < 19; f++) dec.decode(enc.encode(x.subarray(f * 960, (f + 1) * 960)));
@@ -189,9 +201,9 @@ test("Opus conceal continues the signal instead of dropping to silence", () => {
   }
 });
 
-test("Opus: a mono decoder decodes a stereo stream (RFC 7587 §7)", () => {
+opusTest("Opus: a mono decoder decodes a stereo stream (RFC 7587 §7)", (newEncoder, newDecoder) => {
   const stereoEnc = new OpusScript(48000, 2, OpusScript.Application.AUDIO);
-  const dec = opusCodec.createDecoder();
+  const dec = newDecoder();
   try {
     const mono = tones(48000, 960 * 25);
     const out: number[] = [];
@@ -215,10 +227,10 @@ test("Opus: a mono decoder decodes a stereo stream (RFC 7587 §7)", () => {
   }
 });
 
-test("Opus encoder options: bitrate, FEC off, DTX, ptime", () => {
+opusTest("Opus encoder options: bitrate, FEC off, DTX, ptime", (newEncoder, newDecoder) => {
   const speech = speechLike(48000, 2);
   const size = (opts: Parameters<typeof opusCodec.createEncoder>[0]) => {
-    const enc = opusCodec.createEncoder(opts);
+    const enc = newEncoder(opts);
     let bytes = 0;
     for (let f = 0; f + enc.frameSamples <= speech.length; f += enc.frameSamples) {
       bytes += enc.encode(speech.subarray(f, f + enc.frameSamples)).length;
@@ -228,21 +240,21 @@ test("Opus encoder options: bitrate, FEC off, DTX, ptime", () => {
   };
   assert.ok(size({ bitrate: 16000 }) < size({ bitrate: 48000 }));
   assert.ok(size({ fec: false }) > 0);
-  const dtx = opusCodec.createEncoder({ dtx: true });
+  const dtx = newEncoder({ dtx: true });
   const silent = new Int16Array(960);
   const sizes = Array.from({ length: 30 }, () => dtx.encode(silent).length);
   dtx.close();
   assert.ok(sizes.slice(-5).every((n) => n <= 2), `DTX frames ${sizes.slice(-5)}`);
-  assert.equal(opusCodec.createEncoder({ ptimeMs: 10 }).frameSamples, 480);
-  assert.throws(() => opusCodec.createEncoder({ ptimeMs: 30 }), /cannot use 30 ms/);
-  const enc = opusCodec.createEncoder();
+  assert.equal(newEncoder({ ptimeMs: 10 }).frameSamples, 480);
+  assert.throws(() => newEncoder({ ptimeMs: 30 }), /cannot use 30 ms/);
+  const enc = newEncoder();
   assert.throws(() => enc.encode(new Int16Array(100)), /960 samples/);
   enc.close();
   assert.throws(() => enc.encode(new Int16Array(960)), /closed/);
 });
 
-test("Opus: a corrupt packet is concealed, not thrown", () => {
-  const dec = opusCodec.createDecoder();
+opusTest("Opus: a corrupt packet is concealed, not thrown", (newEncoder, newDecoder) => {
+  const dec = newDecoder();
   try {
     // Code 3 with a frame count of 0 is invalid (RFC 6716 §3.2.5).
     assert.equal(dec.decode(Buffer.from([0xfb, 0x00, 0x01])).length, 960);

@@ -20,11 +20,20 @@ export interface EncoderOptions {
 export interface AudioEncoder {
   /** samples (at the descriptor's pcmRate) that encode() takes per call */
   readonly frameSamples: number;
+  /** the implementation, when a codec has several (Opus: "native" or "wasm") */
+  readonly backend?: string;
   encode(pcm: Int16Array): Buffer;
   close(): void;
 }
 
+/**
+ * The arrays decode(), conceal() and decodeFec() return belong to the caller:
+ * the receive path queues them and sinks may keep them, so a decoder never
+ * reuses or writes to them again.
+ */
 export interface AudioDecoder {
+  /** the implementation, when a codec has several (Opus: "native" or "wasm") */
+  readonly backend?: string;
   decode(payload: Buffer): Int16Array;
   /** concealment for one lost frame of `samples` samples */
   conceal(samples: number): Int16Array;

@@ -7,7 +7,8 @@ registerCodec(opusCodec);
 registerCodec(pcmuCodec);
 
 export * from "./codec.js";
-export { opusCodec } from "./opus.js";
+export { opusCodec, createOpusDecoder, createOpusEncoder } from "./opus.js";
+export { OpusBackend, OpusBackendChoice, nativeOpusProblem, opusBackend, resolveOpusBackend, selectOpusBackend } from "./opus-backend.js";
 export { pcmuCodec } from "./pcmu.js";
 
 /**

@@ -142,7 +142,22 @@ export class ReceivePath {
     if (concealed) this.#concealedInFifo += pcm.length;
   }
 
+  /**
+   * The next n samples. When the oldest queued array holds them all (the
+   * usual case: one decoded packet per frame) they are handed out as a view of
+   * it, without a copy: decoders never reuse what they returned (codec.ts), so
+   * the view stays valid for sinks that keep it.
+   */
   #take(n: number): Int16Array {
+    const first = this.#fifo[0];
+    if (first && first.length >= n) {
+      const out = first.subarray(0, n);
+      if (first.length === n) this.#fifo.shift();
+      else this.#fifo[0] = first.subarray(n);
+      this.#fifoLen -= n;
+      this.#concealedInFifo = Math.max(0, this.#concealedInFifo - n);
+      return out;
+    }
     const out = new Int16Array(n);
     let filled = 0;
     while (filled < n && this.#fifo.length > 0) {
@@ -175,33 +190,37 @@ function energy(x: Int16Array): number {
 export function mergeFrames(a: Int16Array, b: Int16Array, frame: number): Int16Array {
   const total = a.length + b.length;
   if (total <= frame) return new Int16Array(0);
+  // Every branch builds its result in one array of total - frame samples.
+  const out = new Int16Array(total - frame);
   const ea = energy(a);
   const eb = energy(b);
   if (a.length >= frame && ea <= QUIET_RATIO * eb) {
-    const out = new Int16Array(total - frame);
     out.set(a.subarray(0, a.length - frame));
     out.set(b, a.length - frame);
     return out;
   }
   if (b.length >= frame && eb <= QUIET_RATIO * ea) {
-    const out = new Int16Array(total - frame);
     out.set(a);
     out.set(b.subarray(frame), a.length);
     return out;
   }
-  const all = new Int16Array(total);
-  all.set(a);
-  all.set(b, a.length);
-  // Packets shorter than a frame (10 ms ptime): drop the oldest frame.
-  if (a.length < frame || b.length < frame) return all.slice(frame);
+  // Packets shorter than a frame (10 ms ptime): drop the oldest frame of a then b.
+  if (a.length < frame || b.length < frame) {
+    if (a.length > frame) {
+      out.set(a.subarray(frame));
+      out.set(b, a.length - frame);
+    } else {
+      out.set(b.subarray(frame - a.length));
+    }
+    return out;
+  }
   // Cross-fade the last `frame` samples of a with the first `frame` of b.
   const start = a.length - frame;
-  const out = new Int16Array(total - frame);
-  out.set(all.subarray(0, start));
+  out.set(a.subarray(0, start));
   for (let i = 0; i < frame; i++) {
     const w = (i + 0.5) / frame;
-    out[start + i] = Math.round(all[start + i]! * (1 - w) + all[start + frame + i]! * w);
+    out[start + i] = Math.round(a[start + i]! * (1 - w) + b[i]! * w);
   }
-  out.set(all.subarray(start + 2 * frame), start + frame);
+  out.set(b.subarray(frame), start + frame);
   return out;
 }

@@ -6,6 +6,7 @@
 #     (ip); for the compose test: docker-compose; optional: without root they
 #     are only reported (those tests skip)
 #   - for the audio device tests: pulseaudio, pulseaudio-utils, alsa-utils (optional too)
+#   - for the native Opus backend: libopus-dev (optional too: without it Opus runs on opusscript)
 # Idempotent; no apt-get update unless something has to be installed.
 # Run from anywhere: it works in the repository root.
 set -euo pipefail
@@ -73,6 +74,9 @@ command -v docker-compose >/dev/null 2>&1 || optional_missing+=(docker-compose)
 command -v pulseaudio >/dev/null 2>&1 || optional_missing+=(pulseaudio)
 command -v parec >/dev/null 2>&1 || optional_missing+=(pulseaudio-utils)
 command -v arecord >/dev/null 2>&1 || optional_missing+=(alsa-utils)
+# Optional, for the native Opus backend (native/opus, built by npm run build):
+# the system libopus and its headers. Without it Opus runs on opusscript (WASM).
+[[ -f /usr/include/opus/opus.h ]] || optional_missing+=(libopus-dev)
 if ((${#optional_missing[@]} > 0)); then
   if [[ "$(id -u)" == 0 ]]; then
     missing_pkgs+=("${optional_missing[@]}")

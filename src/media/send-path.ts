@@ -43,7 +43,9 @@ export class SendPath {
   #source: AudioSource;
   #playing: Playing | undefined;
   #muted = false;
+  /** Sources' frames wait here until a packet's worth is there; nothing here is written to. */
   #pending: Int16Array[] = [];
+  #silence = new Int16Array(0);
   #pendingLen = 0;
   /** Next audio packet starts a talkspurt (RFC 3551 §4.1: marker bit). */
   #talkspurt = true;
@@ -139,7 +141,7 @@ export class SendPath {
       this.#talkspurt = true;
       return out;
     }
-    if (this.#muted) pcm = new Int16Array(n);
+    if (this.#muted) pcm = this.#silence.length === n ? this.#silence : (this.#silence = new Int16Array(n));
     this.#pending.push(pcm);
     this.#pendingLen += pcm.length;
     while (this.#pendingLen >= this.#packetSamples) {
@@ -170,6 +172,13 @@ export class SendPath {
   }
 
   #takePending(n: number): Int16Array {
+    // Frame and packet the same length (20 ms ptime): the source's frame as it is.
+    const first = this.#pending[0]!;
+    if (first.length === n) {
+      this.#pending.shift();
+      this.#pendingLen -= n;
+      return first;
+    }
     const out = new Int16Array(n);
     let filled = 0;
     while (filled < n) {

@@ -1,4 +1,4 @@
-// RTP packets (RFC 3550 §5.1) on werift-rtp, plus RTP/RTCP demultiplexing on
+// RTP packets (RFC 3550 §5.1), header extensions parsed by werift-rtp, plus RTP/RTCP demultiplexing on
 // one port (RFC 5761 §4).
 //
 //  0                   1                   2                   3
@@ -11,7 +11,7 @@
 // | [extension: profile(16) length(16, in 32-bit words) data...]  |
 // | payload ...                    [padding ... | padding count ] |
 import { randomBytes } from "node:crypto";
-import { RtpHeader, RtpPacket } from "werift-rtp";
+import { RtpHeader } from "werift-rtp";
 
 export const RTP_VERSION = 2;
 const FIXED_HEADER = 12;
@@ -96,16 +96,17 @@ export class RtpPacketizer {
   packetize(payload: Buffer, samplesInFrame: number, opts: { marker?: boolean; payloadType?: number; timestamp?: number } = {}): Buffer {
     const payloadType = opts.payloadType ?? this.payloadType;
     if (opts.payloadType !== undefined) checkPayloadType(payloadType);
-    const header = new RtpHeader({
-      payloadType,
-      marker: opts.marker ?? false,
-      sequenceNumber: this.#seq,
-      // An explicit timestamp (RFC 4733 §2.5.1: every packet of an event
-      // carries its start) does not stop the media clock from advancing.
-      timestamp: opts.timestamp !== undefined ? opts.timestamp >>> 0 : this.#timestamp,
-      ssrc: this.#ssrc,
-    });
-    const out = new RtpPacket(header, payload).serialize();
+    // The fixed header written in place: one allocation per packet (the
+    // packet is sent asynchronously, so it cannot be a reused buffer).
+    const out = Buffer.allocUnsafe(FIXED_HEADER + payload.length);
+    out[0] = RTP_VERSION << 6;
+    out[1] = (opts.marker ? 0x80 : 0) | payloadType;
+    out.writeUInt16BE(this.#seq, 2);
+    // An explicit timestamp (RFC 4733 §2.5.1: every packet of an event
+    // carries its start) does not stop the media clock from advancing.
+    out.writeUInt32BE(opts.timestamp !== undefined ? opts.timestamp >>> 0 : this.#timestamp, 4);
+    out.writeUInt32BE(this.#ssrc, 8);
+    payload.copy(out, FIXED_HEADER);
     this.#seq = (this.#seq + 1) & 0xffff;
     this.#timestamp = (this.#timestamp + samplesInFrame) >>> 0;
     this.#packets++;
@@ -144,22 +145,49 @@ export function parseRtp(buf: Buffer): ParsedRtp | undefined {
     if (pad === 0 || pad > buf.length - payloadStart) return undefined;
     payloadEnd -= pad;
   }
-  let header: RtpHeader;
-  try {
-    header = RtpHeader.deSerialize(buf);
-  } catch {
-    return undefined; // a malformed header extension
+  let header: RtpHeader | undefined;
+  if (hasExtension) {
+    // RFC 8285 elements are checked by werift's parser; without an extension
+    // there is nothing it would refuse, and its header object is built only
+    // when asked for.
+    try {
+      header = RtpHeader.deSerialize(buf);
+    } catch {
+      return undefined; // a malformed header extension
+    }
   }
-  return {
-    marker: (buf[1]! & 0x80) !== 0,
-    payloadType: buf[1]! & 0x7f,
-    sequenceNumber: buf.readUInt16BE(2),
-    timestamp: buf.readUInt32BE(4),
-    ssrc: buf.readUInt32BE(8),
-    csrc: header.csrc,
-    payload: buf.subarray(payloadStart, payloadEnd),
-    header,
-  };
+  const csrc: number[] = [];
+  for (let i = 0; i < csrcCount; i++) csrc.push(buf.readUInt32BE(FIXED_HEADER + 4 * i));
+  return new Parsed(buf, csrc, buf.subarray(payloadStart, payloadEnd), header);
+}
+
+class Parsed implements ParsedRtp {
+  readonly marker: boolean;
+  readonly payloadType: number;
+  readonly sequenceNumber: number;
+  readonly timestamp: number;
+  readonly ssrc: number;
+  readonly #buf: Buffer;
+  #header: RtpHeader | undefined;
+
+  constructor(
+    buf: Buffer,
+    readonly csrc: number[],
+    readonly payload: Buffer,
+    header: RtpHeader | undefined,
+  ) {
+    this.#buf = buf;
+    this.#header = header;
+    this.marker = (buf[1]! & 0x80) !== 0;
+    this.payloadType = buf[1]! & 0x7f;
+    this.sequenceNumber = buf.readUInt16BE(2);
+    this.timestamp = buf.readUInt32BE(4);
+    this.ssrc = buf.readUInt32BE(8);
+  }
+
+  get header(): RtpHeader {
+    return (this.#header ??= RtpHeader.deSerialize(this.#buf));
+  }
 }
 
 /** RTCP packet types occupy 192..223 in the second octet (RFC 5761 §4). */

@@ -46,9 +46,18 @@ export class WavFileSource implements AudioSource {
     return this.#pcm.length;
   }
 
+  /**
+   * The next `samples` samples. Within the file this is a view into the
+   * loaded audio (no copy per frame): callers read it and never write to it.
+   */
   read(samples: number): Int16Array {
-    const out = new Int16Array(samples);
     const pcm = this.#pcm;
+    if (!this.#ended && this.#pos + samples < pcm.length) {
+      const view = pcm.subarray(this.#pos, this.#pos + samples);
+      this.#pos += samples;
+      return view;
+    }
+    const out = new Int16Array(samples);
     let filled = 0;
     while (filled < samples && !this.#ended) {
       const n = Math.min(samples - filled, pcm.length - this.#pos);

@@ -39,7 +39,10 @@ function opusFlags() {
   try {
     const cflags = execFileSync("pkg-config", ["--cflags", "opus"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
     const libs = execFileSync("pkg-config", ["--libs", "opus"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    return { cflags: cflags.split(/\s+/).filter(Boolean), libs: libs.split(/\s+/).filter(Boolean) };
+    const flags = { cflags: cflags.split(/\s+/).filter(Boolean), libs: libs.split(/\s+/).filter(Boolean) };
+    // pkg-config may know the library while its headers are gone.
+    const dirs = [...flags.cflags.filter((f) => f.startsWith("-I")).map((f) => f.slice(2)), "/usr/include", "/usr/local/include"];
+    return dirs.some((d) => existsSync(join(d, "opus.h"))) ? flags : undefined;
   } catch {
     if (existsSync("/usr/include/opus/opus.h")) return { cflags: ["-I/usr/include/opus"], libs: ["-lopus"] };
     return undefined;
@@ -86,7 +89,8 @@ function main() {
   const r = spawnSync(cc, args, { encoding: "utf8" });
   if (r.error || r.status !== 0) {
     rmSync(tmp, { force: true });
-    const why = r.error ? r.error.message : (r.stderr || "").trim().split("\n").slice(0, 3).join(" | ");
+    rmSync(output, { force: true }); // an older build would not match the sources
+    const why = r.error ? r.error.message : (r.stderr || "").trim().split("\n").slice(0, 3).join(" | ") || `exit status ${r.status}`;
     say(`no native Opus backend: ${cc} failed (${why}); Opus runs on opusscript (WASM)`);
     return;
   }

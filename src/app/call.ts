@@ -355,9 +355,13 @@ export class Call extends TypedEmitter<CallEvents> {
         await this.#acceptSession();
         return;
       }
-      await this.#d.send({ action: "session-info", contents: [], info: { type: "ringing" } }).catch((err: unknown) =>
+      const ringing = this.#d.send({ action: "session-info", contents: [], info: { type: "ringing" } }).catch((err: unknown) =>
         this.#log.debug({ err: errorMessage(err) }, "ringing not acknowledged"),
       );
+      // Answering at once: the stream keeps ringing ahead of session-accept,
+      // and its acknowledgement (a round trip through the server) is not
+      // worth delaying the call for.
+      if (!autoAnswer) await ringing;
       if (this.#state === "ended") return;
       this.#ringTimer = setTimeout(() => void this.hangup("timeout").catch(() => undefined), this.#d.ringTimeoutMs);
       if (autoAnswer) await this.#answer();

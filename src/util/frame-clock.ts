@@ -1,6 +1,7 @@
 // One shared 20 ms media clock for every call in the process. A self-correcting
 // timer: it schedules each tick against the ideal time line, so ticks do not
-// drift, and catches up (bounded) after the event loop was blocked.
+// drift, and catches up (bounded) after the event loop was blocked. Started
+// by its first subscriber with an immediate tick.
 
 export type TickHandler = (frameIndex: number) => void;
 
@@ -56,9 +57,11 @@ export function createFrameClock(
     subscribe(fn) {
       subscribers.add(fn);
       if (!timer) {
-        start = now();
+        // The first tick comes at once (not a period later): a call starting
+        // on an idle clock sends its first frame without waiting.
+        start = now() - periodMs;
         ticks = 0;
-        schedule();
+        timer = setTimeout(run, 0);
       }
       return () => {
         subscribers.delete(fn);

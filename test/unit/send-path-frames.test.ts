@@ -4,7 +4,7 @@
 // bytes as werift-rtp's serializer.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import alawmulaw from "alawmulaw";
@@ -12,7 +12,7 @@ import { RtpHeader, RtpPacket } from "werift-rtp";
 import { pcmuCodec } from "../../src/media/codecs/pcmu.js";
 import { SendPath } from "../../src/media/send-path.js";
 import { WavFileSource } from "../../src/media/sources/wav-file-source.js";
-import { writeWavFile } from "../../src/media/wav.js";
+import { readWavMono, writeWavFile } from "../../src/media/wav.js";
 import { RtpPacketizer, parseRtp } from "../../src/rtp/rtp-packet.js";
 import { prng } from "../helpers/audio-compare.js";
 
@@ -78,5 +78,29 @@ test("packetizer: the same bytes as werift-rtp's RtpPacket for any header fields
     const z = new RtpPacketizer({ payloadType: pt, clockRate: 48000, ssrc, initialSeq: seq, initialTimestamp: ts });
     const want = new RtpPacket(new RtpHeader({ payloadType: pt, marker, sequenceNumber: seq, timestamp: ts, ssrc }), payload).serialize();
     assert.equal(z.packetize(payload, 960, { marker }).toString("hex"), want.toString("hex"));
+  }
+});
+
+test("file source: a 16-bit mono file at the call's rate loads as readWavMono decodes it; other formats too; a rewritten file is reloaded", () => {
+  const dir = mkdtempSync(join(tmpdir(), "jingled-wavload-"));
+  try {
+    const rnd = prng(21);
+    const samples = Int16Array.from({ length: 4801 }, () => Math.floor(rnd() * 65536) - 32768);
+    const mono = join(dir, "mono.wav");
+    writeWavFile(mono, samples, 48000);
+    const direct = new WavFileSource(mono, 48000, { loop: true });
+    assert.deepEqual([...direct.read(4801)], [...readWavMono(readFileSync(mono), 48000)]);
+    assert.deepEqual([...new WavFileSource(mono, 48000).read(10)], [...samples.subarray(0, 10)]);
+    // Stereo and another rate go through the general decoder.
+    const stereo = join(dir, "stereo.wav");
+    writeWavFile(stereo, samples.subarray(0, 4800), 8000, 2);
+    assert.deepEqual([...new WavFileSource(stereo, 8000).read(2400)], [...readWavMono(readFileSync(stereo), 8000)]);
+    assert.deepEqual([...new WavFileSource(mono, 8000).read(800)], [...readWavMono(readFileSync(mono), 8000).subarray(0, 800)]);
+    // Rewritten while a source of the old content still lives: the next source plays the new file.
+    writeWavFile(mono, Int16Array.from([7, 8, 9]), 48000);
+    assert.deepEqual([...new WavFileSource(mono, 48000).read(3)], [7, 8, 9]);
+    assert.equal(direct.read(1)[0], samples[0]); // the old (looping) source keeps its audio
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -10,7 +10,7 @@ import { jingleFeatures } from "../xmpp/caps.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import { NS_JINGLE, buildJmiMessage, findJmi, parseJmi, type JmiElement } from "../jingle/protocol/index.js";
 import { selectHostAddresses } from "../ice/addresses.js";
-import type { TurnServer } from "../ice/ice-agent.js";
+import type { IceServers, TurnServer } from "../ice/ice-agent.js";
 import { createCertificate, type DtlsCertificate } from "../rtp/dtls/certificate.js";
 import { ExternalServices, buildServicesQuery } from "../xmpp/extdisco.js";
 import { findCodec, warmUpCodecs } from "../media/codecs/index.js";
@@ -433,25 +433,29 @@ export class App {
 
   // ------------------------------------------------------------ STUN/TURN
 
-  /** Configured servers first, then the XMPP server's (XEP-0215, credentials refreshed before expiry). */
-  async #iceServers(): Promise<{ stunServer?: [string, number]; turn?: TurnServer }> {
-    const out: { stunServer?: [string, number]; turn?: TurnServer } = {};
+  /**
+   * Configured servers first, then the XMPP server's (XEP-0215, credentials
+   * refreshed before expiry). One STUN server (the first); every TURN server
+   * (the ICE agent allocates on each, up to a bound).
+   */
+  async #iceServers(): Promise<IceServers> {
+    const out: IceServers = {};
     const stun = this.#cfg.ice.stun[0];
     if (stun) out.stunServer = parseStun(stun);
-    const turn = this.#cfg.ice.turn[0];
-    if (turn) out.turn = parseTurn(turn.uri, turn.username, turn.password);
-    if (this.#cfg.ice.serverServices && (!out.stunServer || !out.turn) && this.#xmpp.state === "online") {
+    const turn: TurnServer[] = this.#cfg.ice.turn.map((t) => parseTurn(t.uri, t.username, t.password));
+    if (this.#cfg.ice.serverServices && this.#xmpp.state === "online") {
       const services = await this.#extServices.get().catch((err: unknown) => {
         this.#log.info({ err: errorMessage(err) }, "the server offers no external services (XEP-0215)");
         return [];
       });
       const s = services.find((x) => x.type === "stun");
       if (!out.stunServer && s) out.stunServer = [s.host, s.port];
-      const t = services.find((x) => (x.type === "turn" || x.type === "turns") && x.username && x.password);
-      if (!out.turn && t) {
-        out.turn = { host: t.host, port: t.port, username: t.username!, password: t.password!, transport: t.type === "turns" ? "tls" : t.transport };
+      for (const t of services) {
+        if ((t.type !== "turn" && t.type !== "turns") || !t.username || !t.password) continue;
+        turn.push({ host: t.host, port: t.port, username: t.username, password: t.password, transport: t.type === "turns" ? "tls" : t.transport });
       }
     }
+    if (turn.length) out.turn = turn;
     return out;
   }
 

@@ -5,7 +5,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Jingle, JingleContent, IceCandidate, PayloadType, ReasonCondition, JmiElement, DtlsFingerprint } from "../jingle/protocol/index.js";
 import type { Role } from "../jingle/session-manager.js";
-import { IceAgent, type SelectedPair, type TurnServer } from "../ice/ice-agent.js";
+import { IceAgent, type IceServers, type SelectedPair } from "../ice/ice-agent.js";
 import type { DtlsCertificate } from "../rtp/dtls/certificate.js";
 import { fingerprint } from "../rtp/dtls/certificate.js";
 import { OFFER_SETUP, roleForAnswerer, roleFromAnswer, type DtlsRole } from "../rtp/dtls/setup-role.js";
@@ -70,7 +70,7 @@ export interface CallDeps {
     connectTimeoutMs: number;
     relayOnly: boolean;
     /** STUN/TURN servers, resolved when the call's ICE agent is made (TURN credentials are short-lived). */
-    servers: () => Promise<{ stunServer?: [string, number]; turn?: TurnServer }>;
+    servers: () => Promise<IceServers>;
     /** Host addresses now (they may change during a call: an ICE restart picks them up). */
     currentAddresses?: () => string[];
   };
@@ -623,7 +623,7 @@ export class Call extends TypedEmitter<CallEvents> {
   // ------------------------------------------------------------ ICE
 
   async #createIce(controlling: boolean): Promise<IceAgent> {
-    const servers: { stunServer?: [string, number]; turn?: TurnServer } = await this.#d.ice.servers().catch((err: unknown) => {
+    const servers: IceServers = await this.#d.ice.servers().catch((err: unknown) => {
       this.#log.warn({ err: errorMessage(err) }, "no STUN/TURN servers");
       return {};
     });
@@ -715,7 +715,7 @@ export class Call extends TypedEmitter<CallEvents> {
     const ice = this.#ice;
     if (!ice || this.#state === "ended") return;
     // Fresh servers: TURN credentials from XEP-0215 are short-lived.
-    const servers: { stunServer?: [string, number]; turn?: TurnServer } = await this.#d.ice.servers().catch(() => ({}));
+    const servers: IceServers = await this.#d.ice.servers().catch(() => ({}));
     this.#localQueue = [];
     this.#restartCandidates = [];
     this.#restartResends = 0;

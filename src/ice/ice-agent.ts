@@ -25,8 +25,8 @@ export interface IceAgentOptions {
   addresses: string[];
   /** [host, port]; none: no server-reflexive candidates (never a public default). */
   stunServer?: [string, number];
-  /** One TURN server (the library takes one): relay candidates. */
-  turn?: TurnServer;
+  /** TURN servers: a relay candidate from each (up to MAX_TURN_SERVERS, allocated in parallel). */
+  turn?: TurnServer | TurnServer[];
   /** Relay candidates only (needs `turn`). */
   relayOnly?: boolean;
   portRange?: [number, number];
@@ -35,7 +35,17 @@ export interface IceAgentOptions {
   relayGraceMs?: number;
   /** Silence on the selected pair (no consent response, no packet) reported as `disconnected` (default 7500 ms). */
   disconnectedAfterMs?: number;
+  /** TURN over TCP starts after UDP has had this long without an answer (default TCP_AFTER_MS). */
+  turnTcpAfterMs?: number;
+  /** A TURN allocation not made by then is given up (default ALLOCATE_TIMEOUT_MS). */
+  turnTimeoutMs?: number;
   logger: Logger;
+}
+
+/** What the app finds for a call: configured servers first, then the XMPP server's (XEP-0215). */
+export interface IceServers {
+  stunServer?: [string, number];
+  turn?: TurnServer[];
 }
 
 export interface TurnServer {
@@ -79,8 +89,10 @@ export const DISCONNECTED_AFTER_MS = 7500;
 export interface RestartOptions {
   addresses?: string[];
   stunServer?: [string, number] | undefined;
-  turn?: TurnServer | undefined;
+  turn?: TurnServer | TurnServer[] | undefined;
 }
+
+const turnList = (t: TurnServer | TurnServer[] | undefined): TurnServer[] => (t === undefined ? [] : Array.isArray(t) ? t : [t]);
 
 export class IceAgent extends TypedEmitter<IceAgentEvents> {
   readonly #log: Logger;
@@ -137,8 +149,10 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       relayGraceMs: o.relayGraceMs ?? RELAY_GRACE_MS,
       logger: this.#log,
       ...(o.stunServer ? { stunServer: o.stunServer } : {}),
-      ...(o.turn ? { turn: o.turn } : {}),
+      turn: turnList(o.turn),
       ...(o.portRange ? { portRange: o.portRange } : {}),
+      ...(o.turnTcpAfterMs !== undefined ? { turnTcpAfterMs: o.turnTcpAfterMs } : {}),
+      ...(o.turnTimeoutMs !== undefined ? { turnTimeoutMs: o.turnTimeoutMs } : {}),
       onCandidate: (c: Candidate) => {
         if (gen !== this.#gen || this.#state === "closed") return;
         this.emit("candidate", toJingleCandidate(c, `${this.#idPrefix}${++this.#candidateSeq}`));

@@ -12,11 +12,14 @@
 //   aggressively: the first pair that works wins, and a relay pair must not
 //   beat a direct one that needs one more retransmission to punch its NAT);
 // - liveness: the time of the last consent response or packet on the selected
-//   pair, for an early "disconnected" long before consent expires.
+//   pair, for an early "disconnected" long before consent expires;
+// - TURN: relay candidates from every TURN server, allocated by us in
+//   parallel (turn-allocate.ts), not from the one server werift takes.
 import { CandidatePairState, Connection, type Candidate, type CandidatePair } from "werift-ice";
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
-import { closeLocal, guardSockets, pairLocal, releaseTurnAllocations } from "./werift-internals.js";
+import { adoptRelay, closeLocal, deleteAllocation, guardSockets, pairLocal, releaseTurnAllocations } from "./werift-internals.js";
+import { allocateRelay, distinctTurnServers } from "./turn-allocate.js";
 import { isOurCheck, stunRequestView } from "./stun-auth.js";
 import type { SelectedPair, TurnServer } from "./ice-agent.js";
 
@@ -25,8 +28,12 @@ export interface GenerationOptions {
   controlling: boolean;
   addresses: string[];
   stunServer?: [string, number];
-  turn?: TurnServer;
+  /** Every TURN server: one relay candidate from each (turn-allocate.ts). */
+  turn?: TurnServer[];
   relayOnly: boolean;
+  /** Passed to allocateRelay (tests shorten them). */
+  turnTcpAfterMs?: number;
+  turnTimeoutMs?: number;
   portRange?: [number, number];
   relayGraceMs: number;
   logger: Logger;
@@ -65,36 +72,31 @@ export class IceGeneration {
   /** performance.now() of the last consent response or packet on the selected pair. */
   #lastAliveAt = 0;
   #aliveMark = -1;
+  readonly #udpAddress: string | undefined;
 
   constructor(o: GenerationOptions) {
     this.id = o.id;
     this.#o = o;
     this.#log = o.logger.child({ generation: o.id });
     this.#relayReleased = o.relayOnly || o.relayGraceMs <= 0;
+    this.#udpAddress = o.addresses.length === 1 && !o.addresses[0]!.includes(":") ? o.addresses[0]! : undefined;
     this.conn = new Connection(o.controlling, {
       // Host addresses are chosen by us (see addresses.ts): switch off the
       // library's own enumeration and give ours as "additional" addresses.
+      // Relay only: no host (or server-reflexive) candidates at all.
       useIpv4: false,
       useIpv6: false,
-      additionalHostAddresses: o.addresses,
-      ...(o.addresses.length === 1 && !o.addresses[0]!.includes(":") ? { interfaceAddresses: { udp4: o.addresses[0]! } } : {}),
+      additionalHostAddresses: o.relayOnly ? [] : o.addresses,
+      ...(this.#udpAddress ? { interfaceAddresses: { udp4: this.#udpAddress } } : {}),
       ...(o.portRange ? { portRange: o.portRange } : {}),
-      ...(o.stunServer ? { stunServer: o.stunServer } : {}),
-      ...(o.turn
-        ? {
-            turnServer: [o.turn.host, o.turn.port] as [string, number],
-            turnUsername: o.turn.username,
-            turnPassword: o.turn.password,
-            turnTransport: o.turn.transport,
-            forceTurn: o.relayOnly,
-          }
-        : {}),
+      ...(o.stunServer && !o.relayOnly ? { stunServer: o.stunServer } : {}),
+      forceTurn: o.relayOnly,
       filterCandidatePair: (pair) => this.#relayReleased || !isRelayPair(pair),
       // Binding requests that do not name our ufrag get no answer and teach werift no candidate (stun-auth.ts).
       filterStunResponse: (msg) => isOurCheck(stunRequestView(msg), [this.conn.localUsername]),
     });
     // The library falls back to a public STUN server when none is given.
-    if (!o.stunServer) this.conn.stunServer = undefined;
+    if (!o.stunServer || o.relayOnly) this.conn.stunServer = undefined;
     this.conn.onIceCandidate.subscribe((c: Candidate) => {
       if (this.state === "closed") {
         // Gathering outlived the generation (a slow TURN server): do not leak the allocation.
@@ -133,11 +135,45 @@ export class IceGeneration {
     if (this.#gatherStarted) return;
     this.#gatherStarted = true;
     const gathering = this.conn.gatherCandidates();
+    const relays = this.#gatherRelays();
     this.#maybeCheck();
-    await gathering;
+    await Promise.all([gathering, relays]);
     if (this.state === "closed") return;
     guardSockets(this.conn, (err) => this.#log.debug({ err: errorMessage(err) }, "socket error"));
     this.#o.onGathered();
+  }
+
+  /** One allocation per TURN server, all at once; each relay candidate is announced as soon as it is made. */
+  async #gatherRelays(): Promise<void> {
+    const servers = distinctTurnServers(this.#o.turn ?? []);
+    const wanted = () => this.state !== "closed";
+    await Promise.all(
+      servers.map(async (server, index) => {
+        const a = await allocateRelay(
+          server,
+          {
+            logger: this.#log,
+            ...(this.#o.portRange ? { portRange: this.#o.portRange } : {}),
+            ...(this.#udpAddress ? { udpAddress: this.#udpAddress } : {}),
+            ...(this.#o.turnTcpAfterMs !== undefined ? { tcpAfterMs: this.#o.turnTcpAfterMs } : {}),
+            ...(this.#o.turnTimeoutMs !== undefined ? { timeoutMs: this.#o.turnTimeoutMs } : {}),
+          },
+          wanted,
+        );
+        if (!a) return;
+        if (!wanted()) {
+          await deleteAllocation(a.protocol.turn as never);
+          return;
+        }
+        // The first configured server is preferred among equally good relays.
+        if (!adoptRelay(this.conn, a.protocol, 65535 - index)) {
+          this.#log.warn("werift internals changed: relay candidate not added");
+          await deleteAllocation(a.protocol.turn as never);
+          return;
+        }
+        this.#log.info({ server: `${server.host}:${server.port}`, via: a.via, ms: a.ms }, "relay candidate");
+      }),
+    );
   }
 
   setRemoteParameters(ufrag: string, pwd: string): void {

@@ -13,7 +13,11 @@
 //   allocation (RFC 8656 §7: Refresh with LIFETIME 0), so every call would hold
 //   a relay port (and the user's quota) on the server for the allocation's
 //   lifetime; and an allocation that completes after close() is never closed.
-import { Message, classes, methods, type Connection, type Candidate } from "werift-ice";
+// - ensureProtocol(protocol), appendLocalCandidate(candidate): how werift
+//   takes in a transport and announces its candidate; used to add relay
+//   candidates of our own TURN allocations (turn-allocate.ts: every server,
+//   TCP without waiting for UDP to time out), exactly as werift adds its one.
+import { Candidate, Message, candidateFoundation, candidatePriority, classes, methods, type Connection, type StunOverTurnProtocol } from "werift-ice";
 
 interface TurnClient {
   server?: [string, number];
@@ -31,6 +35,10 @@ interface Protocol {
 interface Internals {
   protocols?: Protocol[];
   pairLocalProtocol?: (p: Protocol) => void;
+  ensureProtocol?: (p: unknown) => void;
+  appendLocalCandidate?: (c: Candidate) => void;
+  generation?: number;
+  localUsername?: string;
 }
 
 function internals(conn: Connection): Internals {
@@ -75,6 +83,32 @@ async function release(turn: TurnClient, waitMs: number): Promise<void> {
     new Promise((r) => (timer = setTimeout(r, waitMs))),
   ]);
   clearTimeout(timer);
+}
+
+/** Deletes a TURN allocation that is not (or no longer) part of a Connection, and closes its socket. */
+export async function deleteAllocation(turn: TurnClient & { close?: () => Promise<void> }, waitMs = 300): Promise<void> {
+  await release(turn, waitMs);
+  await turn.close?.().catch(() => undefined);
+}
+
+/**
+ * Adds a TURN allocation made by us to `conn` as werift adds its own: the
+ * transport joins the connection and its relay candidate is announced
+ * (onIceCandidate). `localPreference` orders relay candidates of several
+ * servers (RFC 8445 §5.1.2.1). False if the internals are missing.
+ */
+export function adoptRelay(conn: Connection, protocol: StunOverTurnProtocol, localPreference: number): boolean {
+  const i = internals(conn);
+  if (typeof i.ensureProtocol !== "function" || typeof i.appendLocalCandidate !== "function" || !Array.isArray(i.protocols)) return false;
+  const turn = protocol.turn;
+  const [ip, port] = turn.relayedAddress;
+  const [relIp, relPort] = turn.mappedAddress;
+  i.ensureProtocol.call(conn, protocol);
+  i.protocols.push(protocol as unknown as Protocol);
+  const candidate = new Candidate(candidateFoundation("relay", "udp", ip), 1, "udp", candidatePriority("relay", localPreference), ip, port, "relay", relIp, relPort, undefined, i.generation, i.localUsername);
+  (protocol as unknown as Protocol).localCandidate = candidate;
+  i.appendLocalCandidate.call(conn, candidate);
+  return true;
 }
 
 /** Deletes every TURN allocation of `conn` (call before conn.close()). */

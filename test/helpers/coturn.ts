@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { freePort } from "./ports.js";
 import { startProcess, type ManagedProcess } from "./process.js";
 
@@ -15,13 +15,15 @@ export interface Coturn {
   readonly secret: string;
   readonly realm: string;
   readonly process: ManagedProcess;
+  /** Short-lived credentials from the shared secret, as Prosody hands them out (XEP-0215). */
+  credentials(user: string, ttlSec?: number): { username: string; password: string };
   /** Lua for Prosody's global section: mod_external_services pointing here. */
   prosodyConfig(): string;
   logs(): string;
   stop(): Promise<void>;
 }
 
-export async function startCoturn(opts: { realm?: string; listeningIp?: string; /** More turnserver options, e.g. --denied-peer-ip=... */ extraArgs?: string[]; /** Relay ports (default: 10 of its own); each call holds one per side until the allocation is deleted. */ relayPorts?: [number, number] } = {}): Promise<Coturn> {
+export async function startCoturn(opts: { realm?: string; listeningIp?: string; /** More turnserver options, e.g. --denied-peer-ip=... */ extraArgs?: string[]; /** Relay ports (default: 10 of its own); each call holds one per side until the allocation is deleted. */ relayPorts?: [number, number]; /** false: TCP only (--no-udp), as a TURN server behind a UDP-hostile firewall looks. */ udp?: boolean } = {}): Promise<Coturn> {
   const dir = mkdtempSync(join(tmpdir(), "jingled-coturn-"));
   const port = await freePort("udp");
   const realm = opts.realm ?? "localhost";
@@ -50,9 +52,10 @@ export async function startCoturn(opts: { realm?: string; listeningIp?: string; 
       "--log-file=stdout",
       "--simple-log",
       "--verbose",
+      ...(opts.udp === false ? ["--no-udp"] : []),
       ...(opts.extraArgs ?? []),
     ],
-    { name: "coturn", readyPattern: /(IPv4\. UDP listener opened on|Total UDP servers)/, readyTimeoutMs: 10000 },
+    { name: "coturn", readyPattern: opts.udp === false ? /IPv4\. TCP listener opened on/ : /(IPv4\. UDP listener opened on|Total UDP servers)/, readyTimeoutMs: 10000 },
   );
   return {
     host: "127.0.0.1",
@@ -60,6 +63,11 @@ export async function startCoturn(opts: { realm?: string; listeningIp?: string; 
     secret,
     realm,
     process: proc,
+    credentials(user: string, ttlSec = 3600) {
+      // TURN REST API (draft-uberti-behave-turn-rest): expiry:user, HMAC-SHA1 of it with the shared secret.
+      const username = `${Math.floor(Date.now() / 1000) + ttlSec}:${user}`;
+      return { username, password: createHmac("sha1", secret).update(username).digest("base64") };
+    },
     prosodyConfig() {
       return [
         `external_service_secret = "${secret}"`,

@@ -134,7 +134,7 @@ if (!currentTestNetns()) {
     });
 
     test("TURN configured but down: the direct path still connects, without waiting for TURN", async (t) => {
-      // UDP to the TURN server vanishes, TCP is refused: the allocation fails only after ~6 s of retransmissions.
+      // UDP to the TURN server vanishes, TCP is refused: the allocation fails only after seconds of UDP retransmissions.
       const port = String(servers.turn.port);
       const unblock = [
         await lab.blockServer(["-p", "udp", "--dport", port, "-j", "DROP"]),
@@ -170,6 +170,8 @@ if (!currentTestNetns()) {
         const r = await scenario(t, "UDP blocked at alice, TURN/TCP", alice, bob);
         assert.equal(r.pairType, "relayed");
         assert.equal(r.local.type, "relay");
+        // TCP starts after 1.5 s without a UDP answer (src/ice/turn-allocate.ts), not after UDP's ~6 s of retries.
+        assert.ok(r.connectMs < 5000, `connected in ${Math.round(r.connectMs)} ms`);
         assert.ok(r.score >= MIN_CORRELATION, `audio correlation ${r.score.toFixed(3)}`);
         assert.match(servers.turn.logs(), /TCP/i, "coturn saw a TCP client");
       } finally {

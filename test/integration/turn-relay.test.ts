@@ -1,7 +1,9 @@
 // TURN through a real coturn: the daemons learn the TURN server and
 // short-lived credentials from Prosody (XEP-0215, mod_external_services with
 // a secret shared with coturn), are forced to relay candidates only, and the
-// call still carries audio — through the relay.
+// call still carries audio — through the relay. Then the ICE agent alone:
+// relay candidates from several TURN servers, and TURN over TCP when UDP to
+// the server is dropped.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -13,6 +15,12 @@ import { startDaemon, type Daemon } from "../helpers/daemon.js";
 import { makeSpeechWav } from "../helpers/speech.js";
 import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
 import type { AnyEvent } from "../../src/control/client.js";
+import { createSocket, type Socket } from "node:dgram";
+import { IceAgent, type TurnServer } from "../../src/ice/ice-agent.js";
+import { TCP_AFTER_MS, allocateRelay } from "../../src/ice/turn-allocate.js";
+import { deleteAllocation } from "../../src/ice/werift-internals.js";
+import type { IceCandidate } from "../../src/jingle/protocol/index.js";
+import { silentLogger } from "../../src/util/logger.js";
 
 describe("relay-only call through coturn with XEP-0215 credentials", { timeout: 120_000 }, () => {
   let coturn: Coturn;
@@ -78,5 +86,112 @@ describe("relay-only call through coturn with XEP-0215 credentials", { timeout: 
     assert.ok(cmp.correlation >= 0.85, `correlation ${cmp.correlation.toFixed(3)}`);
     // coturn really relayed: it logged allocations and channel/permission traffic.
     assert.match(coturn.logs(), /ALLOCATE/i);
+  });
+});
+
+// ------------------------------------------------------------ several TURN servers, TCP fallback
+//
+// The ICE agent itself (src/ice) against real coturns on 127.0.0.1: a relay
+// candidate from every TURN server given, allocated in parallel; a server
+// whose UDP is silently dropped is reached over TCP after TCP_AFTER_MS, not
+// after the ~6 s of UDP retransmissions.
+
+describe("TURN: every server, TCP without waiting for UDP to give up", { timeout: 90_000 }, () => {
+  const servers: Coturn[] = [];
+  let sink: Socket | undefined;
+
+  after(async () => {
+    sink?.close();
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  const turnOf = (c: Coturn, transport: TurnServer["transport"] = "udp"): TurnServer => ({ host: c.host, port: c.port, transport, ...c.credentials("alice") });
+
+  /** Relay candidates an agent gathers, with the time each came after gather() began. */
+  async function relaysOf(a: IceAgent): Promise<{ candidate: IceCandidate; ms: number }[]> {
+    const out: { candidate: IceCandidate; ms: number }[] = [];
+    const t0 = performance.now();
+    a.on("candidate", (c) => {
+      if (c.type === "relay") out.push({ candidate: c, ms: performance.now() - t0 });
+    });
+    await a.gather();
+    return out;
+  }
+
+  test("one relay candidate from each TURN server, gathered in parallel; a refused one costs nothing", async (t) => {
+    const [one, two] = await Promise.all([startCoturn(), startCoturn()]);
+    servers.push(one!, two!);
+    const bad: TurnServer = { ...turnOf(one!), password: "wrong" };
+    const a = new IceAgent({ controlling: true, addresses: ["127.0.0.1"], relayOnly: true, connectTimeoutMs: 10_000, logger: silentLogger(), turn: [turnOf(one!), bad, turnOf(two!)] });
+    const b = new IceAgent({ controlling: false, addresses: ["127.0.0.1"], relayOnly: true, connectTimeoutMs: 10_000, logger: silentLogger(), turn: [turnOf(two!)] });
+    try {
+      const relays = await relaysOf(a);
+      t.diagnostic(`relay candidates: ${relays.map((r) => `${r.candidate.ip}:${r.candidate.port} after ${Math.round(r.ms)} ms`).join(", ")}`);
+      assert.equal(relays.length, 2, "one relay candidate per working TURN server");
+      // Each coturn relays from its own port range (see coturn.ts): one candidate in each.
+      const inRange = (c: Coturn, port: number) => Math.abs(port - (40000 + (c.port % 2000) * 10)) < 10;
+      assert.ok(relays.some((r) => inRange(one!, r.candidate.port)) && relays.some((r) => inRange(two!, r.candidate.port)), "a relay on each server");
+      const byPort = new Map(relays.map((r) => [r.candidate.port, r.candidate.priority]));
+      const first = [...byPort.entries()].find(([p]) => inRange(one!, p))![1];
+      const second = [...byPort.entries()].find(([p]) => inRange(two!, p))![1];
+      assert.ok(first > second, "the first configured server's relay is preferred");
+      // Both agents relay-only: they connect through one of the relays.
+      a.on("candidate", (c) => void b.addRemoteCandidate(c));
+      b.on("candidate", (c) => void a.addRemoteCandidate(c));
+      for (const r of relays) await b.addRemoteCandidate(r.candidate);
+      const connected = Promise.all([new Promise((r) => a.once("connected", r)), new Promise((r) => b.once("connected", r))]);
+      a.setRemoteParameters(b.localParameters.ufrag, b.localParameters.pwd);
+      b.setRemoteParameters(a.localParameters.ufrag, a.localParameters.pwd);
+      await b.gather();
+      await connected;
+      assert.equal(a.selectedPair()!.local.type, "relay");
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  test("UDP to the TURN server dropped: the TCP allocation starts after 1.5 s and wins", async (t) => {
+    const tcpOnly = await startCoturn({ udp: false });
+    servers.push(tcpOnly);
+    // Something on the UDP port that swallows every request, as a firewall that drops UDP looks.
+    sink = createSocket("udp4");
+    await new Promise<void>((r) => sink!.bind(tcpOnly.port, "127.0.0.1", () => r()));
+    let swallowed = 0;
+    sink.on("message", () => swallowed++);
+    const t0 = performance.now();
+    const got = await allocateRelay(turnOf(tcpOnly), { logger: silentLogger(), udpAddress: "127.0.0.1" });
+    const ms = performance.now() - t0;
+    t.diagnostic(`allocation via ${got?.via} after ${Math.round(ms)} ms (${swallowed} UDP requests swallowed); werift alone would wait ~6 s for UDP first`);
+    assert.ok(got, "an allocation was made");
+    try {
+      assert.equal(got.via, "tcp");
+      assert.ok(swallowed >= 1, "UDP was tried first");
+      assert.ok(ms >= TCP_AFTER_MS - 50, `TCP started only after UDP had ${TCP_AFTER_MS} ms (${Math.round(ms)} ms)`);
+      assert.ok(ms < TCP_AFTER_MS + 2000, `TCP allocation after ${Math.round(ms)} ms`);
+    } finally {
+      await deleteAllocation(got.protocol.turn as never);
+    }
+    // And through the agent: its relay candidate comes as quickly.
+    const a = new IceAgent({ controlling: true, addresses: ["127.0.0.1"], relayOnly: true, connectTimeoutMs: 10_000, logger: silentLogger(), turn: [turnOf(tcpOnly)] });
+    try {
+      const relays = await relaysOf(a);
+      assert.equal(relays.length, 1);
+      assert.ok(relays[0]!.ms < TCP_AFTER_MS + 2000, `relay candidate after ${Math.round(relays[0]!.ms)} ms`);
+    } finally {
+      await a.close();
+    }
+  });
+
+  test("a TURN server that answers over UDP is used over UDP (no TCP attempt races it)", async () => {
+    const c = await startCoturn();
+    servers.push(c);
+    const got = await allocateRelay(turnOf(c), { logger: silentLogger(), udpAddress: "127.0.0.1" });
+    assert.ok(got);
+    try {
+      assert.equal(got.via, "udp");
+      assert.ok(got.ms < TCP_AFTER_MS, `${got.ms} ms`);
+    } finally {
+      await deleteAllocation(got.protocol.turn as never);
+    }
   });
 });

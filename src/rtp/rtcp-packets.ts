@@ -10,16 +10,8 @@
 // |                      interarrival jitter                      |
 // |                         last SR (LSR)                         |
 // |                   delay since last SR (DLSR)                  |
-import {
-  RtcpHeader,
-  RtcpReceiverInfo,
-  RtcpRrPacket,
-  RtcpSenderInfo,
-  RtcpSourceDescriptionPacket,
-  RtcpSrPacket,
-  SourceDescriptionChunk,
-  SourceDescriptionItem,
-} from "werift-rtp";
+import type { RtcpReceiverInfo } from "werift-rtp";
+import { weriftRtp } from "./werift.js";
 
 export const RtcpType = { SR: 200, RR: 201, SDES: 202, BYE: 203, APP: 204 } as const;
 export type RtcpType = (typeof RtcpType)[keyof typeof RtcpType];
@@ -55,7 +47,7 @@ export type RtcpMessage =
   | { type: "other"; packetType: number };
 
 function toReceiverInfo(r: ReportBlock): RtcpReceiverInfo {
-  return new RtcpReceiverInfo({
+  return new (weriftRtp().RtcpReceiverInfo)({
     ssrc: r.ssrc >>> 0,
     fractionLost: Math.max(0, Math.min(255, Math.round(r.fractionLost))),
     packetsLost: r.packetsLost & 0xffffff, // two's complement in 24 bits
@@ -80,9 +72,9 @@ function fromReceiverInfo(r: RtcpReceiverInfo): ReportBlock {
 }
 
 export function buildSenderReport(ssrc: number, sender: SenderInfo, reports: ReportBlock[]): Buffer {
-  return new RtcpSrPacket({
+  return new (weriftRtp().RtcpSrPacket)({
     ssrc: ssrc >>> 0,
-    senderInfo: new RtcpSenderInfo({
+    senderInfo: new (weriftRtp().RtcpSenderInfo)({
       ntpTimestamp: sender.ntpTimestamp,
       rtpTimestamp: sender.rtpTimestamp >>> 0,
       packetCount: sender.packetCount >>> 0,
@@ -93,7 +85,7 @@ export function buildSenderReport(ssrc: number, sender: SenderInfo, reports: Rep
 }
 
 export function buildReceiverReport(ssrc: number, reports: ReportBlock[]): Buffer {
-  return new RtcpRrPacket({ ssrc: ssrc >>> 0, reports: reports.map(toReceiverInfo) }).serialize();
+  return new (weriftRtp().RtcpRrPacket)({ ssrc: ssrc >>> 0, reports: reports.map(toReceiverInfo) }).serialize();
 }
 
 /**
@@ -105,8 +97,8 @@ export function buildSdes(ssrc: number, cname: string): Buffer {
   let text = cname;
   // 4 (SSRC) + 2 (type, length) + text: must not be a multiple of 4.
   if ((6 + Buffer.byteLength(text)) % 4 === 0) text += "=";
-  return new RtcpSourceDescriptionPacket({
-    chunks: [new SourceDescriptionChunk({ source: ssrc >>> 0, items: [new SourceDescriptionItem({ type: SDES_CNAME, text })] })],
+  return new (weriftRtp().RtcpSourceDescriptionPacket)({
+    chunks: [new (weriftRtp().SourceDescriptionChunk)({ source: ssrc >>> 0, items: [new (weriftRtp().SourceDescriptionItem)({ type: SDES_CNAME, text })] })],
   }).serialize();
 }
 
@@ -123,7 +115,7 @@ export function buildBye(ssrcs: number[], reason?: string): Buffer {
   }
   let payload = Buffer.concat(parts);
   if (payload.length % 4) payload = Buffer.concat([payload, Buffer.alloc(4 - (payload.length % 4))]);
-  return RtcpHeader.serialize(RtcpType.BYE, ssrcs.length, payload, payload.length / 4);
+  return weriftRtp().RtcpHeader.serialize(RtcpType.BYE, ssrcs.length, payload, payload.length / 4);
 }
 
 /** §6.1: packets of a compound packet are simply concatenated. */
@@ -167,7 +159,7 @@ function parseOne(type: number, count: number, payload: Buffer): RtcpMessage {
   switch (type) {
     case RtcpType.SR: {
       if (payload.length < 24 + count * 24) throw new RangeError("short SR");
-      const sr = RtcpSrPacket.deSerialize(payload, count);
+      const sr = weriftRtp().RtcpSrPacket.deSerialize(payload, count);
       const si = sr.senderInfo;
       return {
         type: "sr",
@@ -178,7 +170,7 @@ function parseOne(type: number, count: number, payload: Buffer): RtcpMessage {
     }
     case RtcpType.RR: {
       if (payload.length < 4 + count * 24) throw new RangeError("short RR");
-      const rr = RtcpRrPacket.deSerialize(payload, count);
+      const rr = weriftRtp().RtcpRrPacket.deSerialize(payload, count);
       return { type: "rr", ssrc: rr.ssrc >>> 0, reports: rr.reports.map(fromReceiverInfo) };
     }
     case RtcpType.SDES: {

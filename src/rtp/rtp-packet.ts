@@ -11,7 +11,8 @@
 // | [extension: profile(16) length(16, in 32-bit words) data...]  |
 // | payload ...                    [padding ... | padding count ] |
 import { randomBytes } from "node:crypto";
-import { RtpHeader } from "werift-rtp";
+import type { RtpHeader } from "werift-rtp";
+import { weriftRtp } from "./werift.js";
 
 export const RTP_VERSION = 2;
 const FIXED_HEADER = 12;
@@ -151,7 +152,7 @@ export function parseRtp(buf: Buffer): ParsedRtp | undefined {
     // there is nothing it would refuse, and its header object is built only
     // when asked for.
     try {
-      header = RtpHeader.deSerialize(buf);
+      header = weriftRtp().RtpHeader.deSerialize(buf);
     } catch {
       return undefined; // a malformed header extension
     }
@@ -186,7 +187,7 @@ class Parsed implements ParsedRtp {
   }
 
   get header(): RtpHeader {
-    return (this.#header ??= RtpHeader.deSerialize(this.#buf));
+    return (this.#header ??= weriftRtp().RtpHeader.deSerialize(this.#buf));
   }
 }
 

@@ -5,7 +5,10 @@
 // correlation), and the floors are checked to be ones a broken concealment
 // fails: the same run with a decoder that conceals with silence must score
 // below them. The statistics must match the impairment (loss figure near the
-// injected loss, on both ends through RTCP).
+// injected loss, on both ends through RTCP). The same conditions between
+// real daemons over real UDP: test/integration/media-loss.test.ts (loss,
+// iptables) and test/integration/media-jitter.test.ts (jitter, reordering,
+// duplicates and loss, through test/helpers/impair-relay.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { findCodec } from "../../src/media/codecs/index.js";

@@ -4,13 +4,14 @@
 // fingerprint we signalled. ECDSA P-256, as browsers use (cheap to make, small
 // handshake, and werift-dtls signs with it: TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256).
 //
-// Generation goes through werift-dtls's own helper (it builds the X.509 with
-// @peculiar/x509, which werift-dtls depends on) so the PEM strings are exactly
-// what its DtlsClient/DtlsServer parse; node:crypto reads them back here.
-import { X509Certificate, createHash, createPrivateKey } from "node:crypto";
+// Generated with node:crypto alone (a minimal DER encoder below, RFC 5280
+// §4.1): werift-dtls's own generator pulls in @peculiar/x509 and with it most
+// of the DTLS stack (~0.2 s and ~6 MB) at start-up, which an idle daemon does
+// not need. werift-dtls parses the result like its own (standard PEM: X.509
+// v3 certificate, PKCS#8 key); node:crypto reads it back here.
+import { X509Certificate, createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { CipherContext, NamedCurveAlgorithm } from "werift-dtls/lib/dtls/src/index.js";
 import { errorMessage } from "../../util/errors.js";
 import type { Logger } from "../../util/logger.js";
 
@@ -44,9 +45,49 @@ export const KEY_FILE = "dtls-key.pem";
 /** A stored certificate closer than this to expiry is replaced. */
 const RENEW_BEFORE_MS = 30 * 24 * 3600 * 1000;
 
-export async function createCertificate(): Promise<DtlsCertificate> {
-  const { certPem, keyPem } = await CipherContext.createSelfSignedCertificateWithKey(ECDSA_SHA256, NamedCurveAlgorithm.secp256r1_23);
+/** How long a new certificate is valid (peers only compare its fingerprint). */
+const VALIDITY_MS = 365 * 24 * 3600 * 1000;
+
+export async function createCertificate(commonName = "jingled"): Promise<DtlsCertificate> {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const now = Date.now();
+  const name = der(0x30, der(0x31, der(0x30, OID_COMMON_NAME, der(0x0c, Buffer.from(commonName, "utf8")))));
+  const serial = randomBytes(16);
+  serial[0]! &= 0x7f; // a positive INTEGER
+  serial[0]! |= 0x40; // and no leading zero octet to strip
+  const tbs = der(
+    0x30,
+    der(0xa0, der(0x02, Buffer.from([2]))), // [0] version v3
+    der(0x02, serial),
+    ECDSA_WITH_SHA256,
+    name, // issuer = subject: self-signed
+    der(0x30, asn1Time(new Date(now - 3600_000)), asn1Time(new Date(now + VALIDITY_MS))),
+    name,
+    publicKey.export({ type: "spki", format: "der" }),
+  );
+  const signature = sign("sha256", tbs, privateKey); // DER ECDSA-Sig-Value
+  const cert = der(0x30, tbs, ECDSA_WITH_SHA256, der(0x03, Buffer.from([0]), signature));
+  const certPem = `-----BEGIN CERTIFICATE-----\n${cert.toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
+  const keyPem = privateKey.export({ type: "pkcs8", format: "pem" }) as string;
   return parseCertificate(certPem, keyPem);
+}
+
+// DER (X.690) for the few types a certificate needs.
+const OID_COMMON_NAME = Buffer.from("0603550403", "hex"); // 2.5.4.3
+const ECDSA_WITH_SHA256 = Buffer.from("300a06082a8648ce3d040302", "hex"); // AlgorithmIdentifier 1.2.840.10045.4.3.2, no parameters
+
+function der(tag: number, ...content: Buffer[]): Buffer {
+  const body = Buffer.concat(content);
+  const n = body.length;
+  const len = n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]);
+  return Buffer.concat([Buffer.from([tag]), len, body]);
+}
+
+/** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050. */
+function asn1Time(d: Date): Buffer {
+  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
+  const digits = iso.slice(0, 19).replace(/[-T:]/g, "");
+  return d.getUTCFullYear() < 2050 ? der(0x17, Buffer.from(`${digits.slice(2)}Z`, "ascii")) : der(0x18, Buffer.from(`${digits}Z`, "ascii"));
 }
 
 /**

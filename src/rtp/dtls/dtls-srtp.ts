@@ -20,19 +20,9 @@
 // certificate's key over the key exchange actually used, and the peer's
 // Finished (RFC 5246 §7.4.3, §7.4.8, §7.4.9). No key leaves for SRTP before.
 import { X509Certificate, createHash, createHmac, timingSafeEqual, verify as verifySignature, type KeyObject } from "node:crypto";
-import { DtlsClient, DtlsServer } from "werift-dtls/lib/dtls/src/index.js";
-import { createPlaintext } from "werift-dtls/lib/dtls/src/record/builder.js";
-import {
-  ProtectionProfileAeadAes128Gcm,
-  ProtectionProfileAes128CmHmacSha1_80,
-  RtpHeader,
-  SrtcpSession,
-  SrtpAuthenticationError,
-  SrtpSession,
-  keyLength,
-  saltLength,
-  type SrtpProfile,
-} from "werift-rtp";
+import type { DtlsClient, DtlsServer } from "werift-dtls/lib/dtls/src/index.js";
+import type { RtpHeader, SrtcpSession, SrtpProfile, SrtpSession } from "werift-rtp";
+import { weriftDtls, weriftDtlsRecord, weriftRtp } from "../werift.js";
 import { SrtpCmReceiver, SrtpCmSender, type UnprotectFailure } from "../srtp/srtp-cm.js";
 import { ReplayWindow } from "../srtp/replay-window.js";
 import { TypedEmitter } from "../../util/events.js";
@@ -42,11 +32,13 @@ import { classifyPacket } from "../demux.js";
 import { ECDSA_SHA256, fingerprint, isFingerprintHash, matchesFingerprint, type DtlsCertificate } from "./certificate.js";
 import type { DtlsRole } from "./setup-role.js";
 
-/** RFC 5764 §4.1.2 and RFC 7714 §14.2 protection profile ids werift-rtp implements. */
+/** RFC 5764 §4.1.2 and RFC 7714 §14.2 protection profile ids (werift-rtp implements both). */
 export const SRTP_PROFILES = {
-  SRTP_AES128_CM_HMAC_SHA1_80: ProtectionProfileAes128CmHmacSha1_80,
-  AEAD_AES_128_GCM: ProtectionProfileAeadAes128Gcm,
-} as const;
+  SRTP_AES128_CM_HMAC_SHA1_80: 0x0001,
+  AEAD_AES_128_GCM: 0x0007,
+} as const satisfies Record<string, SrtpProfile>;
+/** Master key and salt lengths (RFC 3711 §8.2, RFC 7714 §12). */
+const MASTER_LENGTHS: Record<SrtpProfile, { key: number; salt: number }> = { 1: { key: 16, salt: 14 }, 7: { key: 16, salt: 12 } };
 export type SrtpProfileName = keyof typeof SRTP_PROFILES;
 
 /**
@@ -187,6 +179,7 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
       // RFC 7627; libwebrtc (BoringSSL) always offers it.
       extendedMasterSecret: true,
     };
+    const { DtlsClient, DtlsServer } = weriftDtls();
     this.#socket = opts.role === "client" ? new DtlsClient(options) : new DtlsServer(options);
     const original = this.#socket.onHandleHandshakes;
     this.#socket.onHandleHandshakes = (assembled) => {
@@ -224,7 +217,7 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
     }
     const ms = this.#o.handshakeTimeoutMs ?? 10_000;
     this.#timer = setTimeout(() => this.#fail(`DTLS handshake not done within ${ms} ms`, "failed-transport"), ms);
-    if (this.#socket instanceof DtlsClient) {
+    if (this.#socket instanceof weriftDtls().DtlsClient) {
       // connect() settles only when werift's retransmission loop for the last
       // flight ends; the handshake result comes through onConnect/onError.
       this.#socket.connect().catch((err: unknown) => this.#fail(`DTLS handshake failed: ${errorMessage(err)}`, "failed-transport"));
@@ -266,7 +259,7 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
     if (plain.length < 12 || plain[0]! >> 6 !== 2) return void this.#stats.notSent++;
     let header: RtpHeader;
     try {
-      header = RtpHeader.deSerialize(plain);
+      header = weriftRtp().RtpHeader.deSerialize(plain);
     } catch {
       return void this.#stats.notSent++;
     }
@@ -401,7 +394,7 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
     try {
       plain = this.#srtp.decrypt(packet);
     } catch (err) {
-      if (err instanceof SrtpAuthenticationError) this.#stats.authFailures++;
+      if (err instanceof weriftRtp().SrtpAuthenticationError) this.#stats.authFailures++;
       else this.#stats.dropped++;
       return;
     }
@@ -421,7 +414,7 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
     try {
       plain = this.#srtcp.decrypt(packet);
     } catch (err) {
-      if (err instanceof SrtpAuthenticationError) this.#stats.authFailures++;
+      if (err instanceof weriftRtp().SrtpAuthenticationError) this.#stats.authFailures++;
       else this.#stats.dropped++;
       return;
     }
@@ -467,15 +460,16 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
     // RFC 5764 §4.2: EXTRACTOR-dtls_srtp gives client key, server key, client
     // salt, server salt; werift hands them back as local/remote by our role,
     // so the client's write key protects what the client sends.
-    const k = this.#socket.extractSessionKeys(keyLength(profile), saltLength(profile));
+    const k = this.#socket.extractSessionKeys(MASTER_LENGTHS[profile].key, MASTER_LENGTHS[profile].salt);
     const config = {
       keys: { localMasterKey: k.localKey, localMasterSalt: k.localSalt, remoteMasterKey: k.remoteKey, remoteMasterSalt: k.remoteSalt },
       profile,
     };
-    if (profile === ProtectionProfileAes128CmHmacSha1_80) {
+    if (profile === SRTP_PROFILES.SRTP_AES128_CM_HMAC_SHA1_80) {
       this.#cmTx = new SrtpCmSender(k.localKey, k.localSalt);
       this.#cmRx = new SrtpCmReceiver(k.remoteKey, k.remoteSalt);
     } else {
+      const { SrtpSession, SrtcpSession } = weriftRtp();
       this.#srtp = new SrtpSession(config);
       this.#srtcp = new SrtcpSession(config);
     }
@@ -569,7 +563,7 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
   #sendAlert(level: 1 | 2, desc: number): void {
     try {
       const dtls = this.#socket.dtls;
-      const [pkt] = createPlaintext(dtls)([{ type: CT.alert, fragment: Buffer.from([level, desc]) }], ++dtls.recordSequenceNumber);
+      const [pkt] = weriftDtlsRecord().createPlaintext(dtls)([{ type: CT.alert, fragment: Buffer.from([level, desc]) }], ++dtls.recordSequenceNumber);
       if (!pkt) return;
       const out = dtls.epoch > 0 && this.#socket.cipher.cipher ? this.#socket.cipher.encryptPacket(pkt) : pkt;
       this.#sendRaw(out.serialize());

@@ -7,6 +7,7 @@
 //   node dist/scripts/bench.js --quick    ~3 min: fewer samples, 1 and 10 calls
 //   node dist/scripts/bench.js --only=setup,latency,load,memory,profile
 //   node dist/scripts/bench.js --only=load --levels=50 --codecs=opus --window=10
+//   node dist/scripts/bench.js --quick --only=load,profile --profile --codecs=opus --opus-backends=native
 //   node dist/scripts/bench.js --report=bench/results/FILE.json   (the table of an earlier run)
 //
 // Writes bench/results/<timestamp>.json and prints a summary table. Installs
@@ -28,6 +29,7 @@ import { summarizeCpuProfile } from "../test/helpers/bench-profile.js";
 import { loadAverage, LoadSampler } from "../test/helpers/bench-proc.js";
 import { summaryTable, type BenchPlan, type BenchResults } from "../test/helpers/bench-report.js";
 import { sleep } from "../test/helpers/bench-stats.js";
+import { nativeOpusProblem } from "../src/media/codecs/opus-backend.js";
 
 type Codec = "opus" | "pcmu";
 const RATE: Record<Codec, number> = { opus: 48000, pcmu: 8000 };
@@ -40,6 +42,8 @@ interface Args {
   codecs?: string[];
   window?: number;
   report?: string;
+  opusBackends?: string[];
+  profile?: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -47,13 +51,15 @@ function parseArgs(argv: string[]): Args {
   const list = (a: string): string[] => a.slice(a.indexOf("=") + 1).split(",").filter(Boolean);
   for (const a of argv) {
     if (a === "--quick") args.quick = true;
+    else if (a === "--profile") args.profile = true;
     else if (a.startsWith("--only=")) args.only = new Set(list(a));
     else if (a.startsWith("--levels=")) args.levels = list(a).map((x) => Math.min(64, Math.max(1, Math.round(Number(x)) || 1)));
     else if (a.startsWith("--codecs=")) args.codecs = list(a).filter((c) => c === "opus" || c === "pcmu");
     else if (a.startsWith("--window=")) args.window = Math.min(120, Math.max(2, Number(list(a)[0]) || 10));
     else if (a.startsWith("--report=")) args.report = a.slice(9);
+    else if (a.startsWith("--opus-backends=")) args.opusBackends = list(a).filter((b) => b === "native" || b === "wasm");
     else if (a === "--help" || a === "-h") {
-      process.stdout.write("usage: bench [--quick] [--only=setup,latency,load,memory,profile] [--levels=1,10,50] [--codecs=opus,pcmu] [--window=SEC] | --report=RESULTS.json\n");
+      process.stdout.write("usage: bench [--quick] [--only=setup,latency,load,memory,profile] [--levels=1,10,50] [--codecs=opus,pcmu] [--window=SEC] [--opus-backends=native,wasm] [--profile] | --report=RESULTS.json\n");
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown argument ${a}\n`);
@@ -77,10 +83,18 @@ async function main(): Promise<void> {
   const plan: BenchPlan = quick
     ? { setupIterations: 8, latencyCodecs: ["opus"], clicks: 10, loadLevels: [1, 10], loadCodecs: ["opus", "pcmu"], windowSec: 5, memoryCalls: 10, profile: false }
     : { setupIterations: 20, latencyCodecs: ["opus", "pcmu"], clicks: 16, loadLevels: [1, 10, 50], loadCodecs: ["opus", "pcmu"], windowSec: 10, memoryCalls: 20, profile: true };
+  if (args.profile) plan.profile = true;
   if (!only.has("profile")) plan.profile = false;
   if (args.levels?.length) plan.loadLevels = args.levels;
   if (args.codecs?.length) plan.loadCodecs = plan.latencyCodecs = args.codecs;
   if (args.window) plan.windowSec = args.window;
+  // The load phase runs jingled's Opus calls on each backend there is: native
+  // (libopus, when built) at every level, wasm (opusscript) up to 10 calls
+  // (its heap does not hold 50 calls). Every other phase uses the default (auto).
+  const nativeProblem = nativeOpusProblem();
+  plan.opusBackends = args.opusBackends ?? (nativeProblem ? ["wasm"] : ["native", "wasm"]);
+  plan.wasmMaxCalls = args.opusBackends ? 64 : 10;
+  plan.opusDefaultBackend = nativeProblem ? "wasm" : "native";
   // A hard bound on the whole run: whatever hangs, everything is stopped (process.ts kills by PID on exit).
   const deadlineMin = quick ? 10 : 30;
   setTimeout(() => {
@@ -239,17 +253,20 @@ async function main(): Promise<void> {
       results.perCall = [];
       for (const codec of plan.loadCodecs as Codec[]) {
         for (const n of plan.loadLevels) {
-          await phase(`cpu ${codec} x${n} jingled`, async () => {
-            const src = { type: "file", path: talk[codec], loop: true };
-            const pair = await jingledPair(`load-j-${codec}-${n}`, { codec, dtls: "prefer", callerInput: src, calleeInput: src });
-            try {
-              const r = await jingledLoad(pair, codec, n, plan.windowSec);
-              results.perCall!.push(r);
-              log(`  jingled: caller ${(r.caller.cpuPerCallSec * 100).toFixed(2)} %/call, callee ${(r.callee.cpuPerCallSec * 100).toFixed(2)} %/call, concealed ${r.health.concealedPercent} %, all up in ${r.setupAllSec} s`);
-            } finally {
-              await pair.stop();
-            }
-          });
+          const backends = codec === "opus" ? plan.opusBackends.filter((b) => b !== "wasm" || n <= plan.wasmMaxCalls!) : [undefined];
+          for (const backend of backends) {
+            await phase(`cpu ${codec}${backend ? ` (${backend})` : ""} x${n} jingled`, async () => {
+              const src = { type: "file", path: talk[codec], loop: true };
+              const pair = await jingledPair(`load-j-${codec}-${backend ?? "x"}-${n}`, { codec, dtls: "prefer", callerInput: src, calleeInput: src, ...(backend ? { opusBackend: backend as "native" | "wasm" } : {}) });
+              try {
+                const r = await jingledLoad(pair, codec, n, plan.windowSec);
+                results.perCall!.push(r);
+                log(`  jingled${r.codecBackend ? ` (${r.codecBackend})` : ""}: caller ${(r.caller.cpuPerCallSec * 100).toFixed(2)} %/call, callee ${(r.callee.cpuPerCallSec * 100).toFixed(2)} %/call, concealed ${r.health.concealedPercent} %, all up in ${r.setupAllSec} s`);
+              } finally {
+                await pair.stop();
+              }
+            });
+          }
           await phase(`cpu ${codec} x${n} baresip`, async () => {
             const src = `aufile,${talk[codec]}`;
             const [caller, callee] = await baresipPair(`load-b-${codec}-${n}`, { codec, dtls: true, source: src, player: "aubridge,null-callee" }, { codec, dtls: true, source: src, player: "aubridge,null-caller" });

@@ -24,6 +24,8 @@ export interface JingledPairOptions {
   /** node flags for both daemons, e.g. ["--cpu-prof", "--cpu-prof-dir=DIR"]. */
   nodeFlags?: string[];
   logLevel?: string;
+  /** media.opus.backend of both daemons (default: the config default, auto). */
+  opusBackend?: "auto" | "native" | "wasm";
 }
 
 export interface JingledPair {
@@ -43,7 +45,7 @@ export async function startJingledPair(o: JingledPairOptions): Promise<JingledPa
       logLevel: o.logLevel ?? "info",
       ...(o.nodeFlags ? { wrap: (cmd: string, args: string[]): [string, string[]] => [cmd, [...o.nodeFlags!, ...args]] } : {}),
       config: {
-        media: { codecs: [o.codec], input, output, dtls: o.dtls },
+        media: { codecs: [o.codec], input, output, dtls: o.dtls, ...(o.opusBackend ? { opus: { backend: o.opusBackend } } : {}) },
         calls: { autoAnswer: "all", acceptFrom: "everyone", maxCalls: o.maxCalls ?? 64 },
       },
     });

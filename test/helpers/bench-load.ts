@@ -34,6 +34,8 @@ export interface SideFigures {
 export interface LoadResult {
   agent: "jingled" | "baresip";
   codec: string;
+  /** jingled: the codec implementation the calls used (stats codecBackend: "native" or "wasm" for Opus) */
+  codecBackend?: string;
   calls: number;
   /** Seconds from the first call command until every call was up. */
   setupAllSec: number;
@@ -107,6 +109,7 @@ interface Counters {
   packetsLost?: number;
   maxTickGapMs?: number;
   state?: string;
+  codecBackend?: string;
 }
 
 async function counters(d: Daemon, ids: string[]): Promise<Counters[]> {
@@ -157,9 +160,11 @@ export async function jingledLoad(pair: JingledPair, codec: string, calls: numbe
   const errors = [...loggedErrors(caller), ...loggedErrors(callee)];
   if (played === 0) errors.unshift("no audio played during the window");
   await Promise.all(callerIds.map((callId) => caller.control.request("hangup", { callId }).catch(() => undefined)));
+  const backends = [...new Set(after.map((a) => a.codecBackend).filter((b): b is string => b !== undefined))];
   return {
     agent: "jingled",
     codec,
+    ...(backends.length ? { codecBackend: backends.join("+") } : {}),
     calls,
     setupAllSec: Math.round(setupAllSec * 100) / 100,
     windowSec: Math.round(wallSec * 100) / 100,

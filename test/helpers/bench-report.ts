@@ -16,6 +16,11 @@ export interface BenchPlan {
   windowSec: number;
   memoryCalls: number;
   profile: boolean;
+  /** Opus backends the load phase runs jingled with (media.opus.backend), and the most calls it gives wasm */
+  opusBackends?: string[];
+  wasmMaxCalls?: number;
+  /** what media.opus.backend "auto" meant in this run (setup, latency, memory and profile phases) */
+  opusDefaultBackend?: string;
 }
 
 export interface BenchResults {
@@ -70,27 +75,34 @@ export function summaryTable(r: BenchResults): string {
   }
   const per = r.perCall ?? [];
   const find = (agent: string, codec: string, calls: number): LoadResult | undefined => per.find((x) => x.agent === agent && x.codec === codec && x.calls === calls);
+  // One row group per jingled Opus backend measured, each against the same baresip figures.
+  const variants = (codec: string, n: number): { name: string; j: LoadResult | undefined }[] => {
+    const js = per.filter((x) => x.agent === "jingled" && x.codec === codec && x.calls === n);
+    if (codec !== "opus" || js.length === 0) return [{ name: codec, j: js[0] }];
+    return js.map((j) => ({ name: `${codec} (${j.codecBackend ?? "?"})`, j }));
+  };
   for (const codec of r.plan.loadCodecs) {
     for (const n of r.plan.loadLevels) {
-      const j = find("jingled", codec, n);
       const b = find("baresip", codec, n);
-      if (!j && !b) continue;
-      // A run that carried no audio has no meaningful CPU figure.
-      const ok = (x: LoadResult | undefined): LoadResult | undefined => (x && x.health.framesPlayed !== 0 ? x : undefined);
-      for (const sideName of ["caller", "callee"] as const) {
-        const r0 = row(`CPU ${codec} x${n} ${sideName}, % of a core per call`, pct(ok(j)?.[sideName].cpuPerCallSec), pct(ok(b)?.[sideName].cpuPerCallSec), 2, codec === "opus" ? "ratio <= 1" : "");
-        if (j && !ok(j)) r0[1] = "failed";
-        rows.push(r0);
+      for (const { name, j } of variants(codec, n)) {
+        if (!j && !b) continue;
+        // A run that carried no audio has no meaningful CPU figure.
+        const ok = (x: LoadResult | undefined): LoadResult | undefined => (x && x.health.framesPlayed !== 0 ? x : undefined);
+        for (const sideName of ["caller", "callee"] as const) {
+          const r0 = row(`CPU ${name} x${n} ${sideName}, % of a core per call`, pct(ok(j)?.[sideName].cpuPerCallSec), pct(ok(b)?.[sideName].cpuPerCallSec), 2, codec === "opus" ? "ratio <= 1" : "");
+          if (j && !ok(j)) r0[1] = "failed";
+          rows.push(r0);
+        }
+        const jh = j?.health;
+        const bh = b?.health;
+        rows.push([
+          `  health ${name} x${n}: j concealed % / b lost %`,
+          jh ? (jh.framesPlayed === 0 ? "FAILED: no audio" : `${fmt(jh.concealedPercent, 2)}${jh.callsDropped ? ` (${jh.callsDropped} dropped)` : ""}`) : "—",
+          bh ? `${fmt(bh.lossPercent, 2)}${bh.callsDropped ? ` (${bh.callsDropped} dropped)` : ""}` : "—",
+          "",
+          codec === "opus" && n >= 50 ? "j < 1 %" : "",
+        ]);
       }
-      const jh = j?.health;
-      const bh = b?.health;
-      rows.push([
-        `  health ${codec} x${n}: j concealed % / b lost %`,
-        jh ? (jh.framesPlayed === 0 ? "FAILED: no audio" : `${fmt(jh.concealedPercent, 2)}${jh.callsDropped ? ` (${jh.callsDropped} dropped)` : ""}`) : "—",
-        bh ? `${fmt(bh.lossPercent, 2)}${bh.callsDropped ? ` (${bh.callsDropped} dropped)` : ""}` : "—",
-        "",
-        codec === "opus" && n >= 50 ? "j < 1 %" : "",
-      ]);
     }
   }
   const ji = per.find((x) => x.agent === "jingled");
@@ -107,6 +119,7 @@ export function summaryTable(r: BenchResults): string {
   const lines = [
     table(rows),
     "",
+    ...(r.plan.opusDefaultBackend ? [`Opus backend: ${r.plan.opusDefaultBackend} (auto) in setup, latency, memory and profile; load: ${r.plan.opusBackends?.join(", ") ?? "?"}${r.plan.opusBackends?.includes("wasm") && (r.plan.wasmMaxCalls ?? 64) < 64 ? ` (wasm up to ${r.plan.wasmMaxCalls} calls)` : ""}`] : []),
     `load average: ${la.atStart.join(" ")} at start, ${la.atEnd?.join(" ") ?? "?"} at end; 1-min during the run ${la.during ? `${la.during.min}–${la.during.max} (mean ${la.during.mean})` : "?"} on ${r.machine.cpus} CPUs`,
   ];
   for (const [codec, p] of Object.entries(r.profile ?? {})) {
@@ -119,7 +132,7 @@ export function summaryTable(r: BenchResults): string {
     lines.push(`profile ${codec} x${p.calls}, callee daemon (busy ${c.busyMs} of ${c.durationMs} ms): ${cats}`);
     for (const t of c.top.slice(0, 8)) lines.push(`    ${t.percent.toFixed(1).padStart(5)}%  ${t.fn}  ${t.where}`);
   }
-  const runErrors = per.flatMap((x) => (x.health.errors ?? []).map((e) => `  ${x.agent} ${x.codec} x${x.calls}: ${e}`));
+  const runErrors = per.flatMap((x) => (x.health.errors ?? []).map((e) => `  ${x.agent} ${x.codec}${x.codecBackend ? ` (${x.codecBackend})` : ""} x${x.calls}: ${e}`));
   if (r.errors.length || runErrors.length) lines.push("", "errors:", ...r.errors.map((e) => `  ${e.phase}: ${e.message}`), ...runErrors);
   return lines.join("\n");
 }

@@ -132,7 +132,7 @@ export class App {
     this.#roster.on("request", (jid) => this.#control.broadcast("roster", { type: "request", jid }));
     this.#roster.on("changed", (item) => this.#control.broadcast("roster", { type: "changed", jid: item.jid, item }));
     this.#roster.on("removed", (jid) => this.#control.broadcast("roster", { type: "removed", jid }));
-    this.#extServices = new ExternalServices(() => this.#xmpp.iq(buildServicesQuery(this.#xmpp.domain)));
+    this.#extServices = new ExternalServices(() => this.#xmpp.iq(buildServicesQuery(this.#xmpp.domain), 5000));
     this.#xmpp.on("presence", (p) => this.#presence.update(p));
     this.#xmpp.on("message", (m) => this.#onMessage(m));
     this.#xmpp.on("state", (state, reason) => {

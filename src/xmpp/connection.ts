@@ -59,6 +59,30 @@ export type XmppEvents = {
 
 export type IqSetHandler = (stanza: Element, child: Element) => Promise<void> | void;
 
+/**
+ * @xmpp/iq's request() with two flaws removed. It rejects its pending
+ * promise when the error reply arrives but handles that promise only once
+ * send() has resolved: a reply that comes first (a stalled socket, a server
+ * that wakes up) was an unhandled rejection. And its timeout error has no
+ * message ("" in every log line).
+ */
+export async function requestIq(
+  caller: { request(stanza: Element, timeoutMs?: number): Promise<Element> },
+  stanza: Element,
+  timeoutMs: number,
+): Promise<Element> {
+  const pending = caller.request(stanza, timeoutMs);
+  // request() registered its deferred under the stanza's id before its first await.
+  const handlers = (caller as { handlers?: Map<string, { promise?: Promise<unknown> }> }).handlers;
+  handlers?.get(stanza.attrs.id ?? "")?.promise?.catch(() => undefined);
+  try {
+    return await pending;
+  } catch (err) {
+    if ((err as Error)?.name === "TimeoutError") throw new Error(`no answer within ${timeoutMs} ms`);
+    throw err;
+  }
+}
+
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;
 
@@ -289,7 +313,7 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
 
   /** Sends an iq and resolves with the result stanza; rejects with the stanza error. */
   async iq(stanza: Element, timeoutMs = 15_000): Promise<Element> {
-    return this.#iqCaller.request(stanza, timeoutMs);
+    return requestIq(this.#iqCaller, stanza, timeoutMs);
   }
 
   async sendIqResult(request: Element): Promise<void> {

@@ -3,6 +3,10 @@
 // credentials. A long-running daemon must ask again before they expire (a
 // common field bug: calls fail a day after start), so the answer is cached
 // only until shortly before the earliest expiry.
+//
+// A server without the service (an error answer) or one that does not answer
+// is not asked again for every call: the failure is remembered for a minute,
+// and reported as one clear error (never an unhandled rejection).
 import { createElement, type Element } from "ltx";
 
 export const NS_EXTDISCO = "urn:xmpp:extdisco:2";
@@ -24,6 +28,15 @@ const MAX_SERVICES = 32;
 const REFRESH_MARGIN_MS = 5 * 60_000;
 /** Without an expiry, ask again after this long anyway. */
 const DEFAULT_TTL_MS = 60 * 60_000;
+/** After a failed query, ask again only after this long. */
+export const FAILURE_RETRY_MS = 60_000;
+
+/** Why the query failed, in words: "the server answered service-unavailable", "no answer within 5000 ms". */
+function describeFailure(err: unknown): string {
+  const e = err as { name?: string; condition?: string; message?: string } | undefined;
+  if (e?.name === "StanzaError" && e.condition) return `the server answered ${e.condition}${e.message && e.message !== e.condition ? ` (${e.message})` : ""}`;
+  return e?.message || String(err) || "unknown error";
+}
 
 export function buildServicesQuery(to: string): Element {
   const iq = createElement("iq", { type: "get", to });
@@ -59,6 +72,7 @@ export function parseServices(services: Element | undefined): ExternalService[] 
 export class ExternalServices {
   #cache: { services: ExternalService[]; validUntil: number } | undefined;
   #inflight: Promise<ExternalService[]> | undefined;
+  #failure: { error: Error; until: number } | undefined;
 
   constructor(
     private readonly query: () => Promise<Element>,
@@ -67,6 +81,7 @@ export class ExternalServices {
 
   async get(): Promise<ExternalService[]> {
     if (this.#cache && this.now() < this.#cache.validUntil) return this.#cache.services;
+    if (this.#failure && this.now() < this.#failure.until) throw this.#failure.error;
     this.#inflight ??= this.#fetch().finally(() => (this.#inflight = undefined));
     return this.#inflight;
   }
@@ -74,10 +89,19 @@ export class ExternalServices {
   /** Forget the cache (e.g. after a reconnect to another server). */
   invalidate(): void {
     this.#cache = undefined;
+    this.#failure = undefined;
   }
 
   async #fetch(): Promise<ExternalService[]> {
-    const result = await this.query();
+    let result: Element;
+    try {
+      result = await this.query();
+    } catch (err) {
+      const error = new Error(`XEP-0215 external services query failed: ${describeFailure(err)}`);
+      this.#failure = { error, until: this.now() + FAILURE_RETRY_MS };
+      throw error;
+    }
+    this.#failure = undefined;
     const services = parseServices(result.getChild("services", NS_EXTDISCO));
     const expiries = services.map((s) => s.expires).filter((e): e is number => e !== undefined);
     const earliest = expiries.length ? Math.min(...expiries) : this.now() + DEFAULT_TTL_MS;

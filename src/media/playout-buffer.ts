@@ -26,7 +26,10 @@
 //   - ahead of time, when the smallest slack of the last second fell below
 //     marginMs: the sender's clock is slower than ours, or the jitter grew,
 //     and the next packets would be late (the frame is inserted before a
-//     packet that is here: concealment followed by the packet).
+//     packet that is here: concealment followed by the packet). Packets more
+//     than a frame late, and those in the same burst, do not count here: one
+//     frame would not have saved them, and a one-off delay spike must not
+//     leave its delay behind.
 // It is lowered by one frame (merge) when even the 2nd-percentile slack of
 // the last 5 s is at least a frame plus mergeMarginMs: one frame less would
 // still be in time for almost every packet. The band between the two
@@ -143,6 +146,8 @@ const FORCE_CHANGE_MS = 2000;
 /** No merge this soon after an expand (avoid see-sawing), nor right after another merge. */
 const MERGE_AFTER_EXPAND_MS = 500;
 const MERGE_SPACING_MS = 60;
+/** Packets arriving this close after one more than a frame late came in the same burst. */
+const BURST_MS = 5;
 /** Smoothing of the reported delay (1/16, like RFC 3550's jitter). */
 const DELAY_GAIN = 1 / 16;
 /** Packets held at most (10 s of 20 ms frames): a sender far ahead is a restart case, not a queue. */
@@ -186,6 +191,8 @@ export class PlayoutBuffer {
   #wanted: { kind: "merge" | "expand"; since: number } | undefined;
   /** Slacks of the last RECENT_MS (arrival, slack), oldest first. */
   #recent: { at: number; slack: number }[] = [];
+  /** Arrival of the latest packet more than a frame late. */
+  #spikeArrivalMs = -Infinity;
   #delayMs: number | undefined;
   readonly #stats = {
     received: 0,
@@ -392,6 +399,7 @@ export class PlayoutBuffer {
     this.#consecutiveLate = 0;
     this.#window.clear();
     this.#recent = [];
+    this.#spikeArrivalMs = -Infinity;
     this.#lastLateMs = -Infinity;
     this.#playedSeqs.length = 0;
     this.#highestSeq = undefined;
@@ -455,7 +463,14 @@ export class PlayoutBuffer {
 
   #addSlack(slack: number, at: number): void {
     this.#window.add(slack, at);
-    this.#recent.push({ at, slack });
+    // The pre-emptive expand is for packets one more frame would save. A packet
+    // later than that, and the packets that arrive in the same burst with it
+    // (held up by the same delay spike; the last of them is only just late),
+    // are no sign that the next ones will need a frame more: they count for
+    // the quantiles (a lasting change raises the delay through those and the
+    // late-recently rule), not here.
+    if (slack < -this.frameMs) this.#spikeArrivalMs = at;
+    else if (at - this.#spikeArrivalMs > BURST_MS) this.#recent.push({ at, slack });
   }
 
   /** Move the time line by `ms` (positive: more delay): every remembered slack moves with it. */

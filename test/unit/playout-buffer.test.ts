@@ -177,6 +177,29 @@ test("a delay step raises the delay within a few packets (expand, no restart); i
   assert.ok(r.mouthToEar.at(-1)! <= 30, `final mouth-to-ear ${r.mouthToEar.at(-1)}`);
 });
 
+test("a one-off delay spike (200 ms burst) is concealed, not answered with delay: no expands after it, mouth-to-ear unchanged", () => {
+  // Packets 100..109 are held up and arrive together at 2200 ms (a Wi-Fi scan, a routing hiccup);
+  // the path delay is 5 ms before and after. One or two frames more delay would save none of them.
+  // (Before: their lateness made the pre-emptive rule raise the delay by two frames after the
+  // burst, for nothing, which stayed for the 5 s window and then 20 ms for good.)
+  const r = simulate({ packets: 600, delay: (i) => (i >= 100 && i < 110 ? 200 - (i - 100) * 20 : 5), buffer: { initialDelayMs: 20 } });
+  const s = r.pb.stats;
+  assert.equal(s.late, 10);
+  assert.equal(s.expands, 0, `expands ${s.expands}`);
+  assert.equal(s.merges, 0);
+  assert.equal(r.mouthToEar.at(-1), r.mouthToEar[50], `mouth-to-ear ${r.mouthToEar[50]} before, ${r.mouthToEar.at(-1)} after`);
+});
+
+test("lateness one more frame would have saved still raises the delay ahead of time", () => {
+  // A step of the path delay from 5 to 22 ms: the packets come up to ~14 ms late (within a frame).
+  const r = simulate({ packets: 400, delay: (i) => (i >= 100 ? 22 : 5), buffer: { initialDelayMs: 20 } });
+  const s = r.pb.stats;
+  assert.ok(s.expands >= 1, `expands ${s.expands}`);
+  assert.ok(s.late <= 3, `late ${s.late}`);
+  const after = r.decisions.slice(150, 390).filter((x) => x.d.kind === "conceal");
+  assert.equal(after.length, 0, "nothing concealed once adapted");
+});
+
 for (const [name, jitterMs, maxLateShare, maxDelay] of [
   ["20 ms", 20, 0.04, 60],
   ["40 ms", 40, 0.04, 80],

@@ -15,11 +15,11 @@
 // after media flows: playout starts on a clean link, and the buffer must
 // grow to the jitter. All of it is on 127.0.0.1; one run takes about 45 s.
 //
-// What bob records is measured against what alice played, with floors that
-// a jitter buffer unable to absorb the jitter fails: carol gets the same
-// network with the playout delay capped at 20 ms (media.jitterMaxMs, its
-// minimum) and must score below them. The statistics must describe the
-// network: bob's loss figure near the loss the relay really applied, the
+// What bob records is measured against what alice played, with floors
+// measured to be ones a jitter buffer unable to absorb the jitter mostly
+// fails: carol gets the same network with the playout delay capped at 20 ms
+// (media.jitterMaxMs, its minimum); her packets come late, and she must hear
+// the speech worse than bob did. The statistics must describe the network: bob's loss figure near the loss the relay really applied, the
 // RFC 3550 jitter near what uniform 0–40 ms delay gives, the playout delay
 // grown to cover the jitter and still far from its 300 ms bound.
 //
@@ -132,22 +132,28 @@ describe("media through an impairing relay: jitter, reordering, duplication, los
     const before = { ...relay.counters.up };
     const mark = to.events.length;
     const { callId } = (await alice.control.request("call", { jid: to.jid, codecs: [codec] })) as { callId: string };
-    const inc = await to.waitForEvent((e) => e.event === "call" && e.type === "incoming" && to.events.indexOf(e) >= mark, 10000, "incoming");
-    await to.control.request("answer", { callId: inc.callId });
-    const media = await alice.waitForEvent((e) => e.event === "media" && e.callId === callId, 20000, "media at alice");
-    assert.equal((media.localCandidate as { type: string }).type, "relay", "alice's media goes through the relay");
-    // The network turns bad once playout has started on a clean link: the buffer must grow to the jitter.
-    await to.waitForEvent((e) => e.event === "media" && e.callId === inc.callId, 5000, "media at the receiver");
-    await new Promise((r) => setTimeout(r, ONSET_MS));
-    relay.setImpairment("up", imp);
-    relay.setImpairment("down", imp);
-    await new Promise((r) => setTimeout(r, CALL_MS));
-    await alice.control.request("hangup", { callId });
-    const end = await to.waitForEvent(callEvent(inc.callId, "ended"), 10000, "receiver ended");
-    await alice.waitForEvent(callEvent(callId, "ended"), 10000, "alice ended");
-    await new Promise((r) => setTimeout(r, 150)); // the last delayed packets leave the relay
-    relay.setImpairment("up", {});
-    relay.setImpairment("down", {});
+    let end: AnyEvent;
+    try {
+      const inc = await to.waitForEvent((e) => e.event === "call" && e.type === "incoming" && to.events.indexOf(e) >= mark, 10000, "incoming");
+      await to.control.request("answer", { callId: inc.callId });
+      const media = await alice.waitForEvent((e) => e.event === "media" && e.callId === callId, 20000, "media at alice");
+      assert.equal((media.localCandidate as { type: string }).type, "relay", "alice's media goes through the relay");
+      // The network turns bad once playout has started on a clean link: the buffer must grow to the jitter.
+      await to.waitForEvent((e) => e.event === "media" && e.callId === inc.callId, 5000, "media at the receiver");
+      await new Promise((r) => setTimeout(r, ONSET_MS));
+      relay.setImpairment("up", imp);
+      relay.setImpairment("down", imp);
+      await new Promise((r) => setTimeout(r, CALL_MS));
+      await alice.control.request("hangup", { callId });
+      end = await to.waitForEvent(callEvent(inc.callId, "ended"), 10000, "receiver ended");
+      await alice.waitForEvent(callEvent(callId, "ended"), 10000, "alice ended");
+      await new Promise((r) => setTimeout(r, 150)); // the last delayed packets leave the relay
+    } finally {
+      // A failed scenario leaves neither a call nor a bad network to the next one.
+      relay.setImpairment("up", {});
+      relay.setImpairment("down", {});
+      await alice.control.request("hangup", { callId }).catch(() => undefined);
+    }
     const up = Object.fromEntries(Object.entries(relay.counters.up).map(([k, v]) => [k, k === "maxDelayMs" ? v : v - before[k as keyof DirectionCounters]])) as unknown as DirectionCounters;
     const s = end.stats as ReceiverStats;
     const ref = mono16(speech);
@@ -167,24 +173,32 @@ describe("media through an impairing relay: jitter, reordering, duplication, los
   // On top, 3 % are held back 30 ms more and 1 % are sent twice.
   const JITTER: Impairment = { jitterMs: 40, reorder: 0.03, reorderMs: 30, duplicate: 0.01 };
 
-  // Floors, from 9 runs of this file on the shared 2-core machine (other
-  // test runs alongside; once two copies of this file at once). "bob" is the
-  // daemon as shipped; "carol" the same with media.jitterMaxMs 20, a buffer
-  // that cannot grow past its clean-link delay: 33–90 % of her packets come
-  // late and are concealed.
-  //   Opus, jitter:  bob   level 0.877–0.911, segment corr 0.863–0.894
-  //                  carol level 0.140–0.806, segment corr 0.183–0.699
-  //   PCMU, jitter:  bob   level 0.915–0.933, segment corr 0.910–0.987, segSNR 28.7–32.0 dB
-  //                  carol level 0.360–0.798, segment corr 0.524–0.796, segSNR 0.8–12.4 dB
+  // Floors, from 13 runs of this file on the shared 2-core machine (other
+  // test runs alongside; once two copies of this file at once; once with a
+  // CPU-bound process besides). "bob" is the daemon as shipped; "carol" the
+  // same with media.jitterMaxMs 20, a buffer that cannot grow past its
+  // clean-link delay: 12–90 % of her packets come late and are concealed.
+  //   Opus, jitter:  bob   level 0.877–0.919, segment corr 0.863–0.894
+  //                  carol level 0.140–0.893, segment corr 0.183–0.830
+  //   PCMU, jitter:  bob   level 0.915–0.937, segment corr 0.910–0.993, segSNR 28.7–32.2 dB
+  //                  carol level 0.360–0.899, segment corr 0.524–0.899, segSNR 0.8–21.4 dB
   //   Opus, jitter + 5 % loss:  bob level 0.846–0.911, segment corr 0.840–0.894
-  //   PCMU, jitter + 15 % loss: bob level 0.860–0.901, segment corr 0.845–0.932, segSNR 22.2–25.6 dB
+  //   PCMU, jitter + 15 % loss: bob level 0.860–0.901, segment corr 0.845–0.932, segSNR 20.3–25.6 dB
+  // The jitter floors rejected 25 of carol's 28 recordings. The three that
+  // passed (Opus 0.893 / 0.830 with 12 % late; PCMU 0.881 / 0.876 / 20.5 dB
+  // with 31 % late and 0.899 / 0.899 / 21.4 dB with 24 % late) came from runs
+  // where her playout happened to start late in the tick: concealment hides
+  // lateness well, so the floors alone cannot tell such a run from bob's.
+  // What always told: her late share (above the 5 % bob must stay under) and
+  // her segment correlation below bob's in the same run.
   // Loss floors against a concealment that plays silence: the daemon has no
   // switch for that, so it was measured on the in-process pair
   // (test/helpers/media-pair.ts, virtual clock, this sentence, the same
   // impairment, seeds 3/5/7): PCMU 15 % silent level 0.809–0.851, segSNR
   // 16.9–19.2 dB, ours 0.936–0.950, 24.2–27.7 dB. Real daemons score ours
   // about 0.06 and 2 dB lower than that simulation, so silent concealment
-  // here would land near 0.77 and 16 dB: below 0.83 and 20 dB. Segment
+  // here would land near 0.77 and 16 dB: below 0.83 (and 18 dB, a looser
+  // floor: ours came within 2.3 dB of it once). Segment
   // correlation hardly sees concealment (0.86 silent vs 0.88 ours); it
   // guards against garbled or misplaced audio. At 5 % loss silence keeps most
   // frames' level (Opus silent 0.896–0.927 vs ours 0.932–0.944 simulated), so
@@ -192,8 +206,11 @@ describe("media through an impairing relay: jitter, reordering, duplication, los
   // silent concealment on a clean time line.
   const FLOORS = {
     opus: { jitter: { level: 0.83, corr: 0.8 }, loss: { level: 0.8, corr: 0.8 } },
-    pcmu: { jitter: { level: 0.85, corr: 0.85, snrDb: 18 }, loss: { level: 0.83, corr: 0.78, snrDb: 20 } },
+    pcmu: { jitter: { level: 0.85, corr: 0.85, snrDb: 18 }, loss: { level: 0.83, corr: 0.78, snrDb: 18 } },
   } as const;
+
+  /** bob's scores on the jitter-only network, per codec, for carol's comparison. */
+  const bobHeard = new Map<string, { corr: number }>();
 
   function checkStats(r: Awaited<ReturnType<typeof call>>): void {
     const s = r.s;
@@ -218,6 +235,7 @@ describe("media through an impairing relay: jitter, reordering, duplication, los
     test(`${codec}, 40 ms jitter + reordering + duplicates, no loss: bob hears it above the floor; stats describe the network`, async (t) => {
       const r = await call(bob, codec, JITTER);
       t.diagnostic(`bob, ${codec}, jitter: ${r.summary}`);
+      bobHeard.set(codec, { corr: r.seg.correlation });
       assert.equal(r.up.dropped, 0);
       assert.ok(r.q.levelAgreement >= floor.level, `level agreement ${r.q.levelAgreement.toFixed(3)} < ${floor.level}`);
       assert.ok(r.seg.correlation >= floor.corr, `segment correlation ${r.seg.correlation.toFixed(3)} < ${floor.corr}`);
@@ -227,14 +245,14 @@ describe("media through an impairing relay: jitter, reordering, duplication, los
       checkBuffer(r.s);
     });
 
-    test(`${codec}, the same network with the playout delay capped at one frame (carol): below the floor`, async (t) => {
+    test(`${codec}, the same network with the playout delay capped at one frame (carol): her packets come late, she hears it worse than bob`, async (t) => {
       const r = await call(carol, codec, JITTER);
-      t.diagnostic(`carol (jitterMaxMs 20), ${codec}, jitter: ${r.summary}`);
-      checkStats(r);
-      assert.ok(r.s.packetsLate / r.s.packetsReceived > 0.1, `late ${r.s.packetsLate} of ${r.s.packetsReceived}`);
-      // bob's assertions would fail on this recording (the correlation floor alone rejects every run seen).
       const rejected = r.q.levelAgreement < floor.level || r.seg.correlation < floor.corr || (floor.snrDb !== undefined && r.q.segmentalSnrDb < floor.snrDb);
-      assert.ok(rejected, `the floors do not reject a buffer that cannot absorb the jitter: ${r.summary}`);
+      t.diagnostic(`carol (jitterMaxMs 20), ${codec}, jitter: ${r.summary}; ${rejected ? "below the floors" : "NOT below the floors"}`);
+      checkStats(r);
+      assert.ok(r.s.packetsLate / r.s.packetsReceived > 0.05, `late ${r.s.packetsLate} of ${r.s.packetsReceived}`);
+      const b = bobHeard.get(codec);
+      if (b) assert.ok(r.seg.correlation < b.corr, `carol's segment correlation ${r.seg.correlation.toFixed(3)} is not below bob's ${b.corr.toFixed(3)}`);
     });
   }
 

@@ -187,8 +187,8 @@ describe("media through an impairing relay: jitter, reordering, duplication, los
   // The jitter floors rejected 26 of carol's 30 recordings. The four that
   // passed (Opus 0.893 / 0.830 with 12 % late and 0.870 / 0.829 with 21 %;
   // PCMU 0.881 / 0.876 / 20.5 dB with 31 % late and 0.899 / 0.899 / 21.4 dB
-  // with 24 %) had her lowest late shares (presumably her playout started
-  // with more slack) and all came in the later runs: concealment hides
+  // with 24 %) were among her lowest late shares (the rejected ones had
+  // 30–90 %) and all came in the later runs: concealment hides
   // lateness well, so the floors alone cannot tell such a run from bob's.
   // What always told: her late share (above the 5 % bob must stay under) and
   // her segment correlation below bob's in the same run.

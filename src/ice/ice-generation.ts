@@ -263,11 +263,22 @@ export class IceGeneration {
     return { local: { type: l.type, ip: l.host, port: l.port }, remote: { type: r.type, ip: r.host, port: r.port } };
   }
 
-  /** Milliseconds since the last consent response or packet on the selected pair. */
+  /**
+   * Milliseconds since the selected pair last showed that the peer reaches
+   * us: a packet, or the peer's own consent check on the pair.
+   *
+   * Answers to our consent checks do not count once the peer has sent checks
+   * of its own: they only prove the path towards the peer. When a NAT
+   * re-maps our side (a symmetric NAT that forgot its mapping), the peer
+   * answers our checks at our new port, yet its media and checks still go to
+   * the old one and are dropped: we hear nothing while "consent" looks fine.
+   * A peer that never sent a check (ICE-lite) is judged by the answers too.
+   */
   silenceMs(): number {
     const p = this.conn.nominated;
     if (!p) return 0;
-    const mark = p.responsesReceived + p.packetsReceived;
+    const inbound = p.packetsReceived + p.requestsReceived;
+    const mark = p.requestsReceived > 0 ? inbound : inbound + p.responsesReceived;
     const now = performance.now();
     if (mark !== this.#aliveMark) {
       this.#aliveMark = mark;

@@ -97,6 +97,8 @@ export interface NatSide extends LabHost {
   setLoss(probability: number): Promise<void>;
   /** Forgets every NAT mapping (conntrack -F). */
   flushMappings(): Promise<void>;
+  /** Forgets the UDP mappings only (conntrack -D -p udp), as when they time out; TCP (XMPP) survives. Resolves with how many were deleted. */
+  flushUdpMappings(): Promise<number>;
   /** Shortens the router's UDP binding timeouts (nf_conntrack_udp_timeout[_stream]); false if not permitted. */
   setUdpTimeouts(seconds: number): Promise<boolean>;
 }
@@ -194,6 +196,14 @@ async function makeSide(side: "a" | "b", kind: NatKind, namespaces: Netns[]): Pr
     },
     flushMappings: async () => {
       await router.run("conntrack", ["-F"]).catch(() => undefined);
+    },
+    flushUdpMappings: async () => {
+      // conntrack prints "N flow entries have been deleted" on stderr (and exits 1 when there were none).
+      const out = await new Promise<string>((resolve) => {
+        const [cmd, args] = router.exec("conntrack", ["-D", "-p", "udp"]);
+        execFile(cmd, args, { timeout: 10_000, encoding: "utf8" }, (_err, stdout, stderr) => resolve(`${stdout}${stderr}`));
+      });
+      return Number(/(\d+) flow entries/.exec(out)?.[1] ?? 0);
     },
     setUdpTimeouts: async (s: number) => {
       try {

@@ -14,7 +14,9 @@
  * instead of a pointer would write anywhere. Handles are type-tagged
  * externals: a decoder handle passed to an encoder function is refused.
  * Native state is freed by destroy() and, if that was never called, by the
- * external's finalizer; a destroyed handle throws on use.
+ * external's finalizer; a destroyed handle throws on use. Their size is
+ * reported to V8 (napi_adjust_external_memory), so handles a caller forgot to
+ * destroy still make the garbage collector run.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -23,14 +25,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* `bytes`: the libopus state's size, reported to V8 as external memory while it lives. */
 typedef struct {
   OpusEncoder *enc;
   int channels;
+  int64_t bytes;
 } EncoderState;
 
 typedef struct {
   OpusDecoder *dec;
   int channels;
+  int64_t bytes;
 } DecoderState;
 
 static const napi_type_tag ENCODER_TAG = {0x6a696e676c65644fULL, 0x707573456e630001ULL};
@@ -121,11 +126,18 @@ static napi_value undefined(napi_env env) {
 
 /* ------------------------------------------------------------------ encoder */
 
+static void release_encoder(napi_env env, EncoderState *s) {
+  if (s->enc == NULL) return;
+  opus_encoder_destroy(s->enc);
+  s->enc = NULL;
+  int64_t ignored;
+  napi_adjust_external_memory(env, -s->bytes, &ignored);
+}
+
 static void finalize_encoder(napi_env env, void *data, void *hint) {
-  (void)env;
   (void)hint;
   EncoderState *s = data;
-  if (s->enc) opus_encoder_destroy(s->enc);
+  release_encoder(env, s);
   free(s);
 }
 
@@ -147,6 +159,7 @@ static napi_value encoder_create(napi_env env, napi_callback_info info) {
   }
   s->enc = enc;
   s->channels = channels;
+  s->bytes = opus_encoder_get_size(channels);
   napi_value handle;
   if (napi_create_external(env, s, finalize_encoder, NULL, &handle) != napi_ok) {
     opus_encoder_destroy(enc);
@@ -155,6 +168,8 @@ static napi_value encoder_create(napi_env env, napi_callback_info info) {
     return NULL;
   }
   CHECK(napi_type_tag_object(env, handle, &ENCODER_TAG));
+  int64_t ignored;
+  CHECK(napi_adjust_external_memory(env, s->bytes, &ignored));
   return handle;
 }
 
@@ -163,8 +178,7 @@ static napi_value encoder_destroy(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv)) return NULL;
   EncoderState *s = get_handle(env, argv[0], &ENCODER_TAG, "not an Opus encoder handle");
   if (s == NULL) return NULL;
-  if (s->enc) opus_encoder_destroy(s->enc);
-  s->enc = NULL;
+  release_encoder(env, s);
   return undefined(env);
 }
 
@@ -283,11 +297,18 @@ static napi_value encode(napi_env env, napi_callback_info info) {
 
 /* ------------------------------------------------------------------ decoder */
 
+static void release_decoder(napi_env env, DecoderState *s) {
+  if (s->dec == NULL) return;
+  opus_decoder_destroy(s->dec);
+  s->dec = NULL;
+  int64_t ignored;
+  napi_adjust_external_memory(env, -s->bytes, &ignored);
+}
+
 static void finalize_decoder(napi_env env, void *data, void *hint) {
-  (void)env;
   (void)hint;
   DecoderState *s = data;
-  if (s->dec) opus_decoder_destroy(s->dec);
+  release_decoder(env, s);
   free(s);
 }
 
@@ -307,6 +328,7 @@ static napi_value decoder_create(napi_env env, napi_callback_info info) {
   }
   s->dec = dec;
   s->channels = channels;
+  s->bytes = opus_decoder_get_size(channels);
   napi_value handle;
   if (napi_create_external(env, s, finalize_decoder, NULL, &handle) != napi_ok) {
     opus_decoder_destroy(dec);
@@ -315,6 +337,8 @@ static napi_value decoder_create(napi_env env, napi_callback_info info) {
     return NULL;
   }
   CHECK(napi_type_tag_object(env, handle, &DECODER_TAG));
+  int64_t ignored;
+  CHECK(napi_adjust_external_memory(env, s->bytes, &ignored));
   return handle;
 }
 
@@ -323,8 +347,7 @@ static napi_value decoder_destroy(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv)) return NULL;
   DecoderState *s = get_handle(env, argv[0], &DECODER_TAG, "not an Opus decoder handle");
   if (s == NULL) return NULL;
-  if (s->dec) opus_decoder_destroy(s->dec);
-  s->dec = NULL;
+  release_decoder(env, s);
   return undefined(env);
 }
 

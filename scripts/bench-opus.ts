@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     results.set(b, r);
     console.log(
       `${b.padEnd(6)} encode ${r.encodeUs.toFixed(1)} µs + decode ${r.decodeUs.toFixed(1)} µs per frame (wall); ` +
-        `process CPU ${r.totalCpuUs.toFixed(1)} µs per frame = ${((r.totalCpuUs / 20000) * 100).toFixed(2)} % of one core per call direction`,
+        `process CPU ${r.totalCpuUs.toFixed(1)} µs per frame = ${((r.totalCpuUs / 20000) * 100).toFixed(2)} % of one core per call (one encode and one decode every 20 ms)`,
     );
   }
   const w = results.get(OpusBackend.Wasm);

@@ -18,8 +18,8 @@
 // specialised opus_decode_frame takes no FEC argument), so not even patching
 // the module would expose it. The native backend (opus-native.ts) has it.
 //
-// Capacity: opusscript's WASM heap is fixed; it holds about 39 encoder +
-// decoder pairs, so about 39 concurrent Opus calls.
+// Capacity: opusscript's WASM heap is fixed; it holds about 40 encoder +
+// decoder pairs, so about 40 concurrent Opus calls.
 import OpusScript from "opusscript";
 import { JingledError } from "../../util/errors.js";
 import type { AudioDecoder, AudioEncoder, EncoderOptions } from "./codec.js";

@@ -79,7 +79,7 @@ export function summaryTable(r: BenchResults): string {
   const variants = (codec: string, n: number): { name: string; j: LoadResult | undefined }[] => {
     const js = per.filter((x) => x.agent === "jingled" && x.codec === codec && x.calls === n);
     if (codec !== "opus" || js.length === 0) return [{ name: codec, j: js[0] }];
-    return js.map((j) => ({ name: `${codec} (${j.codecBackend ?? "?"})`, j }));
+    return js.map((j) => ({ name: j.codecBackend ? `${codec} (${j.codecBackend})` : codec, j }));
   };
   for (const codec of r.plan.loadCodecs) {
     for (const n of r.plan.loadLevels) {

@@ -117,7 +117,7 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     const smInbound = inboundCounter(middleware, client);
     this.#iqCaller = _iqCaller({ middleware, entity: client });
 
-    // Stream features in priority order: STARTTLS, SASL, resource binding, SM.
+    // Stream features in priority order: STARTTLS, SASL, stream management (resumption), resource binding.
     streamFeatures.use("starttls", NS_TLS, async ({ entity }, next) => this.#startTls(entity, next));
     const saslFactory = new SASLFactory();
     // Preference order: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN (PLAIN only inside TLS, see below).

@@ -14,7 +14,7 @@
 // Rerun: node scripts/run-tests.mjs test/integration/nat-faults.test.ts
 import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNetns, currentTestNetns, netnsAvailable, runSelfInNetns } from "../helpers/netns.js";
@@ -166,11 +166,14 @@ if (!currentTestNetns()) {
         const gap = await watch.stop();
         const restartingB = bob.events.slice(markB).find((e) => e.event === "ice" && e.type === "restarting");
         const xmppB = bob.events.slice(markB).filter((e) => e.event === "account").map((e) => String(e.state)).join(" -> ");
-        const line = `re-address ${oldIp} -> ${lab.b.ip}: ICE restarted by ${restartingB?.by === "local" ? "bob" : "alice"} (${String(restartingB?.reason)}), new pair at alice ${JSON.stringify(outcome.pair)} after ${Math.round(restartMs)} ms; longest media gap at alice ${Math.round(gap.longestGapMs)} ms; bob's account ${xmppB || "(no change)"}`;
+        // Bob's XMPP stream was resumed (XEP-0198), not replaced by a new session.
+        const resumed = readFileSync(join(dir, "bob", "jingled.log"), "utf8").split("\n").filter((l) => l.includes('"stream resumed"')).length;
+        const line = `re-address ${oldIp} -> ${lab.b.ip}: ICE restarted by ${restartingB?.by === "local" ? "bob" : "alice"} (${String(restartingB?.reason)}), new pair at alice ${JSON.stringify(outcome.pair)} after ${Math.round(restartMs)} ms; longest media gap at alice ${Math.round(gap.longestGapMs)} ms; bob's account ${xmppB || "(no change)"}, streams resumed ${resumed}`;
         t.diagnostic(line);
         report(line);
         assert.equal((await alice.control.request("stats", { callId: call.callerCallId }) as { state: string }).state, "active");
         assert.ok(gap.longestGapMs < 10_000, `media gap ${Math.round(gap.longestGapMs)} ms`);
+        assert.ok(resumed >= 1, "bob's XMPP stream was resumed after the address change");
         const before = (await callStats(alice, call.callerCallId))!.packetsReceived;
         await sleep(1000);
         const afterCount = (await callStats(alice, call.callerCallId))!.packetsReceived;

@@ -26,6 +26,7 @@ import { createCommandHandlers, type CommandContext } from "./commands.js";
 import { listDevices } from "./devices.js";
 import { decideIncoming, type CallPolicy, type IncomingDecision } from "./policy.js";
 import { planReload } from "./reload.js";
+import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js";
 import { Call, type CallInfo } from "./call.js";
 import { PresenceBook } from "./presence-book.js";
 
@@ -111,6 +112,8 @@ export class App {
   constructor(cfg: LoadedConfig, logger: Logger) {
     this.#cfg = cfg;
     this.#log = logger;
+    // The Opus implementation of the calls made from now on (the schema checked it is available).
+    selectOpusBackend(cfg.media.opus.backend);
     this.#hostAddresses = selectHostAddresses({
       ...(cfg.ice.addresses ? { addresses: cfg.ice.addresses } : {}),
       ...(cfg.ice.interfaces ? { interfaces: cfg.ice.interfaces } : {}),
@@ -183,7 +186,12 @@ export class App {
     };
     if (this.#accountReason && this.#xmpp.state !== "online") account.reason = this.#accountReason;
     const { show, status } = this.#xmpp.presence;
-    return { version: VERSION, account: { ...account, presence: { show, ...(status ? { text: status } : {}) } }, calls: this.#callList() };
+    return {
+      version: VERSION,
+      account: { ...account, presence: { show, ...(status ? { text: status } : {}) } },
+      media: { opusBackend: opusBackend() },
+      calls: this.#callList(),
+    };
   }
 
   /** What the control commands (commands.ts) may use of the app. */
@@ -256,6 +264,8 @@ export class App {
     }
     const { config, plan } = planReload(this.#cfg, next);
     this.#cfg = config;
+    // media.* applies to new calls; calls in progress keep their codec instances.
+    if (plan.applied.some((k) => k.startsWith("media.opus"))) selectOpusBackend(config.media.opus.backend);
     setLogLevel(this.#log, config.log.level);
     if (plan.applied.some((k) => k.startsWith("ice.addresses") || k.startsWith("ice.interfaces"))) {
       this.#hostAddresses = selectHostAddresses({

@@ -1,7 +1,7 @@
 // The configuration file's schema. Every key is documented in config/example.yaml.
 // Validation errors name the key, what was found and what was expected.
 import { z } from "zod";
-import { OpusBackendChoice, nativeOpusProblem, selectOpusBackend } from "../media/codecs/opus-backend.js";
+import { OpusBackendChoice, nativeOpusProblem } from "../media/codecs/opus-backend.js";
 
 const jidPattern = /^[^@/\s]+@[^@/\s]+(\/.+)?$/;
 
@@ -149,12 +149,6 @@ export const configSchema = z.strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     })
     .default({ level: "info" }),
-  })
-  // A valid configuration selects the Opus backend for the calls made from then
-  // on (at start and on reload, like every media.* key); calls in progress keep theirs.
-  .transform((cfg) => {
-    selectOpusBackend(cfg.media.opus.backend);
-    return cfg;
   });
 
 export type Config = z.infer<typeof configSchema>;

@@ -103,7 +103,7 @@
  *     stats      {callId?}                                -> {callId, state, codec?, packetsSent?, ...}
  *     set-input  {callId?, source: Source}                -> CallResult   (switch the audio source now)
  *     set-output {callId?, sink: Sink}                    -> CallResult   (switch the audio sink now)
- *     status     {}                                       -> {account: AccountInfo, calls: CallInfo[]}
+ *     status     {}                                       -> {account: AccountInfo, media: {opusBackend: "native"|"wasm"}, calls: CallInfo[]}
  *     calls      {}                                       -> CallInfo[]
  *     devices    {}                                       -> {inputs: DeviceInfo[], outputs: DeviceInfo[]}
  *     presence   {show: "available"|"chat"|"away"|"xa"|"dnd", text?}
@@ -156,7 +156,9 @@
  *              candidates are {type: "host"|"srflx"|"prflx"|"relay", ip, port,
  *              protocol?: "udp"|"tcp" (udp when absent)}; pairType "direct"
  *              or "relayed" (either side is a TURN relay)
- *     stats    {callId, codec?, packetsSent?, packetsReceived?, packetsLost?, ...}
+ *     stats    {callId, codec?, codecBackend?, packetsSent?, packetsReceived?, packetsLost?,
+              fractionLost?, jitterMs?, rttMs?, jitterBufferDelayMs?, concealedMs?,
+              framesConcealed?, fecRecovered?, rFactor?, mos?, ...}
  *              every control.statsIntervalSec seconds per active call (0: never)
  *     dtmf     {callId, digit, durationMs?}   a digit the peer sent
  *     playback {callId, file, type: "finished"|"stopped"|"failed", error?}

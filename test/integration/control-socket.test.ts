@@ -371,6 +371,14 @@ describe("control socket, policy and service behaviour with real daemons", { tim
     await rejectsWith(request(bob, "reload"), "bad-argument", /calls\.maxCalls: found string "many"; expected number/);
     writeFileSync(bob.configFile, stringify(cfg));
     assert.deepEqual(await request(bob, "reload"), { applied: [], restartRequired: ["account.resource"] });
+
+    // media.* applies to the next call: here the Opus implementation, which status reports.
+    type Status = { media: { opusBackend: string } };
+    assert.match((await request<Status>(bob, "status")).media.opusBackend, /^(native|wasm)$/);
+    const media = (cfg.media ?? {}) as Record<string, unknown>;
+    writeFileSync(bob.configFile, stringify({ ...cfg, media: { ...media, opus: { ...((media.opus ?? {}) as object), backend: "wasm" } } }));
+    assert.deepEqual(await request(bob, "reload"), { applied: ["media.opus.backend"], restartRequired: ["account.resource"] });
+    assert.equal((await request<Status>(bob, "status")).media.opusBackend, "wasm");
   });
 
   test("SIGTERM during a call ends it cleanly on the peer and exits 0; shutdown does the same", async () => {

@@ -326,7 +326,11 @@ test("Opus backend selection: auto, wasm, native; the config key refuses native 
   assert.equal(resolveOpusBackend(OpusBackendChoice.Wasm), OpusBackend.Wasm);
   assert.equal(resolveOpusBackend(OpusBackendChoice.Auto), problem ? OpusBackend.Wasm : OpusBackend.Native);
   const base = { account: { jid: "a@example.org", password: "x" } };
-  validateConfig({ ...base, media: { opus: { backend: "wasm" } } });
+  // Validating a config selects nothing (the daemon does, at start and on reload).
+  const before = opusBackend();
+  validateConfig({ ...base, media: { opus: { backend: before === OpusBackend.Wasm ? "native" : "wasm" } } });
+  assert.equal(opusBackend(), before);
+  selectOpusBackend(OpusBackendChoice.Wasm);
   assert.equal(opusBackend(), OpusBackend.Wasm);
   assert.equal(createOpusDecoder().backend, "wasm");
   if (problem) {
@@ -338,11 +342,13 @@ test("Opus backend selection: auto, wasm, native; the config key refuses native 
   } else {
     const cfg = validateConfig({ ...base, media: { opus: { backend: "native" } } });
     assert.equal(cfg.media.opus.backend, "native");
+    selectOpusBackend(cfg.media.opus.backend);
     assert.equal(opusBackend(), OpusBackend.Native);
     assert.equal(createOpusDecoder().backend, "native");
   }
   assert.throws(() => validateConfig({ ...base, media: { opus: { backend: "fast" } } }), /media\.opus\.backend/);
   const cfg = validateConfig(base);
   assert.equal(cfg.media.opus.backend, "auto");
+  selectOpusBackend(cfg.media.opus.backend);
   assert.equal(opusBackend(), problem ? OpusBackend.Wasm : OpusBackend.Native);
 });

@@ -218,9 +218,17 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   stats(): (MediaStats & { recording?: string }) | undefined {
-    const s = this.#media?.stats();
+    const s = this.#mediaStats();
     if (!s) return undefined;
     return this.#recordingPath ? { ...s, recording: this.#recordingPath } : s;
+  }
+
+  /** The media session's figures plus what SRTP took out before it: replayed (duplicate) packets, forged ones. */
+  #mediaStats(): MediaStats | undefined {
+    const s = this.#media?.stats();
+    const t = this.#transport?.stats();
+    if (!s || !t) return s;
+    return { ...s, packetsDuplicate: s.packetsDuplicate + t.replayed, srtpAuthFailures: t.authFailures };
   }
 
   #setState(state: CallState): void {
@@ -979,7 +987,7 @@ export class Call extends TypedEmitter<CallEvents> {
       // XEP-0353 §3.6: the side that ends a JMI-started call sends finish (call logs on every device).
       await this.#d.sendJmi(bareJid(this.#peer), { action: "finish", id: this.#d.sid, reason: jreason }).catch(() => undefined);
     }
-    const stats = this.#media?.stats();
+    const stats = this.#mediaStats();
     if (this.#media?.recordingPath) {
       const rec = await this.#media.stopRecording().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "recording"));
       if (rec) this.emit("file", "recording", rec.path, "finished");
@@ -996,7 +1004,7 @@ export class Call extends TypedEmitter<CallEvents> {
 
   /** Media statistics, also after the call ended. */
   finalStats(): (MediaStats & { recording?: string }) | undefined {
-    const s = this.#finalStats ?? this.#media?.stats();
+    const s = this.#finalStats ?? this.#mediaStats();
     if (!s) return undefined;
     return this.#recordingPath ? { ...s, recording: this.#recordingPath } : s;
   }

@@ -10,6 +10,7 @@ import type { AudioSource } from "./sources/source.js";
 import type { AudioSink } from "./sinks/sink.js";
 import { SilenceSource } from "./sources/silence-source.js";
 import { WavFileSource } from "./sources/wav-file-source.js";
+import { LiveSource } from "./sources/live-source.js";
 import { NullSink } from "./sinks/null-sink.js";
 import { WavFileWriter } from "./wav.js";
 import { ReceivePath } from "./receive-path.js";
@@ -96,7 +97,10 @@ export interface MediaStats {
   fractionLost: number;
   /** arrived after their playout time (concealed, then dropped) */
   packetsLate: number;
+  /** received twice (with DTLS-SRTP: caught by its replay check, counted by the call) */
   packetsDuplicate: number;
+  /** SRTP packets whose authentication tag did not verify (DTLS-SRTP calls) */
+  srtpAuthFailures?: number;
   packetsReordered: number;
   /** Packets dropped before the playout buffer: wrong SSRC, wrong payload type, not RTP. */
   packetsDiscarded: number;
@@ -113,6 +117,10 @@ export interface MediaStats {
   /** audio concealed (loss, gaps, delay increases), ms */
   concealedMs: number;
   framesConcealed: number;
+  /** live input (pipe, ALSA, PulseAudio) dropped to keep its latency bounded or because it overflowed, ms */
+  inputDroppedMs?: number;
+  /** reads of a live input that found too little audio (filled with silence) */
+  inputUnderruns?: number;
   /** lost frames recovered from the in-band FEC of the packet after them (Opus on the native backend) */
   fecRecovered: number;
   framesPlayed: number;
@@ -519,6 +527,16 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     src.onError = (err) => {
       if (this.#send.source === src) this.#deviceFailed("source", err);
     };
+    if (src instanceof LiveSource) {
+      // A capture that delivers faster than we send (clock drift, a stalled tick) loses its oldest audio, not our latency.
+      src.onBacklogTrim = ({ droppedSamples, bufferedSamples }) => {
+        const { backlogTrims } = src.stats;
+        if (backlogTrims <= 3 || backlogTrims % 100 === 0) {
+          const ms = (n: number) => Math.round((n * 1000) / src.sampleRate);
+          this.#log.info({ droppedMs: ms(droppedSamples), bufferedMs: ms(bufferedSamples), trims: backlogTrims }, "live input backlog dropped");
+        }
+      };
+    }
   }
 
   #watchSink(sink: AudioSink): void {
@@ -545,6 +563,14 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   }
 
   // ------------------------------------------------------------ statistics
+
+  /** What a live input (pipe, ALSA, PulseAudio) lost: backlog dropped to keep latency, overflow, underruns. */
+  #inputStats(): { inputDroppedMs?: number; inputUnderruns?: number } {
+    const src = this.#send.source;
+    if (!(src instanceof LiveSource)) return {};
+    const s = src.stats;
+    return { inputDroppedMs: Math.round(((s.backlogDropped + s.dropped) * 1000) / src.sampleRate), inputUnderruns: s.underruns };
+  }
 
   stats(): MediaStats {
     const rx = this.#recv.stats;
@@ -595,6 +621,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       underruns: rx.concealedGap,
       rFactor: q.r,
       mos: q.mos,
+      ...this.#inputStats(),
       dtmfSent: this.#send.dtmf?.sent ?? 0,
       dtmfReceived: this.#dtmfRx?.received ?? 0,
       rtcpSent: this.#rtcp?.reportsSent ?? 0,

@@ -219,6 +219,9 @@ describe("media through an impairing relay: jitter, reordering, duplication, los
     assert.ok(s.packetsReordered > 10, `the receiver saw the reordering (${s.packetsReordered})`);
     // RFC 3550 jitter of uniform 0..40 ms delay is E|D1 - D2| = 13.3 ms, a little more with the held-back packets (seen: 11–21 ms).
     assert.ok(s.jitterMs >= 8 && s.jitterMs <= 30, `jitter ${s.jitterMs} ms`);
+    // Every copy the relay sent twice is caught (by SRTP's replay check) and counted; nothing else is.
+    if (r.up.duplicated >= 2) assert.ok(s.packetsDuplicate >= 1, `duplicates counted (${s.packetsDuplicate} of ${r.up.duplicated})`);
+    assert.ok(s.packetsDuplicate <= r.up.duplicated, `no more duplicates (${s.packetsDuplicate}) than the relay made (${r.up.duplicated})`);
   }
 
   /** The playout delay grew from its clean-link start (3..23 ms) to cover the jitter, and stays far from the 300 ms bound. */

@@ -3,10 +3,10 @@
 // statistic DROP in a network namespace this file creates (only `lo` up;
 // the file re-runs itself inside it). The speech bob hears is measured
 // against what alice played, with floors a silent concealment falls below
-// (see test/unit/media-impairment.test.ts, where reordering and 40 ms jitter
-// are simulated too: iptables cannot delay packets and tc netem is not
-// available here). The loss both sides report must be near the injected
-// rate. With the native Opus backend, bob recovers single lost frames from
+// (reordering, 40 ms jitter and duplicates between two real daemons are in
+// test/integration/media-jitter.test.ts, through an impairing UDP relay:
+// iptables cannot delay packets and tc netem is not available here). The
+// loss both sides report must be near the injected rate. With the native Opus backend, bob recovers single lost frames from
 // the in-band FEC of the next packet (fecRecovered > 0); at 15 % loss the
 // scores of a receiver on opusscript (concealment only) and on the native
 // backend (FEC) are reported side by side. Without root, `ip` or iptables the

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MediaSession } from "../../src/media/media-session.js";
+import { LiveSource } from "../../src/media/sources/live-source.js";
 import { findCodec } from "../../src/media/codecs/index.js";
 import { decodeTelephoneEvent } from "../../src/media/codecs/telephone-event.js";
 import { parseWav, writeWavFile, readWavMono } from "../../src/media/wav.js";
@@ -348,4 +349,29 @@ test("a recording survives stop(): the WAV is finished", async () => {
     const pcm = readWavMono(readFileSync(join(dir, "r.wav")), 8000);
     assert.equal(pcm.length, 4000);
   });
+});
+
+test("a live input with a backlog: the oldest audio is dropped, and stats say how much", async () => {
+  const rate = pcmu.pcmRate;
+  const live = new LiveSource(rate);
+  // 260 ms in 20 ms chunks at once (under the 300 ms cap): more than a window of 20 ms reads needs.
+  const audio = testSignal(rate, 0.26);
+  for (let i = 0; i < audio.length; i += 160) live.feed(audio.subarray(i, i + 160));
+  const sinks = { a: new ArraySink(rate), b: new ArraySink(rate) };
+  const p = createMediaPair({
+    codec: pcmu,
+    sources: { a: live, b: new ArraySource(rate, new Int16Array(0)) },
+    sinks,
+    impair: { ab: { baseDelayMs: 5 }, ba: { baseDelayMs: 5 } },
+    session: { rtcp: false },
+  });
+  p.a.start();
+  p.b.start();
+  assert.equal(p.a.stats().inputDroppedMs, 0);
+  p.run(600);
+  const s = p.a.stats();
+  await p.stop();
+  // After a 200 ms window of reads ~60 ms were still queued; at most a frame is kept.
+  assert.ok(s.inputDroppedMs !== undefined && s.inputDroppedMs >= 20 && s.inputDroppedMs <= 80, `dropped ${s.inputDroppedMs} ms`);
+  assert.equal(p.b.stats().inputDroppedMs, undefined, "not a live input");
 });

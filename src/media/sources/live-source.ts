@@ -52,7 +52,8 @@ export class LiveSource implements AudioSource {
   #priming = true;
   readonly #maxSamples: number;
   readonly #maxBacklogFrames: number;
-  readonly #onBacklogTrim: LiveSourceOptions["onBacklogTrim"];
+  /** Told each time backlog is dropped (the media session logs it); set by the user or through the options. */
+  onBacklogTrim: LiveSourceOptions["onBacklogTrim"];
   readonly #stats: LiveSourceStats = { underruns: 0, dropped: 0, backlogDropped: 0, backlogTrims: 0, maxChunk: 0 };
   /** The level left after each read since priming ended, latest last (at most a window). */
   #levels: number[] = [];
@@ -67,7 +68,7 @@ export class LiveSource implements AudioSource {
   ) {
     this.#maxSamples = Math.round(((opts.maxMs ?? 300) * sampleRate) / 1000);
     this.#maxBacklogFrames = Math.max(1, opts.maxBacklogFrames ?? 2);
-    this.#onBacklogTrim = opts.onBacklogTrim;
+    this.onBacklogTrim = opts.onBacklogTrim;
     this.#onClose = opts.onClose;
   }
 
@@ -120,7 +121,7 @@ export class LiveSource implements AudioSource {
     const n = this.#dropOldest(lowest - (this.#maxBacklogFrames - 1) * samples);
     this.#stats.backlogDropped += n;
     this.#stats.backlogTrims++;
-    this.#onBacklogTrim?.({ droppedSamples: n, bufferedSamples: this.#length });
+    this.onBacklogTrim?.({ droppedSamples: n, bufferedSamples: this.#length });
   }
 
   /** The producer has no more (a pipe's writer closed it): play out what is buffered, then end. */

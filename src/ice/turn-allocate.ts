@@ -10,6 +10,7 @@
 //
 // The transports are made here (not by werift's createTurnClient) so that an
 // attempt that loses or times out can close its socket.
+import { isIP } from "node:net";
 import { StunOverTurnProtocol, TurnProtocol } from "werift-ice";
 import { TcpTransport, TlsTransport, UdpTransport, type Transport } from "werift-ice/lib/common/src/index.js";
 import type { Logger } from "../util/logger.js";
@@ -61,7 +62,7 @@ function attempt(server: TurnServer, via: "udp" | "tcp" | "tls", o: AllocateOpti
         ? await UdpTransport.init("udp4", { ...(o.portRange ? { portRange: o.portRange } : {}), ...(o.udpAddress ? { interfaceAddresses: { udp4: o.udpAddress } } : {}) })
         : via === "tcp"
           ? await TcpTransport.init(addr)
-          : await TlsTransport.init(addr, { servername: server.host });
+          : await TlsTransport.init(addr, isIP(server.host) ? {} : { servername: server.host });
     if (cancelled) throw new Error("cancelled");
     turn = new TurnProtocol(addr, server.username, server.password, LIFETIME_S, transport);
     await turn.connectionMade();

@@ -16,7 +16,7 @@ import { TcpTransport, TlsTransport, UdpTransport, type Transport } from "werift
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
 import type { TurnServer } from "./ice-agent.js";
-import { deleteAllocation } from "./werift-internals.js";
+import { deleteAllocation, ownRefreshLoop } from "./werift-internals.js";
 
 /** At most this many TURN servers are used per call (the rest are ignored). */
 export const MAX_TURN_SERVERS = 4;
@@ -65,6 +65,7 @@ function attempt(server: TurnServer, via: "udp" | "tcp" | "tls", o: AllocateOpti
           : await TlsTransport.init(addr, isIP(server.host) ? {} : { servername: server.host });
     if (cancelled) throw new Error("cancelled");
     turn = new TurnProtocol(addr, server.username, server.password, LIFETIME_S, transport);
+    ownRefreshLoop(turn);
     await turn.connectionMade();
     if (cancelled) throw new Error("cancelled");
     return new StunOverTurnProtocol(turn);

@@ -71,6 +71,54 @@ export function guardSockets(conn: Connection, onError: (err: Error) => void): v
   }
 }
 
+/**
+ * Replaces werift's allocation refresh loop on `turn` (call before
+ * connectionMade(), which starts it). werift's loop sleeps on a
+ * timers/promises setTimeout that close() cannot cancel: a closed
+ * allocation's loop, and the client it holds, lived on for 5/6 of the
+ * lifetime (500 s) and kept a process that was otherwise done from exiting.
+ * Ours refreshes at the same point (RFC 8656 §7) on a plain timer that
+ * close() (refreshHandle.resolve) clears, and never keeps a process alive.
+ * False if the internals are missing (werift's loop then stays).
+ */
+export function ownRefreshLoop(turn: object): boolean {
+  const t = turn as TurnClient & {
+    refresh?: (exp: number) => void;
+    requestWithRetry?: (m: Message, addr: [string, number]) => Promise<[Message, unknown]>;
+  };
+  if (typeof t.refresh !== "function" || typeof t.requestWithRetry !== "function") return false;
+  t.refresh = (exp: number) => {
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    // Refresh at 5/6 of the lifetime granted; a failed refresh is retried
+    // within the sixth that is left, not a whole period later.
+    const schedule = (lifetime: number, delayMs: number) => {
+      timer = setTimeout(() => {
+        const req = new Message(methods.REFRESH, classes.REQUEST);
+        req.setAttribute("LIFETIME", lifetime);
+        void t.requestWithRetry!(req, t.server!).then(
+          ([res]) => {
+            const granted = Number(res.getAttributeValue("LIFETIME")) || lifetime;
+            if (!stopped) schedule(granted, (5 / 6) * granted * 1000);
+          },
+          () => {
+            if (!stopped) schedule(lifetime, Math.min(30_000, (lifetime * 1000) / 12));
+          },
+        );
+      }, delayMs);
+      timer.unref?.();
+    };
+    schedule(exp, (5 / 6) * exp * 1000);
+    t.refreshHandle = {
+      resolve: () => {
+        stopped = true;
+        clearTimeout(timer);
+      },
+    };
+  };
+  return true;
+}
+
 /** Deletes one TURN allocation on the server (Refresh, LIFETIME 0), bounded in time; errors are ignored. */
 async function release(turn: TurnClient, waitMs: number): Promise<void> {
   if (typeof turn.request !== "function" || !turn.server) return;

@@ -16,6 +16,7 @@ import { makeSpeechWav } from "../helpers/speech.js";
 import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
 import type { AnyEvent } from "../../src/control/client.js";
 import { createSocket, type Socket } from "node:dgram";
+import { spawn } from "node:child_process";
 import { IceAgent, type TurnServer } from "../../src/ice/ice-agent.js";
 import { TCP_AFTER_MS, allocateRelay } from "../../src/ice/turn-allocate.js";
 import { deleteAllocation } from "../../src/ice/werift-internals.js";
@@ -193,5 +194,63 @@ describe("TURN: every server, TCP without waiting for UDP to give up", { timeout
     } finally {
       await deleteAllocation(got.protocol.turn as never);
     }
+  });
+
+  test("an allocation is refreshed before its lifetime ends; once deleted, nothing of it is left running", async (t) => {
+    // coturn grants at most 3 s: the refresh must come at 2.5 s (5/6 of it).
+    const c = await startCoturn({ extraArgs: ["--max-allocate-lifetime=3"] });
+    servers.push(c);
+    const got = await allocateRelay(turnOf(c), { logger: silentLogger(), udpAddress: "127.0.0.1" });
+    assert.ok(got);
+    const t0 = performance.now();
+    try {
+      const turn = got.protocol.turn as unknown as { requestWithRetry: (m: { messageMethod: number }, a: unknown) => Promise<[{ getAttributeValue(n: string): unknown }, unknown]> };
+      const refreshes: { ms: number; lifetime: number }[] = [];
+      const original = turn.requestWithRetry.bind(turn);
+      turn.requestWithRetry = async (m, a) => {
+        const r = await original(m, a);
+        if (m.messageMethod === 0x004) refreshes.push({ ms: Math.round(performance.now() - t0), lifetime: Number(r[0].getAttributeValue("LIFETIME")) });
+        return r;
+      };
+      await new Promise((r) => setTimeout(r, 3500));
+      t.diagnostic(`refreshes: ${refreshes.map((x) => `at ${x.ms} ms, granted ${x.lifetime} s`).join("; ")}`);
+      assert.ok(refreshes.length >= 1, "refreshed within the 3 s lifetime");
+      assert.ok(refreshes[0]!.ms >= 2000 && refreshes[0]!.ms < 3000, `first refresh at ${refreshes[0]!.ms} ms, before the 3 s lifetime ended`);
+      assert.ok(refreshes[0]!.lifetime > 0, "the server accepted it");
+      await deleteAllocation(got.protocol.turn as never);
+      const n = refreshes.length;
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.equal(refreshes.length, n, "no refresh after the allocation was deleted");
+    } finally {
+      await deleteAllocation(got.protocol.turn as never);
+    }
+  });
+
+  test("a process that made and deleted an allocation exits at once (no refresh timer keeps it alive)", async () => {
+    const c = await startCoturn();
+    servers.push(c);
+    const root = new URL("../../", import.meta.url).pathname;
+    const script = `
+      const { allocateRelay } = await import(${JSON.stringify(join(root, "src/ice/turn-allocate.js"))});
+      const { deleteAllocation } = await import(${JSON.stringify(join(root, "src/ice/werift-internals.js"))});
+      const { silentLogger } = await import(${JSON.stringify(join(root, "src/util/logger.js"))});
+      const got = await allocateRelay(${JSON.stringify(turnOf(c))}, { logger: silentLogger(), udpAddress: "127.0.0.1" });
+      if (!got) process.exit(3);
+      await deleteAllocation(got.protocol.turn);
+      console.log("deleted " + Date.now());
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      const kill = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      child.on("exit", (c) => {
+        clearTimeout(kill);
+        resolve(c);
+      });
+    });
+    const deletedAt = Number(/deleted (\d+)/.exec(out)?.[1]);
+    assert.equal(code, 0, `the child exited by itself (${code}; output ${out.trim()})`);
+    assert.ok(Date.now() - deletedAt < 5000, `exited ${Date.now() - deletedAt} ms after deleting its allocation`);
   });
 });

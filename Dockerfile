@@ -26,4 +26,4 @@ ENV XDG_RUNTIME_DIR=/run
 # SIGTERM: every call ends with session-terminate, exit 0. SIGHUP: reload the config.
 STOPSIGNAL SIGTERM
 ENTRYPOINT []
-CMD ["node", "bin/jingled.js", "--config", "/etc/jingled/jingled.yaml"]
+CMD ["node", "--max-semi-space-size=2", "bin/jingled.js", "--config", "/etc/jingled/jingled.yaml"]

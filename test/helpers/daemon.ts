@@ -1,7 +1,7 @@
 // Starts a real jingled process (bin/jingled.js from the build) with a
 // generated config against a test Prosody, and connects to its control socket.
 // Used by the integration tests and by the demo.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
@@ -11,6 +11,8 @@ import type { ProsodyServer } from "./prosody.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 export const JINGLED_BIN = join(REPO_ROOT, "bin", "jingled.js");
+/** The V8 flags the daemon runs with: its shebang's (`#!/usr/bin/env -S node FLAGS`), so tests run it as users do. */
+export const JINGLED_NODE_FLAGS: string[] = (/^#!\S*env -S node(.*)$/m.exec(readFileSync(JINGLED_BIN, "utf8").split("\n")[0] ?? "")?.[1] ?? "").trim().split(/\s+/).filter(Boolean);
 
 export interface DaemonOptions {
   prosody: ProsodyServer;
@@ -77,7 +79,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const configFile = join(o.dir, "jingled.yaml");
   writeFileSync(configFile, stringify(cfg), { mode: 0o600 });
   const socketPath = (cfg.control as { socket: string }).socket;
-  const [cmd, args] = (o.wrap ?? ((c: string, a: string[]): [string, string[]] => [c, a]))(process.execPath, [JINGLED_BIN, "--config", configFile]);
+  const [cmd, args] = (o.wrap ?? ((c: string, a: string[]): [string, string[]] => [c, a]))(process.execPath, [...JINGLED_NODE_FLAGS, JINGLED_BIN, "--config", configFile]);
   const proc = await startProcess(cmd, args, {
     name: `jingled ${o.username}`,
     readyPattern: /control socket listening/,

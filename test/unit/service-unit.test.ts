@@ -64,3 +64,16 @@ test("jingled.service: systemd-analyze verify reports nothing", (t) => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the daemon's V8 flags are the same wherever it is started: shebang, unit, Dockerfile, compose, test helper", async () => {
+  const { JINGLED_NODE_FLAGS } = await import("../helpers/daemon.js");
+  const root = fileURLToPath(new URL("../../../", import.meta.url));
+  assert.deepEqual(JINGLED_NODE_FLAGS, ["--max-semi-space-size=2"], "the flags the shebang of bin/jingled.js gives");
+  const flags = JINGLED_NODE_FLAGS.join(" ");
+  const execStart = directives().get("ExecStart")![0]!;
+  assert.ok(execStart.includes(`node ${flags} `), `ExecStart: ${execStart}`);
+  assert.ok(readFileSync(join(root, "Dockerfile"), "utf8").includes(`"node", ${JINGLED_NODE_FLAGS.map((f) => `"${f}"`).join(", ")}, "bin/jingled.js"`), "Dockerfile CMD");
+  const compose = readFileSync(join(root, "docker-compose.yml"), "utf8");
+  const commands = compose.split("\n").filter((l) => l.includes("bin/jingled.js"));
+  assert.ok(commands.length >= 2 && commands.every((l) => l.includes(`"node", "${flags}", "bin/jingled.js"`)), commands.join("\n"));
+});

@@ -17,6 +17,7 @@
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { networkInterfaces } from "node:os";
+import { test } from "node:test";
 import { onExitCleanup } from "./process.js";
 
 export const IP = "ip";
@@ -170,4 +171,41 @@ export function runSelfInNetns(ns: Netns, timeoutMs: number): Promise<number> {
       resolve(code ?? (signal ? 128 + (signal === "SIGKILL" ? 9 : 15) : 1));
     });
   });
+}
+
+/**
+ * The outer half of a test file that runs in a namespace of its own. Outside
+ * one it checks that namespaces work and asks `unavailable` (a reason, or
+ * undefined when the file can run); then it creates a namespace, re-runs the
+ * file inside it (runSelfInNetns, bounded by `limitMs`), sets the exit code
+ * and returns false — or, when the file cannot run, registers one skipped
+ * test named `what` that gives the reason. Inside the namespace it returns
+ * true: the file then defines its tests.
+ *
+ *   if (await inOwnNetns({ prefix: "jingled-nat", what: "NAT traversal lab", limitMs })) {
+ *     describe(...);
+ *   }
+ */
+export async function inOwnNetns(o: {
+  prefix: string;
+  what: string;
+  limitMs: number;
+  unavailable?: () => Promise<string | undefined> | string | undefined;
+  /** Put before the reason in the skip message. */
+  skipPrefix?: string;
+}): Promise<boolean> {
+  if (currentTestNetns()) return true;
+  const ns = await netnsAvailable();
+  const why = !ns.ok ? ns.reason : await o.unavailable?.();
+  if (why) {
+    test(o.what, { skip: `${o.skipPrefix ?? ""}${why}` }, () => {});
+    return false;
+  }
+  const netns = await createNetns(o.prefix);
+  try {
+    process.exitCode = await runSelfInNetns(netns, o.limitMs);
+  } finally {
+    await netns.destroy();
+  }
+  return false;
 }

@@ -21,7 +21,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createNetns, currentTestNetns, netnsAvailable, nonLoopbackAddresses, runSelfInNetns } from "../helpers/netns.js";
+import { inOwnNetns, nonLoopbackAddresses } from "../helpers/netns.js";
 import { browserPeerUnavailable, describePeerLog, iqAttrs, startBrowserPeer, type BrowserPeer, type PeerLogEntry, type PeerState } from "../helpers/browser-peer.js";
 import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
 import { startDaemon, type Daemon } from "../helpers/daemon.js";
@@ -41,21 +41,7 @@ const NS_DTLS = "urn:xmpp:jingle:apps:dtls:0";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-if (!currentTestNetns()) {
-  // ------------------------------------------------------------ outside: make the namespace, run inside
-  const ns = await netnsAvailable();
-  const why = !ns.ok ? ns.reason : browserPeerUnavailable();
-  if (why) {
-    test("browser interop (Chromium + StanzaJS <-> jingled)", { skip: why }, () => {});
-  } else {
-    const netns = await createNetns("jingled-browser");
-    try {
-      process.exitCode = await runSelfInNetns(netns, FILE_LIMIT_MS);
-    } finally {
-      await netns.destroy();
-    }
-  }
-} else {
+if (await inOwnNetns({ prefix: "jingled-browser", what: "browser interop (Chromium + StanzaJS <-> jingled)", limitMs: FILE_LIMIT_MS, unavailable: browserPeerUnavailable })) {
   // ------------------------------------------------------------ inside the namespace
   describe("browser interop: Chromium (StanzaJS) <-> jingled through Prosody", { timeout: FILE_LIMIT_MS - 10_000 }, () => {
     let dir: string;

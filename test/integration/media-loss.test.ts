@@ -19,7 +19,7 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createNetns, currentTestNetns, netnsAvailable, nonLoopbackAddresses, runSelfInNetns } from "../helpers/netns.js";
+import { inOwnNetns, nonLoopbackAddresses } from "../helpers/netns.js";
 import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
 import { startDaemon, type Daemon } from "../helpers/daemon.js";
 import { makeSpeechWav } from "../helpers/speech.js";
@@ -45,20 +45,7 @@ async function iptablesAvailable(): Promise<string | undefined> {
   }
 }
 
-if (!currentTestNetns()) {
-  const ns = await netnsAvailable();
-  const why = !ns.ok ? ns.reason : await iptablesAvailable();
-  if (why) {
-    test("media under packet loss between two daemons", { skip: why }, () => {});
-  } else {
-    const netns = await createNetns("jingled-loss");
-    try {
-      process.exitCode = await runSelfInNetns(netns, FILE_LIMIT_MS);
-    } finally {
-      await netns.destroy();
-    }
-  }
-} else {
+if (await inOwnNetns({ prefix: "jingled-loss", what: "media under packet loss between two daemons", limitMs: FILE_LIMIT_MS, unavailable: iptablesAvailable })) {
   describe("media under random UDP loss (iptables statistic DROP in a namespace)", { timeout: FILE_LIMIT_MS - 10_000 }, () => {
     let dir: string;
     let prosody: ProsodyServer;

@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createNetns, currentTestNetns, netnsAvailable, runSelfInNetns } from "../helpers/netns.js";
+import { inOwnNetns } from "../helpers/netns.js";
 import { makeSpeechWav } from "../helpers/speech.js";
 import type { Daemon } from "../helpers/daemon.js";
 import type { AnyEvent } from "../../src/control/client.js";
@@ -35,20 +35,7 @@ const LIMITS = { loss: 45_000, xmppRestart: 60_000, readdress: 75_000, keepalive
 const FILE_LIMIT_MS = Object.values(LIMITS).reduce((a, b) => a + b, 0) + 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-if (!currentTestNetns()) {
-  const ns = await netnsAvailable();
-  const why = !ns.ok ? ns.reason : await natLabUnavailable();
-  if (why) {
-    test("NAT lab faults", { skip: `NAT lab unavailable: ${why}` }, () => {});
-  } else {
-    const netns = await createNetns("jingled-natf");
-    try {
-      process.exitCode = await runSelfInNetns(netns, FILE_LIMIT_MS);
-    } finally {
-      await netns.destroy();
-    }
-  }
-} else {
+if (await inOwnNetns({ prefix: "jingled-natf", what: "NAT lab faults", limitMs: FILE_LIMIT_MS, unavailable: natLabUnavailable, skipPrefix: "NAT lab unavailable: " })) {
   describe("faults during a call (namespace lab)", { timeout: FILE_LIMIT_MS - 20_000 }, () => {
     let dir: string;
     let lab: NatLab;

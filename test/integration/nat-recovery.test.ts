@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createNetns, currentTestNetns, netnsAvailable, runSelfInNetns } from "../helpers/netns.js";
+import { inOwnNetns } from "../helpers/netns.js";
 import { makeSpeechWav } from "../helpers/speech.js";
 import type { Daemon } from "../helpers/daemon.js";
 import type { AnyEvent } from "../../src/control/client.js";
@@ -29,20 +29,7 @@ const LIMITS = { flush: 90_000, glare: 90_000 };
 const FILE_LIMIT_MS = LIMITS.flush + LIMITS.glare + 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-if (!currentTestNetns()) {
-  const ns = await netnsAvailable();
-  const why = !ns.ok ? ns.reason : await natLabUnavailable();
-  if (why) {
-    test("NAT lab recovery", { skip: `NAT lab unavailable: ${why}` }, () => {});
-  } else {
-    const netns = await createNetns("jingled-natr");
-    try {
-      process.exitCode = await runSelfInNetns(netns, FILE_LIMIT_MS);
-    } finally {
-      await netns.destroy();
-    }
-  }
-} else {
+if (await inOwnNetns({ prefix: "jingled-natr", what: "NAT lab recovery", limitMs: FILE_LIMIT_MS, unavailable: natLabUnavailable, skipPrefix: "NAT lab unavailable: " })) {
   describe("recovery during a call (namespace lab)", { timeout: FILE_LIMIT_MS - 20_000 }, () => {
     let dir: string;
     let lab: NatLab;

@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createNetns, currentTestNetns, netnsAvailable, runSelfInNetns } from "../helpers/netns.js";
+import { inOwnNetns } from "../helpers/netns.js";
 import { makeSpeechWav } from "../helpers/speech.js";
 import type { Daemon } from "../helpers/daemon.js";
 import {
@@ -26,20 +26,7 @@ const FILE_LIMIT_MS = 170_000;
 const TALK_MS = 3000;
 const MIN_CORRELATION = 0.8;
 
-if (!currentTestNetns()) {
-  const ns = await netnsAvailable();
-  const why = !ns.ok ? ns.reason : await natLabUnavailable();
-  if (why) {
-    test("NAT traversal lab", { skip: `NAT lab unavailable: ${why}` }, () => {});
-  } else {
-    const netns = await createNetns("jingled-nat");
-    try {
-      process.exitCode = await runSelfInNetns(netns, FILE_LIMIT_MS);
-    } finally {
-      await netns.destroy();
-    }
-  }
-} else {
+if (await inOwnNetns({ prefix: "jingled-nat", what: "NAT traversal lab", limitMs: FILE_LIMIT_MS, unavailable: natLabUnavailable, skipPrefix: "NAT lab unavailable: " })) {
   describe("calls through NATs (namespace lab)", { timeout: FILE_LIMIT_MS - 10_000 }, () => {
     let dir: string;
     let lab: NatLab;

@@ -184,6 +184,7 @@ describe("media through an impairing relay: jitter, reordering, duplication, los
   //                  carol level 0.360–0.899, segment corr 0.524–0.899, segSNR 0.8–21.4 dB
   //   Opus, jitter + 5 % loss:  bob level 0.846–0.911, segment corr 0.840–0.894
   //   PCMU, jitter + 15 % loss: bob level 0.860–0.901, segment corr 0.845–0.932, segSNR 20.3–25.6 dB
+  //     (later, in full CI runs: level 0.879, segSNR 18.0 dB)
   // The jitter floors rejected 26 of carol's 30 recordings. The four that
   // passed (Opus 0.893 / 0.830 with 12 % late and 0.870 / 0.829 with 21 %;
   // PCMU 0.881 / 0.876 / 20.5 dB with 31 % late and 0.899 / 0.899 / 21.4 dB
@@ -198,8 +199,10 @@ describe("media through an impairing relay: jitter, reordering, duplication, los
   // impairment, seeds 3/5/7): PCMU 15 % silent level 0.809–0.851, segSNR
   // 16.9–19.2 dB, ours 0.936–0.950, 24.2–27.7 dB. Real daemons score ours
   // about 0.06 and 2 dB lower than that simulation, so silent concealment
-  // here would land near 0.77 and 16 dB: below 0.83 (and 18 dB, a looser
-  // floor: ours came within 2.3 dB of it once). Segment
+  // here would land near 0.77 and 16 dB: below the 0.83 level floor, which
+  // is the one that rejects it. The segmental SNR floor (15 dB) only catches
+  // garbled audio: ours measured 18.0 dB once (a full CI run, level 0.879),
+  // so it cannot sit between ours and silence's. Segment
   // correlation hardly sees concealment (0.86 silent vs 0.88 ours); it
   // guards against garbled or misplaced audio. At 5 % loss silence keeps most
   // frames' level (Opus silent 0.896–0.927 vs ours 0.932–0.944 simulated), so
@@ -207,7 +210,7 @@ describe("media through an impairing relay: jitter, reordering, duplication, los
   // silent concealment on a clean time line.
   const FLOORS = {
     opus: { jitter: { level: 0.83, corr: 0.8 }, loss: { level: 0.8, corr: 0.8 } },
-    pcmu: { jitter: { level: 0.85, corr: 0.85, snrDb: 18 }, loss: { level: 0.83, corr: 0.78, snrDb: 18 } },
+    pcmu: { jitter: { level: 0.85, corr: 0.85, snrDb: 18 }, loss: { level: 0.83, corr: 0.78, snrDb: 15 } },
   } as const;
 
   /** bob's scores on the jitter-only network, per codec, for carol's comparison. */

@@ -43,9 +43,23 @@ function random32(): number {
 }
 
 /**
+ * A first sequence number below 2^15, as libwebrtc picks it
+ * (kMaxInitRtpSeqNumber): the first wrap then comes after at least 32768
+ * packets, when the receiver's SRTP index estimate (RFC 3711 §3.3.1) is
+ * settled. A start close to 65535 put the wrap among the first packets, and a
+ * loss burst across it there can leave a receiver a rollover behind for good.
+ */
+export const MAX_INITIAL_SEQ = 0x7fff;
+
+function randomInitialSeq(): number {
+  return randomBytes(2).readUInt16BE(0) & MAX_INITIAL_SEQ;
+}
+
+/**
  * Numbers outgoing frames. SSRC, first sequence number and first timestamp
  * are random unless given (RFC 3550 §5.1: "SHOULD be random" to make
- * known-plaintext attacks on encryption harder and for SSRC uniqueness §8).
+ * known-plaintext attacks on encryption harder and for SSRC uniqueness §8);
+ * the sequence number within [0, MAX_INITIAL_SEQ].
  */
 export class RtpPacketizer {
   readonly payloadType: number;
@@ -61,7 +75,7 @@ export class RtpPacketizer {
     this.payloadType = opts.payloadType;
     this.clockRate = opts.clockRate;
     this.#ssrc = (opts.ssrc ?? random32()) >>> 0;
-    this.#seq = (opts.initialSeq ?? random32()) & 0xffff;
+    this.#seq = (opts.initialSeq ?? randomInitialSeq()) & 0xffff;
     this.#timestamp = (opts.initialTimestamp ?? random32()) >>> 0;
   }
 

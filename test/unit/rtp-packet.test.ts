@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { RtpPacketizer, isRtcpPacket, parseRtp } from "../../src/rtp/rtp-packet.js";
+import { MAX_INITIAL_SEQ, RtpPacketizer, isRtcpPacket, parseRtp } from "../../src/rtp/rtp-packet.js";
 import { prng } from "../helpers/audio-compare.js";
 
 // V=2 P=0 X=0 CC=0 | M=0 PT=0 | seq 0x1234 | ts 0xdeadbeef | ssrc 0x01020304 | payload ff 7f 00
@@ -49,6 +49,15 @@ test("random SSRC, sequence number and timestamp when not given", () => {
   assert.notDeepEqual([a.ssrc, a.nextSequenceNumber, a.nextTimestamp], [b.ssrc, b.nextSequenceNumber, b.nextTimestamp]);
   assert.ok(a.ssrc >= 0 && a.ssrc <= 0xffffffff && a.nextSequenceNumber <= 0xffff);
   assert.throws(() => new RtpPacketizer({ payloadType: 128, clockRate: 8000 }), RangeError);
+});
+
+test("the first sequence number is random below 2^15 (as libwebrtc): the first wrap is at least 32768 packets away", () => {
+  const seqs = Array.from({ length: 2000 }, () => new RtpPacketizer({ payloadType: 0, clockRate: 8000 }).nextSequenceNumber);
+  // 2000 uniform 16-bit draws all below 2^15 by chance: probability 2^-2000.
+  assert.ok(seqs.every((s) => s >= 0 && s <= MAX_INITIAL_SEQ), `a first sequence number above ${MAX_INITIAL_SEQ}: ${Math.max(...seqs)}`);
+  // Still random over that range: both halves of it are used, and many distinct values.
+  assert.ok(seqs.some((s) => s < 0x4000) && seqs.some((s) => s >= 0x4000));
+  assert.ok(new Set(seqs).size > 1800);
 });
 
 test("CSRC list, header extension and padding are skipped to the payload", () => {

@@ -240,7 +240,8 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     this.#silentReported = false;
     this.#startMonitor();
     const pair = gen.selectedPair()!;
-    this.#log.info({ pair, generation: gen.id }, restart ? "ice reconnected after restart" : "ice connected");
+    // Our ufrag is no secret (every check carries it in the clear); it matches a log line to a packet capture.
+    this.#log.info({ pair, generation: gen.id, ufrag: gen.localParameters.ufrag }, restart ? "ice reconnected after restart" : "ice connected");
     this.emit("connected", pair, { restart, generation: gen.id });
   }
 
@@ -270,6 +271,11 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       }
     }, 500);
     this.#monitor.unref?.();
+  }
+
+  /** The current generation's check list, one line per pair ("host 10.0.1.2:5000 -> srflx 203.0.113.20:6000 SUCCEEDED"). */
+  describeChecks(): string[] {
+    return this.#gen.describeChecks();
   }
 
   /** The pair media uses now. */

@@ -151,7 +151,7 @@ export class Call extends TypedEmitter<CallEvents> {
   /** Decided at answer time: DTLS-SRTP (our role and the setup we answered) or plain RTP. */
   #security: { mode: "dtls"; role: DtlsRole; setup: "actpass" | "active" | "passive" } | { mode: "plain" } | undefined;
   #transport: MediaTransport | undefined;
-  /** Datagrams that came before the transport was decided (e.g. an early DTLS ClientHello). */
+  /** Datagrams that came before the transport was decided (e.g. an early DTLS ClientHello); only the peer's: ICE drops those of sources it has not validated (ice/port-guard.ts). */
   readonly #early: Buffer[] = [];
   /** True once a Jingle session exists (session-initiate sent or received). */
   #session = false;

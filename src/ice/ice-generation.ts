@@ -14,13 +14,19 @@
 // - liveness: the time of the last consent response or packet on the selected
 //   pair, for an early "disconnected" long before consent expires;
 // - TURN: relay candidates from every TURN server, allocated by us in
-//   parallel (turn-allocate.ts), not from the one server werift takes.
+//   parallel (turn-allocate.ts), not from the one server werift takes;
+// - trust (issue 12): our own ufrag/password (stun-auth.ts); every datagram
+//   at our transports passes a PortGuard (port-guard.ts) before werift sees
+//   it; remote candidates wait for the peer's ufrag/pwd, so that no check is
+//   sent or answered without them (werift would check with an empty
+//   password, and a stranger could answer such a check).
 import { CandidatePairState, Connection, type Candidate, type CandidatePair } from "werift-ice";
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
-import { adoptRelay, closeLocal, deleteAllocation, guardSockets, pairLocal, releaseTurnAllocations } from "./werift-internals.js";
+import { adoptRelay, closeLocal, deleteAllocation, guardReceive, guardSockets, pairLocal, releaseTurnAllocations, setLocalCredentials } from "./werift-internals.js";
 import { allocateRelay, distinctTurnServers } from "./turn-allocate.js";
-import { isOurCheck, stunRequestView } from "./stun-auth.js";
+import { newLocalCredentials } from "./stun-auth.js";
+import { PortGuard } from "./port-guard.js";
 import type { SelectedPair, TurnServer } from "./ice-agent.js";
 
 export interface GenerationOptions {
@@ -66,6 +72,9 @@ export class IceGeneration {
   #remoteCount = 0;
   #remoteTaken = 0;
   readonly #remoteKeys = new Set<string>();
+  /** Remote candidates that came before the peer's ufrag/pwd: they wait. */
+  #waiting: Candidate[] = [];
+  readonly #guard: PortGuard;
   #relayReleased: boolean;
   #relayTimer: NodeJS.Timeout | undefined;
   #checksStartedAt = 0;
@@ -92,9 +101,18 @@ export class IceGeneration {
       ...(o.stunServer && !o.relayOnly ? { stunServer: o.stunServer } : {}),
       forceTurn: o.relayOnly,
       filterCandidatePair: (pair) => this.#relayReleased || !isRelayPair(pair),
-      // Binding requests that do not name our ufrag get no answer and teach werift no candidate (stun-auth.ts).
-      filterStunResponse: (msg) => isOurCheck(stunRequestView(msg), [this.conn.localUsername]),
     });
+    const local = newLocalCredentials();
+    this.#guard = new PortGuard({ local, remoteUfrag: () => (this.#remoteSet ? this.conn.remoteUsername : undefined) });
+    // Without these the transports would take anything from anyone: refuse to run at all.
+    if (!setLocalCredentials(this.conn, local)) throw new Error("werift-ice internals changed: cannot set the ICE credentials");
+    const guarded = guardReceive(this.conn, {
+      request: (d, src, ctx) => this.#guard.request(d, src, ctx),
+      data: (src, answered) => this.#guard.data(src, answered),
+      foreign: () => this.#guard.drop("not-from-turn-server"),
+      unsupported: (type) => this.#log.warn({ type }, "werift-ice transport of an unknown kind: it receives nothing"),
+    });
+    if (!guarded) throw new Error("werift-ice internals changed: cannot check the sources of datagrams");
     // The library falls back to a public STUN server when none is given.
     if (!o.stunServer || o.relayOnly) this.conn.stunServer = undefined;
     this.conn.onIceCandidate.subscribe((c: Candidate) => {
@@ -177,9 +195,11 @@ export class IceGeneration {
   }
 
   setRemoteParameters(ufrag: string, pwd: string): void {
+    if (!ufrag || !pwd) return;
     if (this.#remoteSet && ufrag === this.conn.remoteUsername && pwd === this.conn.remotePassword) return;
     this.conn.setRemoteParams({ iceLite: false, usernameFragment: ufrag, password: pwd });
     this.#remoteSet = true;
+    for (const c of this.#waiting.splice(0)) void this.#takeRemote(c);
     this.#maybeCheck();
   }
 
@@ -197,6 +217,18 @@ export class IceGeneration {
       if (this.#remoteTaken === MAX_REMOTE_CANDIDATES + 1) this.#log.warn({ max: MAX_REMOTE_CANDIDATES }, "too many remote candidates; ignoring the rest");
       return;
     }
+    // Paired only once the peer's credentials are known: werift answers and
+    // sends triggered checks on the pairs of a candidate, with whatever
+    // remote password it has (none yet).
+    if (!this.#remoteSet) {
+      this.#waiting.push(c);
+      return;
+    }
+    await this.#takeRemote(c);
+  }
+
+  async #takeRemote(c: Candidate): Promise<void> {
+    if (this.state === "closed" || this.state === "failed") return;
     await this.conn.addRemoteCandidate(c);
     this.#log.debug({ type: c.type, ip: c.host, port: c.port }, "remote candidate");
     this.#remoteCount++;
@@ -300,10 +332,17 @@ export class IceGeneration {
     return this.conn.send(packet);
   }
 
+  /** Datagrams dropped at this generation's transports so far, by reason (port-guard.ts). */
+  get dropped(): Record<string, number> {
+    return this.#guard.dropped;
+  }
+
   async close(): Promise<void> {
     if (this.state === "closed") return;
     this.state = "closed";
     clearInterval(this.#relayTimer);
+    const dropped = this.#guard.dropped;
+    if (Object.keys(dropped).length > 0) this.#log.info({ dropped }, "datagrams dropped at the media port");
     try {
       await releaseTurnAllocations(this.conn);
       await this.conn.close();

@@ -17,7 +17,37 @@
 //   takes in a transport and announces its candidate; used to add relay
 //   candidates of our own TURN allocations (turn-allocate.ts: every server,
 //   TCP without waiting for UDP to time out), exactly as werift adds its one.
-import { Candidate, Message, candidateFoundation, candidatePriority, classes, methods, type Connection, type StunOverTurnProtocol } from "werift-ice";
+//
+// Security (issue 12), where werift trusts whoever sends:
+// - localUsername/localPassword: werift makes them 4 and 22 hex characters
+//   (16 and 88 bits, below RFC 8445 §5.3); setLocalCredentials() puts ours
+//   in (stun-auth.ts).
+// - The receive path: werift answers every Binding request before any
+//   credential check (its filterStunResponse option runs after role-conflict
+//   handling and sees a re-serialised message, so MESSAGE-INTEGRITY cannot be
+//   verified), learns a peer-reflexive candidate from any source without
+//   bound, queues early checks without bound, and hands every other datagram
+//   from any source to onData, which carries no source address. A TURN
+//   client takes a Data indication's XOR-PEER-ADDRESS from any sender at its
+//   socket, not only its server. guardReceive() wraps each transport's
+//   receive function (StunProtocol.datagramReceived, StunOverTurnProtocol.
+//   handleStunMessage, TurnProtocol.dataReceived), where the source is still
+//   known, and asks a PortGuard (port-guard.ts) first.
+import {
+  Candidate,
+  CandidatePairState,
+  Message,
+  candidateFoundation,
+  candidatePriority,
+  classes,
+  methods,
+  parseMessage,
+  type CandidatePair,
+  type Connection,
+  type StunOverTurnProtocol,
+} from "werift-ice";
+import type { LocalCredentials } from "./stun-auth.js";
+import type { RequestContext, Source } from "./port-guard.js";
 
 interface TurnClient {
   server?: [string, number];
@@ -39,6 +69,13 @@ interface Internals {
   appendLocalCandidate?: (c: Candidate) => void;
   generation?: number;
   localUsername?: string;
+  localPassword?: string;
+  userHistory?: Record<string, string>;
+  remoteCandidates?: Candidate[];
+  checkList?: CandidatePair[];
+  nominated?: CandidatePair;
+  earlyChecks?: unknown[];
+  earlyChecksDone?: boolean;
 }
 
 function internals(conn: Connection): Internals {
@@ -170,4 +207,124 @@ export async function closeLocal(conn: Connection, candidate: Candidate): Promis
   if (!p) return;
   if (p.turn) await release(p.turn, 300);
   await p.close?.().catch(() => undefined);
+}
+
+/**
+ * Replaces werift's ufrag/password of `conn` (call before gathering: werift
+ * copies the ufrag into each local candidate). werift answers a check with
+ * the password it finds under the check's ufrag in userHistory.
+ */
+export function setLocalCredentials(conn: Connection, c: LocalCredentials): boolean {
+  const i = internals(conn);
+  if (typeof i.localUsername !== "string" || typeof i.localPassword !== "string" || typeof i.userHistory !== "object" || !i.userHistory) return false;
+  delete i.userHistory[i.localUsername];
+  i.localUsername = c.ufrag;
+  i.localPassword = c.pwd;
+  i.userHistory[c.ufrag] = c.pwd;
+  return conn.localUsername === c.ufrag && conn.localPassword === c.pwd;
+}
+
+type Address = [string, number];
+
+/** What guardReceive asks before werift sees a datagram. */
+export interface ReceiveHooks {
+  /** A STUN request (raw bytes) from `src`; false: werift never sees it. */
+  request(d: Buffer, src: Source, ctx: RequestContext): boolean;
+  /** Anything werift would hand to onData (DTLS, RTP, RTCP) from `src`; `answeredPair`: a pair to it has succeeded. */
+  data(src: Source, answeredPair: () => boolean): boolean;
+  /** A datagram at a TURN client's UDP socket from somewhere other than its server (dropped). */
+  foreign(): void;
+  /** A transport werift added that guardReceive does not know how to watch (it gets no datagram at all). */
+  unsupported(type: string): void;
+}
+
+const normalIp = (ip: string) => (ip.startsWith("::ffff:") ? ip.slice(7) : ip).toLowerCase();
+const sameAddress = (a: readonly [string, number] | undefined, b: readonly [string, number]) => !!a && a[1] === b[1] && normalIp(a[0]) === normalIp(b[0]);
+
+interface HostProtocol {
+  type?: string;
+  datagramReceived?: (data: Buffer, addr: Address) => void;
+}
+interface RelayProtocol {
+  type?: string;
+  handleStunMessage?: (data: Buffer, addr: Address) => void;
+  turn?: { server?: Address; transport?: { type?: string }; dataReceived?: (data: Buffer, addr: Address) => void };
+}
+
+/**
+ * Puts `hooks` in front of every local transport of `conn`, those it has
+ * and those it adds later (werift's ensureProtocol, called for each one
+ * before it can receive). False if the internals are missing: the caller
+ * must not use the connection then.
+ */
+export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
+  const i = internals(conn);
+  const ensure = i.ensureProtocol;
+  if (typeof ensure !== "function" || !Array.isArray(i.checkList) || !Array.isArray(i.remoteCandidates)) return false;
+  const ids = new WeakMap<object, number>();
+  let nextId = 0;
+
+  const answeredPair = (p: object, addr: Address): boolean => {
+    const n = i.nominated;
+    if (n && n.protocol === p && sameAddress(n.remoteAddr, addr)) return true;
+    return (i.checkList ?? []).some((pair) => pair.protocol === p && pair.state === CandidatePairState.SUCCEEDED && sameAddress(pair.remoteAddr, addr));
+  };
+
+  /** Decides as werift will: what it parses as STUN is STUN, anything else is data (werift's StunProtocol/StunOverTurnProtocol). */
+  const admit = (p: object, data: Buffer, addr: Address): boolean => {
+    const src: Source = { local: ids.get(p) ?? -1, ip: addr[0], port: addr[1] };
+    let msg: Message | undefined;
+    try {
+      msg = parseMessage(data);
+    } catch {
+      msg = undefined;
+    }
+    if (!msg) return hooks.data(src, () => answeredPair(p, addr));
+    if (msg.messageClass !== classes.REQUEST) return true;
+    const known = (i.remoteCandidates ?? []).some((c) => c.host === addr[0] && c.port === addr[1]);
+    const early = (i.checkList ?? []).length === 0 && !i.earlyChecksDone;
+    return hooks.request(data, src, { knownCandidate: known, earlyQueued: early ? (i.earlyChecks ?? []).length : undefined });
+  };
+
+  const wrap = (p: HostProtocol & RelayProtocol): boolean => {
+    if (ids.has(p)) return true;
+    if (p.type === "stun" && typeof p.datagramReceived === "function") {
+      const received = p.datagramReceived;
+      ids.set(p, nextId++);
+      p.datagramReceived = (data, addr) => {
+        if (admit(p, data, addr)) received.call(p, data, addr);
+      };
+      return true;
+    }
+    const turn = p.turn;
+    if (p.type === "turn" && typeof p.handleStunMessage === "function" && turn && typeof turn.dataReceived === "function") {
+      const handle = p.handleStunMessage;
+      ids.set(p, nextId++);
+      // The peer's datagrams, unwrapped from ChannelData or a Data indication, with the peer's address.
+      p.handleStunMessage = (data, addr) => {
+        if (admit(p, data, addr)) handle.call(p, data, addr);
+      };
+      // Over UDP anyone can send to the client's socket: only its server speaks for peers (RFC 8656 §10.4, §11.6).
+      if (turn.transport?.type === "udp") {
+        const received = turn.dataReceived;
+        turn.dataReceived = (data, addr) => {
+          if (sameAddress(turn.server, addr)) received.call(turn, data, addr);
+          else hooks.foreign();
+        };
+      }
+      return true;
+    }
+    return false;
+  };
+
+  for (const p of i.protocols ?? []) if (!wrap(p as HostProtocol & RelayProtocol)) hooks.unsupported(String((p as { type?: unknown }).type));
+  i.ensureProtocol = (p: unknown) => {
+    // Unknown kinds (werift's TCP candidates, which we do not enable) are not subscribed to at all: nothing they receive reaches werift's handlers.
+    if (!wrap(p as HostProtocol & RelayProtocol)) {
+      hooks.unsupported(String((p as { type?: unknown }).type));
+      return;
+    }
+    ensure.call(conn, p);
+  };
+  return true;
 }

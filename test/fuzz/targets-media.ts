@@ -10,7 +10,7 @@ import { buildBye, buildReceiverReport, buildSdes, buildSenderReport, compound, 
 import { plainTransport } from "../../src/app/media-transport.js";
 import { findCodec } from "../../src/media/codecs/index.js";
 import { Message, classes, methods, parseMessage } from "werift-ice";
-import { isOurCheck, stunRequestView } from "../../src/ice/stun-auth.js";
+import { verifyCheck } from "../../src/ice/stun-auth.js";
 import { ArraySink, ArraySource, createMediaPair } from "../helpers/media-pair.js";
 import type { FuzzTarget } from "./target.js";
 
@@ -266,43 +266,72 @@ export const mediaReceive: FuzzTarget<Injection[]> = {
 
 // ----------------------------------------------------------------- STUN checks at the media port
 
-const OUR_UFRAG = "aB3d";
+const LOCAL = { ufrag: "aB3d+/x9", pwd: "0123456789abcdefghijklmn" };
+const REMOTE_UFRAG = "zZ9y";
 
 function goldenStun(): Buffer[] {
-  const req = (username: string | undefined, integrity: boolean) => {
+  const req = (username: string | undefined, key: string | undefined, o: { fingerprint?: boolean; priority?: boolean; after?: boolean } = {}) => {
     const m = new Message(methods.BINDING, classes.REQUEST);
     if (username !== undefined) m.setAttribute("USERNAME", username);
-    m.setAttribute("PRIORITY", 1853824767).setAttribute("ICE-CONTROLLING", 0x0102030405060708n);
-    if (integrity) m.addMessageIntegrity(Buffer.from("0123456789abcdefghijklmn"));
-    return m.addFingerprint().bytes;
+    if (o.priority !== false) m.setAttribute("PRIORITY", 1853824767);
+    m.setAttribute("ICE-CONTROLLING", 0x0102030405060708n);
+    if (key !== undefined) m.addMessageIntegrity(Buffer.from(key));
+    // An attribute after MESSAGE-INTEGRITY (what an on-path attacker would append to a genuine check).
+    if (o.after) m.setAttribute("USE-CANDIDATE", null);
+    if (o.fingerprint !== false) m.addFingerprint();
+    return m.bytes;
   };
-  return [req(`${OUR_UFRAG}:zZ9y`, true), req(`${OUR_UFRAG}:zZ9y`, false), req("wrong:creds", true), req(undefined, true), req(`${OUR_UFRAG}`, true)];
+  const ours = `${LOCAL.ufrag}:${REMOTE_UFRAG}`;
+  return [
+    req(ours, LOCAL.pwd),
+    req(ours, "not-our-password-at-all!"),
+    req(ours, undefined),
+    req(ours, LOCAL.pwd, { fingerprint: false }),
+    req(ours, LOCAL.pwd, { priority: false }),
+    req(ours, LOCAL.pwd, { after: true }),
+    req(`${LOCAL.ufrag}:other`, LOCAL.pwd),
+    req("wrong:creds", LOCAL.pwd),
+    req(undefined, LOCAL.pwd),
+    req(LOCAL.ufrag, LOCAL.pwd),
+  ];
 }
 
-/** Any datagram werift takes for STUN: parsed without throwing; only requests naming our ufrag, with MESSAGE-INTEGRITY, pass the check filter. */
+/** The last attribute type of a STUN message's bytes (undefined if none). */
+function lastAttribute(buf: Buffer): number | undefined {
+  let last: number | undefined;
+  for (let pos = 20; pos + 4 <= buf.length; ) {
+    last = buf.readUInt16BE(pos);
+    const len = buf.readUInt16BE(pos + 2);
+    pos += 4 + len + ((4 - (len % 4)) % 4);
+  }
+  return last;
+}
+
+/**
+ * Any datagram: the check verifier (src/ice/stun-auth.ts) never throws and
+ * accepts only what werift, told our password, also verifies, naming our
+ * ufrag and the peer's, with PRIORITY and FINGERPRINT last.
+ */
 export const stunCheck: FuzzTarget<Buffer> = {
   name: "stun-check",
-  description: "random and mutated STUN Binding requests -> werift parseMessage, the ICE check filter (src/ice/stun-auth.ts)",
+  description: "random and mutated STUN Binding requests -> verifyCheck (src/ice/stun-auth.ts) against werift's parser with our password",
   arbitrary: fc.oneof(mutatedPacket(goldenStun()), rangedBytes, fc.constantFrom(...goldenStun())),
   runs: 2000,
   ...bin,
   check(buf) {
     assert.equal(classifyPacket(buf) === "stun", buf.length >= 20 && buf[0]! <= 3);
-    let msg: ReturnType<typeof parseMessage>;
-    try {
-      msg = parseMessage(buf);
-    } catch (err) {
-      // werift's own parser; its caller (StunProtocol.datagramReceived) catches this, so it only costs a log line.
-      assert.ok(err instanceof Error);
-      return;
-    }
-    if (!msg) return;
-    const view = stunRequestView(msg);
-    const ok = isOurCheck(view, [OUR_UFRAG]);
-    if (ok) {
-      assert.ok(typeof view.username === "string" && view.username.startsWith(`${OUR_UFRAG}:`) && view.username.length > OUR_UFRAG.length + 1);
-      assert.ok(view.hasIntegrity);
-    }
+    const v = verifyCheck(buf, LOCAL, REMOTE_UFRAG);
+    const golden = goldenStun();
+    if (buf.equals(golden[0]!)) assert.ok(v.ok, "the genuine check is accepted");
+    else if (golden.some((g) => g.equals(buf))) assert.ok(!v.ok, "a golden bad check is refused");
+    if (!v.ok) return;
+    const msg = parseMessage(buf, Buffer.from(LOCAL.pwd));
+    assert.ok(msg, "werift verifies what we accept (MESSAGE-INTEGRITY with our password, FINGERPRINT)");
+    assert.equal(msg.messageMethod, methods.BINDING);
+    assert.equal(msg.messageClass, classes.REQUEST);
+    assert.equal(msg.getAttributeValue("USERNAME"), `${LOCAL.ufrag}:${REMOTE_UFRAG}`);
+    assert.ok(msg.attributesKeys.includes("PRIORITY"));
+    assert.equal(lastAttribute(buf), 0x8028, "FINGERPRINT is the last attribute");
   },
 };
 

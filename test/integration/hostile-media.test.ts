@@ -1,8 +1,10 @@
 // Adversarial media at a real daemon's media port during a real call (issue 8
-// item 3): a flood of garbage UDP, RTP and RTCP from a source that is not the
-// negotiated peer (plain RTP: dropped by the SSRC lock; DTLS-SRTP: rejected
-// by SRTP authentication), and STUN connectivity checks with wrong
-// credentials. The call's audio must not notice.
+// item 3, issue 12 findings 2 and 3): a flood of garbage UDP, RTP and RTCP
+// from a source that is not the negotiated peer, DTLS alerts and ClientHellos
+// during the handshake, and STUN connectivity checks with wrong credentials,
+// a brute force of the ufrag and a flood of forged checks naming the real
+// one. Datagrams from an address ICE has not validated never get past ICE;
+// forged checks get no answer. The call's audio must not notice.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
@@ -12,6 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
+import { freePort } from "../helpers/ports.js";
+import { STUN, bindingRequest as checkRequest, readStun } from "../helpers/stun.js";
 import { startDaemon, type Daemon } from "../helpers/daemon.js";
 import { procFigures, sleep } from "../helpers/hostile.js";
 import { RtpPacketizer } from "../../src/rtp/rtp-packet.js";
@@ -50,22 +54,39 @@ function bindingRequest(username: string, key: Buffer): Buffer {
   return Buffer.concat([header(body.length), body]);
 }
 
+/** DTLS 1.2 records (RFC 6347 §4.1) a stranger can send without any key: epoch-0 alerts and a ClientHello without use_srtp. */
+const DTLS_ALERT = Buffer.from("15fefd000000000000000000020228", "hex"); // fatal handshake_failure
+const DTLS_CLOSE_NOTIFY = Buffer.from("15fefd000000000000000100020100", "hex");
+function clientHelloWithoutSrtp(): Buffer {
+  const body = Buffer.concat([Buffer.from("fefd", "hex"), randomBytes(32), Buffer.from("0000" + "0002c02b" + "0100", "hex")]);
+  const len24 = (n: number) => Buffer.from([(n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+  const hs = Buffer.concat([Buffer.from([1]), len24(body.length), Buffer.from("0000000000", "hex"), len24(body.length), body]);
+  const rec = Buffer.from("16fefd0000000000000002" + "0000", "hex");
+  rec.writeUInt16BE(hs.length, 11);
+  return Buffer.concat([rec, hs]);
+}
+
 async function udpSocket(): Promise<Socket> {
   const s = createSocket("udp4");
   await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
   return s;
 }
 
-/** Sends `perSecond` datagrams a second made by `make` to 127.0.0.1:port for `ms`, in 10 ms bursts; resolves with how many were sent. */
-async function flood(sock: Socket, port: number, perSecond: number, ms: number, make: (i: number) => Buffer): Promise<number> {
+/** Calls `send` `perSecond` times a second for `ms` (or `count` times), in 10 ms bursts; resolves with how many times it was called. */
+async function paced(perSecond: number, ms: number, send: (i: number) => void, count = Infinity): Promise<number> {
   const start = performance.now();
   let sent = 0;
-  while (performance.now() - start < ms) {
-    const due = Math.floor(((performance.now() - start) * perSecond) / 1000);
-    for (; sent < due; sent++) sock.send(make(sent), port, "127.0.0.1");
+  while (performance.now() - start < ms && sent < count) {
+    const due = Math.min(count, Math.floor(((performance.now() - start) * perSecond) / 1000));
+    for (; sent < due; sent++) send(sent);
     await sleep(10);
   }
   return sent;
+}
+
+/** Sends `perSecond` datagrams a second made by `make` to 127.0.0.1:port for `ms`, in 10 ms bursts; resolves with how many were sent. */
+function flood(sock: Socket, port: number, perSecond: number, ms: number, make: (i: number) => Buffer): Promise<number> {
+  return paced(perSecond, ms, (i) => sock.send(make(i), port, "127.0.0.1"));
 }
 
 describe("hostile media at a daemon's media port", { timeout: 120_000 }, () => {
@@ -75,8 +96,12 @@ describe("hostile media at a daemon's media port", { timeout: 120_000 }, () => {
   let bob: Daemon;
   let plainAlice: Daemon;
   let attacker: Socket;
+  /** bob's media ports: a stranger who knows the range can aim at the port before the call exists. */
+  let bobPorts: number[];
 
   before(async () => {
+    const first = await freePort("udp");
+    bobPorts = Array.from({ length: 8 }, (_, i) => first + i);
     dir = mkdtempSync(join(tmpdir(), "jingled-hostile-media-"));
     prosody = await startProsody({
       users: [
@@ -88,7 +113,13 @@ describe("hostile media at a daemon's media port", { timeout: 120_000 }, () => {
     const common = { prosody, input: { type: "tone", frequency: 440 }, output: { type: "null" }, codecs: ["pcmu"], logLevel: "info", autoAnswer: true };
     [alice, bob, plainAlice] = await Promise.all([
       startDaemon({ ...common, username: "alice", password: "a-pw", dir: join(dir, "alice"), config: { calls: { acceptFrom: "everyone", autoAnswer: "all" } } }),
-      startDaemon({ ...common, username: "bob", password: "b-pw", dir: join(dir, "bob"), config: { calls: { acceptFrom: "everyone", autoAnswer: "all" } } }),
+      startDaemon({
+        ...common,
+        username: "bob",
+        password: "b-pw",
+        dir: join(dir, "bob"),
+        config: { calls: { acceptFrom: "everyone", autoAnswer: "all" }, ice: { addresses: ["127.0.0.1"], connectTimeoutMs: 10000, portRange: [bobPorts[0], bobPorts.at(-1)] } },
+      }),
       // DTLS off on one side: both fall back to plain RTP/AVP.
       startDaemon({ ...common, username: "carol", password: "c-pw", dir: join(dir, "carol"), config: { calls: { acceptFrom: "everyone", autoAnswer: "all" }, media: { codecs: ["pcmu"], input: { type: "tone", frequency: 440 }, output: { type: "null" }, dtls: "off" } } }),
     ]);
@@ -102,14 +133,34 @@ describe("hostile media at a daemon's media port", { timeout: 120_000 }, () => {
     if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** caller calls bob (auto-answered); resolves with both call ids and bob's media port. */
-  async function connect(caller: Daemon): Promise<{ callId: string; bobCall: string; bobPort: number; encryption: unknown }> {
+  /**
+   * caller calls bob (auto-answered); resolves with both call ids, bob's
+   * media port and bob's ICE ufrag (from its log: an on-path observer reads
+   * it in every connectivity check).
+   */
+  async function connect(caller: Daemon): Promise<{ callId: string; bobCall: string; bobPort: number; bobUfrag: string; encryption: unknown }> {
     const mark = bob.events.length;
+    const line = bob.process.mark();
     const { callId } = (await caller.control.request("call", { jid: bob.jid })) as { callId: string };
     await caller.waitForEvent(isCall(callId, "active"), 15_000, "caller active");
     const media = await bob.waitForEvent((e) => e.event === "media" && bob.events.indexOf(e) >= mark, 15_000, "bob's media event");
+    const connected = await bob.process.waitForLine(/"msg":"ice connected"/, 5000, { after: line });
+    const bobUfrag = /"ufrag":"([^"]+)"/.exec(connected)?.[1];
+    assert.ok(bobUfrag, `bob's ufrag in ${connected}`);
     await sleep(600);
-    return { callId, bobCall: media.callId as string, bobPort: (media.localCandidate as { port: number }).port, encryption: media.encryption };
+    return { callId, bobCall: media.callId as string, bobPort: (media.localCandidate as { port: number }).port, bobUfrag, encryption: media.encryption };
+  }
+
+  /** Sends what `make` returns to every one of bob's ports every 10 ms until `until` settles; resolves with the count sent. */
+  async function sprayBobPorts(until: Promise<unknown>, make: (i: number) => Buffer[]): Promise<number> {
+    let done = false;
+    void until.finally(() => (done = true)).catch(() => undefined);
+    let sent = 0;
+    for (let i = 0; !done && i < 2000; i++) {
+      for (const d of make(i)) for (const port of bobPorts) attacker.send(d, port, "127.0.0.1"), sent++;
+      await sleep(10);
+    }
+    return sent;
   }
 
   async function bobStats(callId: string): Promise<Stats> {
@@ -171,7 +222,7 @@ describe("hostile media at a daemon's media port", { timeout: 120_000 }, () => {
     t.diagnostic(`${N} foreign packets (RTP, RTCP BYE/SR/SDES) in ${Math.round(ms)} ms; bob discarded ${s2.packetsDiscarded - s1.packetsDiscarded}; the peer's packets: ${s1.packetsReceived - s0.packetsReceived} in 1000 ms before, ${s2.packetsReceived - s1.packetsReceived} in ${Math.round(ms)} ms during`);
     assert.equal(calls.find((c) => c.id === bobCall)?.state, "active", "the call goes on (no spoofed BYE ends it)");
     assert.equal(s2.remoteSsrc, s0.remoteSsrc, "still locked on the peer's SSRC");
-    assert.ok(s2.packetsDiscarded - s1.packetsDiscarded >= N * 0.9, "the foreign packets were discarded");
+    assert.ok(s2.packetsDiscarded - s1.packetsDiscarded <= 5, "the foreign packets never reached the media session (ICE dropped them: not from the peer's address)");
     assert.ok(s2.remote?.cname !== "mallory", "the peer's CNAME was not replaced");
     assert.ok((s2.packetsReceived - s1.packetsReceived) / ms >= (0.85 * (s1.packetsReceived - s0.packetsReceived)) / 1000, "the peer's packets kept arriving at their rate");
     await hangup(plainAlice, callId, bobCall);
@@ -201,5 +252,117 @@ describe("hostile media at a daemon's media port", { timeout: 120_000 }, () => {
     assert.equal(after_?.state, "active");
     assert.deepEqual(after_?.remoteCandidate, before?.remoteCandidate, "the selected pair is unchanged");
     await hangup(alice, callId, bobCall);
+  });
+  /** bob's packets received over `ms`, before and during `attack`; asserts the rate held and the call is still active. */
+  async function mediaUnaffected(t: { diagnostic(m: string): void }, bobCall: string, attack: () => Promise<string>): Promise<void> {
+    const s0 = await bobStats(bobCall);
+    await sleep(1000);
+    const s1 = await bobStats(bobCall);
+    const t1 = performance.now();
+    const what = await attack();
+    const s2 = await bobStats(bobCall);
+    const ms = performance.now() - t1;
+    const base = s1.packetsReceived - s0.packetsReceived;
+    const during = s2.packetsReceived - s1.packetsReceived;
+    t.diagnostic(`${what}; bob received ${base} RTP in 1000 ms before, ${during} in ${Math.round(ms)} ms during; SRTP authentication failures during: ${(s2 as { srtpAuthFailures?: number }).srtpAuthFailures ?? "n/a"}`);
+    assert.ok(during / ms >= (0.85 * base) / 1000, "the peer's packets kept arriving at their rate");
+    assert.equal(s2.remoteSsrc, s0.remoteSsrc, "still on the peer's stream");
+    const calls = (await bob.control.request("calls")) as { id: string; state: string }[];
+    assert.equal(calls.find((c) => c.id === bobCall)?.state, "active");
+  }
+
+  test("brute force of a 4-hex-digit ufrag (werift's own length) against a live call: no success response; media unaffected", async (t) => {
+    const { callId, bobCall, bobPort } = await connect(alice);
+    const replies: { m: Buffer; at: number }[] = [];
+    const onMessage = (m: Buffer) => replies.push({ m, at: performance.now() });
+    attacker.on("message", onMessage);
+    let t0 = 0;
+    try {
+      await mediaUnaffected(t, bobCall, async () => {
+        t0 = performance.now();
+        // Every 16-bit ufrag once, 8,000 a second (what the daemon reads without its socket buffer overflowing), each signed with a guess.
+        const n = await paced(8000, 20_000, (i) => attacker.send(checkRequest({ username: `${i.toString(16).padStart(4, "0")}:m4ll`, key: randomBytes(16), role: "controlling", useCandidate: true }), bobPort, "127.0.0.1"), 0x10000);
+        await sleep(500);
+        return `${n} guesses in ${Math.round(performance.now() - t0)} ms`;
+      });
+    } finally {
+      attacker.off("message", onMessage);
+    }
+    const success = replies.filter((r) => readStun(r.m)?.type === STUN.bindingSuccess);
+    t.diagnostic(`${success.length} success responses${success[0] ? `, the first after ${Math.round(success[0].at - t0)} ms` : ""}; ${replies.length} datagrams back in all`);
+    assert.equal(success.length, 0, "no Binding success for a guessed ufrag");
+    assert.equal(replies.length, 0, "nothing at all sent back to the guesser");
+    await hangup(alice, callId, bobCall);
+  });
+
+  test("3,000 forged checks naming bob's real ufrag from 500 sources (wrong MESSAGE-INTEGRITY, role conflicts, USE-CANDIDATE): nothing back, RSS flat, media unaffected", async (t) => {
+    const { callId, bobCall, bobPort, bobUfrag } = await connect(alice);
+    const sockets = await Promise.all(Array.from({ length: 500 }, () => udpSocket()));
+    const replies: Buffer[] = [];
+    for (const s of sockets) s.on("message", (m: Buffer) => replies.push(m));
+    const p0 = procFigures(bob.process.pid);
+    try {
+      await mediaUnaffected(t, bobCall, async () => {
+        const n = await paced(3000, 1000, (i) => {
+          const req = checkRequest({ username: `${bobUfrag}:m4ll`, key: randomBytes(16), role: i % 2 ? "controlling" : "controlled", tieBreaker: i % 3 ? 0xffffffffffffffffn : 0n, useCandidate: true });
+          sockets[i % sockets.length]!.send(req, bobPort, "127.0.0.1");
+        });
+        await sleep(3000);
+        return `${n} forged checks`;
+      });
+    } finally {
+      for (const s of sockets) s.close();
+    }
+    const p1 = procFigures(bob.process.pid);
+    const success = replies.filter((r) => readStun(r)?.type === STUN.bindingSuccess).length;
+    t.diagnostic(`${success} success responses, ${replies.length} datagrams back in all (${(replies.length / 3000).toFixed(2)} a request); bob's RSS ${p0.rssKiB} -> ${p1.rssKiB} KiB`);
+    assert.equal(success, 0, "no Binding success");
+    assert.equal(replies.length, 0, "nothing reflected: no response, no triggered check to a learned candidate");
+    assert.ok(p1.rssKiB - p0.rssKiB < 8 * 1024, `bob's RSS grew ${p1.rssKiB - p0.rssKiB} KiB`);
+    await hangup(alice, callId, bobCall);
+  });
+
+  test("DTLS alerts, close_notify, ClientHellos without use_srtp, RTP and RTCP from a stranger at bob's ports, during the handshake and the call: the call connects, nothing reaches SRTP", async (t) => {
+    const foreignRtp = new RtpPacketizer({ payloadType: 0, clockRate: 8000 });
+    const kinds = (i: number) => [DTLS_ALERT, DTLS_CLOSE_NOTIFY, clientHelloWithoutSrtp(), foreignRtp.packetize(Buffer.alloc(160, i & 0xff), 160), buildBye([foreignRtp.ssrc], "spoofed")];
+    const mark = bob.events.length;
+    // From before the call exists until bob's side is active (or has ended).
+    const bobDone = bob.waitForEvent((e) => bob.events.indexOf(e) >= mark && e.event === "call" && (e.type === "active" || e.type === "ended"), 20_000, "bob active or ended");
+    const spraying = sprayBobPorts(bobDone, kinds);
+    const { callId } = (await alice.control.request("call", { jid: bob.jid })) as { callId: string };
+    const outcome = await bobDone;
+    const sent = await spraying;
+    t.diagnostic(`${sent} datagrams at bob's ${bobPorts.length} ports during set-up; bob's call: ${outcome.type}${outcome.reason ? ` (${String(outcome.reason)}: ${String(outcome.text ?? "")})` : ""}`);
+    assert.equal(outcome.type, "active", "the call connects");
+    await alice.waitForEvent(isCall(callId, "active"), 15_000, "alice active");
+    const bobCall = outcome.callId as string;
+    await sleep(600);
+    const a0 = ((await bobStats(bobCall)) as { srtpAuthFailures?: number }).srtpAuthFailures ?? 0;
+    await mediaUnaffected(t, bobCall, async () => {
+      const n = await sprayBobPorts(sleep(3000), kinds);
+      return `${n} more during the call`;
+    });
+    const a1 = ((await bobStats(bobCall)) as { srtpAuthFailures?: number }).srtpAuthFailures ?? 0;
+    assert.equal(a0, 0, "no foreign packet reached SRTP during set-up");
+    assert.equal(a1, 0, "no foreign packet reached SRTP during the call");
+    await hangup(alice, callId, bobCall);
+  });
+
+  test("plain RTP call: a stranger's RTP at bob's ports from before the call never takes the SSRC lock", async (t) => {
+    const foreign = new RtpPacketizer({ payloadType: 0, clockRate: 8000 });
+    const mark = bob.events.length;
+    const bobDone = bob.waitForEvent((e) => bob.events.indexOf(e) >= mark && e.event === "call" && (e.type === "active" || e.type === "ended"), 20_000, "bob active or ended");
+    const spraying = sprayBobPorts(bobDone, () => [foreign.packetize(Buffer.alloc(160, 0x00), 160)]);
+    const { callId } = (await plainAlice.control.request("call", { jid: bob.jid })) as { callId: string };
+    const outcome = await bobDone;
+    const sent = await spraying;
+    assert.equal(outcome.type, "active", "the call connects");
+    const bobCall = outcome.callId as string;
+    await sleep(1000);
+    const s = await bobStats(bobCall);
+    t.diagnostic(`${sent} foreign RTP packets at bob's ports during set-up; bob locked on SSRC ${s.remoteSsrc} (the stranger's: ${foreign.ssrc}), discarded ${s.packetsDiscarded}, received ${s.packetsReceived}`);
+    assert.notEqual(s.remoteSsrc, foreign.ssrc, "the stranger's stream did not take the lock");
+    assert.ok(s.packetsReceived >= 30, "the peer's packets are played");
+    await hangup(plainAlice, callId, bobCall);
   });
 });

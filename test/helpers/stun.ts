@@ -17,6 +17,9 @@ export const STUN = {
   fingerprint: 0x8028,
   iceControlled: 0x8029,
   iceControlling: 0x802a,
+  xorPeerAddress: 0x0012,
+  data: 0x0013,
+  dataIndication: 0x0017,
   magicCookie: 0x2112a442,
 } as const;
 
@@ -72,14 +75,33 @@ export function bindingRequest(o: RequestOptions): Buffer {
   return sign(STUN.bindingRequest, tid, Buffer.concat(parts), o.key);
 }
 
-/** A Binding success response to `tid` naming `addr` (IPv4) in XOR-MAPPED-ADDRESS, signed with `key`. */
-export function bindingSuccess(tid: Buffer, addr: { address: string; port: number }, key: Buffer): Buffer {
+/** An XOR-MAPPED-ADDRESS / XOR-PEER-ADDRESS value for an IPv4 address (RFC 5389 §15.2). */
+function xorAddress(addr: { address: string; port: number }): Buffer {
   const v = Buffer.alloc(8);
   v.writeUInt8(0x01, 1);
   v.writeUInt16BE(addr.port ^ (STUN.magicCookie >>> 16), 2);
   const ip = addr.address.split(".").map(Number);
   v.writeUInt32BE((((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) ^ STUN.magicCookie) >>> 0, 4);
-  return sign(STUN.bindingSuccess, tid, attr(STUN.xorMappedAddress, v), key);
+  return v;
+}
+
+/** A Binding success response to `tid` naming `addr` (IPv4) in XOR-MAPPED-ADDRESS, signed with `key`. */
+export function bindingSuccess(tid: Buffer, addr: { address: string; port: number }, key: Buffer): Buffer {
+  return sign(STUN.bindingSuccess, tid, attr(STUN.xorMappedAddress, xorAddress(addr)), key);
+}
+
+/** A TURN Data indication (RFC 8656 §11.4) claiming `data` came from `peer`, as a TURN server sends it (unsigned). */
+export function dataIndication(peer: { address: string; port: number }, data: Buffer): Buffer {
+  const body = Buffer.concat([attr(STUN.xorPeerAddress, xorAddress(peer)), attr(STUN.data, data)]);
+  return Buffer.concat([header(STUN.dataIndication, body.length, randomBytes(12)), body]);
+}
+
+/** A TURN ChannelData message (RFC 8656 §12.4) on `channel` (0x4000–0x4FFF), padded to 4 bytes as over UDP. */
+export function channelData(channel: number, data: Buffer): Buffer {
+  const h = Buffer.alloc(4);
+  h.writeUInt16BE(channel, 0);
+  h.writeUInt16BE(data.length, 2);
+  return Buffer.concat([h, data, Buffer.alloc((4 - (data.length % 4)) % 4)]);
 }
 
 /** Message type and transaction id of a STUN message; undefined for anything else (RFC 7983: first byte 0–3, magic cookie). */

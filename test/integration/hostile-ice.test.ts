@@ -4,8 +4,9 @@
 // before and after the peer's credentials are known; and, from someone who
 // does know the password (the peer, or its server), floods that must stay
 // bounded. The stranger must get nothing back and change nothing; the call
-// between the real agents must carry its data.
-import { describe, test } from "node:test";
+// between the real agents must carry its data. Datagrams that are not STUN
+// pass only from the peer's validated addresses, host and TURN-relayed alike.
+import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
@@ -13,7 +14,8 @@ import { IceAgent } from "../../src/ice/ice-agent.js";
 import type { IceCandidate } from "../../src/jingle/protocol/index.js";
 import { MAX_EARLY_CHECKS, MAX_LEARNED_CANDIDATES, RATE_BURST, RATE_PER_SECOND } from "../../src/ice/port-guard.js";
 import { silentLogger } from "../../src/util/logger.js";
-import { STUN, bindingRequest, bindingSuccess, readStun } from "../helpers/stun.js";
+import { STUN, bindingRequest, bindingSuccess, channelData, dataIndication, readStun } from "../helpers/stun.js";
+import { startCoturn, type Coturn } from "../helpers/coturn.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const RTP = Buffer.from([0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]);
@@ -266,5 +268,53 @@ describe("attacks on the ICE agent", { timeout: 120_000 }, () => {
       atk.close();
       await v.close();
     }
+  });
+
+  describe("through a TURN relay (real coturn)", () => {
+    let coturn: Coturn | undefined;
+    after(async () => coturn?.stop());
+
+    test("a stranger's datagrams relayed by the TURN server, and Data indications and ChannelData forged at the TURN client's socket, never reach the agent; the peer's do", async (t) => {
+      coturn = await startCoturn();
+      const turn = { host: coturn.host, port: coturn.port, transport: "udp" as const, ...coturn.credentials("victim") };
+      const v = new IceAgent({ controlling: true, addresses: ["127.0.0.1"], relayOnly: true, turn, connectTimeoutMs: 15_000, logger: silentLogger() });
+      const p = agent(false);
+      const atk = await attackers(1);
+      try {
+        const [vCands, pCands] = await Promise.all([gathered(v), gathered(p)]);
+        const relay = vCands.find((c) => c.type === "relay")!;
+        assert.ok(relay?.relAddr && relay.relPort, "a relay candidate with the TURN client's mapped address");
+        const up = Promise.all([connected(v), connected(p)]);
+        v.setRemoteParameters(p.localParameters.ufrag, p.localParameters.pwd);
+        p.setRemoteParameters(v.localParameters.ufrag, v.localParameters.pwd);
+        for (const c of pCands) await v.addRemoteCandidate(c);
+        for (const c of vCands) await p.addRemoteCandidate(c);
+        await up;
+        assert.equal(v.selectedPair()!.local.type, "relay");
+        const peer = { address: pCands[0]!.ip, port: pCands[0]!.port };
+        const evil = Buffer.from([0x80, 0, 0, 9, 0, 0, 0, 0, 0xee, 0xee, 0xee, 0xee, 0xee]);
+        const alert = Buffer.from("15fefd000000000000000000020228", "hex");
+        let foreign = 0;
+        let genuine = 0;
+        v.on("data", (d) => (d.equals(evil) || d.equals(alert) ? foreign++ : genuine++));
+        for (let i = 0; i < 20; i++) {
+          // Through the relay (coturn's permission is per IP, and the stranger shares the peer's 127.0.0.1).
+          atk.sockets[0]!.send(i % 2 ? evil : alert, relay.port, relay.ip);
+          // Straight at the TURN client's socket, claiming to be the TURN server speaking for the peer.
+          atk.sockets[0]!.send(dataIndication(peer, i % 2 ? evil : alert), relay.relPort!, relay.relAddr!);
+          for (let ch = 0x4000; ch < 0x4004; ch++) atk.sockets[0]!.send(channelData(ch, i % 2 ? evil : alert), relay.relPort!, relay.relAddr!);
+          p.send(RTP);
+          await sleep(20);
+        }
+        await sleep(500);
+        t.diagnostic(`the victim took ${foreign} of the stranger's 120 datagrams, ${genuine} of the peer's 20 packets; the stranger received ${atk.received.length} datagrams`);
+        assert.equal(foreign, 0, "nothing of the stranger's reached the agent");
+        assert.ok(genuine >= 20, "the peer's packets did");
+        assert.equal(v.state, "connected");
+      } finally {
+        atk.close();
+        await Promise.all([v.close(), p.close()]);
+      }
+    });
   });
 });

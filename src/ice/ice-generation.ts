@@ -332,17 +332,15 @@ export class IceGeneration {
     return this.conn.send(packet);
   }
 
-  /** Datagrams dropped at this generation's transports so far, by reason (port-guard.ts). */
-  get dropped(): Record<string, number> {
-    return this.#guard.dropped;
-  }
-
   async close(): Promise<void> {
     if (this.state === "closed") return;
     this.state = "closed";
     clearInterval(this.#relayTimer);
+    // The peer's first checks often overtake its credentials (they travel through the XMPP server): only other drops are news.
     const dropped = this.#guard.dropped;
-    if (Object.keys(dropped).length > 0) this.#log.info({ dropped }, "datagrams dropped at the media port");
+    const reasons = Object.keys(dropped);
+    if (reasons.some((r) => r !== "no-remote-credentials")) this.#log.info({ dropped }, "datagrams dropped at the media port");
+    else if (reasons.length > 0) this.#log.debug({ dropped }, "datagrams dropped at the media port");
     try {
       await releaseTurnAllocations(this.conn);
       await this.conn.close();

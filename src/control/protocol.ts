@@ -286,6 +286,22 @@ export type CallEventType = (typeof CallEventType)[keyof typeof CallEventType];
 export const Actor = { Local: "local", Peer: "peer" } as const;
 export type Actor = (typeof Actor)[keyof typeof Actor];
 
+/** The events the daemon publishes (besides hello, which only the socket sends). */
+export const EventName = {
+  Account: "account",
+  Call: "call",
+  Refused: "refused",
+  Media: "media",
+  Ice: "ice",
+  Stats: "stats",
+  Dtmf: "dtmf",
+  Playback: "playback",
+  Recording: "recording",
+  Roster: "roster",
+  Reload: "reload",
+} as const;
+export type EventName = (typeof EventName)[keyof typeof EventName];
+
 export const RefusedReason = { NotAllowed: "not-allowed", Busy: "busy" } as const;
 export type RefusedReason = (typeof RefusedReason)[keyof typeof RefusedReason];
 

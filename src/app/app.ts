@@ -19,6 +19,7 @@ import type { MediaPreferences } from "../media/media-session.js";
 import { createControlServer, defaultSocketPath, type ControlServer } from "../control/server.js";
 import { createDispatcher, type CommandDispatcher } from "../control/dispatch.js";
 import { createEventBus, type EventBus } from "../control/event-bus.js";
+import { startFrontEnds, type FrontEnds } from "./front-ends.js";
 import { createFrameClock, type FrameClock } from "../util/frame-clock.js";
 import { setLogLevel, type Logger } from "../util/logger.js";
 import { CommandError, ConfigError, errorMessage } from "../util/errors.js";
@@ -108,6 +109,8 @@ export class App {
   readonly #events: EventBus;
   /** The one command table, for the control socket and MQTT alike. */
   readonly #commands: CommandDispatcher;
+  /** Hooks, metrics, MQTT (./front-ends.ts). */
+  #frontEnds: FrontEnds | undefined;
   #hostAddresses: string[];
   readonly #roster: Roster;
   #statsTimer: NodeJS.Timeout | undefined;
@@ -174,6 +177,7 @@ export class App {
     await this.#control.listen();
     this.#log.info({ socket: this.socketPath }, "control socket listening");
     this.#scheduleStats();
+    this.#frontEnds = await startFrontEnds({ config: () => this.#cfg, events: this.#events, dispatch: this.#commands, status: () => this.#status(), socketPath: this.socketPath, logger: this.#log });
     await this.#xmpp.start();
     this.#watchAddresses();
   }
@@ -184,6 +188,7 @@ export class App {
     clearInterval(this.#addressTimer);
     await Promise.allSettled([...this.#calls.values()].map((c) => c.hangup("success")));
     await this.#xmpp.stop();
+    await this.#frontEnds?.stop();
     await this.#control.close();
   }
 

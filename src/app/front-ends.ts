@@ -1,0 +1,56 @@
+// The optional front ends beside the control socket, each fed by the same
+// event bus: event hooks, Prometheus metrics, the MQTT bridge. Built from the
+// config at start; stopped after the calls have ended, so they see the last
+// events.
+import type { LoadedConfig } from "../config/load.js";
+import type { CommandDispatcher } from "../control/dispatch.js";
+import type { EventBus } from "../control/event-bus.js";
+import { createHookRunner } from "../hooks/hook-runner.js";
+import { startMetricsServer } from "../metrics/metrics-server.js";
+import type { Logger } from "../util/logger.js";
+import { VERSION } from "../version.js";
+
+export interface FrontEndDeps {
+  /** The config in force (reload replaces it; hooks read it on every event). */
+  config: () => LoadedConfig;
+  events: EventBus;
+  dispatch: CommandDispatcher;
+  /** The `status` result, as far as the front ends read it. */
+  status: () => DaemonStatus;
+  socketPath: string;
+  logger: Logger;
+}
+
+export interface DaemonStatus {
+  account: { jid: string; state: string };
+  calls: { id: string; peer: string; direction: string; state: string; stats?: object }[];
+}
+
+export interface FrontEnds {
+  stop(): Promise<void>;
+}
+
+export async function startFrontEnds(d: FrontEndDeps): Promise<FrontEnds> {
+  const stops: (() => Promise<void>)[] = [];
+  const cfg = d.config();
+  try {
+    const hooks = createHookRunner({ config: () => d.config().hooks, socketPath: d.socketPath, logger: d.logger });
+    const offHooks = d.events.subscribe(hooks.onEvent);
+    stops.push(async () => {
+      offHooks();
+      await hooks.stop();
+    });
+    if (cfg.metrics.enabled) {
+      const metrics = await startMetricsServer({ ...cfg.metrics, events: d.events, status: d.status, version: VERSION, logger: d.logger });
+      stops.push(() => metrics.close());
+    }
+  } catch (err) {
+    await Promise.allSettled(stops.map((s) => s()));
+    throw err;
+  }
+  return {
+    async stop() {
+      await Promise.allSettled(stops.reverse().map((s) => s()));
+    },
+  };
+}

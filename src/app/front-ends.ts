@@ -7,6 +7,7 @@ import type { CommandDispatcher } from "../control/dispatch.js";
 import type { EventBus } from "../control/event-bus.js";
 import { createHookRunner } from "../hooks/hook-runner.js";
 import { startMetricsServer } from "../metrics/metrics-server.js";
+import { startMqttBridge } from "../mqtt/bridge.js";
 import type { Logger } from "../util/logger.js";
 import { VERSION } from "../version.js";
 
@@ -40,6 +41,20 @@ export async function startFrontEnds(d: FrontEndDeps): Promise<FrontEnds> {
       offHooks();
       await hooks.stop();
     });
+    if (cfg.mqtt.enabled) {
+      // Connects (and reconnects) in the background: a broker that is down does not keep the daemon from starting.
+      const { enabled: _enabled, password: _password, passwordFile: _passwordFile, ...mqttConfig } = cfg.mqtt;
+      const bridge = startMqttBridge({
+        config: mqttConfig,
+        ...(cfg.mqttSecret !== undefined ? { password: cfg.mqttSecret } : {}),
+        events: d.events,
+        dispatch: d.dispatch,
+        status: d.status,
+        version: VERSION,
+        logger: d.logger,
+      });
+      stops.push(() => bridge.stop());
+    }
     if (cfg.metrics.enabled) {
       const metrics = await startMetricsServer({ ...cfg.metrics, events: d.events, status: d.status, version: VERSION, logger: d.logger });
       stops.push(() => metrics.close());

@@ -7,7 +7,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
-import mqtt, { type MqttClient, type IPublishPacket } from "mqtt";
 import { pino } from "pino";
 import { createEventBus, type EventBus } from "../../src/control/event-bus.js";
 import { createDispatcher } from "../../src/control/dispatch.js";
@@ -15,49 +14,10 @@ import { parseCommandArgs, resolveCallId } from "../../src/control/protocol.js";
 import { startMqttBridge, type MqttBridge, type MqttBridgeConfig } from "../../src/mqtt/bridge.js";
 import type { Logger } from "../../src/util/logger.js";
 import { haveMosquitto, startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
+import { mqttObserver, type Observer } from "../helpers/mqtt-observer.js";
 
 const DOOR_PASSWORD = "door-secret-8d1f";
 const calls: { id: string; state: string }[] = [];
-
-interface Received {
-  topic: string;
-  text: string;
-  packet: IPublishPacket;
-}
-
-/** A test-side MQTT client that keeps every message it receives; next() returns each message at most once, in order. */
-async function observer(url: string, o: { ca?: Buffer; username: string; password: string; protocolVersion?: 4 | 5 }): Promise<{ client: MqttClient; seen: Received[]; next(pred: (m: Received) => boolean, what: string, timeoutMs?: number): Promise<Received> }> {
-  const client = await mqtt.connectAsync(url, { ...o, protocolVersion: o.protocolVersion ?? 5, reconnectPeriod: 500, clientId: `test-${Math.random().toString(16).slice(2, 10)}` });
-  const seen: Received[] = [];
-  const taken = new Set<Received>();
-  const waiters = new Set<() => void>();
-  client.on("message", (topic, payload, packet) => {
-    seen.push({ topic, text: payload.toString(), packet });
-    for (const w of [...waiters]) w();
-  });
-  return {
-    client,
-    seen,
-    next(pred, what, timeoutMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const m = seen.find((x) => !taken.has(x) && pred(x));
-          if (!m) return;
-          taken.add(m);
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(m);
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`timed out waiting for ${what}; seen: ${seen.map((m) => `${m.topic} ${m.text.slice(0, 80)}`).join(" | ")}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
-    },
-  };
-}
 
 function capturingLogger(): { logger: Logger; text: () => string } {
   const out: string[] = [];
@@ -69,7 +29,7 @@ describe("MQTT bridge against a real Mosquitto", { timeout: 120_000 }, () => {
   let broker: Mosquitto;
   let bus: EventBus;
   let bridge: MqttBridge;
-  let app: Awaited<ReturnType<typeof observer>>;
+  let app: Observer;
   const logs: (() => string)[] = [];
   const bridges: MqttBridge[] = [];
   let skip = "";
@@ -128,13 +88,13 @@ describe("MQTT bridge against a real Mosquitto", { timeout: 120_000 }, () => {
     broker = await startMosquitto({ tls: true, users: [{ username: "door", password: DOOR_PASSWORD }, { username: "app", password: "app-pw" }] });
     bus = createEventBus(capturingLogger().logger);
     bridge = start(bridgeConfig(), DOOR_PASSWORD, bus);
-    app = await observer(broker.url, { username: "app", password: "app-pw" });
+    app = await mqttObserver(broker.url, { username: "app", password: "app-pw" });
     await app.client.subscribeAsync(["jingled/#", "homeassistant/#", "app/replies/#"], { qos: 1 });
   });
 
   after(async () => {
     for (const b of bridges) await b.stop().catch(() => undefined);
-    await app?.client.endAsync(true).catch(() => undefined);
+    await app?.close().catch(() => undefined);
     await broker?.stop();
   });
 
@@ -143,7 +103,7 @@ describe("MQTT bridge against a real Mosquitto", { timeout: 120_000 }, () => {
     const status = await app.next((m) => m.topic === "jingled/door/status" && m.text === "online", "status online");
     assert.equal(status.packet.retain, false, "live (retain flag clear for subscribers already there)");
     // A subscriber that comes later gets the retained values.
-    const late = await observer(broker.url, { username: "app", password: "app-pw" });
+    const late = await mqttObserver(broker.url, { username: "app", password: "app-pw" });
     try {
       await late.client.subscribeAsync(["jingled/door/status", "homeassistant/#"], { qos: 1 });
       const retained = await late.next((m) => m.topic === "jingled/door/status", "retained status");
@@ -156,7 +116,7 @@ describe("MQTT bridge against a real Mosquitto", { timeout: 120_000 }, () => {
       await late.next((m) => m.topic === "homeassistant/sensor/front_door/call_state/config", "call state sensor");
       await late.next((m) => m.topic === "homeassistant/binary_sensor/front_door/ringing/config", "ringing sensor");
     } finally {
-      await late.client.endAsync(true);
+      await late.close();
     }
     assert.ok(bridge.connected);
   });
@@ -226,7 +186,7 @@ describe("MQTT bridge against a real Mosquitto", { timeout: 120_000 }, () => {
     if (skip) return t.skip(skip);
     await broker.restart();
     // Retained messages died with the broker (no persistence); the bridge puts them back.
-    const fresh = await observer(broker.url, { username: "app", password: "app-pw" });
+    const fresh = await mqttObserver(broker.url, { username: "app", password: "app-pw" });
     try {
       await fresh.client.subscribeAsync(["jingled/door/status", "jingled/door/call_state", "homeassistant/sensor/front_door/call_state/config", "app/replies/#"], { qos: 1 });
       await fresh.next((m) => m.topic === "jingled/door/status" && m.text === "online", "online after the restart", 20_000);
@@ -235,14 +195,14 @@ describe("MQTT bridge against a real Mosquitto", { timeout: 120_000 }, () => {
       await fresh.client.publishAsync("jingled/door/command", JSON.stringify({ id: 1, cmd: "status" }), { qos: 1, properties: { responseTopic: "app/replies/after" } });
       await fresh.next((m) => m.topic === "app/replies/after", "commands work after the restart");
     } finally {
-      await fresh.client.endAsync(true);
+      await fresh.close();
     }
   });
 
   test("MQTT 3.1.1: replies on PREFIX/reply, matched by id", async (t) => {
     if (skip) return t.skip(skip);
     start(bridgeConfig({ url: broker.url, protocolVersion: 4, topicPrefix: "jingled/v3", homeAssistant: { enabled: false, discoveryPrefix: "homeassistant" } }), DOOR_PASSWORD, createEventBus(capturingLogger().logger));
-    const v3 = await observer(broker.url, { username: "app", password: "app-pw", protocolVersion: 4 });
+    const v3 = await mqttObserver(broker.url, { username: "app", password: "app-pw", protocolVersion: 4 });
     try {
       await v3.client.subscribeAsync("jingled/v3/#", { qos: 1 });
       await v3.next((m) => m.topic === "jingled/v3/status" && m.text === "online", "v3 bridge online");
@@ -250,7 +210,7 @@ describe("MQTT bridge against a real Mosquitto", { timeout: 120_000 }, () => {
       const reply = await v3.next((m) => m.topic === "jingled/v3/reply", "reply on PREFIX/reply");
       assert.equal((JSON.parse(reply.text) as { id: string; ok: boolean }).id, "a1b2");
     } finally {
-      await v3.client.endAsync(true);
+      await v3.close();
     }
   });
 

@@ -6,7 +6,8 @@
 #     (ip); for the compose test: docker-compose; optional: without root they
 #     are only reported (those tests skip)
 #   - for the audio device tests: pulseaudio, pulseaudio-utils, alsa-utils (optional too)
-#   - for the native Opus backend: libopus-dev (optional too: without it Opus runs on opusscript)
+#   - for the native Opus backend: libopus-dev, gcc, pkg-config (optional too: without them Opus
+#     runs on opusscript); the container build test runs the Dockerfile's steps with them
 #   - for the MQTT tests: mosquitto (a broker the tests start themselves); for the
 #     completion test: zsh (optional too)
 # Idempotent; no apt-get update unless something has to be installed.
@@ -79,6 +80,8 @@ command -v arecord >/dev/null 2>&1 || optional_missing+=(alsa-utils)
 # Optional, for the native Opus backend (native/opus, built by npm run build):
 # the system libopus and its headers. Without it Opus runs on opusscript (WASM).
 [[ -f /usr/include/opus/opus.h ]] || optional_missing+=(libopus-dev)
+command -v cc >/dev/null 2>&1 || optional_missing+=(gcc libc6-dev)
+command -v pkg-config >/dev/null 2>&1 || optional_missing+=(pkg-config)
 # Optional, for test/integration/mqtt-bridge and home-automation: Debian's
 # Mosquitto, started by the tests on a free loopback port (never as a service).
 command -v mosquitto >/dev/null 2>&1 || optional_missing+=(mosquitto)

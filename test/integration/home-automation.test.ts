@@ -4,6 +4,7 @@
 // scraped during the call.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -189,6 +190,20 @@ describe("home automation: two daemons driven over MQTT, hooks, metrics", { time
     assert.deepEqual(want.filter((f) => !existsSync(join(hooks, f))), [], `hook files: ${existsSync(hooks) ? readdirSync(hooks).join(", ") : "none"}`);
     const ended = JSON.parse(readFileSync(join(hooks, `call.ended.${callId}.json`), "utf8")) as { event: string; reason: string };
     assert.deepEqual([ended.event, ended.reason], ["call", "success"]);
+  });
+
+  test("the documented command-line examples: mosquitto_rr (MQTT 5) and mosquitto_pub (3.1.1, reply on PREFIX/reply)", async (t) => {
+    if (skip) return t.skip(skip);
+    const where = ["-h", "127.0.0.1", "-p", String(broker.port)];
+    const rr = spawnSync("mosquitto_rr", ["-V", "5", ...where, "-t", "jingled/alice/command", "-e", "app/replies/door", "-m", '{"id":1,"cmd":"status"}', "-W", "10"], { encoding: "utf8", timeout: 20_000 });
+    assert.equal(rr.status, 0, rr.stderr);
+    const status = JSON.parse(rr.stdout) as Reply;
+    assert.equal(status.ok, true);
+    assert.equal((status.result!.account as { state: string }).state, "online");
+    const pub = spawnSync("mosquitto_pub", [...where, "-t", "jingled/alice/command", "-m", '{"id":"a7f3","cmd":"hangup"}'], { encoding: "utf8", timeout: 20_000 });
+    assert.equal(pub.status, 0, pub.stderr);
+    const reply = await app.next((m) => m.topic === "jingled/alice/reply" && isJson(m, (o) => o.id === "a7f3"), "the reply on PREFIX/reply");
+    assert.deepEqual(JSON.parse(reply.text), { id: "a7f3", ok: false, error: { code: "unknown-call", message: "there is no call" } });
   });
 
   test("bad MQTT commands to a daemon: an error reply each, the daemon goes on", async (t) => {

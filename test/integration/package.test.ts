@@ -115,11 +115,16 @@ describe("npm pack -> npm install into an empty directory", { timeout: 300_000 }
 
   test("another program imports the control client with the daemon's types (tsc), and talks to the installed daemon", async () => {
     writeFileSync(join(app, "consumer.ts"), CONSUMER);
+    // The README's example must compile too (it is not run: it would call bob).
+    const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
+    const example = /```ts\n([\s\S]*?from "jingled";[\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(example, "the README shows the control client in TypeScript");
+    writeFileSync(join(app, "readme-example.ts"), example);
     writeFileSync(
       join(app, "tsconfig.json"),
       JSON.stringify({
         compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, outDir: "out", typeRoots: [join(REPO_ROOT, "node_modules", "@types")], types: ["node"], skipLibCheck: false },
-        files: ["consumer.ts"],
+        files: ["consumer.ts", "readme-example.ts"],
       }),
     );
     run(process.execPath, [join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], app);

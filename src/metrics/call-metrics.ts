@@ -32,6 +32,8 @@ const PER_CALL = [
   ["concealedMs", "jingled_call_concealed_seconds", "Audio concealed in this call", 1 / 1000],
 ] as const;
 
+const MAX_REASONS = 32;
+
 type Totals = Record<(typeof TOTALS)[number][0], number>;
 
 function num(v: unknown): number | undefined {
@@ -70,7 +72,8 @@ export class CallMetrics {
       }
       case "ended": {
         this.#connecting.delete(e.callId);
-        const reason = typeof e.reason === "string" ? e.reason : "unknown";
+        // Reasons are XEP-0166's closed set; the cap only guards the label count against a bug upstream.
+        const reason = typeof e.reason === "string" && (this.#ended.has(e.reason) || this.#ended.size < MAX_REASONS) ? e.reason : "other";
         this.#ended.set(reason, (this.#ended.get(reason) ?? 0) + 1);
         const stats = (e.stats ?? {}) as Record<string, unknown>;
         for (const [key] of TOTALS) this.#endedTotals[key] += num(stats[key]) ?? 0;

@@ -60,6 +60,14 @@ const MAX_PENDING = 64;
 // With MQTT 5 the broker drops larger messages before sending them to us (MQTT 5 §3.1.2.11.4).
 const MAX_PACKET_BYTES = 1024 * 1024;
 
+function readPem(key: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`mqtt.${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+  }
+}
+
 export function startMqttBridge(o: MqttBridgeOptions): MqttBridge {
   const cfg = o.config;
   const log = o.logger.child({ component: "mqtt" });
@@ -96,9 +104,9 @@ export function startMqttBridge(o: MqttBridgeOptions): MqttBridge {
     ...(cfg.username !== undefined ? { username: cfg.username } : {}),
     ...(o.password !== undefined ? { password: o.password } : {}),
     ...(cfg.protocolVersion === 5 ? { properties: { maximumPacketSize: MAX_PACKET_BYTES } } : {}),
-    ...(cfg.caFile ? { ca: readFileSync(cfg.caFile) } : {}),
-    ...(cfg.certFile ? { cert: readFileSync(cfg.certFile) } : {}),
-    ...(cfg.keyFile ? { key: readFileSync(cfg.keyFile) } : {}),
+    ...(cfg.caFile ? { ca: readPem("caFile", cfg.caFile) } : {}),
+    ...(cfg.certFile ? { cert: readPem("certFile", cfg.certFile) } : {}),
+    ...(cfg.keyFile ? { key: readPem("keyFile", cfg.keyFile) } : {}),
     rejectUnauthorized: true,
   };
   const mq: MqttClient = mqtt.connect(cfg.url, options);

@@ -5,6 +5,10 @@ import assert from "node:assert/strict";
 import { topicsFor, usableResponseTopic, safeLevel } from "../../src/mqtt/topics.js";
 import { callStateOf, initialDoorState, nextDoorState, type DoorState } from "../../src/mqtt/door-state.js";
 import { defaultNodeId, discoveryMessages } from "../../src/mqtt/home-assistant.js";
+import { startMqttBridge } from "../../src/mqtt/bridge.js";
+import { createEventBus } from "../../src/control/event-bus.js";
+import { createDispatcher } from "../../src/control/dispatch.js";
+import { silentLogger } from "../../src/util/logger.js";
 
 test("topics under the prefix", () => {
   const t = topicsFor("home/door");
@@ -79,4 +83,19 @@ test("Home Assistant discovery: a door-phone device whose entities use the bridg
     assert.match(String(p.unique_id), /^jingled_door_example_org_/);
   }
   assert.equal(new Set(msgs.map((m) => m.payload.unique_id)).size, 5, "unique ids");
+});
+
+test("an unreadable mqtt.caFile is a clear start error, before any connection", () => {
+  assert.throws(
+    () =>
+      startMqttBridge({
+        config: { url: "mqtts://127.0.0.1:1", protocolVersion: 5, caFile: "/nonexistent/ca.pem", topicPrefix: "j", commands: [], maxCommandBytes: 1024, homeAssistant: { enabled: false, discoveryPrefix: "homeassistant" } },
+        events: createEventBus(silentLogger()),
+        dispatch: createDispatcher({}, silentLogger()),
+        status: () => ({ account: { jid: "a@b" }, calls: [] }),
+        version: "x",
+        logger: silentLogger(),
+      }),
+    /^Error: mqtt\.caFile: cannot read \/nonexistent\/ca\.pem: ENOENT$/,
+  );
 });

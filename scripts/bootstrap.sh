@@ -6,7 +6,10 @@
 #     (ip); for the compose test: docker-compose; optional: without root they
 #     are only reported (those tests skip)
 #   - for the audio device tests: pulseaudio, pulseaudio-utils, alsa-utils (optional too)
-#   - for the native Opus backend: libopus-dev (optional too: without it Opus runs on opusscript)
+#   - for the native Opus backend: libopus-dev, gcc, pkg-config (optional too: without them Opus
+#     runs on opusscript); the container build test runs the Dockerfile's steps with them
+#   - for the MQTT tests: mosquitto (a broker the tests start themselves); for the
+#     completion test: zsh (optional too)
 # Idempotent; no apt-get update unless something has to be installed.
 # Run from anywhere: it works in the repository root.
 set -euo pipefail
@@ -77,6 +80,13 @@ command -v arecord >/dev/null 2>&1 || optional_missing+=(alsa-utils)
 # Optional, for the native Opus backend (native/opus, built by npm run build):
 # the system libopus and its headers. Without it Opus runs on opusscript (WASM).
 [[ -f /usr/include/opus/opus.h ]] || optional_missing+=(libopus-dev)
+command -v cc >/dev/null 2>&1 || optional_missing+=(gcc libc6-dev)
+command -v pkg-config >/dev/null 2>&1 || optional_missing+=(pkg-config)
+# Optional, for test/integration/mqtt-bridge and home-automation: Debian's
+# Mosquitto, started by the tests on a free loopback port (never as a service).
+command -v mosquitto >/dev/null 2>&1 || optional_missing+=(mosquitto)
+# Optional, for test/unit/completion: the zsh completion is loaded into a real zsh.
+command -v zsh >/dev/null 2>&1 || optional_missing+=(zsh)
 if ((${#optional_missing[@]} > 0)); then
   if [[ "$(id -u)" == 0 ]]; then
     missing_pkgs+=("${optional_missing[@]}")
@@ -107,6 +117,20 @@ stop_packaged_prosody() {
       say "system prosody (pid $pid) ignored SIGTERM: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
+  done
+}
+
+# The same for a Mosquitto the package started (policy-rc.d normally prevents it).
+stop_packaged_mosquitto() {
+  local pidfile pid cmdline
+  for pidfile in /run/mosquitto/mosquitto.pid /var/run/mosquitto/mosquitto.pid; do
+    [[ -r "$pidfile" ]] || continue
+    pid="$(tr -dc '0-9' <"$pidfile")"
+    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || continue
+    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    [[ "$cmdline" == *mosquitto* ]] || continue
+    say "stopping the system mosquitto started by the package (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
   done
 }
 
@@ -146,10 +170,11 @@ if ((${#missing_pkgs[@]} > 0)); then
     say "still missing after install: /usr/bin/chromium"; exit 1
   fi
   if [[ " ${missing_pkgs[*]} " == *" prosody "* ]]; then stop_packaged_prosody; fi
+  if [[ " ${missing_pkgs[*]} " == *" mosquitto "* ]]; then stop_packaged_mosquitto; fi
 fi
 
 if ((did_something == 0)); then
   extra=""
-  if ((${#optional_missing[@]} == 0)); then extra=", chromium, ip, iptables, conntrack, coturn"; fi
+  if ((${#optional_missing[@]} == 0)); then extra=", chromium, ip, iptables, conntrack, coturn, mosquitto, zsh"; fi
   say "ok (node modules and prosody, espeak-ng, sox, openssl${extra} present)"
 fi

@@ -1,28 +1,57 @@
 // jingled: load config -> build the app -> run until a signal.
 //   jingled --config FILE
-// Exit codes: 0 stopped cleanly, 64 usage, 69 the account cannot log in,
-// 75 control socket in use, 78 bad configuration.
+//   jingled --check-config FILE
+// Exit codes: 0 stopped cleanly (or the config is valid), 64 usage, 69 the
+// account cannot log in, 75 control socket in use, 78 bad configuration.
 import { loadConfigFile } from "./config/load.js";
+import { effectiveConfigText } from "./config/effective.js";
 import { App, VERSION } from "./app/app.js";
-import { createLogger } from "./util/logger.js";
+import { createLogger, type LogFormat } from "./util/logger.js";
 import { AccountError, ConfigError, errorMessage } from "./util/errors.js";
 
-const USAGE = `usage: jingled --config FILE
+const USAGE = `usage: jingled --config FILE [--log-format auto|pretty|json]
+       jingled --check-config FILE
 
 Logs into the XMPP account in FILE, places and answers Jingle audio calls,
 and is controlled through a local socket (see jinglectl --help).
 
-  --config FILE   YAML configuration (see config/example.yaml)
-  --version       print the version
-  --help          this text
+  --config FILE        YAML configuration (see config/example.yaml)
+  --check-config FILE  validate FILE and print the configuration it gives
+                       (defaults filled in, secrets masked); exit 0, or 78
+  --log-format F       auto (readable on a terminal, else JSON lines), pretty,
+                       json; overrides log.format
+  --version            print the version
+  --help               this text
 
 The password may come from JINGLED_PASSWORD instead of the file.
 Signals: SIGTERM/SIGINT hang up every call and exit 0; SIGHUP reloads FILE.`;
 
+const LOG_FORMATS: readonly string[] = ["auto", "pretty", "json"];
+
 export async function main(argv: string[]): Promise<number> {
   let configFile: string | undefined;
+  let checkFile: string | undefined;
+  let logFormat: LogFormat | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+    if (flag === "--check-config") {
+      checkFile = inline ?? argv[++i];
+      if (!checkFile) {
+        process.stderr.write(`jingled: --check-config needs a FILE\n${USAGE}\n`);
+        return 64;
+      }
+      continue;
+    }
+    if (flag === "--log-format") {
+      const f = inline ?? argv[++i];
+      if (f === undefined || !LOG_FORMATS.includes(f)) {
+        process.stderr.write(`jingled: --log-format must be one of ${LOG_FORMATS.join(", ")}\n`);
+        return 64;
+      }
+      logFormat = f as LogFormat;
+      continue;
+    }
     if (a === "--help" || a === "-h") {
       process.stdout.write(`${USAGE}\n`);
       return 0;
@@ -38,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
       return 64;
     }
   }
+  if (checkFile !== undefined) return checkConfig(checkFile);
   if (!configFile) {
     process.stderr.write(`jingled: --config FILE is required\n${USAGE}\n`);
     return 64;
@@ -54,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
 
-  const log = createLogger({ level: cfg.log.level });
+  const log = createLogger({ level: cfg.log.level, format: logFormat ?? cfg.log.format });
   const app = new App(cfg, log);
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
@@ -91,4 +121,18 @@ export async function main(argv: string[]): Promise<number> {
     return err instanceof AccountError ? 69 : 1;
   }
   return done;
+}
+
+/** --check-config: 0 and the effective config on stdout, or 78 and the problems on stderr. */
+function checkConfig(file: string): number {
+  try {
+    process.stdout.write(effectiveConfigText(loadConfigFile(file), process.env));
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`jingled: ${err.message}\n`);
+      return 78;
+    }
+    throw err;
+  }
 }

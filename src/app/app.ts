@@ -17,6 +17,9 @@ import { findCodec, warmUpCodecs } from "../media/codecs/index.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
 import type { MediaPreferences } from "../media/media-session.js";
 import { createControlServer, defaultSocketPath, type ControlServer } from "../control/server.js";
+import { createDispatcher, type CommandDispatcher } from "../control/dispatch.js";
+import { createEventBus, type EventBus } from "../control/event-bus.js";
+import { startFrontEnds, type FrontEnds } from "./front-ends.js";
 import { createFrameClock, type FrameClock } from "../util/frame-clock.js";
 import { setLogLevel, type Logger } from "../util/logger.js";
 import { CommandError, ConfigError, errorMessage } from "../util/errors.js";
@@ -30,7 +33,8 @@ import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js"
 import { Call, type CallInfo } from "./call.js";
 import { PresenceBook } from "./presence-book.js";
 
-export const VERSION = "0.1.0";
+export { VERSION } from "../version.js";
+import { VERSION } from "../version.js";
 
 const CODEC_IDS: Record<string, { name: string; clockRate: number }> = {
   opus: { name: "opus", clockRate: 48000 },
@@ -101,6 +105,12 @@ export class App {
     if (this.#clockErrors++ % 500 === 0) this.#log.error({ err: errorMessage(err), count: this.#clockErrors }, "media tick failed");
   });
   readonly #control: ControlServer;
+  /** Every event, once: the control socket, MQTT, hooks and metrics subscribe. */
+  readonly #events: EventBus;
+  /** The one command table, for the control socket and MQTT alike. */
+  readonly #commands: CommandDispatcher;
+  /** Hooks, metrics, MQTT (./front-ends.ts). */
+  #frontEnds: FrontEnds | undefined;
   #hostAddresses: string[];
   readonly #roster: Roster;
   #statsTimer: NodeJS.Timeout | undefined;
@@ -112,6 +122,7 @@ export class App {
   constructor(cfg: LoadedConfig, logger: Logger) {
     this.#cfg = cfg;
     this.#log = logger;
+    this.#events = createEventBus(logger);
     // The Opus implementation of the calls made from now on (the schema checked it is available).
     selectOpusBackend(cfg.media.opus.backend);
     this.#hostAddresses = selectHostAddresses({
@@ -132,9 +143,9 @@ export class App {
     });
     this.#xmpp.onIqSet(NS_JINGLE, "jingle", (iq, el) => this.#onJingle(iq, el));
     this.#roster = new Roster(this.#xmpp, logger);
-    this.#roster.on("request", (jid) => this.#control.broadcast("roster", { type: "request", jid }));
-    this.#roster.on("changed", (item) => this.#control.broadcast("roster", { type: "changed", jid: item.jid, item }));
-    this.#roster.on("removed", (jid) => this.#control.broadcast("roster", { type: "removed", jid }));
+    this.#roster.on("request", (jid) => this.#events.publish("roster", { type: "request", jid }));
+    this.#roster.on("changed", (item) => this.#events.publish("roster", { type: "changed", jid: item.jid, item }));
+    this.#roster.on("removed", (jid) => this.#events.publish("roster", { type: "removed", jid }));
     this.#extServices = new ExternalServices(() => this.#xmpp.iq(buildServicesQuery(this.#xmpp.domain), 5000));
     this.#xmpp.on("presence", (p) => this.#presence.update(p));
     this.#xmpp.on("message", (m) => this.#onMessage(m));
@@ -142,14 +153,16 @@ export class App {
       this.#accountReason = reason;
       // XEP-0280: see what our other devices answer, so a proposal answered there stops ringing here.
       if (state === "online") void this.#xmpp.enableCarbons().catch((err: unknown) => this.#log.info({ err: errorMessage(err) }, "carbons not enabled"));
-      this.#control.broadcast("account", { state, ...(reason ? { reason } : {}) });
+      this.#events.publish("account", { state, ...(reason ? { reason } : {}) });
     });
+    this.#commands = createDispatcher(createCommandHandlers(this.#commandContext()), logger);
     this.#control = createControlServer({
       path: cfg.control.socket ?? defaultSocketPath(),
       logger,
       version: VERSION,
       snapshot: () => this.#status(),
-      handlers: createCommandHandlers(this.#commandContext()),
+      dispatch: this.#commands,
+      events: this.#events,
     });
   }
 
@@ -164,6 +177,7 @@ export class App {
     await this.#control.listen();
     this.#log.info({ socket: this.socketPath }, "control socket listening");
     this.#scheduleStats();
+    this.#frontEnds = await startFrontEnds({ config: () => this.#cfg, events: this.#events, dispatch: this.#commands, status: () => this.#status(), socketPath: this.socketPath, logger: this.#log });
     await this.#xmpp.start();
     this.#watchAddresses();
   }
@@ -174,6 +188,7 @@ export class App {
     clearInterval(this.#addressTimer);
     await Promise.allSettled([...this.#calls.values()].map((c) => c.hangup("success")));
     await this.#xmpp.stop();
+    await this.#frontEnds?.stop();
     await this.#control.close();
   }
 
@@ -222,7 +237,7 @@ export class App {
     const d = decideIncoming(this.#policy(), { jid: peer, inRoster: this.#roster.has(peer) }, this.#xmpp.jid ?? this.#cfg.account.jid, this.#calls.size);
     if (d.action === "refuse" || d.action === "busy") {
       this.#log.info({ peer, decision: d.action }, "incoming call refused by policy");
-      this.#control.broadcast("refused", { peer, reason: d.action === "busy" ? "busy" : "not-allowed" });
+      this.#events.publish("refused", { peer, reason: d.action === "busy" ? "busy" : "not-allowed" });
     }
     return d;
   }
@@ -245,7 +260,7 @@ export class App {
     this.#statsTimer = setInterval(() => {
       for (const c of this.#calls.values()) {
         const stats = c.state === "active" ? c.stats() : undefined;
-        if (stats) this.#control.broadcast("stats", { callId: c.id, ...stats });
+        if (stats) this.#events.publish("stats", { callId: c.id, ...stats });
       }
     }, sec * 1000);
     this.#statsTimer.unref();
@@ -275,7 +290,7 @@ export class App {
     }
     this.#scheduleStats();
     this.#log.info(plan, "configuration reloaded");
-    this.#control.broadcast("reload", plan);
+    this.#events.publish("reload", plan);
     return plan;
   }
 
@@ -300,14 +315,14 @@ export class App {
     if (!target.includes("/") && !direct) {
       // XEP-0353: propose to every device of the bare JID; the session starts with the one that proceeds.
       const call = this.#newCall({ sid: randomBytes(12).toString("base64url"), peer: target, role: "initiator", codecs });
-      this.#control.broadcast("call", { callId: call.id, type: "outgoing", peer: target });
+      this.#events.publish("call", { callId: call.id, type: "outgoing", peer: target });
       await call.propose();
       return { callId: call.id, sid: call.sid, peer: target };
     }
     const peer = direct ?? target;
     const call = this.#newCall({ sid: randomBytes(12).toString("base64url"), peer, role: "initiator", codecs });
     this.#sessions.createOutgoing(call.sid, peer);
-    this.#control.broadcast("call", { callId: call.id, type: "outgoing", peer });
+    this.#events.publish("call", { callId: call.id, type: "outgoing", peer });
     try {
       await call.start();
     } catch (err) {
@@ -354,7 +369,7 @@ export class App {
     }
     if (res.isNew) {
       const call = this.#newCall({ sid: res.session.sid, peer: res.session.peer, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
-      this.#control.broadcast("call", { callId: call.id, type: "incoming", peer: call.info().peer });
+      this.#events.publish("call", { callId: call.id, type: "incoming", peer: call.info().peer });
       void call.offer(res.jingle, this.#answerNow(call, admission)).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "offer"));
       return;
     }
@@ -546,7 +561,7 @@ export class App {
       return;
     }
     const call = this.#newCall({ sid: el.id, peer: from, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
-    this.#control.broadcast("call", { callId: call.id, type: "incoming", peer: from });
+    this.#events.publish("call", { callId: call.id, type: "incoming", peer: from });
     // The peer wanted us as much as we wanted them: a tie-break loser answers the winner's call.
     void call.proposed(this.#answerNow(call, admission) || mine !== undefined).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "propose"));
   }
@@ -597,10 +612,10 @@ export class App {
     this.#bySid.set(o.sid, call);
     call.on("state", (state, info) => {
       if (state === "ended") return;
-      this.#control.broadcast("call", { callId: id, type: state, peer: info.peer, ...(info.codec ? { codec: info.codec } : {}) });
+      this.#events.publish("call", { callId: id, type: state, peer: info.peer, ...(info.codec ? { codec: info.codec } : {}) });
     });
     call.on("media", ({ codec, pair, encryption, srtpProfile }) => {
-      this.#control.broadcast("media", {
+      this.#events.publish("media", {
         callId: id,
         codec,
         localCandidate: pair.local,
@@ -610,12 +625,12 @@ export class App {
         ...(srtpProfile ? { srtpProfile } : {}),
       });
     });
-    call.on("control", (type, by) => this.#control.broadcast("call", { callId: id, type, by, peer: call.peer }));
-    call.on("ice", (info) => this.#control.broadcast("ice", { callId: id, ...info }));
-    call.on("dtmf", (digit, durationMs) => this.#control.broadcast("dtmf", { callId: id, digit, ...(durationMs !== undefined ? { durationMs } : {}) }));
-    call.on("file", (kind, file, type, error) => this.#control.broadcast(kind, { callId: id, file, type, ...(error ? { error } : {}) }));
+    call.on("control", (type, by) => this.#events.publish("call", { callId: id, type, by, peer: call.peer }));
+    call.on("ice", (info) => this.#events.publish("ice", { callId: id, ...info }));
+    call.on("dtmf", (digit, durationMs) => this.#events.publish("dtmf", { callId: id, digit, ...(durationMs !== undefined ? { durationMs } : {}) }));
+    call.on("file", (kind, file, type, error) => this.#events.publish(kind, { callId: id, file, type, ...(error ? { error } : {}) }));
     call.on("ended", (info) => {
-      this.#control.broadcast("call", {
+      this.#events.publish("call", {
         callId: id,
         type: "ended",
         peer: info.peer,

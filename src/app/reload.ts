@@ -3,11 +3,13 @@
 // validates the file, this decides, the app applies.
 //
 // Now: calls.* (policy), media.* and ice.* (every new call reads them),
-// log.level, control.statsIntervalSec. Calls in progress keep what they
+// log.level, control.statsIntervalSec, hooks.*. Calls in progress keep what they
 // started with.
 // After a restart: account.* and the password (the XMPP login), tls.*,
-// control.socket (the socket is bound once) and media.dtls (the certificate
-// and the advertised features are set at start).
+// control.socket (the socket is bound once), media.dtls (the certificate
+// and the advertised features are set at start), mqtt.* and metrics.*
+// (connections and listeners made at start) and log.format. hooks.* apply
+// now: each event reads them.
 import type { LoadedConfig } from "../config/load.js";
 
 export interface ReloadPlan {
@@ -18,7 +20,8 @@ export interface ReloadPlan {
 }
 
 // media.dtls: the DTLS certificate is made at start and disco#info advertises DTLS from then on.
-const RESTART_ONLY = ["account", "tls", "control.socket", "media.dtls"] as const;
+// mqtt, metrics: the broker connection and the HTTP listener are made at start; log.format: the log destination.
+const RESTART_ONLY = ["account", "tls", "control.socket", "media.dtls", "mqtt", "metrics", "log.format"] as const;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -42,8 +45,8 @@ function restartOnly(key: string): boolean {
  * parts, which stay as `current` has them) and what changed.
  */
 export function planReload(current: LoadedConfig, next: LoadedConfig): { config: LoadedConfig; plan: ReloadPlan } {
-  const { secret: _s1, file: _f1, ...cur } = current;
-  const { secret: _s2, file: _f2, ...nxt } = next;
+  const { secret: _s1, file: _f1, mqttSecret: _m1, ...cur } = current;
+  const { secret: _s2, file: _f2, mqttSecret: _m2, ...nxt } = next;
   const changed = changedKeys(cur, nxt);
   // The password is not a config key when it comes from the environment or a file, but a change still needs a new login.
   if (current.secret !== next.secret && !changed.some((k) => k.startsWith("account.password"))) changed.push("account.password");
@@ -57,8 +60,12 @@ export function planReload(current: LoadedConfig, next: LoadedConfig): { config:
     tls: current.tls,
     control: { ...next.control, socket: current.control.socket },
     media: { ...next.media, dtls: current.media.dtls },
+    mqtt: current.mqtt,
+    metrics: current.metrics,
+    log: { ...next.log, format: current.log.format },
     secret: current.secret,
     ...(current.file ? { file: current.file } : {}),
+    ...(current.mqttSecret !== undefined ? { mqttSecret: current.mqttSecret } : {}),
   };
   return { config, plan };
 }

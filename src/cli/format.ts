@@ -97,9 +97,39 @@ export function formatSpec(spec: DeviceSpec): string {
   return values.length ? `${type} ${values.join(" ")}` : type;
 }
 
+/** ITU-T G.107 Annex B: user satisfaction by MOS (from R 90, 80, 70, 60). */
+function verdict(mos: number): string {
+  if (mos >= 4.34) return "excellent";
+  if (mos >= 4.03) return "good";
+  if (mos >= 3.6) return "fair";
+  if (mos >= 3.1) return "poor";
+  return "bad";
+}
+
+/** The figures a person looks at first: MOS, loss, jitter, round trip; the ones the call has. */
+function qualityAtAGlance(f: Record<string, unknown>): string[] {
+  const n = (k: string): number | undefined => (typeof f[k] === "number" && Number.isFinite(f[k]) ? (f[k] as number) : undefined);
+  const parts: string[] = [];
+  const mos = n("mos");
+  if (mos !== undefined) parts.push(`MOS ${mos.toFixed(2)} (${verdict(mos)})`);
+  const fraction = n("fractionLost");
+  if (fraction !== undefined) {
+    const lost = n("packetsLost");
+    const received = n("packetsReceived");
+    const of = lost !== undefined && received !== undefined ? ` (${lost} of ${lost + received})` : "";
+    parts.push(`loss ${(fraction * 100).toFixed(1)} %${of}`);
+  }
+  const jitter = n("jitterMs");
+  if (jitter !== undefined) parts.push(`jitter ${jitter.toFixed(1)} ms`);
+  const rtt = n("rttMs");
+  if (rtt !== undefined) parts.push(`RTT ${Math.round(rtt)} ms`);
+  return parts;
+}
+
 export function formatStats(r: StatsResult): string {
   const { callId, state, ...fields } = r;
-  const lines = [`call ${callId} ${state}`];
+  const glance = qualityAtAGlance(fields);
+  const lines = [`call ${callId} ${state}${glance.length ? `: ${glance.join(", ")}` : ""}`];
   for (const [k, v] of Object.entries(fields)) lines.push(`  ${k}: ${typeof v === "object" ? JSON.stringify(v) : String(v)}`);
   return lines.join("\n");
 }

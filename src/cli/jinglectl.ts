@@ -8,6 +8,9 @@ import type { CallEvent, CallIdArgs, PresenceShow, RejectArgs, RosterListResult,
 import { defaultSocketPath } from "../control/server.js";
 import { formatAccount, formatCall, formatDevices, formatEvent, formatReload, formatRoster, formatSpec, formatStats } from "./format.js";
 import { ExitCode, UsageError, globalHelp, commandHelp, parseCommandLine, parseDeviceSpec, type Parsed } from "./usage.js";
+import { bashCompletion, zshCompletion } from "./completion.js";
+import { PROTOCOL_VERSION } from "../control/protocol.js";
+import { VERSION } from "../version.js";
 
 export { ExitCode, formatCall, formatEvent, parseDeviceSpec };
 
@@ -52,6 +55,14 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   }
   if (parsed.help) {
     stdout.write(parsed.word ? commandHelp(parsed.word) : globalHelp());
+    return ExitCode.Ok;
+  }
+  if (parsed.version) {
+    out(`jinglectl ${VERSION} (control protocol ${PROTOCOL_VERSION})`);
+    return ExitCode.Ok;
+  }
+  if (parsed.word === "completion") {
+    stdout.write(parsed.positionals[0] === "zsh" ? zshCompletion() : bashCompletion());
     return ExitCode.Ok;
   }
   if (!parsed.word) {
@@ -245,6 +256,8 @@ async function run(ctx: Context, rawArgs: Record<string, unknown> | undefined): 
     }
     case "events":
       return followEvents(ctx);
+    case "completion":
+      return ExitCode.Ok; // answered before connecting
     case "raw": {
       const result = await client.request(arg0!, rawArgs);
       out(parsed.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));

@@ -2,8 +2,9 @@
 // argument checks (usage errors exit 64 before anything is sent).
 import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
-import { CodecName, PresenceShow, RejectReason, type CodecName as Codec, type DeviceSpec } from "../control/protocol.js";
+import { COMMAND_NAMES, CodecName, PresenceShow, RecordAction, RejectReason, RosterAction, type CodecName as Codec, type DeviceSpec } from "../control/protocol.js";
 import { defaultSocketPath } from "../control/server.js";
+import { sinkSpec, sourceSpec } from "../config/schema.js";
 
 export const ExitCode = {
   Ok: 0,
@@ -14,6 +15,9 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/** What a shell may complete for a positional argument: these words, or a file name. */
+export type Completion = readonly string[] | "file";
+
 interface CommandSpec {
   usage: string;
   summary: string;
@@ -22,10 +26,30 @@ interface CommandSpec {
   options: readonly LocalOption[];
   minArgs: number;
   maxArgs: number;
+  /** Shell completion of the positional arguments, in order (./completion.ts). */
+  complete?: readonly Completion[];
+  /** Answered without the daemon (no socket is opened). */
+  local?: boolean;
 }
 
 type LocalOption = "codec" | "wait" | "reason" | "duration" | "name" | "loop";
 const LOCAL_OPTIONS = ["codec", "wait", "reason", "duration", "name", "loop"] as const satisfies readonly LocalOption[];
+
+/** The values a command-specific option takes (for completion); undefined for a flag or free text. */
+export const OPTION_VALUES: Record<LocalOption, readonly string[] | "text" | undefined> = {
+  codec: Object.values(CodecName),
+  wait: undefined,
+  reason: Object.values(RejectReason),
+  duration: "text",
+  name: "text",
+  loop: undefined,
+};
+
+/** The source and sink types of the config schema, as set-input / set-output take them (file:PATH, pipe:PATH, TYPE[:DEVICE]). */
+const deviceWords = (types: readonly string[]): string[] => types.map((t) => (t === "file" || t === "pipe" ? `${t}:` : t));
+const SOURCE_WORDS = deviceWords(sourceSpec.options.map((o) => o.shape.type.value));
+const SINK_WORDS = deviceWords(sinkSpec.options.map((o) => o.shape.type.value));
+export const SHELLS = ["bash", "zsh"] as const;
 
 export const COMMANDS = {
   status: { usage: "status", summary: "account state and every call", options: [], minArgs: 0, maxArgs: 0 },
@@ -75,6 +99,7 @@ export const COMMANDS = {
     options: [],
     minArgs: 1,
     maxArgs: 2,
+    complete: ["file"],
   },
   record: {
     usage: "record start <file.wav> [callId] | record stop [callId]",
@@ -83,6 +108,7 @@ export const COMMANDS = {
     options: [],
     minArgs: 1,
     maxArgs: 3,
+    complete: [Object.values(RecordAction), "file"],
   },
   stats: { usage: "stats [callId]", summary: "media statistics of a call", options: [], minArgs: 0, maxArgs: 1 },
   "set-input": {
@@ -94,6 +120,7 @@ export const COMMANDS = {
     options: ["loop"],
     minArgs: 1,
     maxArgs: 2,
+    complete: [SOURCE_WORDS],
   },
   "set-output": {
     usage: "set-output <sink> [callId]",
@@ -102,6 +129,7 @@ export const COMMANDS = {
     options: [],
     minArgs: 1,
     maxArgs: 2,
+    complete: [SINK_WORDS],
   },
   devices: { usage: "devices", summary: "audio inputs and outputs this daemon can use", options: [], minArgs: 0, maxArgs: 0 },
   presence: {
@@ -110,6 +138,7 @@ export const COMMANDS = {
     options: [],
     minArgs: 1,
     maxArgs: 64,
+    complete: [Object.values(PresenceShow)],
   },
   roster: {
     usage: "roster [list] | roster add <jid> [--name NAME] | roster approve <jid> | roster remove <jid>",
@@ -122,6 +151,7 @@ export const COMMANDS = {
     options: ["name"],
     minArgs: 0,
     maxArgs: 2,
+    complete: [Object.values(RosterAction)],
   },
   reload: {
     usage: "reload",
@@ -151,6 +181,19 @@ export const COMMANDS = {
     options: [],
     minArgs: 1,
     maxArgs: 2,
+    complete: [COMMAND_NAMES],
+  },
+  completion: {
+    usage: "completion bash|zsh",
+    summary: "print a shell completion script for jinglectl",
+    details:
+      "  bash: source <(jinglectl completion bash), or save it in /etc/bash_completion.d/jinglectl\n" +
+      "  zsh:  source <(jinglectl completion zsh), or save it as _jinglectl in a directory of $fpath",
+    options: [],
+    minArgs: 1,
+    maxArgs: 1,
+    complete: [SHELLS],
+    local: true,
   },
 } as const satisfies Record<string, CommandSpec>;
 export type CommandWord = keyof typeof COMMANDS;
@@ -174,6 +217,7 @@ Options:
   --socket PATH  control socket (default: $JINGLED_SOCKET, else ${defaultSocketPath()})
   --json         print raw JSON results and events, for scripts
   -h, --help     this help; "jinglectl <command> --help" for one command
+  --version      print jinglectl's version and its control protocol version
 
 Exit codes:
   0   ok
@@ -201,6 +245,7 @@ export interface Parsed {
   socket: string | undefined;
   json: boolean;
   help: boolean;
+  version: boolean;
   codecs: Codec[];
   wait: boolean;
   reason: RejectReason | undefined;
@@ -221,6 +266,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         socket: { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
         codec: { type: "string", multiple: true },
         wait: { type: "boolean" },
         reason: { type: "string" },
@@ -280,6 +326,9 @@ export function parseCommandLine(argv: string[]): Parsed {
     if ((action === undefined || action === "list") !== (jid === undefined)) throw new UsageError(`usage: jinglectl ${COMMANDS.roster.usage}`);
     if (values.name !== undefined && action !== "add") throw new UsageError("--name is only for roster add");
   }
+  if (word === "completion" && !help && !(SHELLS as readonly string[]).includes(rest[0]!)) {
+    throw new UsageError(`completion: the shell must be one of ${SHELLS.join(", ")}`);
+  }
   if (word === "presence" && !help) {
     const known = Object.values(PresenceShow) as string[];
     if (!known.includes(rest[0]!)) throw new UsageError(`presence must be one of ${known.join(", ")}`);
@@ -290,6 +339,7 @@ export function parseCommandLine(argv: string[]): Parsed {
     socket: values.socket,
     json: values.json ?? false,
     help,
+    version: values.version ?? false,
     codecs: codecs as Codec[],
     wait: values.wait ?? false,
     reason: values.reason as RejectReason | undefined,

@@ -12,6 +12,8 @@ export interface LoadedConfig extends Config {
   readonly secret: string;
   /** The file it came from, for reload. */
   readonly file?: string;
+  /** The MQTT broker password, from JINGLED_MQTT_PASSWORD, mqtt.passwordFile or mqtt.password (never logged). */
+  readonly mqttSecret?: string;
 }
 
 function describe(value: unknown): string {
@@ -58,6 +60,12 @@ export function validateConfig(input: unknown, opts: { baseDir?: string; env?: N
   if (cfg.media.input.type === "file") cfg.media.input.path = abs(cfg.media.input.path);
   if (cfg.media.output.type === "file") cfg.media.output.path = abs(cfg.media.output.path);
   if (cfg.control.socket) cfg.control.socket = abs(cfg.control.socket);
+  for (const key of ["caFile", "certFile", "keyFile", "passwordFile"] as const) {
+    const p = cfg.mqtt[key];
+    if (p) cfg.mqtt[key] = abs(p);
+  }
+  // A program named with a path is taken from the config's directory; a bare name is looked up in PATH.
+  for (const hook of cfg.hooks.run) if (hook.command[0]!.includes("/")) hook.command[0] = abs(hook.command[0]!);
   if (cfg.ice.portRange && cfg.ice.portRange[0] > cfg.ice.portRange[1]) {
     throw new ConfigError("invalid configuration: ice.portRange: the first port must not exceed the second", [
       "ice.portRange: first port > second port",
@@ -73,14 +81,29 @@ export function validateConfig(input: unknown, opts: { baseDir?: string; env?: N
       throw new ConfigError(`account.passwordFile: cannot read ${cfg.account.passwordFile}: ${(err as Error).message}`);
     }
   }
-  secret ??= cfg.account.password;
+  // An empty JINGLED_PASSWORD counts as unset.
+  if (!secret) secret = cfg.account.password;
   if (!secret) {
     throw new ConfigError(
       "invalid configuration: no password: set account.password, account.passwordFile or JINGLED_PASSWORD",
       ["account.password: found nothing; expected a password, a passwordFile or JINGLED_PASSWORD"],
     );
   }
-  return { ...cfg, secret, ...(opts.file ? { file: opts.file } : {}) };
+  const mqttSecret = readMqttSecret(cfg, env);
+  return { ...cfg, secret, ...(opts.file ? { file: opts.file } : {}), ...(mqttSecret !== undefined ? { mqttSecret } : {}) };
+}
+
+function readMqttSecret(cfg: Config, env: NodeJS.ProcessEnv): string | undefined {
+  if (!cfg.mqtt.enabled) return undefined;
+  if (env.JINGLED_MQTT_PASSWORD) return env.JINGLED_MQTT_PASSWORD;
+  if (cfg.mqtt.passwordFile) {
+    try {
+      return readFileSync(cfg.mqtt.passwordFile, "utf8").replace(/\r?\n$/, "");
+    } catch (err) {
+      throw new ConfigError(`mqtt.passwordFile: cannot read ${cfg.mqtt.passwordFile}: ${(err as Error).message}`);
+    }
+  }
+  return cfg.mqtt.password;
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {

@@ -2,6 +2,7 @@
 // Validation errors name the key, what was found and what was expected.
 import { z } from "zod";
 import { OpusBackendChoice, nativeOpusProblem } from "../media/codecs/opus-backend.js";
+import { COMMAND_NAMES, CallEventType, EventName } from "../control/protocol.js";
 
 const jidPattern = /^[^@/\s]+@[^@/\s]+(\/.+)?$/;
 
@@ -31,6 +32,27 @@ export const sinkSpec = z.discriminatedUnion("type", [
 const hostPort = z
   .string()
   .regex(/^(stun|turn|turns):[^\s]+$/, "expected a stun:HOST[:PORT] URI");
+
+/** Commands the MQTT bridge takes by default: none that reads or writes files on the daemon's machine or stops it. */
+export const MQTT_DEFAULT_COMMANDS = ["call", "answer", "reject", "hangup", "hold", "resume", "mute", "unmute", "dtmf", "stats", "status", "calls"] as const;
+
+/** "*", an event ("call"), or an event and its type ("call.incoming"). */
+const eventMatcher = z.string().superRefine((v, ctx) => {
+  if (v === "*") return;
+  const [event, type, more] = v.split(".");
+  const events = Object.values(EventName) as string[];
+  const callTypes = Object.values(CallEventType) as string[];
+  if (more !== undefined || !events.includes(event!)) {
+    ctx.addIssue({ code: "custom", message: `expected "*", an event (${events.join(", ")}) or EVENT.TYPE such as call.incoming` });
+  } else if (event === "call" && type !== undefined && !callTypes.includes(type)) {
+    ctx.addIssue({ code: "custom", message: `call events have the types ${callTypes.join(", ")}` });
+  } else if (type === "") {
+    ctx.addIssue({ code: "custom", message: "an empty type after the dot" });
+  }
+});
+
+// MQTT topic levels: no wildcards, no empty level at either end (MQTT 5 §4.7).
+const topicPrefix = z.string().regex(/^[^#+/\s]+(\/[^#+/\s]+)*$/, "expected topic levels like jingled/door (no +, #, spaces or empty levels)");
 
 export const configSchema = z.strictObject({
   account: z.strictObject({
@@ -147,8 +169,82 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+      /** auto: readable lines when stderr is a terminal, JSON lines otherwise. */
+      format: z.enum(["auto", "pretty", "json"]).default("auto"),
     })
-    .default({ level: "info" }),
+    .prefault({}),
+  /** The MQTT bridge (docs/control-protocol.md, "MQTT"). */
+  mqtt: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS); credentials go in username/password, never in the URL. */
+      url: z
+        .string()
+        .regex(/^mqtts?:\/\/(\[[0-9a-fA-F:.]+\]|[^\s/@:\[\]]+)(:\d{1,5})?\/?$/, "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], without credentials")
+        .default("mqtt://127.0.0.1:1883"),
+      /** 5 (MQTT 5: replies use the request's response topic and correlation data) or 4 (MQTT 3.1.1). */
+      protocolVersion: z.union([z.literal(5), z.literal(4)]).default(5),
+      username: z.string().min(1).optional(),
+      /** Prefer passwordFile or the JINGLED_MQTT_PASSWORD environment variable. */
+      password: z.string().min(1).optional(),
+      passwordFile: z.string().min(1).optional(),
+      /** Default: jingled- and 8 random hex digits. */
+      clientId: z.string().min(1).max(128).optional(),
+      /** mqtts: CA certificate (PEM) to trust, and a client certificate and key (PEM) if the broker asks for one. */
+      caFile: z.string().min(1).optional(),
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+      /** Every topic starts with this; give each daemon on a broker its own. */
+      topicPrefix: topicPrefix.default("jingled"),
+      /** The commands taken from PREFIX/command; others are answered not-allowed. */
+      commands: z.array(z.enum(COMMAND_NAMES as [string, ...string[]])).default([...MQTT_DEFAULT_COMMANDS]),
+      /** A longer command message gets a line-too-long error reply (as on the socket). */
+      maxCommandBytes: z.number().int().min(256).max(1024 * 1024).default(64 * 1024),
+      /** Home Assistant MQTT discovery: a door-phone device (call state, last caller, answer and hang-up buttons). */
+      homeAssistant: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          discoveryPrefix: topicPrefix.default("homeassistant"),
+          /** The device's id in Home Assistant; default: the account's JID with _ for other characters. */
+          nodeId: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "expected letters, digits, _ and -").optional(),
+          /** The device's name; default: jingled and the account's JID. */
+          name: z.string().min(1).max(100).optional(),
+        })
+        .prefault({}),
+    })
+    .prefault({})
+    .superRefine((m, ctx) => {
+      if ((m.certFile === undefined) !== (m.keyFile === undefined)) ctx.addIssue({ code: "custom", path: ["certFile"], message: "certFile and keyFile go together" });
+      if (m.password !== undefined && m.passwordFile !== undefined) ctx.addIssue({ code: "custom", path: ["password"], message: "give password or passwordFile, not both" });
+    }),
+  /** Programs run on events, the event as JSON on stdin (docs/control-protocol.md, "Hooks"). */
+  hooks: z
+    .strictObject({
+      /** Hook programs running at once; more wait in a queue. */
+      maxConcurrent: z.number().int().min(1).max(64).default(4),
+      /** Waiting runs beyond this are dropped (and logged). */
+      maxQueued: z.number().int().min(0).max(10000).default(100),
+      run: z
+        .array(
+          z.strictObject({
+            events: z.array(eventMatcher).min(1),
+            /** The program and its arguments (no shell). A relative path is taken from the config file's directory. */
+            command: z.array(z.string().min(1)).min(1),
+            /** Killed (SIGTERM, then SIGKILL 2 s later) when still running after this long. */
+            timeoutSec: z.number().positive().max(3600).default(10),
+          }),
+        )
+        .default([]),
+    })
+    .prefault({}),
+  /** Prometheus metrics over HTTP (GET /metrics). */
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      address: z.ipv4().or(z.ipv6()).default("127.0.0.1"),
+      port: z.number().int().min(1).max(65535).default(9464),
+    })
+    .prefault({}),
   });
 
 export type Config = z.infer<typeof configSchema>;

@@ -76,6 +76,7 @@
  *     busy             the call limit (calls.maxCalls) is reached
  *     peer-unavailable the callee is offline or refused the session (e.g. service-unavailable)
  *     not-supported    this call or this build cannot do it (e.g. DTMF the peer did not negotiate)
+ *     not-allowed      the command is not enabled for this front end (the MQTT bridge's mqtt.commands)
  *     internal         a bug in the daemon; the message says what failed
  * A client should treat a code it does not know like `internal`.
  *
@@ -195,6 +196,7 @@ export const ErrorCode = {
   Busy: "busy",
   PeerUnavailable: "peer-unavailable",
   NotSupported: "not-supported",
+  NotAllowed: "not-allowed",
   Internal: "internal",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -283,6 +285,22 @@ export type CallEventType = (typeof CallEventType)[keyof typeof CallEventType];
 /** Who caused a held/resumed/muted/unmuted event. */
 export const Actor = { Local: "local", Peer: "peer" } as const;
 export type Actor = (typeof Actor)[keyof typeof Actor];
+
+/** The events the daemon publishes (besides hello, which only the socket sends). */
+export const EventName = {
+  Account: "account",
+  Call: "call",
+  Refused: "refused",
+  Media: "media",
+  Ice: "ice",
+  Stats: "stats",
+  Dtmf: "dtmf",
+  Playback: "playback",
+  Recording: "recording",
+  Roster: "roster",
+  Reload: "reload",
+} as const;
+export type EventName = (typeof EventName)[keyof typeof EventName];
 
 export const RefusedReason = { NotAllowed: "not-allowed", Busy: "busy" } as const;
 export type RefusedReason = (typeof RefusedReason)[keyof typeof RefusedReason];

@@ -1,36 +1,29 @@
 // The control socket server: many local clients, newline-delimited JSON (the
 // protocol is documented in ./protocol.ts). It owns framing, ordering, limits
-// and socket-file security; what the commands do comes from `handlers`.
+// and socket-file security; requests go to the shared command dispatcher
+// (./dispatch.ts) and events come from the daemon's event bus (./event-bus.ts).
 import { lstat, mkdir, chmod, unlink, stat } from "node:fs/promises";
 import net from "node:net";
 import { dirname, join } from "node:path";
 import type { Logger } from "../util/logger.js";
-import { CommandError, JingledError, errorMessage } from "../util/errors.js";
-import {
-  PROTOCOL_VERSION,
-  encodeLine,
-  errorReply,
-  isErrorCode,
-  okReply,
-  parseRequestLine,
-  type ControlReply,
-  type RequestId,
-} from "./protocol.js";
+import { JingledError, errorMessage } from "../util/errors.js";
+import { PROTOCOL_VERSION, encodeLine, errorReply, type ControlReply } from "./protocol.js";
+import { createDispatcher, type ClientInfo, type CommandDispatcher, type CommandHandler } from "./dispatch.js";
+import { createEventBus, type EventBus } from "./event-bus.js";
 
-export interface ClientInfo {
-  /** Unique per daemon run; appears in logs. */
-  readonly id: number;
-  readonly connectedAt: Date;
-}
-
-export type CommandHandler = (args: Record<string, unknown>, client: ClientInfo) => Promise<unknown> | unknown;
+export type { ClientInfo, CommandHandler } from "./dispatch.js";
 
 export interface ControlServerOptions {
+  /** The daemon's command dispatcher, shared with its other front ends ... */
+  dispatch?: CommandDispatcher;
+  /** ... or, without one, a command table of this server's own. */
+  handlers?: Record<string, CommandHandler>;
   path: string;
   logger: Logger;
   /** The daemon's version, sent in hello. */
   version: string;
-  handlers: Record<string, CommandHandler>;
+  /** The daemon's event bus; a bus of its own when absent (fed by broadcast()). */
+  events?: EventBus;
   /** State sent in each client's hello (the `status` result). */
   snapshot: () => unknown;
   maxLineBytes?: number;
@@ -39,7 +32,7 @@ export interface ControlServerOptions {
 
 export interface ControlServer {
   listen(): Promise<void>;
-  /** Sends `{event, seq, time, ...fields}` to every client. */
+  /** Publishes `{event, seq, time, ...fields}` on the event bus, hence to every client. */
   broadcast(event: string, fields?: object): void;
   close(): Promise<void>;
   readonly clientCount: number;
@@ -72,13 +65,16 @@ export class ControlSocketError extends JingledError {
 type QueueItem = { kind: "line"; line: string } | { kind: "too-long" };
 
 export function createControlServer(opts: ControlServerOptions): ControlServer {
-  const { path, logger, version, handlers, snapshot } = opts;
+  const { path, logger, version, snapshot } = opts;
   const maxLineBytes = opts.maxLineBytes ?? 64 * 1024;
   const maxQueuedBytes = opts.maxQueuedBytes ?? 1024 * 1024;
   const log = logger.child({ component: "control" });
+  const dispatch = opts.dispatch ?? createDispatcher(opts.handlers ?? {}, logger);
+  const events = opts.events ?? createEventBus(logger);
 
   const clients = new Set<Client>();
-  let seq = 0;
+  // Every event goes to every client, encoded once by the bus.
+  let unsubscribe: (() => void) | undefined;
   let nextClientId = 1;
   let server: net.Server | undefined;
   // The inode we bound, so close() never removes a socket another daemon put there since.
@@ -233,7 +229,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
           const reply =
             item.kind === "too-long"
               ? errorReply(null, "line-too-long", `line longer than ${maxLineBytes} bytes; skipped to its end`)
-              : await handleLine(item.line, this.info);
+              : await dispatch.handle(item.line.endsWith("\r") ? item.line.slice(0, -1) : item.line, this.info);
           this.sendLine(encodeReply(reply));
           if (++handled % LINES_PER_TURN === 0) await new Promise((r) => setImmediate(r));
         }
@@ -241,23 +237,6 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
         this.#processing = false;
         this.#endIfIdle();
       }
-    }
-  }
-
-  async function handleLine(line: string, client: ClientInfo): Promise<ControlReply> {
-    const parsed = parseRequestLine(line.endsWith("\r") ? line.slice(0, -1) : line);
-    if (!parsed.ok) return errorReply(parsed.id ?? null, parsed.error.code, parsed.error.message);
-    const { id, cmd, args } = parsed.request;
-    // hasOwn: a cmd such as "toString" or "__proto__" must not reach Object.prototype.
-    const handler = Object.hasOwn(handlers, cmd) ? handlers[cmd] : undefined;
-    if (handler === undefined) {
-      const known = Object.keys(handlers).sort().join(", ");
-      return errorReply(id, "unknown-command", `unknown command "${cmd.slice(0, 100)}" (known: ${known})`);
-    }
-    try {
-      return okReply(id, await handler(args, client));
-    } catch (err) {
-      return handlerErrorReply(id, cmd, err, client);
     }
   }
 
@@ -271,18 +250,6 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     }
   }
 
-  function handlerErrorReply(id: RequestId, cmd: string, err: unknown, client: ClientInfo): ControlReply {
-    // Any domain error whose code the protocol defines (CommandError, CallError("invalid-state"), ...) goes out as is.
-    if (err instanceof JingledError && isErrorCode(err.code)) return errorReply(id, err.code, err.message);
-    if (err instanceof CommandError) {
-      // A code outside the protocol's set is a bug in the handler: report it, but as internal.
-      log.error({ cmd, code: err.code }, "handler used an error code the protocol does not define");
-      return errorReply(id, "internal", `${err.code}: ${err.message}`);
-    }
-    log.error({ err, cmd, client: client.id }, "control command failed unexpectedly");
-    return errorReply(id, "internal", `${cmd} failed: ${errorMessage(err)}`);
-  }
-
   function onConnection(socket: net.Socket): void {
     const client = new Client(socket);
     let snap: unknown;
@@ -294,7 +261,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     }
     // Synchronous from here to clients.add: no event can slip between the snapshot and the
     // client joining, so hello.seq + 1 is exactly the first event this client sees.
-    const hello = { event: "hello", seq, time: new Date().toISOString(), protocol: PROTOCOL_VERSION, version };
+    const hello = { event: "hello", seq: events.seq, time: new Date().toISOString(), protocol: PROTOCOL_VERSION, version };
     let line: string;
     try {
       line = encodeLine({ ...hello, snapshot: snap });
@@ -305,22 +272,6 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     client.sendLine(line);
     if (!client.closed) clients.add(client);
     log.debug({ client: client.info.id, clients: clients.size }, "control client connected");
-  }
-
-  function broadcast(event: string, fields: object = {}): void {
-    const message: Record<string, unknown> = { event, seq: seq + 1, time: new Date().toISOString() };
-    // The envelope comes first on the wire and a field can never overwrite it.
-    for (const [key, value] of Object.entries(fields)) if (!(key in message)) message[key] = value;
-    let line: string;
-    try {
-      line = encodeLine(message);
-    } catch (err) {
-      // A producer's bug must not take the daemon down; no seq is used, so clients see no gap.
-      log.error({ err, event }, "event is not serialisable; not sent");
-      return;
-    }
-    seq += 1;
-    for (const client of [...clients]) client.sendLine(line);
   }
 
   async function listen(): Promise<void> {
@@ -344,6 +295,9 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     }
     srv.on("error", (err) => log.error({ err }, "control socket error"));
     server = srv;
+    unsubscribe = events.subscribe(({ line }) => {
+      for (const client of [...clients]) client.sendLine(line);
+    });
     log.info({ path }, "control socket listening");
   }
 
@@ -351,6 +305,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     const srv = server;
     if (!srv) return;
     server = undefined;
+    unsubscribe?.();
     const closed = new Promise<void>((resolve) => srv.close(() => resolve()));
     for (const client of [...clients]) client.destroy();
     await closed;
@@ -364,7 +319,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
 
   return {
     listen,
-    broadcast,
+    broadcast: (event, fields) => events.publish(event, fields),
     close,
     get clientCount() {
       return clients.size;

@@ -1,5 +1,7 @@
-// Logging: pino JSON lines to stderr (stdout stays free for programs that pipe us).
+// Logging: pino JSON lines to stderr (stdout stays free for programs that pipe
+// us), or readable lines (./log-pretty.ts) for a person at a terminal.
 import { pino, type Logger as PinoLogger } from "pino";
+import { prettyDestination } from "./log-pretty.js";
 
 export type Logger = PinoLogger;
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -8,7 +10,11 @@ export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" |
 // so that a level set at run time (config reload) reaches every module.
 const descendants = new WeakMap<Logger, Set<WeakRef<Logger>>>();
 
-export function createLogger(opts: { level?: LogLevel; name?: string } = {}): Logger {
+/** auto: pretty when stderr is a terminal, else json. */
+export type LogFormat = "auto" | "pretty" | "json";
+
+export function createLogger(opts: { level?: LogLevel; name?: string; format?: LogFormat } = {}): Logger {
+  const pretty = opts.format === "pretty" || (opts.format === "auto" && process.stderr.isTTY === true);
   const family = new Set<WeakRef<Logger>>();
   const root = pino(
     {
@@ -20,7 +26,7 @@ export function createLogger(opts: { level?: LogLevel; name?: string } = {}): Lo
         if (family.size % 256 === 0) for (const r of family) if (!r.deref()) family.delete(r);
       },
     },
-    pino.destination({ dest: 2, sync: false }),
+    pretty ? prettyDestination() : pino.destination({ dest: 2, sync: false }),
   );
   descendants.set(root, family);
   return root;

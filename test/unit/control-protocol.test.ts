@@ -187,6 +187,7 @@ test("error codes are the closed set of the protocol", () => {
     "internal",
     "invalid-state",
     "line-too-long",
+    "not-allowed",
     "not-connected",
     "not-supported",
     "peer-unavailable",

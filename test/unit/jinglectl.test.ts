@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { CommandError } from "../../src/util/errors.js";
 import { silentLogger } from "../../src/util/logger.js";
 import { createControlServer, type ControlServer } from "../../src/control/server.js";
-import { parseCommandArgs, resolveCallId, type CallInfo, type Snapshot } from "../../src/control/protocol.js";
+import { PROTOCOL_VERSION, parseCommandArgs, resolveCallId, type CallInfo, type Snapshot } from "../../src/control/protocol.js";
+import { VERSION } from "../../src/version.js";
 import { main, type MainIo } from "../../src/cli/jinglectl.js";
 
 class Capture {
@@ -25,6 +26,7 @@ let dir: string;
 let sockPath: string;
 let server: ControlServer;
 let calls: CallInfo[];
+let statsResult: Record<string, unknown> = { codec: "opus", packetsSent: 250 };
 const received: Array<{ cmd: string; args: Record<string, unknown> }> = [];
 
 /** How each fake outgoing call goes, by callee. */
@@ -110,7 +112,7 @@ beforeEach(async () => {
               case "record":
                 return { callId, file: args.file ?? "/rec/c7.wav" };
               case "stats":
-                return { callId, state: "active", codec: "opus", packetsSent: 250 };
+                return { callId, state: "active", ...statsResult };
               case "presence":
                 return args;
               case "roster":
@@ -174,6 +176,12 @@ test("--help lists every command and the exit codes; <command> --help describes 
   const viaHelp = await run(["help", "hangup"]);
   assert.equal(viaHelp.code, 0);
   assert.match(viaHelp.out.text, /callId may be left out/);
+});
+
+test("--version needs no daemon: jinglectl's version and its protocol", async () => {
+  const { code, out } = await run(["--version", "--socket", "/nonexistent/socket"]);
+  assert.equal(code, 0);
+  assert.equal(out.text, `jinglectl ${VERSION} (control protocol ${PROTOCOL_VERSION})\n`);
 });
 
 test("usage errors exit 64 with a message on stderr", async () => {
@@ -406,6 +414,11 @@ test("hold, resume, mute, unmute, dtmf, stats: human and --json output", async (
   assert.equal((await run(["dtmf", "123#", "--duration", "120"])).out.text, "sent 123# to call c7\n");
   assert.deepEqual(received.at(-1), { cmd: "dtmf", args: { digits: "123#", durationMs: 120 } });
   assert.equal((await run(["stats"])).out.text, "call c7 active\n  codec: opus\n  packetsSent: 250\n");
+  statsResult = { codec: "opus", mos: 4.12, fractionLost: 0.004, packetsLost: 3, packetsReceived: 809, jitterMs: 3.14, rttMs: 12.4, packetsSent: 820 };
+  const lines = (await run(["stats"])).out.text.split("\n");
+  assert.equal(lines[0], "call c7 active: MOS 4.12 (good), loss 0.4 % (3 of 812), jitter 3.1 ms, RTT 12 ms", "the quality at a glance");
+  assert.ok(lines.includes("  packetsSent: 820"), "then every figure");
+  statsResult = { codec: "opus", packetsSent: 250 };
   assert.equal((await run(["dtmf", "1", "--duration", "5"])).code, 64);
 });
 

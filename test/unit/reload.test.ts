@@ -25,6 +25,7 @@ const cases: Array<[name: string, next: Record<string, unknown>, applied: string
   ["account and tls need a restart", { account: { jid: "bob@example.org", password: "pw" }, tls: { allowPlaintext: true } }, [], ["account.jid", "tls.allowPlaintext"]],
   ["the socket path needs a restart", { control: { socket: "/tmp/other.sock" } }, [], ["control.socket"]],
   ["DTLS policy needs a restart, other media keys not", { media: { dtls: "off", jitterFrames: 5 } }, ["media.jitterFrames"], ["media.dtls"]],
+  ["hooks apply now; mqtt, metrics and the log format need a restart", { hooks: { maxConcurrent: 1 }, mqtt: { enabled: true }, metrics: { enabled: true, port: 9100 }, log: { format: "json" } }, ["hooks.maxConcurrent"], ["log.format", "metrics.enabled", "metrics.port", "mqtt.enabled"]],
   ["mixed", { calls: { ringTimeoutSec: 30 }, account: { jid: "alice@example.org", password: "pw", resource: "desk" } }, ["calls.ringTimeoutSec"], ["account.resource"]],
 ];
 
@@ -41,6 +42,10 @@ for (const [name, next, applied, restart] of cases) {
     assert.equal(config.file, "/etc/jingled.yaml");
     assert.deepEqual(config.calls, load(next).calls);
     assert.deepEqual(config.media, { ...load(next).media, dtls: current.media.dtls });
+    assert.deepEqual(config.mqtt, current.mqtt);
+    assert.deepEqual(config.metrics, current.metrics);
+    assert.equal(config.log.format, current.log.format);
+    assert.deepEqual(config.hooks, load(next).hooks);
   });
 }
 

@@ -11,7 +11,6 @@ import _tcp from "@xmpp/tcp";
 import _middleware from "@xmpp/middleware";
 import _streamFeatures from "@xmpp/stream-features";
 import _iqCaller from "@xmpp/iq/caller.js";
-import _sasl from "@xmpp/sasl";
 import _resourceBinding from "@xmpp/resource-binding";
 import _streamManagement from "@xmpp/stream-management";
 import SASLFactory from "saslmechanisms";
@@ -24,6 +23,7 @@ import type { Logger } from "../util/logger.js";
 import { ScramSha1, ScramSha256 } from "./scram.js";
 import { inboundCounter } from "./sm-counter.js";
 import { NS_TLS, guardStream, type StreamGuard } from "./stream-guard.js";
+import { sasl } from "./sasl.js";
 import { CAPS_NODE, IDENTITY, NS_CAPS, NS_DISCO_INFO, capsVerification } from "./caps.js";
 
 export const ACCOUNT_STATES = {
@@ -141,12 +141,13 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     saslFactory.use("SCRAM-SHA-256", ScramSha256);
     saslFactory.use("SCRAM-SHA-1", ScramSha1);
     plain(saslFactory);
-    _sasl({ streamFeatures, saslFactory }, async (done, mechanisms, _fast, entity) => {
+    // sasl.ts: the SCRAM server signature is checked, wherever the server sends it.
+    sasl({ streamFeatures, saslFactory }, async (authenticate, mechanisms, entity) => {
       // The guard already refused to get here without TLS unless plaintext is allowed; PLAIN only inside TLS even then.
       const usable = entity.isSecure() ? mechanisms : mechanisms.filter((m) => m !== "PLAIN");
       const mech = usable[0];
       if (!mech) throw new AccountError("auth-failed", `no usable SASL mechanism (server offers ${mechanisms.join(", ")})`);
-      await done({ username: account.local, password: opts.password }, mech);
+      await authenticate({ username: account.local, password: opts.password }, mech);
       this.#guard.authenticated();
     });
     // Stream management before resource binding (XEP-0198 §5: resumption

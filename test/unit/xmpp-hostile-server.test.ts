@@ -1,14 +1,15 @@
 // The account connection (src/xmpp/connection.ts, the real code) against a
 // scripted server on a loopback socket that plays a man in the middle or an
 // impostor: it skips STARTTLS, skips SASL, offers <bind/> straight away —
-// on the first login and on a reconnect after a real login. The daemon must
-// never come online through it, and nothing but the stream header (and
-// STARTTLS, SASL) may leave before TLS and authentication.
+// on the first login and on a reconnect after a real login — or it runs
+// SCRAM without knowing the password. The daemon must never come online
+// through it, and nothing but the stream header (and STARTTLS, SASL) may
+// leave before TLS and authentication.
 import { afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { pino } from "pino";
 import { XmppConnection, type AccountState, type XmppOptions } from "../../src/xmpp/connection.js";
-import { FEATURES, startFakeXmppServer, type FakeConnection, type FakeXmppServer } from "../helpers/fake-xmpp-server.js";
+import { FEATURES, scramSha1Server, startFakeXmppServer, type FakeConnection, type FakeXmppServer, type ScramFinal } from "../helpers/fake-xmpp-server.js";
 
 interface LogLine {
   level: number;
@@ -154,5 +155,46 @@ describe("login against a hostile server", { timeout: 60_000 }, () => {
     // The attempt in progress when we looked may not have been refused yet.
     assert.ok(errors.length >= attempts - 1 && errors.length <= attempts, `one error per refused attempt: ${errors.length} for ${attempts}`);
     assert.equal(refusedEvents.length, errors.length, "one account event per refusal");
+  });
+
+  describe("SCRAM with a server that does not know the password", () => {
+    /** STARTTLS, then SCRAM-SHA-1 played by the fake server, then <bind/> for whoever gets there. */
+    const scramLogin = (o: { password?: string; final: ScramFinal }) => async (c: FakeConnection) => {
+      await c.openStream(FEATURES.starttls);
+      await c.startTls();
+      await c.openStream(FEATURES.mechanisms("SCRAM-SHA-1"));
+      await scramSha1Server(c, o);
+      await bindAtOnce(c);
+    };
+
+    for (const [final, where] of [
+      ["success-data", "in <success/> (as Prosody sends it)"],
+      ["challenge", "in a last <challenge/>"],
+    ] as const) {
+      test(`the server's signature ${where} is checked: right -> online`, async () => {
+        srv = await startFakeXmppServer(scramLogin({ password: "alice-pw", final }));
+        const { conn } = connect(srv);
+        await conn.start();
+        assert.equal(conn.state, "online");
+      });
+
+      test(`a wrong signature ${where}: login refused, nothing sent after SASL`, async () => {
+        srv = await startFakeXmppServer(scramLogin({ final }));
+        const { conn, states, lines } = connect(srv);
+        await assert.rejects(conn.start(), /refusing the server: SCRAM-SHA-1: the server's signature is wrong/);
+        assert.equal(conn.state, "offline");
+        assert.ok(!states.some((s) => s[0] === "online"));
+        const afterSasl = srv.connections[0]!.received.split(/<response[^>]*>[^<]*<\/response>|<response[^>]*\/>/).pop()!;
+        assert.equal(beyondHeaders(afterSasl), "", `nothing after SASL: ${afterSasl}`);
+        assert.deepEqual(refusals(lines).map((l) => l.msg), ["login refused"]);
+      });
+    }
+
+    test("no signature at all (<success/> without data, no final challenge): login refused", async () => {
+      srv = await startFakeXmppServer(scramLogin({ final: "none" }));
+      const { conn } = connect(srv);
+      await assert.rejects(conn.start(), /the server did not prove it knows the password/);
+      assert.doesNotMatch(srv.connections[0]!.received, STANZA);
+    });
   });
 });

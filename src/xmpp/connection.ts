@@ -10,7 +10,6 @@ import _reconnect from "@xmpp/reconnect";
 import _tcp from "@xmpp/tcp";
 import _middleware from "@xmpp/middleware";
 import _streamFeatures from "@xmpp/stream-features";
-import _iqCaller from "@xmpp/iq/caller.js";
 import _resourceBinding from "@xmpp/resource-binding";
 import _streamManagement from "@xmpp/stream-management";
 import SASLFactory from "saslmechanisms";
@@ -24,6 +23,7 @@ import { ScramSha1, ScramSha256 } from "./scram.js";
 import { inboundCounter } from "./sm-counter.js";
 import { NS_TLS, guardStream, type StreamGuard } from "./stream-guard.js";
 import { sasl } from "./sasl.js";
+import { createIqCaller, type IqCaller } from "./iq-caller.js";
 import { CAPS_NODE, IDENTITY, NS_CAPS, NS_DISCO_INFO, capsVerification } from "./caps.js";
 
 export const ACCOUNT_STATES = {
@@ -59,30 +59,6 @@ export type XmppEvents = {
 
 export type IqSetHandler = (stanza: Element, child: Element) => Promise<void> | void;
 
-/**
- * @xmpp/iq's request() with two flaws removed. It rejects its pending
- * promise when the error reply arrives but handles that promise only once
- * send() has resolved: a reply that comes first (a stalled socket, a server
- * that wakes up) was an unhandled rejection. And its timeout error has no
- * message ("" in every log line).
- */
-export async function requestIq(
-  caller: { request(stanza: Element, timeoutMs?: number): Promise<Element> },
-  stanza: Element,
-  timeoutMs: number,
-): Promise<Element> {
-  const pending = caller.request(stanza, timeoutMs);
-  // request() registered its deferred under the stanza's id before its first await.
-  const handlers = (caller as { handlers?: Map<string, { promise?: Promise<unknown> }> }).handlers;
-  handlers?.get(stanza.attrs.id ?? "")?.promise?.catch(() => undefined);
-  try {
-    return await pending;
-  } catch (err) {
-    if ((err as Error)?.name === "TimeoutError") throw new Error(`no answer within ${timeoutMs} ms`);
-    throw err;
-  }
-}
-
 const BACKOFF_MIN_MS = 1000;
 
 /** Errors that end a login attempt: our policy (AccountError) or the server's SASL <failure/>. */
@@ -95,7 +71,7 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
   readonly #opts: XmppOptions;
   readonly #log: Logger;
   readonly #client: Client;
-  readonly #iqCaller: ReturnType<typeof _iqCaller>;
+  readonly #iqCaller: IqCaller;
   readonly #reconnect: ReturnType<typeof _reconnect>;
   readonly #iqSetHandlers: { ns: string; name: string; handler: IqSetHandler }[] = [];
   readonly #capsVer: string;
@@ -132,7 +108,13 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     const streamFeatures = _streamFeatures({ middleware });
     // XEP-0198 'h' is ours: before the iq caller, which swallows our results (sm-counter.ts).
     const smInbound = inboundCounter(middleware, client);
-    this.#iqCaller = _iqCaller({ middleware, entity: client });
+    // iq-caller.ts: unpredictable ids, and a reply counts only from whom we asked.
+    this.#iqCaller = createIqCaller({
+      entity: client,
+      middleware,
+      own: () => ({ full: client.jid?.resource ? client.jid.toString() : undefined, bare: client.jid?.bare().toString() ?? opts.jid, domain }),
+      logger: this.#log,
+    });
 
     // Stream features in priority order: STARTTLS, SASL, stream management (resumption), resource binding.
     streamFeatures.use("starttls", NS_TLS, async ({ entity }, next) => this.#startTls(entity, next));
@@ -157,7 +139,7 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     // closed the new stream ("Client acknowledged more stanzas than sent by
     // server") and the Jingle stanzas sent to us meanwhile bounced.
     const sm = _streamManagement({ streamFeatures, entity: client, middleware });
-    _resourceBinding({ iqCaller: this.#iqCaller, streamFeatures }, opts.resource);
+    _resourceBinding({ iqCaller: this.#iqCaller.library, streamFeatures }, opts.resource);
     smInbound.attach(sm);
 
     middleware.use(async (ctx, next) => {
@@ -229,10 +211,8 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     // resumed are lost: an iq among them fails now rather than at its timeout.
     sm.on("fail", (stanza: Element) => {
       const id = stanza.attrs.id;
-      const handlers = (this.#iqCaller as unknown as { handlers?: Map<string, { reject(err: Error): void }> }).handlers;
-      if (stanza.name !== "iq" || !id || !handlers?.has(id)) return;
-      handlers.get(id)!.reject(new Error("not delivered: the stream was lost before the server acknowledged it"));
-      handlers.delete(id);
+      if (stanza.name !== "iq" || !id) return;
+      this.#iqCaller.fail(id, new Error("not delivered: the stream was lost before the server acknowledged it"));
     });
   }
 
@@ -348,7 +328,7 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
 
   /** Sends an iq and resolves with the result stanza; rejects with the stanza error. */
   async iq(stanza: Element, timeoutMs = 15_000): Promise<Element> {
-    return requestIq(this.#iqCaller, stanza, timeoutMs);
+    return this.#iqCaller.request(stanza, timeoutMs);
   }
 
   async sendIqResult(request: Element): Promise<void> {

@@ -6,7 +6,7 @@ import { networkInterfaces } from "node:os";
 import type { Element } from "ltx";
 import { loadConfigFile, type LoadedConfig } from "../config/load.js";
 import { XmppConnection, type AccountState } from "../xmpp/connection.js";
-import { jingleFeatures } from "../xmpp/caps.js";
+import { capsVerificationOf, jingleFeatures } from "../xmpp/caps.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import { NS_JINGLE, buildJmiMessage, findJmi, parseJmi, type JmiElement } from "../jingle/protocol/index.js";
 import { selectHostAddresses } from "../ice/addresses.js";
@@ -28,7 +28,7 @@ import { decideIncoming, type CallPolicy, type IncomingDecision } from "./policy
 import { planReload } from "./reload.js";
 import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js";
 import { Call, type CallInfo } from "./call.js";
-import { PresenceBook } from "./presence-book.js";
+import { PresenceBook, type Caps } from "./presence-book.js";
 
 export const VERSION = "0.1.0";
 
@@ -92,7 +92,13 @@ export class App {
   readonly #sessions = new SessionManager();
   readonly #calls = new Map<string, Call>();
   readonly #bySid = new Map<string, Call>();
-  readonly #presence = new PresenceBook();
+  /** Presence of roster contacts, our own account and peers of live calls only: strangers' presence costs nothing. */
+  readonly #presence = new PresenceBook({
+    keep: (bare) =>
+      this.#roster.has(bare) ||
+      sameJid(bare, bareOf(this.#xmpp.jid ?? this.#cfg.account.jid)) ||
+      [...this.#calls.values()].some((c) => sameJid(bareOf(c.peer), bare)),
+  });
   readonly #extServices: ExternalServices;
   #certificate: DtlsCertificate | undefined;
   #clockErrors = 0;
@@ -134,7 +140,10 @@ export class App {
     this.#roster = new Roster(this.#xmpp, logger);
     this.#roster.on("request", (jid) => this.#control.broadcast("roster", { type: "request", jid }));
     this.#roster.on("changed", (item) => this.#control.broadcast("roster", { type: "changed", jid: item.jid, item }));
-    this.#roster.on("removed", (jid) => this.#control.broadcast("roster", { type: "removed", jid }));
+    this.#roster.on("removed", (jid) => {
+      this.#presence.prune();
+      this.#control.broadcast("roster", { type: "removed", jid });
+    });
     this.#extServices = new ExternalServices(() => this.#xmpp.iq(buildServicesQuery(this.#xmpp.domain), 5000));
     this.#xmpp.on("presence", (p) => this.#presence.update(p));
     this.#xmpp.on("message", (m) => this.#onMessage(m));
@@ -423,8 +432,8 @@ export class App {
 
   readonly #featureCache = new Map<string, Set<string>>();
 
-  /** disco#info of a device, cached by its caps ver (XEP-0115); undefined if it does not answer. */
-  async #featuresOf(jid: string, caps?: { node: string; ver: string }): Promise<Set<string> | undefined> {
+  /** disco#info of a device, cached by its caps ver (XEP-0115) once the answer hashes to it; undefined if it does not answer. */
+  async #featuresOf(jid: string, caps?: Caps): Promise<Set<string> | undefined> {
     const key = caps ? `${caps.node}#${caps.ver}` : undefined;
     if (key && this.#featureCache.has(key)) return this.#featureCache.get(key);
     try {
@@ -434,7 +443,9 @@ export class App {
       );
       const query = reply.getChild("query", "http://jabber.org/protocol/disco#info");
       const set = new Set((query?.getChildren("feature") ?? []).slice(0, 500).map((f) => f.attrs.var ?? ""));
-      if (key && this.#featureCache.size < 1000) this.#featureCache.set(key, set);
+      // XEP-0115 §5.4: a ver is cached only for the feature set it is the hash of (caps.ts).
+      const verified = caps?.hash === "sha-1" && query !== undefined && capsVerificationOf(query) === caps.ver;
+      if (key && verified && this.#featureCache.size < 1000) this.#featureCache.set(key, set);
       return set;
     } catch {
       return undefined;
@@ -627,6 +638,7 @@ export class App {
       this.#calls.delete(id);
       this.#bySid.delete(o.sid);
       this.#sessions.remove(o.sid);
+      this.#presence.prune();
     });
     return call;
   }

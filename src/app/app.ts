@@ -145,7 +145,14 @@ export class App {
       this.#control.broadcast("roster", { type: "removed", jid });
     });
     this.#extServices = new ExternalServices(() => this.#xmpp.iq(buildServicesQuery(this.#xmpp.domain), 5000));
-    this.#xmpp.on("presence", (p) => this.#presence.update(p));
+    this.#xmpp.on("presence", (p) => {
+      this.#presence.update(p);
+      // The full JID we are in a call or ringing with went offline: nobody is left to talk to.
+      const from = p.attrs.from;
+      if (p.attrs.type === "unavailable" && from?.includes("/")) {
+        for (const c of this.#calls.values()) if (sameJid(c.peer, from)) void c.peerGone();
+      }
+    });
     this.#xmpp.on("message", (m) => this.#onMessage(m));
     this.#xmpp.on("state", (state, reason) => {
       this.#accountReason = reason;

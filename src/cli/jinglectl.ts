@@ -79,7 +79,7 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   } catch (e) {
     // The client's message names the path and the reason.
     err(`jinglectl: ${e instanceof ControlRequestError ? e.message : `cannot connect to jingled at ${socketPath}: ${String(e)}`}`);
-    err("Is the daemon running? Choose its socket with --socket PATH or JINGLED_SOCKET.");
+    if (!(e instanceof ControlRequestError && e.code === "untrusted-socket")) err("Is the daemon running? Choose its socket with --socket PATH or JINGLED_SOCKET.");
     return ExitCode.NoDaemon;
   }
 

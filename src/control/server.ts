@@ -6,6 +6,7 @@ import net from "node:net";
 import { dirname, join } from "node:path";
 import type { Logger } from "../util/logger.js";
 import { CommandError, JingledError, errorMessage } from "../util/errors.js";
+import { ControlSocketError, directoryProblem } from "./socket-trust.js";
 import {
   PROTOCOL_VERSION,
   encodeLine,
@@ -63,11 +64,7 @@ export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string 
   return `/tmp/jingled-${uid}/control.sock`;
 }
 
-export class ControlSocketError extends JingledError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("control-socket", message, options);
-  }
-}
+export { ControlSocketError };
 
 type QueueItem = { kind: "line"; line: string } | { kind: "too-long" };
 
@@ -373,9 +370,9 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
 }
 
 /**
- * The socket's directory must be ours and closed to others: the socket file's
- * own mode is not enough on every system, and a directory someone else
- * controls could swap the socket for theirs.
+ * The socket's directory must be ours and closed to others (socket-trust.ts):
+ * the socket file's own mode is not enough on every system, and a directory
+ * someone else controls could swap the socket for theirs.
  */
 async function prepareDirectory(dir: string): Promise<void> {
   try {
@@ -383,24 +380,8 @@ async function prepareDirectory(dir: string): Promise<void> {
   } catch (err) {
     throw new ControlSocketError(`cannot create control socket directory ${dir}: ${errorMessage(err)}`, { cause: err });
   }
-  const st = await lstat(dir);
-  if (st.isSymbolicLink()) {
-    throw new ControlSocketError(`control socket directory ${dir} is a symbolic link; refusing to use it`);
-  }
-  if (!st.isDirectory()) throw new ControlSocketError(`control socket directory ${dir} is not a directory`);
-  const uid = typeof process.getuid === "function" ? process.getuid() : st.uid;
-  if (st.uid !== uid) {
-    throw new ControlSocketError(
-      `control socket directory ${dir} is owned by uid ${st.uid}, not by us (uid ${uid}); refusing to use it`,
-    );
-  }
-  if ((st.mode & 0o077) !== 0) {
-    const mode = (st.mode & 0o777).toString(8).padStart(3, "0");
-    throw new ControlSocketError(
-      `control socket directory ${dir} has mode ${mode}: other users could reach the socket; ` +
-        `run "chmod 700 ${dir}" or choose another path`,
-    );
-  }
+  const problem = directoryProblem(dir, await lstat(dir));
+  if (problem) throw new ControlSocketError(problem);
 }
 
 /** Removes a socket left by a crashed daemon; refuses to take over a live one. */

@@ -115,8 +115,12 @@ export class App {
   #callSeq = 0;
   #accountReason: string | undefined;
 
-  constructor(cfg: LoadedConfig, logger: Logger) {
+  /** The environment the config is read with on reload (main.ts keeps JINGLED_PASSWORD here, not in process.env). */
+  readonly #configEnv: NodeJS.ProcessEnv;
+
+  constructor(cfg: LoadedConfig, logger: Logger, opts: { configEnv?: NodeJS.ProcessEnv } = {}) {
     this.#cfg = cfg;
+    this.#configEnv = opts.configEnv ?? process.env;
     this.#log = logger;
     // The Opus implementation of the calls made from now on (the schema checked it is available).
     selectOpusBackend(cfg.media.opus.backend);
@@ -273,7 +277,7 @@ export class App {
     if (!file) throw new CommandError("not-supported", "reload: the daemon was not started from a config file");
     let next: LoadedConfig;
     try {
-      next = loadConfigFile(file);
+      next = loadConfigFile(file, this.#configEnv);
     } catch (err) {
       if (err instanceof ConfigError) throw new CommandError("bad-argument", `reload: ${err.message}\nnothing was changed`);
       throw err;

@@ -2,7 +2,8 @@
 // a socket another local user could have put there: a squatted directory
 // (the /tmp/jingled-UID fallback made first by someone else), one open to
 // others, a symbolic link, a socket owned by someone else. The squatter's
-// listening socket must see no connection at all.
+// listening socket must see no connection at all. The daemon refuses to
+// listen in such a directory by the same checks.
 import { afterEach, beforeEach, test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
@@ -10,6 +11,8 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/jinglectl.js";
+import { createControlServer } from "../../src/control/server.js";
+import { silentLogger } from "../../src/util/logger.js";
 import { ExitCode } from "../../src/cli/usage.js";
 
 const OTHER_UID = 65534; // nobody
@@ -108,4 +111,22 @@ test("our own private directory and socket: connects (the checks let the real th
   const r = await jinglectl(sock);
   assert.equal(r.code, ExitCode.Ok, r.err);
   assert.equal(connections, 1);
+});
+
+function daemonAt(path: string) {
+  return createControlServer({ path, logger: silentLogger(), version: "test", snapshot: () => ({}), handlers: {} });
+}
+
+test("the daemon does not listen in a socket directory owned by another user", { skip: !isRoot && "needs root to give a directory to another uid" }, async () => {
+  const dir = join(base, "jingled-1000");
+  mkdirSync(dir, { mode: 0o700 });
+  chownSync(dir, OTHER_UID, OTHER_UID);
+  await assert.rejects(daemonAt(join(dir, "control.sock")).listen(), /is owned by uid 65534, not by us .* refusing to use it/);
+});
+
+test("the daemon does not listen in a socket directory that is a symbolic link", async () => {
+  const real = join(base, "real");
+  mkdirSync(real, { mode: 0o700 });
+  symlinkSync(real, join(base, "link"));
+  await assert.rejects(daemonAt(join(base, "link", "control.sock")).listen(), /is a symbolic link; refusing to use it/);
 });

@@ -115,7 +115,7 @@ export function guardStream(deps: {
   entity.on("disconnect", () => void (authenticated = false));
 
   const refused = (el: Element, p: StreamPhase): Error =>
-    new AccountError("stream-not-ready", `not sending <${el.name}/> before the stream is ${p === "unprotected" ? "encrypted" : "authenticated"}`);
+    new AccountError("stream-not-ready", `not sending <${el.name}/>: the stream to the server is not ${p === "unprotected" ? "encrypted" : "authenticated"} (yet)`);
   const send = entity.send.bind(entity);
   entity.send = async (el: Element) => {
     const p = phase();

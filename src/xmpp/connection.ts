@@ -60,12 +60,12 @@ export type XmppEvents = {
 export type IqSetHandler = (stanza: Element, child: Element) => Promise<void> | void;
 
 const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 60_000;
 
 /** Errors that end a login attempt: our policy (AccountError) or the server's SASL <failure/>. */
 function refusal(err: Error): boolean {
   return err instanceof AccountError || err?.name === "SASLError";
 }
-const BACKOFF_MAX_MS = 60_000;
 
 export class XmppConnection extends TypedEmitter<XmppEvents> {
   readonly #opts: XmppOptions;

@@ -73,9 +73,16 @@ export async function main(argv: string[]): Promise<number> {
     return 64;
   }
 
+  // The password leaves the process environment once read: no child process
+  // inherits it (helpers get a minimal environment anyway: util/child-env.ts).
+  // Reloads read the config with the value read here.
+  const configEnv: NodeJS.ProcessEnv = {};
+  if (process.env.JINGLED_PASSWORD !== undefined) configEnv.JINGLED_PASSWORD = process.env.JINGLED_PASSWORD;
+  delete process.env.JINGLED_PASSWORD;
+
   let cfg;
   try {
-    cfg = loadConfigFile(configFile);
+    cfg = loadConfigFile(configFile, configEnv);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`jingled: ${err.message}\n`);
@@ -85,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const log = createLogger({ level: cfg.log.level, format: logFormat ?? cfg.log.format });
-  const app = new App(cfg, log);
+  const app = new App(cfg, log, { configEnv });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     stopping ??= (async () => {

@@ -6,7 +6,7 @@ import { networkInterfaces } from "node:os";
 import type { Element } from "ltx";
 import { loadConfigFile, type LoadedConfig } from "../config/load.js";
 import { XmppConnection, type AccountState } from "../xmpp/connection.js";
-import { jingleFeatures } from "../xmpp/caps.js";
+import { capsVerificationOf, jingleFeatures } from "../xmpp/caps.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import { NS_JINGLE, buildJmiMessage, findJmi, parseJmi, type JmiElement } from "../jingle/protocol/index.js";
 import { selectHostAddresses } from "../ice/addresses.js";
@@ -31,7 +31,7 @@ import { decideIncoming, type CallPolicy, type IncomingDecision } from "./policy
 import { planReload } from "./reload.js";
 import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js";
 import { Call, type CallInfo } from "./call.js";
-import { PresenceBook } from "./presence-book.js";
+import { PresenceBook, type Caps } from "./presence-book.js";
 
 export { VERSION } from "../version.js";
 import { VERSION } from "../version.js";
@@ -96,7 +96,13 @@ export class App {
   readonly #sessions = new SessionManager();
   readonly #calls = new Map<string, Call>();
   readonly #bySid = new Map<string, Call>();
-  readonly #presence = new PresenceBook();
+  /** Presence of roster contacts, our own account and peers of live calls only: strangers' presence costs nothing. */
+  readonly #presence = new PresenceBook({
+    keep: (bare) =>
+      this.#roster.has(bare) ||
+      sameJid(bare, bareOf(this.#xmpp.jid ?? this.#cfg.account.jid)) ||
+      [...this.#calls.values()].some((c) => sameJid(bareOf(c.peer), bare)),
+  });
   readonly #extServices: ExternalServices;
   #certificate: DtlsCertificate | undefined;
   #clockErrors = 0;
@@ -119,8 +125,12 @@ export class App {
   #callSeq = 0;
   #accountReason: string | undefined;
 
-  constructor(cfg: LoadedConfig, logger: Logger) {
+  /** The environment the config is read with on reload (main.ts keeps JINGLED_PASSWORD here, not in process.env). */
+  readonly #configEnv: NodeJS.ProcessEnv;
+
+  constructor(cfg: LoadedConfig, logger: Logger, opts: { configEnv?: NodeJS.ProcessEnv } = {}) {
     this.#cfg = cfg;
+    this.#configEnv = opts.configEnv ?? process.env;
     this.#log = logger;
     this.#events = createEventBus(logger);
     // The Opus implementation of the calls made from now on (the schema checked it is available).
@@ -145,9 +155,19 @@ export class App {
     this.#roster = new Roster(this.#xmpp, logger);
     this.#roster.on("request", (jid) => this.#events.publish("roster", { type: "request", jid }));
     this.#roster.on("changed", (item) => this.#events.publish("roster", { type: "changed", jid: item.jid, item }));
-    this.#roster.on("removed", (jid) => this.#events.publish("roster", { type: "removed", jid }));
+    this.#roster.on("removed", (jid) => {
+      this.#presence.prune();
+      this.#events.publish("roster", { type: "removed", jid });
+    });
     this.#extServices = new ExternalServices(() => this.#xmpp.iq(buildServicesQuery(this.#xmpp.domain), 5000));
-    this.#xmpp.on("presence", (p) => this.#presence.update(p));
+    this.#xmpp.on("presence", (p) => {
+      this.#presence.update(p);
+      // The full JID we are in a call or ringing with went offline: nobody is left to talk to.
+      const from = p.attrs.from;
+      if (p.attrs.type === "unavailable" && from?.includes("/")) {
+        for (const c of this.#calls.values()) if (sameJid(c.peer, from)) void c.peerGone();
+      }
+    });
     this.#xmpp.on("message", (m) => this.#onMessage(m));
     this.#xmpp.on("state", (state, reason) => {
       this.#accountReason = reason;
@@ -272,7 +292,7 @@ export class App {
     if (!file) throw new CommandError("not-supported", "reload: the daemon was not started from a config file");
     let next: LoadedConfig;
     try {
-      next = loadConfigFile(file);
+      next = loadConfigFile(file, this.#configEnv);
     } catch (err) {
       if (err instanceof ConfigError) throw new CommandError("bad-argument", `reload: ${err.message}\nnothing was changed`);
       throw err;
@@ -438,8 +458,8 @@ export class App {
 
   readonly #featureCache = new Map<string, Set<string>>();
 
-  /** disco#info of a device, cached by its caps ver (XEP-0115); undefined if it does not answer. */
-  async #featuresOf(jid: string, caps?: { node: string; ver: string }): Promise<Set<string> | undefined> {
+  /** disco#info of a device, cached by its caps ver (XEP-0115) once the answer hashes to it; undefined if it does not answer. */
+  async #featuresOf(jid: string, caps?: Caps): Promise<Set<string> | undefined> {
     const key = caps ? `${caps.node}#${caps.ver}` : undefined;
     if (key && this.#featureCache.has(key)) return this.#featureCache.get(key);
     try {
@@ -449,7 +469,9 @@ export class App {
       );
       const query = reply.getChild("query", "http://jabber.org/protocol/disco#info");
       const set = new Set((query?.getChildren("feature") ?? []).slice(0, 500).map((f) => f.attrs.var ?? ""));
-      if (key && this.#featureCache.size < 1000) this.#featureCache.set(key, set);
+      // XEP-0115 §5.4: a ver is cached only for the feature set it is the hash of (caps.ts).
+      const verified = caps?.hash === "sha-1" && query !== undefined && capsVerificationOf(query) === caps.ver;
+      if (key && verified && this.#featureCache.size < 1000) this.#featureCache.set(key, set);
       return set;
     } catch {
       return undefined;
@@ -642,6 +664,7 @@ export class App {
       this.#calls.delete(id);
       this.#bySid.delete(o.sid);
       this.#sessions.remove(o.sid);
+      this.#presence.prune();
     });
     return call;
   }

@@ -439,6 +439,18 @@ export class Call extends TypedEmitter<CallEvents> {
     });
   }
 
+  /**
+   * The peer's full JID went offline (unavailable presence, RFC 6121 §4.5.2):
+   * the call ends now with XEP-0166 reason gone, instead of after the ICE
+   * consent timeout. Nothing is sent: nobody is there to answer.
+   */
+  peerGone(): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      await this.#end("gone", { send: false, text: "the peer went offline" });
+    });
+  }
+
   // ------------------------------------------------------------ in-call controls
 
   /** An outgoing call nobody answers ends with reason timeout, like an unanswered incoming one. */

@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import type { DeviceInfo, DevicesResult } from "../control/protocol.js";
 import { sinkSpec, sourceSpec } from "../config/schema.js";
+import { helperEnv } from "../util/child-env.js";
 
 export interface AlsaPcm {
   /** e.g. "hw:0,0" */
@@ -44,7 +45,7 @@ export function parsePactlShort(text: string): { name: string; state: string }[]
 
 function pactl(args: string[]): Promise<string> {
   return new Promise((resolve) => {
-    execFile("pactl", args, { timeout: 2000 }, (err, stdout) => resolve(err ? "" : stdout));
+    execFile("pactl", args, { timeout: 2000, env: helperEnv() }, (err, stdout) => resolve(err ? "" : stdout));
   });
 }
 

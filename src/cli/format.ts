@@ -15,6 +15,43 @@ import type {
   StatsResult,
 } from "../control/protocol.js";
 
+// C0 and C1 controls and DEL, the Unicode line and paragraph separators, and
+// the bidirectional formatting characters: any of them in a peer's reason
+// text, a JID or a contact's name could start a forged event line, move the
+// cursor, recolour the terminal or reorder what is shown.
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+/** What JSON.stringify leaves as it is (it escapes C0 itself). */
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/** `s` with every unsafe character shown as an escape (\n, \x1b, \u202e). */
+export function escapeControl(s: string): string {
+  return s.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    return NAMED[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`);
+  });
+}
+
+/**
+ * A copy of `value` with every string (keys included) passed through
+ * escapeControl: what the daemon relays from the network — reason texts,
+ * JIDs, names, statistics — is safe to print for people.
+ */
+export function printable<T>(value: T, depth = 0): T {
+  if (typeof value === "string") return escapeControl(value) as T;
+  if (value === null || typeof value !== "object") return value;
+  if (depth > 32) return "[...]" as T; // nothing the daemon sends is this deep
+  if (Array.isArray(value)) return value.map((v) => printable(v, depth + 1)) as T;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[escapeControl(k)] = printable(v, depth + 1);
+  return out as T;
+}
+
+/** JSON for people: JSON.stringify already escapes C0 controls; the rest of UNSAFE as \uXXXX (still valid JSON). */
+export function printableJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 function formatDuration(ms: number): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   const s = Math.round(ms / 1000);

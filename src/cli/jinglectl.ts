@@ -6,7 +6,7 @@ import { resolve as resolvePath } from "node:path";
 import { ControlRequestError, connectControl, type AnyEvent, type ControlClient } from "../control/client.js";
 import type { CallEvent, CallIdArgs, PresenceShow, RejectArgs, RosterListResult, Snapshot } from "../control/protocol.js";
 import { defaultSocketPath } from "../control/server.js";
-import { formatAccount, formatCall, formatDevices, formatEvent, formatReload, formatRoster, formatSpec, formatStats } from "./format.js";
+import { escapeControl, formatAccount, formatCall, formatDevices, formatEvent, formatReload, formatRoster, formatSpec, formatStats, printable, printableJson } from "./format.js";
 import { ExitCode, UsageError, globalHelp, commandHelp, parseCommandLine, parseDeviceSpec, type Parsed } from "./usage.js";
 import { bashCompletion, zshCompletion } from "./completion.js";
 import { PROTOCOL_VERSION } from "../control/protocol.js";
@@ -89,8 +89,8 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     client = await connectControl(socketPath);
   } catch (e) {
     // The client's message names the path and the reason.
-    err(`jinglectl: ${e instanceof ControlRequestError ? e.message : `cannot connect to jingled at ${socketPath}: ${String(e)}`}`);
-    err("Is the daemon running? Choose its socket with --socket PATH or JINGLED_SOCKET.");
+    err(`jinglectl: ${escapeControl(e instanceof ControlRequestError ? e.message : `cannot connect to jingled at ${socketPath}: ${String(e)}`)}`);
+    if (!(e instanceof ControlRequestError && e.code === "untrusted-socket")) err("Is the daemon running? Choose its socket with --socket PATH or JINGLED_SOCKET.");
     return ExitCode.NoDaemon;
   }
 
@@ -111,10 +111,10 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     }
     if (e instanceof ControlRequestError) {
       if (e.code === "disconnected" || e.code === "bad-reply") {
-        err(`jinglectl: lost connection to jingled at ${socketPath}: ${e.message}`);
+        err(`jinglectl: lost connection to jingled at ${socketPath}: ${escapeControl(e.message)}`);
         return ExitCode.NoDaemon;
       }
-      err(`error ${e.code}: ${e.message}`);
+      err(`error ${escapeControl(e.code)}: ${escapeControl(e.message)}`);
       return ExitCode.CommandFailed;
     }
     throw e;
@@ -124,8 +124,15 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   }
 }
 
+/** The client, with every result made printable (format.ts): for output meant for people. */
+function printableClient(client: ControlClient): Pick<ControlClient, "request"> {
+  return { request: ((cmd: string, args?: Record<string, unknown>) => client.request(cmd, args).then((r) => printable(r))) as ControlClient["request"] };
+}
+
 async function run(ctx: Context, rawArgs: Record<string, unknown> | undefined): Promise<number> {
-  const { client, parsed, out } = ctx;
+  const { parsed, out } = ctx;
+  // Text from the network (JIDs, reason texts, names) reaches people with control characters escaped.
+  const client = parsed.json ? ctx.client : printableClient(ctx.client);
   const [arg0] = parsed.positionals;
   const print = (result: unknown, human: () => string): void => out(parsed.json ? JSON.stringify(result) : human());
   const callIdArgs: CallIdArgs = arg0 === undefined ? {} : { callId: arg0 };
@@ -259,8 +266,8 @@ async function run(ctx: Context, rawArgs: Record<string, unknown> | undefined): 
     case "completion":
       return ExitCode.Ok; // answered before connecting
     case "raw": {
-      const result = await client.request(arg0!, rawArgs);
-      out(parsed.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
+      const result = await ctx.client.request(arg0!, rawArgs);
+      out(parsed.json ? JSON.stringify(result) : printableJson(result));
       return ExitCode.Ok;
     }
   }
@@ -275,7 +282,7 @@ function aborted(signal: AbortSignal): Promise<"aborted"> {
 
 async function followEvents(ctx: Context): Promise<number> {
   const { client, parsed, out, socketPath } = ctx;
-  out(parsed.json ? JSON.stringify(client.hello) : formatEvent(client.hello as unknown as AnyEvent));
+  out(parsed.json ? JSON.stringify(client.hello) : formatEvent(printable(client.hello as unknown as AnyEvent)));
   const iterator = client.events();
   const stop = aborted(ctx.signal);
   for (;;) {
@@ -285,7 +292,7 @@ async function followEvents(ctx: Context): Promise<number> {
       return ExitCode.Ok;
     }
     if (next.done) break;
-    out(parsed.json ? JSON.stringify(next.value) : formatEvent(next.value));
+    out(parsed.json ? JSON.stringify(next.value) : formatEvent(printable(next.value)));
   }
   ctx.err(`jinglectl: jingled at ${socketPath} closed the connection`);
   return ExitCode.NoDaemon;
@@ -319,7 +326,7 @@ async function placeCall(ctx: Context): Promise<number> {
     if (e.event !== "call" || e.callId !== callId) continue;
     const ce = e as unknown as CallEvent;
     // "outgoing" was already printed from the reply.
-    if (ce.type !== "outgoing" || parsed.json) out(parsed.json ? JSON.stringify(e) : formatEvent(e));
+    if (ce.type !== "outgoing" || parsed.json) out(parsed.json ? JSON.stringify(e) : formatEvent(printable(e)));
     if (ce.type === "ended") {
       await iterator.return?.();
       return ce.reason === "success" ? ExitCode.Ok : ExitCode.CallUnsuccessful;

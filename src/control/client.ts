@@ -2,6 +2,7 @@
 // jinglectl and tests. It correlates replies by id, surfaces events, and
 // turns error replies into a ControlRequestError carrying the protocol code.
 import net from "node:net";
+import { socketPathProblem } from "./socket-trust.js";
 import { TypedEmitter } from "../util/events.js";
 import type {
   CommandArgs,
@@ -17,6 +18,8 @@ import type {
 export const ClientErrorCode = {
   /** The socket could not be reached (no daemon, wrong path, no permission). */
   ConnectFailed: "connect-failed",
+  /** The socket or its directory is not ours alone (another user's, or open to others): not connected. */
+  Untrusted: "untrusted-socket",
   /** The connection closed before a reply arrived. */
   Disconnected: "disconnected",
   /** The daemon sent something that is not protocol. */
@@ -183,6 +186,14 @@ export function connectControl(path: string, opts: ConnectOptions = {}): Promise
   const timeoutMs = opts.timeoutMs ?? 5000;
   const maxLineBytes = opts.maxLineBytes ?? 16 * 1024 * 1024;
   return new Promise((resolve, reject) => {
+    // The daemon's own checks on the socket and its directory (socket-trust.ts): a squatter's socket is never spoken to.
+    let untrusted: string | undefined;
+    try {
+      untrusted = socketPathProblem(path);
+    } catch (err) {
+      untrusted = `cannot check ${path}: ${(err as Error).message}`;
+    }
+    if (untrusted) return reject(new ControlRequestError(ClientErrorCode.Untrusted, untrusted));
     const socket = net.connect(path);
     const client = new ControlClient(socket);
     let settled = false;

@@ -6,10 +6,11 @@ import { lstat, mkdir, chmod, unlink, stat } from "node:fs/promises";
 import net from "node:net";
 import { dirname, join } from "node:path";
 import type { Logger } from "../util/logger.js";
-import { JingledError, errorMessage } from "../util/errors.js";
+import { errorMessage } from "../util/errors.js";
 import { PROTOCOL_VERSION, encodeLine, errorReply, type ControlReply } from "./protocol.js";
 import { createDispatcher, type ClientInfo, type CommandDispatcher, type CommandHandler } from "./dispatch.js";
 import { createEventBus, type EventBus } from "./event-bus.js";
+import { ControlSocketError, directoryProblem } from "./socket-trust.js";
 
 export type { ClientInfo, CommandHandler } from "./dispatch.js";
 
@@ -56,11 +57,7 @@ export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string 
   return `/tmp/jingled-${uid}/control.sock`;
 }
 
-export class ControlSocketError extends JingledError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("control-socket", message, options);
-  }
-}
+export { ControlSocketError };
 
 type QueueItem = { kind: "line"; line: string } | { kind: "too-long" };
 
@@ -328,9 +325,9 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
 }
 
 /**
- * The socket's directory must be ours and closed to others: the socket file's
- * own mode is not enough on every system, and a directory someone else
- * controls could swap the socket for theirs.
+ * The socket's directory must be ours and closed to others (socket-trust.ts):
+ * the socket file's own mode is not enough on every system, and a directory
+ * someone else controls could swap the socket for theirs.
  */
 async function prepareDirectory(dir: string): Promise<void> {
   try {
@@ -338,24 +335,8 @@ async function prepareDirectory(dir: string): Promise<void> {
   } catch (err) {
     throw new ControlSocketError(`cannot create control socket directory ${dir}: ${errorMessage(err)}`, { cause: err });
   }
-  const st = await lstat(dir);
-  if (st.isSymbolicLink()) {
-    throw new ControlSocketError(`control socket directory ${dir} is a symbolic link; refusing to use it`);
-  }
-  if (!st.isDirectory()) throw new ControlSocketError(`control socket directory ${dir} is not a directory`);
-  const uid = typeof process.getuid === "function" ? process.getuid() : st.uid;
-  if (st.uid !== uid) {
-    throw new ControlSocketError(
-      `control socket directory ${dir} is owned by uid ${st.uid}, not by us (uid ${uid}); refusing to use it`,
-    );
-  }
-  if ((st.mode & 0o077) !== 0) {
-    const mode = (st.mode & 0o777).toString(8).padStart(3, "0");
-    throw new ControlSocketError(
-      `control socket directory ${dir} has mode ${mode}: other users could reach the socket; ` +
-        `run "chmod 700 ${dir}" or choose another path`,
-    );
-  }
+  const problem = directoryProblem(dir, await lstat(dir));
+  if (problem) throw new ControlSocketError(problem);
 }
 
 /** Removes a socket left by a crashed daemon; refuses to take over a live one. */

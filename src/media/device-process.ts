@@ -2,9 +2,11 @@
 // aplay, parec, pacat). Whatever goes wrong with it — not installed, no such
 // device, it dies — becomes one clear error through `onFailure`, never an
 // unhandled 'error' event: a device problem must not take the daemon down.
-// close() stops it by its own PID.
+// close() stops it by its own PID. It runs with a minimal environment
+// (util/child-env.ts): nothing of the daemon's but what sound needs.
 import { spawn, type ChildProcess } from "node:child_process";
 import { JingledError } from "../util/errors.js";
+import { helperEnv } from "../util/child-env.js";
 
 /** Which Debian package provides a helper, for the error message. */
 const PACKAGE_OF: Record<string, string> = {
@@ -40,7 +42,7 @@ export function startDeviceProcess(
   command: string,
   args: string[],
   onFailure: (err: JingledError) => void,
-  opts: { stdin?: boolean; env?: NodeJS.ProcessEnv } = {},
+  opts: { stdin?: boolean } = {},
 ): DeviceProcess {
   let stderr = "";
   let closed = false;
@@ -52,7 +54,7 @@ export function startDeviceProcess(
   };
   const child = spawn(command, args, {
     stdio: [opts.stdin ? "pipe" : "ignore", opts.stdin ? "ignore" : "pipe", "pipe"],
-    ...(opts.env ? { env: opts.env } : {}),
+    env: helperEnv(),
   });
   child.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") {

@@ -1,6 +1,7 @@
 // The XMPP account connection, composed from @xmpp/* parts (like @xmpp/client,
 // but with our own STARTTLS step so that a configured CA can be trusted, and
-// with plaintext refused unless explicitly allowed). RFC 6120 + XEP-0198.
+// with every stanza held back until the stream is encrypted — or plaintext
+// explicitly allowed — and authenticated: stream-guard.ts). RFC 6120 + XEP-0198.
 import net from "node:net";
 import tls from "node:tls";
 import { readFileSync } from "node:fs";
@@ -9,8 +10,6 @@ import _reconnect from "@xmpp/reconnect";
 import _tcp from "@xmpp/tcp";
 import _middleware from "@xmpp/middleware";
 import _streamFeatures from "@xmpp/stream-features";
-import _iqCaller from "@xmpp/iq/caller.js";
-import _sasl from "@xmpp/sasl";
 import _resourceBinding from "@xmpp/resource-binding";
 import _streamManagement from "@xmpp/stream-management";
 import SASLFactory from "saslmechanisms";
@@ -22,9 +21,10 @@ import { AccountError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import { ScramSha1, ScramSha256 } from "./scram.js";
 import { inboundCounter } from "./sm-counter.js";
+import { NS_TLS, guardStream, type StreamGuard } from "./stream-guard.js";
+import { sasl } from "./sasl.js";
+import { createIqCaller, type IqCaller } from "./iq-caller.js";
 import { CAPS_NODE, IDENTITY, NS_CAPS, NS_DISCO_INFO, capsVerification } from "./caps.js";
-
-const NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls";
 
 export const ACCOUNT_STATES = {
   connecting: "connecting",
@@ -59,41 +59,24 @@ export type XmppEvents = {
 
 export type IqSetHandler = (stanza: Element, child: Element) => Promise<void> | void;
 
-/**
- * @xmpp/iq's request() with two flaws removed. It rejects its pending
- * promise when the error reply arrives but handles that promise only once
- * send() has resolved: a reply that comes first (a stalled socket, a server
- * that wakes up) was an unhandled rejection. And its timeout error has no
- * message ("" in every log line).
- */
-export async function requestIq(
-  caller: { request(stanza: Element, timeoutMs?: number): Promise<Element> },
-  stanza: Element,
-  timeoutMs: number,
-): Promise<Element> {
-  const pending = caller.request(stanza, timeoutMs);
-  // request() registered its deferred under the stanza's id before its first await.
-  const handlers = (caller as { handlers?: Map<string, { promise?: Promise<unknown> }> }).handlers;
-  handlers?.get(stanza.attrs.id ?? "")?.promise?.catch(() => undefined);
-  try {
-    return await pending;
-  } catch (err) {
-    if ((err as Error)?.name === "TimeoutError") throw new Error(`no answer within ${timeoutMs} ms`);
-    throw err;
-  }
-}
-
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;
+
+/** Errors that end a login attempt: our policy (AccountError) or the server's SASL <failure/>. */
+function refusal(err: Error): boolean {
+  return err instanceof AccountError || err?.name === "SASLError";
+}
 
 export class XmppConnection extends TypedEmitter<XmppEvents> {
   readonly #opts: XmppOptions;
   readonly #log: Logger;
   readonly #client: Client;
-  readonly #iqCaller: ReturnType<typeof _iqCaller>;
+  readonly #iqCaller: IqCaller;
   readonly #reconnect: ReturnType<typeof _reconnect>;
   readonly #iqSetHandlers: { ns: string; name: string; handler: IqSetHandler }[] = [];
   readonly #capsVer: string;
+  readonly #guard: StreamGuard;
+  readonly #service: string;
   #state: AccountState = "offline";
   #stopping = false;
 
@@ -104,6 +87,7 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     const account = parseJid(opts.jid);
     const domain = account.domain;
     const service = opts.service ?? `xmpp://${domain}:5222`;
+    this.#service = service;
     const client = new Client({ service, domain, lang: "en" });
     client.jid = parseJid(account.local, domain);
     this.#client = client;
@@ -112,10 +96,25 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     this.#reconnect = _reconnect({ entity: client });
     _tcp({ entity: client });
     const middleware = _middleware({ entity: client });
+    // First of all middleware, before any stream feature handler: nothing goes
+    // in or out before TLS (or allowed plaintext) and SASL (stream-guard.ts).
+    this.#guard = guardStream({
+      entity: client,
+      middleware,
+      allowPlaintext: opts.allowPlaintext,
+      service,
+      onDropped: (el, phase) => this.#log.debug({ element: el.name, phase }, "dropped before authentication"),
+    });
     const streamFeatures = _streamFeatures({ middleware });
     // XEP-0198 'h' is ours: before the iq caller, which swallows our results (sm-counter.ts).
     const smInbound = inboundCounter(middleware, client);
-    this.#iqCaller = _iqCaller({ middleware, entity: client });
+    // iq-caller.ts: unpredictable ids, and a reply counts only from whom we asked.
+    this.#iqCaller = createIqCaller({
+      entity: client,
+      middleware,
+      own: () => ({ full: client.jid?.resource ? client.jid.toString() : undefined, bare: client.jid?.bare().toString() ?? opts.jid, domain }),
+      logger: this.#log,
+    });
 
     // Stream features in priority order: STARTTLS, SASL, stream management (resumption), resource binding.
     streamFeatures.use("starttls", NS_TLS, async ({ entity }, next) => this.#startTls(entity, next));
@@ -124,18 +123,14 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     saslFactory.use("SCRAM-SHA-256", ScramSha256);
     saslFactory.use("SCRAM-SHA-1", ScramSha1);
     plain(saslFactory);
-    _sasl({ streamFeatures, saslFactory }, async (done, mechanisms, _fast, entity) => {
-      if (!entity.isSecure() && !opts.allowPlaintext) {
-        throw new AccountError(
-          "tls-required",
-          `server ${service} offered no STARTTLS; refusing to authenticate in plaintext (set tls.allowPlaintext to allow it)`,
-        );
-      }
-      // PLAIN only inside TLS; SCRAM-SHA-1 is preferred anyway.
+    // sasl.ts: the SCRAM server signature is checked, wherever the server sends it.
+    sasl({ streamFeatures, saslFactory }, async (authenticate, mechanisms, entity) => {
+      // The guard already refused to get here without TLS unless plaintext is allowed; PLAIN only inside TLS even then.
       const usable = entity.isSecure() ? mechanisms : mechanisms.filter((m) => m !== "PLAIN");
       const mech = usable[0];
       if (!mech) throw new AccountError("auth-failed", `no usable SASL mechanism (server offers ${mechanisms.join(", ")})`);
-      await done({ username: account.local, password: opts.password }, mech);
+      await authenticate({ username: account.local, password: opts.password }, mech);
+      this.#guard.authenticated();
     });
     // Stream management before resource binding (XEP-0198 §5: resumption
     // replaces binding; a <resume/> after binding is refused). With binding
@@ -144,7 +139,7 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     // closed the new stream ("Client acknowledged more stanzas than sent by
     // server") and the Jingle stanzas sent to us meanwhile bounced.
     const sm = _streamManagement({ streamFeatures, entity: client, middleware });
-    _resourceBinding({ iqCaller: this.#iqCaller, streamFeatures }, opts.resource);
+    _resourceBinding({ iqCaller: this.#iqCaller.library, streamFeatures }, opts.resource);
     smInbound.attach(sm);
 
     middleware.use(async (ctx, next) => {
@@ -184,25 +179,27 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
       const sock = client.socket;
       if (sock instanceof net.Socket) sock.setNoDelay(true);
     });
-        client.on("online", (address: JID) => {
+    client.on("online", (address: JID) => {
       this.#reconnect.delay = BACKOFF_MIN_MS;
       this.#log.info({ jid: address.toString(), secure: client.isSecure() }, "online");
-      void this.#sendPresence();
+      // RFC 6121 §2.2: the roster is requested (by the state's listeners) before initial presence,
+      // so the contacts' presence that answers it finds them known.
       this.#setState("online");
+      void this.#sendPresence();
     });
     client.on("disconnect", (info: { clean?: boolean; reason?: unknown } | undefined) => {
       if (this.#stopping) return;
       // Exponential backoff with jitter (the library's fixed 1 s would hammer a server that is down).
       const next = Math.min(BACKOFF_MAX_MS, this.#reconnect.delay * 2);
       this.#reconnect.delay = Math.round(next * (0.8 + Math.random() * 0.4));
-      const reason = info?.reason ? errorMessage(info.reason) : "connection lost";
+      const reason = this.#refusal ?? (info?.reason ? errorMessage(info.reason) : "connection lost");
+      this.#refusal = undefined;
       this.#setState("reconnecting", reason);
     });
     client.on("error", (err: Error) => {
+      if (refusal(err)) return this.#refuse(err);
       this.#log.warn({ err: errorMessage(err) }, "xmpp error");
-      if (err instanceof AccountError || /not-authorized|certificate|self.signed/i.test(err.message)) {
-        this.#lastError = err;
-      }
+      if (/certificate|self.signed/i.test(err.message)) this.#lastError = err;
     });
     // A resumed stream is online again, but @xmpp emits no "online" for it.
     sm.on("resumed", () => {
@@ -214,14 +211,31 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     // resumed are lost: an iq among them fails now rather than at its timeout.
     sm.on("fail", (stanza: Element) => {
       const id = stanza.attrs.id;
-      const handlers = (this.#iqCaller as unknown as { handlers?: Map<string, { reject(err: Error): void }> }).handlers;
-      if (stanza.name !== "iq" || !id || !handlers?.has(id)) return;
-      handlers.get(id)!.reject(new Error("not delivered: the stream was lost before the server acknowledged it"));
-      handlers.delete(id);
+      if (stanza.name !== "iq" || !id) return;
+      this.#iqCaller.fail(id, new Error("not delivered: the stream was lost before the server acknowledged it"));
     });
   }
 
   #lastError: Error | undefined;
+  /** Why the last login attempt was refused, for the reconnecting state it leads to. */
+  #refusal: string | undefined;
+
+  /**
+   * A login this side refuses (TLS or SASL skipped, a server that did not
+   * prove itself) or the server refused (wrong password): one logged error
+   * and an account event, and the connection is dropped rather than left
+   * open. The first login reports it from start(); a reconnect keeps trying
+   * with backoff, under the same rule.
+   */
+  #refuse(err: Error): void {
+    this.#lastError = err;
+    this.#log.error({ service: this.#service, err: errorMessage(err) }, "login refused");
+    if (this.#state === "reconnecting") {
+      this.#refusal = errorMessage(err);
+      this.#setState("reconnecting", this.#refusal, true);
+    }
+    this.#rawSocket()?.destroy();
+  }
 
   get state(): AccountState {
     return this.#state;
@@ -237,8 +251,9 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     return this.#client.jid?.toString();
   }
 
-  #setState(state: AccountState, reason?: string): void {
-    if (state === this.#state) return;
+  /** `again`: announce the same state once more, with a new reason. */
+  #setState(state: AccountState, reason?: string, again = false): void {
+    if (state === this.#state && !again) return;
     this.#state = state;
     this.#log.info({ state, reason }, "account state");
     this.emit("state", state, reason);
@@ -313,7 +328,7 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
 
   /** Sends an iq and resolves with the result stanza; rejects with the stanza error. */
   async iq(stanza: Element, timeoutMs = 15_000): Promise<Element> {
-    return requestIq(this.#iqCaller, stanza, timeoutMs);
+    return this.#iqCaller.request(stanza, timeoutMs);
   }
 
   async sendIqResult(request: Element): Promise<void> {

@@ -35,6 +35,7 @@ function scramMechanism(name: string, hash: Hash, keyLength: number) {
     #clientFirstBare = "";
     #serverFirst = "";
     #expectedServerSignature: Buffer | undefined;
+    #serverVerified = false;
 
     /** `cnonce` only for tests with the RFCs' example exchanges. */
     constructor(opts: { cnonce?: string } = {}) {
@@ -80,14 +81,33 @@ function scramMechanism(name: string, hash: Hash, keyLength: number) {
       return this;
     }
 
-    /** RFC 5802 §3: v= proves the server knows the password too. */
+    /** True once the server's signature (v=) was checked and right. */
+    get serverVerified(): boolean {
+      return this.#serverVerified;
+    }
+
+    /**
+     * RFC 6120 §6.4.6: the server's final message comes as the additional
+     * data of <success/>, or before it as a last challenge. Either way it
+     * must have come and been right, else the server never proved it knows
+     * the password.
+     */
+    serverSucceeded(additionalData: string): void {
+      if (additionalData !== "" && !this.#serverVerified) this.verifyServerFinal(additionalData);
+      if (!this.#serverVerified) throw new ScramError(`${name}: the server did not prove it knows the password (no server signature)`);
+    }
+
+    /** RFC 5802 §3, §5.1: v= proves the server knows the password too; e= is its refusal. */
     verifyServerFinal(serverFinal: string): void {
-      const v = parseAttributes(serverFinal).get("v");
-      if (!v || !this.#expectedServerSignature) return;
+      const attrs = parseAttributes(serverFinal);
+      if (attrs.has("e")) throw new ScramError(`${name}: server error ${attrs.get("e")}`);
+      const v = attrs.get("v");
+      if (!v || !this.#expectedServerSignature) throw new ScramError(`${name}: the server's final message carries no signature (v=)`);
       const got = Buffer.from(v, "base64");
       if (got.length !== this.#expectedServerSignature.length || !timingSafeEqual(got, this.#expectedServerSignature)) {
-        throw new ScramError("SCRAM: the server's signature is wrong (not the real server?)");
+        throw new ScramError(`${name}: the server's signature is wrong (it does not know the password: not the real server?)`);
       }
+      this.#serverVerified = true;
     }
   };
 }

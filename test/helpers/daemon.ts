@@ -32,6 +32,8 @@ export interface DaemonOptions {
   waitOnline?: boolean;
   /** Address of the XMPP server to connect to (default 127.0.0.1; the lab's public address in test/helpers/nat-lab.ts). */
   xmppHost?: string;
+  /** Added to (and overriding) the daemon's environment; undefined removes a variable. */
+  env?: Record<string, string | undefined>;
   /** Rewrites the command line, e.g. to run the daemon inside a network namespace (Netns.exec). */
   wrap?: (cmd: string, args: string[]) => [string, string[]];
 }
@@ -85,6 +87,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     readyPattern: /control socket listening/,
     readyTimeoutMs: 15000,
     logFile: join(o.dir, "jingled.log"),
+    ...(o.env ? { env: o.env } : {}),
   });
   const control = await connectControl(socketPath);
   const events: AnyEvent[] = [];

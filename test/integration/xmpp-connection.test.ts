@@ -1,6 +1,7 @@
 // The account connection against a real Prosody: STARTTLS with the server's
 // self-signed certificate trusted by config, refused without it; disco#info
-// answers the Jingle feature list; wrong password fails clearly.
+// answers the Jingle feature list; wrong password fails clearly; an iq reply
+// from someone other than the entity asked is not taken as the answer.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/xml";
@@ -34,6 +35,7 @@ describe("XMPP account connection (real Prosody)", { timeout: 60_000 }, () => {
       users: [
         { username: "carol", password: "carol-pw" },
         { username: "dave", password: "dave-pw" },
+        { username: "mallory", password: "mallory-pw" },
       ],
     });
   });
@@ -72,5 +74,29 @@ describe("XMPP account connection (real Prosody)", { timeout: 60_000 }, () => {
     const c = conn({ password: "wrong" });
     await assert.rejects(c.start(), /not-authorized|cannot log in/);
     assert.equal(c.state, "offline");
+  });
+
+  test("an iq reply from a third party with the request's id is dropped; the real answer from the JID asked counts", async () => {
+    const carol = conn({ resource: "spoofed" });
+    const dave = conn({ jid: `dave@${prosody.domain}`, password: "dave-pw", resource: "slow", features: [] });
+    const mallory = conn({ jid: `mallory@${prosody.domain}`, password: "mallory-pw", resource: "evil", features: [] });
+    await Promise.all([carol.start(), dave.start(), mallory.start()]);
+    // dave holds on to the request; the id leaks to mallory (ids are unpredictable: an attacker must learn one).
+    let answer: (() => Promise<void>) | undefined;
+    const asked = new Promise<string>((resolve) =>
+      dave.onIqSet("urn:jingled:test", "slow", (iq) => {
+        answer = () => dave.send(xml("iq", { type: "result", to: iq.attrs.from, id: iq.attrs.id }, xml("slow", { xmlns: "urn:jingled:test", by: "dave" })));
+        resolve(iq.attrs.id!);
+      }),
+    );
+    const reply = carol.iq(xml("iq", { type: "set", to: dave.jid }, xml("slow", { xmlns: "urn:jingled:test" })), 10_000);
+    const id = await asked;
+    await mallory.send(xml("iq", { type: "result", to: carol.jid, id }, xml("slow", { xmlns: "urn:jingled:test", by: "mallory" })));
+    const early = await Promise.race([reply.then((r) => r.attrs.from), new Promise((r) => setTimeout(() => r("pending"), 700))]);
+    assert.equal(early, "pending", "mallory's reply was not taken");
+    await answer!();
+    const got = await reply;
+    assert.equal(got.attrs.from, dave.jid);
+    assert.equal(got.getChild("slow", "urn:jingled:test")?.attrs.by, "dave");
   });
 });

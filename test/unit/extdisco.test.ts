@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { parse, type Element } from "ltx";
 import _iqCaller from "@xmpp/iq/caller.js";
 import { ExternalServices, FAILURE_RETRY_MS, buildServicesQuery, parseServices, NS_EXTDISCO } from "../../src/xmpp/extdisco.js";
-import { requestIq } from "../../src/xmpp/connection.js";
+import { requestIq } from "../../src/xmpp/iq-caller.js";
 
 const RESULT = `<iq type="result" id="x"><services xmlns="${NS_EXTDISCO}">
   <service host="stun.shakespeare.lit" port="9998" transport="udp" type="stun"/>

@@ -49,3 +49,33 @@ for (const c of cases) {
     await assert.rejects(m.response(cred), /nonce/);
   });
 }
+
+for (const c of cases) {
+  const exchange = async () => {
+    const m = new c.Mech({ cnonce: c.cnonce });
+    const cred = { username: "user", password: "pencil" };
+    await m.response(cred);
+    m.challenge(c.serverFirst);
+    await m.response(cred);
+    return m;
+  };
+
+  test(`${c.name}: the server-final message as the data of <success/> (RFC 6120 §6.4.6) is verified`, async () => {
+    const m = await exchange();
+    assert.equal(m.serverVerified, false);
+    assert.doesNotThrow(() => m.serverSucceeded(c.serverFinal));
+    assert.equal(m.serverVerified, true);
+    const wrong = await exchange();
+    assert.throws(() => wrong.serverSucceeded("v=AAAAAAAAAAAAAAAAAAAAAAAAAAA="), /signature is wrong/);
+  });
+
+  test(`${c.name}: a server that never sends its signature, or one without v=, is refused`, async () => {
+    await assert.rejects(exchange().then((m) => m.serverSucceeded("")), /did not prove it knows the password/);
+    await assert.rejects(exchange().then((m) => m.challenge("x=whatever")), /carries no signature/);
+    await assert.rejects(exchange().then((m) => m.serverSucceeded("e=other-error")), /server error other-error/);
+    // The final challenge counted: an empty <success/> after it is fine.
+    const m = await exchange();
+    m.challenge(c.serverFinal);
+    assert.doesNotThrow(() => m.serverSucceeded(""));
+  });
+}

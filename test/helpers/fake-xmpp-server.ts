@@ -1,0 +1,264 @@
+// A scripted XMPP "server" on a loopback TCP port, for tests that play a
+// hostile server or a man in the middle: one that skips STARTTLS or SASL,
+// or that does not know the account's password. Each accepted connection is
+// handed to the test's script; everything the client wrote on it is kept
+// (decrypted, after STARTTLS) so the test can say what left the client.
+//
+//   const srv = await startFakeXmppServer(async (c, i) => {
+//     await c.openStream("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>");
+//   });
+//   ... connect to xmpp://127.0.0.1:${srv.port}, trust srv.caFile ...
+//   srv.connections[0].received   // what the client sent
+//   await srv.stop();
+import { execFile } from "node:child_process";
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import tls from "node:tls";
+
+export const NS = {
+  tls: "urn:ietf:params:xml:ns:xmpp-tls",
+  sasl: "urn:ietf:params:xml:ns:xmpp-sasl",
+  bind: "urn:ietf:params:xml:ns:xmpp-bind",
+} as const;
+
+export const FEATURES = {
+  starttls: `<starttls xmlns='${NS.tls}'><required/></starttls>`,
+  bind: `<bind xmlns='${NS.bind}'/>`,
+  mechanisms: (...names: string[]) => `<mechanisms xmlns='${NS.sasl}'>${names.map((n) => `<mechanism>${n}</mechanism>`).join("")}</mechanisms>`,
+} as const;
+
+export interface FakeConnection {
+  readonly index: number;
+  /** Everything the client wrote on this connection (after STARTTLS: the decrypted text). */
+  readonly received: string;
+  readonly secure: boolean;
+  readonly closed: boolean;
+  send(text: string): void;
+  /** Waits until what the client wrote since the last expect() matches `re`. */
+  expect(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  /** Waits for the client's stream header and answers with ours and these features. */
+  openStream(features: string): Promise<void>;
+  /** Answers <starttls/> with <proceed/> and turns the connection into TLS (server side). */
+  startTls(): Promise<void>;
+  /** Accepts SASL PLAIN (any password). */
+  acceptPlain(): Promise<void>;
+  /** Answers a bind request with `jid`. */
+  bind(jid: string): Promise<void>;
+  close(): void;
+}
+
+export interface FakeXmppServer {
+  readonly port: number;
+  readonly service: string;
+  readonly caFile: string;
+  readonly connections: FakeConnection[];
+  /** Resolves when `n` connections have been accepted. */
+  connectionCount(n: number, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const STREAM_HEADER = (id: string) =>
+  `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='${id}' from='localhost' version='1.0' xml:lang='en'>`;
+
+function openssl(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile("openssl", args, { timeout: 15_000 }, (err, _out, stderr) => (err ? reject(new Error(`openssl: ${err.message} ${stderr}`)) : resolve())),
+  );
+}
+
+export async function startFakeXmppServer(script: (c: FakeConnection) => Promise<void>): Promise<FakeXmppServer> {
+  const dir = mkdtempSync(join(tmpdir(), "jingled-fake-xmpp-"));
+  const keyFile = join(dir, "key.pem");
+  const certFile = join(dir, "cert.pem");
+  await openssl([
+    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+    "-keyout", keyFile, "-out", certFile, "-days", "2", "-subj", "/CN=localhost",
+    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+  ]);
+  const key = readFileSync(keyFile);
+  const cert = readFileSync(certFile);
+  const connections: FakeConnection[] = [];
+  const sockets = new Set<net.Socket>();
+  const countWaiters = new Set<() => void>();
+
+  const server = net.createServer((raw) => {
+    sockets.add(raw);
+    raw.on("close", () => sockets.delete(raw));
+    raw.on("error", () => undefined);
+    const conn = makeConnection(raw, connections.length, key, cert);
+    connections.push(conn);
+    for (const w of countWaiters) w();
+    script(conn).catch(() => conn.close());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+
+  return {
+    port,
+    service: `xmpp://127.0.0.1:${port}`,
+    caFile: certFile,
+    connections,
+    connectionCount(n, timeoutMs = 10_000) {
+      if (connections.length >= n) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          countWaiters.delete(check);
+          reject(new Error(`fake XMPP server: ${connections.length} of ${n} connections after ${timeoutMs} ms`));
+        }, timeoutMs);
+        const check = () => {
+          if (connections.length < n) return;
+          clearTimeout(timer);
+          countWaiters.delete(check);
+          resolve();
+        };
+        countWaiters.add(check);
+      });
+    },
+    async stop() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function makeConnection(raw: net.Socket, index: number, key: Buffer, cert: Buffer): FakeConnection {
+  let socket: net.Socket = raw;
+  let received = "";
+  let cursor = 0;
+  let secure = false;
+  let closed = false;
+  const waiters = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    received += d.toString("utf8");
+    for (const w of [...waiters]) w();
+  };
+  const onClose = () => {
+    closed = true;
+    for (const w of [...waiters]) w();
+  };
+  raw.on("data", onData);
+  raw.on("close", onClose);
+
+  const conn: FakeConnection = {
+    index,
+    get received() {
+      return received;
+    },
+    get secure() {
+      return secure;
+    },
+    get closed() {
+      return closed;
+    },
+    send(text) {
+      if (!closed) socket.write(text);
+    },
+    expect(re, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): boolean => {
+          const m = re.exec(received.slice(cursor));
+          if (m) {
+            cursor += m.index + m[0].length;
+            done();
+            resolve(m);
+            return true;
+          }
+          if (closed) {
+            done();
+            reject(new Error(`fake XMPP server: connection ${index} closed before ${re}; received: ${received}`));
+            return true;
+          }
+          return false;
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`fake XMPP server: no ${re} within ${timeoutMs} ms on connection ${index}; received: ${received}`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        if (!check()) waiters.add(check);
+      });
+    },
+    async openStream(features) {
+      await conn.expect(/<stream:stream[^>]*>/);
+      conn.send(`${STREAM_HEADER(randomBytes(6).toString("hex"))}<stream:features>${features}</stream:features>`);
+    },
+    async startTls() {
+      await conn.expect(/<starttls[^>]*\/>|<starttls[^>]*>\s*<\/starttls>/);
+      conn.send(`<proceed xmlns='${NS.tls}'/>`);
+      raw.off("data", onData);
+      const secured = new tls.TLSSocket(raw, { isServer: true, key, cert });
+      secured.on("data", onData);
+      secured.on("error", () => undefined);
+      socket = secured;
+      await new Promise<void>((resolve, reject) => {
+        secured.once("secure", () => resolve());
+        secured.once("error", reject);
+      });
+      secure = true;
+    },
+    async acceptPlain() {
+      await conn.expect(/<auth [^>]*mechanism=['"]PLAIN['"][^>]*>[^<]*<\/auth>/);
+      conn.send(`<success xmlns='${NS.sasl}'/>`);
+    },
+    async bind(jid) {
+      const m = await conn.expect(/<iq [^>]*id=['"]([^'"]+)['"][^>]*>\s*<bind /);
+      conn.send(`<iq type='result' id='${m[1]}'><bind xmlns='${NS.bind}'><jid>${jid}</jid></bind></iq>`);
+    },
+    close() {
+      closed = true;
+      socket.destroy();
+      raw.destroy();
+    },
+  };
+  return conn;
+}
+
+/** How a scripted SCRAM-SHA-1 server ends the exchange. */
+export type ScramFinal =
+  /** v= in <success/> (what Prosody does). */
+  | "success-data"
+  /** v= in a last <challenge/>, then an empty <success/>. */
+  | "challenge"
+  /** <success/> with no data and no final challenge. */
+  | "none";
+
+/**
+ * Plays the server side of SCRAM-SHA-1 (RFC 5802). With `password` the
+ * signature it sends is right; without (a server that does not know the
+ * password) it is made up. Resolves after <success/> was sent.
+ */
+export async function scramSha1Server(c: FakeConnection, o: { password?: string; final: ScramFinal }): Promise<void> {
+  const auth = await c.expect(/<auth [^>]*mechanism=['"]SCRAM-SHA-1['"][^>]*>([^<]*)<\/auth>/);
+  const clientFirst = Buffer.from(auth[1]!, "base64").toString("utf8");
+  const clientFirstBare = clientFirst.slice(clientFirst.indexOf(",", clientFirst.indexOf(",") + 1) + 1);
+  const cnonce = /(?:^|,)r=([^,]*)/.exec(clientFirstBare)?.[1] ?? "";
+  const salt = randomBytes(16);
+  const serverFirst = `r=${cnonce}${randomBytes(12).toString("base64")},s=${salt.toString("base64")},i=4096`;
+  c.send(`<challenge xmlns='${NS.sasl}'>${Buffer.from(serverFirst).toString("base64")}</challenge>`);
+  const resp = await c.expect(/<response [^>]*>([^<]*)<\/response>/);
+  const clientFinal = Buffer.from(resp[1]!, "base64").toString("utf8");
+  const withoutProof = clientFinal.slice(0, clientFinal.lastIndexOf(",p="));
+  let signature: Buffer;
+  if (o.password !== undefined) {
+    const salted = pbkdf2Sync(o.password, salt, 4096, 20, "sha1");
+    const serverKey = createHmac("sha1", salted).update("Server Key").digest();
+    signature = createHmac("sha1", serverKey).update(`${clientFirstBare},${serverFirst},${withoutProof}`).digest();
+  } else {
+    // A server without the password cannot compute it: the best it can do is guess.
+    signature = createHash("sha1").update(randomBytes(20)).digest();
+  }
+  const serverFinal = Buffer.from(`v=${signature.toString("base64")}`).toString("base64");
+  if (o.final === "success-data") c.send(`<success xmlns='${NS.sasl}'>${serverFinal}</success>`);
+  else if (o.final === "challenge") {
+    c.send(`<challenge xmlns='${NS.sasl}'>${serverFinal}</challenge>`);
+    await c.expect(/<response [^>]*(\/>|>\s*<\/response>)/);
+    c.send(`<success xmlns='${NS.sasl}'/>`);
+  } else c.send(`<success xmlns='${NS.sasl}'/>`);
+}

@@ -472,11 +472,22 @@ export class App {
   // ------------------------------------------------------------ XEP-0353
 
   #onMessage(stanza: Element): void {
-    const from = stanza.attrs.from ?? "";
     const carbon = this.#carbonOf(stanza);
     if (carbon) {
       const inner = findJmi(carbon.message);
-      if (!inner || carbon.direction !== "sent") return;
+      if (!inner) return;
+      if (carbon.direction === "received") {
+        // XEP-0353 §3.1: the server distributes a message sent to our bare JID
+        // to every device "thanks to XEP-0280". RFC 6121 §8.5.2.1.1 lets it
+        // deliver such a message only to the resources of highest priority
+        // (Prosody and ejabberd both do): the others get it as a received
+        // carbon, and must ring (propose), stop ringing (retract) or learn of
+        // the answer to their own proposal (proceed) as if it had come directly.
+        // A carbon of a message to another of our full JIDs is that device's business.
+        const own = bareOf(this.#xmpp.jid ?? this.#cfg.account.jid);
+        if (sameJid(carbon.message.attrs.to ?? "", own)) this.#onJmiMessage(carbon.message);
+        return;
+      }
       let el: JmiElement;
       try {
         el = parseJmi(inner);
@@ -487,6 +498,12 @@ export class App {
       if (call && (el.action === "proceed" || el.action === "reject")) void call.handledElsewhere(el.action);
       return;
     }
+    this.#onJmiMessage(stanza);
+  }
+
+  /** A jingle-message (XEP-0353) sent to us, directly or as a received carbon. */
+  #onJmiMessage(stanza: Element): void {
+    const from = stanza.attrs.from ?? "";
     const jmiEl = findJmi(stanza);
     if (!jmiEl) return;
     let el: JmiElement;

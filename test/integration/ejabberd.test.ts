@@ -59,7 +59,12 @@ describe("ejabberd: login, roster, calls, carbons, TURN, stream resumption", { s
     await makeSpeechWav("Seven silver swans swim slowly southward under a bright blue sky.", speech.bob, { voice: "en+f3" });
     [alice, phone, desk] = await Promise.all([
       startDaemon({ server: ej, xmppPort: proxy.port, username: "alice", password: "a-pw", dir: join(dir, "alice"), input: { type: "file", path: speech.alice } }),
-      startDaemon({ server: ej, username: "bob", password: "b-pw", resource: "phone", dir: join(dir, "phone"), input: { type: "file", path: speech.bob } }),
+      // The phone has the higher presence priority: ejabberd delivers a message to
+      // bob's bare JID to it alone (RFC 6121 §8.5.2.1.1), the desk gets a carbon.
+      startDaemon({
+        server: ej, username: "bob", password: "b-pw", resource: "phone", dir: join(dir, "phone"), input: { type: "file", path: speech.bob },
+        config: { account: { jid: "bob@localhost", password: "b-pw", resource: "phone", server: `xmpp://127.0.0.1:${ej.port}`, priority: 1 } },
+      }),
       startDaemon({ server: ej, username: "bob", password: "b-pw", resource: "desk", dir: join(dir, "desk"), input: { type: "tone", frequency: 440 }, output: { type: "null" } }),
     ]);
   });
@@ -165,6 +170,18 @@ describe("ejabberd: login, roster, calls, carbons, TURN, stream resumption", { s
     assert.ok((calls[0]!.stats?.packetsReceived ?? 0) > 20, "media flows");
     await alice.control.request("hangup", { callId: inc.callId });
     assert.equal((await phone.waitForEvent(is(callId, "ended"), 10000, "phone ended")).reason, "success");
+  });
+
+  test("XEP-0353 to bob's bare JID: the desk (lower priority) rings through a received carbon; alice cancels; the retract reaches both", async () => {
+    const [pMark, dMark] = [phone.events.length, desk.events.length];
+    const { callId } = (await alice.control.request("call", { jid: ej.jid("bob") })) as { callId: string };
+    const onPhone = await phone.waitForEvent(incoming(phone, pMark), 10000, "phone rings");
+    const onDesk = await desk.waitForEvent(incoming(desk, dMark), 10000, "desk rings");
+    await alice.control.request("hangup", { callId });
+    assert.equal((await alice.waitForEvent(is(callId, "ended"), 10000, "alice ended")).reason, "cancel");
+    for (const [d, c] of [[phone, onPhone.callId], [desk, onDesk.callId]] as const) {
+      assert.equal((await d.waitForEvent(is(c, "ended"), 10000, "retracted")).reason, "cancel");
+    }
   });
 
   test("XEP-0353 to bob's bare JID: both devices ring; the phone answers; carbons stop the desk ringing", async () => {

@@ -5,7 +5,8 @@
 // JID, carbons stopping the other device ringing), get STUN/TURN credentials
 // from ejabberd's own STUN/TURN service (XEP-0215, mod_stun_disco) and carry
 // a call through ejabberd's relay, and resume their stream (XEP-0198) after
-// the TCP connection is cut mid-call. Without ejabberd the file skips.
+// the TCP connection is cut mid-call. A second server beside it logs in with
+// SCRAM-SHA-256. Without ejabberd the file skips.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -294,9 +295,17 @@ describe("ejabberd: login, roster, calls, carbons, TURN, stream resumption", { s
     assert.equal((await alice.waitForEvent(is(callId, "ended"), 10000, "alice ended")).reason, "success");
   });
 
-  test("a second server runs beside the first: its own node name and distribution port, and no epmd", async (t) => {
-    const other = await startEjabberd({ users: [{ username: "zed", password: "z-pw" }] });
+  test("a second server runs beside the first (its own node name and distribution port, no epmd); SCRAM-SHA-256 there", async (t) => {
+    // Passwords stored as SHA-256 SCRAM: ejabberd offers SCRAM-SHA-256 (and -PLUS, PLAIN), not SCRAM-SHA-1.
+    const other = await startEjabberd({ scramHash: "sha256", users: [{ username: "zed", password: "z-pw" }] });
     try {
+      const zed = new XmppConnection({
+        jid: other.jid("zed"), password: "z-pw", resource: "probe", service: `xmpp://127.0.0.1:${other.port}`,
+        allowPlaintext: false, caFile: other.caFile, priority: 0, features: [], logger: silentLogger(),
+      });
+      await zed.start();
+      await zed.stop();
+      assert.match(other.logs(), /Accepted c2s SCRAM-SHA-256 authentication for zed@localhost/);
       assert.notEqual(other.node, ej.node);
       assert.notEqual(other.distPort, ej.distPort);
       // Each server's control commands reach that server only.

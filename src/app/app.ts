@@ -13,7 +13,7 @@ import { selectHostAddresses } from "../ice/addresses.js";
 import type { IceServers, TurnServer } from "../ice/ice-agent.js";
 import { createCertificate, type DtlsCertificate } from "../rtp/dtls/certificate.js";
 import { ExternalServices, buildServicesQuery } from "../xmpp/extdisco.js";
-import { findCodec, warmUpCodecs } from "../media/codecs/index.js";
+import { codecIds, findCodecById, warmUpCodecs } from "../media/codecs/index.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
 import type { MediaPreferences } from "../media/media-session.js";
 import { createControlServer, defaultSocketPath, type ControlServer } from "../control/server.js";
@@ -32,16 +32,11 @@ import { PresenceBook } from "./presence-book.js";
 
 export const VERSION = "0.1.0";
 
-const CODEC_IDS: Record<string, { name: string; clockRate: number }> = {
-  opus: { name: "opus", clockRate: 48000 },
-  pcmu: { name: "PCMU", clockRate: 8000 },
-};
-
-function resolveCodecs(names: string[]): CodecDescriptor[] {
-  return names.map((n) => {
-    const id = CODEC_IDS[n.toLowerCase()];
-    const c = id && findCodec(id.name, id.clockRate);
-    if (!c) throw new CommandError("bad-argument", `unknown codec "${n}" (known: ${Object.keys(CODEC_IDS).join(", ")})`);
+/** Codec ids (config media.codecs, the call command's codecs) to the registered codecs. */
+function resolveCodecs(ids: string[]): CodecDescriptor[] {
+  return ids.map((id) => {
+    const c = findCodecById(id);
+    if (!c) throw new CommandError("bad-argument", `unknown codec "${id}" (known: ${codecIds().join(", ")})`);
     return c;
   });
 }
@@ -189,7 +184,7 @@ export class App {
     return {
       version: VERSION,
       account: { ...account, presence: { show, ...(status ? { text: status } : {}) } },
-      media: { opusBackend: opusBackend() },
+      media: { opusBackend: opusBackend(), codecs: codecIds() },
       calls: this.#callList(),
     };
   }

@@ -122,6 +122,36 @@ describe("XEP-0353 calls to a bare JID", { timeout: 120_000 }, () => {
     }
   });
 
+  test("a received carbon forged by another account rings nothing", async () => {
+    // Received carbons now ring (a proposal delivered to another device of
+    // ours); only our own server may send them: mallory wraps a proposal
+    // "from alice" in a <received/> carbon and sends it to bob's devices.
+    const mallory = new XmppConnection({
+      jid: `mallory@${prosody.domain}`, password: "m-pw", resource: "evil", service: `xmpp://127.0.0.1:${prosody.port}`,
+      allowPlaintext: false, caFile: prosody.caFile, priority: 0, features: [], logger: silentLogger(),
+    });
+    await mallory.start();
+    try {
+      const marks = [phone.events.length, desk.events.length];
+      const forged = xml(
+        "message", { to: phone.jid, type: "chat" },
+        xml("received", { xmlns: "urn:xmpp:carbons:2" },
+          xml("forwarded", { xmlns: "urn:xmpp:forward:0" },
+            xml("message", { from: alice.jid, to: `bob@${prosody.domain}`, type: "chat" },
+              xml("propose", { xmlns: "urn:xmpp:jingle-message:0", id: "forged-carbon-1" }, xml("description", { xmlns: "urn:xmpp:jingle:apps:rtp:1", media: "audio" }))))),
+      );
+      await mallory.send(forged);
+      await mallory.send(xml("message", { to: desk.jid, type: "chat" }, forged.getChildren("received")));
+      await new Promise((r) => setTimeout(r, 1000));
+      for (const [i, d] of [phone, desk].entries()) {
+        assert.deepEqual(d.events.slice(marks[i]).filter((e) => e.event === "call"), [], "no call");
+        assert.deepEqual(await d.control.request("calls"), []);
+      }
+    } finally {
+      await mallory.stop();
+    }
+  });
+
   test("a proceed from a JID that was never proposed to is ignored", async () => {
     const mallory = new XmppConnection({
       jid: `mallory@${prosody.domain}`, password: "m-pw", resource: "evil", service: `xmpp://127.0.0.1:${prosody.port}`,

@@ -1,7 +1,7 @@
 // Mouth-to-ear latency through two jingled daemons on loopback (a benchmark:
 // it prints numbers, it asserts nothing).
 //
-//   node dist/scripts/bench-latency.js [opus|pcmu] [seconds]
+//   node dist/scripts/bench-latency.js [CODEC] [seconds]      CODEC: a codec id (opus, g722, pcmu, pcma)
 //
 // Alice's microphone is a WAV of clicks (a 5 ms burst every 500 ms, each on a
 // frame boundary); bob records what he hears. Both daemons log the wall
@@ -25,7 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startProsody, type ProsodyServer } from "../test/helpers/prosody.js";
 import { startDaemon, type Daemon } from "../test/helpers/daemon.js";
-import { findCodec, warmUpCodecs } from "../src/media/codecs/index.js";
+import { codecIds, findCodecById, warmUpCodecs } from "../src/media/codecs/index.js";
 import { floatToInt16, parseWav, wavToMonoFloat, writeWavFile } from "../src/media/wav.js";
 import { speechLike } from "../test/helpers/audio-compare.js";
 
@@ -72,7 +72,8 @@ function logWall(d: Daemon, msg: string): number {
 }
 
 function codecCost(name: string): { encodeMs: number; decodeMs: number } {
-  const c = findCodec(name === "pcmu" ? "PCMU" : "opus", name === "pcmu" ? 8000 : 48000)!;
+  const c = findCodecById(name);
+  if (!c) throw new Error(`unknown codec "${name}" (known: ${codecIds().join(", ")})`);
   warmUpCodecs();
   const enc = c.createEncoder({ ptimeMs: 20 });
   const dec = c.createDecoder();

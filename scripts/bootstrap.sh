@@ -10,6 +10,9 @@
 #     runs on opusscript); the container build test runs the Dockerfile's steps with them
 #   - for the MQTT tests: mosquitto (a broker the tests start themselves); for the
 #     completion test: zsh (optional too)
+#   - for the second XMPP server in the integration tests: ejabberd (optional too);
+#     the system service its packages would start is stopped and disabled:
+#     the tests run their own throwaway servers, without epmd
 # Idempotent; no apt-get update unless something has to be installed.
 # Run from anywhere: it works in the repository root.
 set -euo pipefail
@@ -87,6 +90,9 @@ command -v pkg-config >/dev/null 2>&1 || optional_missing+=(pkg-config)
 command -v mosquitto >/dev/null 2>&1 || optional_missing+=(mosquitto)
 # Optional, for test/unit/completion: the zsh completion is loaded into a real zsh.
 command -v zsh >/dev/null 2>&1 || optional_missing+=(zsh)
+# Optional, for test/integration/ejabberd: a second XMPP server implementation
+# (test/helpers/ejabberd.ts starts throwaway ones; without it that file skips).
+[[ -x /usr/sbin/ejabberdctl ]] || optional_missing+=(ejabberd)
 if ((${#optional_missing[@]} > 0)); then
   if [[ "$(id -u)" == 0 ]]; then
     missing_pkgs+=("${optional_missing[@]}")
@@ -134,7 +140,62 @@ stop_packaged_mosquitto() {
   done
 }
 
+# The units ejabberd's packages enable for boot (ejabberd.service, and
+# erlang-base's epmd.socket/epmd.service, which it requires). Those this
+# bootstrap's own install enabled are disabled again afterwards.
+ejabberd_units=(ejabberd.service epmd.socket epmd.service)
+unit_enabled() {
+  local u="$1"
+  [[ -e "/etc/systemd/system/multi-user.target.wants/$u" || -e "/etc/systemd/system/sockets.target.wants/$u" ]]
+}
+
+# Undo what installing ejabberd started or enabled: a running system ejabberd
+# (by the PID in its pidfile, never by name), an epmd with no node registered
+# (with epmd's own `-kill`, as ejabberdctl does), and the boot-time units that
+# were not enabled before the install. The tests never use either: each test
+# server gets its own Erlang distribution port and no epmd.
+stop_packaged_ejabberd() {
+  local pidfile=/run/ejabberd/ejabberd.pid pid cmdline i u
+  if [[ -r "$pidfile" ]]; then
+    pid="$(tr -dc '0-9' <"$pidfile")"
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+      cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+      if [[ "$cmdline" == *ejabberd* ]]; then
+        say "stopping the system ejabberd started by the package (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        for i in $(seq 1 100); do
+          kill -0 "$pid" 2>/dev/null || break
+          sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+      fi
+    fi
+  fi
+  if command -v epmd >/dev/null 2>&1 && epmd -names >/dev/null 2>&1 && ! epmd -names 2>/dev/null | grep -q '^name '; then
+    say "stopping the idle epmd started by the install (epmd -kill)"
+    epmd -kill >/dev/null 2>&1 || true
+  fi
+  for u in "${ejabberd_units[@]}"; do
+    [[ " ${units_enabled_before[*]-} " == *" $u "* ]] && continue
+    unit_enabled "$u" || continue
+    say "disabling $u (enabled by the package install)"
+    # systemctl disables offline too (it only removes the links) when systemd is not running.
+    if [[ -d /run/systemd/system ]]; then
+      systemctl disable --now "$u" >/dev/null 2>&1 || true
+    elif command -v systemctl >/dev/null 2>&1; then
+      systemctl disable "$u" >/dev/null 2>&1 || true
+    fi
+  done
+  if [[ -x /etc/init.d/ejabberd ]] && command -v update-rc.d >/dev/null 2>&1; then
+    update-rc.d ejabberd disable >/dev/null 2>&1 || true
+  fi
+}
+
 if ((${#missing_pkgs[@]} > 0)); then
+  units_enabled_before=()
+  for u in "${ejabberd_units[@]}"; do
+    if unit_enabled "$u"; then units_enabled_before+=("$u"); fi
+  done
   if [[ "$(id -u)" != 0 ]]; then
     say "missing commands: ${missing_cmds[*]}"
     say "install them as root with:"
@@ -171,10 +232,11 @@ if ((${#missing_pkgs[@]} > 0)); then
   fi
   if [[ " ${missing_pkgs[*]} " == *" prosody "* ]]; then stop_packaged_prosody; fi
   if [[ " ${missing_pkgs[*]} " == *" mosquitto "* ]]; then stop_packaged_mosquitto; fi
+  if [[ " ${missing_pkgs[*]} " == *" ejabberd "* ]]; then stop_packaged_ejabberd; fi
 fi
 
 if ((did_something == 0)); then
   extra=""
-  if ((${#optional_missing[@]} == 0)); then extra=", chromium, ip, iptables, conntrack, coturn, mosquitto, zsh"; fi
+  if ((${#optional_missing[@]} == 0)); then extra=", chromium, ip, iptables, conntrack, coturn, mosquitto, zsh, ejabberd"; fi
   say "ok (node modules and prosody, espeak-ng, sox, openssl${extra} present)"
 fi

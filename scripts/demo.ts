@@ -10,6 +10,7 @@ import { startProsody, type ProsodyServer } from "../test/helpers/prosody.js";
 import { REPO_ROOT, startDaemon, type Daemon } from "../test/helpers/daemon.js";
 import { makeSpeechWav } from "../test/helpers/speech.js";
 import { compareAudioSegments, readMono16 as mono } from "../test/helpers/audio-compare.js";
+import { codecIds } from "../src/media/codecs/index.js";
 
 const codec = process.argv[2] ?? "opus";
 const TALK_MS = 5000;
@@ -49,9 +50,11 @@ async function main(): Promise<void> {
     await makeSpeechWav("Hi Alice, Bob here. I hear you loud and clear.", bobWav, { voice: "en+f3" });
     step("spoken WAVs made with espeak-ng");
 
-    const alice = await startDaemon({ prosody, username: "alice", password: "alice-demo", dir: join(work, "alice"), input: { type: "file", path: aliceWav }, logLevel: "info" });
+    // Both with every codec, as installed daemons have by default; the call picks one.
+    const codecs = codecIds();
+    const alice = await startDaemon({ prosody, username: "alice", password: "alice-demo", dir: join(work, "alice"), codecs, input: { type: "file", path: aliceWav }, logLevel: "info" });
     daemons.push(alice);
-    const bob = await startDaemon({ prosody, username: "bob", password: "bob-demo", dir: join(work, "bob"), input: { type: "file", path: bobWav }, logLevel: "info" });
+    const bob = await startDaemon({ prosody, username: "bob", password: "bob-demo", dir: join(work, "bob"), codecs, input: { type: "file", path: bobWav }, logLevel: "info" });
     daemons.push(bob);
     step(`daemons online: ${alice.jid} and ${bob.jid}`);
 

@@ -13,7 +13,7 @@ import { selectHostAddresses } from "../ice/addresses.js";
 import type { IceServers, TurnServer } from "../ice/ice-agent.js";
 import { createCertificate, type DtlsCertificate } from "../rtp/dtls/certificate.js";
 import { ExternalServices, buildServicesQuery } from "../xmpp/extdisco.js";
-import { findCodec, warmUpCodecs } from "../media/codecs/index.js";
+import { codecIds, findCodecById, warmUpCodecs } from "../media/codecs/index.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
 import type { MediaPreferences } from "../media/media-session.js";
 import { createControlServer, defaultSocketPath, type ControlServer } from "../control/server.js";
@@ -36,16 +36,11 @@ import { PresenceBook, type Caps } from "./presence-book.js";
 export { VERSION } from "../version.js";
 import { VERSION } from "../version.js";
 
-const CODEC_IDS: Record<string, { name: string; clockRate: number }> = {
-  opus: { name: "opus", clockRate: 48000 },
-  pcmu: { name: "PCMU", clockRate: 8000 },
-};
-
-function resolveCodecs(names: string[]): CodecDescriptor[] {
-  return names.map((n) => {
-    const id = CODEC_IDS[n.toLowerCase()];
-    const c = id && findCodec(id.name, id.clockRate);
-    if (!c) throw new CommandError("bad-argument", `unknown codec "${n}" (known: ${Object.keys(CODEC_IDS).join(", ")})`);
+/** Codec ids (config media.codecs, the call command's codecs) to the registered codecs. */
+function resolveCodecs(ids: string[]): CodecDescriptor[] {
+  return ids.map((id) => {
+    const c = findCodecById(id);
+    if (!c) throw new CommandError("bad-argument", `unknown codec "${id}" (known: ${codecIds().join(", ")})`);
     return c;
   });
 }
@@ -224,7 +219,7 @@ export class App {
     return {
       version: VERSION,
       account: { ...account, presence: { show, ...(status ? { text: status } : {}) } },
-      media: { opusBackend: opusBackend() },
+      media: { opusBackend: opusBackend(), codecs: codecIds() },
       calls: this.#callList(),
     };
   }
@@ -509,11 +504,22 @@ export class App {
   // ------------------------------------------------------------ XEP-0353
 
   #onMessage(stanza: Element): void {
-    const from = stanza.attrs.from ?? "";
     const carbon = this.#carbonOf(stanza);
     if (carbon) {
       const inner = findJmi(carbon.message);
-      if (!inner || carbon.direction !== "sent") return;
+      if (!inner) return;
+      if (carbon.direction === "received") {
+        // XEP-0353 §3.1: the server distributes a message sent to our bare JID
+        // to every device "thanks to XEP-0280". RFC 6121 §8.5.2.1.1 lets it
+        // deliver such a message only to the resources of highest priority
+        // (Prosody and ejabberd both do): the others get it as a received
+        // carbon, and must ring (propose), stop ringing (retract) or learn of
+        // the answer to their own proposal (proceed) as if it had come directly.
+        // A carbon of a message to another of our full JIDs is that device's business.
+        const own = bareOf(this.#xmpp.jid ?? this.#cfg.account.jid);
+        if (sameJid(carbon.message.attrs.to ?? "", own)) this.#onJmiMessage(carbon.message);
+        return;
+      }
       let el: JmiElement;
       try {
         el = parseJmi(inner);
@@ -524,6 +530,12 @@ export class App {
       if (call && (el.action === "proceed" || el.action === "reject")) void call.handledElsewhere(el.action);
       return;
     }
+    this.#onJmiMessage(stanza);
+  }
+
+  /** A jingle-message (XEP-0353) sent to us, directly or as a received carbon. */
+  #onJmiMessage(stanza: Element): void {
+    const from = stanza.attrs.from ?? "";
     const jmiEl = findJmi(stanza);
     if (!jmiEl) return;
     let el: JmiElement;

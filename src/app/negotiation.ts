@@ -3,18 +3,11 @@
 // numbers; both sides then use the first common codec. Next to the audio
 // codecs: RFC 4733 telephone-event at each codec clock rate (DESIGN: 101/8000,
 // 126/48000), used for DTMF at the chosen codec's rate. The peer's ptime
-// (XEP-0167 payload-type attribute, RFC 4566 a=ptime) and Opus fmtp
-// (RFC 7587 §6.1) shape what we send.
+// (XEP-0167 payload-type attribute, RFC 4566 a=ptime) and the codec's fmtp
+// (Opus: RFC 7587 §6.1, in its descriptor) shape what we send.
 import type { PayloadType } from "../jingle/protocol/index.js";
-import type { CodecDescriptor, EncoderOptions } from "../media/codecs/codec.js";
+import { findCodecByStaticPayloadType, type CodecDescriptor, type EncoderOptions } from "../media/codecs/codec.js";
 import { TELEPHONE_EVENT, TELEPHONE_EVENT_FMTP, TELEPHONE_EVENT_PAYLOAD_TYPES } from "../media/codecs/telephone-event.js";
-
-/** RFC 3551 static payload types that peers may send without a name. */
-const STATIC: Record<number, { name: string; clockrate: number }> = {
-  0: { name: "PCMU", clockrate: 8000 },
-  8: { name: "PCMA", clockrate: 8000 },
-  9: { name: "G722", clockrate: 8000 },
-};
 
 export const DEFAULT_PTIME_MS = 20;
 
@@ -30,19 +23,15 @@ export interface Negotiated {
 }
 
 export interface OfferOptions {
-  /** Opus encoder settings we announce (usedtx when DTX is on) */
+  /** encoder settings a codec announces in its fmtp (Opus: usedtx when DTX is on, useinbandfec) */
   encoder?: Pick<EncoderOptions, "dtx" | "fec">;
   /** ptime we ask the peer for; announced when it is not the default 20 ms */
   ptimeMs?: number;
 }
 
 export function payloadTypeFor(codec: CodecDescriptor, opts: OfferOptions = {}): PayloadType {
-  const parameters = codec.parameters.map((p) => ({ ...p }));
-  if (codec.name.toLowerCase() === "opus") {
-    const fec = parameters.find((p) => p.name === "useinbandfec");
-    if (fec && opts.encoder?.fec === false) fec.value = "0";
-    if (opts.encoder?.dtx) parameters.push({ name: "usedtx", value: "1" });
-  }
+  const own = codec.parameters.map((p) => ({ ...p }));
+  const parameters = codec.offerParameters ? codec.offerParameters(own, opts.encoder ?? {}) : own;
   const pt: PayloadType = { id: codec.defaultPayloadType, name: codec.name, clockrate: codec.clockRate, channels: codec.channels, parameters };
   if (opts.ptimeMs !== undefined && opts.ptimeMs !== DEFAULT_PTIME_MS) pt.ptime = opts.ptimeMs;
   return pt;
@@ -64,7 +53,9 @@ export function offerPayloadTypes(codecs: CodecDescriptor[], opts: OfferOptions 
 
 function nameOf(pt: PayloadType): { name: string; clockrate: number | undefined } | undefined {
   if (pt.name) return { name: pt.name, clockrate: pt.clockrate };
-  return STATIC[pt.id];
+  // RFC 3551 §6: a static payload type may come without a name.
+  const c = findCodecByStaticPayloadType(pt.id);
+  return c && { name: c.name, clockrate: c.clockRate };
 }
 
 function matches(pt: PayloadType, codec: CodecDescriptor): boolean {
@@ -137,17 +128,9 @@ export function applyAnswer(answer: PayloadType[], ours: CodecDescriptor[], opts
 
 /**
  * Encoder settings for what we send: our configuration, adjusted by the
- * peer's Opus fmtp (RFC 7587 §6.1): maxaveragebitrate caps the bitrate,
- * useinbandfec=0 says FEC would be wasted, usedtx=1 asks for DTX unless the
- * configuration decided.
+ * peer's fmtp for the chosen codec where the codec says how (Opus: RFC 7587
+ * §6.1, maxaveragebitrate, useinbandfec, usedtx).
  */
 export function encoderOptionsFor(n: Negotiated, configured: Omit<EncoderOptions, "ptimeMs"> = {}): Omit<EncoderOptions, "ptimeMs"> {
-  const out: Omit<EncoderOptions, "ptimeMs"> = { ...configured };
-  if (n.codec.name.toLowerCase() !== "opus") return out;
-  const p = n.peerParameters;
-  const maxAvg = Number(p["maxaveragebitrate"]);
-  if (Number.isFinite(maxAvg) && maxAvg >= 6000) out.bitrate = Math.min(configured.bitrate ?? 32000, maxAvg);
-  if (p["useinbandfec"] === "0") out.fec = false;
-  if (configured.dtx === undefined && p["usedtx"] === "1") out.dtx = true;
-  return out;
+  return n.codec.encoderOptions ? n.codec.encoderOptions(configured, n.peerParameters) : { ...configured };
 }

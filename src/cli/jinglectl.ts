@@ -4,7 +4,7 @@
 // The command line is read in ./usage.ts, results and events are printed by ./format.ts.
 import { resolve as resolvePath } from "node:path";
 import { ControlRequestError, connectControl, type AnyEvent, type ControlClient } from "../control/client.js";
-import type { CallEvent, CallIdArgs, PresenceShow, RejectArgs, RosterListResult, Snapshot } from "../control/protocol.js";
+import type { CallEvent, CallIdArgs, PresenceShow, RejectArgs, RosterListResult } from "../control/protocol.js";
 import { defaultSocketPath } from "../control/server.js";
 import { escapeControl, formatAccount, formatCall, formatDevices, formatEvent, formatReload, formatRoster, formatSpec, formatStats, printable, printableJson } from "./format.js";
 import { ExitCode, UsageError, globalHelp, commandHelp, parseCommandLine, parseDeviceSpec, type Parsed } from "./usage.js";
@@ -139,8 +139,8 @@ async function run(ctx: Context, rawArgs: Record<string, unknown> | undefined): 
 
   switch (parsed.word!) {
     case "status": {
-      const s: Snapshot = await client.request("status");
-      print(s, () => [formatAccount(s.account), ...(s.calls.length ? s.calls.map(formatCall) : ["no calls"])].join("\n"));
+      const s = await client.request("status");
+      print(s, () => [formatAccount(s.account), ...(s.media ? [`codecs ${s.media.codecs.join(", ")}`] : []), ...(s.calls.length ? s.calls.map(formatCall) : ["no calls"])].join("\n"));
       return ExitCode.Ok;
     }
     case "calls": {

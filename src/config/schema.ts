@@ -3,10 +3,14 @@
 import { z } from "zod";
 import { OpusBackendChoice, nativeOpusProblem } from "../media/codecs/opus-backend.js";
 import { COMMAND_NAMES, CallEventType, EventName } from "../control/protocol.js";
+import { codecIds } from "../media/codecs/index.js";
 
 const jidPattern = /^[^@/\s]+@[^@/\s]+(\/.+)?$/;
 
-const codecName = z.enum(["opus", "pcmu"]);
+// The codec registry's ids (src/media/codecs/index.ts), in its order of preference.
+/** The codec ids of the registry (media.codecs, the call command's --codec). */
+export const CODEC_IDS = codecIds() as [string, ...string[]];
+const codecName = z.enum(CODEC_IDS);
 
 export const sourceSpec = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("file"), path: z.string().min(1), loop: z.boolean().default(false) }),
@@ -105,8 +109,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   media: z
     .strictObject({
-      /** Codecs in order of preference. */
-      codecs: z.array(codecName).min(1).default(["opus", "pcmu"]),
+      /** Codecs in order of preference; default: every codec, in the registry's order. */
+      codecs: z.array(codecName).min(1).default([...CODEC_IDS]),
       input: sourceSpec.default({ type: "silence" }),
       output: sinkSpec.default({ type: "null" }),
       /** Starting playout delay of the adaptive jitter buffer, in 20 ms frames (it then follows the measured jitter). */
@@ -250,4 +254,3 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type SourceSpec = z.infer<typeof sourceSpec>;
 export type SinkSpec = z.infer<typeof sinkSpec>;
-export type CodecName = z.infer<typeof codecName>;

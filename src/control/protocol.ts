@@ -82,8 +82,9 @@
  *
  * Commands
  * --------
- *     call       {jid, codecs?: ["opus"|"pcmu", ...]}     -> {callId, sid, peer}
- *                jid bare (its best available resource) or full; codecs in preference order
+ *     call       {jid, codecs?: [codec id, ...]}          -> {callId, sid, peer}
+ *                jid bare (its best available resource) or full; codecs in preference order,
+ *                ids as in the config's media.codecs, e.g. "opus" or "pcma" (status lists them)
  *     answer     {callId?}                                -> CallResult
  *     reject     {callId?, reason?: "decline"|"busy"}     -> CallResult   (default decline)
  *     hangup     {callId?}                                -> CallResult
@@ -104,7 +105,8 @@
  *     stats      {callId?}                                -> {callId, state, codec?, packetsSent?, ...}
  *     set-input  {callId?, source: Source}                -> CallResult   (switch the audio source now)
  *     set-output {callId?, sink: Sink}                    -> CallResult   (switch the audio sink now)
- *     status     {}                                       -> {account: AccountInfo, media: {opusBackend: "native"|"wasm"}, calls: CallInfo[]}
+ *     status     {}                                       -> {account: AccountInfo, media: {opusBackend: "native"|"wasm", codecs: [codec id]}, calls: CallInfo[]}
+ *                codecs: every codec the daemon has, in its order of preference
  *     calls      {}                                       -> CallInfo[]
  *     devices    {}                                       -> {inputs: DeviceInfo[], outputs: DeviceInfo[]}
  *     presence   {show: "available"|"chat"|"away"|"xa"|"dnd", text?}

@@ -9,25 +9,15 @@
 //   Ie,eff = Ie + (95 - Ie) · Ppl / (Ppl / BurstR + Bpl)   (§3.6, eq. 3-29)
 //   MOS = 1 + 0.035 R + R (R - 60)(100 - R) · 7e-6 for 0 < R < 100 (Annex B)
 //
-// Ie and Bpl per codec come from G.113 Appendix I where it lists them
-// (G.711 with PLC: Ie 0, Bpl 25.1). Opus is not in G.113; on the narrowband
-// R scale it is treated as transparent at voice bit rates (Ie 0) with a
-// loss robustness between G.711+PLC and modern codecs (Bpl 20, an estimate).
+// Ie and Bpl are the codec's (CodecDescriptor.impairment): from G.113
+// Appendix I where it lists them (G.711 with PLC: Ie 0, Bpl 25.1), an
+// estimate otherwise (each codec file says which).
 
-export interface CodecImpairment {
-  /** equipment impairment factor without loss */
-  ie: number;
-  /** packet-loss robustness factor */
-  bpl: number;
-}
-
-const IMPAIRMENTS: Record<string, CodecImpairment> = {
-  pcmu: { ie: 0, bpl: 25.1 },
-  opus: { ie: 0, bpl: 20 },
-};
+import type { CodecImpairment } from "./codecs/codec.js";
 
 export interface EModelInput {
-  codec: string;
+  /** the codec's Ie and Bpl (CodecDescriptor.impairment) */
+  impairment: CodecImpairment;
   /** one-way mouth-to-ear delay, ms */
   delayMs: number;
   /** packets lost or too late to play, percent (0..100) */
@@ -42,7 +32,7 @@ export interface EModelResult {
 }
 
 export function rFactor(input: EModelInput): number {
-  const imp = IMPAIRMENTS[input.codec.toLowerCase()] ?? { ie: 0, bpl: 20 };
+  const imp = input.impairment;
   const d = Math.max(0, input.delayMs);
   const id = 0.024 * d + (d > 177.3 ? 0.11 * (d - 177.3) : 0);
   const ppl = Math.max(0, Math.min(100, input.lossPercent));

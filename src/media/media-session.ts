@@ -162,9 +162,6 @@ interface Recording {
   writer: WavFileWriter;
 }
 
-/** Opus look-ahead at 48 kHz (RFC 6716 §2: 2.5 ms + 4 ms of the SILK/CELT delay compensation). */
-const CODEC_LOOKAHEAD_MS: Record<string, number> = { opus: 6.5, pcmu: 0 };
-
 export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   readonly #o: MediaSessionOptions;
   readonly #log: Logger;
@@ -578,10 +575,9 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     const expected = this.#rxStats.expected;
     const lost = Math.max(0, this.#rxStats.cumulativeLost);
     const lossPercent = expected > 0 ? (100 * (lost + rx.late)) / expected : 0;
-    const codecKey = this.#o.codec.name.toLowerCase();
-    const oneWayMs =
-      (remote?.rttMs !== undefined ? remote.rttMs / 2 : 0) + rx.delayMs + this.#send.ptimeMs + (CODEC_LOOKAHEAD_MS[codecKey] ?? 0);
-    const q = eModel({ codec: codecKey, delayMs: oneWayMs, lossPercent });
+    const codec = this.#o.codec;
+    const oneWayMs = (remote?.rttMs !== undefined ? remote.rttMs / 2 : 0) + rx.delayMs + this.#send.ptimeMs + codec.algorithmicDelayMs;
+    const q = eModel({ impairment: codec.impairment, delayMs: oneWayMs, lossPercent });
     return {
       codec: this.#o.codec.name,
       ...(this.#codecBackend ? { codecBackend: this.#codecBackend } : {}),

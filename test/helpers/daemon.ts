@@ -1,5 +1,6 @@
 // Starts a real jingled process (bin/jingled.js from the build) with a
-// generated config against a test Prosody, and connects to its control socket.
+// generated config against a test XMPP server (Prosody or ejabberd), and
+// connects to its control socket.
 // Used by the integration tests and by the demo.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -7,7 +8,15 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { connectControl, type ControlClient, type AnyEvent } from "../../src/control/client.js";
 import { startProcess, type ManagedProcess } from "./process.js";
-import type { ProsodyServer } from "./prosody.js";
+
+/** What a daemon needs of a test XMPP server (test/helpers/prosody.ts, test/helpers/ejabberd.ts). */
+export interface XmppTestServer {
+  readonly domain: string;
+  /** c2s port on 127.0.0.1 (or on xmppHost) */
+  readonly port: number;
+  /** the server's self-signed certificate */
+  readonly caFile: string;
+}
 
 export const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 export const JINGLED_BIN = join(REPO_ROOT, "bin", "jingled.js");
@@ -15,7 +24,9 @@ export const JINGLED_BIN = join(REPO_ROOT, "bin", "jingled.js");
 export const JINGLED_NODE_FLAGS: string[] = (/^#!\S*env -S node(.*)$/m.exec(readFileSync(JINGLED_BIN, "utf8").split("\n")[0] ?? "")?.[1] ?? "").trim().split(/\s+/).filter(Boolean);
 
 export interface DaemonOptions {
-  prosody: ProsodyServer;
+  /** The XMPP server (Prosody or ejabberd); `prosody` is the older name of the same option. */
+  server?: XmppTestServer;
+  prosody?: XmppTestServer;
   username: string;
   password: string;
   /** A fresh directory for this daemon's config, socket and recordings. */
@@ -34,6 +45,8 @@ export interface DaemonOptions {
   xmppHost?: string;
   /** Added to (and overriding) the daemon's environment; undefined removes a variable. */
   env?: Record<string, string | undefined>;
+  /** Port to connect to instead of the server's (a proxy in front of it). */
+  xmppPort?: number;
   /** Rewrites the command line, e.g. to run the daemon inside a network namespace (Netns.exec). */
   wrap?: (cmd: string, args: string[]) => [string, string[]];
 }
@@ -52,14 +65,16 @@ export interface Daemon {
 }
 
 export function daemonConfig(o: DaemonOptions): Record<string, unknown> {
+  const server = o.server ?? o.prosody;
+  if (!server) throw new Error("daemonConfig: no XMPP server (option server)");
   return {
     account: {
-      jid: `${o.username}@${o.prosody.domain}`,
+      jid: `${o.username}@${server.domain}`,
       password: o.password,
       resource: o.resource ?? "jingled",
-      server: `xmpp://${o.xmppHost ?? "127.0.0.1"}:${o.prosody.port}`,
+      server: `xmpp://${o.xmppHost ?? "127.0.0.1"}:${o.xmppPort ?? server.port}`,
     },
-    tls: { caFile: o.prosody.caFile },
+    tls: { caFile: server.caFile },
     control: { socket: join(o.dir, "run", "control.sock") },
     // Tests never send a packet beyond loopback.
     ice: { addresses: ["127.0.0.1"], connectTimeoutMs: 10000 },

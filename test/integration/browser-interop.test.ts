@@ -18,9 +18,10 @@
 // (KEEP_TEST_DIR=1 keeps the WAVs: what was played and what each side heard).
 import { after, afterEach, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { inOwnNetns, nonLoopbackAddresses } from "../helpers/netns.js";
 import { browserPeerUnavailable, describePeerLog, iqAttrs, startBrowserPeer, type BrowserPeer, type PeerLogEntry, type PeerState } from "../helpers/browser-peer.js";
 import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
@@ -28,6 +29,7 @@ import { startDaemon, type Daemon } from "../helpers/daemon.js";
 import { onExitCleanup } from "../helpers/process.js";
 import { makeSpeechWav } from "../helpers/speech.js";
 import { compareAudio, compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
+import { bandEnergyShare } from "../helpers/audio-band.js";
 import { writeWavFile } from "../../src/media/wav.js";
 import { connectControl, type AnyEvent, type ControlClient } from "../../src/control/client.js";
 
@@ -462,6 +464,85 @@ if (await inOwnNetns({ prefix: "jingled-browser", what: "browser interop (Chromi
         await report(t, since, "media, jingled -> browser");
       }
     });
+
+    // G.711 A-law and G.722 with Chromium, which offers both (PCMA 8, G722 9,
+    // nameless static types in its SDP). Each way: the browser calls jingled
+    // restricted to the codec (media.codecs, applied by a reload), so jingled
+    // answers Chromium's full offer with that codec alone; and jingled calls
+    // the browser offering only that codec.
+    for (const [id, mime, pt] of [["pcma", "audio/pcma", 8], ["g722", "audio/g722", 9]] as const) {
+      test(`${id}: the browser calls jingled restricted to ${id}, jingled calls the browser with ${id} only; speech verified both ways`, async (t) => {
+        const original = readFileSync(alice.configFile, "utf8");
+        const since = await pageNow();
+        try {
+          await requireDtls();
+          await setCodecs([id]);
+          for (const direction of ["browser -> jingled", "jingled -> browser"] as const) {
+            const mark = alice.events.length;
+            await peer.startRecording();
+            let callId: string;
+            let sid: string;
+            if (direction === "browser -> jingled") {
+              await peer.setAutoAnswer(false);
+              sid = await peer.call(alice.jid);
+              const incoming = await alice.waitForEvent(incomingFrom(browserJid, mark), 10000, "incoming call from the browser");
+              callId = incoming.callId as string;
+              await alice.control.request("answer", { callId });
+            } else {
+              await peer.setAutoAnswer(true);
+              ({ callId, sid } = (await alice.control.request("call", { jid: browserJid, codecs: [id] })) as { callId: string; sid: string });
+            }
+            await jingledActive(callId, mark);
+            await peer.waitFor(browserConnected(sid), 10000, "browser connected (ICE + DTLS)");
+            const media = await alice.waitForEvent((e) => e.event === "media" && e.callId === callId && alice.events.indexOf(e) >= mark, 5000, "media event");
+            assert.equal(String(media.codec).toLowerCase(), id);
+            await sleep(TALK_MS);
+            const stats = await peer.stats(sid);
+            const heardByBrowser = await peer.stopRecording();
+            keep(`browser-heard-${id}-${sid}.wav`, heardByBrowser);
+            t.diagnostic(`${direction}: browser codec ${JSON.stringify(stats.codec)}, inbound packets ${stats.inbound?.packetsReceived}`);
+            assert.equal(stats.codec?.mimeType.toLowerCase(), mime, "Chromium decodes what jingled sends with the codec");
+            assert.equal(stats.codec?.payloadType, pt);
+            assert.equal(stats.codec?.clockRate, 8000, "G722 too: RFC 3551's 8000 Hz RTP clock");
+            assert.ok((stats.inbound?.packetsReceived ?? 0) > 150, "the browser receives RTP");
+            await alice.control.request("hangup", { callId });
+            const end = await alice.waitForEvent(callEvent(callId, "ended", mark), 10000, "jingled ended");
+            assert.equal(end.reason, "success");
+            const endStats = end.stats as { recording: string; payloadType: number; packetsReceived: number };
+            assert.equal(endStats.payloadType, pt);
+            const heard = { pcm: heardByBrowser.pcm, rate: heardByBrowser.sampleRate };
+            const recorded = mono16(endStats.recording);
+            checkAudio(t, [
+              [`${id} ${direction}: jingled -> browser`, mono16(wav.jingled), heard],
+              [`${id} ${direction}: browser -> jingled`, mono16(wav.browser), recorded],
+            ]);
+            if (id === "g722") {
+              // Wideband both ways: the 4-7 kHz band that G.711 cannot carry arrives.
+              for (const [what, said, got] of [["jingled -> browser", mono16(wav.jingled), heard], ["browser -> jingled", mono16(wav.browser), recorded]] as const) {
+                const s0 = bandEnergyShare(said.pcm, said.rate, 4000, 7000, 7000);
+                const s1 = bandEnergyShare(got.pcm, got.rate, 4000, 7000, 7000);
+                t.diagnostic(`g722 ${direction}, ${what}: energy share 4-7 kHz ${(100 * s1).toFixed(1)} % (said ${(100 * s0).toFixed(1)} %)`);
+                assert.ok(s1 >= 0.5 * s0, `g722 ${what}: 4-7 kHz share ${s1.toFixed(4)} < half of ${s0.toFixed(4)}`);
+              }
+            }
+          }
+        } finally {
+          await peer.setAutoAnswer(false);
+          writeFileSync(alice.configFile, original, { mode: 0o600 });
+          await alice.control.request("reload").catch(() => undefined);
+          await report(t, since, `${id} both ways`);
+        }
+      });
+    }
+
+    /** jingled's media.codecs, changed in its config file and applied by a reload (new calls use it). */
+    async function setCodecs(codecs: string[]): Promise<void> {
+      const cfg = parseYaml(readFileSync(alice.configFile, "utf8")) as { media: { codecs: string[] } };
+      cfg.media.codecs = codecs;
+      writeFileSync(alice.configFile, stringifyYaml(cfg), { mode: 0o600 });
+      const r = (await alice.control.request("reload")) as { applied: string[] };
+      assert.ok(r.applied.includes("media.codecs"), `reload applied ${r.applied.join(", ")}`);
+    }
 
     test("jingled acknowledges every Jingle request of the browser exactly once", async (t) => {
       const entries = await peer.log(0);

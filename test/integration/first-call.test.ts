@@ -11,6 +11,8 @@ import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
 import { startDaemon, type Daemon } from "../helpers/daemon.js";
 import { makeSpeechWav } from "../helpers/speech.js";
 import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
+import { bandEnergyShare } from "../helpers/audio-band.js";
+import { codecIds, findCodecById } from "../../src/media/codecs/index.js";
 import { XmppConnection } from "../../src/xmpp/connection.js";
 import { silentLogger } from "../../src/util/logger.js";
 import type { AnyEvent } from "../../src/control/client.js";
@@ -37,8 +39,10 @@ describe("first real call: two daemons through Prosody", { timeout: 180_000 }, (
     speech.bob = join(dir, "bob-says.wav");
     await makeSpeechWav("The quick brown fox jumps over the lazy dog near the river bank.", speech.alice);
     await makeSpeechWav("Seven silver swans swim slowly southward under a bright blue sky.", speech.bob, { voice: "en+f3" });
-    alice = await startDaemon({ prosody, username: "alice", password: "alice-pw", dir: join(dir, "alice"), input: { type: "file", path: speech.alice } });
-    bob = await startDaemon({ prosody, username: "bob", password: "bob-pw", dir: join(dir, "bob"), input: { type: "file", path: speech.bob } });
+    // Every codec the daemon has; each call below picks one.
+    const codecs = codecIds();
+    alice = await startDaemon({ prosody, username: "alice", password: "alice-pw", dir: join(dir, "alice"), codecs, input: { type: "file", path: speech.alice } });
+    bob = await startDaemon({ prosody, username: "bob", password: "bob-pw", dir: join(dir, "bob"), codecs, input: { type: "file", path: speech.bob } });
   });
 
   after(async () => {
@@ -52,7 +56,7 @@ describe("first real call: two daemons through Prosody", { timeout: 180_000 }, (
   const incomingFrom = (d: Daemon, peer: string, after: number) => (e: AnyEvent) =>
     e.event === "call" && e.type === "incoming" && typeof e.peer === "string" && e.peer.startsWith(peer) && d.events.indexOf(e) >= after;
 
-  for (const codec of ["pcmu", "opus"]) {
+  for (const codec of ["pcmu", "opus", "pcma", "g722"]) {
     test(`${codec}: alice calls bob, bob answers, speech flows both ways, alice hangs up`, async (t) => {
       const mark = bob.events.length;
       const { callId } = (await alice.control.request("call", { jid: bob.jid, codecs: [codec] })) as { callId: string };
@@ -63,7 +67,7 @@ describe("first real call: two daemons through Prosody", { timeout: 180_000 }, (
       await alice.waitForEvent(callEvent(alice, callId, "active"), 10000, "alice active");
       await bob.waitForEvent(callEvent(bob, bobCallId, "active"), 10000, "bob active");
       const media = await alice.waitForEvent((e) => e.event === "media" && e.callId === callId, 5000, "media event");
-      assert.equal(media.codec, codec === "pcmu" ? "PCMU" : "opus");
+      assert.equal(media.codec, findCodecById(codec)!.name);
       assert.equal((media.localCandidate as { ip: string }).ip, "127.0.0.1");
 
       await new Promise((r) => setTimeout(r, TALK_MS));
@@ -91,6 +95,14 @@ describe("first real call: two daemons through Prosody", { timeout: 180_000 }, (
         const cmp = compareAudioSegments(ref.pcm, ref.rate, rec.pcm, rec.rate);
         assert.ok(cmp.correlation >= 0.9, `${codec} ${who}: correlation ${cmp.correlation.toFixed(3)} (lag ${cmp.lagMs.toFixed(0)} ms, warp ${cmp.lagSpreadMs} ms) < 0.9`);
         t.diagnostic(`${codec} ${who}: correlation ${cmp.correlation.toFixed(3)} (worst segment ${cmp.worst.toFixed(3)}), lag ${cmp.lagMs.toFixed(0)} ms, warp ${cmp.lagSpreadMs} ms`);
+        if (codec === "g722") {
+          // Wideband: the 4-7 kHz band a G.711 call cannot carry arrives too (espeak's 22 kHz speech has it).
+          const said = bandEnergyShare(ref.pcm, ref.rate, 4000, 7000, 7000);
+          const heard = bandEnergyShare(rec.pcm, rec.rate, 4000, 7000, 7000);
+          t.diagnostic(`g722 ${who}: ${rec.rate} Hz recording, energy share 4-7 kHz ${(100 * heard).toFixed(1)} % (said: ${(100 * said).toFixed(1)} %)`);
+          assert.equal(rec.rate, 16000);
+          assert.ok(heard >= 0.5 * said, `g722 ${who}: 4-7 kHz share ${heard.toFixed(4)} < half the source's ${said.toFixed(4)}`);
+        }
       }
     });
   }

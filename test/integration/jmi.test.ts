@@ -41,6 +41,11 @@ describe("XEP-0353 calls to a bare JID", { timeout: 120_000 }, () => {
     if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Until the server has seen `jid` enable carbons (the daemon does it right after coming online). */
+  async function waitForCarbons(jid: string): Promise<void> {
+    for (let i = 0; i < 100 && !prosody.logs().includes(`${jid} enabled carbons`); i++) await new Promise((r) => setTimeout(r, 50));
+  }
+
   const is = (callId: unknown, type: string) => (e: AnyEvent) => e.event === "call" && e.callId === callId && e.type === type;
   const incoming = (d: Daemon, mark: number) => (e: AnyEvent) => e.event === "call" && e.type === "incoming" && d.events.indexOf(e) >= mark;
 
@@ -92,6 +97,58 @@ describe("XEP-0353 calls to a bare JID", { timeout: 120_000 }, () => {
     for (const [d, c] of [[phone, onPhone.callId], [desk, onDesk.callId]] as const) {
       const e = await d.waitForEvent(is(c, "ended"), 10000, "retracted");
       assert.equal(e.reason, "cancel");
+    }
+  });
+
+  test("a device of higher priority gets the proposal; the others ring through received carbons, and the retract reaches them too", async () => {
+    // RFC 6121 §8.5.2.1.1: Prosody delivers a message to the bare JID only to
+    // the resources of highest priority; XEP-0280 copies it to the others.
+    const tablet = await startDaemon({
+      prosody, username: "bob", password: "b-pw", resource: "tablet", dir: join(dir, "tablet"), input: { type: "silence" }, output: { type: "null" },
+      config: { account: { jid: `bob@${prosody.domain}`, password: "b-pw", resource: "tablet", server: `xmpp://127.0.0.1:${prosody.port}`, priority: 5 } },
+    });
+    try {
+      await waitForCarbons(`bob@${prosody.domain}/tablet`);
+      const marks = [phone, desk, tablet].map((d) => d.events.length);
+      const { callId } = (await alice.control.request("call", { jid: `bob@${prosody.domain}` })) as { callId: string };
+      const rung = await Promise.all([phone, desk, tablet].map((d, i) => d.waitForEvent(incoming(d, marks[i]!), 10000, "rings")));
+      await alice.control.request("hangup", { callId });
+      for (const [i, d] of [phone, desk, tablet].entries()) {
+        const e = await d.waitForEvent(is(rung[i]!.callId, "ended"), 10000, "retracted");
+        assert.equal(e.reason, "cancel");
+      }
+    } finally {
+      await tablet.stop();
+    }
+  });
+
+  test("a received carbon forged by another account rings nothing", async () => {
+    // Received carbons now ring (a proposal delivered to another device of
+    // ours); only our own server may send them: mallory wraps a proposal
+    // "from alice" in a <received/> carbon and sends it to bob's devices.
+    const mallory = new XmppConnection({
+      jid: `mallory@${prosody.domain}`, password: "m-pw", resource: "evil", service: `xmpp://127.0.0.1:${prosody.port}`,
+      allowPlaintext: false, caFile: prosody.caFile, priority: 0, features: [], logger: silentLogger(),
+    });
+    await mallory.start();
+    try {
+      const marks = [phone.events.length, desk.events.length];
+      const forged = xml(
+        "message", { to: phone.jid, type: "chat" },
+        xml("received", { xmlns: "urn:xmpp:carbons:2" },
+          xml("forwarded", { xmlns: "urn:xmpp:forward:0" },
+            xml("message", { from: alice.jid, to: `bob@${prosody.domain}`, type: "chat" },
+              xml("propose", { xmlns: "urn:xmpp:jingle-message:0", id: "forged-carbon-1" }, xml("description", { xmlns: "urn:xmpp:jingle:apps:rtp:1", media: "audio" }))))),
+      );
+      await mallory.send(forged);
+      await mallory.send(xml("message", { to: desk.jid, type: "chat" }, forged.getChildren("received")));
+      await new Promise((r) => setTimeout(r, 1000));
+      for (const [i, d] of [phone, desk].entries()) {
+        assert.deepEqual(d.events.slice(marks[i]).filter((e) => e.event === "call"), [], "no call");
+        assert.deepEqual(await d.control.request("calls"), []);
+      }
+    } finally {
+      await mallory.stop();
     }
   });
 

@@ -1,7 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import OpusScript from "opusscript";
-import { OpusBackend, createOpusDecoder, createOpusEncoder, findCodec, listCodecs, nativeOpusProblem, opusCodec, pcmuCodec, registerCodec } from "../../src/media/codecs/index.js";
+import {
+  OpusBackend, codecIds, createOpusDecoder, createOpusEncoder, findCodec, findCodecById, findCodecByStaticPayloadType, g722Codec, listCodecs,
+  nativeOpusProblem, opusCodec, pcmaCodec, pcmuCodec, registerCodec,
+} from "../../src/media/codecs/index.js";
 import type { AudioDecoder, AudioEncoder, CodecDescriptor, EncoderOptions } from "../../src/media/codecs/index.js";
 import { speechLike } from "../helpers/audio-compare.js";
 
@@ -58,19 +61,32 @@ function alignedCorrelation(x: Int16Array, y: Int16Array, maxDelay: number): { c
   return best;
 }
 
-test("registry: built-ins are found by name (case-insensitive) and clock rate", () => {
+test("registry: built-ins are found by name (case-insensitive) and clock rate, by id, by static payload type", () => {
   assert.equal(findCodec("opus", 48000), opusCodec);
   assert.equal(findCodec("OPUS", 48000), opusCodec);
   assert.equal(findCodec("pcmu", 8000), pcmuCodec);
   assert.equal(findCodec("PCMU", 16000), undefined);
-  assert.equal(findCodec("G722", 8000), undefined);
+  assert.equal(findCodec("pcma", 8000), pcmaCodec);
+  // G.722: signalled at 8000 although it samples at 16000 (RFC 3551 §4.5.2).
+  assert.equal(findCodec("G722", 8000), g722Codec);
+  assert.equal(findCodec("G722", 16000), undefined);
   assert.deepEqual(
-    listCodecs().slice(0, 2).map((c) => c.name),
-    ["opus", "PCMU"],
+    listCodecs().slice(0, 4).map((c) => c.name),
+    ["opus", "G722", "PCMU", "PCMA"],
   );
+  assert.deepEqual(codecIds().slice(0, 4), ["opus", "g722", "pcmu", "pcma"]);
+  assert.equal(findCodecById("G722"), g722Codec);
+  assert.equal(findCodecById("pcma"), pcmaCodec);
+  assert.equal(findCodecById("speex"), undefined);
+  assert.equal(findCodecByStaticPayloadType(0), pcmuCodec);
+  assert.equal(findCodecByStaticPayloadType(8), pcmaCodec);
+  assert.equal(findCodecByStaticPayloadType(9), g722Codec);
+  assert.equal(findCodecByStaticPayloadType(3), undefined, "GSM: not ours");
+  assert.equal(findCodecByStaticPayloadType(111), undefined, "dynamic payload types have no fixed codec");
   const fake: CodecDescriptor = { ...pcmuCodec, name: "X-TEST", clockRate: 1234 };
   registerCodec(fake);
   assert.equal(findCodec("x-test", 1234), fake);
+  assert.equal(findCodecById("x-test"), fake);
 });
 
 test("descriptors carry the RFC 3551 / RFC 7587 signalling", () => {
@@ -103,6 +119,36 @@ test("PCMU: 160 samples per 20 ms, 1 byte per sample, near-transparent round tri
     assert.equal(delay, 0);
     assert.ok(corr > 0.999, `${name}: correlation ${corr}`);
   }
+});
+
+/** G.711 Table 1a (A-law): an octet's value, from the ITU-T table's rule, independent of alawmulaw. */
+function aLawValue(octet: number): number {
+  const c = octet ^ 0x55; // even bits inverted on the line
+  const segment = (c >> 4) & 7;
+  const mantissa = c & 15;
+  const magnitude = segment === 0 ? (mantissa << 4) + 8 : ((mantissa << 4) + 0x108) << (segment - 1);
+  return c & 0x80 ? magnitude : -magnitude;
+}
+
+test("PCMA: every A-law octet decodes to G.711's value and encodes back to itself; 1 byte per sample; round trip", () => {
+  const dec = pcmaCodec.createDecoder();
+  const enc = pcmaCodec.createEncoder();
+  assert.deepEqual([pcmaCodec.name, pcmaCodec.clockRate, pcmaCodec.pcmRate, pcmaCodec.defaultPayloadType], ["PCMA", 8000, 8000, 8]);
+  assert.equal(enc.frameSamples, 160);
+  const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  const values = pcmaCodec.createDecoder().decode(all);
+  for (let i = 0; i < 256; i++) assert.equal(values[i], aLawValue(i), `octet 0x${i.toString(16)}`);
+  assert.deepEqual([...pcmaCodec.createEncoder().encode(values)], [...all], "each decoded value encodes to its octet");
+  assert.deepEqual([...enc.encode(Int16Array.of(0, 32767, -32768))], [0xd5, 0xaa, 0x2a], "zero, the largest, the smallest");
+  for (const [name, pcm] of [["tones", tones(8000, 8000)], ["speech-like", speechLike(8000, 2)]] as const) {
+    const r = roundTrip(enc, dec, pcm);
+    assert.equal(r.bytes, r.out.length);
+    const { corr, delay } = alignedCorrelation(pcm, r.out, 0);
+    assert.equal(delay, 0);
+    assert.ok(corr > 0.999, `${name}: correlation ${corr}`);
+  }
+  // Not µ-law: the same samples give other octets.
+  assert.notDeepEqual([...pcmuCodec.createEncoder().encode(Int16Array.of(1000, -1000))], [...enc.encode(Int16Array.of(1000, -1000))]);
 });
 
 test("PCMU conceal: repeats the last pitch period, fades, silent after 60 ms; resumes with a cross-fade", () => {

@@ -25,7 +25,7 @@ const bashCases: Array<[words: string[], expected: string[]]> = [
   [["jinglectl", "ca"], ["call", "calls"]],
   [["jinglectl", "--v"], ["--version"]],
   [["jinglectl", "call", "bob@example.org", "--co"], ["--codec"]],
-  [["jinglectl", "call", "bob@example.org", "--codec", ""], ["opus", "pcmu"]],
+  [["jinglectl", "call", "bob@example.org", "--codec", ""], ["g722", "opus", "pcma", "pcmu"]],
   [["jinglectl", "reject", "--reason", "b"], ["busy"]],
   [["jinglectl", "record", ""], ["start", "stop"]],
   [["jinglectl", "--socket", "/run/j.sock", "presence", "d"], ["dnd"]],

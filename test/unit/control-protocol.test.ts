@@ -219,7 +219,12 @@ test("parseCommandArgs: call", () => {
   badArgument(() => parseCommandArgs("call", {}), '"jid"');
   badArgument(() => parseCommandArgs("call", { jid: 7 }), '"jid"');
   badArgument(() => parseCommandArgs("call", { jid: "bob @example.org" }), "not a valid JID");
-  badArgument(() => parseCommandArgs("call", { jid: "b@x", codecs: ["g722"] }), "unknown codec");
+  // Ids are the daemon's registry's business: any short encoding name passes here, lower-cased.
+  assert.deepEqual(parseCommandArgs("call", { jid: "b@x", codecs: ["G722", "pcma", "g722"] }).codecs, ["g722", "pcma"]);
+  badArgument(() => parseCommandArgs("call", { jid: "b@x", codecs: ["no such codec"] }), "not a codec id");
+  badArgument(() => parseCommandArgs("call", { jid: "b@x", codecs: [7] }), "not a codec id");
+  badArgument(() => parseCommandArgs("call", { jid: "b@x", codecs: ["x".repeat(33)] }), "not a codec id");
+  badArgument(() => parseCommandArgs("call", { jid: "b@x", codecs: Array(17).fill("opus") }), "at most 16");
   badArgument(() => parseCommandArgs("call", { jid: "b@x", codecs: [] }), "codecs");
   badArgument(() => parseCommandArgs("call", { jid: "b@x", video: true }), 'unknown argument "video"');
 });

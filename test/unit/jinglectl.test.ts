@@ -191,7 +191,7 @@ test("usage errors exit 64 with a message on stderr", async () => {
     [["call"], /usage: jinglectl call <jid>/],
     [["status", "extra"], /usage: jinglectl status/],
     [["status", "--codec", "opus"], /status does not take --codec/],
-    [["call", "bob@localhost", "--codec", "g722"], /unknown codec "g722"/],
+    [["call", "bob@localhost", "--codec", "g 722"], /--codec: "g 722" is not a codec name/],
     [["reject", "--reason", "maybe"], /--reason must be one of decline, busy/],
     [["raw", "echo", "{not json"], /not valid JSON/],
     [["raw", "echo", "[1]"], /must be a JSON object/],

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { answerOffer, applyAnswer, choosePtime, encoderOptionsFor, offerPayloadTypes } from "../../src/app/negotiation.js";
-import { findCodec } from "../../src/media/codecs/index.js";
+import { findCodec, listCodecs } from "../../src/media/codecs/index.js";
 import type { PayloadType } from "../../src/jingle/protocol/index.js";
 import { eModel, mosFromR } from "../../src/media/e-model.js";
 
@@ -79,13 +79,63 @@ test("Opus fmtp from the peer shapes the encoder (RFC 7587 §6.1)", () => {
 });
 
 test("E-model (G.107): no loss and little delay near the top, loss and delay lower R; MOS mapping", () => {
-  const clean = eModel({ codec: "opus", delayMs: 40, lossPercent: 0 });
+  const clean = eModel({ impairment: opus.impairment, delayMs: 40, lossPercent: 0 });
   assert.ok(clean.r > 90 && clean.mos > 4.3, JSON.stringify(clean));
-  const lossy = eModel({ codec: "pcmu", delayMs: 40, lossPercent: 5 });
+  const lossy = eModel({ impairment: pcmu.impairment, delayMs: 40, lossPercent: 5 });
   assert.ok(lossy.r < clean.r - 10, JSON.stringify(lossy));
-  const slow = eModel({ codec: "opus", delayMs: 400, lossPercent: 0 });
+  const slow = eModel({ impairment: opus.impairment, delayMs: 400, lossPercent: 0 });
   assert.ok(slow.r < 70, JSON.stringify(slow));
   assert.equal(mosFromR(0), 1);
   assert.equal(mosFromR(100), 4.5);
   assert.ok(Math.abs(mosFromR(93.2) - 4.41) < 0.01);
+});
+
+const pcma = findCodec("PCMA", 8000)!;
+const g722 = findCodec("G722", 8000)!;
+const every = listCodecs().filter((c) => ["opus", "G722", "PCMU", "PCMA"].includes(c.name));
+
+test("offer with every codec: registry order, static payload types, G722 at its 8000 clock rate, one telephone-event per rate", () => {
+  assert.deepEqual(
+    offerPayloadTypes(every).map((p) => `${p.id} ${p.name}/${p.clockrate}/${p.channels}`),
+    ["111 opus/48000/2", "9 G722/8000/1", "0 PCMU/8000/1", "8 PCMA/8000/1", "126 telephone-event/48000/1", "101 telephone-event/8000/1"],
+  );
+});
+
+/** Offers as peers send them: [payload types], our codecs -> the chosen codec and payload type, or none. */
+const table: { name: string; offer: PayloadType[]; ours: typeof every; chosen: string | undefined }[] = [
+  { name: "browser offer, jingled restricted to G722", offer: browserOffer, ours: [g722], chosen: "G722 9" },
+  {
+    name: "browser offer with PCMA, jingled restricted to PCMA",
+    offer: [...browserOffer, { id: 8, name: "PCMA", clockrate: 8000, channels: 1, parameters: [] }],
+    ours: [pcma],
+    chosen: "PCMA 8",
+  },
+  { name: "static types without names (RFC 3551 §6): 8 is PCMA", offer: [{ id: 8, channels: 1, parameters: [] }], ours: every, chosen: "PCMA 8" },
+  { name: "static types without names: 9 is G722", offer: [{ id: 9, channels: 1, parameters: [] }, { id: 0, channels: 1, parameters: [] }], ours: [pcmu, g722], chosen: "G722 9" },
+  { name: "an A-law-only gateway, every codec of ours", offer: [{ id: 8, name: "PCMA", clockrate: 8000, channels: 1, parameters: [] }], ours: every, chosen: "PCMA 8" },
+  { name: "the offerer's order wins over ours", offer: [{ id: 0, name: "PCMU", clockrate: 8000, channels: 1, parameters: [] }, { id: 9, name: "G722", clockrate: 8000, channels: 1, parameters: [] }], ours: [g722, pcmu], chosen: "PCMU 0" },
+  { name: "G722 at a 16000 clock rate is not G.722 as RFC 3551 signals it", offer: [{ id: 9, name: "G722", clockrate: 16000, channels: 1, parameters: [] }], ours: [g722], chosen: undefined },
+  { name: "PCMU only against PCMA only: nothing in common", offer: [{ id: 0, name: "PCMU", clockrate: 8000, channels: 1, parameters: [] }], ours: [pcma], chosen: undefined },
+];
+
+for (const row of table) {
+  test(`negotiation: ${row.name}`, () => {
+    const a = answerOffer(row.offer, row.ours);
+    assert.equal(a ? `${a.chosen.codec.name} ${a.chosen.payloadType}` : undefined, row.chosen);
+    if (!a) return;
+    // The answerer's reply, applied by the offerer, picks the same codec.
+    const back = applyAnswer(a.payloadTypes, every)!;
+    assert.equal(back.codec, a.chosen.codec);
+  });
+}
+
+test("G722 and PCMA: DTMF at 8000 Hz, any 10 ms multiple of ptime, our encoder settings untouched by fmtp", () => {
+  const a = answerOffer(browserOffer, [g722])!;
+  assert.deepEqual(a.chosen.telephoneEvent, { payloadType: 126, clockRate: 8000 });
+  assert.deepEqual(a.payloadTypes.map((p) => `${p.id} ${p.name}/${p.clockrate}`), ["9 G722/8000", "126 telephone-event/8000"]);
+  assert.equal(choosePtime(g722, { id: 9, name: "G722", clockrate: 8000, channels: 1, parameters: [], ptime: 30 }), 30);
+  assert.equal(choosePtime(pcma, { id: 8, name: "PCMA", clockrate: 8000, channels: 1, parameters: [], ptime: 60 }), 60);
+  const n = answerOffer([{ id: 9, name: "G722", clockrate: 8000, channels: 1, parameters: [{ name: "usedtx", value: "1" }] }], [g722])!.chosen;
+  assert.deepEqual(encoderOptionsFor(n, { bitrate: 32000 }), { bitrate: 32000 });
+  assert.deepEqual(offerPayloadTypes([g722], { encoder: { dtx: true, fec: false } })[0]!.parameters, [], "no Opus fmtp on G.722");
 });

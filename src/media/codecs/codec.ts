@@ -1,8 +1,11 @@
 // Codec interface and registry. A codec module describes itself with a
 // CodecDescriptor and registers it by name (one line in ./index.ts); the
-// media pipeline and the Jingle/SDP offer code look codecs up here.
+// config schema, the control protocol's arguments, the Jingle offer/answer
+// (src/app/negotiation.ts) and the media pipeline all take their codecs from
+// here, so adding a codec is one file plus that line.
 // Names compare case-insensitively: "PCMU" and "pcmu" are the same encoding
-// (RFC 4855 §3, media type names are case-insensitive).
+// (RFC 4855 §3, media type names are case-insensitive); the lower-case name
+// is the codec's id in the config file and on the control socket.
 
 export interface EncoderOptions {
   /** frame duration; 20 ms unless stated */
@@ -46,7 +49,19 @@ export interface AudioDecoder {
   close(): void;
 }
 
+/** ITU-T G.107 E-model figures of a codec (G.113 Appendix I where it lists them). */
+export interface CodecImpairment {
+  /** equipment impairment factor without loss */
+  ie: number;
+  /** packet-loss robustness factor */
+  bpl: number;
+}
+
+/** The fmtp parameters (name -> value, names in lower case) of a payload type. */
+export type FmtpParameters = { name: string; value: string }[];
+
 export interface CodecDescriptor {
+  /** Encoding name as signalled (XEP-0167 payload-type name, SDP rtpmap); its lower case is the codec's id. */
   name: string;
   clockRate: number;
   channels: number;
@@ -61,22 +76,50 @@ export interface CodecDescriptor {
   packetSamples(payload: Buffer): number | undefined;
   createEncoder(opts?: EncoderOptions): AudioEncoder;
   createDecoder(): AudioDecoder;
+  /** Encoder plus decoder algorithmic delay, ms (part of the one-way delay estimate). */
+  algorithmicDelayMs: number;
+  impairment: CodecImpairment;
+  /** Our fmtp `parameters` as announced with these encoder settings (Opus: FEC off, DTX on). */
+  offerParameters?(parameters: FmtpParameters, encoder: Pick<EncoderOptions, "dtx" | "fec">): FmtpParameters;
+  /** Encoder settings for what we send, from ours and the peer's fmtp (names in lower case). */
+  encoderOptions?(configured: Omit<EncoderOptions, "ptimeMs">, peer: Record<string, string>): Omit<EncoderOptions, "ptimeMs">;
 }
 
 const registry = new Map<string, CodecDescriptor>();
 
-const keyOf = (name: string, clockRate: number): string => `${name.toLowerCase()}/${clockRate}`;
+/** The codec's id in the config file and on the control socket: its name in lower case ("opus", "pcmu"). */
+export const codecId = (c: Pick<CodecDescriptor, "name">): string => c.name.toLowerCase();
 
-/** Add a codec; registering the same name/clock rate again replaces it. */
+/** Add a codec; registering the same name again replaces it (one codec per name: ids must be unique). */
 export function registerCodec(c: CodecDescriptor): void {
-  registry.set(keyOf(c.name, c.clockRate), c);
+  registry.set(codecId(c), c);
 }
 
 export function findCodec(name: string, clockRate: number): CodecDescriptor | undefined {
-  return registry.get(keyOf(name, clockRate));
+  const c = registry.get(name.toLowerCase());
+  return c && c.clockRate === clockRate ? c : undefined;
+}
+
+/** By id, as written in the config file and in control requests (any case). */
+export function findCodecById(id: string): CodecDescriptor | undefined {
+  return registry.get(id.toLowerCase());
+}
+
+/**
+ * The codec of an RFC 3551 static payload type (below 96), which a peer may
+ * send without a name (RFC 3551 §6: 0 PCMU, 8 PCMA, 9 G722).
+ */
+export function findCodecByStaticPayloadType(pt: number): CodecDescriptor | undefined {
+  if (pt >= 96) return undefined;
+  return [...registry.values()].find((c) => c.defaultPayloadType === pt);
 }
 
 /** In registration order, which is our order of preference. */
 export function listCodecs(): CodecDescriptor[] {
   return [...registry.values()];
+}
+
+/** Every codec's id, in order of preference. */
+export function codecIds(): string[] {
+  return listCodecs().map(codecId);
 }

@@ -13,6 +13,9 @@
 //     cross-faded into it over a few milliseconds instead of a hard edge.
 // Pure and sample-rate generic (designed for 8 kHz).
 
+/** G.113 Appendix I: G.711 with packet loss concealment (Appendix I): Ie 0, Bpl 25.1. */
+export const G711_IMPAIRMENT = { ie: 0, bpl: 25.1 } as const;
+
 const MIN_PITCH_MS = 5;
 const MAX_PITCH_MS = 15;
 /** History kept: three of the longest periods plus the correlation window. */

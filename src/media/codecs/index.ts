@@ -1,15 +1,22 @@
-// The built-in codecs, registered in order of preference (Opus first).
+// The built-in codecs, registered in order of preference: Opus, then
+// wideband G.722, then the two G.711 laws.
 import { listCodecs, registerCodec } from "./codec.js";
+import { g722Codec } from "./g722.js";
 import { opusCodec } from "./opus.js";
+import { pcmaCodec } from "./pcma.js";
 import { pcmuCodec } from "./pcmu.js";
 
 registerCodec(opusCodec);
+registerCodec(g722Codec);
 registerCodec(pcmuCodec);
+registerCodec(pcmaCodec);
 
 export * from "./codec.js";
 export { opusCodec, createOpusDecoder, createOpusEncoder } from "./opus.js";
 export { OpusBackend, OpusBackendChoice, nativeOpusProblem, opusBackend, resolveOpusBackend, selectOpusBackend } from "./opus-backend.js";
 export { pcmuCodec } from "./pcmu.js";
+export { pcmaCodec } from "./pcma.js";
+export { g722Codec } from "./g722.js";
 
 /**
  * Runs every codec once (a few frames of silence through an encoder and a

@@ -43,4 +43,25 @@ export const opusCodec: CodecDescriptor = {
   packetSamples: opusPacketSamples,
   createEncoder: (opts?: EncoderOptions) => createOpusEncoder(opts),
   createDecoder: () => createOpusDecoder(),
+  // RFC 6716 §2: 2.5 ms look-ahead + 4 ms of SILK/CELT delay compensation.
+  algorithmicDelayMs: 6.5,
+  // Not in G.113; on the narrowband R scale transparent at voice bit rates,
+  // with a loss robustness between G.711+PLC and newer codecs (an estimate).
+  impairment: { ie: 0, bpl: 20 },
+  // RFC 7587 §6.1: useinbandfec says whether we send FEC, usedtx that we use DTX.
+  offerParameters(parameters, encoder) {
+    const out = parameters.map((p) => (p.name === "useinbandfec" && encoder.fec === false ? { ...p, value: "0" } : p));
+    if (encoder.dtx) out.push({ name: "usedtx", value: "1" });
+    return out;
+  },
+  // RFC 7587 §6.1: maxaveragebitrate caps the bitrate, useinbandfec=0 says FEC
+  // would be wasted, usedtx=1 asks for DTX unless the configuration decided.
+  encoderOptions(configured, peer) {
+    const out = { ...configured };
+    const maxAvg = Number(peer["maxaveragebitrate"]);
+    if (Number.isFinite(maxAvg) && maxAvg >= 6000) out.bitrate = Math.min(configured.bitrate ?? 32000, maxAvg);
+    if (peer["useinbandfec"] === "0") out.fec = false;
+    if (configured.dtx === undefined && peer["usedtx"] === "1") out.dtx = true;
+    return out;
+  },
 };

@@ -9,7 +9,7 @@ import { XmppConnection, type AccountState } from "../xmpp/connection.js";
 import { jingleFeatures } from "../xmpp/caps.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import { NS_JINGLE, buildJmiMessage, findJmi, parseJmi, type JmiElement } from "../jingle/protocol/index.js";
-import { selectHostAddresses } from "../ice/addresses.js";
+import { selectHostAddresses, type AddressSelection } from "../ice/addresses.js";
 import type { IceServers, TurnServer } from "../ice/ice-agent.js";
 import { createCertificate, type DtlsCertificate } from "../rtp/dtls/certificate.js";
 import { ExternalServices, buildServicesQuery } from "../xmpp/extdisco.js";
@@ -58,6 +58,15 @@ function parseStun(uri: string): [string, number] {
   const m = /^stun:\[?([^\]]+?)\]?(?::(\d+))?(\?.*)?$/.exec(uri);
   if (!m) throw new Error(`bad STUN URI ${uri}`);
   return [m[1]!, m[2] ? Number(m[2]) : 3478];
+}
+
+/** Which host addresses ICE uses (src/ice/addresses.ts), from the config. */
+function addressSelection(cfg: LoadedConfig): AddressSelection {
+  return {
+    ...(cfg.ice.addresses ? { addresses: cfg.ice.addresses } : {}),
+    ...(cfg.ice.interfaces ? { interfaces: cfg.ice.interfaces } : {}),
+    linkLocal: cfg.ice.linkLocal,
+  };
 }
 
 function bareOf(jid: string): string {
@@ -114,10 +123,7 @@ export class App {
     this.#log = logger;
     // The Opus implementation of the calls made from now on (the schema checked it is available).
     selectOpusBackend(cfg.media.opus.backend);
-    this.#hostAddresses = selectHostAddresses({
-      ...(cfg.ice.addresses ? { addresses: cfg.ice.addresses } : {}),
-      ...(cfg.ice.interfaces ? { interfaces: cfg.ice.interfaces } : {}),
-    });
+    this.#hostAddresses = selectHostAddresses(addressSelection(cfg));
     if (this.#hostAddresses.length === 0) logger.warn("no host addresses for ICE: set ice.addresses or ice.interfaces");
     this.#xmpp = new XmppConnection({
       jid: cfg.account.jid,
@@ -267,11 +273,8 @@ export class App {
     // media.* applies to new calls; calls in progress keep their codec instances.
     if (plan.applied.some((k) => k.startsWith("media.opus"))) selectOpusBackend(config.media.opus.backend);
     setLogLevel(this.#log, config.log.level);
-    if (plan.applied.some((k) => k.startsWith("ice.addresses") || k.startsWith("ice.interfaces"))) {
-      this.#hostAddresses = selectHostAddresses({
-        ...(config.ice.addresses ? { addresses: config.ice.addresses } : {}),
-        ...(config.ice.interfaces ? { interfaces: config.ice.interfaces } : {}),
-      });
+    if (plan.applied.some((k) => k.startsWith("ice.addresses") || k.startsWith("ice.interfaces") || k === "ice.linkLocal")) {
+      this.#hostAddresses = selectHostAddresses(addressSelection(config));
     }
     this.#scheduleStats();
     this.#log.info(plan, "configuration reloaded");
@@ -376,7 +379,7 @@ export class App {
     if (this.#cfg.ice.addresses?.length) return;
     const key = (a: string[]) => [...a].sort().join(",");
     this.#addressTimer = setInterval(() => {
-      const now = selectHostAddresses({ ...(this.#cfg.ice.interfaces ? { interfaces: this.#cfg.ice.interfaces } : {}) });
+      const now = selectHostAddresses(addressSelection(this.#cfg));
       if (key(now) === key(this.#hostAddresses)) return;
       this.#log.info({ from: this.#hostAddresses, to: now }, "host addresses changed");
       this.#hostAddresses = now;

@@ -448,26 +448,26 @@ export class App {
 
   /**
    * Configured servers first, then the XMPP server's (XEP-0215, credentials
-   * refreshed before expiry). One STUN server (the first); every TURN server
+   * refreshed before expiry). Every STUN server (the agent asks the first of each family); every TURN server
    * (the ICE agent allocates on each, up to a bound).
    */
   async #iceServers(): Promise<IceServers> {
     const out: IceServers = {};
-    const stun = this.#cfg.ice.stun[0];
-    if (stun) out.stunServer = parseStun(stun);
+    // Every STUN server, configured ones first: the ICE agent asks the first of each address family.
+    const stun: [string, number][] = this.#cfg.ice.stun.map(parseStun);
     const turn: TurnServer[] = this.#cfg.ice.turn.map((t) => parseTurn(t.uri, t.username, t.password));
     if (this.#cfg.ice.serverServices && this.#xmpp.state === "online") {
       const services = await this.#extServices.get().catch((err: unknown) => {
         this.#log.info({ err: errorMessage(err) }, "the server offers no external services (XEP-0215)");
         return [];
       });
-      const s = services.find((x) => x.type === "stun");
-      if (!out.stunServer && s) out.stunServer = [s.host, s.port];
+      for (const s of services) if (s.type === "stun") stun.push([s.host, s.port]);
       for (const t of services) {
         if ((t.type !== "turn" && t.type !== "turns") || !t.username || !t.password) continue;
         turn.push({ host: t.host, port: t.port, username: t.username, password: t.password, transport: t.type === "turns" ? "tls" : t.transport });
       }
     }
+    if (stun.length) out.stun = stun.slice(0, 8);
     if (turn.length) out.turn = turn;
     return out;
   }

@@ -90,11 +90,13 @@ test("an unreachable peer makes the agent fail within the connect timeout", asyn
   }
 });
 
-test("unusable remote candidates are ignored: mDNS names, TCP, other components", async () => {
+test("unusable remote candidates are ignored: mDNS names, TCP, other components, nobody's and everybody's addresses", async () => {
   const a = agent(true);
   try {
     const base = { component: 1, foundation: "1", generation: 0, id: "x", network: 0, port: 9999, priority: 1, protocol: "udp", type: "host" as const };
     assert.equal(await a.addRemoteCandidate({ ...base, ip: "abcd-1234.local" }), false);
+    // Checks sent to a multicast group or broadcast would reach every host on the LAN (ours included).
+    for (const ip of ["ff02::1", "224.0.0.1", "255.255.255.255", "::", "0.0.0.0"]) assert.equal(await a.addRemoteCandidate({ ...base, ip }), false, ip);
     assert.equal(await a.addRemoteCandidate({ ...base, ip: "127.0.0.1", protocol: "tcp" }), false);
     assert.equal(await a.addRemoteCandidate({ ...base, ip: "127.0.0.1", component: 2 }), false);
     assert.equal(await a.addRemoteCandidate({ ...base, ip: "127.0.0.1" }), true);

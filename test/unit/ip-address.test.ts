@@ -3,6 +3,7 @@
 // (src/ice/priority.ts) and the peer's candidates (src/ice/candidate-map.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { SocketAddress } from "node:net";
 import type { NetworkInterfaceInfo } from "node:os";
 import { addressKind, canonicalIp, sameIp, sourcePrecedence } from "../../src/ice/ip-address.js";
 import { selectHostAddresses } from "../../src/ice/addresses.js";
@@ -33,6 +34,28 @@ test("one text form per address: RFC 5952 for IPv6, IPv4-mapped as IPv4, no zone
   assert.ok(sameIp("::ffff:10.0.0.1", "10.0.0.1"));
   assert.ok(!sameIp("fd00::1", "fd00::2"));
   assert.ok(!sameIp("name", "name"), "names are not addresses");
+});
+
+test("IPv6 text: the same as inet_ntop's (node:net SocketAddress) for 3000 random addresses in random spellings", () => {
+  let seed = 42;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  for (let i = 0; i < 3000; i++) {
+    // Fields with many zeros, so that runs of zeros of every length and position occur.
+    const f = Array.from({ length: 8 }, () => (rnd(3) === 0 ? rnd(0x10000) : 0));
+    if (rnd(10) === 0) f.splice(0, 6, 0, 0, 0, 0, 0, 0xffff); // IPv4-mapped
+    // A random spelling: upper or lower case, leading zeros or not, one run of zeros compressed or not.
+    const groups = f.map((x) => {
+      const h = x.toString(16).padStart(rnd(2) ? 4 : 1, "0");
+      return rnd(2) ? h.toUpperCase() : h;
+    });
+    let text = groups.join(":");
+    const start = rnd(8);
+    const len = rnd(8 - start) + 1;
+    if (f.slice(start, start + len).every((x) => x === 0)) text = `${groups.slice(0, start).join(":")}::${groups.slice(start + len).join(":")}`;
+    const oracle = new SocketAddress({ address: text, family: "ipv6" }).address;
+    const want = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(oracle)?.[1] ?? oracle;
+    assert.equal(canonicalIp(text), want, text);
+  }
 });
 
 test("address kinds", () => {

@@ -5,7 +5,8 @@
 // Network: everything runs in a network namespace this file creates, with
 // only `lo` up. The file re-runs itself inside it (runSelfInNetns), so
 // Prosody, jingled and Chromium all see one loopback and nothing else, and
-// no ICE check can leave the namespace. Without root or `ip`, or without
+// no ICE check can leave the namespace. (The IPv6 test adds a veth pair with
+// ULA addresses, inside the namespace too, and removes it.) Without root or `ip`, or without
 // /usr/bin/chromium, the file skips with the reason.
 //
 // Chromium requires DTLS-SRTP; the media tests check speech both ways over

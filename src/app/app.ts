@@ -9,7 +9,7 @@ import { XmppConnection, type AccountState } from "../xmpp/connection.js";
 import { capsVerificationOf, jingleFeatures } from "../xmpp/caps.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import { NS_JINGLE, buildJmiMessage, findJmi, parseJmi, type JmiElement } from "../jingle/protocol/index.js";
-import { selectHostAddresses } from "../ice/addresses.js";
+import { selectHostAddresses, type AddressSelection } from "../ice/addresses.js";
 import type { IceServers, TurnServer } from "../ice/ice-agent.js";
 import { createCertificate, type DtlsCertificate } from "../rtp/dtls/certificate.js";
 import { ExternalServices, buildServicesQuery } from "../xmpp/extdisco.js";
@@ -57,6 +57,15 @@ function parseStun(uri: string): [string, number] {
   const m = /^stun:\[?([^\]]+?)\]?(?::(\d+))?(\?.*)?$/.exec(uri);
   if (!m) throw new Error(`bad STUN URI ${uri}`);
   return [m[1]!, m[2] ? Number(m[2]) : 3478];
+}
+
+/** Which host addresses ICE uses (src/ice/addresses.ts), from the config. */
+function addressSelection(cfg: LoadedConfig): AddressSelection {
+  return {
+    ...(cfg.ice.addresses ? { addresses: cfg.ice.addresses } : {}),
+    ...(cfg.ice.interfaces ? { interfaces: cfg.ice.interfaces } : {}),
+    linkLocal: cfg.ice.linkLocal,
+  };
 }
 
 function bareOf(jid: string): string {
@@ -130,10 +139,7 @@ export class App {
     this.#events = createEventBus(logger);
     // The Opus implementation of the calls made from now on (the schema checked it is available).
     selectOpusBackend(cfg.media.opus.backend);
-    this.#hostAddresses = selectHostAddresses({
-      ...(cfg.ice.addresses ? { addresses: cfg.ice.addresses } : {}),
-      ...(cfg.ice.interfaces ? { interfaces: cfg.ice.interfaces } : {}),
-    });
+    this.#hostAddresses = selectHostAddresses(addressSelection(cfg));
     if (this.#hostAddresses.length === 0) logger.warn("no host addresses for ICE: set ice.addresses or ice.interfaces");
     this.#xmpp = new XmppConnection({
       jid: cfg.account.jid,
@@ -297,11 +303,8 @@ export class App {
     // media.* applies to new calls; calls in progress keep their codec instances.
     if (plan.applied.some((k) => k.startsWith("media.opus"))) selectOpusBackend(config.media.opus.backend);
     setLogLevel(this.#log, config.log.level);
-    if (plan.applied.some((k) => k.startsWith("ice.addresses") || k.startsWith("ice.interfaces"))) {
-      this.#hostAddresses = selectHostAddresses({
-        ...(config.ice.addresses ? { addresses: config.ice.addresses } : {}),
-        ...(config.ice.interfaces ? { interfaces: config.ice.interfaces } : {}),
-      });
+    if (plan.applied.some((k) => k.startsWith("ice.addresses") || k.startsWith("ice.interfaces") || k === "ice.linkLocal")) {
+      this.#hostAddresses = selectHostAddresses(addressSelection(config));
     }
     this.#scheduleStats();
     this.#log.info(plan, "configuration reloaded");
@@ -406,7 +409,7 @@ export class App {
     if (this.#cfg.ice.addresses?.length) return;
     const key = (a: string[]) => [...a].sort().join(",");
     this.#addressTimer = setInterval(() => {
-      const now = selectHostAddresses({ ...(this.#cfg.ice.interfaces ? { interfaces: this.#cfg.ice.interfaces } : {}) });
+      const now = selectHostAddresses(addressSelection(this.#cfg));
       if (key(now) === key(this.#hostAddresses)) return;
       this.#log.info({ from: this.#hostAddresses, to: now }, "host addresses changed");
       this.#hostAddresses = now;
@@ -477,26 +480,26 @@ export class App {
 
   /**
    * Configured servers first, then the XMPP server's (XEP-0215, credentials
-   * refreshed before expiry). One STUN server (the first); every TURN server
+   * refreshed before expiry). Every STUN server (the agent asks the first of each family); every TURN server
    * (the ICE agent allocates on each, up to a bound).
    */
   async #iceServers(): Promise<IceServers> {
     const out: IceServers = {};
-    const stun = this.#cfg.ice.stun[0];
-    if (stun) out.stunServer = parseStun(stun);
+    // Every STUN server, configured ones first: the ICE agent asks the first of each address family.
+    const stun: [string, number][] = this.#cfg.ice.stun.map(parseStun);
     const turn: TurnServer[] = this.#cfg.ice.turn.map((t) => parseTurn(t.uri, t.username, t.password));
     if (this.#cfg.ice.serverServices && this.#xmpp.state === "online") {
       const services = await this.#extServices.get().catch((err: unknown) => {
         this.#log.info({ err: errorMessage(err) }, "the server offers no external services (XEP-0215)");
         return [];
       });
-      const s = services.find((x) => x.type === "stun");
-      if (!out.stunServer && s) out.stunServer = [s.host, s.port];
+      for (const s of services) if (s.type === "stun") stun.push([s.host, s.port]);
       for (const t of services) {
         if ((t.type !== "turn" && t.type !== "turns") || !t.username || !t.password) continue;
         turn.push({ host: t.host, port: t.port, username: t.username, password: t.password, transport: t.type === "turns" ? "tls" : t.transport });
       }
     }
+    if (stun.length) out.stun = stun.slice(0, 8);
     if (turn.length) out.turn = turn;
     return out;
   }

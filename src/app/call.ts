@@ -653,7 +653,7 @@ export class Call extends TypedEmitter<CallEvents> {
       connectTimeoutMs: this.#d.ice.connectTimeoutMs,
       logger: this.#log,
       relayOnly: this.#d.ice.relayOnly,
-      ...(servers.stunServer ? { stunServer: servers.stunServer } : {}),
+      ...(servers.stun ? { stun: servers.stun } : {}),
       ...(servers.turn ? { turn: servers.turn } : {}),
       ...(this.#d.ice.portRange ? { portRange: this.#d.ice.portRange } : {}),
     });
@@ -740,7 +740,7 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#restartCandidates = [];
     this.#restartResends = 0;
     clearTimeout(this.#restartResendTimer);
-    if (!ice.restart({ addresses: this.#d.ice.currentAddresses?.() ?? this.#d.ice.addresses, stunServer: servers.stunServer, turn: servers.turn })) return;
+    if (!ice.restart({ addresses: this.#d.ice.currentAddresses?.() ?? this.#d.ice.addresses, stun: servers.stun, turn: servers.turn })) return;
     this.#restartPending = ours;
     this.#staleRemoteUfrag = this.#remoteIce.ufrag;
     this.#remoteIce.candidates = [];

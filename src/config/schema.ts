@@ -1,5 +1,6 @@
 // The configuration file's schema. Every key is documented in config/example.yaml.
 // Validation errors name the key, what was found and what was expected.
+import { isIP } from "node:net";
 import { z } from "zod";
 import { OpusBackendChoice, nativeOpusProblem } from "../media/codecs/opus-backend.js";
 import { COMMAND_NAMES, CallEventType, EventName } from "../control/protocol.js";
@@ -88,10 +89,12 @@ export const configSchema = z.strictObject({
     .prefault({}),
   ice: z
     .strictObject({
-      /** Host candidate addresses; default: every non-loopback interface address. */
-      addresses: z.array(z.ipv4().or(z.ipv6())).optional(),
+      /** Host candidate addresses; default: every non-loopback interface address. A link-local IPv6 one needs its zone (fe80::1%eth0). */
+      addresses: z.array(z.string().refine((s) => isIP(s) !== 0, "expected an IP address (link-local IPv6 with its zone: fe80::1%eth0)")).optional(),
       /** Interface names whose addresses are used (ignored when addresses is set). */
       interfaces: z.array(z.string().min(1)).optional(),
+      /** Also link-local IPv6 addresses (fe80::/10) of those interfaces as host candidates. */
+      linkLocal: z.boolean().default(false),
       /** STUN servers (stun:HOST:PORT). None by default: nothing is contacted unless configured. */
       stun: z.array(hostPort).default([]),
       /** TURN servers (turn:HOST[:PORT][?transport=udp|tcp] or turns:...), with static credentials. */

@@ -23,8 +23,8 @@ import { IceGeneration } from "./ice-generation.js";
 export interface IceAgentOptions {
   controlling: boolean;
   addresses: string[];
-  /** [host, port]; none: no server-reflexive candidates (never a public default). */
-  stunServer?: [string, number];
+  /** STUN servers [host, port]: the first of each address family is asked; none: no server-reflexive candidates (never a public default). */
+  stun?: [string, number][];
   /** TURN servers: a relay candidate from each (up to MAX_TURN_SERVERS, allocated in parallel). */
   turn?: TurnServer | TurnServer[];
   /** Relay candidates only (needs `turn`). */
@@ -44,7 +44,7 @@ export interface IceAgentOptions {
 
 /** What the app finds for a call: configured servers first, then the XMPP server's (XEP-0215). */
 export interface IceServers {
-  stunServer?: [string, number];
+  stun?: [string, number][];
   turn?: TurnServer[];
 }
 
@@ -88,7 +88,7 @@ export const DISCONNECTED_AFTER_MS = 7500;
 /** What a restart may change: a new set of host addresses, fresh STUN/TURN servers (TURN credentials expire). */
 export interface RestartOptions {
   addresses?: string[];
-  stunServer?: [string, number] | undefined;
+  stun?: [string, number][] | undefined;
   turn?: TurnServer | TurnServer[] | undefined;
 }
 
@@ -148,7 +148,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       relayOnly: o.relayOnly ?? false,
       relayGraceMs: o.relayGraceMs ?? RELAY_GRACE_MS,
       logger: this.#log,
-      ...(o.stunServer ? { stunServer: o.stunServer } : {}),
+      ...(o.stun ? { stun: o.stun } : {}),
       turn: turnList(o.turn),
       ...(o.portRange ? { portRange: o.portRange } : {}),
       ...(o.turnTcpAfterMs !== undefined ? { turnTcpAfterMs: o.turnTcpAfterMs } : {}),
@@ -209,7 +209,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
   restart(o: RestartOptions = {}): boolean {
     if (this.#state === "closed" || this.#state === "failed") return false;
     if (o.addresses) this.#opts.addresses = o.addresses;
-    if ("stunServer" in o) this.#opts.stunServer = o.stunServer;
+    if ("stun" in o) this.#opts.stun = o.stun;
     if ("turn" in o) this.#opts.turn = o.turn;
     const old = this.#gen;
     // The generation that last carried media keeps doing so; an unconnected one is dropped.

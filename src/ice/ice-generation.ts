@@ -15,25 +15,39 @@
 //   pair, for an early "disconnected" long before consent expires;
 // - TURN: relay candidates from every TURN server, allocated by us in
 //   parallel (turn-allocate.ts), not from the one server werift takes;
+// - host candidates on sockets bound to their own address, IPv4 and IPv6,
+//   ranked per RFC 6724/RFC 8421 (priority.ts) and announced best first;
+//   server-reflexive ones from the first STUN server of each family, relay
+//   ones over each family we have addresses in (turn-allocate.ts); pairs
+//   checked in RFC 8445 order (werift's is not), a link-local address only
+//   with a link-local one;
 // - trust (issue 12): our own ufrag/password (stun-auth.ts); every datagram
 //   at our transports passes a PortGuard (port-guard.ts) before werift sees
 //   it; remote candidates wait for the peer's ufrag/pwd, so that no check is
 //   sent or answered without them (werift would check with an empty
 //   password, and a stranger could answer such a check).
-import { CandidatePairState, Connection, type Candidate, type CandidatePair } from "werift-ice";
+import { Candidate, CandidatePairState, Connection, candidateFoundation, type CandidatePair } from "werift-ice";
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
-import { adoptRelay, closeLocal, deleteAllocation, guardReceive, guardSockets, pairLocal, releaseTurnAllocations, setLocalCredentials } from "./werift-internals.js";
+import {
+  addHost, adoptRelay, announce, closeLocal, deleteAllocation, guardReceive, guardSockets, orderChecksByPriority, pairLocal, reflexiveAddress, releaseTurnAllocations, setLocalCredentials,
+} from "./werift-internals.js";
 import { allocateRelay, distinctTurnServers } from "./turn-allocate.js";
 import { newLocalCredentials } from "./stun-auth.js";
 import { PortGuard } from "./port-guard.js";
+import { canonicalIp, ipFamily, isLinkLocalV6, type IpFamily } from "./ip-address.js";
+import { candidatePriority, rankHostAddresses } from "./priority.js";
 import type { SelectedPair, TurnServer } from "./ice-agent.js";
+
+/** A STUN server gets this long to answer (werift's own limit). */
+const STUN_TIMEOUT_MS = 5000;
 
 export interface GenerationOptions {
   id: number;
   controlling: boolean;
   addresses: string[];
-  stunServer?: [string, number];
+  /** STUN servers: the first of each family (a name counts for both) gives the server-reflexive candidates of that family. */
+  stun?: [string, number][];
   /** Every TURN server: one relay candidate from each (turn-allocate.ts). */
   turn?: TurnServer[];
   relayOnly: boolean;
@@ -61,6 +75,17 @@ function isRelayPair(pair: CandidatePair): boolean {
   return local?.type === "relay" || pair.remoteCandidate.type === "relay";
 }
 
+/** A link-local IPv6 address reaches only link-local ones, and is reached only from them (as libwebrtc pairs). */
+function sameScope(pair: CandidatePair): boolean {
+  const local = (pair.protocol as { localCandidate?: Candidate }).localCandidate;
+  return !local || isLinkLocalV6(local.host) === isLinkLocalV6(pair.remoteCandidate.host);
+}
+
+/** The families we have routable host addresses in. */
+function familiesOf(addresses: readonly string[]): Set<IpFamily> {
+  return new Set(addresses.filter((a) => !isLinkLocalV6(a)).map((a) => ipFamily(a)).filter((f): f is IpFamily => f !== undefined));
+}
+
 export class IceGeneration {
   readonly id: number;
   readonly conn: Connection;
@@ -81,27 +106,24 @@ export class IceGeneration {
   /** performance.now() of the last consent response or packet on the selected pair. */
   #lastAliveAt = 0;
   #aliveMark = -1;
-  readonly #udpAddress: string | undefined;
 
   constructor(o: GenerationOptions) {
     this.id = o.id;
     this.#o = o;
     this.#log = o.logger.child({ generation: o.id });
     this.#relayReleased = o.relayOnly || o.relayGraceMs <= 0;
-    this.#udpAddress = o.addresses.length === 1 && !o.addresses[0]!.includes(":") ? o.addresses[0]! : undefined;
     this.conn = new Connection(o.controlling, {
-      // Host addresses are chosen by us (see addresses.ts): switch off the
-      // library's own enumeration and give ours as "additional" addresses.
-      // Relay only: no host (or server-reflexive) candidates at all.
+      // Host addresses are chosen by us (see addresses.ts) and their sockets
+      // made by us (#gatherHosts): the library's own enumeration is off, and
+      // so are its STUN queries (IPv4 only) and its one TURN server.
       useIpv4: false,
       useIpv6: false,
-      additionalHostAddresses: o.relayOnly ? [] : o.addresses,
-      ...(this.#udpAddress ? { interfaceAddresses: { udp4: this.#udpAddress } } : {}),
+      additionalHostAddresses: [],
       ...(o.portRange ? { portRange: o.portRange } : {}),
-      ...(o.stunServer && !o.relayOnly ? { stunServer: o.stunServer } : {}),
       forceTurn: o.relayOnly,
-      filterCandidatePair: (pair) => this.#relayReleased || !isRelayPair(pair),
+      filterCandidatePair: (pair) => sameScope(pair) && (this.#relayReleased || !isRelayPair(pair)),
     });
+    if (!orderChecksByPriority(this.conn)) this.#log.warn("werift-ice internals changed: pairs are checked in the library's order");
     const local = newLocalCredentials();
     this.#guard = new PortGuard({ local, remoteUfrag: () => (this.#remoteSet ? this.conn.remoteUsername : undefined) });
     // Without these the transports would take anything from anyone: refuse to run at all.
@@ -113,8 +135,8 @@ export class IceGeneration {
       unsupported: (type) => this.#log.warn({ type }, "werift-ice transport of an unknown kind: it receives nothing"),
     });
     if (!guarded) throw new Error("werift-ice internals changed: cannot check the sources of datagrams");
-    // The library falls back to a public STUN server when none is given.
-    if (!o.stunServer || o.relayOnly) this.conn.stunServer = undefined;
+    // The library falls back to a public STUN server when none is given; ours are asked by #gatherHosts.
+    this.conn.stunServer = undefined;
     this.conn.onIceCandidate.subscribe((c: Candidate) => {
       if (this.state === "closed") {
         // Gathering outlived the generation (a slow TURN server): do not leak the allocation.
@@ -152,27 +174,79 @@ export class IceGeneration {
   async gather(): Promise<void> {
     if (this.#gatherStarted) return;
     this.#gatherStarted = true;
+    // Gathers nothing itself (see the constructor); the library needs it called before connect().
     const gathering = this.conn.gatherCandidates();
+    const hosts = this.#gatherHosts();
     const relays = this.#gatherRelays();
     this.#maybeCheck();
-    await Promise.all([gathering, relays]);
+    await Promise.all([gathering, hosts, relays]);
     if (this.state === "closed") return;
     guardSockets(this.conn, (err) => this.#log.debug({ err: errorMessage(err) }, "socket error"));
     this.#o.onGathered();
   }
 
-  /** One allocation per TURN server, all at once; each relay candidate is announced as soon as it is made. */
+  /**
+   * One socket per host address, bound to it; the candidates are announced
+   * together, best first (the peer checks in the order it learns them), then
+   * a server-reflexive candidate for each from a STUN server of its family.
+   */
+  async #gatherHosts(): Promise<void> {
+    if (this.#o.relayOnly) return;
+    const ranked = rankHostAddresses(this.#o.addresses);
+    const made = await Promise.all(ranked.map((r) => addHost(this.conn, r.address, r.localPreference, this.#o.portRange)));
+    const hosts: { candidate: Candidate; localPreference: number }[] = [];
+    for (const [i, candidate] of made.entries()) {
+      if (!candidate) {
+        this.#log.warn({ address: ranked[i]!.address }, "cannot open a UDP socket on this host address: no candidate from it");
+        continue;
+      }
+      // Closed meanwhile: the library closed the transports it had, not these.
+      if (this.state === "closed") void closeLocal(this.conn, candidate);
+      else hosts.push({ candidate, localPreference: ranked[i]!.localPreference });
+    }
+    if (this.state === "closed") return;
+    for (const h of hosts) announce(this.conn, h.candidate);
+    await Promise.all(hosts.map((h) => this.#reflexive(h.candidate, h.localPreference)));
+  }
+
+  /** The server-reflexive candidate of one host candidate, when a STUN server of its family sees another address (RFC 8445 §5.1.3: not a copy of the host). */
+  async #reflexive(host: Candidate, localPreference: number): Promise<void> {
+    if (isLinkLocalV6(host.host)) return;
+    const family = ipFamily(host.host);
+    const server = (this.#o.stun ?? []).find(([h]) => ipFamily(h) === undefined || ipFamily(h) === family);
+    if (!server) return;
+    const mapped = await reflexiveAddress(this.conn, host, server, STUN_TIMEOUT_MS);
+    if (!mapped || this.state === "closed") return;
+    if (mapped[0] === host.host && mapped[1] === host.port) return;
+    const c = new Candidate(candidateFoundation("srflx", "udp", host.host), 1, "udp", candidatePriority("srflx", localPreference), mapped[0], mapped[1], "srflx", host.host, host.port, undefined, host.generation, host.ufrag);
+    announce(this.conn, c);
+  }
+
+  /**
+   * One allocation per TURN server and family we have host addresses in,
+   * all at once; each relay candidate is announced as soon as it is made.
+   */
   async #gatherRelays(): Promise<void> {
     const servers = distinctTurnServers(this.#o.turn ?? []);
     const wanted = () => this.state !== "closed";
+    const ours = familiesOf(this.#o.addresses);
+    const jobs = servers.flatMap((server, index) => {
+      const literal = ipFamily(server.host);
+      // A literal server address decides the family; a name is tried in each of ours.
+      const families: IpFamily[] = literal ? (ours.size === 0 || ours.has(literal) ? [literal] : []) : ours.size ? [...ours] : [4];
+      return families.map((family) => ({ server, index, family }));
+    });
     await Promise.all(
-      servers.map(async (server, index) => {
+      jobs.map(async ({ server, index, family }) => {
+        // The UDP socket on our one address of that family, if there is just one.
+        const local = this.#o.addresses.filter((a) => ipFamily(a) === family && !isLinkLocalV6(a));
         const a = await allocateRelay(
           server,
           {
             logger: this.#log,
+            family,
             ...(this.#o.portRange ? { portRange: this.#o.portRange } : {}),
-            ...(this.#udpAddress ? { udpAddress: this.#udpAddress } : {}),
+            ...(local.length === 1 ? { udpAddress: local[0]! } : {}),
             ...(this.#o.turnTcpAfterMs !== undefined ? { tcpAfterMs: this.#o.turnTcpAfterMs } : {}),
             ...(this.#o.turnTimeoutMs !== undefined ? { timeoutMs: this.#o.turnTimeoutMs } : {}),
           },
@@ -183,13 +257,14 @@ export class IceGeneration {
           await deleteAllocation(a.protocol.turn as never);
           return;
         }
-        // The first configured server is preferred among equally good relays.
-        if (!adoptRelay(this.conn, a.protocol, 65535 - index)) {
+        // The first configured server is preferred among equally good relays, and IPv6 over IPv4 on one server (RFC 8421).
+        if (!adoptRelay(this.conn, a.protocol, 65535 - 2 * index - (family === 4 ? 1 : 0))) {
           this.#log.warn("werift internals changed: relay candidate not added");
           await deleteAllocation(a.protocol.turn as never);
           return;
         }
-        this.#log.info({ server: `${server.host}:${server.port}`, via: a.via, ms: a.ms }, "relay candidate");
+        const relayed = a.protocol.turn.relayedAddress;
+        this.#log.info({ server: `${server.host}:${server.port}`, via: a.via, family, relayed: `${canonicalIp(relayed[0]) ?? relayed[0]}:${relayed[1]}`, ms: a.ms }, "relay candidate");
       }),
     );
   }

@@ -29,6 +29,7 @@
 // off-path stranger's datagram is dropped here whatever it contains, and the
 // early-datagram buffer of a call (app/call.ts) only ever holds the peer's.
 import { verifyCheck, type CheckRejection, type LocalCredentials } from "./stun-auth.js";
+import { canonicalIp } from "./ip-address.js";
 
 /** Peer-reflexive candidates learned per generation (RFC 8445 §7.3.1.3). */
 export const MAX_LEARNED_CANDIDATES = 32;
@@ -70,7 +71,9 @@ interface Bucket {
   at: number;
 }
 
-const key = (s: Source) => `${s.local}|${s.ip.toLowerCase()}|${s.port}`;
+/** An address in one text form (ip-address.ts): "FD00:0::1" is fd00::1, "::ffff:192.0.2.1" on a dual-stack socket is 192.0.2.1. */
+const ipKey = (ip: string) => canonicalIp(ip) ?? ip.toLowerCase();
+const key = (s: Source) => `${s.local}|${ipKey(s.ip)}|${s.port}`;
 
 export class PortGuard {
   readonly #o: PortGuardOptions;
@@ -95,7 +98,7 @@ export class PortGuard {
     if (!v.ok) return this.drop(v.reason);
     if (!this.#take(key(src))) return this.drop("rate-limited");
     if (ctx.earlyQueued !== undefined && ctx.earlyQueued >= MAX_EARLY_CHECKS) return this.drop("early-queue-full");
-    const address = `${src.ip.toLowerCase()}|${src.port}`;
+    const address = `${ipKey(src.ip)}|${src.port}`;
     if (!ctx.knownCandidate && !this.#learned.has(address)) {
       if (this.#learned.size >= MAX_LEARNED_CANDIDATES) return this.drop("too-many-learned");
       this.#learned.add(address);

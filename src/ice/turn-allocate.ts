@@ -10,13 +10,22 @@
 //
 // The transports are made here (not by werift's createTurnClient) so that an
 // attempt that loses or times out can close its socket.
-import { isIP } from "node:net";
+//
+// IPv6 (RFC 8656 §3.1, formerly RFC 6156): an allocation has one family, and
+// relays only to peers of that family. One allocation is made per family
+// the caller asks for, over that family (a server name is resolved to an
+// address of it), and an IPv6 one asks for an IPv6 relayed address
+// (REQUESTED-ADDRESS-FAMILY): without it the server relays over IPv4 (its
+// default) even when reached over IPv6 — coturn 4.6 does, measured in
+// test/integration/ipv6.test.ts.
+import { lookup } from "node:dns/promises";
 import { StunOverTurnProtocol, TurnProtocol } from "werift-ice";
 import { TcpTransport, TlsTransport, UdpTransport, type Transport } from "werift-ice/lib/common/src/index.js";
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
 import type { TurnServer } from "./ice-agent.js";
-import { deleteAllocation, ownRefreshLoop } from "./werift-internals.js";
+import { canonicalIp, ipFamily, type IpFamily } from "./ip-address.js";
+import { deleteAllocation, ownRefreshLoop, requestAddressFamily } from "./werift-internals.js";
 
 /** At most this many TURN servers are used per call (the rest are ignored). */
 export const MAX_TURN_SERVERS = 4;
@@ -37,7 +46,9 @@ export interface RelayAllocation {
 
 export interface AllocateOptions {
   portRange?: [number, number];
-  /** Local IPv4 address for the UDP socket. */
+  /** The family of the relayed address and of the path to the server (default: the server address's family, IPv4 for a name). */
+  family?: IpFamily;
+  /** Local address for the UDP socket (of `family`; default: any). */
   udpAddress?: string;
   tcpAfterMs?: number;
   timeoutMs?: number;
@@ -51,21 +62,31 @@ interface Attempt {
   cancel(): void;
 }
 
-function attempt(server: TurnServer, via: "udp" | "tcp" | "tls", o: AllocateOptions): Attempt {
+/** The server's address of `family` (a name resolved; the literal in the form sockets report), or undefined. */
+async function serverAddress(server: TurnServer, family: IpFamily): Promise<[string, number] | undefined> {
+  const literal = canonicalIp(server.host);
+  if (literal !== undefined) return ipFamily(literal) === family ? [literal, server.port] : undefined;
+  const found = await lookup(server.host, { family }).catch(() => undefined);
+  return found ? [found.address, server.port] : undefined;
+}
+
+function attempt(server: TurnServer, addr: [string, number], family: IpFamily, via: "udp" | "tcp" | "tls", o: AllocateOptions): Attempt {
   let cancelled = false;
   let transport: Transport | undefined;
   let turn: TurnProtocol | undefined;
-  const addr: [string, number] = [server.host, server.port];
+  const udp = family === 6 ? "udp6" : "udp4";
   const done = (async () => {
     transport =
       via === "udp"
-        ? await UdpTransport.init("udp4", { ...(o.portRange ? { portRange: o.portRange } : {}), ...(o.udpAddress ? { interfaceAddresses: { udp4: o.udpAddress } } : {}) })
+        ? await UdpTransport.init(udp, { ...(o.portRange ? { portRange: o.portRange } : {}), ...(o.udpAddress ? { interfaceAddresses: { [udp]: o.udpAddress } } : {}) })
         : via === "tcp"
           ? await TcpTransport.init(addr)
-          : await TlsTransport.init(addr, isIP(server.host) ? {} : { servername: server.host });
+          : await TlsTransport.init(addr, ipFamily(server.host) ? {} : { servername: server.host });
     if (cancelled) throw new Error("cancelled");
     turn = new TurnProtocol(addr, server.username, server.password, LIFETIME_S, transport);
     ownRefreshLoop(turn);
+    // IPv4 is the default relayed family: asked for only when it is IPv6 (a server of RFC 5766 alone does not know the attribute).
+    if (family === 6 && !requestAddressFamily(turn, 6)) throw new Error("werift internals changed: cannot ask for an IPv6 relay");
     await turn.connectionMade();
     if (cancelled) throw new Error("cancelled");
     return new StunOverTurnProtocol(turn);
@@ -96,9 +117,15 @@ function attempt(server: TurnServer, via: "udp" | "tcp" | "tls", o: AllocateOpti
 export async function allocateRelay(server: TurnServer, o: AllocateOptions, stillWanted: () => boolean = () => true): Promise<RelayAllocation | undefined> {
   const t0 = performance.now();
   const log = o.logger;
+  const family: IpFamily = o.family ?? ipFamily(server.host) ?? 4;
+  const addr = await serverAddress(server, family);
+  if (!addr) {
+    log.debug({ server: `${server.host}:${server.port}`, family }, "TURN server has no address of this family");
+    return undefined;
+  }
   const attempts: Attempt[] = [];
   const start = (via: "udp" | "tcp" | "tls") => {
-    const a = attempt(server, via, o);
+    const a = attempt(server, addr, family, via, o);
     attempts.push(a);
     return a;
   };

@@ -18,6 +18,30 @@
 //   candidates of our own TURN allocations (turn-allocate.ts: every server,
 //   TCP without waiting for UDP to time out), exactly as werift adds its one.
 //
+// - Host transports: werift binds every host socket to the one address its
+//   interfaceAddresses option names per family, or to the wildcard (0.0.0.0,
+//   or :: which also takes IPv4 as ::ffff:a.b.c.d), and the kernel then
+//   picks the source address of each check: a host with a ULA and a global
+//   IPv6 address (or several IPv4 ones) sent checks for one candidate from
+//   another address. addHost() binds each host socket to its own address,
+//   with the local preference of priority.ts (werift gives every host
+//   candidate the same one).
+// - Server-reflexive candidates: werift asks its one STUN server for IPv4
+//   bases only; reflexiveAddress() asks from any base, so that IPv6 gets
+//   srflx candidates when the STUN server is reachable over IPv6.
+// - Pair order: werift computes RFC 8445 §6.1.2.3's 2^32 as `1 << 32`,
+//   which is 1 in JavaScript, so its check list is ordered by the larger
+//   candidate priority, not the smaller; orderChecksByPriority() replaces
+//   its sort (priority.ts).
+// - TURN over IPv6: werift never sends REQUESTED-ADDRESS-FAMILY (RFC 8656
+//   §18.1), so a server gives an IPv4 relay (its default, §7.1) however it
+//   is reached; requestAddressFamily() adds it to the Allocate request.
+// - Address text: werift prints IPv6 addresses from STUN attributes in a
+//   form of its own (the first run of zeros compressed, not the longest;
+//   IPv4-mapped ones in hex) and compares addresses as strings; the
+//   relayed peer addresses guardReceive() hands on are canonical
+//   (ip-address.ts), as are our candidates (candidate-map.ts).
+//
 // Security (issue 12), where werift trusts whoever sends:
 // - localUsername/localPassword: werift makes them 4 and 22 hex characters
 //   (16 and 88 bits, below RFC 8445 §5.3); setLocalCredentials() puts ours
@@ -37,8 +61,8 @@ import {
   Candidate,
   CandidatePairState,
   Message,
+  StunProtocol,
   candidateFoundation,
-  candidatePriority,
   classes,
   methods,
   parseMessage,
@@ -48,6 +72,8 @@ import {
 } from "werift-ice";
 import type { LocalCredentials } from "./stun-auth.js";
 import type { RequestContext, Source } from "./port-guard.js";
+import { canonicalIp, ipFamily, sameIp } from "./ip-address.js";
+import { candidatePriority, pairPriority } from "./priority.js";
 
 interface TurnClient {
   server?: [string, number];
@@ -186,11 +212,12 @@ export function adoptRelay(conn: Connection, protocol: StunOverTurnProtocol, loc
   const i = internals(conn);
   if (typeof i.ensureProtocol !== "function" || typeof i.appendLocalCandidate !== "function" || !Array.isArray(i.protocols)) return false;
   const turn = protocol.turn;
-  const [ip, port] = turn.relayedAddress;
+  const [rawIp, port] = turn.relayedAddress;
   const [relIp, relPort] = turn.mappedAddress;
+  const ip = canonicalIp(rawIp) ?? rawIp;
   i.ensureProtocol.call(conn, protocol);
   i.protocols.push(protocol as unknown as Protocol);
-  const candidate = new Candidate(candidateFoundation("relay", "udp", ip), 1, "udp", candidatePriority("relay", localPreference), ip, port, "relay", relIp, relPort, undefined, i.generation, i.localUsername);
+  const candidate = new Candidate(candidateFoundation("relay", "udp", ip), 1, "udp", candidatePriority("relay", localPreference), ip, port, "relay", canonicalIp(relIp) ?? relIp, relPort, undefined, i.generation, i.localUsername);
   (protocol as unknown as Protocol).localCandidate = candidate;
   i.appendLocalCandidate.call(conn, candidate);
   return true;
@@ -238,8 +265,7 @@ export interface ReceiveHooks {
   unsupported(type: string): void;
 }
 
-const normalIp = (ip: string) => (ip.startsWith("::ffff:") ? ip.slice(7) : ip).toLowerCase();
-const sameAddress = (a: readonly [string, number] | undefined, b: readonly [string, number]) => !!a && a[1] === b[1] && normalIp(a[0]) === normalIp(b[0]);
+const sameAddress = (a: readonly [string, number] | undefined, b: readonly [string, number]) => !!a && a[1] === b[1] && sameIp(a[0], b[0]);
 
 interface HostProtocol {
   type?: string;
@@ -281,7 +307,7 @@ export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
     }
     if (!msg) return hooks.data(src, () => answeredPair(p, addr));
     if (msg.messageClass !== classes.REQUEST) return true;
-    const known = (i.remoteCandidates ?? []).some((c) => c.host === addr[0] && c.port === addr[1]);
+    const known = (i.remoteCandidates ?? []).some((c) => sameAddress([c.host, c.port], addr));
     const early = (i.checkList ?? []).length === 0 && !i.earlyChecksDone;
     return hooks.request(data, src, { knownCandidate: known, earlyQueued: early ? (i.earlyChecks ?? []).length : undefined });
   };
@@ -302,7 +328,9 @@ export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
       ids.set(p, nextId++);
       // The peer's datagrams, unwrapped from ChannelData or a Data indication, with the peer's address.
       p.handleStunMessage = (data, addr) => {
-        if (admit(p, data, addr)) handle.call(p, data, addr);
+        // The peer's address as werift decoded it from XOR-PEER-ADDRESS: brought to the form our candidates have.
+        const peer: Address = [canonicalIp(addr[0]) ?? addr[0], addr[1]];
+        if (admit(p, data, peer)) handle.call(p, data, peer);
       };
       // Over UDP anyone can send to the client's socket: only its server speaks for peers (RFC 8656 §10.4, §11.6).
       if (turn.transport?.type === "udp") {
@@ -325,6 +353,119 @@ export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
       return;
     }
     ensure.call(conn, p);
+  };
+  return true;
+}
+
+interface HostStunProtocol {
+  localIp?: string;
+  localCandidate?: Candidate;
+  connectionMade(useIpv4: boolean, portRange?: [number, number], interfaceAddresses?: Record<string, string>): Promise<void>;
+  getExtraInfo(): [string, number];
+  request(m: Message, addr: Address): Promise<[Message, Address]>;
+  close(): Promise<void>;
+}
+
+/**
+ * A host transport of `conn` on `address` alone (a link-local IPv6 one with
+ * its zone), as werift makes its own but bound to that address: its
+ * candidate (not announced yet: see announce()) has `localPreference`, and
+ * is paired with the remote candidates known. Undefined (the socket closed)
+ * when the address cannot be bound or the internals are missing.
+ */
+export async function addHost(conn: Connection, address: string, localPreference: number, portRange?: [number, number]): Promise<Candidate | undefined> {
+  const i = internals(conn);
+  if (typeof i.ensureProtocol !== "function" || typeof i.pairLocalProtocol !== "function" || !Array.isArray(i.protocols)) return undefined;
+  const ip = canonicalIp(address);
+  if (ip === undefined) return undefined;
+  const v4 = ipFamily(ip) === 4;
+  const protocol = new StunProtocol() as unknown as HostStunProtocol;
+  // Before connectionMade, as werift does: guardReceive() wraps the transport here.
+  i.ensureProtocol.call(conn, protocol);
+  try {
+    await protocol.connectionMade(v4, portRange, v4 ? { udp4: address } : { udp6: address });
+  } catch {
+    await protocol.close().catch(() => undefined);
+    return undefined;
+  }
+  protocol.localIp = ip;
+  i.protocols.push(protocol as unknown as Protocol);
+  const port = protocol.getExtraInfo()[1];
+  const candidate = new Candidate(candidateFoundation("host", "udp", ip), 1, "udp", candidatePriority("host", localPreference), ip, port, "host", undefined, undefined, undefined, i.generation, i.localUsername);
+  protocol.localCandidate = candidate;
+  i.pairLocalProtocol.call(conn, protocol as unknown as Protocol);
+  return candidate;
+}
+
+/** Adds a local candidate to `conn` and reports it (onIceCandidate); false if unsupported. */
+export function announce(conn: Connection, candidate: Candidate): boolean {
+  const i = internals(conn);
+  if (typeof i.appendLocalCandidate !== "function") return false;
+  i.appendLocalCandidate.call(conn, candidate);
+  return true;
+}
+
+/**
+ * Our address as `server` sees it (a STUN Binding, RFC 8489) from the host
+ * transport behind `host`, or undefined (no answer within `timeoutMs`, a
+ * server name without an address of the socket's family, no such transport).
+ */
+export async function reflexiveAddress(conn: Connection, host: Candidate, server: [string, number], timeoutMs: number): Promise<[string, number] | undefined> {
+  const p = (internals(conn).protocols ?? []).find((x) => x.localCandidate === host) as unknown as HostStunProtocol | undefined;
+  if (!p || typeof p.request !== "function") return undefined;
+  // werift matches the answer's source to the request's address as strings: the server in the form the socket reports.
+  const to: Address = [canonicalIp(server[0]) ?? server[0], server[1]];
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), timeoutMs)));
+  try {
+    const answer = p.request(new Message(methods.BINDING, classes.REQUEST), to).then(
+      ([res]) => res.getAttributeValue("XOR-MAPPED-ADDRESS") as [string, number] | undefined,
+      () => undefined,
+    );
+    const mapped = await Promise.race([answer, timeout]);
+    if (!mapped) return undefined;
+    const ip = canonicalIp(mapped[0]);
+    return ip ? [ip, mapped[1]] : undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Orders `conn`'s check list by RFC 8445 §6.1.2.3 pair priority (priority.ts) instead of werift's; false if unsupported. */
+export function orderChecksByPriority(conn: Connection): boolean {
+  const i = internals(conn) as Internals & { sortCheckList?: () => void };
+  if (typeof i.sortCheckList !== "function" || !Array.isArray(i.checkList)) return false;
+  i.sortCheckList = () => {
+    const controlling = conn.iceControlling;
+    const key = new Map<CandidatePair, bigint>();
+    const of = (p: CandidatePair) => {
+      let k = key.get(p);
+      if (k === undefined) key.set(p, (k = pairPriority(p.localCandidate.priority, p.remoteCandidate.priority, controlling)));
+      return k;
+    };
+    // Highest first; Array.prototype.sort is stable, so equal pairs keep the order they were formed in.
+    i.checkList!.sort((a, b) => {
+      const d = of(b) - of(a);
+      return d > 0n ? 1 : d < 0n ? -1 : 0;
+    });
+  };
+  return true;
+}
+
+/**
+ * Makes the Allocate requests of werift TURN client `turn` ask for a relayed
+ * address of `family` (REQUESTED-ADDRESS-FAMILY, RFC 8656 §18.1; IPv4 is
+ * the server's default without it). Call before connectionMade(). False if
+ * the internals are missing.
+ */
+export function requestAddressFamily(turn: object, family: 4 | 6): boolean {
+  const t = turn as { requestWithRetry?: (m: Message, addr: Address) => Promise<unknown> };
+  const original = t.requestWithRetry;
+  if (typeof original !== "function") return false;
+  t.requestWithRetry = (m: Message, addr: Address) => {
+    // Family (8 bits: 0x01 IPv4, 0x02 IPv6), then 24 reserved bits.
+    if (m.messageMethod === methods.ALLOCATE && m.messageClass === classes.REQUEST) m.setAttribute("REQUESTED-ADDRESS-FAMILY", (family === 6 ? 0x02 : 0x01) * 2 ** 24);
+    return original.call(turn, m, addr);
   };
   return true;
 }

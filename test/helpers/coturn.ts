@@ -23,20 +23,20 @@ export interface Coturn {
   stop(): Promise<void>;
 }
 
-export async function startCoturn(opts: { realm?: string; listeningIp?: string; /** More turnserver options, e.g. --denied-peer-ip=... */ extraArgs?: string[]; /** Relay ports (default: 10 of its own); each call holds one per side until the allocation is deleted. */ relayPorts?: [number, number]; /** false: TCP only (--no-udp), as a TURN server behind a UDP-hostile firewall looks. */ udp?: boolean } = {}): Promise<Coturn> {
+export async function startCoturn(opts: { realm?: string; /** One address, or several (e.g. an IPv4 and an IPv6 one: it then relays in both families). */ listeningIp?: string | string[]; /** More turnserver options, e.g. --denied-peer-ip=... */ extraArgs?: string[]; /** Relay ports (default: 10 of its own); each call holds one per side until the allocation is deleted. */ relayPorts?: [number, number]; /** false: TCP only (--no-udp), as a TURN server behind a UDP-hostile firewall looks. */ udp?: boolean } = {}): Promise<Coturn> {
   const dir = mkdtempSync(join(tmpdir(), "jingled-coturn-"));
   const port = await freePort("udp");
   const realm = opts.realm ?? "localhost";
   const secret = randomBytes(16).toString("hex");
-  const ip = opts.listeningIp ?? "127.0.0.1";
+  const ips = typeof opts.listeningIp === "string" ? [opts.listeningIp] : (opts.listeningIp ?? ["127.0.0.1"]);
+  const ip = ips[0]!;
   // A relay port range of its own, away from the ephemeral range the daemons use.
   const minPort = 40000 + (port % 2000) * 10;
   const proc = await startProcess(
     "turnserver",
     [
       "-n", // no config file
-      `--listening-ip=${ip}`,
-      `--relay-ip=${ip}`,
+      ...ips.flatMap((a) => [`--listening-ip=${a}`, `--relay-ip=${a}`]),
       `--listening-port=${port}`,
       `--min-port=${opts.relayPorts?.[0] ?? minPort}`,
       `--max-port=${opts.relayPorts?.[1] ?? minPort + 9}`,

@@ -5,7 +5,8 @@
 // Network: everything runs in a network namespace this file creates, with
 // only `lo` up. The file re-runs itself inside it (runSelfInNetns), so
 // Prosody, jingled and Chromium all see one loopback and nothing else, and
-// no ICE check can leave the namespace. Without root or `ip`, or without
+// no ICE check can leave the namespace. (The IPv6 test adds a veth pair with
+// ULA addresses, inside the namespace too, and removes it.) Without root or `ip`, or without
 // /usr/bin/chromium, the file skips with the reason.
 //
 // Chromium requires DTLS-SRTP; the media tests check speech both ways over
@@ -18,6 +19,7 @@
 // (KEEP_TEST_DIR=1 keeps the WAVs: what was played and what each side heard).
 import { after, afterEach, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -543,6 +545,60 @@ if (await inOwnNetns({ prefix: "jingled-browser", what: "browser interop (Chromi
       const r = (await alice.control.request("reload")) as { applied: string[] };
       assert.ok(r.applied.includes("media.codecs"), `reload applied ${r.applied.join(", ")}`);
     }
+
+    test("media over IPv6 only: jingled's one candidate is a ULA address, Chromium pairs with it, speech verified both ways", async (t) => {
+      // A veth pair in this namespace with ULA addresses only: Chromium gathers them (and 127.0.0.1),
+      // jingled is given one of them alone, so every pair it can form is IPv6.
+      const ip = (...args: string[]) => new Promise<void>((res, rej) => execFile("ip", args, { timeout: 5000 }, (err) => (err ? rej(err) : res())));
+      const [ours, theirs] = ["fd6a:7::1", "fd6a:7::2"];
+      await ip("link", "add", "jl6a", "type", "veth", "peer", "name", "jl6b");
+      const since = await pageNow();
+      const mark = alice.events.length;
+      const original = readFileSync(alice.configFile, "utf8");
+      try {
+        await ip("addr", "add", `${ours}/64`, "dev", "jl6a", "nodad");
+        await ip("addr", "add", `${theirs}/64`, "dev", "jl6b", "nodad");
+        await ip("link", "set", "jl6a", "up");
+        await ip("link", "set", "jl6b", "up");
+        const cfg = parseYaml(original) as { ice: Record<string, unknown> };
+        writeFileSync(alice.configFile, stringifyYaml({ ...cfg, ice: { ...cfg.ice, addresses: [ours] } }), { mode: 0o600 });
+        await alice.control.request("reload");
+        await requireDtls();
+        await peer.setAutoAnswer(true);
+        await peer.startRecording();
+        const t0 = performance.now();
+        const { callId, sid } = (await alice.control.request("call", { jid: browserJid, codecs: ["opus"] })) as { callId: string; sid: string };
+        await jingledActive(callId, mark);
+        const connected = await peer.waitFor(browserConnected(sid), 10000, "browser connected (ICE + DTLS)");
+        t.diagnostic(`call -> connected: ${(performance.now() - t0).toFixed(0)} ms (browser's own count ${connected.setupMs} ms)`);
+        const media = await alice.waitForEvent((e) => e.event === "media" && e.callId === callId, 5000, "media event");
+        assert.equal((media.localCandidate as { ip: string }).ip, ours);
+        assert.match((media.remoteCandidate as { ip: string }).ip, /^fd6a:7::[12]$/, "the browser's IPv6 candidate");
+
+        await sleep(TALK_MS);
+        const stats = await peer.stats(sid);
+        const heardByBrowser = await peer.stopRecording();
+        t.diagnostic(`browser stats: ${JSON.stringify(stats)}`);
+        assert.equal(stats.transport?.dtlsState, "connected");
+        assert.equal(stats.pair?.remote.address, ours, "the browser's selected pair ends at jingled's IPv6 address");
+        assert.match(stats.pair?.local.address ?? "", /^fd6a:7::[12]$/);
+
+        await alice.control.request("hangup", { callId });
+        const end = await alice.waitForEvent(callEvent(callId, "ended", mark), 10000, "jingled ended");
+        assert.equal(end.reason, "success");
+        const recording = (end.stats as { recording: string }).recording;
+        checkAudio(t, [
+          ["jingled -> browser", mono16(wav.jingled), { pcm: heardByBrowser.pcm, rate: heardByBrowser.sampleRate }],
+          ["browser -> jingled", mono16(wav.browser), mono16(recording)],
+        ]);
+      } finally {
+        await peer.setAutoAnswer(false);
+        writeFileSync(alice.configFile, original, { mode: 0o600 });
+        await alice.control.request("reload").catch(() => undefined);
+        await ip("link", "del", "jl6a").catch(() => undefined);
+        await report(t, since, "media over IPv6, jingled -> browser");
+      }
+    });
 
     test("jingled acknowledges every Jingle request of the browser exactly once", async (t) => {
       const entries = await peer.log(0);

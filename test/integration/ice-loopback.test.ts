@@ -6,9 +6,31 @@ import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import { IceAgent } from "../../src/ice/ice-agent.js";
 import { silentLogger } from "../../src/util/logger.js";
+import type { IceCandidate } from "../../src/jingle/protocol/index.js";
 
-function agent(controlling: boolean, connectTimeoutMs = 5000) {
-  return new IceAgent({ controlling, addresses: ["127.0.0.1"], connectTimeoutMs, logger: silentLogger() });
+function agent(controlling: boolean, connectTimeoutMs = 5000, addresses = ["127.0.0.1"]) {
+  return new IceAgent({ controlling, addresses, connectTimeoutMs, logger: silentLogger() });
+}
+
+/** Two agents that trickle to each other; resolves with both once connected (each side's candidates as it announced them). */
+async function connectPair(addresses: string[], remoteIp?: (ip: string) => string) {
+  const a = agent(true, 5000, addresses);
+  const b = agent(false, 5000, addresses);
+  const sent: { a: IceCandidate[]; b: IceCandidate[] } = { a: [], b: [] };
+  a.on("candidate", (c) => {
+    sent.a.push(c);
+    void b.addRemoteCandidate({ ...c, ip: remoteIp ? remoteIp(c.ip) : c.ip });
+  });
+  b.on("candidate", (c) => {
+    sent.b.push(c);
+    void a.addRemoteCandidate({ ...c, ip: remoteIp ? remoteIp(c.ip) : c.ip });
+  });
+  const connected = Promise.all([new Promise((r) => a.once("connected", r)), new Promise((r) => b.once("connected", r))]);
+  a.setRemoteParameters(b.localParameters.ufrag, b.localParameters.pwd);
+  b.setRemoteParameters(a.localParameters.ufrag, a.localParameters.pwd);
+  await Promise.all([a.gather(), b.gather()]);
+  await connected;
+  return { a, b, sent };
 }
 
 test("two agents connect over loopback with trickled candidates and carry data both ways", async () => {
@@ -68,15 +90,48 @@ test("an unreachable peer makes the agent fail within the connect timeout", asyn
   }
 });
 
-test("unusable remote candidates are ignored: mDNS names, TCP, other components", async () => {
+test("unusable remote candidates are ignored: mDNS names, TCP, other components, nobody's and everybody's addresses", async () => {
   const a = agent(true);
   try {
     const base = { component: 1, foundation: "1", generation: 0, id: "x", network: 0, port: 9999, priority: 1, protocol: "udp", type: "host" as const };
     assert.equal(await a.addRemoteCandidate({ ...base, ip: "abcd-1234.local" }), false);
+    // Checks sent to a multicast group or broadcast would reach every host on the LAN (ours included).
+    for (const ip of ["ff02::1", "224.0.0.1", "255.255.255.255", "::", "0.0.0.0"]) assert.equal(await a.addRemoteCandidate({ ...base, ip }), false, ip);
     assert.equal(await a.addRemoteCandidate({ ...base, ip: "127.0.0.1", protocol: "tcp" }), false);
     assert.equal(await a.addRemoteCandidate({ ...base, ip: "127.0.0.1", component: 2 }), false);
     assert.equal(await a.addRemoteCandidate({ ...base, ip: "127.0.0.1" }), true);
   } finally {
     await a.close();
+  }
+});
+
+test("IPv6: two agents on ::1 connect and carry data; a peer's candidate in another spelling of the address works as well", async () => {
+  // "0:0:0:0:0:0:0:1" is ::1: checks and answers come from "::1", which must match the candidate.
+  const { a, b, sent } = await connectPair(["::1"], () => "0:0:0:0:0:0:0:1");
+  try {
+    assert.deepEqual(sent.a.map((c) => `${c.type} ${c.ip}`), ["host ::1"]);
+    assert.deepEqual(a.selectedPair()?.local, { type: "host", ip: "::1", port: sent.a[0]!.port });
+    assert.equal(a.selectedPair()?.remote.ip, "::1");
+    assert.equal(a.selectedPair()?.remote.type, "host", "the signalled candidate, not a peer-reflexive copy");
+    const got = new Promise<Buffer>((r) => b.once("data", r));
+    a.send(Buffer.from([0x80, 0, 6, 6]));
+    assert.deepEqual([...(await got)], [0x80, 0, 6, 6]);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test("dual-stack: IPv6 announced first and selected when both families work (RFC 8421, as browsers do)", async () => {
+  const { a, b, sent } = await connectPair(["127.0.0.1", "::1"]);
+  try {
+    assert.deepEqual(sent.a.map((c) => c.ip), ["::1", "127.0.0.1"], "best first");
+    assert.ok(sent.a[0]!.priority > sent.a[1]!.priority);
+    assert.equal(a.selectedPair()?.local.ip, "::1");
+    assert.equal(a.selectedPair()?.remote.ip, "::1");
+    assert.equal(b.selectedPair()?.local.ip, "::1");
+  } finally {
+    await a.close();
+    await b.close();
   }
 });

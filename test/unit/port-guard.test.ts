@@ -81,3 +81,21 @@ test("checks waiting for the first remote candidate: at most MAX_EARLY_CHECKS", 
   assert.equal(g.request(good(), src(2), { knownCandidate: false, earlyQueued: undefined }), true, "once checks are handled at once");
   assert.equal(g.dropped["early-queue-full"], 1);
 });
+
+test("IPv6 sources: one source whatever its spelling, IPv4-mapped as the IPv4 address; other addresses are others", () => {
+  const { g } = guard();
+  assert.equal(g.request(good(), src(7, "fd00:6a::20"), known), true);
+  assert.equal(g.data(src(7, "FD00:6A:0:0::20"), () => false), true, "another spelling of the validated address");
+  assert.equal(g.data(src(7, "fd00:6a::21"), () => false), false, "another address");
+  assert.equal(g.data(src(8, "fd00:6a::20"), () => false), false, "another port");
+  assert.equal(g.request(good(), src(9, "192.0.2.5"), known), true);
+  assert.equal(g.data(src(9, "::ffff:192.0.2.5"), () => false), true, "the same IPv4 peer seen on a dual-stack socket");
+  assert.equal(g.data(src(9, "::ffff:192.0.2.6"), () => false), false);
+  // Learned addresses are counted once per address, whatever the spelling.
+  const { g: g2 } = guard();
+  const unknown = { knownCandidate: false, earlyQueued: undefined };
+  for (let i = 0; i < MAX_LEARNED_CANDIDATES - 1; i++) assert.equal(g2.request(good(), src(1000 + i, "2001:db8::1"), unknown), true);
+  assert.equal(g2.request(good(), src(1000, "2001:DB8:0::1"), unknown), true, "the same address again");
+  assert.equal(g2.request(good(), src(1, "2001:db8::2"), unknown), true, "the last free slot");
+  assert.equal(g2.request(good(), src(2, "2001:db8::3"), unknown), false, "full");
+});

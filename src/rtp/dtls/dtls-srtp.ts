@@ -7,9 +7,9 @@
 //                                  SRTP/SRTCP   -> unprotect -> `rtp` / `rtcp`
 //   sendRtp/sendRtcp(plain) -> protect -> `send` (the ICE agent)
 //
-// SRTP_AES128_CM_HMAC_SHA1_80 runs on our own SRTP (../srtp/srtp-cm.ts: no
-// header re-parse, no cipher per packet, in-place unprotect, RFC 3711 ROC and
-// replay handling); AEAD_AES_128_GCM on werift-rtp's sessions.
+// Both SRTP profiles run on our own SRTP (../srtp/srtp-profiles.ts: RFC 3711
+// Appendix A index estimation, replay check before authentication, state
+// committed after it).
 //
 // werift-dtls (0.5.8) does the DTLS 1.2 handshake but does not check what
 // makes the peer authentic: the ServerKeyExchange and CertificateVerify
@@ -21,10 +21,10 @@
 // Finished (RFC 5246 §7.4.3, §7.4.8, §7.4.9). No key leaves for SRTP before.
 import { X509Certificate, createHash, createHmac, timingSafeEqual, verify as verifySignature, type KeyObject } from "node:crypto";
 import type { DtlsClient, DtlsServer } from "werift-dtls/lib/dtls/src/index.js";
-import type { RtpHeader, SrtcpSession, SrtpProfile, SrtpSession } from "werift-rtp";
-import { weriftDtls, weriftDtlsRecord, weriftRtp } from "../werift.js";
-import { SrtpCmReceiver, SrtpCmSender, type UnprotectFailure } from "../srtp/srtp-cm.js";
-import { ReplayWindow } from "../srtp/replay-window.js";
+import type { SrtpProfile } from "werift-rtp";
+import { weriftDtls, weriftDtlsRecord } from "../werift.js";
+import type { SrtpContext, UnprotectFailure } from "../srtp/srtp-context.js";
+import { createSrtpContext } from "../srtp/srtp-profiles.js";
 import { TypedEmitter } from "../../util/events.js";
 import { JingledError, errorMessage } from "../../util/errors.js";
 import type { Logger } from "../../util/logger.js";
@@ -111,8 +111,6 @@ const SECURITY_ALERTS = new Set([40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 51]);
 const DTLS_VERSION_NAMES: Record<number, string> = { 0xfeff: "DTLS 1.0", 0xfefd: "DTLS 1.2", 0xfefc: "DTLS 1.3" };
 const RECORD_HEADER = 13;
 const HANDSHAKE_HEADER = 12;
-/** SRTCP index and E flag (RFC 3711 §3.4) sit before the tag for CM, at the very end for GCM (RFC 7714 §9.3). */
-const SRTCP_INDEX_FROM_END: Record<SrtpProfile, number> = { 1: 10 + 4, 7: 4 };
 
 export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
   readonly role: DtlsRole;
@@ -127,15 +125,7 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
   #startedAt = performance.now();
   #peerFinished: Buffer | undefined;
   #peerVersions: string[] = [];
-  /** AES_CM_128_HMAC_SHA1_80: our own SRTP (src/rtp/srtp/srtp-cm.ts), built for per-packet cost. */
-  #cmTx: SrtpCmSender | undefined;
-  #cmRx: SrtpCmReceiver | undefined;
-  /** AEAD_AES_128_GCM: werift-rtp's sessions (Node needs a cipher per packet for GCM anyway). */
-  #srtp: SrtpSession | undefined;
-  #srtcp: SrtcpSession | undefined;
-  #profile: SrtpProfile | undefined;
-  readonly #rtpReplay = new Map<number, ReplayWindow>();
-  readonly #rtcpReplay = new Map<number, ReplayWindow>();
+  #srtpContext: SrtpContext | undefined;
   readonly #stats: DtlsSrtpStats = {
     rtpProtected: 0,
     rtcpProtected: 0,
@@ -247,30 +237,15 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
 
   /** Protect and send one plain RTP packet; dropped before the handshake is done. */
   sendRtp(plain: Buffer): void {
-    if (this.#state !== "connected") return void this.#stats.notSent++;
-    if (this.#cmTx) {
-      const out = this.#cmTx.protectRtp(plain);
-      if (!out) return void this.#stats.notSent++;
-      this.#sendRaw(out);
-      this.#stats.rtpProtected++;
-      return;
-    }
-    if (!this.#srtp) return void this.#stats.notSent++;
-    if (plain.length < 12 || plain[0]! >> 6 !== 2) return void this.#stats.notSent++;
-    let header: RtpHeader;
-    try {
-      header = weriftRtp().RtpHeader.deSerialize(plain);
-    } catch {
-      return void this.#stats.notSent++;
-    }
-    this.#sendRaw(this.#srtp.encrypt(plain.subarray(header.payloadOffset), header));
+    const out = this.#state === "connected" ? this.#srtpContext?.protectRtp(plain) : undefined;
+    if (!out) return void this.#stats.notSent++;
+    this.#sendRaw(out);
     this.#stats.rtpProtected++;
   }
 
   /** Protect and send one plain RTCP (compound) packet. */
   sendRtcp(plain: Buffer): void {
-    if (this.#state !== "connected" || plain.length < 8) return void this.#stats.notSent++;
-    const out = this.#cmTx ? this.#cmTx.protectRtcp(plain) : this.#srtcp?.encrypt(plain);
+    const out = this.#state === "connected" ? this.#srtpContext?.protectRtcp(plain) : undefined;
     if (!out) return void this.#stats.notSent++;
     this.#sendRaw(out);
     this.#stats.rtcpProtected++;
@@ -387,42 +362,13 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
   }
 
   #onSrtp(packet: Buffer): void {
-    if (this.#state !== "connected") return void this.#stats.dropped++;
-    if (this.#cmRx) return this.#deliver("rtp", this.#cmRx.unprotectRtp(packet));
-    if (!this.#srtp) return void this.#stats.dropped++;
-    let plain: Buffer;
-    try {
-      plain = this.#srtp.decrypt(packet);
-    } catch (err) {
-      if (err instanceof weriftRtp().SrtpAuthenticationError) this.#stats.authFailures++;
-      else this.#stats.dropped++;
-      return;
-    }
-    const ssrc = plain.readUInt32BE(8);
-    const roc = this.#srtp.remoteContext.srtpSSRCStates[ssrc]?.rolloverCounter ?? 0;
-    // RFC 3711 §3.3.1: index = 2^16 * ROC + SEQ
-    if (!acceptOnce(this.#rtpReplay, ssrc, roc * 0x10000 + plain.readUInt16BE(2))) return void this.#stats.replayed++;
-    this.#stats.rtpUnprotected++;
-    this.emit("rtp", plain);
+    if (this.#state !== "connected" || !this.#srtpContext) return void this.#stats.dropped++;
+    this.#deliver("rtp", this.#srtpContext.unprotectRtp(packet));
   }
 
   #onSrtcp(packet: Buffer): void {
-    if (this.#state !== "connected") return void this.#stats.dropped++;
-    if (this.#cmRx) return this.#deliver("rtcp", this.#cmRx.unprotectRtcp(packet));
-    if (!this.#srtcp || this.#profile === undefined) return void this.#stats.dropped++;
-    let plain: Buffer;
-    try {
-      plain = this.#srtcp.decrypt(packet);
-    } catch (err) {
-      if (err instanceof weriftRtp().SrtpAuthenticationError) this.#stats.authFailures++;
-      else this.#stats.dropped++;
-      return;
-    }
-    const at = packet.length - SRTCP_INDEX_FROM_END[this.#profile];
-    const index = packet.readUInt32BE(at) & 0x7fffffff;
-    if (!acceptOnce(this.#rtcpReplay, packet.readUInt32BE(4), index)) return void this.#stats.replayed++;
-    this.#stats.rtcpUnprotected++;
-    this.emit("rtcp", plain);
+    if (this.#state !== "connected" || !this.#srtpContext) return void this.#stats.dropped++;
+    this.#deliver("rtcp", this.#srtpContext.unprotectRtcp(packet));
   }
 
   #deliver(kind: "rtp" | "rtcp", result: Buffer | UnprotectFailure): void {
@@ -461,19 +407,7 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
     // salt, server salt; werift hands them back as local/remote by our role,
     // so the client's write key protects what the client sends.
     const k = this.#socket.extractSessionKeys(MASTER_LENGTHS[profile].key, MASTER_LENGTHS[profile].salt);
-    const config = {
-      keys: { localMasterKey: k.localKey, localMasterSalt: k.localSalt, remoteMasterKey: k.remoteKey, remoteMasterSalt: k.remoteSalt },
-      profile,
-    };
-    if (profile === SRTP_PROFILES.SRTP_AES128_CM_HMAC_SHA1_80) {
-      this.#cmTx = new SrtpCmSender(k.localKey, k.localSalt);
-      this.#cmRx = new SrtpCmReceiver(k.remoteKey, k.remoteSalt);
-    } else {
-      const { SrtpSession, SrtcpSession } = weriftRtp();
-      this.#srtp = new SrtpSession(config);
-      this.#srtcp = new SrtcpSession(config);
-    }
-    this.#profile = profile;
+    this.#srtpContext = createSrtpContext(profile, { localKey: k.localKey, localSalt: k.localSalt, remoteKey: k.remoteKey, remoteSalt: k.remoteSalt });
     this.#state = "connected";
     clearTimeout(this.#timer);
     const name = (Object.keys(SRTP_PROFILES) as SrtpProfileName[]).find((n) => SRTP_PROFILES[n] === profile)!;
@@ -585,25 +519,11 @@ export class DtlsSrtpTransport extends TypedEmitter<DtlsSrtpEvents> {
     this.#wire = false;
     this.#transport.closed = true;
     clearTimeout(this.#timer);
-    this.#srtp = undefined;
-    this.#srtcp = undefined;
-    this.#cmTx = undefined;
-    this.#cmRx = undefined;
+    this.#srtpContext = undefined;
     // werift's retransmission loops sleep on timers we cannot cancel; a flight
     // number past every "next flight" makes each loop end when it wakes.
     this.#socket.dtls.flight = Number.MAX_SAFE_INTEGER;
   }
-}
-
-// ------------------------------------------------------------- replay protection (GCM path)
-
-/** RFC 3711 §3.3.2 for an already authenticated packet: false if seen or too old. */
-function acceptOnce(map: Map<number, ReplayWindow>, ssrc: number, index: number): boolean {
-  let w = map.get(ssrc);
-  if (!w) map.set(ssrc, (w = new ReplayWindow()));
-  if (!w.check(index)) return false;
-  w.accept(index);
-  return true;
 }
 
 // ------------------------------------------------------------- handshake parsing (RFC 5246, RFC 6347)

@@ -85,6 +85,8 @@ interface PairOptions {
   aProfiles?: SrtpProfileName[];
   bProfiles?: SrtpProfileName[];
   timeoutMs?: number;
+  /** B's handshake timeout, when it differs from A's. */
+  bTimeoutMs?: number;
 }
 
 interface Pair {
@@ -96,7 +98,7 @@ interface Pair {
 
 async function makePair(o: PairOptions): Promise<Pair> {
   const link = await Link.open();
-  const peer = (side: Side, role: DtlsRole, cert: DtlsCertificate, expects: { hash: string; value: string }, profiles?: SrtpProfileName[]): Peer => {
+  const peer = (side: Side, role: DtlsRole, cert: DtlsCertificate, expects: { hash: string; value: string }, profiles?: SrtpProfileName[], timeoutMs = o.timeoutMs ?? 5000): Peer => {
     const sent: Buffer[] = [];
     const t = new DtlsSrtpTransport({
       role,
@@ -107,7 +109,7 @@ async function makePair(o: PairOptions): Promise<Pair> {
         link.send(side, d);
       },
       logger: silentLogger(),
-      handshakeTimeoutMs: o.timeoutMs ?? 5000,
+      handshakeTimeoutMs: timeoutMs,
       ...(profiles ? { srtpProfiles: profiles } : {}),
     });
     const p: Peer = { t, rtp: [], rtcp: [], failures: [], connected: [], sent };
@@ -120,7 +122,7 @@ async function makePair(o: PairOptions): Promise<Pair> {
   };
   const fp = (c: DtlsCertificate) => ({ hash: "sha-256", value: fingerprint(c) });
   const a = peer("a", o.aRole, o.aCert, o.aExpects ?? fp(o.bCert), o.aProfiles);
-  const b = peer("b", o.aRole === "client" ? "server" : "client", o.bCert, o.bExpects ?? fp(o.aCert), o.bProfiles);
+  const b = peer("b", o.aRole === "client" ? "server" : "client", o.bCert, o.bExpects ?? fp(o.aCert), o.bProfiles, o.bTimeoutMs);
   return {
     link,
     a,
@@ -158,6 +160,18 @@ function opusPacketizer(): RtpPacketizer {
 }
 
 const wireMedia = (p: Peer, kind: "rtp" | "rtcp") => p.sent.filter((d) => classifyPacket(d) === kind);
+
+/** A datagram's records without what changes when it is sent again: sequence numbers, and epoch-1 ciphertext. */
+function sameAcrossRetransmissions(d: Buffer): string {
+  const parts: string[] = [];
+  for (let at = 0; at + 13 <= d.length; ) {
+    const len = d.readUInt16BE(at + 11);
+    const epoch = d.readUInt16BE(at + 3);
+    parts.push(`${d[at]}/${epoch}/${len}/${epoch === 0 ? d.subarray(at + 13, at + 13 + len).toString("hex") : ""}`);
+    at += 13 + len;
+  }
+  return parts.join("|");
+}
 
 let certA: DtlsCertificate;
 let certB: DtlsCertificate;
@@ -243,7 +257,18 @@ describe("DTLS-SRTP over loopback UDP", { timeout: 60_000 }, () => {
   });
 
   test("no SRTP profile in common: both sides fail with security-error", async () => {
-    const p = await makePair({ aRole: "client", aCert: certA, bCert: certB, aProfiles: ["SRTP_AES128_CM_HMAC_SHA1_80"], bProfiles: ["AEAD_AES_128_GCM"] });
+    // A ClientHello we cannot serve is not answered at once (it may be a
+    // stray one from anyone, RFC 6347 §4.1.2.7); the server says why when it
+    // gives up, and a client still waiting takes the alert as the reason.
+    const p = await makePair({
+      aRole: "client",
+      aCert: certA,
+      bCert: certB,
+      aProfiles: ["SRTP_AES128_CM_HMAC_SHA1_80"],
+      bProfiles: ["AEAD_AES_128_GCM"],
+      timeoutMs: 2500,
+      bTimeoutMs: 1000,
+    });
     try {
       const results = await Promise.allSettled([p.a.t.start(), p.b.t.start()]);
       assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
@@ -257,7 +282,7 @@ describe("DTLS-SRTP over loopback UDP", { timeout: 60_000 }, () => {
 
   for (const checker of ["client", "server"] as const) {
     test(`wrong fingerprint checked by the ${checker}: security-error there, and no media comes out`, async () => {
-      const p = await makePair({ aRole: checker, aCert: certA, bCert: certB, aExpects: { hash: "sha-256", value: fingerprint(certC) } });
+      const p = await makePair({ aRole: checker, aCert: certA, bCert: certB, aExpects: { hash: "sha-256", value: fingerprint(certC) }, timeoutMs: 1500 });
       try {
         const [ra] = await Promise.allSettled([p.a.t.start(), p.b.t.start()]);
         assert.equal(ra.status, "rejected");
@@ -415,13 +440,15 @@ describe("DTLS-SRTP over loopback UDP", { timeout: 60_000 }, () => {
     }
   });
 
-  test("werift retransmits: the handshake survives losing the first copy of every handshake datagram", async () => {
+  test("retransmission: the handshake survives losing the first copy of every handshake datagram", async () => {
     const p = await makePair({ aRole: "client", aCert: certA, bCert: certB, timeoutMs: 10_000 });
     const seen = new Set<string>();
     let dropped = 0;
     p.link.filter = (from, d) => {
       if (classifyPacket(d) !== "dtls") return [d];
-      const key = `${from}:${d.toString("hex")}`;
+      // A retransmission carries the same records under new sequence numbers
+      // (RFC 6347 §4.1), re-encrypted in epoch 1: compare what stays the same.
+      const key = `${from}:${sameAcrossRetransmissions(d)}`;
       if (seen.has(key)) return [d];
       seen.add(key);
       dropped++;
@@ -431,7 +458,8 @@ describe("DTLS-SRTP over loopback UDP", { timeout: 60_000 }, () => {
       const t0 = performance.now();
       await Promise.all([p.a.t.start(), p.b.t.start()]);
       const ms = performance.now() - t0;
-      assert.ok(dropped >= 10, `dropped ${dropped} first copies`);
+      // Flights 1, 4, 5 and 6 (one datagram each here) were each lost once.
+      assert.ok(dropped >= 4, `dropped ${dropped} first copies`);
       assert.ok(ms < 9000, `connected after ${ms.toFixed(0)} ms`);
       const z = opusPacketizer();
       const x = z.packetize(randomBytes(100), 960);

@@ -151,17 +151,19 @@ async function natPart(dir: string): Promise<CaseResult[]> {
         }
         if (c === "ice-restart") {
           await lab.a.setLoss(loss);
+          // Only restarts are counted here; a call that fails to set up first is tried again (counted apart).
           let setupFailures = 0;
           try {
-            out.push(
-              await runCase(c, loss, async () => {
+            const r = await runCase(c, loss, async () => {
+              for (let attempt = 0; ; attempt++) {
                 const call = await establish(alice, bob, SETUP_TIMEOUT_MS);
                 try {
                   if (!call.sample.ok || !call.calleeId) {
                     setupFailures++;
-                    return { ok: false, ms: 0, reason: `setup before the restart failed: ${call.sample.reason}` };
+                    if (attempt < 3) continue;
+                    return { ok: false, ms: 0, reason: `no call to restart: ${call.sample.reason}` };
                   }
-                  await new Promise((r) => setTimeout(r, 500));
+                  await new Promise((res) => setTimeout(res, 500));
                   return await restartUnderLoss(
                     { mover: alice, moverCallId: call.callerId!, other: bob, otherCallId: call.calleeId, readdress: () => lab.a.readdress(`${LAB.lan.a}.${nextHost++}`) },
                     30_000,
@@ -169,12 +171,14 @@ async function natPart(dir: string): Promise<CaseResult[]> {
                 } finally {
                   await call.hangup();
                 }
-              }),
-            );
+              }
+            });
+            r.notes = [`${setupFailures} call setups before a restart failed and were tried again`];
+            say(`  ${r.notes[0]}`);
+            out.push(r);
           } finally {
             await lab.a.setLoss(0);
           }
-          if (setupFailures) say(`  (${setupFailures} of those failed before the restart)`);
         }
       }
     }
@@ -225,7 +229,7 @@ if (currentTestNetns()) {
     }
   }
   say("\n# setups reaching active (both ends), call command to both ends connected");
-  for (const r of all) say(formatSummary(r.summary));
+  for (const r of all) say(`${formatSummary(r.summary)}${r.notes ? ` (${r.notes.join("; ")})` : ""}`);
   const json = arg("--json");
   if (json) writeFileSync(json, JSON.stringify({ count, losses, results: all }, null, 1));
 }

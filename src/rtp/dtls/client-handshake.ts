@@ -30,6 +30,15 @@ const OFFERED_SUITES = [CipherSuite.ecdheEcdsaAes128Gcm, CipherSuite.ecdheRsaAes
 type Phase = "hello" | "finished" | "done";
 
 export class ClientHandshake implements HandshakeRole {
+  readonly peerMessageTypes: ReadonlySet<number> = new Set([
+    HandshakeType.helloVerifyRequest,
+    HandshakeType.serverHello,
+    HandshakeType.certificate,
+    HandshakeType.serverKeyExchange,
+    HandshakeType.certificateRequest,
+    HandshakeType.serverHelloDone,
+    HandshakeType.finished,
+  ]);
   readonly #cfg: HandshakeConfig;
   readonly #random = randomBytes(32);
   #phase: Phase = "hello";

@@ -173,6 +173,7 @@ export class DtlsEndpoint {
         return; // malformed: dropped with its record
       }
       for (const f of fragments) {
+        if (!this.#role.peerMessageTypes.has(f.type)) continue;
         // Once connected nothing more is assembled; an old message still means the peer missed our last flight.
         const outcome = this.#state === "handshaking" ? this.#reassembly.add(f, epoch) : f.seq < this.#reassembly.next ? "old" : "dropped";
         if (outcome === "old") this.#repeated = true;

@@ -50,6 +50,8 @@ export type Step =
   | { kind: "fail"; problem: string };
 
 export interface HandshakeRole {
+  /** Handshake message types the peer of this role ever sends; others are dropped unread (a client never gets a ClientHello). */
+  readonly peerMessageTypes: ReadonlySet<number>;
   /** The first flight (client), or undefined (a server waits for one). */
   begin(): Step | undefined;
   /** How many of these complete messages (in message_seq order) make the peer's next flight; 0 while incomplete. */

@@ -49,6 +49,13 @@ interface Keys {
 }
 
 export class ServerHandshake implements HandshakeRole {
+  readonly peerMessageTypes: ReadonlySet<number> = new Set([
+    HandshakeType.clientHello,
+    HandshakeType.certificate,
+    HandshakeType.clientKeyExchange,
+    HandshakeType.certificateVerify,
+    HandshakeType.finished,
+  ]);
   readonly #cfg: HandshakeConfig;
   readonly #random = randomBytes(32);
   #phase: Phase = "hello";

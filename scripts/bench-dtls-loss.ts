@@ -17,14 +17,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNetns, currentTestNetns, netnsAvailable, runSelfInNetns } from "../test/helpers/netns.js";
-import { startProsody } from "../test/helpers/prosody.js";
-import { startDaemon, type Daemon } from "../test/helpers/daemon.js";
-import { browserPeerUnavailable, startBrowserPeer, type BrowserPeer } from "../test/helpers/browser-peer.js";
-import { makeSpeechWav } from "../test/helpers/speech.js";
-import { LAB, createNatLab, natLabUnavailable, startLabDaemon, startLabServers } from "../test/helpers/nat-lab.js";
+import { browserPeerUnavailable } from "../test/helpers/browser-peer.js";
+import { natLabUnavailable } from "../test/helpers/nat-lab.js";
 import {
-  browserCallsBrowser, browserCallsJingled, daemonCall, establish, formatSummary, jingledCallsBrowser, restartUnderLoss, setLoopbackUdpLoss, summarize,
-  type CaseSummary, type SetupSample,
+  browserCallsBrowser, browserCallsJingled, daemonCall, formatSummary, jingledCallsBrowser, relayOnly, restartOnce, setLoopbackUdpLoss, startLoopbackLossLab,
+  startNatLossLab, summarize, type CaseSummary, type SetupSample,
 } from "../test/helpers/dtls-loss-lab.js";
 
 const LOOPBACK_CASES = ["daemons", "jingled-calls-chromium", "chromium-calls-jingled", "chromium-chromium"] as const;
@@ -73,42 +70,23 @@ async function runCase(name: CaseName, loss: number, one: (i: number) => Promise
 
 async function loopbackPart(dir: string): Promise<CaseResult[]> {
   const want = LOOPBACK_CASES.filter((c) => cases.includes(c));
-  const browsers = want.some((c) => c.includes("chromium"));
+  const browsers = want.includes("chromium-chromium") ? 2 : want.some((c) => c.includes("chromium")) ? 1 : 0;
   const missing = browsers ? browserPeerUnavailable() : undefined;
   if (missing) throw new Error(`Chromium cases need a browser: ${missing}`);
-  const prosody = await startProsody({
-    modules: ["websocket"],
-    logLevel: "info",
-    users: ["alice", "bob", "carol", "dave"].map((u) => ({ username: u, password: `${u}-pw` })),
-  });
-  const wav = join(dir, "mic.wav");
-  await makeSpeechWav("One two three four five.", wav, { sampleRate: 48000, channels: 1 });
-  const daemon = (u: string) => startDaemon({ prosody, username: u, password: `${u}-pw`, dir: join(dir, u), autoAnswer: true, logLevel: "info", codecs: ["opus"] });
-  const daemons: Daemon[] = [];
-  const peers: BrowserPeer[] = [];
+  const lab = await startLoopbackLossLab(dir, browsers);
+  const { alice, bob } = lab;
+  const [carol, dave] = lab.browsers;
+  if (carol) say(`chromium ${carol.peer.version}`);
   try {
-    daemons.push(await daemon("alice"), await daemon("bob"));
-    const [alice, bob] = daemons as [Daemon, Daemon];
-    const jids: string[] = [];
-    if (browsers) {
-      for (const u of ["carol", "dave"]) {
-        const p = await startBrowserPeer({ fakeMicWav: wav });
-        peers.push(p);
-        jids.push(await p.connect({ jid: prosody.jid(u), password: `${u}-pw`, wsUrl: prosody.websocketUrl!, resource: "browser" }));
-        await p.setAutoAnswer(true);
-      }
-      say(`chromium ${peers[0]!.version}`);
-    }
-    const [carol, dave] = peers;
     const out: CaseResult[] = [];
     for (const loss of losses) {
       await setLoopbackUdpLoss(loss);
       try {
         for (const c of want) {
           if (c === "daemons") out.push(await runCase(c, loss, () => daemonCall(alice, bob, SETUP_TIMEOUT_MS)));
-          if (c === "jingled-calls-chromium") out.push(await runCase(c, loss, () => jingledCallsBrowser(alice, carol!, jids[0]!, SETUP_TIMEOUT_MS)));
-          if (c === "chromium-calls-jingled") out.push(await runCase(c, loss, () => browserCallsJingled(carol!, alice, SETUP_TIMEOUT_MS)));
-          if (c === "chromium-chromium") out.push(await runCase(c, loss, () => browserCallsBrowser(carol!, dave!, jids[1]!, SETUP_TIMEOUT_MS)));
+          if (c === "jingled-calls-chromium") out.push(await runCase(c, loss, () => jingledCallsBrowser(alice, carol!.peer, carol!.jid, SETUP_TIMEOUT_MS)));
+          if (c === "chromium-calls-jingled") out.push(await runCase(c, loss, () => browserCallsJingled(carol!.peer, alice, SETUP_TIMEOUT_MS)));
+          if (c === "chromium-chromium") out.push(await runCase(c, loss, () => browserCallsBrowser(carol!.peer, dave!.peer, dave!.jid, SETUP_TIMEOUT_MS)));
         }
       } finally {
         await setLoopbackUdpLoss(0);
@@ -116,77 +94,38 @@ async function loopbackPart(dir: string): Promise<CaseResult[]> {
     }
     return out;
   } finally {
-    for (const p of peers) await p.close();
-    for (const d of daemons) await d.stop();
-    await prosody.stop();
+    await lab.stop();
   }
 }
 
 async function natPart(dir: string): Promise<CaseResult[]> {
   const want = NAT_CASES.filter((c) => cases.includes(c));
-  const lab = await createNatLab({ a: "cone", b: "cone" });
-  const servers = await startLabServers([
-    { username: "alice", password: "a-pw" },
-    { username: "bob", password: "b-pw" },
-  ]);
-  const input = { type: "tone", frequency: 440 };
-  const [alice, bob] = await Promise.all([
-    startLabDaemon(lab.a, servers, { username: "alice", password: "a-pw", dir: join(dir, "alice"), input, autoAnswer: true }),
-    startLabDaemon(lab.b, servers, { username: "bob", password: "b-pw", dir: join(dir, "bob"), input, autoAnswer: true }),
-  ]);
-  let nextHost = 3;
+  const nl = await startNatLossLab(dir);
   try {
     const out: CaseResult[] = [];
     for (const loss of losses) {
       for (const c of want) {
-        if (c === "turn") {
-          const unblock = [await lab.a.block(["-p", "udp", "-d", LAB.wan.b, "-j", "DROP"]), await lab.a.block(["-p", "udp", "-s", LAB.wan.b, "-j", "DROP"])];
-          await lab.a.setLoss(loss);
-          try {
-            out.push(await runCase(c, loss, () => daemonCall(alice, bob, SETUP_TIMEOUT_MS)));
-          } finally {
-            await lab.a.setLoss(0);
-            for (const u of unblock) await u();
-          }
-        }
-        if (c === "ice-restart") {
-          await lab.a.setLoss(loss);
-          // Only restarts are counted here; a call that fails to set up first is tried again (counted apart).
-          let setupFailures = 0;
-          try {
-            const r = await runCase(c, loss, async () => {
-              for (let attempt = 0; ; attempt++) {
-                const call = await establish(alice, bob, SETUP_TIMEOUT_MS);
-                try {
-                  if (!call.sample.ok || !call.calleeId) {
-                    setupFailures++;
-                    if (attempt < 3) continue;
-                    return { ok: false, ms: 0, reason: `no call to restart: ${call.sample.reason}` };
-                  }
-                  await new Promise((res) => setTimeout(res, 500));
-                  return await restartUnderLoss(
-                    { mover: alice, moverCallId: call.callerId!, other: bob, otherCallId: call.calleeId, readdress: () => lab.a.readdress(`${LAB.lan.a}.${nextHost++}`) },
-                    30_000,
-                  );
-                } finally {
-                  await call.hangup();
-                }
-              }
-            });
-            r.notes = [`${setupFailures} call setups before a restart failed and were tried again`];
+        const unblock = c === "turn" ? await relayOnly(nl.lab) : undefined;
+        await nl.lab.a.setLoss(loss);
+        try {
+          if (c === "turn") out.push(await runCase(c, loss, () => daemonCall(nl.alice, nl.bob, SETUP_TIMEOUT_MS)));
+          if (c === "ice-restart") {
+            // Only restarts are counted; a call that fails to set up first is tried again (counted apart).
+            const counters = { setupFailures: 0 };
+            const r = await runCase(c, loss, () => restartOnce(nl, SETUP_TIMEOUT_MS, counters));
+            r.notes = [`${counters.setupFailures} call setups before a restart failed and were tried again`];
             say(`  ${r.notes[0]}`);
             out.push(r);
-          } finally {
-            await lab.a.setLoss(0);
           }
+        } finally {
+          await nl.lab.a.setLoss(0);
+          await unblock?.();
         }
       }
     }
     return out;
   } finally {
-    await Promise.all([alice.stop(), bob.stop()]);
-    await servers.stop();
-    await lab.destroy();
+    await nl.stop();
   }
 }
 

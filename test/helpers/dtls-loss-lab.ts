@@ -18,9 +18,96 @@
 // RTCPeerConnection.connectionState "connected". Its time runs from the
 // call command to the later of the two.
 import { execFile } from "node:child_process";
+import { join } from "node:path";
 import type { AnyEvent } from "../../src/control/client.js";
-import type { BrowserPeer, PeerState } from "./browser-peer.js";
-import type { Daemon } from "./daemon.js";
+import { startBrowserPeer, type BrowserPeer, type PeerState } from "./browser-peer.js";
+import { startDaemon, type Daemon } from "./daemon.js";
+import { startProsody } from "./prosody.js";
+import { makeSpeechWav } from "./speech.js";
+import { LAB, createNatLab, startLabDaemon, startLabServers, type NatLab } from "./nat-lab.js";
+
+// ------------------------------------------------------------------ the labs
+
+export interface LoopbackLossLab {
+  alice: Daemon;
+  bob: Daemon;
+  /** Chromiums (StanzaJS pages), answering by themselves, with their full JIDs. */
+  browsers: { peer: BrowserPeer; jid: string }[];
+  stop(): Promise<void>;
+}
+
+/** Prosody, two auto-answering daemons and `browsers` Chromiums on this namespace's loopback. */
+export async function startLoopbackLossLab(dir: string, browsers: number): Promise<LoopbackLossLab> {
+  const users = ["alice", "bob", "carol", "dave"].slice(0, 2 + browsers);
+  const prosody = await startProsody({ modules: ["websocket"], logLevel: "info", users: users.map((u) => ({ username: u, password: `${u}-pw` })) });
+  const daemons: Daemon[] = [];
+  const peers: { peer: BrowserPeer; jid: string }[] = [];
+  const stop = async () => {
+    for (const p of peers) await p.peer.close();
+    for (const d of daemons) await d.stop();
+    await prosody.stop();
+  };
+  try {
+    for (const u of ["alice", "bob"]) {
+      daemons.push(await startDaemon({ prosody, username: u, password: `${u}-pw`, dir: join(dir, u), autoAnswer: true, logLevel: "info", codecs: ["opus"] }));
+    }
+    if (browsers > 0) {
+      const wav = join(dir, "mic.wav");
+      await makeSpeechWav("One two three four five.", wav, { sampleRate: 48000, channels: 1 });
+      for (const u of users.slice(2)) {
+        const peer = await startBrowserPeer({ fakeMicWav: wav });
+        peers.push({ peer, jid: "" });
+        peers.at(-1)!.jid = await peer.connect({ jid: prosody.jid(u), password: `${u}-pw`, wsUrl: prosody.websocketUrl!, resource: "browser" });
+        await peer.setAutoAnswer(true);
+      }
+    }
+    return { alice: daemons[0]!, bob: daemons[1]!, browsers: peers, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export interface NatLossLab {
+  lab: NatLab;
+  /** Behind NAT a, where the loss is. */
+  alice: Daemon;
+  /** Behind NAT b. */
+  bob: Daemon;
+  stop(): Promise<void>;
+}
+
+/** The NAT lab (test/helpers/nat-lab.ts, two cone NATs) with an auto-answering daemon behind each. */
+export async function startNatLossLab(dir: string): Promise<NatLossLab> {
+  const lab = await createNatLab({ a: "cone", b: "cone" });
+  try {
+    const servers = await startLabServers([
+      { username: "alice", password: "a-pw" },
+      { username: "bob", password: "b-pw" },
+    ]);
+    const input = { type: "tone", frequency: 440 };
+    const started = await Promise.allSettled([
+      startLabDaemon(lab.a, servers, { username: "alice", password: "a-pw", dir: join(dir, "alice"), input, autoAnswer: true }),
+      startLabDaemon(lab.b, servers, { username: "bob", password: "b-pw", dir: join(dir, "bob"), input, autoAnswer: true }),
+    ]);
+    const stop = async () => {
+      await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
+      await servers.stop();
+      await lab.destroy();
+    };
+    if (started.some((r) => r.status === "rejected")) {
+      await stop();
+      throw (started.find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
+    }
+    const [alice, bob] = started.map((r) => (r as PromiseFulfilledResult<Daemon>).value) as [Daemon, Daemon];
+    return { lab, alice, bob, stop };
+  } catch (err) {
+    await lab.destroy();
+    throw err;
+  }
+}
+
+// ------------------------------------------------------------------ measuring
 
 export interface SetupSample {
   ok: boolean;
@@ -246,3 +333,38 @@ export async function establish(caller: Daemon, callee: Daemon, timeoutMs: numbe
   };
 }
 
+
+/** Blocks UDP between the two NATs' public addresses at router a: calls between alice and bob go through the TURN relay. Returns the remover. */
+export async function relayOnly(lab: NatLab): Promise<() => Promise<void>> {
+  const unblock = [await lab.a.block(["-p", "udp", "-d", LAB.wan.b, "-j", "DROP"]), await lab.a.block(["-p", "udp", "-s", LAB.wan.b, "-j", "DROP"])];
+  return async () => {
+    for (const u of unblock) await u();
+  };
+}
+
+let nextLanHost = 3;
+
+/**
+ * alice calls bob, then alice's LAN address changes and ICE restarts (under
+ * whatever loss is on). The sample is the restart; a call that fails to set
+ * up first is tried again, up to three times, and counted in `setupFailures`.
+ */
+export async function restartOnce(nl: NatLossLab, timeoutMs: number, counters: { setupFailures: number }): Promise<SetupSample> {
+  for (let attempt = 0; ; attempt++) {
+    const call = await establish(nl.alice, nl.bob, timeoutMs);
+    try {
+      if (!call.sample.ok || !call.calleeId) {
+        counters.setupFailures++;
+        if (attempt < 3) continue;
+        return { ok: false, ms: 0, reason: `no call to restart: ${call.sample.reason}` };
+      }
+      await sleep(500);
+      return await restartUnderLoss(
+        { mover: nl.alice, moverCallId: call.callerId!, other: nl.bob, otherCallId: call.calleeId, readdress: () => nl.lab.a.readdress(`${LAB.lan.a}.${nextLanHost++}`) },
+        30_000,
+      );
+    } finally {
+      await call.hangup();
+    }
+  }
+}

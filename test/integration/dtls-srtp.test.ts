@@ -18,6 +18,8 @@ import { createCertificate, fingerprint, type DtlsCertificate } from "../../src/
 import type { DtlsRole } from "../../src/rtp/dtls/setup-role.js";
 import { classifyPacket } from "../../src/rtp/demux.js";
 import { silentLogger } from "../../src/util/logger.js";
+import { parseRecords } from "../../src/rtp/dtls/record-layer.js";
+import { decodeClientHello, decodeFragments } from "../../src/rtp/dtls/handshake-messages.js";
 import { startProcess } from "../helpers/process.js";
 import { makePair, opusPacketizer, rtcpRr, sameAcrossRetransmissions, sleep, until, wireMedia } from "../helpers/dtls-udp-pair.js";
 
@@ -494,11 +496,11 @@ describe("interop with OpenSSL (DTLS 1.2)", { skip: hasOpenssl ? false : "openss
    * s_server quits on end of input even with -ign_eof, so it gets a stdin
    * pipe held open (the process helper closes stdin); killed in `finally`.
    */
-  async function startServer(port: number, profiles: string, mtu: number) {
+  async function startServer(port: number, profiles: string, mtu: number, listen = false) {
     const child = spawn(
       "openssl",
       ["s_server", "-dtls1_2", "-accept", `127.0.0.1:${port}`, "-cert", join(dir, "cert.pem"), "-key", join(dir, "key.pem"),
-        "-use_srtp", profiles, "-keymatexport", "EXTRACTOR-dtls_srtp", "-keymatexportlen", "60", "-verify", "1", "-naccept", "1", "-mtu", String(mtu)],
+        "-use_srtp", profiles, "-keymatexport", "EXTRACTOR-dtls_srtp", "-keymatexportlen", "60", "-verify", "1", "-naccept", "1", "-mtu", String(mtu), ...(listen ? ["-listen"] : [])],
       { stdio: ["pipe", "pipe", "pipe"] },
     );
     let out = "";
@@ -553,6 +555,40 @@ describe("interop with OpenSSL (DTLS 1.2)", { skip: hasOpenssl ? false : "openss
         await srv.stop();
       }
     });
+
+    if (c === cases[0]) {
+      test("we are client, openssl s_server -listen: a HelloVerifyRequest first, then the ClientHello with its cookie (RFC 6347 §4.2.1)", async () => {
+        const sock = createSocket("udp4");
+        await new Promise<void>((r) => sock.bind(0, "127.0.0.1", () => r()));
+        const probe = createSocket("udp4");
+        await new Promise<void>((r) => probe.bind(0, "127.0.0.1", () => r()));
+        const port = probe.address().port;
+        probe.close();
+        const srv = await startServer(port, c.ossl, c.mtu, true);
+        const ours = await runOurSide("client", () => port, sock);
+        try {
+          await ours.t.start();
+          await until(() => /Keying material: [0-9A-F]+/.test(srv.output()), 3000, "openssl's exported keys");
+          const m = protectOne(ours.t, ours.sent);
+          checkKeys("client", /Keying material: ([0-9A-F]+)/.exec(srv.output())![1]!, 1, m.wireRtp, m.rtp, m.wireRtcp, m.rtcp);
+          // Our ClientHellos: message_seq 0, then 1 with the cookie (and the same random).
+          const hellos = ours.sent.flatMap((d) => (classifyPacket(d) === "dtls" ? parseRecords(d) : []))
+            .filter((r) => r.type === 22 && r.epoch === 0)
+            .flatMap((r) => decodeFragments(r.body))
+            .filter((f) => f.type === 1)
+            .map((f) => ({ seq: f.seq, hello: decodeClientHello(f.body) }));
+          const first = hellos.find((h) => h.seq === 0)!;
+          const second = hellos.find((h) => h.seq === 1)!;
+          assert.equal(first.hello.cookie.length, 0);
+          assert.ok(second.hello.cookie.length > 0, "the second ClientHello carries the cookie");
+          assert.deepEqual(second.hello.random, first.hello.random);
+        } finally {
+          ours.t.close();
+          sock.close();
+          await srv.stop();
+        }
+      });
+    }
 
     test(`we are server, openssl s_client: ${c.name}`, async () => {
       const sock = createSocket("udp4");

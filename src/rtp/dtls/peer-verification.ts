@@ -48,8 +48,18 @@ const SCHEMES: Record<number, SchemeInfo> = {
   [SignatureScheme.rsaPkcs1Sha512]: { hash: "sha512", key: "rsa" },
 };
 
-/** What we take from a peer, preferred first: signature_algorithms and CertificateRequest list these. */
-export const ACCEPTED_SIGNATURE_SCHEMES: readonly number[] = Object.keys(SCHEMES).map(Number);
+/** What we take from a peer, preferred first (BoringSSL's order): signature_algorithms and CertificateRequest list these. */
+export const ACCEPTED_SIGNATURE_SCHEMES: readonly number[] = [
+  SignatureScheme.ecdsaSecp256r1Sha256,
+  SignatureScheme.rsaPssRsaeSha256,
+  SignatureScheme.rsaPkcs1Sha256,
+  SignatureScheme.ecdsaSecp384r1Sha384,
+  SignatureScheme.rsaPssRsaeSha384,
+  SignatureScheme.rsaPkcs1Sha384,
+  SignatureScheme.ecdsaSecp521r1Sha512,
+  SignatureScheme.rsaPssRsaeSha512,
+  SignatureScheme.rsaPkcs1Sha512,
+];
 
 /** RFC 9155 §2: hash octet 1 (MD5) or 2 (SHA-1). */
 export function isWeakScheme(scheme: number): boolean {

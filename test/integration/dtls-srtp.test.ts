@@ -426,6 +426,41 @@ describe("DTLS-SRTP over loopback UDP", { timeout: 60_000 }, () => {
 
 // ------------------------------------------------------------------ OpenSSL
 
+/** RFC 5764 §4.2: client key | server key | client salt | server salt. */
+function splitMaterial(hex: string, keyLen: number, saltLen: number) {
+  const m = Buffer.from(hex, "hex");
+  return {
+    clientKey: m.subarray(0, keyLen),
+    serverKey: m.subarray(keyLen, 2 * keyLen),
+    clientSalt: m.subarray(2 * keyLen, 2 * keyLen + saltLen),
+    serverSalt: m.subarray(2 * keyLen + saltLen, 2 * keyLen + 2 * saltLen),
+  };
+}
+
+/** Decrypt what our side (in `role`) protected, with keys from OpenSSL's exporter. */
+function checkKeys(role: DtlsRole, materialHex: string, profile: 1 | 7, wireRtp: Buffer, plainRtp: Buffer, wireRtcp: Buffer, plainRtcp: Buffer): void {
+  const [keyLen, saltLen] = profile === 1 ? [16, 14] : [16, 12];
+  const k = splitMaterial(materialHex, keyLen, saltLen);
+  const ours = role === "client" ? { key: k.clientKey, salt: k.clientSalt } : { key: k.serverKey, salt: k.serverSalt };
+  const theirs = role === "client" ? { key: k.serverKey, salt: k.serverSalt } : { key: k.clientKey, salt: k.clientSalt };
+  // The receiver's view: its remote keys are our write keys.
+  const keys = { localMasterKey: theirs.key, localMasterSalt: theirs.salt, remoteMasterKey: ours.key, remoteMasterSalt: ours.salt };
+  assert.deepEqual(new SrtpSession({ keys, profile }).decrypt(wireRtp), plainRtp);
+  assert.deepEqual(new SrtcpSession({ keys, profile }).decrypt(wireRtcp), plainRtcp);
+}
+
+
+function protectOne(t: DtlsSrtpTransport, sent: Buffer[]) {
+  const z = opusPacketizer();
+  const rtp = z.packetize(randomBytes(100), 960);
+  const rtcp = rtcpRr(z.ssrc);
+  t.sendRtp(rtp);
+  t.sendRtcp(rtcp);
+  const wireRtp = sent.filter((d) => classifyPacket(d) === "rtp")[0]!;
+  const wireRtcp = sent.filter((d) => classifyPacket(d) === "rtcp")[0]!;
+  return { rtp, rtcp, wireRtp, wireRtcp };
+}
+
 const hasOpenssl = spawnSync("openssl", ["version"]).status === 0;
 
 describe("interop with OpenSSL (DTLS 1.2)", { skip: hasOpenssl ? false : "openssl not installed", timeout: 60_000 }, () => {
@@ -438,29 +473,6 @@ describe("interop with OpenSSL (DTLS 1.2)", { skip: hasOpenssl ? false : "openss
     writeFileSync(join(dir, "key.pem"), ossl.keyPem, { mode: 0o600 });
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
-
-  /** RFC 5764 §4.2: client key | server key | client salt | server salt. */
-  function splitMaterial(hex: string, keyLen: number, saltLen: number) {
-    const m = Buffer.from(hex, "hex");
-    return {
-      clientKey: m.subarray(0, keyLen),
-      serverKey: m.subarray(keyLen, 2 * keyLen),
-      clientSalt: m.subarray(2 * keyLen, 2 * keyLen + saltLen),
-      serverSalt: m.subarray(2 * keyLen + saltLen, 2 * keyLen + 2 * saltLen),
-    };
-  }
-
-  /** Decrypt what our side (in `role`) protected, with keys from OpenSSL's exporter. */
-  function checkKeys(role: DtlsRole, materialHex: string, profile: 1 | 7, wireRtp: Buffer, plainRtp: Buffer, wireRtcp: Buffer, plainRtcp: Buffer): void {
-    const [keyLen, saltLen] = profile === 1 ? [16, 14] : [16, 12];
-    const k = splitMaterial(materialHex, keyLen, saltLen);
-    const ours = role === "client" ? { key: k.clientKey, salt: k.clientSalt } : { key: k.serverKey, salt: k.serverSalt };
-    const theirs = role === "client" ? { key: k.serverKey, salt: k.serverSalt } : { key: k.clientKey, salt: k.clientSalt };
-    // The receiver's view: its remote keys are our write keys.
-    const keys = { localMasterKey: theirs.key, localMasterSalt: theirs.salt, remoteMasterKey: ours.key, remoteMasterSalt: ours.salt };
-    assert.deepEqual(new SrtpSession({ keys, profile }).decrypt(wireRtp), plainRtp);
-    assert.deepEqual(new SrtcpSession({ keys, profile }).decrypt(wireRtcp), plainRtcp);
-  }
 
   async function runOurSide(role: DtlsRole, sendTo: () => number | undefined, sock: Socket, profiles?: SrtpProfileName[]) {
     const sent: Buffer[] = [];
@@ -479,17 +491,6 @@ describe("interop with OpenSSL (DTLS 1.2)", { skip: hasOpenssl ? false : "openss
     });
     sock.on("message", (m) => t.handlePacket(m));
     return { t, sent };
-  }
-
-  function protectOne(t: DtlsSrtpTransport, sent: Buffer[]) {
-    const z = opusPacketizer();
-    const rtp = z.packetize(randomBytes(100), 960);
-    const rtcp = rtcpRr(z.ssrc);
-    t.sendRtp(rtp);
-    t.sendRtcp(rtcp);
-    const wireRtp = sent.filter((d) => classifyPacket(d) === "rtp")[0]!;
-    const wireRtcp = sent.filter((d) => classifyPacket(d) === "rtcp")[0]!;
-    return { rtp, rtcp, wireRtp, wireRtcp };
   }
 
   /**
@@ -616,6 +617,129 @@ describe("interop with OpenSSL (DTLS 1.2)", { skip: hasOpenssl ? false : "openss
       }
     });
   }
+});
+
+// ------------------------------------------------------------------ GnuTLS
+
+const hasGnutls = spawnSync("gnutls-cli", ["--version"]).status === 0 && spawnSync("gnutls-serv", ["--version"]).status === 0;
+
+// GnuTLS is the DTLS stack Dino uses. gnutls-serv always starts with a
+// HelloVerifyRequest; gnutls-cli prints the exported SRTP keying material.
+describe("interop with GnuTLS (Dino's DTLS)", { skip: hasGnutls ? false : "gnutls-bin not installed (scripts/bootstrap.sh installs it as root)", timeout: 90_000 }, () => {
+  let dir: string;
+  let peerCert: DtlsCertificate;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "jingled-dtls-gnutls-"));
+    peerCert = await createCertificate();
+    writeFileSync(join(dir, "cert.pem"), peerCert.certPem);
+    writeFileSync(join(dir, "key.pem"), peerCert.keyPem, { mode: 0o600 });
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const srtpArgs = ["--srtp-profiles=SRTP_AES128_CM_HMAC_SHA1_80", "--x509certfile", "CERT", "--x509keyfile", "KEY"];
+  const files = (args: string[]) => args.map((a) => (a === "CERT" ? join(dir, "cert.pem") : a === "KEY" ? join(dir, "key.pem") : a));
+
+  /**
+   * Our transport on a UDP socket; `lose` drops datagrams in both
+   * directions at our end (what we send and what we receive).
+   */
+  async function ourSide(role: DtlsRole, lose: (dir: "out" | "in", d: Buffer) => boolean) {
+    const sock = createSocket("udp4");
+    await new Promise<void>((r) => sock.bind(0, "127.0.0.1", () => r()));
+    let peerPort: number | undefined;
+    const sent: Buffer[] = [];
+    const t = new DtlsSrtpTransport({
+      role,
+      certificate: certA,
+      remoteFingerprint: { hash: "sha-256", value: fingerprint(peerCert) },
+      send: (d) => {
+        sent.push(Buffer.from(d));
+        if (peerPort !== undefined && !lose("out", d)) sock.send(d, peerPort, "127.0.0.1");
+      },
+      logger: silentLogger(),
+      handshakeTimeoutMs: 15_000,
+    });
+    sock.on("message", (m, r) => {
+      peerPort = r.port;
+      if (!lose("in", m)) t.handlePacket(m);
+    });
+    return { t, sock, sent, setPeer: (port: number) => (peerPort = port) };
+  }
+
+  /** We serve, gnutls-cli connects; resolves when both ends say the handshake is done, with GnuTLS's exported keys. */
+  async function serveGnutls(lose: (dir: "out" | "in", d: Buffer) => boolean = () => false) {
+    const ours = await ourSide("server", lose);
+    const started = ours.t.start();
+    const cli = await startProcess(
+      "gnutls-cli",
+      ["--udp", "-p", String(ours.sock.address().port), "127.0.0.1", "--insecure", ...files(srtpArgs), "--keymatexport=EXTRACTOR-dtls_srtp", "--keymatexportsize=60"],
+      { readyPattern: /Handshake was completed/, readyTimeoutMs: 30_000, name: "gnutls-cli" },
+    );
+    try {
+      await started;
+      const hex = /Key material: ([0-9a-fA-F]+)/.exec(cli.output())![1]!;
+      // What we protect, GnuTLS's keys decrypt (werift-rtp's SRTP as the third party).
+      const m = protectOne(ours.t, ours.sent);
+      checkKeys("server", hex, 1, m.wireRtp, m.rtp, m.wireRtcp, m.rtcp);
+      return { output: cli.output() };
+    } finally {
+      ours.t.close();
+      ours.sock.close();
+      await cli.stop("SIGTERM", 2000);
+    }
+  }
+
+  test("we are server, gnutls-cli client: SRTP keys agree (RFC 5764 §4.2 exporter)", async () => {
+    const { output } = await serveGnutls();
+    assert.match(output, /SRTP profile: SRTP_AES128_CM_HMAC_SHA1_80/);
+  });
+
+  test("we are client, gnutls-serv: its HelloVerifyRequest, then the handshake completes", async () => {
+    const probe = createSocket("udp4");
+    await new Promise<void>((r) => probe.bind(0, "127.0.0.1", () => r()));
+    const port = probe.address().port;
+    probe.close();
+    const srv = await startProcess("stdbuf", ["-oL", "gnutls-serv", "--udp", "-p", String(port), ...files(srtpArgs)], { readyPattern: /Waiting for connection/, name: "gnutls-serv" });
+    const ours = await ourSide("client", () => false);
+    ours.setPeer(port);
+    try {
+      await ours.t.start();
+      await until(() => /Accepted connection/.test(srv.output()), 3000, "gnutls-serv to accept");
+      assert.match(srv.output(), /Sending hello verify request/);
+      assert.match(srv.output(), /DTLS profile set to SRTP_AES128_CM_HMAC_SHA1_80/);
+    } finally {
+      ours.t.close();
+      ours.sock.close();
+      await srv.stop("SIGTERM", 2000);
+    }
+  });
+
+  test("our last flight lost twice: GnuTLS repeats its flight, gets ours again, and finishes too (no one-sided 'active')", async () => {
+    let lost = 0;
+    const { output } = await serveGnutls((d, datagram) => {
+      // Flight 6: ChangeCipherSpec and the encrypted Finished.
+      if (d === "out" && datagram[0] === 20 && lost < 2) {
+        lost++;
+        return true;
+      }
+      return false;
+    });
+    assert.equal(lost, 2);
+    assert.match(output, /Handshake was completed/);
+  });
+
+  test("15 % random loss both ways, 4 handshakes: each completes at both ends", async (t) => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const times: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const t0 = performance.now();
+      const { output } = await serveGnutls(() => rnd() < 0.15);
+      assert.match(output, /Handshake was completed/);
+      times.push(Math.round(performance.now() - t0));
+    }
+    t.diagnostic(`gnutls-cli <-> jingled at 15 % loss: ${times.join(", ")} ms (GnuTLS retransmits after 1 s)`);
+  });
 });
 
 // ------------------------------------------------------------------ numbers

@@ -301,7 +301,7 @@ export function decodeSupportedVersions(b: Buffer): number[] {
   return readU16List(list);
 }
 
-export const encodeU16ListExtension = u16List;
+/** supported_groups and signature_algorithms (RFC 8422 §5.1.1, RFC 5246 §7.4.1.4.1): a vector of 16-bit values. */
 export const decodeU16ListExtension = (b: Buffer): number[] => {
   const r = new TlsReader(b);
   const list = r.vec16();

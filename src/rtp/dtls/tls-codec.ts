@@ -1,5 +1,5 @@
 // The TLS presentation language on the wire (RFC 5246 §4): big-endian
-// integers of 1, 2, 3 or 6 octets and vectors with a 1-, 2- or 3-octet
+// integers of 1, 2 or 3 octets (6 for DTLS sequence numbers) and vectors with a 1-, 2- or 3-octet
 // length prefix. A reader that throws TlsDecodeError on any overrun, so a
 // parser is a straight line of reads inside one try.
 
@@ -36,10 +36,6 @@ export class TlsReader {
     return this.#b.readUIntBE(this.#take(3), 3);
   }
 
-  u48(): number {
-    return this.#b.readUIntBE(this.#take(6), 6);
-  }
-
   bytes(n: number): Buffer {
     const at = this.#take(n);
     return this.#b.subarray(at, at + n);
@@ -55,11 +51,6 @@ export class TlsReader {
 
   vec24(): Buffer {
     return this.bytes(this.u24());
-  }
-
-  /** The rest, e.g. an extension block that may be absent. */
-  rest(): Buffer {
-    return this.bytes(this.remaining);
   }
 
   /** Throws unless everything was read (RFC 5246 §7.4: no trailing octets). */

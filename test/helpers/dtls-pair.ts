@@ -48,14 +48,16 @@ export function dtlsPair(o: PairOptions): DtlsPair {
   const make = (side: Side): EndpointView => {
     const me = side === "a" ? o.certs.a : o.certs.b;
     const peer = side === "a" ? o.certs.b : o.certs.a;
-    const view: EndpointView = { notes: [], sentAt: [], sent: [] } as unknown as EndpointView;
-    view.endpoint = new DtlsEndpoint({
+    const notes: string[] = [];
+    const sentAt: number[] = [];
+    const sent: Buffer[] = [];
+    const endpoint: DtlsEndpoint = new DtlsEndpoint({
       role: side === "a" ? "client" : "server",
       clock,
       config: handshakeConfig(me, o.expects?.[side] ?? { hash: "sha-256", value: fingerprint(peer) }, o.profiles?.[side] ?? [1, 7]),
       send: (d) => {
-        view.sentAt.push(clock.now());
-        view.sent.push(Buffer.from(d));
+        sentAt.push(clock.now());
+        sent.push(Buffer.from(d));
         pipe.send(side, d);
       },
       ...(o.mtu ? { mtu: o.mtu } : {}),
@@ -64,10 +66,11 @@ export function dtlsPair(o: PairOptions): DtlsPair {
         view.result = r;
       },
       onFailed: (p) => (view.failed = p),
-      onNote: (n) => view.notes.push(n),
+      onNote: (n) => notes.push(n),
       ...o.options?.[side],
     });
-    pipe.onDeliver(side, (d) => view.endpoint.receive(d));
+    const view: EndpointView = { endpoint, notes, sentAt, sent };
+    pipe.onDeliver(side, (d) => endpoint.receive(d));
     return view;
   };
   const a = make("a");

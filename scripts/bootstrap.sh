@@ -73,6 +73,9 @@ command -v ip >/dev/null 2>&1 || optional_missing+=(iproute2)
 command -v iptables >/dev/null 2>&1 || optional_missing+=(iptables)
 command -v conntrack >/dev/null 2>&1 || optional_missing+=(conntrack)
 command -v turnserver >/dev/null 2>&1 || optional_missing+=(coturn)
+# Optional, for test/integration/dtls-srtp: GnuTLS's gnutls-serv/gnutls-cli,
+# the DTLS stack Dino uses, as a peer of our DTLS-SRTP.
+command -v gnutls-serv >/dev/null 2>&1 || optional_missing+=(gnutls-bin)
 # Optional, for test/integration/compose: Debian's docker-compose checks docker-compose.yml.
 command -v docker-compose >/dev/null 2>&1 || optional_missing+=(docker-compose)
 # Optional, for the audio device tests (test/integration/pulse-devices): a

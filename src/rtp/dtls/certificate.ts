@@ -1,14 +1,12 @@
 // The self-signed certificate DTLS-SRTP authenticates with (RFC 5763 §5,
 // RFC 8122 §5 fingerprints; XEP-0320 carries the fingerprint in Jingle).
 // Nobody checks its issuer or names: the peer compares a hash of it with the
-// fingerprint we signalled. ECDSA P-256, as browsers use (cheap to make, small
-// handshake, and werift-dtls signs with it: TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256).
+// fingerprint we signalled. ECDSA P-256, as browsers use (cheap to make, a
+// small handshake; our DTLS signs with it: TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256).
 //
 // Generated with node:crypto alone (a minimal DER encoder below, RFC 5280
-// §4.1): werift-dtls's own generator pulls in @peculiar/x509 and with it most
-// of the DTLS stack (~0.2 s and ~6 MB) at start-up, which an idle daemon does
-// not need. werift-dtls parses the result like its own (standard PEM: X.509
-// v3 certificate, PKCS#8 key); node:crypto reads it back here.
+// §4.1): no X.509 library to load at start-up. Standard PEM (X.509 v3
+// certificate, PKCS#8 key), read back here with node:crypto.
 import { X509Certificate, createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -36,9 +34,6 @@ const NODE_HASH: Record<FingerprintHash, string> = {
   "sha-384": "sha384",
   "sha-512": "sha512",
 };
-
-/** TLS SignatureAndHashAlgorithm (RFC 5246 §7.4.1.4.1) werift-dtls signs with: sha256(4) + ecdsa(3). */
-export const ECDSA_SHA256 = { hash: 4, signature: 3 } as const;
 
 export const CERT_FILE = "dtls-cert.pem";
 export const KEY_FILE = "dtls-key.pem";

@@ -13,25 +13,26 @@
 // Node has no reusable HMAC context: createHmac() per packet is the cheapest
 // it offers (precomputed ipad/opad states with Hash.copy() measured slower).
 //
-// Keys: RFC 3711 §4.3 key derivation with key_derivation_rate 0. Packet
-// index and ROC: §3.3.1 and Appendix A, updated only for authentic packets;
-// replay list: §3.3.2 (replay-window.ts).
+// Keys: RFC 3711 §4.3 key derivation with key_derivation_rate 0
+// (key-derivation.ts). Packet index and ROC: §3.3.1 and Appendix A, updated
+// only for authentic packets; replay list: §3.3.2 (packet-index.ts).
 import { createCipheriv, createHmac, timingSafeEqual, type Cipher } from "node:crypto";
-import { ReplayWindow } from "./replay-window.js";
+import { KdfLabel, deriveSessionKey } from "./key-derivation.js";
+import { ReceiveIndex, RtcpReplay, SendIndex } from "./packet-index.js";
+import { rtpHeaderLength, type UnprotectFailure } from "./srtp-context.js";
+
+export { deriveSessionKey } from "./key-derivation.js";
+export { guessRoc } from "./packet-index.js";
 
 export const AUTH_TAG_LENGTH = 10;
 /** The E flag and 31-bit SRTCP index (RFC 3711 §3.4). */
 const SRTCP_INDEX_LENGTH = 4;
-const MASTER_KEY_LENGTH = 16;
-const MASTER_SALT_LENGTH = 14;
+const SESSION_KEY_LENGTH = 16;
+const SESSION_SALT_LENGTH = 14;
 const AUTH_KEY_LENGTH = 20;
 const BLOCK = 16;
 
-/** RFC 3711 §4.3.2 labels. */
-const LABEL = { rtpEncryption: 0, rtpAuth: 1, rtpSalt: 2, rtcpEncryption: 3, rtcpAuth: 4, rtcpSalt: 5 } as const;
-
-/** Why an incoming packet was refused. */
-export type UnprotectFailure = "malformed" | "auth" | "replay";
+export type { UnprotectFailure } from "./srtp-context.js";
 
 interface SessionKeys {
   encryption: Buffer;
@@ -39,32 +40,12 @@ interface SessionKeys {
   auth: Buffer;
 }
 
-/**
- * RFC 3711 §4.3.1 with key_derivation_rate 0: x = label * 2^48 XOR master
- * salt, and the session key is the AES-CM keystream of the master key with
- * IV = x * 2^16, cut to length.
- */
-export function deriveSessionKey(masterKey: Buffer, masterSalt: Buffer, label: number, length: number): Buffer {
-  if (masterKey.length !== MASTER_KEY_LENGTH) throw new RangeError(`SRTP master key must be ${MASTER_KEY_LENGTH} octets, got ${masterKey.length}`);
-  if (masterSalt.length !== MASTER_SALT_LENGTH) throw new RangeError(`SRTP master salt must be ${MASTER_SALT_LENGTH} octets, got ${masterSalt.length}`);
-  const blocks = Math.ceil(length / BLOCK);
-  const input = Buffer.alloc(blocks * BLOCK);
-  for (let j = 0; j < blocks; j++) {
-    const at = j * BLOCK;
-    masterSalt.copy(input, at);
-    input[at + 7]! ^= label; // label * 2^48 within the 112-bit salt
-    input.writeUInt16BE(j, at + 14);
-  }
-  const ecb = createCipheriv("aes-128-ecb", masterKey, null).setAutoPadding(false);
-  return Buffer.concat([ecb.update(input), ecb.final()]).subarray(0, length);
-}
-
 function sessionKeys(masterKey: Buffer, masterSalt: Buffer, rtcp: boolean): SessionKeys {
-  const base = rtcp ? LABEL.rtcpEncryption : LABEL.rtpEncryption;
+  const base = rtcp ? KdfLabel.rtcpEncryption : KdfLabel.rtpEncryption;
   return {
-    encryption: deriveSessionKey(masterKey, masterSalt, base, MASTER_KEY_LENGTH),
+    encryption: deriveSessionKey(masterKey, masterSalt, base, SESSION_KEY_LENGTH),
     auth: deriveSessionKey(masterKey, masterSalt, base + 1, AUTH_KEY_LENGTH),
-    salt: deriveSessionKey(masterKey, masterSalt, base + 2, MASTER_SALT_LENGTH),
+    salt: deriveSessionKey(masterKey, masterSalt, base + 2, SESSION_SALT_LENGTH),
   };
 }
 
@@ -115,37 +96,13 @@ export class AesCm {
   }
 }
 
-/** Octets of the RTP header (fixed, CSRCs, extension), or -1 when it does not fit in `limit`. */
-function rtpHeaderLength(p: Buffer, limit: number): number {
-  if (limit < 12 || p[0]! >> 6 !== 2) return -1;
-  let at = 12 + 4 * (p[0]! & 0x0f);
-  if (p[0]! & 0x10) {
-    if (at + 4 > limit) return -1;
-    at += 4 + 4 * p.readUInt16BE(at + 2);
-  }
-  return at <= limit ? at : -1;
-}
-
-/** RFC 3711 §3.3.1 (Appendix A): the ROC a received SEQ most likely belongs to. */
-export function guessRoc(roc: number, highestSeq: number, seq: number): number {
-  if (highestSeq < 0x8000) return seq - highestSeq > 0x8000 ? roc - 1 : roc;
-  return highestSeq - 0x8000 > seq ? roc + 1 : roc;
-}
-
-interface RtpStreamState {
-  roc: number;
-  /** s_l: the highest SEQ seen with this ROC. */
-  seq: number;
-  replay: ReplayWindow;
-}
-
 /** Protects what we send (RTP and RTCP) with one master key and salt. */
 export class SrtpCmSender {
   readonly #rtp: AesCm;
   readonly #rtcp: AesCm;
   readonly #rtpAuth: Buffer;
   readonly #rtcpAuth: Buffer;
-  readonly #streams = new Map<number, { roc: number; seq: number }>();
+  readonly #index = new SendIndex();
   /** RFC 3711 §3.3.2: starts at zero, one per SRTCP packet. */
   #rtcpIndex = 0;
 
@@ -160,7 +117,7 @@ export class SrtpCmSender {
 
   /** The ROC the sender uses for this SSRC now (RFC 3711 §3.3.1). */
   rolloverCounter(ssrc: number): number {
-    return this.#streams.get(ssrc)?.roc ?? 0;
+    return this.#index.rolloverCounter(ssrc);
   }
 
   /** The SRTP packet for one plain RTP packet; undefined if it is not one. */
@@ -170,18 +127,7 @@ export class SrtpCmSender {
     if (hl < 0) return undefined;
     const seq = plain.readUInt16BE(2);
     const ssrc = plain.readUInt32BE(8);
-    let s = this.#streams.get(ssrc);
-    let roc = 0;
-    if (!s) this.#streams.set(ssrc, (s = { roc: 0, seq }));
-    else {
-      // The sender's ROC counts wraps of its own SEQ; a resent older packet keeps its ROC.
-      roc = guessRoc(s.roc, s.seq, seq);
-      if (roc === s.roc + 1) {
-        s.roc = roc;
-        s.seq = seq;
-      } else if (roc === s.roc && seq > s.seq) s.seq = seq;
-      if (roc < 0) roc = 0;
-    }
+    const roc = this.#index.next(ssrc, seq);
     const out = Buffer.allocUnsafe(len + AUTH_TAG_LENGTH);
     plain.copy(out, 0, 0, hl);
     this.#rtp.xor(ssrc, roc, seq, plain, hl, len - hl, out, hl);
@@ -211,8 +157,8 @@ export class SrtpCmReceiver {
   readonly #rtcp: AesCm;
   readonly #rtpAuth: Buffer;
   readonly #rtcpAuth: Buffer;
-  readonly #streams = new Map<number, RtpStreamState>();
-  readonly #rtcpReplay = new Map<number, ReplayWindow>();
+  readonly #index = new ReceiveIndex();
+  readonly #rtcpReplay = new RtcpReplay();
   readonly #tag = Buffer.alloc(AUTH_TAG_LENGTH);
 
   constructor(masterKey: Buffer, masterSalt: Buffer) {
@@ -226,7 +172,7 @@ export class SrtpCmReceiver {
 
   /** The receiver's ROC for this SSRC (RFC 3711 §3.3.1), 0 before its first packet. */
   rolloverCounter(ssrc: number): number {
-    return this.#streams.get(ssrc)?.roc ?? 0;
+    return this.#index.rolloverCounter(ssrc);
   }
 
   /**
@@ -239,11 +185,8 @@ export class SrtpCmReceiver {
     if (hl < 0) return "malformed";
     const seq = packet.readUInt16BE(2);
     const ssrc = packet.readUInt32BE(8);
-    const s = this.#streams.get(ssrc);
-    const roc = s ? guessRoc(s.roc, s.seq, seq) : 0;
-    if (roc < 0) return "replay"; // from before the first packet we took
-    const index = roc * 0x10000 + seq;
-    if (s && !s.replay.check(index)) return "replay";
+    const roc = this.#index.estimate(ssrc, seq);
+    if (roc < 0) return "replay";
     const tag = this.#tag;
     packet.copy(tag, 0, end);
     packet.writeUInt32BE(roc >>> 0, end);
@@ -253,17 +196,7 @@ export class SrtpCmReceiver {
       return "auth";
     }
     this.#rtp.xor(ssrc, roc, seq, packet, hl, end - hl, packet, hl);
-    if (!s) {
-      const replay = new ReplayWindow();
-      replay.accept(index);
-      this.#streams.set(ssrc, { roc: 0, seq, replay });
-    } else {
-      if (roc === s.roc + 1) {
-        s.roc = roc;
-        s.seq = seq;
-      } else if (roc === s.roc && seq > s.seq) s.seq = seq;
-      s.replay.accept(index);
-    }
+    this.#index.commit(ssrc, seq, roc);
     return packet.subarray(0, end);
   }
 
@@ -276,13 +209,11 @@ export class SrtpCmReceiver {
     const word = packet.readUInt32BE(indexAt);
     const index = word & 0x7fffffff;
     const ssrc = packet.readUInt32BE(4);
-    let replay = this.#rtcpReplay.get(ssrc);
-    if (replay && !replay.check(index)) return "replay";
+    if (!this.#rtcpReplay.check(ssrc, index)) return "replay";
     const mac = createHmac("sha1", this.#rtcpAuth).update(packet.subarray(0, tagAt)).digest();
     if (!timingSafeEqual(mac.subarray(0, AUTH_TAG_LENGTH), packet.subarray(tagAt))) return "auth";
     if (word & 0x80000000) this.#rtcp.xor(ssrc, index >>> 16, index & 0xffff, packet, 8, indexAt - 8, packet, 8);
-    if (!replay) this.#rtcpReplay.set(ssrc, (replay = new ReplayWindow()));
-    replay.accept(index);
+    this.#rtcpReplay.accept(ssrc, index);
     return packet.subarray(0, indexAt);
   }
 }

@@ -10,7 +10,12 @@ test("an idle clock's first subscriber gets frame 1 at once, before a period has
   await new Promise((r) => setTimeout(r, 10));
   events.push("10 ms timer");
   unsubscribe();
-  assert.deepEqual(events, ["tick 1", "10 ms timer"]);
+  // Frame 1 comes before the 10 ms timer. On a busy machine the timer may fire
+  // late, after the ticks due at 20 and 40 ms too: those come later in order.
+  assert.equal(events[0], "tick 1");
+  const at = events.indexOf("10 ms timer");
+  assert.ok(at >= 1, events.join(", "));
+  assert.deepEqual(events.slice(0, at), events.slice(0, at).map((_, i) => `tick ${i + 1}`));
 });
 
 test("a later subscriber joins the running clock's time line", async () => {

@@ -166,8 +166,6 @@ export class App {
     this.#xmpp.on("message", (m) => this.#onMessage(m));
     this.#xmpp.on("state", (state, reason) => {
       this.#accountReason = reason;
-      // XEP-0280: see what our other devices answer, so a proposal answered there stops ringing here.
-      if (state === "online") void this.#xmpp.enableCarbons().catch((err: unknown) => this.#log.info({ err: errorMessage(err) }, "carbons not enabled"));
       this.#events.publish("account", { state, ...(reason ? { reason } : {}) });
     });
     this.#commands = createDispatcher(createCommandHandlers(this.#commandContext()), logger);

@@ -59,6 +59,9 @@ export type XmppEvents = {
 
 export type IqSetHandler = (stanza: Element, child: Element) => Promise<void> | void;
 
+const NS_CARBONS = "urn:xmpp:carbons:2";
+/** How long the initial presence waits for the carbons <enable/> to be answered. */
+const CARBONS_TIMEOUT_MS = 5000;
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;
 
@@ -184,8 +187,9 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
       this.#log.info({ jid: address.toString(), secure: client.isSecure() }, "online");
       // RFC 6121 §2.2: the roster is requested (by the state's listeners) before initial presence,
       // so the contacts' presence that answers it finds them known.
+      this.#presenceSent = false;
       this.#setState("online");
-      void this.#sendPresence();
+      void this.#announce();
     });
     client.on("disconnect", (info: { clean?: boolean; reason?: unknown } | undefined) => {
       if (this.#stopping) return;
@@ -313,9 +317,26 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     inner.destroy();
   }
 
-  /** XEP-0280 Message Carbons: copies of what our other devices send and receive. */
-  async enableCarbons(): Promise<void> {
-    await this.iq(xml("iq", { type: "set" }, xml("enable", { xmlns: "urn:xmpp:carbons:2" })));
+  /**
+   * A fresh session (not a resumed one, whose carbons stay enabled): XEP-0280
+   * Message Carbons first, then the initial presence. The server delivers a
+   * message to the bare JID only to the resources of highest priority and
+   * copies it to the others as a carbon (RFC 6121 §8.5.2.1.1, XEP-0280 §5), so
+   * a device that is available but has no carbons yet gets a call proposal
+   * (XEP-0353) neither way: with the presence first, a proposal sent in that
+   * round trip never rang here.
+   */
+  async #announce(): Promise<void> {
+    try {
+      await this.iq(xml("iq", { type: "set" }, xml("enable", { xmlns: NS_CARBONS })), CARBONS_TIMEOUT_MS);
+      this.#log.debug("carbons enabled");
+    } catch (err) {
+      // Without carbons (a server without XEP-0280) calls still work; only other devices' answers go unseen.
+      this.#log.info({ err: errorMessage(err) }, "carbons not enabled");
+    }
+    if (this.#state !== "online") return;
+    this.#presenceSent = true;
+    await this.#sendPresence();
   }
 
   onIqSet(ns: string, name: string, handler: IqSetHandler): void {
@@ -348,7 +369,8 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
   /** Our presence (RFC 6121 §4.7.2: show, status); sent now when online, and at every login. */
   async setPresence(show: PresenceShow, status?: string): Promise<void> {
     this.#presence = { show, ...(status ? { status } : {}) };
-    if (this.#state === "online") await this.#sendPresence();
+    // Before the initial presence went out, #announce() sends this one.
+    if (this.#state === "online" && this.#presenceSent) await this.#sendPresence();
   }
 
   get presence(): { show: PresenceShow; status?: string } {
@@ -356,6 +378,8 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
   }
 
   #presence: { show: PresenceShow; status?: string } = { show: "available" };
+  /** The initial presence of this session went out (after carbons: #announce). */
+  #presenceSent = false;
 
   async #sendPresence(): Promise<void> {
     const { show, status } = this.#presence;

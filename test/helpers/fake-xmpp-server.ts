@@ -47,6 +47,8 @@ export interface FakeConnection {
   acceptPlain(): Promise<void>;
   /** Answers a bind request with `jid`. */
   bind(jid: string): Promise<void>;
+  /** Waits for the XEP-0280 carbons <enable/> and answers it (a result, or an error). */
+  answerCarbons(o?: { error?: boolean }): Promise<void>;
   close(): void;
 }
 
@@ -210,6 +212,14 @@ function makeConnection(raw: net.Socket, index: number, key: Buffer, cert: Buffe
     async bind(jid) {
       const m = await conn.expect(/<iq [^>]*id=['"]([^'"]+)['"][^>]*>\s*<bind /);
       conn.send(`<iq type='result' id='${m[1]}'><bind xmlns='${NS.bind}'><jid>${jid}</jid></bind></iq>`);
+    },
+    async answerCarbons(o = {}) {
+      const m = await conn.expect(/<iq [^>]*id=['"]([^'"]+)['"][^>]*>\s*<enable xmlns=['"]urn:xmpp:carbons:2['"]/);
+      conn.send(
+        o.error
+          ? `<iq type='error' id='${m[1]}'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`
+          : `<iq type='result' id='${m[1]}'/>`,
+      );
     },
     close() {
       closed = true;

@@ -2,6 +2,9 @@
 // but with our own STARTTLS step so that a configured CA can be trusted, and
 // with every stanza held back until the stream is encrypted — or plaintext
 // explicitly allowed — and authenticated: stream-guard.ts). RFC 6120 + XEP-0198.
+// Where to connect: discovery.ts (DNS SRV, XEP-0368) and dial.ts (Happy
+// Eyeballs, Direct TLS) in place of @xmpp's connect(); when to reconnect and
+// when to stop: reconnect-policy.ts in place of @xmpp/reconnect's fixed 1 s.
 import net from "node:net";
 import tls from "node:tls";
 import { readFileSync } from "node:fs";
@@ -21,6 +24,9 @@ import { AccountError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import { ScramSha1, ScramSha256 } from "./scram.js";
 import { inboundCounter } from "./sm-counter.js";
+import { discover, endpointUri, parseService } from "./discovery.js";
+import { dial } from "./dial.js";
+import { INITIAL_POLICY, nextStep, online as policyOnline, saslFailureKind, type Failure, type PolicyState } from "./reconnect-policy.js";
 import { NS_TLS, guardStream, type StreamGuard } from "./stream-guard.js";
 import { sasl } from "./sasl.js";
 import { createIqCaller, type IqCaller } from "./iq-caller.js";
@@ -41,7 +47,7 @@ export interface XmppOptions {
   jid: string;
   password: string;
   resource: string;
-  /** xmpp://host:port */
+  /** xmpp://host:port (STARTTLS) or xmpps://host:port (Direct TLS); default: DNS SRV discovery for the JID's domain. */
   service?: string;
   allowPlaintext: boolean;
   caFile?: string;
@@ -62,12 +68,16 @@ export type IqSetHandler = (stanza: Element, child: Element) => Promise<void> | 
 const NS_CARBONS = "urn:xmpp:carbons:2";
 /** How long the initial presence waits for the carbons <enable/> to be answered. */
 const CARBONS_TIMEOUT_MS = 5000;
-const BACKOFF_MIN_MS = 1000;
-const BACKOFF_MAX_MS = 60_000;
 
 /** Errors that end a login attempt: our policy (AccountError) or the server's SASL <failure/>. */
 function refusal(err: Error): boolean {
   return err instanceof AccountError || err?.name === "SASLError";
+}
+
+/** An @xmpp error's condition (StreamError, SASLError). */
+function conditionOf(err: unknown): string | undefined {
+  const c = (err as { condition?: unknown } | null)?.condition;
+  return typeof c === "string" ? c : undefined;
 }
 
 export class XmppConnection extends TypedEmitter<XmppEvents> {
@@ -79,9 +89,19 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
   readonly #iqSetHandlers: { ns: string; name: string; handler: IqSetHandler }[] = [];
   readonly #capsVer: string;
   readonly #guard: StreamGuard;
-  readonly #service: string;
+  /** What the connection is aimed at: account.server, or "DOMAIN (DNS SRV)". */
+  readonly #target: string;
   #state: AccountState = "offline";
   #stopping = false;
+  /** start() is running: its caller gets the failure, nothing is retried. */
+  #starting = false;
+  #policy: PolicyState = INITIAL_POLICY;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryAt: number | undefined;
+  /** Why the current connection ends, once known (set before "disconnect"). */
+  #failure: Failure | undefined;
+  /** Where the current connection goes: URI and the address that answered. */
+  #connectedTo: { uri: string; address: string } | undefined;
 
   constructor(opts: XmppOptions) {
     super();
@@ -89,15 +109,49 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     this.#log = opts.logger.child({ module: "xmpp" });
     const account = parseJid(opts.jid);
     const domain = account.domain;
-    const service = opts.service ?? `xmpp://${domain}:5222`;
-    this.#service = service;
-    const client = new Client({ service, domain, lang: "en" });
+    // A bad account.server fails here, at start, not at the first connection.
+    const configured = opts.service !== undefined ? parseService(opts.service) : undefined;
+    this.#target = opts.service ?? `${domain} (DNS SRV)`;
+    const client = new Client({ service: opts.service ?? domain, domain, lang: "en" });
     client.jid = parseJid(account.local, domain);
     this.#client = client;
     this.#capsVer = capsVerification([IDENTITY], opts.features);
 
+    // Its reconnect() (connect, then open the stream) is used; the schedule is ours (#afterFailure).
     this.#reconnect = _reconnect({ entity: client });
+    this.#reconnect.stop();
     _tcp({ entity: client });
+    // @xmpp's connect() takes one xmpp:// URI and trusts no extra CA for Direct
+    // TLS; ours finds the endpoints (configured, or DNS SRV) and dials them in
+    // order. The TCP transport still frames the stream (also over Direct TLS).
+    const transport = client.transports[0] as { prototype: { Socket: unknown; Parser: unknown } };
+    client.connect = async () => {
+      client._status("connecting", this.#target);
+      this.#connectedTo = undefined;
+      const found = configured ? { endpoints: [configured], source: "config", dnsErrors: [] } : await discover(domain);
+      if (found.dnsErrors.length > 0) this.#log.warn({ errors: found.dnsErrors }, "DNS SRV lookup failed; trying the domain itself");
+      this.#log.debug({ endpoints: found.endpoints.map(endpointUri), source: found.source }, "connecting");
+      const ca = this.#ca();
+      const dialled = await dial(found.endpoints, {
+        domain,
+        ...(ca ? { ca } : {}),
+        onFailure: (e, err) => this.#log.info({ endpoint: endpointUri(e), err: errorMessage(err) }, "cannot connect; trying the next"),
+      });
+      this.#connectedTo = { uri: endpointUri(dialled.endpoint), address: dialled.address };
+      this.#log.info({ endpoint: this.#connectedTo.uri, address: dialled.address, directTls: dialled.endpoint.directTls }, "connected");
+      client.Transport = transport;
+      client.Socket = transport.prototype.Socket;
+      client.Parser = transport.prototype.Parser;
+      let socket: unknown = dialled.socket;
+      if (dialled.socket instanceof tls.TLSSocket) {
+        // Direct TLS: @xmpp/tls's wrapper makes isSecure() true (and STARTTLS is skipped, XEP-0368 rule 5).
+        const wrapper = new TlsSocket();
+        wrapper._attachSocket(dialled.socket);
+        socket = wrapper;
+      }
+      client._attachSocket(socket);
+      client._status("connect");
+    };
     const middleware = _middleware({ entity: client });
     // First of all middleware, before any stream feature handler: nothing goes
     // in or out before TLS (or allowed plaintext) and SASL (stream-guard.ts).
@@ -105,7 +159,7 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
       entity: client,
       middleware,
       allowPlaintext: opts.allowPlaintext,
-      service,
+      service: () => this.#connectedTo?.uri ?? this.#target,
       onDropped: (el, phase) => this.#log.debug({ element: el.name, phase }, "dropped before authentication"),
     });
     const streamFeatures = _streamFeatures({ middleware });
@@ -183,8 +237,8 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
       if (sock instanceof net.Socket) sock.setNoDelay(true);
     });
     client.on("online", (address: JID) => {
-      this.#reconnect.delay = BACKOFF_MIN_MS;
-      this.#log.info({ jid: address.toString(), secure: client.isSecure() }, "online");
+      this.#policy = policyOnline(this.#policy);
+      this.#log.info({ jid: address.toString(), secure: client.isSecure(), endpoint: this.#connectedTo?.uri }, "online");
       // RFC 6121 §2.2: the roster is requested (by the state's listeners) before initial presence,
       // so the contacts' presence that answers it finds them known.
       this.#presenceSent = false;
@@ -192,23 +246,30 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
       void this.#announce();
     });
     client.on("disconnect", (info: { clean?: boolean; reason?: unknown } | undefined) => {
-      if (this.#stopping) return;
-      // Exponential backoff with jitter (the library's fixed 1 s would hammer a server that is down).
-      const next = Math.min(BACKOFF_MAX_MS, this.#reconnect.delay * 2);
-      this.#reconnect.delay = Math.round(next * (0.8 + Math.random() * 0.4));
-      const reason = this.#refusal ?? (info?.reason ? errorMessage(info.reason) : "connection lost");
-      this.#refusal = undefined;
-      this.#setState("reconnecting", reason);
+      const failure = this.#failure ?? { kind: "lost", reason: info?.reason ? errorMessage(info.reason) : "connection lost" };
+      this.#failure = undefined;
+      this.#afterFailure(failure);
     });
     client.on("error", (err: Error) => {
       if (refusal(err)) return this.#refuse(err);
+      if (err.name === "StreamError") {
+        // RFC 6120 §4.9.3.3: <conflict/> — a session with our full JID started elsewhere and replaced this one.
+        const condition = conditionOf(err);
+        this.#failure =
+          condition === "conflict"
+            ? { kind: "conflict", reason: `another client took ${this.#fullJid()} (<conflict/> from the server)` }
+            : { kind: "lost", reason: `the server closed the stream: ${err.message}` };
+        this.#log.warn({ condition, err: errorMessage(err) }, "stream error");
+        this.#lastError = err;
+        return;
+      }
       this.#log.warn({ err: errorMessage(err) }, "xmpp error");
       if (/certificate|self.signed/i.test(err.message)) this.#lastError = err;
     });
     // A resumed stream is online again, but @xmpp emits no "online" for it.
     sm.on("resumed", () => {
-      this.#reconnect.delay = BACKOFF_MIN_MS;
-      this.#log.info("stream resumed");
+      this.#policy = policyOnline(this.#policy);
+      this.#log.info({ endpoint: this.#connectedTo?.uri }, "stream resumed");
       this.#setState("online");
     });
     // Stanzas the server never acknowledged on a stream that could not be
@@ -221,24 +282,76 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
   }
 
   #lastError: Error | undefined;
-  /** Why the last login attempt was refused, for the reconnecting state it leads to. */
-  #refusal: string | undefined;
+
+  /** Our full JID once bound, else the configured bare JID with its resource. */
+  #fullJid(): string {
+    return this.#client.jid?.resource ? this.#client.jid.toString() : `${this.#client.jid?.bare().toString() ?? this.#opts.jid}/${this.#opts.resource}`;
+  }
 
   /**
    * A login this side refuses (TLS or SASL skipped, a server that did not
    * prove itself) or the server refused (wrong password): one logged error
-   * and an account event, and the connection is dropped rather than left
-   * open. The first login reports it from start(); a reconnect keeps trying
-   * with backoff, under the same rule.
+   * and, through the disconnect that follows, one account event; the
+   * connection is dropped rather than left open. The first login reports it
+   * from start(); later the reconnect policy decides (reconnect-policy.ts).
    */
   #refuse(err: Error): void {
-    this.#lastError = err;
-    this.#log.error({ service: this.#service, err: errorMessage(err) }, "login refused");
-    if (this.#state === "reconnecting") {
-      this.#refusal = errorMessage(err);
-      this.#setState("reconnecting", this.#refusal, true);
-    }
+    const sasl = err.name === "SASLError";
+    const kind = sasl ? saslFailureKind(conditionOf(err)) : "refused";
+    const reason =
+      kind === "not-authorized"
+        ? `the server refused the password for ${this.#client.jid?.bare().toString() ?? this.#opts.jid} (${conditionOf(err)})`
+        : sasl
+          ? `the server refused the login: ${errorMessage(err)}`
+          : errorMessage(err);
+    this.#lastError = sasl ? new AccountError(kind === "not-authorized" ? "not-authorized" : kind === "temporary" ? "temporary" : "auth-failed", reason) : err;
+    this.#failure = { kind, reason };
+    this.#log.error({ server: this.#connectedTo?.uri ?? this.#target, err: reason }, "login refused");
     this.#rawSocket()?.destroy();
+  }
+
+  /**
+   * The connection ended or could not be made: retry later (backoff), or stop
+   * and say why (reconnect-policy.ts). Each failed attempt is one account
+   * event, "reconnecting" with the reason and the time of the next try.
+   */
+  #afterFailure(failure: Failure): void {
+    if (this.#stopping || this.#starting) return;
+    const step = nextStep(this.#policy, failure, Date.now(), this.#fullJid());
+    this.#policy = step.state;
+    clearTimeout(this.#retryTimer);
+    if (step.action === "stop") {
+      this.#retryAt = undefined;
+      this.#log.error({ reason: step.reason }, "not reconnecting");
+      this.#setState("offline", step.reason);
+      return;
+    }
+    this.#retryAt = Date.now() + step.delayMs;
+    this.#retryTimer = setTimeout(() => void this.#retry(), step.delayMs);
+    this.#setState("reconnecting", failure.reason, true);
+  }
+
+  async #retry(): Promise<void> {
+    this.#retryTimer = undefined;
+    this.#retryAt = undefined;
+    if (this.#stopping) return;
+    this.#log.debug({ target: this.#target }, "reconnecting");
+    try {
+      await this.#reconnect.reconnect();
+    } catch (err) {
+      if (this.#stopping) return;
+      const socket = this.#rawSocket();
+      if (socket && !socket.destroyed) {
+        // Connected, but the stream did not open: its disconnect leads to the next try.
+        this.#failure ??= { kind: "lost", reason: errorMessage(err) };
+        socket.destroy();
+        return;
+      }
+      // Nothing connected (DNS, every endpoint refused or timed out, Direct TLS refused): no disconnect will come.
+      const code = err instanceof AccountError ? err.code : undefined;
+      this.#failure = undefined;
+      this.#afterFailure({ kind: code === "tls-failed" ? "refused" : "lost", reason: errorMessage(err) });
+    }
   }
 
   get state(): AccountState {
@@ -263,24 +376,42 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     this.emit("state", state, reason);
   }
 
+  /** When the next connection attempt is due (ms since the epoch), while reconnecting. */
+  get retryAt(): number | undefined {
+    return this.#state === "reconnecting" ? this.#retryAt : undefined;
+  }
+
+  /** Where the connection goes ("xmpps://xmpp.example.org:5223 (2001:db8::1)"), while connected. */
+  get server(): string | undefined {
+    return this.#connectedTo ? `${this.#connectedTo.uri} (${this.#connectedTo.address})` : undefined;
+  }
+
+  /**
+   * Connects and logs in once. A failure rejects with an AccountError whose
+   * code says what kind (main.ts turns it into the exit code): not-authorized,
+   * unreachable, no-service, tls-failed, ...; nothing is retried.
+   */
   async start(): Promise<void> {
     this.#stopping = false;
+    this.#starting = true;
     this.#setState("connecting");
     try {
       await this.#client.start();
     } catch (err) {
       const cause = this.#lastError ?? err;
-      // Auth and TLS-policy failures are final; retrying would not help.
       this.#stopping = true;
-      this.#reconnect.stop();
+      clearTimeout(this.#retryTimer);
       this.#setState("offline", errorMessage(cause));
       throw cause instanceof AccountError ? cause : new AccountError("connect-failed", `cannot log in as ${this.#opts.jid}: ${errorMessage(cause)}`);
+    } finally {
+      this.#starting = false;
     }
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#reconnect.stop();
+    clearTimeout(this.#retryTimer);
+    this.#retryAt = undefined;
     try {
       if (this.#state === "online") await this.#client.send(xml("presence", { type: "unavailable" }));
       await this.#client.stop();
@@ -313,7 +444,8 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     const inner = this.#rawSocket();
     if (!inner) return;
     this.#log.info({ reason }, "dropping the connection to reconnect");
-    this.#reconnect.delay = 125; // doubled by the disconnect handler: a first retry after ~250 ms
+    this.#policy = { ...this.#policy, delayMs: 125 }; // doubled by the policy: a first retry after ~250 ms
+    this.#failure = { kind: "lost", reason };
     inner.destroy();
   }
 
@@ -402,13 +534,18 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     return query;
   }
 
+  /** The system's CAs plus tls.caFile, or undefined (the system's alone). Read at each connection: a renewed file counts. */
+  #ca(): string[] | undefined {
+    return this.#opts.caFile ? [...tls.rootCertificates, readFileSync(this.#opts.caFile, "utf8")] : undefined;
+  }
+
   async #startTls(entity: Client, next: () => Promise<unknown>): Promise<unknown> {
     const socket = entity.socket;
     if (!(socket instanceof net.Socket) || socket instanceof tls.TLSSocket) return next();
     const answer = await entity.sendReceive(xml("starttls", { xmlns: NS_TLS }));
     if (!answer.is("proceed", NS_TLS)) throw new AccountError("tls-failed", "server refused STARTTLS");
     const domain = entity.options.domain ?? "";
-    const ca = this.#opts.caFile ? [...tls.rootCertificates, readFileSync(this.#opts.caFile, "utf8")] : undefined;
+    const ca = this.#ca();
     const secure = new TlsSocket();
     await new Promise<void>((resolve, reject) => {
       secure.once("connect", () => resolve());

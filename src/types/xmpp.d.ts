@@ -112,7 +112,7 @@ declare module "@xmpp/iq/callee.js" {
 
 declare module "@xmpp/sasl" {
   export type OnAuthenticate = (
-    done: (credentials: { username: string; password: string }, mechanism: string) => Promise<void>,
+    done: (credentials: { username: string; password: string; [key: string]: unknown }, mechanism: string) => Promise<void>,
     mechanisms: string[],
     fast: unknown,
     entity: import("@xmpp/client-core").Client,

@@ -22,7 +22,8 @@ import type { Element } from "ltx";
 import { TypedEmitter } from "../util/events.js";
 import { AccountError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
-import { ScramSha1, ScramSha256 } from "./scram.js";
+import { ScramSha1, ScramSha1Plus, ScramSha256, ScramSha256Plus } from "./scram.js";
+import { availableBindings, bindingData, chooseMechanism, serverCbTypes, type Gs2Binding } from "./channel-binding.js";
 import { inboundCounter } from "./sm-counter.js";
 import { discover, endpointUri, parseService } from "./discovery.js";
 import { dial } from "./dial.js";
@@ -162,6 +163,11 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
       service: () => this.#connectedTo?.uri ?? this.#target,
       onDropped: (el, phase) => this.#log.debug({ element: el.name, phase }, "dropped before authentication"),
     });
+    // The whole <stream:features/>, for what sits beside <mechanisms/> (XEP-0440 <sasl-channel-binding/>).
+    middleware.use((ctx, next) => {
+      if (ctx.stanza.is("features", "http://etherx.jabber.org/streams")) this.#features = ctx.stanza;
+      return next();
+    });
     const streamFeatures = _streamFeatures({ middleware });
     // XEP-0198 'h' is ours: before the iq caller, which swallows our results (sm-counter.ts).
     const smInbound = inboundCounter(middleware, client);
@@ -176,17 +182,29 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     // Stream features in priority order: STARTTLS, SASL, stream management (resumption), resource binding.
     streamFeatures.use("starttls", NS_TLS, async ({ entity }, next) => this.#startTls(entity, next));
     const saslFactory = new SASLFactory();
-    // Preference order: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN (PLAIN only inside TLS, see below).
+    // Everything we speak; channel-binding.ts chooses (-PLUS first, never a downgrade from it; PLAIN only inside TLS).
+    saslFactory.use("SCRAM-SHA-256-PLUS", ScramSha256Plus);
+    saslFactory.use("SCRAM-SHA-1-PLUS", ScramSha1Plus);
     saslFactory.use("SCRAM-SHA-256", ScramSha256);
     saslFactory.use("SCRAM-SHA-1", ScramSha1);
     plain(saslFactory);
     // sasl.ts: the SCRAM server signature is checked, wherever the server sends it.
     sasl({ streamFeatures, saslFactory }, async (authenticate, mechanisms, entity) => {
       // The guard already refused to get here without TLS unless plaintext is allowed; PLAIN only inside TLS even then.
-      const usable = entity.isSecure() ? mechanisms : mechanisms.filter((m) => m !== "PLAIN");
-      const mech = usable[0];
-      if (!mech) throw new AccountError("auth-failed", `no usable SASL mechanism (server offers ${mechanisms.join(", ")})`);
-      await authenticate({ username: account.local, password: opts.password }, mech);
+      const secure = entity.isSecure();
+      const offered = secure ? mechanisms : mechanisms.filter((m) => m !== "PLAIN" && !m.endsWith("-PLUS"));
+      const socket = this.#tlsSocket();
+      const available = socket ? availableBindings(socket) : [];
+      const choice = chooseMechanism({
+        mechanisms: offered,
+        serverTypes: serverCbTypes(this.#features),
+        available,
+        secure,
+      });
+      const binding: Gs2Binding = choice.flag === "p" ? { flag: "p", type: choice.type, data: bindingData(socket!, choice.type) } : { flag: choice.flag };
+      this.#log.debug({ mechanism: choice.mechanism, binding: choice.flag === "p" ? choice.type : choice.flag, offered: mechanisms }, "SASL");
+      await authenticate({ username: account.local, password: opts.password, binding }, choice.mechanism);
+      this.#login = { mechanism: choice.mechanism, ...(choice.flag === "p" ? { channelBinding: choice.type } : {}) };
       this.#guard.authenticated();
     });
     // Stream management before resource binding (XEP-0198 §5: resumption
@@ -238,7 +256,7 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     });
     client.on("online", (address: JID) => {
       this.#policy = policyOnline(this.#policy);
-      this.#log.info({ jid: address.toString(), secure: client.isSecure(), endpoint: this.#connectedTo?.uri }, "online");
+      this.#log.info({ jid: address.toString(), secure: client.isSecure(), endpoint: this.#connectedTo?.uri, ...this.#login }, "online");
       // RFC 6121 §2.2: the roster is requested (by the state's listeners) before initial presence,
       // so the contacts' presence that answers it finds them known.
       this.#presenceSent = false;
@@ -282,6 +300,16 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
   }
 
   #lastError: Error | undefined;
+  /** The last <stream:features/> received. */
+  #features: Element | undefined;
+  /** How this session logged in (for the log and status). */
+  #login: { mechanism: string; channelBinding?: string } | undefined;
+
+  /** The TLS socket under the stream (STARTTLS or Direct TLS), if any. */
+  #tlsSocket(): tls.TLSSocket | undefined {
+    const s = this.#rawSocket();
+    return s instanceof tls.TLSSocket ? s : undefined;
+  }
 
   /** Our full JID once bound, else the configured bare JID with its resource. */
   #fullJid(): string {
@@ -298,9 +326,11 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
   #refuse(err: Error): void {
     const sasl = err.name === "SASLError";
     const kind = sasl ? saslFailureKind(conditionOf(err)) : "refused";
+    const text = (err as { text?: unknown }).text;
+    const said = `${conditionOf(err)}${typeof text === "string" && text ? `: ${text}` : ""}`;
     const reason =
       kind === "not-authorized"
-        ? `the server refused the password for ${this.#client.jid?.bare().toString() ?? this.#opts.jid} (${conditionOf(err)})`
+        ? `the server refused the password for ${this.#client.jid?.bare().toString() ?? this.#opts.jid} (${said})`
         : sasl
           ? `the server refused the login: ${errorMessage(err)}`
           : errorMessage(err);

@@ -129,15 +129,28 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     client.connect = async () => {
       client._status("connecting", this.#target);
       this.#connectedTo = undefined;
-      const found = configured ? { endpoints: [configured], source: "config", dnsErrors: [] } : await discover(domain);
+      const found = configured
+        ? { endpoints: [configured], source: "config", dnsErrors: [] }
+        : await discover(domain).catch((err: unknown) => {
+            client.status = "offline";
+            throw err;
+          });
       if (found.dnsErrors.length > 0) this.#log.warn({ errors: found.dnsErrors }, "DNS SRV lookup failed; trying the domain itself");
       this.#log.debug({ endpoints: found.endpoints.map(endpointUri), source: found.source }, "connecting");
       const ca = this.#ca();
-      const dialled = await dial(found.endpoints, {
-        domain,
-        ...(ca ? { ca } : {}),
-        onFailure: (e, err) => this.#log.info({ endpoint: endpointUri(e), err: errorMessage(err) }, "cannot connect; trying the next"),
-      });
+      const last = found.endpoints.at(-1);
+      let dialled;
+      try {
+        dialled = await dial(found.endpoints, {
+          domain,
+          ...(ca ? { ca } : {}),
+          onFailure: (e, err) => this.#log.info({ endpoint: endpointUri(e), err: errorMessage(err) }, e === last ? "cannot connect" : "cannot connect; trying the next"),
+        });
+      } catch (err) {
+        // Nothing is attached: the client is as before the attempt (start() refuses to run unless "offline").
+        client.status = "offline";
+        throw err;
+      }
       this.#connectedTo = { uri: endpointUri(dialled.endpoint), address: dialled.address };
       this.#log.info({ endpoint: this.#connectedTo.uri, address: dialled.address, directTls: dialled.endpoint.directTls }, "connected");
       client.Transport = transport;

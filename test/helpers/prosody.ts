@@ -34,7 +34,7 @@ export interface ProsodyOptions {
   modules?: string[];
   /** Lua config text placed in the global section (before the VirtualHost). */
   extraConfig?: string;
-  /** Lua config text placed inside the VirtualHost section. */
+  /** Lua config text placed inside the VirtualHost section (of every host, extraHosts included). */
   hostConfig?: string;
   /** Force the HTTP listener even without an HTTP module in `modules`. */
   http?: boolean;

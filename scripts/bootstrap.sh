@@ -10,6 +10,7 @@
 #     runs on opusscript); the container build test runs the Dockerfile's steps with them
 #   - for the MQTT tests: mosquitto (a broker the tests start themselves); for the
 #     completion test: zsh (optional too)
+#   - for the SRV discovery test: dnsmasq-base (optional too)
 #   - for the second XMPP server in the integration tests: ejabberd (optional too);
 #     the system service its packages would start is stopped and disabled:
 #     the tests run their own throwaway servers, without epmd
@@ -96,6 +97,9 @@ command -v zsh >/dev/null 2>&1 || optional_missing+=(zsh)
 # Optional, for test/integration/ejabberd: a second XMPP server implementation
 # (test/helpers/ejabberd.ts starts throwaway ones; without it that file skips).
 [[ -x /usr/sbin/ejabberdctl ]] || optional_missing+=(ejabberd)
+# Optional, for test/integration/xmpp-discovery: a DNS server (dnsmasq) the test
+# starts in a network namespace of its own, serving SRV/A/AAAA records for test domains.
+[[ -x /usr/sbin/dnsmasq ]] || optional_missing+=(dnsmasq-base)
 if ((${#optional_missing[@]} > 0)); then
   if [[ "$(id -u)" == 0 ]]; then
     missing_pkgs+=("${optional_missing[@]}")

@@ -1,13 +1,15 @@
 // jingled: load config -> build the app -> run until a signal.
 //   jingled --config FILE
 //   jingled --check-config FILE
-// Exit codes: 0 stopped cleanly (or the config is valid), 64 usage, 69 the
-// account cannot log in, 75 control socket in use, 78 bad configuration.
+// Exit codes: util/exit-codes.ts (0 stopped cleanly or the config is valid,
+// 64 usage, 69 server unreachable, 75 control socket in use, 76 server not
+// trusted, 77 login refused, 78 bad configuration; listed in the README).
 import { loadConfigFile } from "./config/load.js";
 import { effectiveConfigText } from "./config/effective.js";
 import { App, VERSION } from "./app/app.js";
 import { createLogger, type LogFormat } from "./util/logger.js";
-import { AccountError, ConfigError, errorMessage } from "./util/errors.js";
+import { ConfigError, errorMessage } from "./util/errors.js";
+import { EXIT, exitCodeFor } from "./util/exit-codes.js";
 
 const USAGE = `usage: jingled --config FILE [--log-format auto|pretty|json]
        jingled --check-config FILE
@@ -24,7 +26,10 @@ and is controlled through a local socket (see jinglectl --help).
   --help               this text
 
 The password may come from JINGLED_PASSWORD instead of the file.
-Signals: SIGTERM/SIGINT hang up every call and exit 0; SIGHUP reloads FILE.`;
+Signals: SIGTERM/SIGINT hang up every call and exit 0; SIGHUP reloads FILE.
+Exit codes: 0 stopped, 64 usage, 69 server unreachable, 75 control socket in
+use, 76 server not trusted (TLS, SCRAM), 77 login refused (wrong password),
+78 bad configuration, 1 anything else.`;
 
 const LOG_FORMATS: readonly string[] = ["auto", "pretty", "json"];
 
@@ -39,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
       checkFile = inline ?? argv[++i];
       if (!checkFile) {
         process.stderr.write(`jingled: --check-config needs a FILE\n${USAGE}\n`);
-        return 64;
+        return EXIT.usage.code;
       }
       continue;
     }
@@ -47,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
       const f = inline ?? argv[++i];
       if (f === undefined || !LOG_FORMATS.includes(f)) {
         process.stderr.write(`jingled: --log-format must be one of ${LOG_FORMATS.join(", ")}\n`);
-        return 64;
+        return EXIT.usage.code;
       }
       logFormat = f as LogFormat;
       continue;
@@ -64,13 +69,13 @@ export async function main(argv: string[]): Promise<number> {
     else if (a.startsWith("--config=")) configFile = a.slice("--config=".length);
     else {
       process.stderr.write(`jingled: unknown argument ${a}\n${USAGE}\n`);
-      return 64;
+      return EXIT.usage.code;
     }
   }
   if (checkFile !== undefined) return checkConfig(checkFile);
   if (!configFile) {
     process.stderr.write(`jingled: --config FILE is required\n${USAGE}\n`);
-    return 64;
+    return EXIT.usage.code;
   }
 
   // The password leaves the process environment once read: no child process
@@ -86,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`jingled: ${err.message}\n`);
-      return 78;
+      return EXIT.config.code;
     }
     throw err;
   }
@@ -124,8 +129,7 @@ export async function main(argv: string[]): Promise<number> {
     await app.stop().catch(() => undefined);
     process.stderr.write(`jingled: ${msg}\n`);
     log.flush();
-    if (/already listening/.test(msg)) return 75;
-    return err instanceof AccountError ? 69 : 1;
+    return exitCodeFor(err);
   }
   return done;
 }
@@ -138,7 +142,7 @@ function checkConfig(file: string): number {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`jingled: ${err.message}\n`);
-      return 78;
+      return EXIT.config.code;
     }
     throw err;
   }

@@ -172,9 +172,8 @@ export class App {
     this.#xmpp.on("message", (m) => this.#onMessage(m));
     this.#xmpp.on("state", (state, reason) => {
       this.#accountReason = reason;
-      // XEP-0280: see what our other devices answer, so a proposal answered there stops ringing here.
-      if (state === "online") void this.#xmpp.enableCarbons().catch((err: unknown) => this.#log.info({ err: errorMessage(err) }, "carbons not enabled"));
-      this.#events.publish("account", { state, ...(reason ? { reason } : {}) });
+      const retryAt = this.#xmpp.retryAt;
+      this.#events.publish("account", { state, ...(reason ? { reason } : {}), ...(retryAt ? { retryAt: new Date(retryAt).toISOString() } : {}) });
     });
     this.#commands = createDispatcher(createCommandHandlers(this.#commandContext()), logger);
     this.#control = createControlServer({
@@ -216,11 +215,14 @@ export class App {
   // ------------------------------------------------------------ commands
 
   #status() {
-    const account: { jid: string; state: AccountState; reason?: string } = {
+    const account: { jid: string; state: AccountState; reason?: string; retryAt?: string; server?: string } = {
       jid: this.#xmpp.jid ?? this.#cfg.account.jid,
       state: this.#xmpp.state,
     };
     if (this.#accountReason && this.#xmpp.state !== "online") account.reason = this.#accountReason;
+    const { retryAt, server } = this.#xmpp;
+    if (retryAt) account.retryAt = new Date(retryAt).toISOString();
+    if (server && this.#xmpp.state === "online") account.server = server;
     const { show, status } = this.#xmpp.presence;
     return {
       version: VERSION,

@@ -60,8 +60,14 @@ function formatDuration(ms: number): string {
   return hms[0] === 0 ? text.slice(3) : text;
 }
 
+/** HH:MM:SS local time of an ISO timestamp. */
+function clock(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toTimeString().slice(0, 8);
+}
+
 export function formatAccount(a: AccountInfo): string {
-  return `account ${a.jid} ${a.state}${a.reason ? `: ${a.reason}` : ""}`;
+  return `account ${a.jid} ${a.state}${a.server ? ` via ${a.server}` : ""}${a.reason ? `: ${a.reason}` : ""}${a.retryAt ? ` (next try at ${clock(a.retryAt)})` : ""}`;
 }
 
 export function formatCall(c: CallInfo): string {
@@ -88,7 +94,7 @@ export function formatEvent(e: AnyEvent): string {
       return lines.join("\n");
     }
     case "account":
-      return `account ${String(e.state)}${e.reason ? `: ${String(e.reason)}` : ""}`;
+      return `account ${String(e.state)}${e.reason ? `: ${String(e.reason)}` : ""}${typeof e.retryAt === "string" ? ` (next try at ${clock(e.retryAt)})` : ""}`;
     case "call": {
       const c = e as unknown as CallEvent;
       let line = `call ${c.callId} ${c.type}${c.by === "peer" ? " by the peer" : ""} with ${c.peer}`;

@@ -66,8 +66,12 @@ export const configSchema = z.strictObject({
     password: z.string().min(1).optional(),
     passwordFile: z.string().min(1).optional(),
     resource: z.string().min(1).default("jingled"),
-    /** xmpp://HOST:PORT; default: the JID's domain on port 5222. */
-    server: z.string().regex(/^xmpp:\/\/[^\s/]+(:\d+)?$/, "expected xmpp://HOST[:PORT]").optional(),
+    /**
+     * Where the server is, when DNS does not say (or to override it):
+     * xmpp://HOST[:PORT] (STARTTLS, 5222) or xmpps://HOST[:PORT] (Direct TLS, 5223).
+     * Default: the JID's domain's DNS SRV records (RFC 6120 §3.2, XEP-0368), else its port 5222.
+     */
+    server: z.string().regex(/^xmpps?:\/\/(\[[0-9A-Fa-f:.]+\]|[^\s/:[\]]+)(:\d{1,5})?$/, "expected xmpp://HOST[:PORT] (STARTTLS) or xmpps://HOST[:PORT] (Direct TLS)").optional(),
     /** Presence priority (XEP-0115 caps are always sent). */
     priority: z.number().int().min(-128).max(127).default(0),
   }),

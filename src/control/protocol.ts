@@ -126,7 +126,12 @@
  * Types
  * -----
  *     AccountInfo {jid, state: "connecting"|"online"|"reconnecting"|"offline", reason?,
+ *                  retryAt? (ISO: the next try, while reconnecting),
+ *                  server? ("xmpps://HOST:PORT (ADDRESS)": where the connection went, while online),
  *                  presence?: {show, text?}}
+ *       reason says why the account is not online: the last error while
+ *       reconnecting; while offline also why it stopped trying (the password
+ *       was refused; another client took the same JID and resource twice).
  *     CallInfo    {id, peer, direction: "outgoing"|"incoming",
  *                  state: "outgoing"|"ringing"|"incoming"|"connecting"|"active"|"ended",
  *                  startedAt (ISO), answeredAt? (ISO), endedAt? (ISO), codec?,
@@ -145,8 +150,9 @@
  *
  * Events (besides hello)
  * ----------------------
- *     account  {state: "connecting"|"online"|"reconnecting"|"offline", reason?}
- *              reason says why (e.g. the connection error while reconnecting)
+ *     account  {state: "connecting"|"online"|"reconnecting"|"offline", reason?, retryAt?}
+ *              reason says why (e.g. the connection error while reconnecting:
+ *              one event per failed attempt, with retryAt, the next try)
  *     call     {callId, type, peer, ...}; type is one of
  *                outgoing, incoming, ringing, connecting, active,
  *                held, resumed, muted, unmuted   (+ by: "local"|"peer"),
@@ -314,6 +320,10 @@ export interface AccountInfo {
   jid: string;
   state: AccountState;
   reason?: string;
+  /** ISO 8601: the next connection attempt, while reconnecting. */
+  retryAt?: string;
+  /** Where the connection went, while online: "xmpps://HOST:PORT (ADDRESS)". */
+  server?: string;
   presence?: { show: PresenceShow; text?: string };
 }
 
@@ -366,6 +376,8 @@ export interface AccountEvent extends EventEnvelope {
   event: "account";
   state: AccountState;
   reason?: string;
+  /** ISO 8601: the next connection attempt, while reconnecting. */
+  retryAt?: string;
 }
 
 export interface CallEvent extends EventEnvelope {

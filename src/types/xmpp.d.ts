@@ -27,6 +27,13 @@ declare module "@xmpp/client-core" {
     disconnect(timeout?: number): Promise<void>;
     _attachSocket(socket: unknown): void;
     _detachSocket(): void;
+    /** Sets `status` and emits it (and an event of that name) when it changes. */
+    _status(status: string, ...args: unknown[]): void;
+    /** Opens the socket (replaceable: src/xmpp/connection.ts dials its own). */
+    connect(service?: string): Promise<unknown>;
+    Transport: unknown;
+    Socket: unknown;
+    Parser: unknown;
   }
   export function jid(...args: string[]): JID;
   export function xml(name: string, attrs?: Record<string, string | undefined> | null, ...children: unknown[]): Element;
@@ -43,6 +50,8 @@ declare module "@xmpp/reconnect" {
     delay: number;
     start(): void;
     stop(): void;
+    /** connect() then open() with the entity's options. */
+    reconnect(): Promise<void>;
   }
   export default function reconnect(deps: { entity: unknown }): Reconnect;
 }
@@ -103,7 +112,7 @@ declare module "@xmpp/iq/callee.js" {
 
 declare module "@xmpp/sasl" {
   export type OnAuthenticate = (
-    done: (credentials: { username: string; password: string }, mechanism: string) => Promise<void>,
+    done: (credentials: { username: string; password: string; [key: string]: unknown }, mechanism: string) => Promise<void>,
     mechanisms: string[],
     fast: unknown,
     entity: import("@xmpp/client-core").Client,
@@ -146,6 +155,7 @@ declare module "@xmpp/tls/lib/Socket.js" {
     secure: boolean;
     socket: import("node:tls").TLSSocket | null;
     connect(options: ConnectionOptions): void;
+    _attachSocket(socket: import("node:tls").TLSSocket): void;
   }
 }
 

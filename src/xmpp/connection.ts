@@ -2,6 +2,9 @@
 // but with our own STARTTLS step so that a configured CA can be trusted, and
 // with every stanza held back until the stream is encrypted — or plaintext
 // explicitly allowed — and authenticated: stream-guard.ts). RFC 6120 + XEP-0198.
+// Where to connect: discovery.ts (DNS SRV, XEP-0368) and dial.ts (Happy
+// Eyeballs, Direct TLS) in place of @xmpp's connect(); when to reconnect and
+// when to stop: reconnect-policy.ts in place of @xmpp/reconnect's fixed 1 s.
 import net from "node:net";
 import tls from "node:tls";
 import { readFileSync } from "node:fs";
@@ -19,8 +22,12 @@ import type { Element } from "ltx";
 import { TypedEmitter } from "../util/events.js";
 import { AccountError, errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
-import { ScramSha1, ScramSha256 } from "./scram.js";
+import { ScramSha1, ScramSha1Plus, ScramSha256, ScramSha256Plus } from "./scram.js";
+import { availableBindings, bindingData, chooseMechanism, serverCbTypes, type Gs2Binding } from "./channel-binding.js";
 import { inboundCounter } from "./sm-counter.js";
+import { discover, endpointUri, parseService } from "./discovery.js";
+import { dial } from "./dial.js";
+import { INITIAL_POLICY, nextStep, online as policyOnline, saslFailureKind, type Failure, type PolicyState } from "./reconnect-policy.js";
 import { NS_TLS, guardStream, type StreamGuard } from "./stream-guard.js";
 import { sasl } from "./sasl.js";
 import { createIqCaller, type IqCaller } from "./iq-caller.js";
@@ -41,7 +48,7 @@ export interface XmppOptions {
   jid: string;
   password: string;
   resource: string;
-  /** xmpp://host:port */
+  /** xmpp://host:port (STARTTLS) or xmpps://host:port (Direct TLS); default: DNS SRV discovery for the JID's domain. */
   service?: string;
   allowPlaintext: boolean;
   caFile?: string;
@@ -59,12 +66,19 @@ export type XmppEvents = {
 
 export type IqSetHandler = (stanza: Element, child: Element) => Promise<void> | void;
 
-const BACKOFF_MIN_MS = 1000;
-const BACKOFF_MAX_MS = 60_000;
+const NS_CARBONS = "urn:xmpp:carbons:2";
+/** How long the initial presence waits for the carbons <enable/> to be answered. */
+const CARBONS_TIMEOUT_MS = 5000;
 
 /** Errors that end a login attempt: our policy (AccountError) or the server's SASL <failure/>. */
 function refusal(err: Error): boolean {
   return err instanceof AccountError || err?.name === "SASLError";
+}
+
+/** An @xmpp error's condition (StreamError, SASLError). */
+function conditionOf(err: unknown): string | undefined {
+  const c = (err as { condition?: unknown } | null)?.condition;
+  return typeof c === "string" ? c : undefined;
 }
 
 export class XmppConnection extends TypedEmitter<XmppEvents> {
@@ -76,9 +90,19 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
   readonly #iqSetHandlers: { ns: string; name: string; handler: IqSetHandler }[] = [];
   readonly #capsVer: string;
   readonly #guard: StreamGuard;
-  readonly #service: string;
+  /** What the connection is aimed at: account.server, or "DOMAIN (DNS SRV)". */
+  readonly #target: string;
   #state: AccountState = "offline";
   #stopping = false;
+  /** start() is running: its caller gets the failure, nothing is retried. */
+  #starting = false;
+  #policy: PolicyState = INITIAL_POLICY;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryAt: number | undefined;
+  /** Why the current connection ends, once known (set before "disconnect"). */
+  #failure: Failure | undefined;
+  /** Where the current connection goes: URI and the address that answered. */
+  #connectedTo: { uri: string; address: string } | undefined;
 
   constructor(opts: XmppOptions) {
     super();
@@ -86,15 +110,62 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     this.#log = opts.logger.child({ module: "xmpp" });
     const account = parseJid(opts.jid);
     const domain = account.domain;
-    const service = opts.service ?? `xmpp://${domain}:5222`;
-    this.#service = service;
-    const client = new Client({ service, domain, lang: "en" });
+    // A bad account.server fails here, at start, not at the first connection.
+    const configured = opts.service !== undefined ? parseService(opts.service) : undefined;
+    this.#target = opts.service ?? `${domain} (DNS SRV)`;
+    const client = new Client({ service: opts.service ?? domain, domain, lang: "en" });
     client.jid = parseJid(account.local, domain);
     this.#client = client;
     this.#capsVer = capsVerification([IDENTITY], opts.features);
 
+    // Its reconnect() (connect, then open the stream) is used; the schedule is ours (#afterFailure).
     this.#reconnect = _reconnect({ entity: client });
+    this.#reconnect.stop();
     _tcp({ entity: client });
+    // @xmpp's connect() takes one xmpp:// URI and trusts no extra CA for Direct
+    // TLS; ours finds the endpoints (configured, or DNS SRV) and dials them in
+    // order. The TCP transport still frames the stream (also over Direct TLS).
+    const transport = client.transports[0] as { prototype: { Socket: unknown; Parser: unknown } };
+    client.connect = async () => {
+      client._status("connecting", this.#target);
+      this.#connectedTo = undefined;
+      const found = configured
+        ? { endpoints: [configured], source: "config", dnsErrors: [] }
+        : await discover(domain).catch((err: unknown) => {
+            client.status = "offline";
+            throw err;
+          });
+      if (found.dnsErrors.length > 0) this.#log.warn({ errors: found.dnsErrors }, "DNS SRV lookup failed; trying the domain itself");
+      this.#log.debug({ endpoints: found.endpoints.map(endpointUri), source: found.source }, "connecting");
+      const ca = this.#ca();
+      const last = found.endpoints.at(-1);
+      let dialled;
+      try {
+        dialled = await dial(found.endpoints, {
+          domain,
+          ...(ca ? { ca } : {}),
+          onFailure: (e, err) => this.#log.info({ endpoint: endpointUri(e), err: errorMessage(err) }, e === last ? "cannot connect" : "cannot connect; trying the next"),
+        });
+      } catch (err) {
+        // Nothing is attached: the client is as before the attempt (start() refuses to run unless "offline").
+        client.status = "offline";
+        throw err;
+      }
+      this.#connectedTo = { uri: endpointUri(dialled.endpoint), address: dialled.address };
+      this.#log.info({ endpoint: this.#connectedTo.uri, address: dialled.address, directTls: dialled.endpoint.directTls }, "connected");
+      client.Transport = transport;
+      client.Socket = transport.prototype.Socket;
+      client.Parser = transport.prototype.Parser;
+      let socket: unknown = dialled.socket;
+      if (dialled.socket instanceof tls.TLSSocket) {
+        // Direct TLS: @xmpp/tls's wrapper makes isSecure() true (and STARTTLS is skipped, XEP-0368 rule 5).
+        const wrapper = new TlsSocket();
+        wrapper._attachSocket(dialled.socket);
+        socket = wrapper;
+      }
+      client._attachSocket(socket);
+      client._status("connect");
+    };
     const middleware = _middleware({ entity: client });
     // First of all middleware, before any stream feature handler: nothing goes
     // in or out before TLS (or allowed plaintext) and SASL (stream-guard.ts).
@@ -102,8 +173,13 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
       entity: client,
       middleware,
       allowPlaintext: opts.allowPlaintext,
-      service,
+      service: () => this.#connectedTo?.uri ?? this.#target,
       onDropped: (el, phase) => this.#log.debug({ element: el.name, phase }, "dropped before authentication"),
+    });
+    // The whole <stream:features/>, for what sits beside <mechanisms/> (XEP-0440 <sasl-channel-binding/>).
+    middleware.use((ctx, next) => {
+      if (ctx.stanza.is("features", "http://etherx.jabber.org/streams")) this.#features = ctx.stanza;
+      return next();
     });
     const streamFeatures = _streamFeatures({ middleware });
     // XEP-0198 'h' is ours: before the iq caller, which swallows our results (sm-counter.ts).
@@ -119,17 +195,29 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     // Stream features in priority order: STARTTLS, SASL, stream management (resumption), resource binding.
     streamFeatures.use("starttls", NS_TLS, async ({ entity }, next) => this.#startTls(entity, next));
     const saslFactory = new SASLFactory();
-    // Preference order: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN (PLAIN only inside TLS, see below).
+    // Everything we speak; channel-binding.ts chooses (-PLUS first, never a downgrade from it; PLAIN only inside TLS).
+    saslFactory.use("SCRAM-SHA-256-PLUS", ScramSha256Plus);
+    saslFactory.use("SCRAM-SHA-1-PLUS", ScramSha1Plus);
     saslFactory.use("SCRAM-SHA-256", ScramSha256);
     saslFactory.use("SCRAM-SHA-1", ScramSha1);
     plain(saslFactory);
     // sasl.ts: the SCRAM server signature is checked, wherever the server sends it.
     sasl({ streamFeatures, saslFactory }, async (authenticate, mechanisms, entity) => {
       // The guard already refused to get here without TLS unless plaintext is allowed; PLAIN only inside TLS even then.
-      const usable = entity.isSecure() ? mechanisms : mechanisms.filter((m) => m !== "PLAIN");
-      const mech = usable[0];
-      if (!mech) throw new AccountError("auth-failed", `no usable SASL mechanism (server offers ${mechanisms.join(", ")})`);
-      await authenticate({ username: account.local, password: opts.password }, mech);
+      const secure = entity.isSecure();
+      const offered = secure ? mechanisms : mechanisms.filter((m) => m !== "PLAIN" && !m.endsWith("-PLUS"));
+      const socket = this.#tlsSocket();
+      const available = socket ? availableBindings(socket) : [];
+      const choice = chooseMechanism({
+        mechanisms: offered,
+        serverTypes: serverCbTypes(this.#features),
+        available,
+        secure,
+      });
+      const binding: Gs2Binding = choice.flag === "p" ? { flag: "p", type: choice.type, data: bindingData(socket!, choice.type) } : { flag: choice.flag };
+      this.#log.debug({ mechanism: choice.mechanism, binding: choice.flag === "p" ? choice.type : choice.flag, offered: mechanisms }, "SASL");
+      await authenticate({ username: account.local, password: opts.password, binding }, choice.mechanism);
+      this.#login = { mechanism: choice.mechanism, ...(choice.flag === "p" ? { channelBinding: choice.type } : {}) };
       this.#guard.authenticated();
     });
     // Stream management before resource binding (XEP-0198 §5: resumption
@@ -180,31 +268,39 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
       if (sock instanceof net.Socket) sock.setNoDelay(true);
     });
     client.on("online", (address: JID) => {
-      this.#reconnect.delay = BACKOFF_MIN_MS;
-      this.#log.info({ jid: address.toString(), secure: client.isSecure() }, "online");
+      this.#policy = policyOnline(this.#policy);
+      this.#log.info({ jid: address.toString(), secure: client.isSecure(), endpoint: this.#connectedTo?.uri, ...this.#login }, "online");
       // RFC 6121 §2.2: the roster is requested (by the state's listeners) before initial presence,
       // so the contacts' presence that answers it finds them known.
+      this.#presenceSent = false;
       this.#setState("online");
-      void this.#sendPresence();
+      void this.#announce();
     });
     client.on("disconnect", (info: { clean?: boolean; reason?: unknown } | undefined) => {
-      if (this.#stopping) return;
-      // Exponential backoff with jitter (the library's fixed 1 s would hammer a server that is down).
-      const next = Math.min(BACKOFF_MAX_MS, this.#reconnect.delay * 2);
-      this.#reconnect.delay = Math.round(next * (0.8 + Math.random() * 0.4));
-      const reason = this.#refusal ?? (info?.reason ? errorMessage(info.reason) : "connection lost");
-      this.#refusal = undefined;
-      this.#setState("reconnecting", reason);
+      const failure = this.#failure ?? { kind: "lost", reason: info?.reason ? errorMessage(info.reason) : "connection lost" };
+      this.#failure = undefined;
+      this.#afterFailure(failure);
     });
     client.on("error", (err: Error) => {
       if (refusal(err)) return this.#refuse(err);
+      if (err.name === "StreamError") {
+        // RFC 6120 §4.9.3.3: <conflict/> — a session with our full JID started elsewhere and replaced this one.
+        const condition = conditionOf(err);
+        this.#failure =
+          condition === "conflict"
+            ? { kind: "conflict", reason: `another client took ${this.#fullJid()} (<conflict/> from the server)` }
+            : { kind: "lost", reason: `the server closed the stream: ${err.message}` };
+        this.#log.warn({ condition, err: errorMessage(err) }, "stream error");
+        this.#lastError = err;
+        return;
+      }
       this.#log.warn({ err: errorMessage(err) }, "xmpp error");
       if (/certificate|self.signed/i.test(err.message)) this.#lastError = err;
     });
     // A resumed stream is online again, but @xmpp emits no "online" for it.
     sm.on("resumed", () => {
-      this.#reconnect.delay = BACKOFF_MIN_MS;
-      this.#log.info("stream resumed");
+      this.#policy = policyOnline(this.#policy);
+      this.#log.info({ endpoint: this.#connectedTo?.uri }, "stream resumed");
       this.#setState("online");
     });
     // Stanzas the server never acknowledged on a stream that could not be
@@ -217,24 +313,88 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
   }
 
   #lastError: Error | undefined;
-  /** Why the last login attempt was refused, for the reconnecting state it leads to. */
-  #refusal: string | undefined;
+  /** The last <stream:features/> received. */
+  #features: Element | undefined;
+  /** How this session logged in (for the log and status). */
+  #login: { mechanism: string; channelBinding?: string } | undefined;
+
+  /** The TLS socket under the stream (STARTTLS or Direct TLS), if any. */
+  #tlsSocket(): tls.TLSSocket | undefined {
+    const s = this.#rawSocket();
+    return s instanceof tls.TLSSocket ? s : undefined;
+  }
+
+  /** Our full JID once bound, else the configured bare JID with its resource. */
+  #fullJid(): string {
+    return this.#client.jid?.resource ? this.#client.jid.toString() : `${this.#client.jid?.bare().toString() ?? this.#opts.jid}/${this.#opts.resource}`;
+  }
 
   /**
    * A login this side refuses (TLS or SASL skipped, a server that did not
    * prove itself) or the server refused (wrong password): one logged error
-   * and an account event, and the connection is dropped rather than left
-   * open. The first login reports it from start(); a reconnect keeps trying
-   * with backoff, under the same rule.
+   * and, through the disconnect that follows, one account event; the
+   * connection is dropped rather than left open. The first login reports it
+   * from start(); later the reconnect policy decides (reconnect-policy.ts).
    */
   #refuse(err: Error): void {
-    this.#lastError = err;
-    this.#log.error({ service: this.#service, err: errorMessage(err) }, "login refused");
-    if (this.#state === "reconnecting") {
-      this.#refusal = errorMessage(err);
-      this.#setState("reconnecting", this.#refusal, true);
-    }
+    const sasl = err.name === "SASLError";
+    const kind = sasl ? saslFailureKind(conditionOf(err)) : "refused";
+    const text = (err as { text?: unknown }).text;
+    const said = `${conditionOf(err)}${typeof text === "string" && text ? `: ${text}` : ""}`;
+    const reason =
+      kind === "not-authorized"
+        ? `the server refused the password for ${this.#client.jid?.bare().toString() ?? this.#opts.jid} (${said})`
+        : sasl
+          ? `the server refused the login: ${errorMessage(err)}`
+          : errorMessage(err);
+    this.#lastError = sasl ? new AccountError(kind === "not-authorized" ? "not-authorized" : kind === "temporary" ? "temporary" : "auth-failed", reason) : err;
+    this.#failure = { kind, reason };
+    this.#log.error({ server: this.#connectedTo?.uri ?? this.#target, err: reason }, "login refused");
     this.#rawSocket()?.destroy();
+  }
+
+  /**
+   * The connection ended or could not be made: retry later (backoff), or stop
+   * and say why (reconnect-policy.ts). Each failed attempt is one account
+   * event, "reconnecting" with the reason and the time of the next try.
+   */
+  #afterFailure(failure: Failure): void {
+    if (this.#stopping || this.#starting) return;
+    const step = nextStep(this.#policy, failure, Date.now(), this.#fullJid());
+    this.#policy = step.state;
+    clearTimeout(this.#retryTimer);
+    if (step.action === "stop") {
+      this.#retryAt = undefined;
+      this.#log.error({ reason: step.reason }, "not reconnecting");
+      this.#setState("offline", step.reason);
+      return;
+    }
+    this.#retryAt = Date.now() + step.delayMs;
+    this.#retryTimer = setTimeout(() => void this.#retry(), step.delayMs);
+    this.#setState("reconnecting", failure.reason, true);
+  }
+
+  async #retry(): Promise<void> {
+    this.#retryTimer = undefined;
+    this.#retryAt = undefined;
+    if (this.#stopping) return;
+    this.#log.debug({ target: this.#target }, "reconnecting");
+    try {
+      await this.#reconnect.reconnect();
+    } catch (err) {
+      if (this.#stopping) return;
+      const socket = this.#rawSocket();
+      if (socket && !socket.destroyed) {
+        // Connected, but the stream did not open: its disconnect leads to the next try.
+        this.#failure ??= { kind: "lost", reason: errorMessage(err) };
+        socket.destroy();
+        return;
+      }
+      // Nothing connected (DNS, every endpoint refused or timed out, Direct TLS refused): no disconnect will come.
+      const code = err instanceof AccountError ? err.code : undefined;
+      this.#failure = undefined;
+      this.#afterFailure({ kind: code === "tls-failed" ? "refused" : "lost", reason: errorMessage(err) });
+    }
   }
 
   get state(): AccountState {
@@ -259,24 +419,42 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     this.emit("state", state, reason);
   }
 
+  /** When the next connection attempt is due (ms since the epoch), while reconnecting. */
+  get retryAt(): number | undefined {
+    return this.#state === "reconnecting" ? this.#retryAt : undefined;
+  }
+
+  /** Where the connection goes ("xmpps://xmpp.example.org:5223 (2001:db8::1)"), while connected. */
+  get server(): string | undefined {
+    return this.#connectedTo ? `${this.#connectedTo.uri} (${this.#connectedTo.address})` : undefined;
+  }
+
+  /**
+   * Connects and logs in once. A failure rejects with an AccountError whose
+   * code says what kind (main.ts turns it into the exit code): not-authorized,
+   * unreachable, no-service, tls-failed, ...; nothing is retried.
+   */
   async start(): Promise<void> {
     this.#stopping = false;
+    this.#starting = true;
     this.#setState("connecting");
     try {
       await this.#client.start();
     } catch (err) {
       const cause = this.#lastError ?? err;
-      // Auth and TLS-policy failures are final; retrying would not help.
       this.#stopping = true;
-      this.#reconnect.stop();
+      clearTimeout(this.#retryTimer);
       this.#setState("offline", errorMessage(cause));
       throw cause instanceof AccountError ? cause : new AccountError("connect-failed", `cannot log in as ${this.#opts.jid}: ${errorMessage(cause)}`);
+    } finally {
+      this.#starting = false;
     }
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#reconnect.stop();
+    clearTimeout(this.#retryTimer);
+    this.#retryAt = undefined;
     try {
       if (this.#state === "online") await this.#client.send(xml("presence", { type: "unavailable" }));
       await this.#client.stop();
@@ -309,13 +487,31 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     const inner = this.#rawSocket();
     if (!inner) return;
     this.#log.info({ reason }, "dropping the connection to reconnect");
-    this.#reconnect.delay = 125; // doubled by the disconnect handler: a first retry after ~250 ms
+    this.#policy = { ...this.#policy, delayMs: 125 }; // doubled by the policy: a first retry after ~250 ms
+    this.#failure = { kind: "lost", reason };
     inner.destroy();
   }
 
-  /** XEP-0280 Message Carbons: copies of what our other devices send and receive. */
-  async enableCarbons(): Promise<void> {
-    await this.iq(xml("iq", { type: "set" }, xml("enable", { xmlns: "urn:xmpp:carbons:2" })));
+  /**
+   * A fresh session (not a resumed one, whose carbons stay enabled): XEP-0280
+   * Message Carbons first, then the initial presence. The server delivers a
+   * message to the bare JID only to the resources of highest priority and
+   * copies it to the others as a carbon (RFC 6121 §8.5.2.1.1, XEP-0280 §5), so
+   * a device that is available but has no carbons yet gets a call proposal
+   * (XEP-0353) neither way: with the presence first, a proposal sent in that
+   * round trip never rang here.
+   */
+  async #announce(): Promise<void> {
+    try {
+      await this.iq(xml("iq", { type: "set" }, xml("enable", { xmlns: NS_CARBONS })), CARBONS_TIMEOUT_MS);
+      this.#log.debug("carbons enabled");
+    } catch (err) {
+      // Without carbons (a server without XEP-0280) calls still work; only other devices' answers go unseen.
+      this.#log.info({ err: errorMessage(err) }, "carbons not enabled");
+    }
+    if (this.#state !== "online") return;
+    this.#presenceSent = true;
+    await this.#sendPresence();
   }
 
   onIqSet(ns: string, name: string, handler: IqSetHandler): void {
@@ -348,7 +544,8 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
   /** Our presence (RFC 6121 §4.7.2: show, status); sent now when online, and at every login. */
   async setPresence(show: PresenceShow, status?: string): Promise<void> {
     this.#presence = { show, ...(status ? { status } : {}) };
-    if (this.#state === "online") await this.#sendPresence();
+    // Before the initial presence went out, #announce() sends this one.
+    if (this.#state === "online" && this.#presenceSent) await this.#sendPresence();
   }
 
   get presence(): { show: PresenceShow; status?: string } {
@@ -356,6 +553,8 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
   }
 
   #presence: { show: PresenceShow; status?: string } = { show: "available" };
+  /** The initial presence of this session went out (after carbons: #announce). */
+  #presenceSent = false;
 
   async #sendPresence(): Promise<void> {
     const { show, status } = this.#presence;
@@ -378,13 +577,18 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     return query;
   }
 
+  /** The system's CAs plus tls.caFile, or undefined (the system's alone). Read at each connection: a renewed file counts. */
+  #ca(): string[] | undefined {
+    return this.#opts.caFile ? [...tls.rootCertificates, readFileSync(this.#opts.caFile, "utf8")] : undefined;
+  }
+
   async #startTls(entity: Client, next: () => Promise<unknown>): Promise<unknown> {
     const socket = entity.socket;
     if (!(socket instanceof net.Socket) || socket instanceof tls.TLSSocket) return next();
     const answer = await entity.sendReceive(xml("starttls", { xmlns: NS_TLS }));
     if (!answer.is("proceed", NS_TLS)) throw new AccountError("tls-failed", "server refused STARTTLS");
     const domain = entity.options.domain ?? "";
-    const ca = this.#opts.caFile ? [...tls.rootCertificates, readFileSync(this.#opts.caFile, "utf8")] : undefined;
+    const ca = this.#ca();
     const secure = new TlsSocket();
     await new Promise<void>((resolve, reject) => {
       secure.once("connect", () => resolve());

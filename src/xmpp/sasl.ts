@@ -13,6 +13,7 @@ import type SASLFactory from "saslmechanisms";
 import type { Element } from "ltx";
 import { AccountError } from "../util/errors.js";
 import { ScramError } from "./scram.js";
+import type { Gs2Binding } from "./channel-binding.js";
 import { NS_SASL } from "./stream-guard.js";
 
 /** A mechanism that proves the server (SCRAM): it must see the server's final data. */
@@ -25,7 +26,7 @@ function isMutual(mech: unknown): mech is MutualMechanism {
   return typeof (mech as Partial<MutualMechanism> | null)?.serverSucceeded === "function";
 }
 
-export type Authenticate = (credentials: { username: string; password: string }, mechanism: string) => Promise<void>;
+export type Authenticate = (credentials: { username: string; password: string; binding?: Gs2Binding }, mechanism: string) => Promise<void>;
 
 /**
  * Registers SASL on `streamFeatures`. `onAuthenticate` chooses the mechanism

@@ -1,10 +1,12 @@
-// SASL SCRAM-SHA-1 / SCRAM-SHA-256 client (RFC 5802, RFC 7677), for the
+// SASL SCRAM-SHA-1 / SCRAM-SHA-256 client (RFC 5802, RFC 7677), with and
+// without channel binding (-PLUS, RFC 5802 §6; channel-binding.ts), for the
 // `saslmechanisms` factory that @xmpp/sasl uses. Ours rather than the
 // sasl-scram-sha-1 package: that one runs PBKDF2 as 10,000 sequential
 // WebCrypto calls (about 1.4 s per login here); node:crypto's pbkdf2 runs on
 // the thread pool in milliseconds, and SHA-256 comes for free.
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from "node:crypto";
 import { promisify } from "node:util";
+import type { Gs2Binding } from "./channel-binding.js";
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -26,13 +28,25 @@ function parseAttributes(s: string): Map<string, string> {
 
 export class ScramError extends Error {}
 
-function scramMechanism(name: string, hash: Hash, keyLength: number) {
+/** What the mechanism is given besides the name and password: the gs2 channel-binding flag (and data for -PLUS). */
+export interface ScramCredentials {
+  username?: string;
+  password?: string;
+  authzid?: string;
+  binding?: Gs2Binding;
+}
+
+function scramMechanism(name: string, hash: Hash, keyLength: number, plus: boolean) {
   return class ScramMechanism {
     readonly name = name;
     readonly clientFirst = true;
     #stage: "initial" | "challenge" | "final" = "initial";
     readonly #cnonce: string;
     #clientFirstBare = "";
+    /** RFC 5802 §7 gs2-header: the binding flag and the authzid. */
+    #gs2Header = "";
+    /** The channel-binding data (-PLUS), empty otherwise. */
+    #cbData: Buffer = Buffer.alloc(0);
     #serverFirst = "";
     #expectedServerSignature: Buffer | undefined;
     #serverVerified = false;
@@ -43,11 +57,16 @@ function scramMechanism(name: string, hash: Hash, keyLength: number) {
     }
 
     /** Called by the factory's consumer with the credentials; returns the next message. */
-    async response(cred: { username?: string; password?: string; authzid?: string }): Promise<string> {
+    async response(cred: ScramCredentials): Promise<string> {
       if (this.#stage === "initial") {
         this.#stage = "challenge";
+        const binding = cred.binding ?? { flag: "n" };
+        // -PLUS only with a binding, and a binding only with -PLUS (RFC 5802 §6).
+        if (plus !== (binding.flag === "p")) throw new ScramError(`${name}: gs2 flag ${binding.flag} does not fit the mechanism`);
+        this.#cbData = binding.flag === "p" ? binding.data : Buffer.alloc(0);
+        this.#gs2Header = `${binding.flag === "p" ? `p=${binding.type}` : binding.flag},${cred.authzid ? `a=${saslname(cred.authzid)}` : ""},`;
         this.#clientFirstBare = `n=${saslname(cred.username ?? "")},r=${this.#cnonce}`;
-        return `n,${cred.authzid ? `a=${saslname(cred.authzid)}` : ""},${this.#clientFirstBare}`;
+        return `${this.#gs2Header}${this.#clientFirstBare}`;
       }
       if (this.#stage === "challenge") {
         this.#stage = "final";
@@ -62,8 +81,9 @@ function scramMechanism(name: string, hash: Hash, keyLength: number) {
         const salted = await pbkdf2Async((cred.password ?? "").normalize("NFKC"), salt, iterations, keyLength, hash);
         const clientKey = createHmac(hash, salted).update("Client Key").digest();
         const storedKey = createHash(hash).update(clientKey).digest();
-        const gs2 = Buffer.from(`n,${cred.authzid ? `a=${saslname(cred.authzid)}` : ""},`).toString("base64");
-        const finalWithoutProof = `c=${gs2},r=${nonce}`;
+        // c= : the gs2 header and, for -PLUS, the channel-binding data (RFC 5802 §7 cbind-input).
+        const cbind = Buffer.concat([Buffer.from(this.#gs2Header), this.#cbData]).toString("base64");
+        const finalWithoutProof = `c=${cbind},r=${nonce}`;
         const authMessage = `${this.#clientFirstBare},${this.#serverFirst},${finalWithoutProof}`;
         const signature = createHmac(hash, storedKey).update(authMessage).digest();
         const proof = Buffer.alloc(clientKey.length);
@@ -112,8 +132,16 @@ function scramMechanism(name: string, hash: Hash, keyLength: number) {
   };
 }
 
-export const ScramSha1 = scramMechanism("SCRAM-SHA-1", "sha1", 20);
-export const ScramSha256 = scramMechanism("SCRAM-SHA-256", "sha256", 32);
+export const ScramSha1 = scramMechanism("SCRAM-SHA-1", "sha1", 20, false);
+export const ScramSha256 = scramMechanism("SCRAM-SHA-256", "sha256", 32, false);
+export const ScramSha1Plus = scramMechanism("SCRAM-SHA-1-PLUS", "sha1", 20, true);
+export const ScramSha256Plus = scramMechanism("SCRAM-SHA-256-PLUS", "sha256", 32, true);
 // saslmechanisms reads the name from the prototype.
-(ScramSha1.prototype as unknown as { name: string }).name = "SCRAM-SHA-1";
-(ScramSha256.prototype as unknown as { name: string }).name = "SCRAM-SHA-256";
+for (const [m, n] of [
+  [ScramSha1, "SCRAM-SHA-1"],
+  [ScramSha256, "SCRAM-SHA-256"],
+  [ScramSha1Plus, "SCRAM-SHA-1-PLUS"],
+  [ScramSha256Plus, "SCRAM-SHA-256-PLUS"],
+] as const) {
+  (m.prototype as unknown as { name: string }).name = n;
+}

@@ -104,7 +104,8 @@ export function guardStream(deps: {
   entity: GuardedEntity;
   middleware: IncomingMiddleware;
   allowPlaintext: boolean;
-  service: string;
+  /** The server, for messages (a function: it is known only once connected). */
+  service: string | (() => string);
   /** An element dropped before authentication (logged by the caller). */
   onDropped?: (el: Element, phase: StreamPhase) => void;
 }): StreamGuard {
@@ -139,7 +140,7 @@ export function guardStream(deps: {
       return undefined;
     }
     if (ctx.stanza.is("features", NS_STREAMS)) {
-      const err = checkFeatures(ctx.stanza, p, service);
+      const err = checkFeatures(ctx.stanza, p, typeof service === "function" ? service() : service);
       if (err) throw err;
     }
     return next();

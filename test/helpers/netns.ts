@@ -16,7 +16,9 @@
 // reaches the test runner unchanged.
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { onExitCleanup } from "./process.js";
 
@@ -193,6 +195,12 @@ export async function inOwnNetns(o: {
   unavailable?: () => Promise<string | undefined> | string | undefined;
   /** Put before the reason in the skip message. */
   skipPrefix?: string;
+  /**
+   * Files `ip netns exec` bind-mounts over /etc inside the namespace (it
+   * takes them from /etc/netns/NAME/), e.g. { "resolv.conf": "nameserver 127.0.0.1\n" }
+   * for a DNS server of the test's own. Removed with the namespace.
+   */
+  etc?: Record<string, string>;
 }): Promise<boolean> {
   if (currentTestNetns()) return true;
   const ns = await netnsAvailable();
@@ -202,9 +210,20 @@ export async function inOwnNetns(o: {
     return false;
   }
   const netns = await createNetns(o.prefix);
+  const etcDir = `/etc/netns/${netns.name}`;
+  const removeEtc = (): void => rmSync(etcDir, { recursive: true, force: true });
+  const unregister = o.etc ? onExitCleanup(removeEtc) : () => true;
   try {
+    if (o.etc) {
+      mkdirSync(etcDir, { recursive: true });
+      for (const [file, text] of Object.entries(o.etc)) writeFileSync(join(etcDir, file), text);
+    }
     process.exitCode = await runSelfInNetns(netns, o.limitMs);
   } finally {
+    if (o.etc) {
+      removeEtc();
+      unregister();
+    }
     await netns.destroy();
   }
   return false;

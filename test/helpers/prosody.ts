@@ -34,7 +34,7 @@ export interface ProsodyOptions {
   modules?: string[];
   /** Lua config text placed in the global section (before the VirtualHost). */
   extraConfig?: string;
-  /** Lua config text placed inside the VirtualHost section. */
+  /** Lua config text placed inside the VirtualHost section (of every host, extraHosts included). */
   hostConfig?: string;
   /** Force the HTTP listener even without an HTTP module in `modules`. */
   http?: boolean;
@@ -46,6 +46,15 @@ export interface ProsodyOptions {
   keepDir?: boolean;
   /** More addresses for c2s besides 127.0.0.1 (e.g. a network namespace's public address, test/helpers/nat-lab.ts). */
   extraInterfaces?: string[];
+  /** Also listen for Direct TLS (XEP-0368; Prosody's c2s_direct_tls_ports) on a free port: directTlsPort. */
+  directTls?: boolean;
+  /**
+   * More VirtualHosts. Each shares the main certificate (its name added to it),
+   * unless certNames is given: then it has a self-signed certificate of its
+   * own for exactly those names (certFiles[domain]), e.g. a name that is not
+   * the host's, to play a server with a certificate for the wrong name.
+   */
+  extraHosts?: { domain: string; certNames?: string[] }[];
 }
 
 export interface ProsodyServer {
@@ -53,6 +62,10 @@ export interface ProsodyServer {
   readonly host: "127.0.0.1";
   /** c2s port (STARTTLS, encryption required). */
   readonly port: number;
+  /** Direct TLS c2s port, with the directTls option. */
+  readonly directTlsPort: number | undefined;
+  /** The certificate of each VirtualHost (the main one's is caFile). */
+  readonly certFiles: Readonly<Record<string, string>>;
   /** HTTP port on 127.0.0.1 when an HTTP module is enabled, else undefined. */
   readonly httpPort: number | undefined;
   /** ws://127.0.0.1:PORT/xmpp-websocket when mod_websocket is enabled. */
@@ -71,8 +84,8 @@ export interface ProsodyServer {
   readonly timings: { startMs: number; usersMs: number };
   /** username@domain */
   jid(username: string): string;
-  /** Create (or overwrite) an account with prosodyctl. */
-  registerUser(username: string, password: string): Promise<void>;
+  /** Create (or overwrite) an account with prosodyctl (on `host`, by default the main domain). */
+  registerUser(username: string, password: string, host?: string): Promise<void>;
   /** SIGTERM by PID, wait (SIGKILL after 5 s), then remove the temp dir. Idempotent. */
   stop(): Promise<void>;
   /** The server's log file (kept in memory after stop()) plus anything it printed. */
@@ -110,6 +123,9 @@ function checkName(kind: string, value: string): void {
 export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyServer> {
   const domain = opts.domain ?? "localhost";
   checkName("domain", domain);
+  const extraHosts = opts.extraHosts ?? [];
+  for (const h of extraHosts) for (const n of [h.domain, ...(h.certNames ?? [])]) checkName("domain", n);
+  const sharing = extraHosts.filter((h) => !h.certNames).map((h) => h.domain);
   const users = opts.users ?? [];
   for (const u of users) checkName("username", u.username);
   const modules = opts.modules ?? [];
@@ -138,12 +154,21 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
     throw err;
   };
 
-  // Self-signed certificate (EC P-256, fast) for the domain and 127.0.0.1.
-  try {
-    await run("openssl", [
+  // Self-signed certificates (EC P-256, fast): the domain's (also for 127.0.0.1
+  // and the hosts that share it), and one per extra host with names of its own.
+  const selfSigned = (key: string, cert: string, names: string[], ip: boolean) =>
+    run("openssl", [
       "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-keyout", keyFile, "-out", certFile, "-days", "3650", "-subj", `/CN=${domain}`,
-      "-addext", `subjectAltName=DNS:${domain},IP:127.0.0.1`,
+      "-keyout", key, "-out", cert, "-days", "3650", "-subj", `/CN=${names[0]}`,
+      "-addext", `subjectAltName=${[...names.map((n) => `DNS:${n}`), ...(ip ? ["IP:127.0.0.1"] : [])].join(",")}`,
+    ]);
+  const hostFiles = extraHosts.map((h) =>
+    h.certNames ? { ...h, certFile: join(certsDir, `${h.domain}.crt`), keyFile: join(certsDir, `${h.domain}.key`) } : { ...h, certFile, keyFile },
+  );
+  try {
+    await Promise.all([
+      selfSigned(keyFile, certFile, [domain, ...sharing], true),
+      ...hostFiles.filter((h) => h.certNames).map((h) => selfSigned(h.keyFile, h.certFile, h.certNames!, false)),
     ]);
   } catch (err) {
     fail(err);
@@ -157,6 +182,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
   let lastError: unknown;
   for (let attempt = 1; attempt <= 3; attempt++) {
     const port = await freePort("tcp", "127.0.0.1");
+    const directTlsPort = opts.directTls ? await freePort("tcp", "127.0.0.1") : undefined;
     const httpPort = wantHttp ? await freePort("tcp", "127.0.0.1") : undefined;
     const lines = [
       "-- Generated by test/helpers/prosody.ts: a throwaway server for tests.",
@@ -172,7 +198,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
       "}",
       `interfaces = ${luaList(["127.0.0.1", ...(opts.extraInterfaces ?? [])])}`,
       `c2s_ports = { ${port} }`,
-      "c2s_direct_tls_ports = {}",
+      `c2s_direct_tls_ports = { ${directTlsPort ?? ""} }`,
       "legacy_ssl_ports = {}",
       "s2s_ports = {}",
       "s2s_direct_tls_ports = {}",
@@ -202,11 +228,13 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
       "-- extraConfig",
       opts.extraConfig ?? "",
       "",
-      `VirtualHost ${lua(domain)}`,
-      `  ssl = { key = ${lua(keyFile)}, certificate = ${lua(certFile)} }`,
-      "-- hostConfig",
-      opts.hostConfig ?? "",
-      "",
+      ...[{ domain, certFile, keyFile }, ...hostFiles].flatMap((h) => [
+        `VirtualHost ${lua(h.domain)}`,
+        `  ssl = { key = ${lua(h.keyFile)}, certificate = ${lua(h.certFile)} }`,
+        "-- hostConfig",
+        opts.hostConfig ?? "",
+        "",
+      ]),
     ];
     writeFileSync(configFile, lines.join("\n"));
 
@@ -239,7 +267,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
         why = `port ${port} was taken`;
         break;
       }
-      if (activated.test(log) && (await tcpAccepts("127.0.0.1", port))) {
+      if (activated.test(log) && (await tcpAccepts("127.0.0.1", port)) && (directTlsPort === undefined || (await tcpAccepts("127.0.0.1", directTlsPort)))) {
         ready = true;
         break;
       }
@@ -265,6 +293,8 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
       domain,
       host: "127.0.0.1",
       port,
+      directTlsPort,
+      certFiles: Object.fromEntries([[domain, certFile], ...hostFiles.map((h) => [h.domain, h.certFile])]),
       httpPort,
       websocketUrl:
         httpPort !== undefined && modules.includes("websocket")
@@ -281,9 +311,9 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
       process: proc,
       timings: { startMs, usersMs: 0 },
       jid: (username) => `${username}@${domain}`,
-      registerUser: async (username, password) => {
+      registerUser: async (username, password, host = domain) => {
         checkName("username", username);
-        await run("prosodyctl", ["--config", configFile, "register", username, domain, password]);
+        await run("prosodyctl", ["--config", configFile, "register", username, host, password]);
       },
       stop: () => {
         stopped ??= (async () => {

@@ -110,11 +110,13 @@ describe("ejabberd: login, roster, calls, carbons, TURN, stream resumption", { s
     }
   }
 
-  test("the daemons log in with SCRAM over STARTTLS (as ejabberd's log says)", () => {
+  test("the daemons log in with SCRAM-SHA-1-PLUS over STARTTLS, bound to the TLS connection by tls-unique (as ejabberd's log says)", () => {
     const log = ej.logs();
     for (const who of ["alice", "bob"]) {
-      assert.match(log, new RegExp(`Accepted c2s SCRAM-SHA-1 authentication for ${who}@localhost`), `${who} logged in with SCRAM-SHA-1`);
+      assert.match(log, new RegExp(`Accepted c2s SCRAM-SHA-1-PLUS authentication for ${who}@localhost`), `${who} logged in with SCRAM-SHA-1-PLUS`);
     }
+    // ejabberd 23.01 announces no XEP-0440 list; it takes tls-unique (from the TLS 1.3 Finished) and checks it.
+    assert.match(alice.process.output(), /"mechanism":"SCRAM-SHA-1-PLUS","channelBinding":"tls-unique","msg":"online"/);
     assert.doesNotMatch(log, /Accepted c2s PLAIN authentication/);
     assert.match(alice.jid, /^alice@localhost\/jingled$/);
   });
@@ -297,7 +299,7 @@ describe("ejabberd: login, roster, calls, carbons, TURN, stream resumption", { s
     assert.equal((await alice.waitForEvent(is(callId, "ended"), 10000, "alice ended")).reason, "success");
   });
 
-  test("a second server runs beside the first (its own node name and distribution port, no epmd); SCRAM-SHA-256 there", async (t) => {
+  test("a second server runs beside the first (its own node name and distribution port, no epmd); SCRAM-SHA-256-PLUS there", async (t) => {
     // Passwords stored as SHA-256 SCRAM: ejabberd offers SCRAM-SHA-256 (and -PLUS, PLAIN), not SCRAM-SHA-1.
     const other = await startEjabberd({ scramHash: "sha256", users: [{ username: "zed", password: "z-pw" }] });
     try {
@@ -307,7 +309,7 @@ describe("ejabberd: login, roster, calls, carbons, TURN, stream resumption", { s
       });
       await zed.start();
       await zed.stop();
-      assert.match(other.logs(), /Accepted c2s SCRAM-SHA-256 authentication for zed@localhost/);
+      assert.match(other.logs(), /Accepted c2s SCRAM-SHA-256-PLUS authentication for zed@localhost/);
       assert.notEqual(other.node, ej.node);
       assert.notEqual(other.distPort, ej.distPort);
       // Each server's control commands reach that server only.

@@ -9,6 +9,7 @@ import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
 import { XmppConnection, type XmppOptions } from "../../src/xmpp/connection.js";
 import { jingleFeatures, NS_DISCO_INFO } from "../../src/xmpp/caps.js";
 import { silentLogger } from "../../src/util/logger.js";
+import { pino } from "pino";
 
 describe("XMPP account connection (real Prosody)", { timeout: 60_000 }, () => {
   let prosody: ProsodyServer;
@@ -99,4 +100,42 @@ describe("XMPP account connection (real Prosody)", { timeout: 60_000 }, () => {
     assert.equal(got.attrs.from, dave.jid);
     assert.equal(got.getChild("slow", "urn:jingled:test")?.attrs.by, "dave");
   });
+});
+
+describe("channel binding with Prosody 0.12 (real Prosody)", { timeout: 60_000 }, () => {
+  // Prosody 0.12 knows only tls-unique, which RFC 9266 leaves undefined for TLS 1.3: there it offers no -PLUS
+  // (jingled logs in with SCRAM-SHA-1, gs2 flag "y"); on TLS 1.2 it offers SCRAM-SHA-1-PLUS and checks the binding.
+  for (const tls12 of [false, true]) {
+    test(tls12 ? "TLS 1.2 only: SCRAM-SHA-1-PLUS with tls-unique" : "TLS 1.3: SCRAM-SHA-1, no -PLUS offered", async () => {
+      const prosody = await startProsody({ users: [{ username: "erin", password: "erin-pw" }], ...(tls12 ? { extraConfig: 'c2s_ssl = { protocol = "tlsv1_2" }' } : {}) });
+      const lines: { msg?: string; mechanism?: string; channelBinding?: string }[] = [];
+      const c = new XmppConnection({
+        jid: `erin@${prosody.domain}`,
+        password: "erin-pw",
+        resource: "test",
+        service: `xmpp://127.0.0.1:${prosody.port}`,
+        allowPlaintext: false,
+        caFile: prosody.caFile,
+        priority: 0,
+        features: [],
+        logger: pino({ level: "debug" }, { write: (s: string) => void lines.push(JSON.parse(s) as (typeof lines)[number]) }),
+      });
+      try {
+        await c.start();
+        const online = lines.find((l) => l.msg === "online")!;
+        const log = prosody.logs();
+        if (tls12) {
+          assert.deepEqual([online.mechanism, online.channelBinding], ["SCRAM-SHA-1-PLUS", "tls-unique"]);
+          assert.match(log, /Channel binding 'tls-unique' supported/);
+          assert.match(log, /<auth [^>]*mechanism='SCRAM-SHA-1-PLUS'/);
+        } else {
+          assert.deepEqual([online.mechanism, online.channelBinding], ["SCRAM-SHA-1", undefined]);
+          assert.match(log, /Channel binding 'tls-unique' undefined in context of TLS 1\.3/);
+        }
+      } finally {
+        await c.stop();
+        await prosody.stop();
+      }
+    });
+  }
 });

@@ -3,7 +3,7 @@
 // terminal raw, in events, results and raw JSON alike.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { escapeControl, formatCall, formatEvent, formatRoster, printable, printableJson } from "../../src/cli/format.js";
+import { escapeControl, formatAccount, formatCall, formatEvent, formatRoster, printable, printableJson } from "../../src/cli/format.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
@@ -36,4 +36,20 @@ test("printableJson is still the same JSON, with nothing raw", () => {
   const json = printableJson(value);
   assert.doesNotMatch(json.replace(/\n/g, ""), RAW);
   assert.deepEqual(JSON.parse(json), value);
+});
+
+test("the account line says where the connection went, why it is not online and when the next try is", () => {
+  const retryAt = new Date(2026, 0, 2, 3, 4, 5).toISOString();
+  assert.equal(
+    formatAccount({ jid: "door@home.test", state: "reconnecting", reason: "cannot reach the XMPP service of home.test: xmpp://home.test:5222: connection refused", retryAt }),
+    "account door@home.test reconnecting: cannot reach the XMPP service of home.test: xmpp://home.test:5222: connection refused (next try at 03:04:05)",
+  );
+  assert.equal(
+    formatAccount({ jid: "door@home.test/jingled", state: "online", server: "xmpps://xmpp.home.test:5223 (2001:db8::1)" }),
+    "account door@home.test/jingled online via xmpps://xmpp.home.test:5223 (2001:db8::1)",
+  );
+  assert.equal(
+    formatEvent({ event: "account", seq: 3, time: "t", state: "reconnecting", reason: "connection lost", retryAt } as AnyEvent),
+    "account reconnecting: connection lost (next try at 03:04:05)",
+  );
 });

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { EXIT } from "../../src/util/exit-codes.js";
 
 const unitFile = fileURLToPath(new URL("../../../scripts/jingled.service", import.meta.url));
 const text = readFileSync(unitFile, "utf8");
@@ -33,7 +34,7 @@ test("jingled.service: hardening, socket directory, reload and stop behaviour", 
     ["Environment", "XDG_RUNTIME_DIR=%t"],
     ["ExecReload", "/bin/kill -HUP $MAINPID"],
     ["KillSignal", "SIGTERM"],
-    ["RestartPreventExitStatus", "64 78"],
+    ["Restart", "on-failure"],
     ["CapabilityBoundingSet", ""],
     ["UMask", "0077"],
   ] as const) {
@@ -44,6 +45,16 @@ test("jingled.service: hardening, socket directory, reload and stop behaviour", 
   // V8's JIT needs writable+executable memory.
   assert.equal(one("MemoryDenyWriteExecute"), "no");
   assert.match(one("ExecStart")!, /bin\/jingled\.js --config \/etc\/jingled\/jingled\.yaml$/);
+});
+
+test("jingled.service restarts what a restart can fix (server not up yet: 69) and nothing else (wrong password 77, bad config 78, usage 64)", () => {
+  const d = directives();
+  assert.equal(d.get("Restart")?.at(-1), "on-failure");
+  const prevented: number[] = (d.get("RestartPreventExitStatus")?.at(-1) ?? "").split(/\s+/).map(Number).sort((a, b) => a - b);
+  const noRestart: number[] = Object.values(EXIT).filter((e) => !e.restartHelps && e.code !== 0).map((e) => e.code).sort((a, b) => a - b);
+  assert.deepEqual(prevented, noRestart);
+  for (const code of [EXIT.unavailable.code, EXIT.protocol.code, EXIT.failure.code]) assert.ok(!prevented.includes(code), `${code} is restarted`);
+  assert.ok(prevented.includes(EXIT.noPermission.code) && prevented.includes(EXIT.config.code));
 });
 
 test("jingled.service: systemd-analyze verify reports nothing", (t) => {

@@ -131,6 +131,7 @@ describe("login against a hostile server", { timeout: 60_000 }, () => {
       await c.acceptPlain();
       await c.openStream(FEATURES.bind);
       await c.bind("alice@localhost/test");
+      await c.answerCarbons();
       await c.expect(/<presence/); // online: initial presence
       await sleep(200);
       c.close(); // the man in the middle cuts the connection ...

@@ -120,9 +120,6 @@ declare module "@xmpp/sasl" {
   export default function sasl(deps: { streamFeatures: unknown; saslFactory: unknown }, onAuthenticate: OnAuthenticate): void;
 }
 
-declare module "@xmpp/sasl-scram-sha-1" {
-  export default function scramsha1(factory: unknown): void;
-}
 declare module "@xmpp/sasl-plain" {
   export default function plain(factory: unknown): void;
 }

@@ -5,6 +5,10 @@
 // Where to connect: discovery.ts (DNS SRV, XEP-0368) and dial.ts (Happy
 // Eyeballs, Direct TLS) in place of @xmpp's connect(); when to reconnect and
 // when to stop: reconnect-policy.ts in place of @xmpp/reconnect's fixed 1 s.
+// So the umbrella @xmpp/client is not a dependency: its parts that serve are
+// imported here one by one, and the ones it would add are replaced as said
+// (its resolve: no SNI for Direct TLS, no '.' target, ENOTFOUND for a domain
+// without an address; its SCRAM: no server signature check, no -PLUS).
 import net from "node:net";
 import tls from "node:tls";
 import { readFileSync } from "node:fs";

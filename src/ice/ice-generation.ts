@@ -24,10 +24,21 @@ import { CandidatePairState, Connection, type Candidate, type CandidatePair } fr
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
 import { adoptRelay, closeLocal, deleteAllocation, guardReceive, guardSockets, pairLocal, releaseTurnAllocations, setLocalCredentials } from "./werift-internals.js";
-import { allocateRelay, distinctTurnServers } from "./turn-allocate.js";
+import { allocateRelay, distinctTurnServers, type TurnServer } from "./turn-allocate.js";
 import { newLocalCredentials } from "./stun-auth.js";
 import { PortGuard } from "./port-guard.js";
-import type { SelectedPair, TurnServer } from "./ice-agent.js";
+
+export interface CandidateSummary {
+  type: string;
+  ip: string;
+  port: number;
+}
+
+/** The pair a generation nominated: what carries the media. */
+export interface SelectedPair {
+  local: CandidateSummary;
+  remote: CandidateSummary;
+}
 
 export interface GenerationOptions {
   id: number;

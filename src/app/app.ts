@@ -29,6 +29,7 @@ import { createCommandHandlers, type CommandContext } from "./commands.js";
 import { listDevices } from "./devices.js";
 import { decideIncoming, type CallPolicy, type IncomingDecision } from "./policy.js";
 import { planReload } from "./reload.js";
+import { checkRuntime } from "./runtime-checks.js";
 import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js";
 import { Call, type CallInfo } from "./call.js";
 import { PresenceBook, type Caps } from "./presence-book.js";
@@ -128,7 +129,7 @@ export class App {
     this.#configEnv = opts.configEnv ?? process.env;
     this.#log = logger;
     this.#events = createEventBus(logger);
-    // The Opus implementation of the calls made from now on (the schema checked it is available).
+    // The Opus implementation of the calls made from now on (main checked it is available: runtime-checks.ts).
     selectOpusBackend(cfg.media.opus.backend);
     this.#hostAddresses = selectHostAddresses({
       ...(cfg.ice.addresses ? { addresses: cfg.ice.addresses } : {}),
@@ -288,6 +289,7 @@ export class App {
     let next: LoadedConfig;
     try {
       next = loadConfigFile(file, this.#configEnv);
+      checkRuntime(next);
     } catch (err) {
       if (err instanceof ConfigError) throw new CommandError("bad-argument", `reload: ${err.message}\nnothing was changed`);
       throw err;

@@ -1,7 +1,7 @@
 // The configuration file's schema. Every key is documented in config/example.yaml.
 // Validation errors name the key, what was found and what was expected.
 import { z } from "zod";
-import { OpusBackendChoice, nativeOpusProblem } from "../media/codecs/opus-backend.js";
+import { OpusBackendChoice } from "../media/codecs/opus-backend.js";
 import { COMMAND_NAMES, CallEventType, EventName } from "../control/protocol.js";
 import { codecIds } from "../media/codecs/index.js";
 
@@ -128,13 +128,8 @@ export const configSchema = z.strictObject({
           fec: z.boolean().default(true),
           dtx: z.boolean().optional(),
           /** Implementation: native (system libopus; decodes in-band FEC), wasm (opusscript), auto (native when built). */
-          backend: z
-            .enum([OpusBackendChoice.Auto, OpusBackendChoice.Native, OpusBackendChoice.Wasm])
-            .default(OpusBackendChoice.Auto)
-            .superRefine((v, ctx) => {
-              const problem = v === OpusBackendChoice.Native ? nativeOpusProblem() : undefined;
-              if (problem) ctx.addIssue({ code: "custom", message: `the native Opus backend is not available: ${problem}` });
-            }),
+          // Whether native is built here is checked when the daemon starts (src/app/runtime-checks.ts).
+          backend: z.enum([OpusBackendChoice.Auto, OpusBackendChoice.Native, OpusBackendChoice.Wasm]).default(OpusBackendChoice.Auto),
         })
         .prefault({}),
       /** RFC 4733 DTMF: tone and pause per digit, ms. */

@@ -23,7 +23,8 @@ import { startFrontEnds, type FrontEnds } from "./front-ends.js";
 import { createFrameClock, type FrameClock } from "../util/frame-clock.js";
 import { setLogLevel, type Logger } from "../util/logger.js";
 import { CommandError, ConfigError, errorMessage } from "../util/errors.js";
-import type { ReloadResult } from "../control/protocol.js";
+import { bareJid, sameBareJid, sameJid } from "../util/jid.js";
+import type { CallArgs, CallStartResult, ReloadResult } from "../control/protocol.js";
 import { Roster } from "../xmpp/roster.js";
 import { createCommandHandlers, type CommandContext } from "./commands.js";
 import { listDevices } from "./devices.js";
@@ -60,15 +61,6 @@ function parseStun(uri: string): [string, number] {
   return [m[1]!, m[2] ? Number(m[2]) : 3478];
 }
 
-function bareOf(jid: string): string {
-  const i = jid.indexOf("/");
-  return i < 0 ? jid : jid.slice(0, i);
-}
-
-function sameJid(a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase();
-}
-
 /** The configuration's media section as what calls need (issue 4). */
 function mediaPrefsOf(m: LoadedConfig["media"]): MediaPreferences {
   const { bitrate, complexity, fec, dtx } = m.opus;
@@ -82,8 +74,6 @@ function mediaPrefsOf(m: LoadedConfig["media"]): MediaPreferences {
   };
 }
 
-const JID_RE = /^[^@/\s]+@[^@/\s]+(\/[^\s]+)?$/;
-
 export class App {
   /** Replaced by reload() (restart-only keys keep their start values). */
   #cfg: LoadedConfig;
@@ -96,8 +86,8 @@ export class App {
   readonly #presence = new PresenceBook({
     keep: (bare) =>
       this.#roster.has(bare) ||
-      sameJid(bare, bareOf(this.#xmpp.jid ?? this.#cfg.account.jid)) ||
-      [...this.#calls.values()].some((c) => sameJid(bareOf(c.peer), bare)),
+      sameBareJid(bare, this.#xmpp.jid ?? this.#cfg.account.jid) ||
+      [...this.#calls.values()].some((c) => sameBareJid(c.peer, bare)),
   });
   readonly #extServices: ExternalServices;
   #certificate: DtlsCertificate | undefined;
@@ -229,7 +219,7 @@ export class App {
   #commandContext(): CommandContext {
     return {
       calls: () => [...this.#calls.values()],
-      placeCall: (args) => this.#cmdCall({ ...args }),
+      placeCall: (args) => this.#cmdCall(args),
       status: () => this.#status(),
       callList: () => this.#callList(),
       policy: () => this.#policy(),
@@ -315,19 +305,11 @@ export class App {
     return [...this.#calls.values()].map((c) => ({ ...c.info(), ...(c.stats() ? { stats: c.stats() } : {}) }));
   }
 
-  async #cmdCall(args: Record<string, unknown>): Promise<{ callId: string; sid: string; peer: string }> {
+  /** The call command, its arguments checked (control/command-args.ts). */
+  async #cmdCall(args: CallArgs): Promise<CallStartResult> {
     const target = args.jid;
-    if (typeof target !== "string" || !JID_RE.test(target)) {
-      throw new CommandError("bad-argument", "jid must be a JID like user@example.org or user@example.org/resource");
-    }
     if (this.#xmpp.state !== "online") throw new CommandError("not-connected", `the account is ${this.#xmpp.state}`);
-    let codecs = resolveCodecs(this.#cfg.media.codecs);
-    if (args.codecs !== undefined) {
-      if (!Array.isArray(args.codecs) || args.codecs.some((c) => typeof c !== "string") || args.codecs.length === 0) {
-        throw new CommandError("bad-argument", "codecs must be a non-empty list of codec names");
-      }
-      codecs = resolveCodecs(args.codecs as string[]);
-    }
+    const codecs = resolveCodecs(args.codecs ?? this.#cfg.media.codecs);
     const direct = !target.includes("/") ? await this.#directTarget(target) : undefined;
     if (!target.includes("/") && !direct) {
       // XEP-0353: propose to every device of the bare JID; the session starts with the one that proceeds.
@@ -518,7 +500,7 @@ export class App {
         // carbon, and must ring (propose), stop ringing (retract) or learn of
         // the answer to their own proposal (proceed) as if it had come directly.
         // A carbon of a message to another of our full JIDs is that device's business.
-        const own = bareOf(this.#xmpp.jid ?? this.#cfg.account.jid);
+        const own = bareJid(this.#xmpp.jid ?? this.#cfg.account.jid);
         if (sameJid(carbon.message.attrs.to ?? "", own)) this.#onJmiMessage(carbon.message);
         return;
       }
@@ -561,7 +543,7 @@ export class App {
       return;
     }
     if (el.action === "proceed") {
-      if (call.jmi?.role !== "caller" || call.jmi.state !== "proposed" || !sameJid(bareOf(from), bareOf(call.peer))) {
+      if (call.jmi?.role !== "caller" || call.jmi.state !== "proposed" || !sameBareJid(from, call.peer)) {
         this.#log.warn({ from, id: el.id }, "proceed from a JID never proposed to ignored");
         return;
       }
@@ -580,7 +562,7 @@ export class App {
     if (this.#bySid.has(el.id)) return; // a duplicate (e.g. from the archive)
     // Tie-break (both sides proposed at once): the lower id loses, on both sides alike.
     const mine = [...this.#calls.values()].find(
-      (c) => c.jmi?.role === "caller" && c.jmi.state === "proposed" && sameJid(bareOf(c.peer), bareOf(from)),
+      (c) => c.jmi?.role === "caller" && c.jmi.state === "proposed" && sameBareJid(c.peer, from),
     );
     if (mine) {
       if (mine.sid > el.id) {
@@ -607,7 +589,7 @@ export class App {
     for (const direction of ["sent", "received"] as const) {
       const wrapper = stanza.getChild(direction, "urn:xmpp:carbons:2");
       if (!wrapper) continue;
-      const own = bareOf(this.#xmpp.jid ?? this.#cfg.account.jid);
+      const own = bareJid(this.#xmpp.jid ?? this.#cfg.account.jid);
       if (!sameJid(stanza.attrs.from ?? "", own)) return undefined; // spoofed carbon
       const message = wrapper.getChild("forwarded", "urn:xmpp:forward:0")?.getChild("message");
       return message ? { direction, message } : undefined;

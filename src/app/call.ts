@@ -14,12 +14,14 @@ import { MediaSession, type MediaPreferences, type MediaStats } from "../media/m
 import type { CodecDescriptor } from "../media/codecs/codec.js";
 import { createSource } from "../media/sources/index.js";
 import { createSink } from "../media/sinks/index.js";
-import type { SinkSpec, SourceSpec } from "../config/schema.js";
+import type { SourceSpec } from "../media/sources/source.js";
+import type { SinkSpec } from "../media/sinks/sink.js";
 import type { FrameClock } from "../util/frame-clock.js";
 import type { Logger } from "../util/logger.js";
 import { SerialQueue } from "../util/serial-queue.js";
 import { TypedEmitter } from "../util/events.js";
 import { CallError, errorMessage } from "../util/errors.js";
+import { bareJid, sameBareJid } from "../util/jid.js";
 import { answerOffer, applyAnswer, encoderOptionsFor, offerPayloadTypes, type Negotiated, type OfferOptions } from "./negotiation.js";
 
 export const CALL_STATES = {
@@ -93,11 +95,6 @@ export interface CallDeps {
  * device has said yes (the session-initiate follows with sid = propose id).
  */
 type JmiPhase = { role: "caller" | "callee"; state: "proposed" | "proceeded" };
-
-function bareJid(jid: string): string {
-  const i = jid.indexOf("/");
-  return i < 0 ? jid : jid.slice(0, i);
-}
 
 export type CallEvents = {
   state: [state: CallState, info: CallInfo];
@@ -279,7 +276,7 @@ export class Call extends TypedEmitter<CallEvents> {
   jmiReceived(el: JmiElement, from: string): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#state === "ended" || !this.#jmi) return;
-      if (bareJid(from).toLowerCase() !== bareJid(this.#peer).toLowerCase()) return;
+      if (!sameBareJid(from, this.#peer)) return;
       if (this.#jmi.role === "caller") {
         if (el.action === "ringing" && this.#state === "outgoing") this.#setState("ringing");
         else if (el.action === "reject" && this.#jmi.state === "proposed") {

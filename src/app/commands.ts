@@ -18,7 +18,9 @@ import {
 } from "../control/protocol.js";
 import type { CommandHandler } from "../control/server.js";
 import { formatIssues } from "../config/load.js";
-import { sinkSpec, sourceSpec, type SinkSpec, type SourceSpec } from "../config/schema.js";
+import { sinkSpec, sourceSpec } from "../config/schema.js";
+import type { SourceSpec } from "../media/sources/source.js";
+import type { SinkSpec } from "../media/sinks/sink.js";
 import { CommandError } from "../util/errors.js";
 import type { Roster } from "../xmpp/roster.js";
 import type { AccountState } from "../xmpp/connection.js";

@@ -2,6 +2,7 @@
 // pure, and every handler uses them, so each command reports bad input the
 // same way (bad-argument, naming the key).
 import { CommandError } from "../util/errors.js";
+import { isUserJid } from "../util/jid.js";
 import {
   PresenceShow,
   RecordAction,
@@ -87,7 +88,9 @@ const CODEC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
 
 function parseCallArgs(args: Record<string, unknown>): CallArgs {
   rejectUnknownKeys("call", args, ["jid", "codecs"]);
-  const result: CallArgs = { jid: checkJid("call", args.jid, "bare or full JID") };
+  const jid = checkJid("call", args.jid, "bare or full JID");
+  if (!isUserJid(jid)) throw badArgument(`call: "${jid.slice(0, 100)}" is not a valid JID (user@example.org or user@example.org/resource)`);
+  const result: CallArgs = { jid };
   const { codecs } = args;
   if (codecs !== undefined) {
     // Which ids exist is the daemon's codec registry's business (it answers

@@ -219,6 +219,8 @@ test("parseCommandArgs: call", () => {
   badArgument(() => parseCommandArgs("call", {}), '"jid"');
   badArgument(() => parseCommandArgs("call", { jid: 7 }), '"jid"');
   badArgument(() => parseCommandArgs("call", { jid: "bob @example.org" }), "not a valid JID");
+  badArgument(() => parseCommandArgs("call", { jid: "bob" }), "not a valid JID");
+  badArgument(() => parseCommandArgs("call", { jid: "bob@example.org/" }), "not a valid JID");
   // Ids are the daemon's registry's business: any short encoding name passes here, lower-cased.
   assert.deepEqual(parseCommandArgs("call", { jid: "b@x", codecs: ["G722", "pcma", "g722"] }).codecs, ["g722", "pcma"]);
   badArgument(() => parseCommandArgs("call", { jid: "b@x", codecs: ["no such codec"] }), "not a codec id");

@@ -24,7 +24,7 @@ import { createFrameClock, type FrameClock } from "../util/frame-clock.js";
 import { setLogLevel, type Logger } from "../util/logger.js";
 import { CommandError, ConfigError, errorMessage } from "../util/errors.js";
 import { bareJid, sameBareJid, sameJid } from "../util/jid.js";
-import type { CallArgs, CallStartResult, ReloadResult } from "../control/protocol.js";
+import type { CallArgs, CallInfo, CallStartResult, ReloadResult, StatusResult } from "../control/protocol.js";
 import { Roster } from "../xmpp/roster.js";
 import { createCommandHandlers, type CommandContext } from "./commands.js";
 import { listDevices } from "./devices.js";
@@ -32,7 +32,7 @@ import { decideIncoming, type CallPolicy, type IncomingDecision } from "./policy
 import { planReload } from "./reload.js";
 import { checkRuntime } from "./runtime-checks.js";
 import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js";
-import { Call, type CallInfo } from "./call.js";
+import { Call } from "./call.js";
 import { PresenceBook, type Caps } from "./presence-book.js";
 
 export { VERSION } from "../version.js";
@@ -200,7 +200,7 @@ export class App {
 
   // ------------------------------------------------------------ commands
 
-  #status() {
+  #status(): StatusResult {
     const account: { jid: string; state: AccountState; reason?: string } = {
       jid: this.#xmpp.jid ?? this.#cfg.account.jid,
       state: this.#xmpp.state,

@@ -22,36 +22,8 @@ import { SerialQueue } from "../util/serial-queue.js";
 import { TypedEmitter } from "../util/events.js";
 import { CallError, errorMessage } from "../util/errors.js";
 import { bareJid, sameBareJid } from "../util/jid.js";
+import type { Actor, CallInfo, CallState, Encryption, FileEventType, IceEventType } from "../control/protocol.js";
 import { answerOffer, applyAnswer, encoderOptionsFor, offerPayloadTypes, type Negotiated, type OfferOptions } from "./negotiation.js";
-
-export const CALL_STATES = {
-  outgoing: "outgoing",
-  ringing: "ringing",
-  incoming: "incoming",
-  connecting: "connecting",
-  active: "active",
-  ended: "ended",
-} as const;
-export type CallState = (typeof CALL_STATES)[keyof typeof CALL_STATES];
-
-export interface CallInfo {
-  id: string;
-  sid: string;
-  peer: string;
-  direction: "outgoing" | "incoming";
-  state: CallState;
-  startedAt: string;
-  answeredAt?: string;
-  endedAt?: string;
-  codec?: string;
-  reason?: string;
-  localCandidate?: SelectedPair["local"];
-  remoteCandidate?: SelectedPair["remote"];
-  held?: boolean;
-  muted?: boolean;
-  peerHeld?: boolean;
-  peerMuted?: boolean;
-}
 
 export interface CallDeps {
   id: string;
@@ -98,16 +70,16 @@ type JmiPhase = { role: "caller" | "callee"; state: "proposed" | "proceeded" };
 
 export type CallEvents = {
   state: [state: CallState, info: CallInfo];
-  media: [info: { codec: string; pair: SelectedPair; encryption: "dtls-srtp" | "none"; srtpProfile?: string }];
+  media: [info: { codec: string; pair: SelectedPair; encryption: Encryption; srtpProfile?: string }];
   ended: [info: CallInfo & { durationMs: number; text?: string }];
   /** Hold and mute, by us (control commands) or by the peer (XEP-0167 session-info). */
-  control: [type: "held" | "resumed" | "muted" | "unmuted", by: "local" | "peer"];
+  control: [type: "held" | "resumed" | "muted" | "unmuted", by: Actor];
   /** ICE path changes during the call: the pair went silent, a restart began (by us or the peer), a new pair carries media. */
-  ice: [info: { type: "disconnected" | "restarting" | "restarted"; by?: "local" | "peer"; reason?: string; pair?: SelectedPair }];
+  ice: [info: { type: IceEventType; by?: Actor; reason?: string; pair?: SelectedPair }];
   /** A DTMF digit the peer sent (RFC 4733). */
   dtmf: [digit: string, durationMs?: number];
   /** A playback or recording that ended: played out / written, cut short (another play, the call ended), or failed. */
-  file: [kind: "playback" | "recording", file: string, result: "finished" | "stopped" | "failed", error?: string];
+  file: [kind: "playback" | "recording", file: string, result: FileEventType, error?: string];
 };
 
 const CONTENT_NAME = "audio";

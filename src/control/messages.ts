@@ -4,6 +4,11 @@
 // (jinglectl, the MQTT bridge, the package's users) are typed from here; the
 // protocol itself is documented at the top of ./protocol.ts, which re-exports
 // all of this.
+import type { AccountState, CandidateSummary, PresenceShow, RosterItem, SelectedPair } from "../util/vocabulary.js";
+
+// What a layer below produces and the protocol reports as it is (declared in util/vocabulary.ts).
+export { AccountState, CandidateType, PresenceShow, Subscription } from "../util/vocabulary.js";
+export type { CandidateSummary, RosterItem, SelectedPair } from "../util/vocabulary.js";
 
 // ---------------------------------------------------------------- envelope
 
@@ -15,14 +20,6 @@ export interface EventEnvelope {
 }
 
 // ---------------------------------------------------------------- states
-
-export const AccountState = {
-  Connecting: "connecting",
-  Online: "online",
-  Reconnecting: "reconnecting",
-  Offline: "offline",
-} as const;
-export type AccountState = (typeof AccountState)[keyof typeof AccountState];
 
 export const CallDirection = { Outgoing: "outgoing", Incoming: "incoming" } as const;
 export type CallDirection = (typeof CallDirection)[keyof typeof CallDirection];
@@ -75,6 +72,17 @@ export type EventName = (typeof EventName)[keyof typeof EventName];
 export const RefusedReason = { NotAllowed: "not-allowed", Busy: "busy" } as const;
 export type RefusedReason = (typeof RefusedReason)[keyof typeof RefusedReason];
 
+/** What an `ice` event says about a call's ICE path. */
+export const IceEventType = { Disconnected: "disconnected", Restarting: "restarting", Restarted: "restarted" } as const;
+export type IceEventType = (typeof IceEventType)[keyof typeof IceEventType];
+
+/** How the media is carried: DTLS-SRTP (XEP-0320), or plain RTP/AVP for a peer without a fingerprint. */
+export const Encryption = { DtlsSrtp: "dtls-srtp", None: "none" } as const;
+export type Encryption = (typeof Encryption)[keyof typeof Encryption];
+
+/** How a playback or recording ended; "stopped": a playback cut short (another play, the call ended). */
+export const FileEventType = { Finished: "finished", Stopped: "stopped", Failed: "failed" } as const;
+export type FileEventType = (typeof FileEventType)[keyof typeof FileEventType];
 
 // ---------------------------------------------------------------- data types
 
@@ -105,17 +113,11 @@ export interface CallInfo {
   muted?: boolean;
   peerHeld?: boolean;
   peerMuted?: boolean;
+  /** The media statistics (as the stats command gives them), once there is media. */
+  stats?: Record<string, unknown>;
 }
 
-export interface CandidateSummary {
-  type: "host" | "srflx" | "prflx" | "relay";
-  ip: string;
-  port: number;
-  /** udp when absent. */
-  protocol?: "udp" | "tcp";
-}
-
-/** Same shape as the `status` result. */
+/** What the hello event and the `status` result both carry. */
 export interface Snapshot {
   account: AccountInfo;
   calls: CallInfo[];
@@ -148,6 +150,7 @@ export interface CallEvent extends EventEnvelope {
   /** The peer's free-text explanation of the reason, when it sent one. */
   text?: string;
   durationMs?: number;
+  /** ended: the call's last media statistics. */
   stats?: Record<string, unknown>;
 }
 
@@ -164,6 +167,21 @@ export interface MediaEvent extends EventEnvelope {
   localCandidate: CandidateSummary;
   remoteCandidate: CandidateSummary;
   pairType: "direct" | "relayed";
+  encryption: Encryption;
+  /** DTLS-SRTP: the SRTP protection profile, e.g. SRTP_AES128_CM_HMAC_SHA1_80. */
+  srtpProfile?: string;
+}
+
+export interface IceEvent extends EventEnvelope {
+  event: "ice";
+  callId: string;
+  type: IceEventType;
+  /** restarting: who began the ICE restart. */
+  by?: Actor;
+  /** disconnected, restarting: why. */
+  reason?: string;
+  /** restarted: the new pair. */
+  pair?: SelectedPair;
 }
 
 export interface StatsEvent extends EventEnvelope {
@@ -183,7 +201,7 @@ export interface FileEvent extends EventEnvelope {
   event: "playback" | "recording";
   callId: string;
   file: string;
-  type: "finished" | "failed";
+  type: FileEventType;
   error?: string;
 }
 
@@ -206,11 +224,64 @@ export type KnownEvent =
   | CallEvent
   | RefusedEvent
   | MediaEvent
+  | IceEvent
   | StatsEvent
   | DtmfEvent
   | FileEvent
   | RosterEvent
   | ReloadEvent;
+
+/** Every event the daemon publishes, by name: what a publisher must give for each. */
+export interface EventMap {
+  account: AccountEvent;
+  call: CallEvent;
+  refused: RefusedEvent;
+  media: MediaEvent;
+  ice: IceEvent;
+  stats: StatsEvent;
+  dtmf: DtmfEvent;
+  playback: FileEvent & { event: "playback" };
+  recording: FileEvent & { event: "recording" };
+  roster: RosterEvent;
+  reload: ReloadEvent;
+}
+// EventName and EventMap name the same events (checked when compiling).
+const _eventNamesMatch: [EventName, keyof EventMap] extends [keyof EventMap, EventName] ? true : never = true;
+void _eventNamesMatch;
+
+/**
+ * Each event's fields by name, as the protocol text lists them (the docs
+ * test holds the text against this list). Checked when compiling: a field
+ * an event has but this list lacks, or the reverse, does not compile.
+ * stats is open-ended: its fields grow with the media engine.
+ */
+export const EVENT_FIELDS = {
+  account: ["state", "reason"],
+  call: ["callId", "type", "peer", "codec", "by", "reason", "text", "durationMs", "stats"],
+  refused: ["peer", "reason"],
+  media: ["callId", "codec", "localCandidate", "remoteCandidate", "pairType", "encryption", "srtpProfile"],
+  ice: ["callId", "type", "by", "reason", "pair"],
+  stats: ["callId"],
+  dtmf: ["callId", "digit", "durationMs"],
+  playback: ["callId", "file", "type", "error"],
+  recording: ["callId", "file", "type", "error"],
+  roster: ["type", "jid", "item"],
+  reload: ["applied", "restartRequired"],
+} as const satisfies { [E in EventName]: readonly (keyof EventFields<EventMap[E]> & string)[] };
+type Unlisted<E extends EventName> = Exclude<keyof EventFields<EventMap[E]>, (typeof EVENT_FIELDS)[E][number]>;
+const _everyFieldListed: { [E in Exclude<EventName, "stats">]: Unlisted<E> extends never ? true : Unlisted<E> } = {
+  account: true,
+  call: true,
+  refused: true,
+  media: true,
+  ice: true,
+  dtmf: true,
+  playback: true,
+  recording: true,
+  roster: true,
+  reload: true,
+};
+void _everyFieldListed;
 
 /** Fields a producer passes to broadcast(): everything but the envelope. */
 export type EventFields<E extends EventEnvelope> = Omit<E, keyof EventEnvelope>;
@@ -219,10 +290,6 @@ export type EventFields<E extends EventEnvelope> = Omit<E, keyof EventEnvelope>;
 
 export const RejectReason = { Decline: "decline", Busy: "busy" } as const;
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
-
-/** XMPP presence (RFC 6121 §4.7.2.1 `show`), "available" meaning none. */
-export const PresenceShow = { Available: "available", Chat: "chat", Away: "away", Xa: "xa", Dnd: "dnd" } as const;
-export type PresenceShow = (typeof PresenceShow)[keyof typeof PresenceShow];
 
 export const RosterAction = { List: "list", Add: "add", Approve: "approve", Remove: "remove" } as const;
 export type RosterAction = (typeof RosterAction)[keyof typeof RosterAction];
@@ -281,6 +348,8 @@ export interface RosterArgs {
 
 /** The status command: the snapshot, and what the daemon's media engine has. */
 export interface StatusResult extends Snapshot {
+  /** The daemon's version. */
+  version: string;
   media: {
     opusBackend: "native" | "wasm";
     /** Every codec id the daemon has, in its order of preference. */
@@ -333,16 +402,6 @@ export interface DevicesResult {
 export interface PresenceResult {
   show: PresenceShow;
   text?: string;
-}
-export interface RosterItem {
-  /** Bare JID. */
-  jid: string;
-  name?: string;
-  /** RFC 6121 §2.1.2.5: whose presence each side sees. */
-  subscription: "none" | "to" | "from" | "both";
-  /** We asked for their presence and wait for the answer. */
-  pendingOut?: boolean;
-  groups: string[];
 }
 export interface RosterListResult {
   items: RosterItem[];

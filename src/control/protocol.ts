@@ -105,8 +105,8 @@
  *     stats      {callId?}                                -> {callId, state, codec?, packetsSent?, ...}
  *     set-input  {callId?, source: Source}                -> CallResult   (switch the audio source now)
  *     set-output {callId?, sink: Sink}                    -> CallResult   (switch the audio sink now)
- *     status     {}                                       -> {account: AccountInfo, media: {opusBackend: "native"|"wasm", codecs: [codec id]}, calls: CallInfo[]}
- *                codecs: every codec the daemon has, in its order of preference
+ *     status     {}                                       -> {version, account: AccountInfo, media: {opusBackend: "native"|"wasm", codecs: [codec id]}, calls: CallInfo[]}
+ *                version: the daemon's; codecs: every codec the daemon has, in its order of preference
  *     calls      {}                                       -> CallInfo[]
  *     devices    {}                                       -> {inputs: DeviceInfo[], outputs: DeviceInfo[]}
  *     presence   {show: "available"|"chat"|"away"|"xa"|"dnd", text?}
@@ -132,7 +132,8 @@
  *                  startedAt (ISO), answeredAt? (ISO), endedAt? (ISO), codec?,
  *                  reason?, sid? (the Jingle session id), localCandidate?,
  *                  remoteCandidate? (the selected pair, once connected),
- *                  held?, muted? (by us), peerHeld?, peerMuted? (the peer said so)}
+ *                  held?, muted? (by us), peerHeld?, peerMuted? (the peer said so),
+ *                  stats? (in status and calls: the stats command's fields, once there is media)}
  *       outgoing = we proposed, no answer yet; ringing = the peer's device rings;
  *       incoming = the peer calls us, not answered yet; connecting = accepted,
  *       media being set up; reason = XEP-0166 reason once ended.
@@ -155,13 +156,19 @@
  *              codec? once known
  *     refused  {peer, reason: "not-allowed"|"busy"}
  *              an incoming call the policy (calls.*) turned away; no call was created
- *     media    {callId, codec, localCandidate, remoteCandidate, pairType}
+ *     media    {callId, codec, localCandidate, remoteCandidate, pairType, encryption, srtpProfile?}
  *              candidates are {type: "host"|"srflx"|"prflx"|"relay", ip, port,
  *              protocol?: "udp"|"tcp" (udp when absent)}; pairType "direct"
- *              or "relayed" (either side is a TURN relay)
+ *              or "relayed" (either side is a TURN relay); encryption "dtls-srtp"
+ *              (XEP-0320; srtpProfile e.g. SRTP_AES128_CM_HMAC_SHA1_80) or "none"
+ *              (plain RTP with a peer that offers no fingerprint)
+ *     ice      {callId, type, by?, reason?, pair?}; type is one of
+ *                disconnected  (+ reason) the pair carrying media went silent
+ *                restarting    (+ by: "local"|"peer", reason) an ICE restart began
+ *                restarted     (+ pair: {local, remote} candidates) a new pair carries media
  *     stats    {callId, codec?, codecBackend?, packetsSent?, packetsReceived?, packetsLost?,
-              fractionLost?, jitterMs?, rttMs?, jitterBufferDelayMs?, concealedMs?,
-              framesConcealed?, fecRecovered?, rFactor?, mos?, ...}
+ *              fractionLost?, jitterMs?, rttMs?, jitterBufferDelayMs?, concealedMs?,
+ *              framesConcealed?, fecRecovered?, rFactor?, mos?, ...}
  *              every control.statsIntervalSec seconds per active call (0: never)
  *     dtmf     {callId, digit, durationMs?}   a digit the peer sent
  *     playback {callId, file, type: "finished"|"stopped"|"failed", error?}

@@ -35,7 +35,7 @@ export interface ControlServerOptions {
 export interface ControlServer {
   listen(): Promise<void>;
   /** Publishes `{event, seq, time, ...fields}` on the event bus, hence to every client. */
-  broadcast(event: string, fields?: object): void;
+  broadcast: EventBus["publish"];
   close(): Promise<void>;
   readonly clientCount: number;
 }

@@ -18,7 +18,8 @@ import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
 import type { IceCandidate } from "../jingle/protocol/index.js";
 import { fromJingleCandidate, toJingleCandidate } from "./candidate-map.js";
-import { IceGeneration, type SelectedPair } from "./ice-generation.js";
+import { IceGeneration } from "./ice-generation.js";
+import type { SelectedPair } from "../util/vocabulary.js";
 import type { TurnServer } from "./turn-allocate.js";
 
 export interface IceAgentOptions {
@@ -50,7 +51,7 @@ export interface IceServers {
 }
 
 export type { TurnServer } from "./turn-allocate.js";
-export type { CandidateSummary, SelectedPair } from "./ice-generation.js";
+export type { CandidateSummary, SelectedPair } from "../util/vocabulary.js";
 
 export type IceAgentEvents = {
   candidate: [candidate: IceCandidate];

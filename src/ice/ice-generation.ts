@@ -27,18 +27,7 @@ import { adoptRelay, closeLocal, deleteAllocation, guardReceive, guardSockets, p
 import { allocateRelay, distinctTurnServers, type TurnServer } from "./turn-allocate.js";
 import { newLocalCredentials } from "./stun-auth.js";
 import { PortGuard } from "./port-guard.js";
-
-export interface CandidateSummary {
-  type: string;
-  ip: string;
-  port: number;
-}
-
-/** The pair a generation nominated: what carries the media. */
-export interface SelectedPair {
-  local: CandidateSummary;
-  remote: CandidateSummary;
-}
+import type { CandidateType, SelectedPair } from "../util/vocabulary.js";
 
 export interface GenerationOptions {
   id: number;
@@ -303,7 +292,7 @@ export class IceGeneration {
     if (!p) return undefined;
     const l = p.localCandidate;
     const r = p.remoteCandidate;
-    return { local: { type: l.type, ip: l.host, port: l.port }, remote: { type: r.type, ip: r.host, port: r.port } };
+    return { local: { type: l.type as CandidateType, ip: l.host, port: l.port }, remote: { type: r.type as CandidateType, ip: r.host, port: r.port } };
   }
 
   /**

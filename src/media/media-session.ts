@@ -80,7 +80,7 @@ export interface MediaPreferences {
   rtcpIntervalMs?: number;
 }
 
-export interface MediaStats {
+export type MediaStats = {
   codec: string;
   /** the codec's implementation when it has several (Opus: "native" libopus or "wasm" opusscript) */
   codecBackend?: string;
@@ -140,7 +140,7 @@ export interface MediaStats {
   maxTickGapMs: number;
   localSsrc: number;
   remoteSsrc?: number;
-}
+};
 
 export type MediaSessionEvents = {
   /** A digit the peer sent (RFC 4733). */

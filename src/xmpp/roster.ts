@@ -9,22 +9,13 @@ import { errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import type { XmppConnection } from "./connection.js";
 import { bareKey } from "../util/jid.js";
+import { Subscription, type RosterItem } from "../util/vocabulary.js";
 
 export const NS_ROSTER = "jabber:iq:roster";
 
-export const SUBSCRIPTIONS = ["none", "to", "from", "both"] as const;
-/** §2.1.2.5: "to" = we see their presence, "from" = they see ours. */
-export type Subscription = (typeof SUBSCRIPTIONS)[number];
+const SUBSCRIPTIONS: readonly string[] = Object.values(Subscription);
 
-export interface RosterItem {
-  /** Bare JID, lower-cased. */
-  jid: string;
-  name?: string;
-  subscription: Subscription;
-  /** §2.1.2.2 ask="subscribe": we asked for their presence and wait for the answer. */
-  pendingOut?: boolean;
-  groups: string[];
-}
+export type { RosterItem } from "../util/vocabulary.js";
 
 export type RosterEvents = {
   /** A contact's item was added or changed (roster push). */
@@ -44,7 +35,7 @@ export function parseRosterItem(el: Element): (RosterItem & { remove?: true }) |
   const sub = el.attrs.subscription;
   const item: RosterItem & { remove?: true } = {
     jid: jid.toLowerCase(),
-    subscription: (SUBSCRIPTIONS as readonly string[]).includes(sub) ? (sub as Subscription) : "none",
+    subscription: SUBSCRIPTIONS.includes(sub) ? (sub as Subscription) : "none",
     groups: el.getChildren("group").map((g) => g.getText()).filter((g) => g !== ""),
   };
   if (typeof el.attrs.name === "string" && el.attrs.name !== "") item.name = el.attrs.name;

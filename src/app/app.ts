@@ -32,7 +32,7 @@ import { decideIncoming, type CallPolicy, type IncomingDecision } from "./policy
 import { planReload } from "./reload.js";
 import { checkRuntime } from "./runtime-checks.js";
 import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js";
-import { Call } from "./call.js";
+import { Call } from "./call/call.js";
 import { PresenceBook, type Caps } from "./presence-book.js";
 
 export { VERSION } from "../version.js";

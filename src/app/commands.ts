@@ -27,7 +27,7 @@ import type { SinkSpec } from "../media/sinks/sink.js";
 import { CommandError } from "../util/errors.js";
 import type { Roster } from "../xmpp/roster.js";
 import type { AccountState } from "../util/vocabulary.js";
-import type { Call } from "./call.js";
+import type { Call } from "./call/call.js";
 import { mayPlaceCall, type CallPolicy } from "./policy.js";
 
 export interface CommandContext {

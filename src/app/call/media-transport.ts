@@ -2,12 +2,12 @@
 // older peers without a fingerprint, when policy allows) or DTLS-SRTP
 // (RFC 5763/5764, XEP-0320). Both take every datagram ICE delivers and hand
 // plain RTP/RTCP to the media session; both take plain RTP/RTCP to send.
-import { isRtcpPacket } from "../rtp/rtp-packet.js";
-import { classifyPacket } from "../rtp/demux.js";
-import { DtlsSrtpTransport, type DtlsFailureCondition, type DtlsSrtpStats } from "../rtp/dtls/dtls-srtp.js";
-import type { DtlsCertificate } from "../rtp/dtls/certificate.js";
-import type { DtlsRole } from "../rtp/dtls/setup-role.js";
-import type { Logger } from "../util/logger.js";
+import { isRtcpPacket } from "../../rtp/rtp-packet.js";
+import { classifyPacket } from "../../rtp/demux.js";
+import { DtlsSrtpTransport, type DtlsFailureCondition, type DtlsSrtpStats } from "../../rtp/dtls/dtls-srtp.js";
+import type { DtlsCertificate } from "../../rtp/dtls/certificate.js";
+import type { DtlsRole } from "../../rtp/dtls/setup-role.js";
+import type { Logger } from "../../util/logger.js";
 
 export interface MediaTransport {
   readonly encryption: "dtls-srtp" | "none";

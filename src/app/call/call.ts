@@ -3,26 +3,26 @@
 // serial queue, so they never interleave across awaits.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Jingle, JingleContent, IceCandidate, PayloadType, ReasonCondition, JmiElement, DtlsFingerprint } from "../jingle/protocol/index.js";
-import type { Role } from "../jingle/session-manager.js";
-import { IceAgent, type IceServers, type SelectedPair } from "../ice/ice-agent.js";
-import type { DtlsCertificate } from "../rtp/dtls/certificate.js";
-import { fingerprint } from "../rtp/dtls/certificate.js";
-import { OFFER_SETUP, roleForAnswerer, roleFromAnswer, type DtlsRole } from "../rtp/dtls/setup-role.js";
+import type { Jingle, JingleContent, IceCandidate, PayloadType, ReasonCondition, JmiElement, DtlsFingerprint } from "../../jingle/protocol/index.js";
+import type { Role } from "../../jingle/session-manager.js";
+import { IceAgent, type IceServers, type SelectedPair } from "../../ice/ice-agent.js";
+import type { DtlsCertificate } from "../../rtp/dtls/certificate.js";
+import { fingerprint } from "../../rtp/dtls/certificate.js";
+import { OFFER_SETUP, roleForAnswerer, roleFromAnswer, type DtlsRole } from "../../rtp/dtls/setup-role.js";
 import { dtlsTransport, plainTransport, TransportFailure, type MediaTransport } from "./media-transport.js";
-import { MediaSession, type MediaPreferences, type MediaStats } from "../media/media-session.js";
-import type { CodecDescriptor } from "../media/codecs/codec.js";
-import { createSource } from "../media/sources/index.js";
-import { createSink } from "../media/sinks/index.js";
-import type { SourceSpec } from "../media/sources/source.js";
-import type { SinkSpec } from "../media/sinks/sink.js";
-import type { FrameClock } from "../util/frame-clock.js";
-import type { Logger } from "../util/logger.js";
-import { SerialQueue } from "../util/serial-queue.js";
-import { TypedEmitter } from "../util/events.js";
-import { CallError, errorMessage } from "../util/errors.js";
-import { bareJid, sameBareJid } from "../util/jid.js";
-import type { Actor, CallInfo, CallState, Encryption, FileEventType, IceEventType } from "../control/protocol.js";
+import { MediaSession, type MediaPreferences, type MediaStats } from "../../media/media-session.js";
+import type { CodecDescriptor } from "../../media/codecs/codec.js";
+import { createSource } from "../../media/sources/index.js";
+import { createSink } from "../../media/sinks/index.js";
+import type { SourceSpec } from "../../media/sources/source.js";
+import type { SinkSpec } from "../../media/sinks/sink.js";
+import type { FrameClock } from "../../util/frame-clock.js";
+import type { Logger } from "../../util/logger.js";
+import { SerialQueue } from "../../util/serial-queue.js";
+import { TypedEmitter } from "../../util/events.js";
+import { CallError, errorMessage } from "../../util/errors.js";
+import { bareJid, sameBareJid } from "../../util/jid.js";
+import type { Actor, CallInfo, CallState, Encryption, FileEventType, IceEventType } from "../../control/protocol.js";
 import { answerOffer, applyAnswer, encoderOptionsFor, offerPayloadTypes, type Negotiated, type OfferOptions } from "./negotiation.js";
 
 export interface CallDeps {

@@ -335,7 +335,7 @@ export class App {
 
   #onJingle(iq: Element, el: Element): void {
     const proposal = el.attrs.action === "session-initiate" && el.attrs.sid ? this.#bySid.get(el.attrs.sid) : undefined;
-    if (proposal && !(proposal.jmi?.role === "callee" && proposal.jmi.state === "proceeded" && !proposal.hasSession && sameJid(proposal.peer, iq.attrs.from ?? ""))) {
+    if (proposal && !(proposal.role === "responder" && proposal.phase === "proceeded" && sameJid(proposal.peer, iq.attrs.from ?? ""))) {
       // A sid we know, from someone else or at the wrong time: not a session we agreed to.
       void this.#xmpp.sendIqError(iq, "cancel", "conflict").catch(() => undefined);
       this.#log.warn({ from: iq.attrs.from, sid: el.attrs.sid }, "session-initiate for a sid in use refused");
@@ -532,7 +532,7 @@ export class App {
     if (stanza.attrs.type === "error") {
       // Our proposal bounced (e.g. no such user).
       const call = this.#bySid.get(el.id);
-      if (call?.jmi?.role === "caller" && !call.hasSession) void call.hangup("general-error").catch(() => undefined);
+      if (call?.role === "initiator" && (call.phase === "proposed" || call.phase === "proceeded")) void call.hangup("general-error").catch(() => undefined);
       return;
     }
     if (!from.includes("/")) return; // JMI comes from a device
@@ -543,7 +543,7 @@ export class App {
       return;
     }
     if (el.action === "proceed") {
-      if (call.jmi?.role !== "caller" || call.jmi.state !== "proposed" || !sameBareJid(from, call.peer)) {
+      if (call.role !== "initiator" || call.phase !== "proposed" || !sameBareJid(from, call.peer)) {
         this.#log.warn({ from, id: el.id }, "proceed from a JID never proposed to ignored");
         return;
       }
@@ -562,7 +562,7 @@ export class App {
     if (this.#bySid.has(el.id)) return; // a duplicate (e.g. from the archive)
     // Tie-break (both sides proposed at once): the lower id loses, on both sides alike.
     const mine = [...this.#calls.values()].find(
-      (c) => c.jmi?.role === "caller" && c.jmi.state === "proposed" && sameBareJid(c.peer, from),
+      (c) => c.role === "initiator" && c.phase === "proposed" && sameBareJid(c.peer, from),
     );
     if (mine) {
       if (mine.sid > el.id) {
@@ -655,7 +655,7 @@ export class App {
         reason: info.reason,
         durationMs: info.durationMs,
         ...(info.text ? { text: info.text } : {}),
-        ...(call.finalStats() ? { stats: call.finalStats() } : {}),
+        ...(call.stats() ? { stats: call.stats() } : {}),
       });
       this.#calls.delete(id);
       this.#bySid.delete(o.sid);

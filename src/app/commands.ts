@@ -116,12 +116,12 @@ export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
     },
     hold: async (a) => {
       const call = findCall(ctx, parseCommandArgs("hold", a).callId);
-      await call.hold();
+      await call.setHeld(true);
       return callResult(call);
     },
     resume: async (a) => {
       const call = findCall(ctx, parseCommandArgs("resume", a).callId);
-      await call.resume();
+      await call.setHeld(false);
       return callResult(call);
     },
     mute: async (a) => {

@@ -1,10 +1,12 @@
 // The media of one call: a clocked send path (source -> encoder -> RTP, DTMF
 // events), a clocked receive path (RTP -> adaptive playout buffer ->
 // decoder/concealment -> sink), RTCP reports both ways, and the controls a
-// call needs while it runs (mute, DTMF, playing a file, recording, switching
-// devices). Transport-agnostic: RTP and RTCP go out through `send` (RTP and
-// RTCP multiplexed on one transport, RFC 5761) and come in through
-// `receive`, so ICE, DTLS-SRTP or a test harness can sit underneath.
+// call needs while it runs (mute, hold, DTMF, playing a file, recording,
+// switching devices). Transport-agnostic: RTP and RTCP go out through `send`
+// (RTP and RTCP multiplexed on one transport, RFC 5761) and come in through
+// receiveRtp/receiveRtcp from a transport that has told them apart (or
+// `receive`, which does that itself, for a harness without one), so ICE,
+// DTLS-SRTP or a test harness can sit underneath.
 import type { CodecDescriptor, EncoderOptions } from "./codecs/codec.js";
 import type { AudioSource } from "./sources/source.js";
 import type { AudioSink } from "./sinks/sink.js";
@@ -176,6 +178,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   #unsubscribe: (() => void) | undefined;
   #remoteSsrc: number | undefined;
   #stopped = false;
+  #held = false;
   #firstReceived = false;
   #recording: Recording | undefined;
   #playback: { path: string; source: AudioSource; done: () => void } | undefined;
@@ -255,6 +258,15 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   setMuted(on: boolean): void {
     this.#send.muted = on;
+  }
+
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /** On hold (XEP-0167 §7.2): nothing goes out, and what the peer sends is neither played nor counted. */
+  setHeld(on: boolean): void {
+    this.#held = on;
   }
 
   /** True when DTMF can be sent (a telephone-event payload type was negotiated at the codec's clock rate). */
@@ -369,14 +381,16 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   // ------------------------------------------------------------ packets
 
-  /** An incoming datagram from the transport (RTP or RTCP). Never throws. */
+  /** An RTP or RTCP packet, told apart here (RFC 5761 §4): for a harness without a transport. Never throws. */
   receive(packet: Buffer): void {
-    if (this.#stopped) return;
+    if (isRtcpPacket(packet)) this.receiveRtcp(packet);
+    else this.receiveRtp(packet);
+  }
+
+  /** A plain RTP packet from the transport: its header parsed once, here. Never throws. */
+  receiveRtp(packet: Buffer): void {
+    if (this.#stopped || this.#held) return;
     const now = this.#now();
-    if (isRtcpPacket(packet)) {
-      this.#onRtcp(packet, now);
-      return;
-    }
     const rtp = parseRtp(packet);
     const te = this.#o.telephoneEvent;
     if (!rtp || (rtp.payloadType !== this.#o.payloadType && rtp.payloadType !== te?.payloadType)) {
@@ -403,8 +417,14 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#recv.push(rtp.sequenceNumber, rtp.timestamp, rtp.payload, now);
   }
 
-  #onRtcp(packet: Buffer, now: number): void {
-    if (!this.#rtcp) return;
+  /** A plain RTCP (compound) packet from the transport. Never throws. */
+  receiveRtcp(packet: Buffer): void {
+    if (this.#stopped || this.#held || !this.#rtcp) return;
+    if (packet.length < 8) {
+      this.#s.packetsDiscarded++;
+      return;
+    }
+    const now = this.#now();
     // Like RTP: once locked on to the peer's SSRC, RTCP sent under another one
     // (the SSRC after the header, RFC 3550 §6.1) is not the peer's: a spoofed BYE or SR.
     if (this.#remoteSsrc !== undefined && packet.readUInt32BE(4) !== this.#remoteSsrc) {
@@ -485,6 +505,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   #transmit(p: Buffer): void {
     this.#s.bytesSent += p.length;
+    if (this.#held) return;
     try {
       this.#o.send(p);
     } catch (err) {

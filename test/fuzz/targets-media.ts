@@ -226,7 +226,7 @@ function runPair(injections: Injection[]): { audio: Int16Array; packetsReceived:
   let byes = 0;
   p.b.on("bye", () => byes++);
   // What reaches the receiver from the wire goes through the plain-RTP transport, as in a call.
-  const wire = plainTransport({ send: () => undefined, deliver: (d) => p.b.receive(d) });
+  const wire = plainTransport({ send: () => undefined, deliver: p.b });
   p.a.start();
   p.b.start();
   const sorted = [...injections].sort((x, y) => x.atMs - y.atMs);

@@ -283,8 +283,9 @@ export class Call extends TypedEmitter<CallEvents> {
       this.#answeredAt = new Date();
       this.#setState("connecting");
       await this.#signal.proceed();
-      // Tell our other devices (a carbon goes to them as well) and give the
-      // caller a bound: no session-initiate within the ring timeout ends it.
+      // Our other devices learn of it from the server's carbon of this
+      // proceed (XEP-0280); without a session-initiate within the ring
+      // timeout the call ends.
       this.#armRingTimer();
       return;
     }

@@ -14,18 +14,7 @@ import type { IceCandidate, JingleContent } from "../../jingle/protocol/index.js
 import type { Actor, IceEventType, SelectedPair } from "../../control/protocol.js";
 import { errorMessage } from "../../util/errors.js";
 import type { Logger } from "../../util/logger.js";
-import type { IcePort } from "./parts.js";
-
-export interface IceConfig {
-  addresses: string[];
-  portRange?: [number, number];
-  connectTimeoutMs: number;
-  relayOnly: boolean;
-  /** STUN/TURN servers, resolved when the agent is made and at each restart (TURN credentials are short-lived). */
-  servers: () => Promise<IceServers>;
-  /** Host addresses now (they may change during a call: an ICE restart picks them up). */
-  currentAddresses?: () => string[];
-}
+import type { IceConfig, IcePort } from "./parts.js";
 
 export interface IceSessionOptions {
   /** The initiator controls (RFC 8445 §6.1.1) and restarts at once when the pair goes silent. */

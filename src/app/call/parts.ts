@@ -4,7 +4,7 @@
 // transport under it (./media-transport.ts), sources and sinks. A Call takes
 // these factories from its owner, so a unit test hands it fakes (an ICE
 // agent without sockets) and drives its logic directly.
-import { IceAgent, type IceAgentEvents, type IceAgentOptions, type IceAgentState, type RestartOptions } from "../../ice/ice-agent.js";
+import { IceAgent, type IceAgentEvents, type IceAgentOptions, type IceAgentState, type IceServers, type RestartOptions } from "../../ice/ice-agent.js";
 import { MediaSession, type MediaSessionOptions } from "../../media/media-session.js";
 import { createSink, type AudioSink, type SinkSpec } from "../../media/sinks/index.js";
 import { createSource, type AudioSource, type SourceSpec } from "../../media/sources/index.js";
@@ -16,7 +16,6 @@ import type { CodecDescriptor } from "../../media/codecs/codec.js";
 import type { MediaPreferences } from "../../media/media-session.js";
 import type { FrameClock } from "../../util/frame-clock.js";
 import type { Logger } from "../../util/logger.js";
-import type { IceConfig } from "./ice-session.js";
 import { dtlsTransport, plainTransport, type MediaTransport, type PacketSink } from "./media-transport.js";
 import type { DtlsPolicy, Security } from "./security.js";
 
@@ -35,6 +34,18 @@ export interface IcePort {
   send(packet: Buffer): void;
   close(): Promise<void>;
   on<K extends keyof IceAgentEvents & string>(event: K, fn: (...args: IceAgentEvents[K]) => void): () => void;
+}
+
+/** What a call's ICE needs from its owner. */
+export interface IceConfig {
+  addresses: string[];
+  portRange?: [number, number];
+  connectTimeoutMs: number;
+  relayOnly: boolean;
+  /** STUN/TURN servers, resolved when the agent is made and at each restart (TURN credentials are short-lived). */
+  servers: () => Promise<IceServers>;
+  /** Host addresses now (they may change during a call: an ICE restart picks them up). */
+  currentAddresses?: () => string[];
 }
 
 export interface TransportOptions {

@@ -1,8 +1,8 @@
 // The control commands (protocol in src/control/protocol.ts), one function
 // each, built from the app's pieces. Every handler checks its arguments with
 // parseCommandArgs first, so bad input is reported the same way everywhere;
-// errors are typed (CommandError / CallError) and become protocol errors at
-// the socket.
+// errors are typed (CommandError / CallError) and become protocol errors in
+// the command dispatcher (control/dispatch.ts), for every front end.
 import { access, constants } from "node:fs/promises";
 import type { z } from "zod";
 import {

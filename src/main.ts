@@ -7,6 +7,7 @@
 import { loadConfigFile } from "./config/load.js";
 import { effectiveConfigText } from "./config/effective.js";
 import { App, VERSION } from "./app/app.js";
+import { checkRuntime } from "./app/runtime-checks.js";
 import { createLogger, type LogFormat } from "./util/logger.js";
 import { ConfigError, errorMessage } from "./util/errors.js";
 import { EXIT, exitCodeFor } from "./util/exit-codes.js";
@@ -88,6 +89,7 @@ export async function main(argv: string[]): Promise<number> {
   let cfg;
   try {
     cfg = loadConfigFile(configFile, configEnv);
+    checkRuntime(cfg);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`jingled: ${err.message}\n`);
@@ -137,7 +139,9 @@ export async function main(argv: string[]): Promise<number> {
 /** --check-config: 0 and the effective config on stdout, or 78 and the problems on stderr. */
 function checkConfig(file: string): number {
   try {
-    process.stdout.write(effectiveConfigText(loadConfigFile(file), process.env));
+    const cfg = loadConfigFile(file);
+    checkRuntime(cfg);
+    process.stdout.write(effectiveConfigText(cfg, process.env));
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -1,38 +1,41 @@
 // The control commands (protocol in src/control/protocol.ts), one function
 // each, built from the app's pieces. Every handler checks its arguments with
 // parseCommandArgs first, so bad input is reported the same way everywhere;
-// errors are typed (CommandError / CallError) and become protocol errors at
-// the socket.
+// errors are typed (CommandError / CallError) and become protocol errors in
+// the command dispatcher (control/dispatch.ts), for every front end.
 import { access, constants } from "node:fs/promises";
 import type { z } from "zod";
 import {
   parseCommandArgs,
   resolveCallId,
   type CallArgs,
+  type CallInfo,
   type CallResult,
   type CallStartResult,
   type CommandName,
+  type CommandResult,
   type DevicesResult,
   type PresenceShow,
   type ReloadResult,
+  type StatusResult,
 } from "../control/protocol.js";
-import type { CommandHandler } from "../control/server.js";
+import type { ClientInfo } from "../control/dispatch.js";
 import { formatIssues } from "../config/load.js";
-import { sinkSpec, sourceSpec, type SinkSpec, type SourceSpec } from "../config/schema.js";
+import { sinkSpec, sourceSpec } from "../config/schema.js";
+import type { SourceSpec } from "../media/sources/source.js";
+import type { SinkSpec } from "../media/sinks/sink.js";
 import { CommandError } from "../util/errors.js";
 import type { Roster } from "../xmpp/roster.js";
-import type { AccountState } from "../xmpp/connection.js";
-import type { Call } from "./call.js";
+import type { AccountState } from "../util/vocabulary.js";
+import type { Call } from "./call/call.js";
 import { mayPlaceCall, type CallPolicy } from "./policy.js";
 
 export interface CommandContext {
   /** The calls that exist now (not ended). */
   calls(): Call[];
   placeCall(args: CallArgs): Promise<CallStartResult>;
-  /** The `status` result (protocol Snapshot). */
-  status(): object;
-  /** The `calls` result (protocol CallInfo[]). */
-  callList(): object[];
+  status(): StatusResult;
+  callList(): CallInfo[];
   policy(): CallPolicy;
   account(): { state: AccountState };
   setPresence(show: PresenceShow, text?: string): Promise<void>;
@@ -43,7 +46,8 @@ export interface CommandContext {
   shutdown(): void;
 }
 
-export type CommandHandlers = { [C in CommandName]: CommandHandler };
+/** One handler per command, each bound to return what the protocol says the command gives (CommandMap). */
+export type CommandHandlers = { [C in CommandName]: (args: Record<string, unknown>, client: ClientInfo) => CommandResult<C> | Promise<CommandResult<C>> };
 
 export function callResult(call: Call): CallResult {
   const info = call.info();
@@ -112,12 +116,12 @@ export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
     },
     hold: async (a) => {
       const call = findCall(ctx, parseCommandArgs("hold", a).callId);
-      await call.hold();
+      await call.setHeld(true);
       return callResult(call);
     },
     resume: async (a) => {
       const call = findCall(ctx, parseCommandArgs("resume", a).callId);
-      await call.resume();
+      await call.setHeld(false);
       return callResult(call);
     },
     mute: async (a) => {

@@ -5,6 +5,7 @@
 import type { LoadedConfig } from "../config/load.js";
 import type { CommandDispatcher } from "../control/dispatch.js";
 import type { EventBus } from "../control/event-bus.js";
+import type { StatusResult } from "../control/protocol.js";
 import { createHookRunner } from "../hooks/hook-runner.js";
 import { startMetricsServer } from "../metrics/metrics-server.js";
 import { startMqttBridge } from "../mqtt/bridge.js";
@@ -16,15 +17,10 @@ export interface FrontEndDeps {
   config: () => LoadedConfig;
   events: EventBus;
   dispatch: CommandDispatcher;
-  /** The `status` result, as far as the front ends read it. */
-  status: () => DaemonStatus;
+  /** The `status` result. */
+  status: () => StatusResult;
   socketPath: string;
   logger: Logger;
-}
-
-export interface DaemonStatus {
-  account: { jid: string; state: string };
-  calls: { id: string; peer: string; direction: string; state: string; stats?: object }[];
 }
 
 export interface FrontEnds {

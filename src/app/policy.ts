@@ -5,6 +5,7 @@
 //   1. acceptFrom: may this caller ring at all?     no -> refused (not-allowed)
 //   2. maxCalls:   is there room for one more call?  no -> session-terminate <busy/>
 //   3. autoAnswer: ring, or answer (after autoAnswerDelaySec)?
+import { bareKey, domainOf, sameBareJid } from "../util/jid.js";
 
 export const ACCEPT_FROM = ["roster", "allowlist", "everyone"] as const;
 /** Who may ring: roster contacts (and our own account), the allowlist only, or anyone. */
@@ -37,18 +38,9 @@ export type IncomingDecision =
   | { action: "ring"; autoAnswer: false }
   | { action: "ring"; autoAnswer: true; delayMs: number };
 
-export function bareJid(jid: string): string {
-  const slash = jid.indexOf("/");
-  return (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
-}
-
-function domainOf(bare: string): string {
-  return bare.slice(bare.indexOf("@") + 1);
-}
-
 /** An allowlist entry is a bare JID, or `*@domain` for every account of a domain. Case-insensitive. */
 export function onAllowlist(allowlist: readonly string[], jid: string): boolean {
-  const bare = bareJid(jid);
+  const bare = bareKey(jid);
   return allowlist.some((entry) => {
     const e = entry.toLowerCase();
     return e.startsWith("*@") ? domainOf(bare) === e.slice(2) : e === bare;
@@ -57,7 +49,7 @@ export function onAllowlist(allowlist: readonly string[], jid: string): boolean 
 
 /** A contact: in our roster, or another resource of our own account. */
 function isContact(caller: Caller, self: string): boolean {
-  return caller.inRoster || bareJid(caller.jid) === bareJid(self);
+  return caller.inRoster || sameBareJid(caller.jid, self);
 }
 
 function mayRing(p: CallPolicy, caller: Caller, self: string): boolean {

@@ -5,7 +5,7 @@
 import { resolve as resolvePath } from "node:path";
 import { ControlRequestError, connectControl, type AnyEvent, type ControlClient } from "../control/client.js";
 import type { CallEvent, CallIdArgs, PresenceShow, RejectArgs, RosterListResult } from "../control/protocol.js";
-import { defaultSocketPath } from "../control/server.js";
+import { defaultSocketPath } from "../control/socket-path.js";
 import { escapeControl, formatAccount, formatCall, formatDevices, formatEvent, formatReload, formatRoster, formatSpec, formatStats, printable, printableJson } from "./format.js";
 import { ExitCode, UsageError, globalHelp, commandHelp, parseCommandLine, parseDeviceSpec, type Parsed } from "./usage.js";
 import { bashCompletion, zshCompletion } from "./completion.js";

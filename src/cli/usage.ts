@@ -3,7 +3,7 @@
 import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
 import { COMMAND_NAMES, PresenceShow, RecordAction, RejectReason, RosterAction, type DeviceSpec } from "../control/protocol.js";
-import { defaultSocketPath } from "../control/server.js";
+import { defaultSocketPath } from "../control/socket-path.js";
 import { CODEC_IDS, sinkSpec, sourceSpec } from "../config/schema.js";
 
 export const ExitCode = {

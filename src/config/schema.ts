@@ -2,17 +2,20 @@
 // Validation errors name the key, what was found and what was expected.
 import { isIP } from "node:net";
 import { z } from "zod";
-import { OpusBackendChoice, nativeOpusProblem } from "../media/codecs/opus-backend.js";
+import { OpusBackendChoice } from "../media/codecs/opus-backend.js";
 import { COMMAND_NAMES, CallEventType, EventName } from "../control/protocol.js";
 import { codecIds } from "../media/codecs/index.js";
-
-const jidPattern = /^[^@/\s]+@[^@/\s]+(\/.+)?$/;
+import { USER_JID_PATTERN } from "../util/jid.js";
+import type { SourceSpec } from "../media/sources/source.js";
+import type { SinkSpec } from "../media/sinks/sink.js";
 
 // The codec registry's ids (src/media/codecs/index.ts), in its order of preference.
 /** The codec ids of the registry (media.codecs, the call command's --codec). */
 export const CODEC_IDS = codecIds() as [string, ...string[]];
 const codecName = z.enum(CODEC_IDS);
 
+// The source and sink types are the media layer's (media/sources/source.ts,
+// media/sinks/sink.ts): the schemas below must produce exactly those.
 export const sourceSpec = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("file"), path: z.string().min(1), loop: z.boolean().default(false) }),
   z.strictObject({ type: z.literal("tone"), frequency: z.number().positive().max(20000).default(440) }),
@@ -33,6 +36,13 @@ export const sinkSpec = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("alsa"), device: z.string().min(1).optional() }),
   z.strictObject({ type: z.literal("pulse"), device: z.string().min(1).optional(), server: z.string().min(1).optional() }),
 ]);
+
+// What the schemas give is what the media layer takes (checked when compiling).
+type Produces<S extends z.ZodType, T> = z.output<S> extends T ? true : never;
+const _sourcesMatch: Produces<typeof sourceSpec, SourceSpec> = true;
+const _sinksMatch: Produces<typeof sinkSpec, SinkSpec> = true;
+void _sourcesMatch;
+void _sinksMatch;
 
 const hostPort = z
   .string()
@@ -61,7 +71,7 @@ const topicPrefix = z.string().regex(/^[^#+/\s]+(\/[^#+/\s]+)*$/, "expected topi
 
 export const configSchema = z.strictObject({
   account: z.strictObject({
-    jid: z.string().regex(jidPattern, "expected a JID like user@example.org"),
+    jid: z.string().regex(USER_JID_PATTERN, "expected a JID like user@example.org"),
     /** Prefer passwordFile or the JINGLED_PASSWORD environment variable. */
     password: z.string().min(1).optional(),
     passwordFile: z.string().min(1).optional(),
@@ -135,13 +145,8 @@ export const configSchema = z.strictObject({
           fec: z.boolean().default(true),
           dtx: z.boolean().optional(),
           /** Implementation: native (system libopus; decodes in-band FEC), wasm (opusscript), auto (native when built). */
-          backend: z
-            .enum([OpusBackendChoice.Auto, OpusBackendChoice.Native, OpusBackendChoice.Wasm])
-            .default(OpusBackendChoice.Auto)
-            .superRefine((v, ctx) => {
-              const problem = v === OpusBackendChoice.Native ? nativeOpusProblem() : undefined;
-              if (problem) ctx.addIssue({ code: "custom", message: `the native Opus backend is not available: ${problem}` });
-            }),
+          // Whether native is built here is checked when the daemon starts (src/app/runtime-checks.ts).
+          backend: z.enum([OpusBackendChoice.Auto, OpusBackendChoice.Native, OpusBackendChoice.Wasm]).default(OpusBackendChoice.Auto),
         })
         .prefault({}),
       /** RFC 4733 DTMF: tone and pause per digit, ms. */
@@ -259,5 +264,3 @@ export const configSchema = z.strictObject({
   });
 
 export type Config = z.infer<typeof configSchema>;
-export type SourceSpec = z.infer<typeof sourceSpec>;
-export type SinkSpec = z.infer<typeof sinkSpec>;

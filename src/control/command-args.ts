@@ -1,185 +1,28 @@
-// The control protocol's commands (documented in ./protocol.ts): their typed
-// arguments and results, and the pure argument checks every handler uses, so
-// each command reports bad input the same way (bad-argument, naming the key).
+// The control commands' argument checks (the shapes are in ./messages.ts):
+// pure, and every handler uses them, so each command reports bad input the
+// same way (bad-argument, naming the key).
 import { CommandError } from "../util/errors.js";
-import type { CallInfo, CallState, Snapshot } from "./protocol.js";
-
-// ---------------------------------------------------------------- closed value sets
-
-export const RejectReason = { Decline: "decline", Busy: "busy" } as const;
-export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
-
-/** XMPP presence (RFC 6121 §4.7.2.1 `show`), "available" meaning none. */
-export const PresenceShow = { Available: "available", Chat: "chat", Away: "away", Xa: "xa", Dnd: "dnd" } as const;
-export type PresenceShow = (typeof PresenceShow)[keyof typeof PresenceShow];
-
-export const RosterAction = { List: "list", Add: "add", Approve: "approve", Remove: "remove" } as const;
-export type RosterAction = (typeof RosterAction)[keyof typeof RosterAction];
-
-export const RecordAction = { Start: "start", Stop: "stop" } as const;
-export type RecordAction = (typeof RecordAction)[keyof typeof RecordAction];
-
-// ---------------------------------------------------------------- arguments and results
-
-export interface CallArgs {
-  jid: string;
-  /** Codec ids in preference order; the daemon knows which exist (its codec registry). */
-  codecs?: string[];
-}
-export interface CallIdArgs {
-  callId?: string;
-}
-export interface RejectArgs extends CallIdArgs {
-  reason?: RejectReason;
-}
-export interface DtmfArgs extends CallIdArgs {
-  /** 0-9, *, #, A-D; at most 64. */
-  digits: string;
-  /** Per digit, 40..2000 ms; the daemon's default when absent. */
-  durationMs?: number;
-}
-export interface PlayArgs extends CallIdArgs {
-  /** Absolute path of a WAV file on the daemon's machine. */
-  file: string;
-}
-export interface RecordArgs extends CallIdArgs {
-  action: RecordAction;
-  /** start: absolute path of the WAV to write; {callId}, {peer}, {time} are replaced. */
-  file?: string;
-}
-/** An audio source or sink as in the config file's media.input / media.output, e.g. {type: "file", path}. */
-export interface DeviceSpec {
-  type: string;
-  [key: string]: unknown;
-}
-export interface SetInputArgs extends CallIdArgs {
-  source: DeviceSpec;
-}
-export interface SetOutputArgs extends CallIdArgs {
-  sink: DeviceSpec;
-}
-export interface PresenceArgs {
-  show: PresenceShow;
-  text?: string;
-}
-export interface RosterArgs {
-  action: RosterAction;
-  jid?: string;
-  name?: string;
-}
-
-/** The status command: the snapshot, and what the daemon's media engine has. */
-export interface StatusResult extends Snapshot {
-  media: {
-    opusBackend: "native" | "wasm";
-    /** Every codec id the daemon has, in its order of preference. */
-    codecs: string[];
-  };
-}
-
-export interface CallStartResult {
-  callId: string;
-  /** The Jingle session id. */
-  sid: string;
-  /** The full JID called. */
-  peer: string;
-}
-export interface CallResult {
-  callId: string;
-  state: CallState;
-  /** We put the call on hold. */
-  held: boolean;
-  /** Our microphone is muted. */
-  muted: boolean;
-}
-export interface DtmfResult {
-  callId: string;
-  digits: string;
-}
-export interface FileResult {
-  callId: string;
-  file: string;
-}
-/** Media statistics of one call; the fields beyond callId grow with the media engine. */
-export interface StatsResult {
-  callId: string;
-  state: CallState;
-  codec?: string;
-  packetsSent?: number;
-  packetsReceived?: number;
-  packetsLost?: number;
-  [key: string]: unknown;
-}
-export interface DeviceInfo {
-  /** What to put in set-input / set-output / the config, e.g. {type: "pulse", device: "..."}. */
-  spec: DeviceSpec;
-  description: string;
-}
-export interface DevicesResult {
-  inputs: DeviceInfo[];
-  outputs: DeviceInfo[];
-}
-export interface PresenceResult {
-  show: PresenceShow;
-  text?: string;
-}
-export interface RosterItem {
-  /** Bare JID. */
-  jid: string;
-  name?: string;
-  /** RFC 6121 §2.1.2.5: whose presence each side sees. */
-  subscription: "none" | "to" | "from" | "both";
-  /** We asked for their presence and wait for the answer. */
-  pendingOut?: boolean;
-  groups: string[];
-}
-export interface RosterListResult {
-  items: RosterItem[];
-  /** Bare JIDs that asked to see our presence; answer with approve. */
-  requests: string[];
-}
-export interface RosterChangeResult {
-  jid: string;
-}
-export interface ReloadResult {
-  /** Config keys whose new values are in force now (new calls use them). */
-  applied: string[];
-  /** Config keys that changed but take effect only after a restart. */
-  restartRequired: string[];
-}
-export interface ShutdownResult {
-  stopping: true;
-}
-
-type NoArgs = Record<string, never>;
-
-/** Every command's typed arguments and result; the single source for clients and handlers. */
-export interface CommandMap {
-  call: { args: CallArgs; result: CallStartResult };
-  answer: { args: CallIdArgs; result: CallResult };
-  reject: { args: RejectArgs; result: CallResult };
-  hangup: { args: CallIdArgs; result: CallResult };
-  hold: { args: CallIdArgs; result: CallResult };
-  resume: { args: CallIdArgs; result: CallResult };
-  mute: { args: CallIdArgs; result: CallResult };
-  unmute: { args: CallIdArgs; result: CallResult };
-  dtmf: { args: DtmfArgs; result: DtmfResult };
-  play: { args: PlayArgs; result: FileResult };
-  record: { args: RecordArgs; result: FileResult };
-  stats: { args: CallIdArgs; result: StatsResult };
-  "set-input": { args: SetInputArgs; result: CallResult };
-  "set-output": { args: SetOutputArgs; result: CallResult };
-  status: { args: NoArgs; result: StatusResult };
-  calls: { args: NoArgs; result: CallInfo[] };
-  devices: { args: NoArgs; result: DevicesResult };
-  presence: { args: PresenceArgs; result: PresenceResult };
-  roster: { args: RosterArgs; result: RosterListResult | RosterChangeResult };
-  reload: { args: NoArgs; result: ReloadResult };
-  shutdown: { args: NoArgs; result: ShutdownResult };
-}
-export type CommandName = keyof CommandMap;
-export type CommandArgs<C extends CommandName> = CommandMap[C]["args"];
-export type CommandResult<C extends CommandName> = CommandMap[C]["result"];
+import { isUserJid } from "../util/jid.js";
+import {
+  PresenceShow,
+  RecordAction,
+  RejectReason,
+  RosterAction,
+  type CallArgs,
+  type CallIdArgs,
+  type CommandArgs,
+  type CommandName,
+  type DeviceSpec,
+  type DtmfArgs,
+  type NoArgs,
+  type PlayArgs,
+  type PresenceArgs,
+  type RecordArgs,
+  type RejectArgs,
+  type RosterArgs,
+  type SetInputArgs,
+  type SetOutputArgs,
+} from "./messages.js";
 
 // ---------------------------------------------------------------- checks
 
@@ -245,7 +88,9 @@ const CODEC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
 
 function parseCallArgs(args: Record<string, unknown>): CallArgs {
   rejectUnknownKeys("call", args, ["jid", "codecs"]);
-  const result: CallArgs = { jid: checkJid("call", args.jid, "bare or full JID") };
+  const jid = checkJid("call", args.jid, "bare or full JID");
+  if (!isUserJid(jid)) throw badArgument(`call: "${jid.slice(0, 100)}" is not a valid JID (user@example.org or user@example.org/resource)`);
+  const result: CallArgs = { jid };
   const { codecs } = args;
   if (codecs !== undefined) {
     // Which ids exist is the daemon's codec registry's business (it answers

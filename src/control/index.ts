@@ -8,5 +8,5 @@
 //   for await (const e of client.events()) if (e.event === "call") ...
 export { connectControl, ControlClient, ControlRequestError, ClientErrorCode, type AnyEvent, type ConnectOptions } from "./client.js";
 export * from "./protocol.js";
-export { defaultSocketPath } from "./server.js";
+export { defaultSocketPath } from "./socket-path.js";
 export { VERSION } from "../version.js";

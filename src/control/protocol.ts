@@ -105,8 +105,8 @@
  *     stats      {callId?}                                -> {callId, state, codec?, packetsSent?, ...}
  *     set-input  {callId?, source: Source}                -> CallResult   (switch the audio source now)
  *     set-output {callId?, sink: Sink}                    -> CallResult   (switch the audio sink now)
- *     status     {}                                       -> {account: AccountInfo, media: {opusBackend: "native"|"wasm", codecs: [codec id]}, calls: CallInfo[]}
- *                codecs: every codec the daemon has, in its order of preference
+ *     status     {}                                       -> {version, account: AccountInfo, media: {opusBackend: "native"|"wasm", codecs: [codec id]}, calls: CallInfo[]}
+ *                version: the daemon's; codecs: every codec the daemon has, in its order of preference
  *     calls      {}                                       -> CallInfo[]
  *     devices    {}                                       -> {inputs: DeviceInfo[], outputs: DeviceInfo[]}
  *     presence   {show: "available"|"chat"|"away"|"xa"|"dnd", text?}
@@ -137,7 +137,8 @@
  *                  startedAt (ISO), answeredAt? (ISO), endedAt? (ISO), codec?,
  *                  reason?, sid? (the Jingle session id), localCandidate?,
  *                  remoteCandidate? (the selected pair, once connected),
- *                  held?, muted? (by us), peerHeld?, peerMuted? (the peer said so)}
+ *                  held?, muted? (by us), peerHeld?, peerMuted? (the peer said so),
+ *                  stats? (in status and calls: the stats command's fields, once there is media)}
  *       outgoing = we proposed, no answer yet; ringing = the peer's device rings;
  *       incoming = the peer calls us, not answered yet; connecting = accepted,
  *       media being set up; reason = XEP-0166 reason once ended.
@@ -161,13 +162,19 @@
  *              codec? once known
  *     refused  {peer, reason: "not-allowed"|"busy"}
  *              an incoming call the policy (calls.*) turned away; no call was created
- *     media    {callId, codec, localCandidate, remoteCandidate, pairType}
+ *     media    {callId, codec, localCandidate, remoteCandidate, pairType, encryption, srtpProfile?}
  *              candidates are {type: "host"|"srflx"|"prflx"|"relay", ip, port,
  *              protocol?: "udp"|"tcp" (udp when absent)}; pairType "direct"
- *              or "relayed" (either side is a TURN relay)
+ *              or "relayed" (either side is a TURN relay); encryption "dtls-srtp"
+ *              (XEP-0320; srtpProfile e.g. SRTP_AES128_CM_HMAC_SHA1_80) or "none"
+ *              (plain RTP with a peer that offers no fingerprint)
+ *     ice      {callId, type, by?, reason?, pair?}; type is one of
+ *                disconnected  (+ reason) the pair carrying media went silent
+ *                restarting    (+ by: "local"|"peer", reason) an ICE restart began
+ *                restarted     (+ pair: {local, remote} candidates) a new pair carries media
  *     stats    {callId, codec?, codecBackend?, packetsSent?, packetsReceived?, packetsLost?,
-              fractionLost?, jitterMs?, rttMs?, jitterBufferDelayMs?, concealedMs?,
-              framesConcealed?, fecRecovered?, rFactor?, mos?, ...}
+ *              fractionLost?, jitterMs?, rttMs?, jitterBufferDelayMs?, concealedMs?,
+ *              framesConcealed?, fecRecovered?, rFactor?, mos?, ...}
  *              every control.statsIntervalSec seconds per active call (0: never)
  *     dtmf     {callId, digit, durationMs?}   a digit the peer sent
  *     playback {callId, file, type: "finished"|"stopped"|"failed", error?}
@@ -183,9 +190,9 @@
  * field; new commands, events, fields and error codes do not change it.
  */
 
-// The commands' arguments, results and checks live in ./command-args.ts.
+// Every event and command shape (./messages.ts) and the argument checks (./command-args.ts).
+export * from "./messages.js";
 export * from "./command-args.js";
-import type { PresenceShow, RosterItem } from "./command-args.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -244,220 +251,6 @@ export interface ErrorReply {
 }
 
 export type ControlReply<R = unknown> = OkReply<R> | ErrorReply;
-
-/** Fields every event carries; `seq` and `time` are added by the server. */
-export interface EventEnvelope {
-  event: string;
-  seq: number;
-  time: string;
-}
-
-// ---------------------------------------------------------------- states
-
-export const AccountState = {
-  Connecting: "connecting",
-  Online: "online",
-  Reconnecting: "reconnecting",
-  Offline: "offline",
-} as const;
-export type AccountState = (typeof AccountState)[keyof typeof AccountState];
-
-export const CallDirection = { Outgoing: "outgoing", Incoming: "incoming" } as const;
-export type CallDirection = (typeof CallDirection)[keyof typeof CallDirection];
-
-export const CallState = {
-  Outgoing: "outgoing",
-  Ringing: "ringing",
-  Incoming: "incoming",
-  Connecting: "connecting",
-  Active: "active",
-  Ended: "ended",
-} as const;
-export type CallState = (typeof CallState)[keyof typeof CallState];
-
-/** What a `call` event announces: "type", not "state", because some (held, muted) are happenings. */
-export const CallEventType = {
-  Outgoing: "outgoing",
-  Incoming: "incoming",
-  Ringing: "ringing",
-  Connecting: "connecting",
-  Active: "active",
-  Held: "held",
-  Resumed: "resumed",
-  Muted: "muted",
-  Unmuted: "unmuted",
-  Ended: "ended",
-} as const;
-export type CallEventType = (typeof CallEventType)[keyof typeof CallEventType];
-
-/** Who caused a held/resumed/muted/unmuted event. */
-export const Actor = { Local: "local", Peer: "peer" } as const;
-export type Actor = (typeof Actor)[keyof typeof Actor];
-
-/** The events the daemon publishes (besides hello, which only the socket sends). */
-export const EventName = {
-  Account: "account",
-  Call: "call",
-  Refused: "refused",
-  Media: "media",
-  Ice: "ice",
-  Stats: "stats",
-  Dtmf: "dtmf",
-  Playback: "playback",
-  Recording: "recording",
-  Roster: "roster",
-  Reload: "reload",
-} as const;
-export type EventName = (typeof EventName)[keyof typeof EventName];
-
-export const RefusedReason = { NotAllowed: "not-allowed", Busy: "busy" } as const;
-export type RefusedReason = (typeof RefusedReason)[keyof typeof RefusedReason];
-
-
-// ---------------------------------------------------------------- data types
-
-export interface AccountInfo {
-  jid: string;
-  state: AccountState;
-  reason?: string;
-  /** ISO 8601: the next connection attempt, while reconnecting. */
-  retryAt?: string;
-  /** Where the connection went, while online: "xmpps://HOST:PORT (ADDRESS)". */
-  server?: string;
-  presence?: { show: PresenceShow; text?: string };
-}
-
-export interface CallInfo {
-  id: string;
-  peer: string;
-  direction: CallDirection;
-  state: CallState;
-  /** ISO 8601. */
-  startedAt: string;
-  answeredAt?: string;
-  endedAt?: string;
-  codec?: string;
-  /** XEP-0166 reason, once ended. */
-  reason?: string;
-  /** The Jingle session id, for matching daemon logs and peer logs. */
-  sid?: string;
-  localCandidate?: CandidateSummary;
-  remoteCandidate?: CandidateSummary;
-  held?: boolean;
-  muted?: boolean;
-  peerHeld?: boolean;
-  peerMuted?: boolean;
-}
-
-export interface CandidateSummary {
-  type: "host" | "srflx" | "prflx" | "relay";
-  ip: string;
-  port: number;
-  /** udp when absent. */
-  protocol?: "udp" | "tcp";
-}
-
-/** Same shape as the `status` result. */
-export interface Snapshot {
-  account: AccountInfo;
-  calls: CallInfo[];
-}
-
-// ---------------------------------------------------------------- events
-
-export interface HelloEvent extends EventEnvelope {
-  event: "hello";
-  protocol: number;
-  version: string;
-  snapshot: Snapshot;
-}
-
-export interface AccountEvent extends EventEnvelope {
-  event: "account";
-  state: AccountState;
-  reason?: string;
-  /** ISO 8601: the next connection attempt, while reconnecting. */
-  retryAt?: string;
-}
-
-export interface CallEvent extends EventEnvelope {
-  event: "call";
-  callId: string;
-  type: CallEventType;
-  peer: string;
-  codec?: string;
-  /** held/resumed/muted/unmuted: who did it. */
-  by?: Actor;
-  reason?: string;
-  /** The peer's free-text explanation of the reason, when it sent one. */
-  text?: string;
-  durationMs?: number;
-  stats?: Record<string, unknown>;
-}
-
-export interface RefusedEvent extends EventEnvelope {
-  event: "refused";
-  peer: string;
-  reason: RefusedReason;
-}
-
-export interface MediaEvent extends EventEnvelope {
-  event: "media";
-  callId: string;
-  codec: string;
-  localCandidate: CandidateSummary;
-  remoteCandidate: CandidateSummary;
-  pairType: "direct" | "relayed";
-}
-
-export interface StatsEvent extends EventEnvelope {
-  event: "stats";
-  callId: string;
-  [key: string]: unknown;
-}
-
-export interface DtmfEvent extends EventEnvelope {
-  event: "dtmf";
-  callId: string;
-  digit: string;
-  durationMs?: number;
-}
-
-export interface FileEvent extends EventEnvelope {
-  event: "playback" | "recording";
-  callId: string;
-  file: string;
-  type: "finished" | "failed";
-  error?: string;
-}
-
-export interface RosterEvent extends EventEnvelope {
-  event: "roster";
-  type: "request" | "changed" | "removed";
-  jid: string;
-  item?: RosterItem;
-}
-
-export interface ReloadEvent extends EventEnvelope {
-  event: "reload";
-  applied: string[];
-  restartRequired: string[];
-}
-
-export type KnownEvent =
-  | HelloEvent
-  | AccountEvent
-  | CallEvent
-  | RefusedEvent
-  | MediaEvent
-  | StatsEvent
-  | DtmfEvent
-  | FileEvent
-  | RosterEvent
-  | ReloadEvent;
-
-/** Fields a producer passes to broadcast(): everything but the envelope. */
-export type EventFields<E extends EventEnvelope> = Omit<E, keyof EventEnvelope>;
 
 // ---------------------------------------------------------------- encoding
 

@@ -4,7 +4,7 @@
 // (./dispatch.ts) and events come from the daemon's event bus (./event-bus.ts).
 import { lstat, mkdir, chmod, unlink, stat } from "node:fs/promises";
 import net from "node:net";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
 import { PROTOCOL_VERSION, encodeLine, errorReply, type ControlReply } from "./protocol.js";
@@ -13,6 +13,7 @@ import { createEventBus, type EventBus } from "./event-bus.js";
 import { ControlSocketError, directoryProblem } from "./socket-trust.js";
 
 export type { ClientInfo, CommandHandler } from "./dispatch.js";
+export { defaultSocketPath } from "./socket-path.js";
 
 export interface ControlServerOptions {
   /** The daemon's command dispatcher, shared with its other front ends ... */
@@ -34,7 +35,7 @@ export interface ControlServerOptions {
 export interface ControlServer {
   listen(): Promise<void>;
   /** Publishes `{event, seq, time, ...fields}` on the event bus, hence to every client. */
-  broadcast(event: string, fields?: object): void;
+  broadcast: EventBus["publish"];
   close(): Promise<void>;
   readonly clientCount: number;
 }
@@ -48,14 +49,6 @@ const MAX_PENDING_LINES = 32;
 // answered per turn of the event loop, so other clients (and calls' media)
 // are not held up behind it.
 const LINES_PER_TURN = 8;
-
-export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
-  const runtimeDir = env.XDG_RUNTIME_DIR;
-  if (runtimeDir) return join(runtimeDir, "jingled", "control.sock");
-  // Not os.tmpdir(): it follows TMPDIR, and the daemon and jinglectl must agree on the path.
-  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
-  return `/tmp/jingled-${uid}/control.sock`;
-}
 
 export { ControlSocketError };
 

@@ -19,6 +19,8 @@ import { errorMessage } from "../util/errors.js";
 import type { IceCandidate } from "../jingle/protocol/index.js";
 import { fromJingleCandidate, toJingleCandidate } from "./candidate-map.js";
 import { IceGeneration } from "./ice-generation.js";
+import type { SelectedPair } from "../util/vocabulary.js";
+import type { TurnServer } from "./turn-allocate.js";
 
 export interface IceAgentOptions {
   controlling: boolean;
@@ -48,24 +50,8 @@ export interface IceServers {
   turn?: TurnServer[];
 }
 
-export interface TurnServer {
-  host: string;
-  port: number;
-  username: string;
-  password: string;
-  transport: "udp" | "tcp" | "tls";
-}
-
-export interface CandidateSummary {
-  type: string;
-  ip: string;
-  port: number;
-}
-
-export interface SelectedPair {
-  local: CandidateSummary;
-  remote: CandidateSummary;
-}
+export type { TurnServer } from "./turn-allocate.js";
+export type { CandidateSummary, SelectedPair } from "../util/vocabulary.js";
 
 export type IceAgentEvents = {
   candidate: [candidate: IceCandidate];

@@ -32,12 +32,12 @@ import { errorMessage } from "../util/errors.js";
 import {
   addHost, adoptRelay, announce, closeLocal, deleteAllocation, guardReceive, guardSockets, orderChecksByPriority, pairLocal, reflexiveAddress, releaseTurnAllocations, setLocalCredentials,
 } from "./werift-internals.js";
-import { allocateRelay, distinctTurnServers } from "./turn-allocate.js";
+import { allocateRelay, distinctTurnServers, type TurnServer } from "./turn-allocate.js";
 import { newLocalCredentials } from "./stun-auth.js";
 import { PortGuard } from "./port-guard.js";
 import { canonicalIp, ipFamily, isLinkLocalV6, type IpFamily } from "./ip-address.js";
 import { candidatePriority, rankHostAddresses } from "./priority.js";
-import type { SelectedPair, TurnServer } from "./ice-agent.js";
+import type { CandidateType, SelectedPair } from "../util/vocabulary.js";
 
 /** A STUN server gets this long to answer (werift's own limit). */
 const STUN_TIMEOUT_MS = 5000;
@@ -367,7 +367,7 @@ export class IceGeneration {
     if (!p) return undefined;
     const l = p.localCandidate;
     const r = p.remoteCandidate;
-    return { local: { type: l.type, ip: l.host, port: l.port }, remote: { type: r.type, ip: r.host, port: r.port } };
+    return { local: { type: l.type as CandidateType, ip: l.host, port: l.port }, remote: { type: r.type as CandidateType, ip: r.host, port: r.port } };
   }
 
   /**

@@ -23,9 +23,17 @@ import { StunOverTurnProtocol, TurnProtocol } from "werift-ice";
 import { TcpTransport, TlsTransport, UdpTransport, type Transport } from "werift-ice/lib/common/src/index.js";
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
-import type { TurnServer } from "./ice-agent.js";
 import { canonicalIp, ipFamily, type IpFamily } from "./ip-address.js";
 import { deleteAllocation, ownRefreshLoop, requestAddressFamily } from "./werift-internals.js";
+
+/** A TURN server and its credentials (static from the config, or short-lived from XEP-0215). */
+export interface TurnServer {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  transport: "udp" | "tcp" | "tls";
+}
 
 /** At most this many TURN servers are used per call (the rest are ignored). */
 export const MAX_TURN_SERVERS = 4;

@@ -16,6 +16,7 @@ import {
   type Jingle,
 } from "./protocol/index.js";
 import { nextState, type SessionState } from "./session-state.js";
+import { sameJid } from "../util/jid.js";
 
 export type Role = "initiator" | "responder";
 
@@ -34,11 +35,6 @@ export type IncomingResult =
 
 /** Sessions at most, so that a flood of session-initiates cannot grow memory without bound. */
 const MAX_SESSIONS = 256;
-
-function sameJid(a: string, b: string): boolean {
-  // Domain parts are case-insensitive; local parts are case-folded by the server (nodeprep).
-  return a.toLowerCase() === b.toLowerCase();
-}
 
 export class SessionManager {
   readonly #sessions = new Map<string, SessionRecord>();

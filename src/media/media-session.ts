@@ -1,22 +1,23 @@
 // The media of one call: a clocked send path (source -> encoder -> RTP, DTMF
 // events), a clocked receive path (RTP -> adaptive playout buffer ->
 // decoder/concealment -> sink), RTCP reports both ways, and the controls a
-// call needs while it runs (mute, DTMF, playing a file, recording, switching
-// devices). Transport-agnostic: RTP and RTCP go out through `send` (RTP and
-// RTCP multiplexed on one transport, RFC 5761) and come in through
-// `receive`, so ICE, DTLS-SRTP or a test harness can sit underneath.
+// call needs while it runs (mute, hold, DTMF, playing a file, recording,
+// switching devices). Transport-agnostic: RTP and RTCP go out through `send`
+// (RTP and RTCP multiplexed on one transport, RFC 5761) and come in through
+// receiveRtp/receiveRtcp from a transport that has told them apart (or
+// `receive`, which does that itself, for a harness without one), so ICE,
+// DTLS-SRTP or a test harness can sit underneath.
 import type { CodecDescriptor, EncoderOptions } from "./codecs/codec.js";
 import type { AudioSource } from "./sources/source.js";
 import type { AudioSink } from "./sinks/sink.js";
 import { SilenceSource } from "./sources/silence-source.js";
-import { WavFileSource } from "./sources/wav-file-source.js";
 import { LiveSource } from "./sources/live-source.js";
 import { NullSink } from "./sinks/null-sink.js";
-import { WavFileWriter } from "./wav.js";
+import { Playback, Recorder } from "./call-files.js";
 import { ReceivePath } from "./receive-path.js";
 import { PlayMode, SendPath } from "./send-path.js";
 import { DtmfReceiver } from "./dtmf-receiver.js";
-import { eModel } from "./e-model.js";
+import { summarizeMediaStats, type MediaStats } from "./media-stats.js";
 import { isRtcpPacket, parseRtp } from "../rtp/rtp-packet.js";
 import { ReceiverStats } from "../rtp/receiver-stats.js";
 import { RtcpSession } from "../rtp/rtcp-session.js";
@@ -24,6 +25,8 @@ import type { FrameClock } from "../util/frame-clock.js";
 import type { Logger } from "../util/logger.js";
 import { TypedEmitter } from "../util/events.js";
 import { JingledError, errorMessage } from "../util/errors.js";
+
+export type { MediaStats } from "./media-stats.js";
 
 export const FRAME_MS = 20;
 
@@ -80,67 +83,6 @@ export interface MediaPreferences {
   rtcpIntervalMs?: number;
 }
 
-export interface MediaStats {
-  codec: string;
-  /** the codec's implementation when it has several (Opus: "native" libopus or "wasm" opusscript) */
-  codecBackend?: string;
-  payloadType: number;
-  ptimeMs: number;
-  packetsSent: number;
-  /** RTP octets sent, headers included */
-  bytesSent: number;
-  packetsReceived: number;
-  bytesReceived: number;
-  /** RFC 3550 §A.3 cumulative loss of the peer's stream */
-  packetsLost: number;
-  /** loss over the call, 0..1 */
-  fractionLost: number;
-  /** arrived after their playout time (concealed, then dropped) */
-  packetsLate: number;
-  /** received twice (with DTLS-SRTP: caught by its replay check, counted by the call) */
-  packetsDuplicate: number;
-  /** SRTP packets whose authentication tag did not verify (DTLS-SRTP calls) */
-  srtpAuthFailures?: number;
-  packetsReordered: number;
-  /** Packets dropped before the playout buffer: wrong SSRC, wrong payload type, not RTP. */
-  packetsDiscarded: number;
-  /** RFC 3550 §A.8 interarrival jitter of the peer's stream, ms */
-  jitterMs: number;
-  /** round-trip time from RTCP LSR/DLSR (§6.4.1), ms */
-  rttMs?: number;
-  /** what the peer's reports say about our stream */
-  remote?: { fractionLost?: number; packetsLost?: number; jitterMs?: number; reports: number; cname?: string };
-  /** arrival-to-playout time of the packets played, ms (smoothed) */
-  jitterBufferDelayMs: number;
-  /** the playout delay the measured jitter calls for, ms */
-  jitterBufferTargetMs: number;
-  /** audio concealed (loss, gaps, delay increases), ms */
-  concealedMs: number;
-  framesConcealed: number;
-  /** live input (pipe, ALSA, PulseAudio) dropped to keep its latency bounded or because it overflowed, ms */
-  inputDroppedMs?: number;
-  /** reads of a live input that found too little audio (filled with silence) */
-  inputUnderruns?: number;
-  /** lost frames recovered from the in-band FEC of the packet after them (Opus on the native backend) */
-  fecRecovered: number;
-  framesPlayed: number;
-  /** times the playout delay was raised / lowered by a frame */
-  expands: number;
-  merges: number;
-  /** frames played with nothing received (the peer paused, DTX, loss at the tail) */
-  underruns: number;
-  /** ITU-T G.107 E-model estimate from delay and loss */
-  rFactor: number;
-  mos: number;
-  dtmfSent: number;
-  dtmfReceived: number;
-  rtcpSent: number;
-  rtcpReceived: number;
-  /** Longest gap between two media clock ticks: event-loop stalls show here. */
-  maxTickGapMs: number;
-  localSsrc: number;
-  remoteSsrc?: number;
-}
 
 export type MediaSessionEvents = {
   /** A digit the peer sent (RFC 4733). */
@@ -157,11 +99,6 @@ export type MediaSessionEvents = {
   bye: [info: { reason?: string }];
 };
 
-interface Recording {
-  path: string;
-  writer: WavFileWriter;
-}
-
 export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   readonly #o: MediaSessionOptions;
   readonly #log: Logger;
@@ -176,17 +113,14 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   #unsubscribe: (() => void) | undefined;
   #remoteSsrc: number | undefined;
   #stopped = false;
+  #held = false;
   #firstReceived = false;
-  #recording: Recording | undefined;
-  #playback: { path: string; source: AudioSource; done: () => void } | undefined;
+  readonly #playback: Playback;
+  readonly #recorder: Recorder;
   readonly #s = { packetsReceived: 0, bytesReceived: 0, bytesSent: 0, packetsDiscarded: 0, framesPlayed: 0 };
   #lastTick: number | undefined;
   #ticks = 0;
   #maxTickGap = 0;
-  /** Called once, when the first frame from the peer has been decoded (also the `firstAudio` event). */
-  onFirstAudio?: () => void;
-  /** Called for each digit received (also the `dtmf` event). */
-  onDtmf?: (digit: string, durationMs?: number) => void;
 
   constructor(opts: MediaSessionOptions) {
     super();
@@ -230,6 +164,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
             ...(opts.random ? { random: opts.random } : {}),
           });
     this.#dtmfRx = opts.telephoneEvent ? new DtmfReceiver({ clockRate: opts.telephoneEvent.clockRate }) : undefined;
+    this.#playback = new Playback(this.#send, opts.codec.pcmRate, (info) => this.emit("playbackEnded", info));
+    this.#recorder = new Recorder(opts.codec.pcmRate);
     this.#watchSource(opts.source);
     this.#watchSink(opts.sink);
   }
@@ -255,6 +191,15 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   setMuted(on: boolean): void {
     this.#send.muted = on;
+  }
+
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /** On hold (XEP-0167 §7.2): nothing goes out, and what the peer sends is neither played nor counted. */
+  setHeld(on: boolean): void {
+    this.#held = on;
   }
 
   /** True when DTMF can be sent (a telephone-event payload type was negotiated at the codec's clock rate). */
@@ -293,55 +238,28 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
    */
   play(path: string, mode: PlayMode = PlayMode.Replace): Promise<void> {
     if (this.#stopped) return Promise.reject(new JingledError("media-stopped", "play: the media session has stopped"));
-    let source: WavFileSource;
-    try {
-      source = new WavFileSource(path, this.#o.codec.pcmRate);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    this.#endPlayback("replaced");
-    return new Promise((resolve) => {
-      const done = (): void => resolve();
-      this.#playback = { path, source, done };
-      source.onEnded = () => {
-        // Called from inside the send tick; finish after it.
-        queueMicrotask(() => {
-          if (this.#playback?.source === source) this.#endPlayback("finished");
-        });
-      };
-      if (source.ended) source.onEnded();
-      this.#send.play(source, mode);
-    });
+    return this.#playback.play(path, mode);
   }
 
   /** Stops a file being played (play() resolves). */
   stopPlayback(): void {
-    this.#endPlayback("stopped");
+    this.#playback.end("stopped");
   }
 
   /** Starts a WAV recording (16-bit mono, the codec's rate) of what we hear. */
   startRecording(path: string): void {
-    if (this.#recording) throw new JingledError("invalid-state", `already recording to ${this.#recording.path}`);
-    if (this.#stopped) throw new JingledError("media-stopped", "record: the media session has stopped");
-    try {
-      this.#recording = { path, writer: WavFileWriter.open(path, this.#o.codec.pcmRate, 1) };
-    } catch (err) {
-      throw new JingledError("media-sink", `cannot record to ${path}: ${errorMessage(err)}`, { cause: err });
-    }
+    // A recording in progress is the first complaint (Recorder.start), a stopped session the second.
+    if (this.#stopped && this.#recorder.path === undefined) throw new JingledError("media-stopped", "record: the media session has stopped");
+    this.#recorder.start(path);
   }
 
   /** Finishes the recording. */
-  async stopRecording(): Promise<{ path: string; durationMs: number }> {
-    const rec = this.#recording;
-    if (!rec) throw new JingledError("invalid-state", "not recording");
-    this.#recording = undefined;
-    const durationMs = Math.round((rec.writer.dataBytes / 2 / this.#o.codec.pcmRate) * 1000);
-    await rec.writer.close();
-    return { path: rec.path, durationMs };
+  stopRecording(): Promise<{ path: string; durationMs: number }> {
+    return this.#recorder.stop();
   }
 
   get recordingPath(): string | undefined {
-    return this.#recording?.path;
+    return this.#recorder.path;
   }
 
   /** Switches the source from the next frame on; the old one is closed. */
@@ -369,14 +287,16 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   // ------------------------------------------------------------ packets
 
-  /** An incoming datagram from the transport (RTP or RTCP). Never throws. */
+  /** An RTP or RTCP packet, told apart here (RFC 5761 §4): for a harness without a transport. Never throws. */
   receive(packet: Buffer): void {
-    if (this.#stopped) return;
+    if (isRtcpPacket(packet)) this.receiveRtcp(packet);
+    else this.receiveRtp(packet);
+  }
+
+  /** A plain RTP packet from the transport: its header parsed once, here. Never throws. */
+  receiveRtp(packet: Buffer): void {
+    if (this.#stopped || this.#held) return;
     const now = this.#now();
-    if (isRtcpPacket(packet)) {
-      this.#onRtcp(packet, now);
-      return;
-    }
     const rtp = parseRtp(packet);
     const te = this.#o.telephoneEvent;
     if (!rtp || (rtp.payloadType !== this.#o.payloadType && rtp.payloadType !== te?.payloadType)) {
@@ -403,8 +323,14 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#recv.push(rtp.sequenceNumber, rtp.timestamp, rtp.payload, now);
   }
 
-  #onRtcp(packet: Buffer, now: number): void {
-    if (!this.#rtcp) return;
+  /** A plain RTCP (compound) packet from the transport. Never throws. */
+  receiveRtcp(packet: Buffer): void {
+    if (this.#stopped || this.#held || !this.#rtcp) return;
+    if (packet.length < 8) {
+      this.#s.packetsDiscarded++;
+      return;
+    }
+    const now = this.#now();
     // Like RTP: once locked on to the peer's SSRC, RTCP sent under another one
     // (the SSRC after the header, RFC 3550 §6.1) is not the peer's: a spoofed BYE or SR.
     if (this.#remoteSsrc !== undefined && packet.readUInt32BE(4) !== this.#remoteSsrc) {
@@ -455,11 +381,10 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       } catch (err) {
         this.#deviceFailed("sink", err);
       }
-      this.#recording?.writer.write(frame);
+      this.#recorder.write(frame);
       if (!this.#firstReceived) {
         this.#firstReceived = true;
         this.#log.debug({ wallMs: this.#wall() }, "first frame played");
-        this.onFirstAudio?.();
         this.emit("firstAudio");
       }
     }
@@ -485,6 +410,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   #transmit(p: Buffer): void {
     this.#s.bytesSent += p.length;
+    if (this.#held) return;
     try {
       this.#o.send(p);
     } catch (err) {
@@ -506,18 +432,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   #emitDtmf(digit: string, durationMs: number): void {
     this.#log.info({ digit, durationMs }, "DTMF received");
-    this.onDtmf?.(digit, durationMs);
     this.emit("dtmf", { digit, durationMs });
-  }
-
-  #endPlayback(reason: "finished" | "stopped" | "replaced"): void {
-    const p = this.#playback;
-    if (!p) return;
-    this.#playback = undefined;
-    if (this.#send.playing === p.source) this.#send.stopPlaying();
-    p.source.close();
-    this.emit("playbackEnded", { path: p.path, reason });
-    p.done();
   }
 
   #watchSource(src: AudioSource): void {
@@ -570,62 +485,25 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   }
 
   stats(): MediaStats {
-    const rx = this.#recv.stats;
-    const remote = this.#rtcp?.remote;
-    const expected = this.#rxStats.expected;
-    const lost = Math.max(0, this.#rxStats.cumulativeLost);
-    const lossPercent = expected > 0 ? (100 * (lost + rx.late)) / expected : 0;
-    const codec = this.#o.codec;
-    const oneWayMs = (remote?.rttMs !== undefined ? remote.rttMs / 2 : 0) + rx.delayMs + this.#send.ptimeMs + codec.algorithmicDelayMs;
-    const q = eModel({ impairment: codec.impairment, delayMs: oneWayMs, lossPercent });
-    return {
-      codec: this.#o.codec.name,
+    return summarizeMediaStats({
+      codec: this.#o.codec,
       ...(this.#codecBackend ? { codecBackend: this.#codecBackend } : {}),
       payloadType: this.#o.payloadType,
       ptimeMs: this.#send.ptimeMs,
       packetsSent: this.#send.packetizer.packetsSent,
-      bytesSent: this.#s.bytesSent,
-      packetsReceived: this.#s.packetsReceived,
-      bytesReceived: this.#s.bytesReceived,
-      packetsLost: lost,
-      fractionLost: expected > 0 ? Math.round((lost / expected) * 10000) / 10000 : 0,
-      packetsLate: rx.late,
-      packetsDuplicate: rx.duplicate,
-      packetsReordered: rx.reordered,
-      packetsDiscarded: this.#s.packetsDiscarded,
-      jitterMs: Math.round(this.#rxStats.jitterMs * 10) / 10,
-      ...(remote?.rttMs !== undefined ? { rttMs: Math.round(remote.rttMs * 10) / 10 } : {}),
-      ...(remote && remote.reports > 0
-        ? {
-            remote: {
-              reports: remote.reports,
-              ...(remote.fractionLost !== undefined ? { fractionLost: Math.round(remote.fractionLost * 10000) / 10000 } : {}),
-              ...(remote.packetsLost !== undefined ? { packetsLost: remote.packetsLost } : {}),
-              ...(remote.jitterMs !== undefined ? { jitterMs: Math.round(remote.jitterMs * 10) / 10 } : {}),
-              ...(remote.cname !== undefined ? { cname: remote.cname } : {}),
-            },
-          }
-        : {}),
-      jitterBufferDelayMs: rx.delayMs,
-      jitterBufferTargetMs: rx.targetDelayMs,
-      concealedMs: rx.concealedMs,
-      framesConcealed: rx.framesConcealed,
-      fecRecovered: rx.fecRecovered,
-      framesPlayed: this.#s.framesPlayed,
-      expands: rx.expands,
-      merges: rx.merges,
-      underruns: rx.concealedGap,
-      rFactor: q.r,
-      mos: q.mos,
-      ...this.#inputStats(),
+      counters: this.#s,
+      receiver: this.#rxStats,
+      playout: this.#recv.stats,
+      ...(this.#rtcp?.remote ? { remote: this.#rtcp.remote } : {}),
+      input: this.#inputStats(),
       dtmfSent: this.#send.dtmf?.sent ?? 0,
       dtmfReceived: this.#dtmfRx?.received ?? 0,
       rtcpSent: this.#rtcp?.reportsSent ?? 0,
       rtcpReceived: this.#rtcp?.packetsReceived ?? 0,
-      maxTickGapMs: Math.round(this.#maxTickGap * 10) / 10,
+      maxTickGapMs: this.#maxTickGap,
       localSsrc: this.#send.packetizer.ssrc,
       ...(this.#remoteSsrc !== undefined ? { remoteSsrc: this.#remoteSsrc } : {}),
-    };
+    });
   }
 
   /**
@@ -641,12 +519,10 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#stopped = true;
     this.#unsubscribe?.();
     this.#send.close(); // cancels DTMF: pending sendDtmf() promises resolve
-    this.#endPlayback("stopped");
+    this.#playback.end("stopped");
     this.#decoderClose();
     closeQuietly(this.#send.source);
-    const rec = this.#recording;
-    this.#recording = undefined;
-    await Promise.allSettled([this.#sink.close(), rec?.writer.close()]);
+    await Promise.allSettled([this.#sink.close(), this.#recorder.close()]);
   }
 }
 

@@ -1,6 +1,7 @@
 // The retained state topics (PREFIX/call_state, PREFIX/last_caller): what a
 // door phone's dashboard shows, reduced from the call events. Pure.
 import type { BusEvent } from "../control/event-bus.js";
+import { bareJid } from "../util/jid.js";
 
 export interface DoorState {
   /** Live calls, oldest first. */
@@ -11,11 +12,6 @@ export interface DoorState {
 
 // Call event types that are states of the call (the others — held, muted, ... — are happenings).
 const STATES = new Set(["outgoing", "incoming", "ringing", "connecting", "active"]);
-
-export function bareJid(jid: string): string {
-  const i = jid.indexOf("/");
-  return i < 0 ? jid : jid.slice(0, i);
-}
 
 export function initialDoorState(calls: readonly { id: string; state: string; direction?: string; peer?: string }[]): DoorState {
   const live = calls.filter((c) => c.state !== "ended").map((c) => ({ id: c.id, state: c.state }));

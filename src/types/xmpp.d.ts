@@ -42,6 +42,8 @@ declare module "@xmpp/client-core" {
 declare module "@xmpp/jid" {
   import type { JID } from "@xmpp/client-core";
   export default function jid(...args: string[]): JID;
+  /** Throws a TypeError when there is no domain. */
+  export function parse(s: string): JID;
 }
 
 declare module "@xmpp/reconnect" {

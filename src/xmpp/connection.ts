@@ -36,17 +36,9 @@ import { NS_TLS, guardStream, type StreamGuard } from "./stream-guard.js";
 import { sasl } from "./sasl.js";
 import { createIqCaller, type IqCaller } from "./iq-caller.js";
 import { CAPS_NODE, IDENTITY, NS_CAPS, NS_DISCO_INFO, capsVerification } from "./caps.js";
+import type { AccountState, PresenceShow } from "../util/vocabulary.js";
 
-export const ACCOUNT_STATES = {
-  connecting: "connecting",
-  online: "online",
-  reconnecting: "reconnecting",
-  offline: "offline",
-} as const;
-export type AccountState = (typeof ACCOUNT_STATES)[keyof typeof ACCOUNT_STATES];
-
-/** RFC 6121 §4.7.2.1 <show/>, with "available" for none. */
-export type PresenceShow = "available" | "chat" | "away" | "xa" | "dnd";
+export type { AccountState, PresenceShow } from "../util/vocabulary.js";
 
 export interface XmppOptions {
   jid: string;

@@ -18,6 +18,7 @@ import { randomBytes } from "node:crypto";
 import _iqCaller from "@xmpp/iq/caller.js";
 import type { Element } from "ltx";
 import type { Logger } from "../util/logger.js";
+import { sameAddress } from "../util/jid.js";
 
 /** What request() needs of @xmpp/iq's caller (also a stand-in's, in tests). */
 export interface LibraryIqCaller {
@@ -46,18 +47,6 @@ export async function requestIq(caller: LibraryIqCaller, stanza: Element, timeou
 /** A stanza id nobody can predict (128 bits from the CSPRNG). */
 export function unpredictableId(): string {
   return randomBytes(16).toString("base64url");
-}
-
-/** JIDs equal as addresses: localpart and domain case-insensitively, the resource exactly (RFC 7622 §3). */
-export function sameAddress(a: string | undefined, b: string | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  const split = (j: string): [string, string] => {
-    const slash = j.indexOf("/");
-    return slash < 0 ? [j.toLowerCase(), ""] : [j.slice(0, slash).toLowerCase(), j.slice(slash)];
-  };
-  const [ab, ar] = split(a);
-  const [bb, br] = split(b);
-  return ab === bb && ar === br;
 }
 
 /** Our own addresses now: full JID (once bound), bare JID and domain. */

@@ -8,22 +8,14 @@ import { TypedEmitter } from "../util/events.js";
 import { errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import type { XmppConnection } from "./connection.js";
+import { bareKey } from "../util/jid.js";
+import { Subscription, type RosterItem } from "../util/vocabulary.js";
 
 export const NS_ROSTER = "jabber:iq:roster";
 
-export const SUBSCRIPTIONS = ["none", "to", "from", "both"] as const;
-/** §2.1.2.5: "to" = we see their presence, "from" = they see ours. */
-export type Subscription = (typeof SUBSCRIPTIONS)[number];
+const SUBSCRIPTIONS: readonly string[] = Object.values(Subscription);
 
-export interface RosterItem {
-  /** Bare JID, lower-cased. */
-  jid: string;
-  name?: string;
-  subscription: Subscription;
-  /** §2.1.2.2 ask="subscribe": we asked for their presence and wait for the answer. */
-  pendingOut?: boolean;
-  groups: string[];
-}
+export type { RosterItem } from "../util/vocabulary.js";
 
 export type RosterEvents = {
   /** A contact's item was added or changed (roster push). */
@@ -36,11 +28,6 @@ export type RosterEvents = {
 /** The few connection features the roster needs; XmppConnection has them. */
 export type RosterTransport = Pick<XmppConnection, "iq" | "send" | "sendIqResult" | "sendIqError" | "onIqSet" | "on" | "jid">;
 
-function bare(jid: string): string {
-  const slash = jid.indexOf("/");
-  return (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
-}
-
 /** One <item/> of a roster result or push; undefined when it has no usable jid. */
 export function parseRosterItem(el: Element): (RosterItem & { remove?: true }) | undefined {
   const jid = el.attrs.jid;
@@ -48,7 +35,7 @@ export function parseRosterItem(el: Element): (RosterItem & { remove?: true }) |
   const sub = el.attrs.subscription;
   const item: RosterItem & { remove?: true } = {
     jid: jid.toLowerCase(),
-    subscription: (SUBSCRIPTIONS as readonly string[]).includes(sub) ? (sub as Subscription) : "none",
+    subscription: SUBSCRIPTIONS.includes(sub) ? (sub as Subscription) : "none",
     groups: el.getChildren("group").map((g) => g.getText()).filter((g) => g !== ""),
   };
   if (typeof el.attrs.name === "string" && el.attrs.name !== "") item.name = el.attrs.name;
@@ -104,26 +91,26 @@ export class Roster extends TypedEmitter<RosterEvents> {
 
   /** Whether the bare JID of `jid` is in the roster (any subscription: someone put it there). */
   has(jid: string): boolean {
-    return this.#items.has(bare(jid));
+    return this.#items.has(bareKey(jid));
   }
 
   /** §2.3 add (or rename) the item, then §3.1.1 ask for the contact's presence. */
   async add(jid: string, name?: string): Promise<void> {
-    const b = bare(jid);
+    const b = bareKey(jid);
     await this.#xmpp.iq(xml("iq", { type: "set" }, xml("query", { xmlns: NS_ROSTER }, xml("item", { jid: b, ...(name ? { name } : {}) }))));
     await this.#xmpp.send(xml("presence", { to: b, type: "subscribe" }));
   }
 
   /** §3.1.5: lets `jid` see our presence (answers its request, or pre-approves it). */
   async approve(jid: string): Promise<void> {
-    const b = bare(jid);
+    const b = bareKey(jid);
     await this.#xmpp.send(xml("presence", { to: b, type: "subscribed" }));
     this.#requests.delete(b);
   }
 
   /** §2.5: removes the item; the server cancels both subscriptions. */
   async remove(jid: string): Promise<void> {
-    const b = bare(jid);
+    const b = bareKey(jid);
     await this.#xmpp.iq(xml("iq", { type: "set" }, xml("query", { xmlns: NS_ROSTER }, xml("item", { jid: b, subscription: "remove" }))));
     this.#requests.delete(b);
   }
@@ -131,8 +118,8 @@ export class Roster extends TypedEmitter<RosterEvents> {
   async #onPush(iq: Element, query: Element): Promise<void> {
     // §2.1.6: a push not from our own account (or the server on its behalf) is a spoof.
     const from = iq.attrs.from;
-    const own = this.#xmpp.jid ? bare(this.#xmpp.jid) : undefined;
-    if (from !== undefined && from !== "" && bare(from) !== own) {
+    const own = this.#xmpp.jid ? bareKey(this.#xmpp.jid) : undefined;
+    if (from !== undefined && from !== "" && bareKey(from) !== own) {
       this.#log.warn({ from }, "roster push from a third party ignored");
       await this.#xmpp.sendIqError(iq, "cancel", "service-unavailable");
       return;
@@ -156,7 +143,7 @@ export class Roster extends TypedEmitter<RosterEvents> {
   #onPresence(p: Element): void {
     const from = p.attrs.from;
     if (p.attrs.type !== "subscribe" || typeof from !== "string") return;
-    const b = bare(from);
+    const b = bareKey(from);
     const item = this.#items.get(b);
     if (item && (item.subscription === "from" || item.subscription === "both")) return; // already approved
     if (this.#requests.has(b)) return;

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { PACKET_KINDS, classifyPacket } from "../../src/rtp/demux.js";
 import { RtpPacketizer, isRtcpPacket, parseRtp } from "../../src/rtp/rtp-packet.js";
 import { buildBye, buildReceiverReport, buildSdes, buildSenderReport, compound, parseRtcp, type ReportBlock } from "../../src/rtp/rtcp-packets.js";
-import { plainTransport } from "../../src/app/media-transport.js";
+import { plainTransport } from "../../src/app/call/media-transport.js";
 import { findCodec } from "../../src/media/codecs/index.js";
 import { Message, classes, methods, parseMessage } from "werift-ice";
 import { verifyCheck } from "../../src/ice/stun-auth.js";
@@ -226,7 +226,7 @@ function runPair(injections: Injection[]): { audio: Int16Array; packetsReceived:
   let byes = 0;
   p.b.on("bye", () => byes++);
   // What reaches the receiver from the wire goes through the plain-RTP transport, as in a call.
-  const wire = plainTransport({ send: () => undefined, deliver: (d) => p.b.receive(d) });
+  const wire = plainTransport({ send: () => undefined, deliver: p.b });
   p.a.start();
   p.b.start();
   const sorted = [...injections].sort((x, y) => x.atMs - y.atMs);

@@ -18,7 +18,7 @@ import {
   type JmiElement,
 } from "../../src/jingle/protocol/index.js";
 import { SessionManager } from "../../src/jingle/session-manager.js";
-import { answerOffer, applyAnswer, encoderOptionsFor } from "../../src/app/negotiation.js";
+import { answerOffer, applyAnswer, encoderOptionsFor } from "../../src/app/call/negotiation.js";
 import { fromJingleCandidate } from "../../src/ice/candidate-map.js";
 import { findCodec } from "../../src/media/codecs/index.js";
 import { NS_EXTDISCO, parseServices } from "../../src/xmpp/extdisco.js";

@@ -9,7 +9,7 @@
 //     service-unavailable) is resent whole, and the restart completes
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Call } from "../../src/app/call.js";
+import { Call } from "../../src/app/call/call.js";
 import type { Jingle } from "../../src/jingle/protocol/index.js";
 import { findCodec } from "../../src/media/codecs/index.js";
 import { createFrameClock } from "../../src/util/frame-clock.js";

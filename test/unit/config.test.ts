@@ -240,3 +240,18 @@ test("jingled --check-config prints the effective config with secrets masked (ex
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("validating a configuration loads no native code (the Opus addon is checked when the daemon starts)", () => {
+  // In a fresh process: this one may have loaded the addon already.
+  const load = new URL("../../src/config/load.js", import.meta.url).href;
+  const script = `
+    import { createRequire } from "node:module";
+    const { validateConfig } = await import(${JSON.stringify(load)});
+    const cfg = validateConfig({ account: { jid: "a@example.org", password: "x" }, media: { opus: { backend: "native" } } });
+    const addons = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.endsWith(".node"));
+    process.stdout.write(JSON.stringify({ backend: cfg.media.opus.backend, addons }));
+  `;
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { backend: "native", addons: [] });
+});

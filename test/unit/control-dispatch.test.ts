@@ -74,7 +74,8 @@ test("event bus: one seq for all subscribers, envelope first and never overwritt
   const b: PublishedEvent[] = [];
   bus.subscribe((e) => a.push(e));
   const off = bus.subscribe((e) => b.push(e));
-  bus.publish("call", { callId: "c1", type: "ringing", seq: 99, event: "evil" });
+  // A field named like the envelope (outside the protocol: only a buggy producer would) cannot overwrite it.
+  (bus.publish as (event: string, fields: object) => void)("call", { callId: "c1", type: "ringing", seq: 99, event: "evil" });
   off();
   bus.publish("dtmf", { callId: "c1", digit: "5" });
   assert.equal(bus.seq, 2);

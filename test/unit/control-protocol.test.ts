@@ -4,7 +4,15 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { CommandError } from "../../src/util/errors.js";
 import {
+  COMMAND_NAMES,
+  CallEventType,
+  EVENT_FIELDS,
+  Encryption,
   ErrorCode,
+  EventName,
+  FileEventType,
+  IceEventType,
+  RefusedReason,
   PROTOCOL_VERSION,
   encodeLine,
   errorReply,
@@ -174,6 +182,58 @@ test("the protocol document and the source header are the same text", () => {
   assert.equal(docHeader, headerText);
 });
 
+/** A section of the protocol document: the lines under `title` up to the next underlined title. */
+function docSection(title: string): string {
+  const root = fileURLToPath(new URL("../../../", import.meta.url));
+  const doc = readFileSync(root + "docs/control-protocol.md", "utf8");
+  const start = doc.indexOf(`\n${title}\n`);
+  assert.ok(start >= 0, `the document has a section ${title}`);
+  const body = doc.slice(start + title.length + 2).split("\n").slice(1); // skip the underline
+  const end = body.findIndex((l, i) => i > 0 && /^-+$/.test(body[i + 1] ?? "") && l.trim() !== "");
+  return (end < 0 ? body : body.slice(0, end)).join("\n");
+}
+
+/** The entries of an indented list ("    name  text", continued by deeper lines), by name. */
+function entries(section: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let current: string | undefined;
+  for (const line of section.split("\n")) {
+    const m = /^ {4}([a-z][a-z-]*)\s/.exec(line);
+    if (m) {
+      current = m[1]!;
+      out.set(current, line);
+    } else if (current && /^ {5,}\S/.test(line)) out.set(current, `${out.get(current)}\n${line}`);
+    else current = undefined;
+  }
+  return out;
+}
+
+test("the protocol document lists every event the daemon can publish, with each of its fields", () => {
+  const events = entries(docSection("Events (besides hello)"));
+  assert.deepEqual([...events.keys()].sort(), Object.values(EventName).sort());
+  for (const name of Object.values(EventName)) {
+    const text = events.get(name)!;
+    for (const field of EVENT_FIELDS[name]) assert.match(text, new RegExp(`\\b${field}\\b`), `${name} event: field ${field} is documented`);
+  }
+  const values: Array<[string, Record<string, string>]> = [
+    ["call", CallEventType],
+    ["ice", IceEventType],
+    ["media", Encryption],
+    ["playback", FileEventType],
+    ["refused", RefusedReason],
+  ];
+  for (const [name, set] of values) {
+    for (const v of Object.values(set)) assert.match(events.get(name)!, new RegExp(`\\b${v}\\b`), `${name} event: ${v} is documented`);
+  }
+});
+
+test("the protocol document lists every command and every error code", () => {
+  const commands = entries(docSection("Commands"));
+  assert.deepEqual([...commands.keys()].sort(), [...COMMAND_NAMES].sort());
+  const errors = entries(docSection("Error codes"));
+  assert.deepEqual([...errors.keys()].sort(), Object.values(ErrorCode).sort());
+});
+
 // ---------------------------------------------------------------- error codes
 
 test("error codes are the closed set of the protocol", () => {
@@ -219,6 +279,8 @@ test("parseCommandArgs: call", () => {
   badArgument(() => parseCommandArgs("call", {}), '"jid"');
   badArgument(() => parseCommandArgs("call", { jid: 7 }), '"jid"');
   badArgument(() => parseCommandArgs("call", { jid: "bob @example.org" }), "not a valid JID");
+  badArgument(() => parseCommandArgs("call", { jid: "bob" }), "not a valid JID");
+  badArgument(() => parseCommandArgs("call", { jid: "bob@example.org/" }), "not a valid JID");
   // Ids are the daemon's registry's business: any short encoding name passes here, lower-cased.
   assert.deepEqual(parseCommandArgs("call", { jid: "b@x", codecs: ["G722", "pcma", "g722"] }).codecs, ["g722", "pcma"]);
   badArgument(() => parseCommandArgs("call", { jid: "b@x", codecs: ["no such codec"] }), "not a codec id");

@@ -215,7 +215,7 @@ test("two clients receive the same events with increasing seq; a late client's h
   server.broadcast("call", { callId: "c1", type: "ringing", peer: "bob@localhost/r" });
   server.broadcast("account", { state: "online" });
   // A field named like the envelope cannot overwrite it.
-  server.broadcast("call", { callId: "c1", type: "active", peer: "bob@localhost/r", seq: 999, event: "x" });
+  (server.broadcast as (event: string, fields: object) => void)("call", { callId: "c1", type: "active", peer: "bob@localhost/r", seq: 999, event: "x" });
   const fromA = [await a.client.next(), await a.client.next(), await a.client.next()];
   const fromB = [await b.client.next(), await b.client.next(), await b.client.next()];
   assert.deepEqual(fromA, fromB);
@@ -439,7 +439,7 @@ test("a client that never reads is disconnected at the queue limit; others keep 
   const chunk = "e".repeat(32 * 1024);
 
   for (let i = 0; i < 500 && server.clientCount === 2; i++) {
-    server.broadcast("filler", { i, chunk });
+    (server.broadcast as (event: string, fields: object) => void)("filler", { i, chunk });
     // Let the reading client drain between events, as a live daemon would.
     while (true) {
       const m = await good.client.next();

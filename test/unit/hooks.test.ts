@@ -111,7 +111,7 @@ test("a hook past its timeout is stopped, with what it started; the next one run
   const ok = join(dir, "after-timeout");
   const next = script("next.sh", `touch "${ok}"`);
   const { bus, runner, lines } = setUp({ maxConcurrent: 1, run: [{ events: ["call.ended"], command: [hook], timeoutSec: 0.3 }, { events: ["call.ended"], command: [next], timeoutSec: 5 }] });
-  bus.publish("call", { callId: "c1", type: "ended", reason: "success" });
+  bus.publish("call", { callId: "c1", type: "ended", peer: "bob@example.org/phone", reason: "success" });
   await until(() => existsSync(ok), "the second hook after the first timed out");
   const log = lines();
   assert.ok(log.some((l) => l.msg === "hook timed out; stopping it" && l.timeoutSec === 0.3));

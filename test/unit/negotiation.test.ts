@@ -2,7 +2,7 @@
 // payload-type numbers kept, the peer's ptime and Opus fmtp honoured.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { answerOffer, applyAnswer, choosePtime, encoderOptionsFor, offerPayloadTypes } from "../../src/app/negotiation.js";
+import { answerOffer, applyAnswer, choosePtime, encoderOptionsFor, offerPayloadTypes } from "../../src/app/call/negotiation.js";
 import { findCodec, listCodecs } from "../../src/media/codecs/index.js";
 import type { PayloadType } from "../../src/jingle/protocol/index.js";
 import { eModel, mosFromR } from "../../src/media/e-model.js";

@@ -23,6 +23,7 @@ import { NativeOpusDecoder, NativeOpusEncoder } from "../../src/media/codecs/opu
 import { loadOpusAddon } from "../../src/media/codecs/opus-addon.js";
 import { OpusCtl } from "../../src/media/codecs/opus-packet.js";
 import { validateConfig } from "../../src/config/load.js";
+import { checkRuntime } from "../../src/app/runtime-checks.js";
 import { ConfigError } from "../../src/util/errors.js";
 import { makeSpeechWav } from "../helpers/speech.js";
 import { readMono16 } from "../helpers/audio-compare.js";
@@ -322,7 +323,7 @@ test("native Opus decoder: PLC of any length continues the signal; a TOC-only pa
   assert.throws(() => dec.decode(Buffer.alloc(10)), /closed/);
 });
 
-test("Opus backend selection: auto, wasm, native; the config key refuses native when it is not built", () => {
+test("Opus backend selection: auto, wasm, native; the daemon's start check refuses native when it is not built", () => {
   assert.equal(resolveOpusBackend(OpusBackendChoice.Wasm), OpusBackend.Wasm);
   assert.equal(resolveOpusBackend(OpusBackendChoice.Auto), problem ? OpusBackend.Wasm : OpusBackend.Native);
   const base = { account: { jid: "a@example.org", password: "x" } };
@@ -333,15 +334,18 @@ test("Opus backend selection: auto, wasm, native; the config key refuses native 
   selectOpusBackend(OpusBackendChoice.Wasm);
   assert.equal(opusBackend(), OpusBackend.Wasm);
   assert.equal(createOpusDecoder().backend, "wasm");
+  // Validation takes "native" either way (it loads no native code); the start check knows whether it is built.
+  const nativeCfg = validateConfig({ ...base, media: { opus: { backend: "native" } } });
+  assert.equal(nativeCfg.media.opus.backend, "native");
   if (problem) {
     assert.throws(() => selectOpusBackend(OpusBackendChoice.Native), /not available/);
     assert.throws(
-      () => validateConfig({ ...base, media: { opus: { backend: "native" } } }),
+      () => checkRuntime(nativeCfg),
       (e: unknown) => e instanceof ConfigError && /media\.opus\.backend: .*native Opus backend is not available/.test(e.message),
     );
   } else {
-    const cfg = validateConfig({ ...base, media: { opus: { backend: "native" } } });
-    assert.equal(cfg.media.opus.backend, "native");
+    checkRuntime(nativeCfg);
+    const cfg = nativeCfg;
     selectOpusBackend(cfg.media.opus.backend);
     assert.equal(opusBackend(), OpusBackend.Native);
     assert.equal(createOpusDecoder().backend, "native");

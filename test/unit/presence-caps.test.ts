@@ -5,8 +5,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse } from "ltx";
-import { PresenceBook, PRESENCE_LIMITS } from "../../src/app/presence-book.js";
+import { PresenceBook, PRESENCE_LIMITS } from "../../src/xmpp/presence-book.js";
 import { capsVerification, capsVerificationOf } from "../../src/xmpp/caps.js";
+import { DiscoCache } from "../../src/xmpp/disco-cache.js";
 
 const presence = (from: string, o: { type?: string; priority?: number; ver?: string } = {}) =>
   parse(
@@ -89,4 +90,33 @@ test("a result that does not hash to the announced ver, or is ill-formed (§5.4)
   assert.equal(capsVerificationOf(dupFeature), undefined);
   const twoFormTypes = parse(COMPLEX.replace("<value>urn:xmpp:dataforms:softwareinfo</value>", "<value>a</value><value>b</value>"));
   assert.equal(capsVerificationOf(twoFormTypes), undefined);
+});
+
+test("disco#info answers are cached under a caps ver only when they hash to it (XEP-0115 §5.4)", async () => {
+  const features = ["http://jabber.org/protocol/disco#info", "urn:xmpp:jingle:apps:rtp:audio"];
+  const identity = { category: "client", type: "phone", name: "Phone" };
+  const goodVer = capsVerification([identity], features);
+  const answer = () =>
+    parse(
+      `<iq type="result"><query xmlns="http://jabber.org/protocol/disco#info"><identity category="client" type="phone" name="Phone"/>` +
+        features.map((f) => `<feature var="${f}"/>`).join("") +
+        `</query></iq>`,
+    );
+  let asked = 0;
+  const cache = new DiscoCache(async () => {
+    asked++;
+    return answer();
+  });
+  const honest = { node: "n", ver: goodVer, hash: "sha-1" };
+  assert.deepEqual([...(await cache.featuresOf("bob@x/1", honest))!], features);
+  await cache.featuresOf("bob@x/2", honest);
+  assert.equal(asked, 1, "the second device with that ver is not asked");
+  const lying = { node: "n", ver: "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", hash: "sha-1" };
+  await cache.featuresOf("eve@x/1", lying);
+  await cache.featuresOf("eve@x/2", lying);
+  assert.equal(asked, 3, "a ver the answer does not hash to is never cached");
+  const silent = new DiscoCache(async () => {
+    throw new Error("timeout");
+  });
+  assert.equal(await silent.featuresOf("bob@x/1", honest), undefined);
 });

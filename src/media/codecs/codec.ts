@@ -1,7 +1,7 @@
 // Codec interface and registry. A codec module describes itself with a
 // CodecDescriptor and registers it by name (one line in ./index.ts); the
 // config schema, the control protocol's arguments, the Jingle offer/answer
-// (src/app/negotiation.ts) and the media pipeline all take their codecs from
+// (src/app/call/negotiation.ts) and the media pipeline all take their codecs from
 // here, so adding a codec is one file plus that line.
 // Names compare case-insensitively: "PCMU" and "pcmu" are the same encoding
 // (RFC 4855 §3, media type names are case-insensitive); the lower-case name

@@ -1,13 +1,20 @@
 // What sits between the ICE agent and the media session: plain RTP/AVP (for
 // older peers without a fingerprint, when policy allows) or DTLS-SRTP
-// (RFC 5763/5764, XEP-0320). Both take every datagram ICE delivers and hand
-// plain RTP/RTCP to the media session; both take plain RTP/RTCP to send.
-import { isRtcpPacket } from "../rtp/rtp-packet.js";
-import { classifyPacket } from "../rtp/demux.js";
-import { DtlsSrtpTransport, type DtlsFailureCondition, type DtlsSrtpStats } from "../rtp/dtls/dtls-srtp.js";
-import type { DtlsCertificate } from "../rtp/dtls/certificate.js";
-import type { DtlsRole } from "../rtp/dtls/setup-role.js";
-import type { Logger } from "../util/logger.js";
+// (RFC 5763/5764, XEP-0320). Both take every datagram ICE delivers, tell
+// RTP from RTCP once (RFC 7983, RFC 5761) and hand plain RTP and RTCP to the
+// media session; both take plain RTP/RTCP to send.
+import { isRtcpPacket } from "../../rtp/rtp-packet.js";
+import { classifyPacket } from "../../rtp/demux.js";
+import { DtlsSrtpTransport, type DtlsFailureCondition, type DtlsSrtpStats } from "../../rtp/dtls/dtls-srtp.js";
+import type { DtlsCertificate } from "../../rtp/dtls/certificate.js";
+import type { DtlsRole } from "../../rtp/dtls/setup-role.js";
+import type { Logger } from "../../util/logger.js";
+
+/** Where a transport hands what it received: the media session. */
+export interface PacketSink {
+  receiveRtp(packet: Buffer): void;
+  receiveRtcp(packet: Buffer): void;
+}
 
 export interface MediaTransport {
   readonly encryption: "dtls-srtp" | "none";
@@ -22,12 +29,13 @@ export interface MediaTransport {
 }
 
 /** Plain RTP: only RTP/RTCP passes (STUN is ICE's, DTLS has no business here). */
-export function plainTransport(o: { send: (d: Buffer) => void; deliver: (p: Buffer) => void }): MediaTransport {
+export function plainTransport(o: { send: (d: Buffer) => void; deliver: PacketSink }): MediaTransport {
   return {
     encryption: "none",
     receive(d) {
       const kind = classifyPacket(d);
-      if (kind === "rtp" || kind === "rtcp") o.deliver(d);
+      if (kind === "rtp") o.deliver.receiveRtp(d);
+      else if (kind === "rtcp") o.deliver.receiveRtcp(d);
     },
     send: o.send,
     start: async () => ({}),
@@ -50,7 +58,7 @@ export function dtlsTransport(o: {
   certificate: DtlsCertificate;
   remoteFingerprint: { hash: string; value: string };
   send: (d: Buffer) => void;
-  deliver: (p: Buffer) => void;
+  deliver: PacketSink;
   logger: Logger;
 }): MediaTransport {
   const dtls = new DtlsSrtpTransport({
@@ -60,8 +68,8 @@ export function dtlsTransport(o: {
     send: o.send,
     logger: o.logger,
   });
-  dtls.on("rtp", o.deliver);
-  dtls.on("rtcp", o.deliver);
+  dtls.on("rtp", (p) => o.deliver.receiveRtp(p));
+  dtls.on("rtcp", (p) => o.deliver.receiveRtcp(p));
   let failure: TransportFailure | undefined;
   dtls.on("failed", (reason, condition) => (failure = new TransportFailure(reason, condition)));
   // The handshake may complete before start() is called (as DTLS server, the

@@ -5,9 +5,9 @@
 // 126/48000), used for DTMF at the chosen codec's rate. The peer's ptime
 // (XEP-0167 payload-type attribute, RFC 4566 a=ptime) and the codec's fmtp
 // (Opus: RFC 7587 §6.1, in its descriptor) shape what we send.
-import type { PayloadType } from "../jingle/protocol/index.js";
-import { findCodecByStaticPayloadType, type CodecDescriptor, type EncoderOptions } from "../media/codecs/codec.js";
-import { TELEPHONE_EVENT, TELEPHONE_EVENT_FMTP, TELEPHONE_EVENT_PAYLOAD_TYPES } from "../media/codecs/telephone-event.js";
+import type { PayloadType } from "../../jingle/protocol/index.js";
+import { findCodecByStaticPayloadType, type CodecDescriptor, type EncoderOptions } from "../../media/codecs/codec.js";
+import { TELEPHONE_EVENT, TELEPHONE_EVENT_FMTP, TELEPHONE_EVENT_PAYLOAD_TYPES } from "../../media/codecs/telephone-event.js";
 
 export const DEFAULT_PTIME_MS = 20;
 

@@ -7,6 +7,7 @@
 // of live calls), each with a bounded number of resources, so memory does
 // not grow with what strangers send.
 import type { Element } from "ltx";
+import { bareKey } from "../util/jid.js";
 
 export interface Caps {
   node: string;
@@ -20,11 +21,6 @@ interface ResourceInfo {
   since: number;
   /** XEP-0115 caps: node#ver identifies the feature set (disco#info once per ver). */
   caps?: Caps;
-}
-
-function bareOf(jid: string): string {
-  const slash = jid.indexOf("/");
-  return (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
 }
 
 export interface PresenceBookOptions {
@@ -53,7 +49,7 @@ export class PresenceBook {
   update(stanza: Element): void {
     const from = stanza.attrs.from;
     if (!from || !from.includes("/")) return;
-    const bare = bareOf(from);
+    const bare = bareKey(from);
     const type = stanza.attrs.type;
     if (type === "unavailable" || type === "error") {
       const res = this.#byBare.get(bare);
@@ -94,7 +90,7 @@ export class PresenceBook {
 
   /** The available full JIDs of a bare JID, best (highest priority, most recent) first, with their caps. */
   resources(bare: string): { jid: string; caps?: Caps }[] {
-    const res = this.#byBare.get(bareOf(bare));
+    const res = this.#byBare.get(bareKey(bare));
     if (!res) return [];
     return [...res]
       .sort((a, b) => b[1].priority - a[1].priority || b[1].since - a[1].since)

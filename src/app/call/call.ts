@@ -1,0 +1,545 @@
+// One call: a coordinator over parts with one job each (StanzaJS's Session,
+// ICESession and MediaSession; baresip's call, mnat and menc):
+//
+//   ./signalling.ts   the Jingle session: its phase, offer/answer, what is sent
+//   ./ice-session.ts  ICE: trickle, restarts, generations
+//   ./security.ts     plain RTP or DTLS-SRTP, our DTLS role (pure)
+//   ./media-path.ts   source, sink, codec and transport; hold and mute
+//
+// The call holds what the user sees (its state, when it was answered and
+// ended, why) and decides when each part moves. Remote actions and local
+// commands are applied through one serial queue, so they never interleave
+// across awaits. The parts are made by the factories in `parts` (./parts.ts),
+// so tests give the call fakes instead of sockets.
+import type { CallInfo, CallState } from "../../control/protocol.js";
+import type { Jingle, JingleContent, JmiElement, ReasonCondition } from "../../jingle/protocol/index.js";
+import type { Role } from "../../jingle/session-manager.js";
+import type { MediaStats } from "../../media/media-session.js";
+import type { SinkSpec } from "../../media/sinks/sink.js";
+import type { SourceSpec } from "../../media/sources/source.js";
+import { CallError, errorMessage } from "../../util/errors.js";
+import { TypedEmitter } from "../../util/events.js";
+import type { Logger } from "../../util/logger.js";
+import { SerialQueue } from "../../util/serial-queue.js";
+import { IceSession } from "./ice-session.js";
+import { MediaPath } from "./media-path.js";
+import { TransportFailure } from "./media-transport.js";
+import type { OfferOptions } from "./negotiation.js";
+import { defaultCallParts, type CallDeps, type CallEvents, type CallParts } from "./parts.js";
+import { CallSecurity } from "./security.js";
+import { JingleSignalling, SignallingPhase, type LocalTransport } from "./signalling.js";
+
+export type { CallDeps, CallEvents } from "./parts.js";
+
+export class Call extends TypedEmitter<CallEvents> {
+  readonly #d: CallDeps;
+  readonly #log: Logger;
+  readonly #queue = new SerialQueue();
+  readonly #signal: JingleSignalling;
+  readonly #ice: IceSession;
+  readonly #media: MediaPath;
+  #state: CallState;
+  readonly #startedAt = new Date();
+  #answeredAt: Date | undefined;
+  #endedAt: Date | undefined;
+  #reason: string | undefined;
+  #ringTimer: NodeJS.Timeout | undefined;
+  readonly #security: CallSecurity;
+
+  constructor(deps: CallDeps) {
+    super();
+    this.#d = deps;
+    this.#log = deps.logger.child({ call: deps.id, sid: deps.sid });
+    this.#state = deps.role === "initiator" ? "outgoing" : "incoming";
+    this.#security = new CallSecurity({ ...deps.dtls, role: deps.role });
+    const parts: CallParts = { ...defaultCallParts, ...deps.parts };
+    const prefs = deps.mediaPrefs ?? {};
+    const offer: OfferOptions = { ...(prefs.encoder ? { encoder: prefs.encoder } : {}), ...(prefs.ptimeMs ? { ptimeMs: prefs.ptimeMs } : {}) };
+    this.#signal = new JingleSignalling({
+      sid: deps.sid,
+      role: deps.role,
+      self: deps.self,
+      peer: deps.peer,
+      codecs: deps.codecs,
+      rtcpMux: deps.rtcpMux,
+      offer,
+      logger: this.#log,
+      send: deps.send,
+      sendJmi: deps.sendJmi,
+    });
+    this.#media = new MediaPath({
+      callId: deps.id,
+      sid: deps.sid,
+      startedAt: this.#startedAt,
+      peer: () => this.#signal.peer,
+      input: deps.input,
+      output: deps.output,
+      jitterFrames: deps.jitterFrames,
+      prefs,
+      clock: deps.clock,
+      logger: this.#log,
+      parts,
+    });
+    this.#media.on("dtmf", (digit, durationMs) => this.emit("dtmf", digit, durationMs));
+    this.#media.on("file", (...args) => this.emit("file", ...args));
+    this.#media.on("deviceFailed", () => void this.hangup("media-error").catch(() => undefined));
+    this.#ice = new IceSession({
+      role: deps.role,
+      config: deps.ice,
+      makeAgent: parts.ice,
+      logger: this.#log,
+      run: (task) => this.#queue.run(task),
+      ended: () => this.#state === "ended",
+      sendTransport: (candidates) => this.#signal.transportInfo({ ice: this.#ice.localParameters, candidates }),
+      onData: (d) => this.#media.receive(d),
+      on: {
+        connected: () => this.#maybeStartMedia(),
+        failed: (reason) => this.#end("connectivity-error", { send: true, text: `ICE failed: ${reason}` }),
+        event: (info) => this.emit("ice", info),
+      },
+    });
+  }
+
+  get id(): string {
+    return this.#d.id;
+  }
+  get sid(): string {
+    return this.#d.sid;
+  }
+  get role(): Role {
+    return this.#d.role;
+  }
+  get state(): CallState {
+    return this.#state;
+  }
+  /** The peer: a bare JID while a proposal is out, the full JID of its device after. */
+  get peer(): string {
+    return this.#signal.peer;
+  }
+  /** Where the signalling stands: XEP-0353 proposal, then the Jingle session. */
+  get phase(): SignallingPhase {
+    return this.#signal.phase;
+  }
+  /** The call began as a XEP-0353 proposal. */
+  get proposal(): boolean {
+    return this.#signal.proposal;
+  }
+  get recordingPath(): string | undefined {
+    return this.#media.recordingPath;
+  }
+
+  info(): CallInfo {
+    const i: CallInfo = {
+      id: this.#d.id,
+      sid: this.#d.sid,
+      peer: this.peer,
+      direction: this.#d.role === "initiator" ? "outgoing" : "incoming",
+      state: this.#state,
+      startedAt: this.#startedAt.toISOString(),
+    };
+    if (this.#answeredAt) i.answeredAt = this.#answeredAt.toISOString();
+    if (this.#endedAt) i.endedAt = this.#endedAt.toISOString();
+    const negotiated = this.#signal.negotiated;
+    if (negotiated) i.codec = negotiated.codec.name;
+    if (this.#reason) i.reason = this.#reason;
+    const pair = this.#ice.pair;
+    if (pair) {
+      i.localCandidate = pair.local;
+      i.remoteCandidate = pair.remote;
+    }
+    if (this.#media.held) i.held = true;
+    if (this.#media.muted) i.muted = true;
+    if (this.#signal.peerHeld) i.peerHeld = true;
+    if (this.#signal.peerMuted) i.peerMuted = true;
+    return i;
+  }
+
+  /** Media statistics (and the output file, when it is one), also after the call ended. */
+  stats(): (MediaStats & { recording?: string }) | undefined {
+    return this.#media.stats();
+  }
+
+  #setState(state: CallState): void {
+    if (this.#state === state || this.#state === "ended") return;
+    this.#state = state;
+    this.#log.info({ state }, "call state");
+    this.emit("state", state, this.info());
+  }
+
+  /** Our side of an offer or answer: ICE credentials and our fingerprint. */
+  #local(): LocalTransport {
+    const fingerprint = this.#security.local();
+    return { ice: this.#ice.localParameters, candidates: [], ...(fingerprint ? { fingerprint } : {}) };
+  }
+
+  // ------------------------------------------------------------ outgoing
+
+  /** Sends session-initiate; resolves once the peer acknowledged it, rejects (and ends the call) if not. */
+  start(): Promise<void> {
+    return this.#queue.run(async () => {
+      await this.#ice.start();
+      try {
+        await this.#signal.initiate(this.#local());
+      } catch (err) {
+        await this.#end("general-error", { send: false, text: errorMessage(err) });
+        throw new CallError("peer-unavailable", `${this.peer} did not accept the session: ${errorMessage(err)}`);
+      }
+      if (!this.#answeredAt && !this.#signal.proposal) this.#armRingTimer();
+      await this.#ice.startTrickle();
+    });
+  }
+
+  /** XEP-0353: proposes the call to every device of a bare JID. */
+  propose(): Promise<void> {
+    return this.#queue.run(async () => {
+      await this.#signal.propose();
+      this.#armRingTimer();
+    });
+  }
+
+  /**
+   * A JMI message about this call from `from`. The caller takes ringing and
+   * reject from the callee's devices (proceed: see proceeded()); the callee
+   * takes retract.
+   */
+  jmiReceived(el: JmiElement, from: string): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      const what = this.#signal.jmiReceived(el, from);
+      if (what === "ringing" && this.#state === "outgoing") this.#setState("ringing");
+      else if (what && what !== "ringing") await this.#end(what.condition, { send: false, ...(what.text ? { text: what.text } : {}) });
+    });
+  }
+
+  /** The callee's device `fullJid` proceeded: start the Jingle session with it. */
+  async proceeded(fullJid: string): Promise<void> {
+    await this.#queue.run(() => this.#signal.proceededBy(fullJid));
+    await this.start();
+  }
+
+  /** Another device of our own account answered or declined this proposal (carbon). */
+  handledElsewhere(action: "proceed" | "reject"): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state !== "incoming" || !this.#signal.proposal || this.#signal.phase === SignallingPhase.Session) return;
+      await this.#end(action === "proceed" ? "cancel" : "decline", {
+        send: false,
+        text: action === "proceed" ? "answered on another device" : "declined on another device",
+      });
+    });
+  }
+
+  /** An incoming XEP-0353 proposal: ring (or answer at once). */
+  proposed(autoAnswer: boolean): Promise<void> {
+    return this.#queue.run(async () => {
+      await this.#signal.proposed();
+      this.#armRingTimer();
+      if (autoAnswer) await this.#answer();
+    });
+  }
+
+  // ------------------------------------------------------------ incoming
+
+  /** Takes the session-initiate of an incoming call; rings or refuses it. */
+  offer(jingle: Jingle, autoAnswer: boolean): Promise<void> {
+    return this.#queue.run(async () => {
+      const offer = this.#signal.takeOffer(jingle);
+      if (!offer.ok) {
+        await this.#end(offer.condition, { send: true, text: offer.text });
+        return;
+      }
+      this.#takeTransport(offer.content);
+      const refused = this.#security.decide();
+      if (refused) {
+        await this.#end("security-error", { send: true, text: refused });
+        return;
+      }
+      if (offer.proceeded) {
+        // The user already answered the proposal: accept the session now.
+        await this.#acceptSession();
+        return;
+      }
+      const ringing = this.#signal.sessionInfo({ type: "ringing" }, true);
+      // Answering at once: the stream keeps ringing ahead of session-accept,
+      // and its acknowledgement (a round trip through the server) is not
+      // worth delaying the call for.
+      if (!autoAnswer) await ringing;
+      if (this.#state === "ended") return;
+      this.#armRingTimer();
+      if (autoAnswer) await this.#answer();
+    });
+  }
+
+  answer(): Promise<void> {
+    return this.#queue.run(() => this.#answer());
+  }
+
+  async #answer(): Promise<void> {
+    if (this.#d.role !== "responder" || this.#state !== "incoming") {
+      throw new CallError("invalid-state", `call ${this.#d.id} is ${this.#state}; only an incoming ringing call can be answered`);
+    }
+    clearTimeout(this.#ringTimer);
+    if (this.#signal.proposal && this.#signal.phase !== SignallingPhase.Session) {
+      // XEP-0353: say yes to the proposing device; its session-initiate follows.
+      this.#answeredAt = new Date();
+      this.#setState("connecting");
+      await this.#signal.proceed();
+      // Our other devices learn of it from the server's carbon of this
+      // proceed (XEP-0280); without a session-initiate within the ring
+      // timeout the call ends.
+      this.#armRingTimer();
+      return;
+    }
+    await this.#acceptSession();
+  }
+
+  async #acceptSession(): Promise<void> {
+    clearTimeout(this.#ringTimer);
+    this.#prepareMedia();
+    if (!this.#media.prepared) return; // media setup failed: the call is ending with media-error
+    await this.#ice.start();
+    this.#connectTransport();
+    this.#ice.applyRemote();
+    this.#answeredAt = new Date();
+    this.#setState("connecting");
+    await this.#signal.accept(this.#local());
+    await this.#ice.startTrickle();
+  }
+
+  reject(reason: ReasonCondition = "decline"): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#d.role !== "responder" || this.#state !== "incoming") {
+        throw new CallError("invalid-state", `call ${this.#d.id} is ${this.#state}; only an incoming ringing call can be rejected`);
+      }
+      await this.#end(reason, { send: true });
+    });
+  }
+
+  /** Ends the call from our side (session-terminate with `reason`). */
+  hangup(reason: ReasonCondition = "success"): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      // An outgoing call not yet answered is cancelled rather than ended successfully.
+      const r = reason === "success" && !this.#answeredAt && this.#d.role === "initiator" ? "cancel" : reason;
+      await this.#end(r, { send: true });
+    });
+  }
+
+  /**
+   * The peer's full JID went offline (unavailable presence, RFC 6121 §4.5.2):
+   * the call ends now with XEP-0166 reason gone, instead of after the ICE
+   * consent timeout. Nothing is sent: nobody is there to answer.
+   */
+  peerGone(): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      await this.#end("gone", { send: false, text: "the peer went offline" });
+    });
+  }
+
+  /** Starts an ICE restart from our side (e.g. our addresses changed); no-op before ICE connected. */
+  restartIce(reason: string): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      await this.#ice.restartFromUs(reason);
+    });
+  }
+
+  // ------------------------------------------------------------ remote actions
+
+  remote(jingle: Jingle): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      switch (jingle.action) {
+        case "session-accept":
+          return this.#onAccept(jingle);
+        case "transport-info":
+          for (const c of jingle.contents) {
+            if (await this.#ice.transportInfo(c)) this.#security.takeRemote(c.transport?.fingerprint);
+          }
+          this.#ice.applyRemote();
+          return;
+        case "session-info":
+          if (jingle.info?.type === "ringing" && this.#state === "outgoing") this.#setState("ringing");
+          else if (jingle.info) {
+            const change = this.#signal.peerInfo(jingle.info.type);
+            if (change) this.emit("control", change, "peer");
+          }
+          return;
+        case "session-terminate":
+          await this.#end(jingle.reason?.condition ?? "success", { send: false, ...(jingle.reason?.text ? { text: jingle.reason.text } : {}) });
+          return;
+        default:
+          this.#log.info({ action: jingle.action }, "ignoring unsupported action");
+      }
+    });
+  }
+
+  async #onAccept(jingle: Jingle): Promise<void> {
+    const content = this.#signal.takeAnswer(jingle);
+    if (!content) {
+      await this.#end("failed-application", { send: true, text: "session-accept without a usable codec" });
+      return;
+    }
+    clearTimeout(this.#ringTimer);
+    this.#answeredAt = new Date();
+    this.#setState("connecting");
+    this.#prepareMedia();
+    this.#takeTransport(content);
+    const refused = this.#security.decide();
+    if (refused) {
+      await this.#end("security-error", { send: true, text: refused });
+      return;
+    }
+    this.#connectTransport();
+    this.#ice.applyRemote();
+    this.#maybeStartMedia();
+  }
+
+  /** The peer's ICE credentials, candidates and fingerprint from its offer or answer. */
+  #takeTransport(content: JingleContent): void {
+    this.#ice.takeRemote(content);
+    this.#security.takeRemote(content.transport?.fingerprint);
+  }
+
+  // ------------------------------------------------------------ media
+
+  /**
+   * Opens source, sink and codec as soon as the codec is settled (answer sent
+   * or received): loading and resampling a WAV can take a while, and must not
+   * happen while the peer's first packets arrive. Packets received before
+   * ICE reports connected are already taken.
+   */
+  #prepareMedia(): void {
+    const negotiated = this.#signal.negotiated;
+    if (this.#media.prepared || !negotiated || this.#state === "ended") return;
+    try {
+      this.#media.prepare(negotiated, this.#signal.rtcpMux);
+    } catch (err) {
+      this.#log.warn({ err: errorMessage(err) }, "media setup failed");
+      void this.#queue.run(() => this.#end("media-error", { send: true, text: errorMessage(err) }));
+    }
+  }
+
+  /** The transport under the media, once security is decided and the ICE agent exists. */
+  #connectTransport(): void {
+    const security = this.#security.forTransport();
+    if (this.#media.connected || !security || !this.#ice.exists) return;
+    this.#media.connect({ ...security, send: (d) => this.#ice.send(d) });
+  }
+
+  #maybeStartMedia(): void {
+    if (!this.#ice.connected || !this.#answeredAt || this.#state === "ended" || this.#media.starting) return;
+    this.#prepareMedia();
+    this.#connectTransport();
+    if (!this.#media.prepared || !this.#media.connected || this.#state === "active") return;
+    // The DTLS handshake runs outside the call's queue: a hangup must not wait for it.
+    void this.#media.startTransport().then(
+      (info) =>
+        this.#queue.run(() => {
+          if (this.#state === "ended") return;
+          this.#media.startMedia();
+          this.#setState("active");
+          const pair = this.#ice.pair!;
+          this.emit("media", { codec: this.#signal.negotiated!.codec.name, pair, encryption: info.encryption, ...(info.profile ? { srtpProfile: info.profile } : {}) });
+        }),
+      (err: unknown) => {
+        const condition = err instanceof TransportFailure ? err.condition : "failed-transport";
+        return this.#queue.run(() => this.#end(condition, { send: true, text: errorMessage(err) }));
+      },
+    );
+  }
+
+  // ------------------------------------------------------------ in-call controls
+
+  /** An unanswered call, either way, ends with reason timeout. */
+  #armRingTimer(): void {
+    clearTimeout(this.#ringTimer);
+    this.#ringTimer = setTimeout(() => void this.hangup("timeout").catch(() => undefined), this.#d.ringTimeoutMs);
+  }
+
+  #requireAnswered(command: string): void {
+    if (this.#state !== "connecting" && this.#state !== "active") {
+      throw new CallError("invalid-state", `${command}: call ${this.#d.id} is ${this.#state}; it must be answered first`);
+    }
+  }
+
+  /** XEP-0167 §7.2: holds the call (or ends our hold, <unhold/>); on hold we neither send nor play media. */
+  setHeld(held: boolean): Promise<void> {
+    return this.#queue.run(async () => {
+      this.#requireAnswered(held ? "hold" : "resume");
+      if (this.#media.held === held) return;
+      this.#media.setHeld(held);
+      await this.#signal.sessionInfo({ type: held ? "hold" : "unhold" });
+      this.emit("control", held ? "held" : "resumed", "local");
+    });
+  }
+
+  /** XEP-0167 §7.3: silence instead of our source, and the peer is told. Allowed before answering too. */
+  setMuted(muted: boolean): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") throw new CallError("invalid-state", `call ${this.#d.id} has ended`);
+      if (this.#media.muted === muted) return;
+      this.#media.setMuted(muted);
+      if (this.#signal.phase === SignallingPhase.Session) await this.#signal.muteInfo(muted);
+      this.emit("control", muted ? "muted" : "unmuted", "local");
+    });
+  }
+
+  /** The media controls of an answered call, in the call's queue. */
+  #withMedia<T>(command: string, fn: (media: MediaPath) => T | Promise<T>): Promise<T> {
+    return this.#queue.run(() => {
+      this.#requireAnswered(command);
+      return fn(this.#media);
+    });
+  }
+
+  /** RFC 4733 digits; resolves once sent. */
+  async sendDtmf(digits: string, durationMs?: number): Promise<void> {
+    // Queued, but sent outside the queue: a digit string takes a while and must not hold up remote actions.
+    const sending = await this.#withMedia("dtmf", (m) => ({ done: m.sendDtmf(digits, durationMs) }));
+    await sending.done;
+  }
+
+  /** Plays a WAV file into the call instead of the input; a `file` event (playback) follows when it ends. */
+  play(file: string): Promise<void> {
+    return this.#withMedia("play", (m) => m.play(file));
+  }
+
+  /** Switches what the peer hears, from the next frame on. */
+  setInput(spec: SourceSpec): Promise<void> {
+    return this.#withMedia("set-input", (m) => m.setInput(spec));
+  }
+
+  /** Switches where the peer's audio goes, from the next frame on. */
+  setOutput(spec: SinkSpec): Promise<void> {
+    return this.#withMedia("set-output", (m) => m.setOutput(spec));
+  }
+
+  /** Starts writing what the peer says to a WAV file; resolves with its path. */
+  startRecording(pathTemplate: string): Promise<string> {
+    return this.#withMedia("record", (m) => m.startRecording(pathTemplate));
+  }
+
+  /** Finishes the recording; resolves with its path. */
+  stopRecording(): Promise<string> {
+    return this.#queue.run(() => this.#media.stopRecording());
+  }
+
+  // ------------------------------------------------------------ end
+
+  async #end(reason: ReasonCondition, opts: { send: boolean; text?: string }): Promise<void> {
+    if (this.#state === "ended") return;
+    clearTimeout(this.#ringTimer);
+    this.#ice.stopTimers();
+    const wasState = this.#state;
+    this.#state = "ended";
+    this.#reason = reason;
+    this.#endedAt = new Date();
+    this.#log.info({ reason, text: opts.text, from: wasState }, "call ended");
+    if (opts.send) await this.#signal.end({ condition: reason, ...(opts.text ? { text: opts.text } : {}) });
+    await this.#media.stop();
+    await this.#ice.close();
+    const durationMs = this.#answeredAt ? this.#endedAt.getTime() - this.#answeredAt.getTime() : 0;
+    this.emit("ended", { ...this.info(), durationMs, ...(opts.text ? { text: opts.text } : {}) });
+  }
+}

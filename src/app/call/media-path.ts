@@ -1,0 +1,280 @@
+// The media part of a call: once the codec is settled it opens the source,
+// the sink and the codec (a MediaSession, media/media-session.ts); once the
+// security is decided, the transport under them (./media-transport.ts).
+// Datagrams from ICE come straight here and go straight on, never through
+// the call:
+//
+//   ICE agent --data--> receive() --> transport: RTP/RTCP told apart once,
+//   DTLS-SRTP unprotected --> MediaSession.receiveRtp/receiveRtcp: the RTP
+//   header parsed once --> playout buffer
+//
+// and the media session's packets go down the same way to the ICE agent.
+// Hold and mute are the media session's; this part holds them until the
+// session exists. File names in templates ({callId}, {sid}, {peer}, {time})
+// are resolved here.
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Encryption, FileEventType } from "../../control/protocol.js";
+import type { MediaPreferences, MediaSession, MediaStats } from "../../media/media-session.js";
+import type { SinkSpec } from "../../media/sinks/index.js";
+import type { SourceSpec } from "../../media/sources/index.js";
+import type { DtlsCertificate } from "../../rtp/dtls/certificate.js";
+import { CallError, errorMessage } from "../../util/errors.js";
+import { TypedEmitter } from "../../util/events.js";
+import type { FrameClock } from "../../util/frame-clock.js";
+import type { Logger } from "../../util/logger.js";
+import type { MediaTransport, PacketSink } from "./media-transport.js";
+import { encoderOptionsFor, type Negotiated } from "./negotiation.js";
+import type { CallParts } from "./parts.js";
+import type { Security } from "./security.js";
+
+/** Datagrams kept before the transport is decided (e.g. an early DTLS ClientHello): only the peer's reach us (ice/port-guard.ts). */
+export const MAX_EARLY_DATAGRAMS = 32;
+
+export interface MediaPathOptions {
+  callId: string;
+  sid: string;
+  startedAt: Date;
+  /** The peer now (a bare JID while proposed, its device's full JID after). */
+  peer: () => string;
+  input: SourceSpec;
+  output: SinkSpec;
+  jitterFrames: number;
+  prefs: MediaPreferences;
+  clock: FrameClock;
+  logger: Logger;
+  parts: Pick<CallParts, "media" | "transport" | "source" | "sink">;
+}
+
+export type MediaPathEvents = {
+  /** A DTMF digit the peer sent (RFC 4733). */
+  dtmf: [digit: string, durationMs?: number];
+  /** A playback or recording that ended. */
+  file: [kind: "playback" | "recording", file: string, result: FileEventType, error?: string];
+  /** A device failed and media.onDeviceError says the call should end. */
+  deviceFailed: [];
+};
+
+/** Fills in a file template's {callId}, {sid}, {peer}, {time} (each made safe for a file name). */
+export function expandFileTemplate(template: string, v: { callId: string; sid: string; peer: string; startedAt: Date }): string {
+  return template
+    .replaceAll("{callId}", v.callId)
+    .replaceAll("{sid}", v.sid.replace(/[^A-Za-z0-9_-]/g, "_"))
+    .replaceAll("{peer}", v.peer.replace(/[^A-Za-z0-9@._-]/g, "_"))
+    .replaceAll("{time}", v.startedAt.toISOString().replace(/[:.]/g, "-"));
+}
+
+export class MediaPath extends TypedEmitter<MediaPathEvents> {
+  readonly #o: MediaPathOptions;
+  #session: MediaSession | undefined;
+  #negotiated: Negotiated | undefined;
+  #transport: MediaTransport | undefined;
+  readonly #early: Buffer[] = [];
+  #starting = false;
+  #held = false;
+  #muted = false;
+  /** The call's output file, when it is one (shown in stats). */
+  #recordingPath: string | undefined;
+  #finalStats: MediaStats | undefined;
+  /** What the transport delivers goes to the media session once there is one. */
+  readonly #deliver: PacketSink = {
+    receiveRtp: (p) => this.#session?.receiveRtp(p),
+    receiveRtcp: (p) => this.#session?.receiveRtcp(p),
+  };
+
+  constructor(o: MediaPathOptions) {
+    super();
+    this.#o = o;
+  }
+
+  /** A datagram from the ICE agent. */
+  receive(datagram: Buffer): void {
+    if (this.#transport) this.#transport.receive(datagram);
+    else if (this.#early.length < MAX_EARLY_DATAGRAMS) this.#early.push(datagram);
+  }
+
+  /** True once source, sink and codec are open. */
+  get prepared(): boolean {
+    return this.#session !== undefined;
+  }
+
+  /** True once the transport is made. */
+  get connected(): boolean {
+    return this.#transport !== undefined;
+  }
+
+  /** True once the transport was started (it is started once). */
+  get starting(): boolean {
+    return this.#starting;
+  }
+
+  get recordingPath(): string | undefined {
+    return this.#recordingPath;
+  }
+
+  /**
+   * Opens source, sink and codec for the negotiated codec. Throws when one
+   * cannot be opened. Without rtcp-mux RTCP would need a second ICE
+   * component, which the agent does not have: RTP only then (DESIGN.md).
+   */
+  prepare(n: Negotiated, rtcpMux: boolean): void {
+    const { codec, payloadType } = n;
+    const parts = this.#o.parts;
+    const source = parts.source(this.#o.input, codec.pcmRate);
+    const sink = parts.sink(this.#resolveSink(this.#o.output), codec.pcmRate);
+    const prefs = this.#o.prefs;
+    const session = parts.media({
+      codec,
+      payloadType,
+      source,
+      sink,
+      clock: this.#o.clock,
+      send: (p) => this.#transport?.send(p),
+      jitterFrames: this.#o.jitterFrames,
+      logger: this.#o.logger,
+      ptimeMs: n.ptimeMs,
+      encoder: encoderOptionsFor(n, prefs.encoder),
+      ...(n.telephoneEvent ? { telephoneEvent: n.telephoneEvent } : {}),
+      ...(prefs.jitter ? { jitter: prefs.jitter } : {}),
+      ...(prefs.dtmf ? { dtmf: prefs.dtmf } : {}),
+      ...(prefs.onDeviceError ? { onDeviceError: prefs.onDeviceError } : {}),
+      ...(!rtcpMux ? { rtcp: false as const } : prefs.rtcpIntervalMs ? { rtcp: { intervalMs: prefs.rtcpIntervalMs } } : {}),
+    });
+    this.#session = session;
+    this.#negotiated = n;
+    // A failed device: the session carries on with silence; the call ends if so configured.
+    session.on("deviceError", ({ action }) => {
+      if (action === "end") this.emit("deviceFailed");
+    });
+    session.setMuted(this.#muted);
+    session.setHeld(this.#held);
+    session.on("dtmf", ({ digit, durationMs }) => this.emit("dtmf", digit, durationMs));
+    // play() resolves for every ending; this says which (failures come from play()'s rejection).
+    session.on("playbackEnded", ({ path, reason }) => this.emit("file", "playback", path, reason === "finished" ? "finished" : "stopped"));
+  }
+
+  /** Makes the plain or DTLS-SRTP transport and feeds it what came early. */
+  connect(o: { security: Security; certificate: DtlsCertificate | undefined; remoteFingerprint: { hash: string; value: string } | undefined; send: (d: Buffer) => void }): void {
+    if (this.#transport) return;
+    this.#transport = this.#o.parts.transport({ ...o, deliver: this.#deliver, logger: this.#o.logger });
+    for (const d of this.#early.splice(0)) this.#transport.receive(d);
+  }
+
+  /** Starts the transport (DTLS: the handshake); resolves when media may flow. */
+  async startTransport(): Promise<{ encryption: Encryption; profile?: string }> {
+    const transport = this.#transport!;
+    this.#starting = true;
+    const info = await transport.start();
+    return { encryption: transport.encryption, ...(info.profile ? { profile: info.profile } : {}) };
+  }
+
+  /** Media flows: the session joins the media clock. */
+  startMedia(): void {
+    this.#session?.start();
+  }
+
+  get held(): boolean {
+    return this.#held;
+  }
+
+  get muted(): boolean {
+    return this.#muted;
+  }
+
+  setHeld(on: boolean): void {
+    this.#held = on;
+    this.#session?.setHeld(on);
+  }
+
+  setMuted(on: boolean): void {
+    this.#muted = on;
+    this.#session?.setMuted(on);
+  }
+
+  /** The media session's figures plus what SRTP took out before it: replayed (duplicate) packets, forged ones. */
+  #stats(): MediaStats | undefined {
+    const s = this.#session?.stats();
+    const t = this.#transport?.stats();
+    if (!s || !t) return s;
+    return { ...s, packetsDuplicate: s.packetsDuplicate + t.replayed, srtpAuthFailures: t.authFailures };
+  }
+
+  /** Media statistics now; after stop(), those at the end. */
+  stats(): (MediaStats & { recording?: string }) | undefined {
+    const s = this.#finalStats ?? this.#stats();
+    if (!s) return undefined;
+    return this.#recordingPath ? { ...s, recording: this.#recordingPath } : s;
+  }
+
+  // ------------------------------------------------------------ controls
+
+  #require(command: string): MediaSession {
+    if (!this.#session) throw new CallError("invalid-state", `${command}: call ${this.#o.callId} has no media yet`);
+    return this.#session;
+  }
+
+  /** RFC 4733 digits; the promise resolves once they are sent. */
+  sendDtmf(digits: string, durationMs?: number): Promise<void> {
+    return this.#require("dtmf").sendDtmf(digits, durationMs);
+  }
+
+  /** Plays a WAV file into the call; resolves once it plays, throws bad-argument when it cannot be read. */
+  async play(file: string): Promise<void> {
+    const playing = this.#require("play").play(file);
+    // A file that cannot be read fails at once: make that the command's error, not a later event.
+    try {
+      await Promise.race([playing, new Promise((r) => setImmediate(r))]);
+    } catch (err) {
+      throw new CallError("bad-argument", `play: ${errorMessage(err)}`);
+    }
+    playing.catch((err: unknown) => this.emit("file", "playback", file, "failed", errorMessage(err)));
+  }
+
+  setInput(spec: SourceSpec): void {
+    const m = this.#require("set-input");
+    m.replaceSource(this.#o.parts.source(spec, this.#negotiated!.codec.pcmRate));
+  }
+
+  async setOutput(spec: SinkSpec): Promise<void> {
+    const m = this.#require("set-output");
+    await m.replaceSink(this.#o.parts.sink(this.#resolveSink(spec), this.#negotiated!.codec.pcmRate));
+  }
+
+  /** Starts writing what the peer says to a WAV file; returns its path. */
+  startRecording(pathTemplate: string): string {
+    const m = this.#require("record");
+    if (m.recordingPath) throw new CallError("invalid-state", `record: call ${this.#o.callId} is already recording to ${m.recordingPath}`);
+    const { path } = this.#resolveSink({ type: "file", path: pathTemplate }, false) as { type: "file"; path: string };
+    m.startRecording(path);
+    return path;
+  }
+
+  /** Finishes the recording; returns its path. */
+  async stopRecording(): Promise<string> {
+    if (!this.#session?.recordingPath) throw new CallError("invalid-state", `record: call ${this.#o.callId} is not recording`);
+    const { path } = await this.#session.stopRecording();
+    this.emit("file", "recording", path, "finished");
+    return path;
+  }
+
+  /** Fills in a file sink's template; `output`: it is the call's output, shown in stats. */
+  #resolveSink(spec: SinkSpec, output = true): SinkSpec {
+    if (spec.type !== "file") return spec;
+    const path = expandFileTemplate(spec.path, { callId: this.#o.callId, sid: this.#o.sid, peer: this.#o.peer(), startedAt: this.#o.startedAt });
+    mkdirSync(dirname(path), { recursive: true });
+    if (output) this.#recordingPath = path;
+    return { ...spec, path };
+  }
+
+  /** Ends the media: a recording is finished, the session stops, the transport closes; the statistics stay. */
+  async stop(): Promise<void> {
+    this.#finalStats = this.#stats();
+    const session = this.#session;
+    if (session?.recordingPath) {
+      const rec = await session.stopRecording().catch((err: unknown) => this.#o.logger.warn({ err: errorMessage(err) }, "recording"));
+      if (rec) this.emit("file", "recording", rec.path, "finished");
+    }
+    await session?.stop().catch((err: unknown) => this.#o.logger.warn({ err: errorMessage(err) }, "media stop"));
+    this.#transport?.close();
+  }
+}

@@ -1,0 +1,14 @@
+// What a valid configuration still needs from this machine: checked when the
+// daemon starts, by --check-config and on reload, not by the schema, so that
+// validating a configuration (jinglectl, tests, tools) loads no native code.
+import type { LoadedConfig } from "../config/load.js";
+import { OpusBackendChoice, nativeOpusProblem } from "../media/codecs/opus-backend.js";
+import { ConfigError } from "../util/errors.js";
+
+/** Throws a ConfigError naming the key, worded as validation words its issues, when `cfg` cannot run here. */
+export function checkRuntime(cfg: LoadedConfig): void {
+  const problem = cfg.media.opus.backend === OpusBackendChoice.Native ? nativeOpusProblem() : undefined;
+  if (!problem) return;
+  const issue = `media.opus.backend: found string "native"; the native Opus backend is not available: ${problem}`;
+  throw new ConfigError(`invalid configuration${cfg.file ? ` in ${cfg.file}` : ""}:\n  ${issue}`, [issue]);
+}

@@ -5,6 +5,7 @@
 // account cannot log in, 75 control socket in use, 78 bad configuration.
 import { loadConfigFile } from "./config/load.js";
 import { effectiveConfigText } from "./config/effective.js";
+import { checkHostConfig } from "./config/host-check.js";
 import { App, VERSION } from "./app/app.js";
 import { createLogger, type LogFormat } from "./util/logger.js";
 import { AccountError, ConfigError, errorMessage } from "./util/errors.js";
@@ -83,6 +84,7 @@ export async function main(argv: string[]): Promise<number> {
   let cfg;
   try {
     cfg = loadConfigFile(configFile, configEnv);
+    checkHostConfig(cfg);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`jingled: ${err.message}\n`);
@@ -133,7 +135,9 @@ export async function main(argv: string[]): Promise<number> {
 /** --check-config: 0 and the effective config on stdout, or 78 and the problems on stderr. */
 function checkConfig(file: string): number {
   try {
-    process.stdout.write(effectiveConfigText(loadConfigFile(file), process.env));
+    const cfg = loadConfigFile(file);
+    checkHostConfig(cfg);
+    process.stdout.write(effectiveConfigText(cfg, process.env));
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {

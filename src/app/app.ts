@@ -5,6 +5,7 @@ import { xml } from "@xmpp/xml";
 import { networkInterfaces } from "node:os";
 import type { Element } from "ltx";
 import { loadConfigFile, type LoadedConfig } from "../config/load.js";
+import { checkHostConfig } from "../config/host-check.js";
 import { XmppConnection, type AccountState } from "../xmpp/connection.js";
 import { capsVerificationOf, jingleFeatures } from "../xmpp/caps.js";
 import { SessionManager } from "../jingle/session-manager.js";
@@ -294,6 +295,7 @@ export class App {
     let next: LoadedConfig;
     try {
       next = loadConfigFile(file, this.#configEnv);
+      checkHostConfig(next);
     } catch (err) {
       if (err instanceof ConfigError) throw new CommandError("bad-argument", `reload: ${err.message}\nnothing was changed`);
       throw err;

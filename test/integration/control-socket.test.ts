@@ -369,6 +369,9 @@ describe("control socket, policy and service behaviour with real daemons", { tim
 
     writeFileSync(bob.configFile, stringify({ ...cfg, calls: { ...cfg.calls, maxCalls: "many" } }));
     await rejectsWith(request(bob, "reload"), "bad-argument", /calls\.maxCalls: found string "many"; expected number/);
+    // An address this machine does not have: the reload is refused naming it, the running configuration stays.
+    writeFileSync(bob.configFile, stringify({ ...cfg, ice: { ...(cfg.ice ?? {}), addresses: ["127.0.0.1", "192.0.2.77"] } }));
+    await rejectsWith(request(bob, "reload"), "bad-argument", /ice\.addresses\.1: 192\.0\.2\.77 is not an address of this machine[^]*nothing was changed/);
     writeFileSync(bob.configFile, stringify(cfg));
     assert.deepEqual(await request(bob, "reload"), { applied: [], restartRequired: ["account.resource"] });
 

@@ -132,6 +132,12 @@ export interface RosterItem {
   /** We asked for their presence and wait for the answer. */
   pendingOut?: boolean;
   groups: string[];
+  /**
+   * In the roster list: the contact's devices available now (full JIDs,
+   * best first; [] when none). Known only from their presence, which they
+   * share with subscription to or both (RFC 6121 §3).
+   */
+  online?: string[];
 }
 export interface RosterListResult {
   items: RosterItem[];

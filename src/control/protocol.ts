@@ -112,7 +112,7 @@
  *     presence   {show: "available"|"chat"|"away"|"xa"|"dnd", text?}
  *                                                         -> {show, text?}
  *     roster     {action?: "list"|"add"|"approve"|"remove", jid?, name?}
- *                list (default) -> {items: RosterItem[], requests: [bare JID]};
+ *                list (default) -> {items: RosterItem[] (with online), requests: [bare JID]};
  *                add (ask for their presence; name optional), approve (let
  *                them see ours), remove -> {jid}
  *     reload     {}                                       -> {applied: [key], restartRequired: [key]}
@@ -141,7 +141,11 @@
  *     Sink        {type: "file", path} | {type: "null"} | ...
  *                 (the config file's media.input / media.output; more types as the build has them)
  *     DeviceInfo  {spec: Source|Sink, description}
- *     RosterItem  {jid, name?, subscription: "none"|"to"|"from"|"both", pendingOut?, groups}
+ *     RosterItem  {jid, name?, subscription: "none"|"to"|"from"|"both", pendingOut?, groups,
+ *                  online?: [full JID]}
+ *       online (in the roster list): the contact's devices available now, best
+ *       first ([] = none); we learn it only from their presence, which they
+ *       share with subscription to or both (RFC 6121 §3)
  *
  * Events (besides hello)
  * ----------------------
@@ -155,10 +159,12 @@
  *              codec? once known
  *     refused  {peer, reason: "not-allowed"|"busy"}
  *              an incoming call the policy (calls.*) turned away; no call was created
- *     media    {callId, codec, localCandidate, remoteCandidate, pairType}
+ *     media    {callId, codec, localCandidate, remoteCandidate, pairType, encryption, srtpProfile?}
  *              candidates are {type: "host"|"srflx"|"prflx"|"relay", ip, port,
  *              protocol?: "udp"|"tcp" (udp when absent)}; pairType "direct"
- *              or "relayed" (either side is a TURN relay)
+ *              or "relayed" (either side is a TURN relay); encryption
+ *              "dtls-srtp" (srtpProfile: the negotiated SRTP profile, e.g.
+ *              SRTP_AES128_CM_HMAC_SHA1_80) or "none" (plain RTP)
  *     stats    {callId, codec?, codecBackend?, packetsSent?, packetsReceived?, packetsLost?,
               fractionLost?, jitterMs?, rttMs?, jitterBufferDelayMs?, concealedMs?,
               framesConcealed?, fecRecovered?, rFactor?, mos?, ...}
@@ -396,6 +402,10 @@ export interface MediaEvent extends EventEnvelope {
   localCandidate: CandidateSummary;
   remoteCandidate: CandidateSummary;
   pairType: "direct" | "relayed";
+  /** DTLS-SRTP (XEP-0320), or none: plain RTP with a peer that offered no fingerprint. */
+  encryption: "dtls-srtp" | "none";
+  /** The SRTP protection profile DTLS negotiated (RFC 5764 §4.1.2), e.g. SRTP_AES128_CM_HMAC_SHA1_80. */
+  srtpProfile?: string;
 }
 
 export interface StatsEvent extends EventEnvelope {

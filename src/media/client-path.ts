@@ -2,10 +2,12 @@
 // take as input (play, set-input file:), a WAV to write (record, set-output
 // file:). The client is trusted to be the daemon's user, but a typing
 // mistake must never cost the daemon: everything here is asynchronous (the
-// event loop never waits on a file system), nothing creates directories (in
-// Node 20 a recursive mkdir under /proc never returns: the event loop, or a
-// thread-pool thread, spins for good), and every refusal is a bad-argument
-// with a sentence a person can act on.
+// event loop never waits on a file system), no directory is created for a
+// client (in Node 20 a recursive mkdir under /proc never returns: the event
+// loop, or a thread-pool thread, spins for good; paths from the
+// configuration file may ask for directories, created only once the checks
+// below passed), and every refusal is a bad-argument with a sentence a
+// person can act on.
 //
 // What is refused, for reading and writing alike:
 //   - a path that is not absolute, or contains a NUL byte;
@@ -21,7 +23,7 @@
 // unless `overwrite` is set, and then only a regular file, never through a
 // symbolic link (O_NOFOLLOW).
 import { constants, open as openCb, type Stats, type StatsFs } from "node:fs";
-import { access, lstat, realpath, stat, statfs } from "node:fs/promises";
+import { access, lstat, mkdir, realpath, stat, statfs } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, normalize } from "node:path";
 import { promisify } from "node:util";
 import { CommandError } from "../util/errors.js";
@@ -35,11 +37,12 @@ export interface PathFs {
   statfs(path: string): Promise<Pick<StatsFs, "type">>;
   /** open(2); resolves with the file descriptor. */
   open(path: string, flags: number, mode: number): Promise<number>;
+  mkdir(path: string, opts: { recursive: true; mode: number }): Promise<unknown>;
 }
 
 const openFd = promisify(openCb) as (path: string, flags: number, mode: number) => Promise<number>;
 
-export const nodePathFs: PathFs = { lstat, stat, realpath, access, statfs, open: openFd };
+export const nodePathFs: PathFs = { lstat, stat, realpath, access, statfs, open: openFd, mkdir };
 
 export interface ClientPathOptions {
   /** The command, for the message ("record: ..."). */
@@ -50,6 +53,13 @@ export interface ClientPathOptions {
 export interface WriteOptions extends ClientPathOptions {
   /** Replace an existing regular file (truncated, keeping its mode). Default false. */
   overwrite?: boolean;
+  /**
+   * Create missing directories (0700), for paths from the configuration file
+   * (media.output's recordings/{peer}/...); never for a client's path. Only
+   * after the nearest existing directory passed the /proc, /sys and pseudo
+   * file system checks: that is where a recursive mkdir would never return.
+   */
+  createDirectories?: boolean;
 }
 
 /** A file created (or truncated) for writing: its descriptor belongs to the caller. */
@@ -184,6 +194,28 @@ async function realDir(dir: string, o: ClientPathOptions, fs: PathFs): Promise<s
   return real;
 }
 
+/** mkdir -p `dir` (0700), once its nearest existing ancestor is known to be a real directory outside the kernel's file systems. */
+async function createDirectories(given: string, dir: string, o: ClientPathOptions, fs: PathFs): Promise<void> {
+  let existing = dir;
+  for (;;) {
+    try {
+      await fs.lstat(existing);
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT") throw code === "ENOTDIR" ? await brokenAncestor(dir, o, fs) : refuse(o, `cannot reach ${existing}: ${reasonOf(err)}`);
+      existing = dirname(existing);
+    }
+  }
+  if (existing === dir) return;
+  await checkReal(given, await realDir(existing, o, fs), o, fs);
+  try {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw refuse(o, `cannot create the directory ${dir}: ${reasonOf(err)}`);
+  }
+}
+
 /**
  * Checks a file a client wants the daemon to read (play, a file source).
  * Resolves with the absolute path as given (normalised); rejects with a
@@ -228,6 +260,7 @@ export async function claimWritableFile(path: unknown, opts: WriteOptions = {}):
   const fs = opts.fs ?? nodePathFs;
   const norm = checkShape(path, opts);
   const dir = dirname(norm);
+  if (opts.createDirectories) await createDirectories(norm, dir, opts, fs);
   const dirReal = await realDir(dir, opts, fs);
   await checkReal(norm, dirReal, opts, fs);
   try {

@@ -82,6 +82,25 @@ test("a file where a directory is expected, and a missing directory, are named",
   assert.equal(readFileSync(greeting, "utf8"), "RIFF", "nothing was written");
 });
 
+test("createDirectories (configuration paths only): missing directories made 0700, never through /proc or a file", async () => {
+  const nested = join(dir, "recordings", "bob@example.org", "c1.wav");
+  const { fd } = await claimWritableFile(nested, { createDirectories: true });
+  closeSync(fd);
+  assert.equal(statSync(join(dir, "recordings")).mode & 0o777, 0o700);
+  assert.equal(statSync(join(dir, "recordings", "bob@example.org")).mode & 0o777, 0o700);
+  // A link into /proc as the nearest existing directory: refused before any mkdir (the endless one of Node 20).
+  const link = join(dir, "procrec");
+  symlinkSync("/proc/self", link);
+  const made: string[] = [];
+  const spy: PathFs = { ...nodePathFs, mkdir: async (p, o) => (made.push(p), nodePathFs.mkdir(p, o)) };
+  await refused(claimWritableFile(join(link, "a", "b", "x.wav"), { createDirectories: true, fs: spy }), /procrec\/a\/b\/x\.wav leads into \/proc/);
+  await refused(claimWritableFile("/proc/nope/a/x.wav", { createDirectories: true, fs: spy }), /is in \/proc/);
+  const file = join(dir, "plain.txt");
+  writeFileSync(file, "x");
+  await refused(claimWritableFile(join(file, "a", "x.wav"), { createDirectories: true, fs: spy }), /plain\.txt is a file, not a directory$/);
+  assert.deepEqual(made, [], "no mkdir for any of them");
+});
+
 test("a new recording is created 0600 (O_EXCL) and the descriptor is handed over", async () => {
   const old = process.umask(0);
   try {

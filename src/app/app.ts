@@ -214,6 +214,7 @@ export class App {
       account: () => ({ state: this.#xmpp.state }),
       setPresence: (show, text) => this.#xmpp.setPresence(show, text),
       roster: this.#roster,
+      online: (bare) => this.#presence.resources(bare).map((r) => r.jid),
       devices: () => listDevices(),
       reload: () => this.reload(),
       // After the reply is written: stopping closes the socket.

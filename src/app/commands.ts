@@ -40,6 +40,8 @@ export interface CommandContext {
   account(): { state: AccountState };
   setPresence(show: PresenceShow, text?: string): Promise<void>;
   roster: Pick<Roster, "items" | "requests" | "add" | "approve" | "remove">;
+  /** The available full JIDs of a bare JID, best first, from the presence received. */
+  online(bare: string): string[];
   devices(): Promise<DevicesResult>;
   reload(): Promise<ReloadResult>;
   /** Starts stopping the daemon (after this reply is written). */
@@ -191,7 +193,7 @@ export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
     },
     roster: async (a) => {
       const args = parseCommandArgs("roster", a);
-      if (args.action === "list") return { items: ctx.roster.items(), requests: ctx.roster.requests() };
+      if (args.action === "list") return { items: ctx.roster.items().map((i) => ({ ...i, online: ctx.online(i.jid) })), requests: ctx.roster.requests() };
       requireOnline(ctx, "roster");
       const jid = args.jid!;
       if (args.action === "add") await ctx.roster.add(jid, args.name);

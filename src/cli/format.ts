@@ -11,6 +11,7 @@ import type {
   HelloEvent,
   MediaEvent,
   ReloadResult,
+  RosterListItem,
   RosterListResult,
   StatsResult,
 } from "../control/protocol.js";
@@ -110,7 +111,8 @@ export function formatEvent(e: AnyEvent): string {
       if (m.localCandidate && m.remoteCandidate) {
         line += `, ${formatCandidate(m.localCandidate)} <-> ${formatCandidate(m.remoteCandidate)}`;
       }
-      return m.pairType ? `${line} (${m.pairType})` : line;
+      if (m.pairType) line += ` (${m.pairType})`;
+      return `${line}, ${formatEncryption(m)}`;
     }
     case "refused":
       return `refused a call from ${String(e.peer)}: ${String(e.reason)}`;
@@ -121,7 +123,8 @@ export function formatEvent(e: AnyEvent): string {
       return `${e.event} ${String(e.callId)} ${String(e.type)}: ${String(e.file)}${e.error ? ` (${String(e.error)})` : ""}`;
     case "stats": {
       const { event: _e, seq: _s, time: _t, callId, ...fields } = e;
-      return `stats ${String(callId)} sent ${String(fields.packetsSent ?? "?")} received ${String(fields.packetsReceived ?? "?")} lost ${String(fields.packetsLost ?? "?")}`;
+      const glance = qualityAtAGlance(fields);
+      return `stats ${String(callId)} sent ${String(fields.packetsSent ?? "?")} received ${String(fields.packetsReceived ?? "?")} lost ${String(fields.packetsLost ?? "?")}${glance.length ? `: ${glance.join(", ")}` : ""}`;
     }
     case "roster":
       return e.type === "request" ? `roster: ${String(e.jid)} asks to see our presence` : `roster: ${String(e.jid)} ${String(e.type)}`;
@@ -132,6 +135,13 @@ export function formatEvent(e: AnyEvent): string {
       return `${event} ${JSON.stringify(fields)}`;
     }
   }
+}
+
+/** How the call's media is protected, from the media event (older daemons do not say). */
+export function formatEncryption(m: Pick<MediaEvent, "encryption" | "srtpProfile">): string {
+  if (m.encryption === "dtls-srtp") return `DTLS-SRTP${m.srtpProfile ? ` (${m.srtpProfile})` : ""}`;
+  if (m.encryption === "none") return "plain RTP (not encrypted)";
+  return "encryption not reported";
 }
 
 export function formatSpec(spec: DeviceSpec): string {
@@ -185,9 +195,20 @@ export function formatDevices(r: DevicesResult): string {
   return [...block("inputs (set-input)", r.inputs), ...block("outputs (set-output)", r.outputs)].join("\n");
 }
 
+/** Whether a contact is online, as far as its presence reaches us (RFC 6121 §3: only with subscription to or both). */
+function formatOnline(i: RosterListItem): string | undefined {
+  if (i.online === undefined) return undefined; // an older daemon
+  const resource = (jid: string) => (jid.includes("/") ? jid.slice(jid.indexOf("/") + 1) : jid);
+  if (i.online.length) return `online (${i.online.map(resource).join(", ")})`;
+  if (i.subscription === "to" || i.subscription === "both") return "offline";
+  return i.pendingOut ? undefined : `presence not shared (roster add ${i.jid} asks for it)`;
+}
+
 export function formatRoster(r: RosterListResult): string {
   const lines = r.items.map((i) => {
     let line = `${i.jid}${i.name ? ` (${i.name})` : ""} subscription ${i.subscription}`;
+    const online = formatOnline(i);
+    if (online) line += `, ${online}`;
     if (i.pendingOut) line += ", asked for presence";
     if (i.groups.length) line += ` [${i.groups.join(", ")}]`;
     return line;

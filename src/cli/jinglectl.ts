@@ -3,8 +3,8 @@
 // request, printed for people by default or as the raw JSON result with --json.
 // The command line is read in ./usage.ts, results and events are printed by ./format.ts.
 import { resolve as resolvePath } from "node:path";
-import { ControlRequestError, connectControl, type AnyEvent, type ControlClient } from "../control/client.js";
-import type { CallEvent, CallIdArgs, PresenceShow, RejectArgs, RosterListResult } from "../control/protocol.js";
+import { ClientErrorCode, ControlRequestError, connectControl, type AnyEvent, type ControlClient } from "../control/client.js";
+import type { CallEvent, CallIdArgs, CallStartResult, PresenceShow, RejectArgs, RosterListResult } from "../control/protocol.js";
 import { defaultSocketPath } from "../control/socket-path.js";
 import { escapeControl, formatAccount, formatCall, formatDevices, formatEvent, formatReload, formatRoster, formatSpec, formatStats, printable, printableJson } from "./format.js";
 import { ExitCode, UsageError, globalHelp, commandHelp, parseCommandLine, parseDeviceSpec, type Parsed } from "./usage.js";
@@ -28,11 +28,24 @@ export interface MainIo {
 
 // ---------------------------------------------------------------- running
 
+/** Codes jinglectl reports itself in --json mode, next to the daemon's (protocol.ts ErrorCode) and the client's (ClientErrorCode). */
+export const LocalErrorCode = { Usage: "usage" } as const;
+
+/**
+ * An error in --json mode: one line on stderr, `{"ok":false,"error":{code,
+ * message}}` like a protocol error reply (without an id); stdout carries
+ * results and events only. Raw, like every --json line.
+ */
+export function jsonError(code: string, message: string): string {
+  return JSON.stringify({ ok: false, error: { code, message } });
+}
+
 interface Context {
   client: ControlClient;
   parsed: Parsed;
   out: (line: string) => void;
   err: (line: string) => void;
+  fail: (code: string, message: string, exit: ExitCode, ...hints: string[]) => ExitCode;
   socketPath: string;
   signal: AbortSignal;
 }
@@ -43,15 +56,21 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   const env = io.env ?? process.env;
   const out = (line: string): void => void stdout.write(line + "\n");
   const err = (line: string): void => void stderr.write(line + "\n");
+  // --json before the command line is read (a usage error) still means JSON.
+  const json = argv.includes("--json");
+  /** A failure: one JSON line on stderr with --json, else the text lines. */
+  const fail = (code: string, message: string, exit: ExitCode, ...hints: string[]): ExitCode => {
+    if (json) err(jsonError(code, message));
+    else for (const line of [message, ...hints]) err(line);
+    return exit;
+  };
 
   let parsed: Parsed;
   try {
     parsed = parseCommandLine(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    err(`jinglectl: ${e.message}`);
-    err('Try "jinglectl --help".');
-    return ExitCode.Usage;
+    return fail(LocalErrorCode.Usage, `jinglectl: ${e.message}`, ExitCode.Usage, 'Try "jinglectl --help".');
   }
   if (parsed.help) {
     stdout.write(parsed.word ? commandHelp(parsed.word) : globalHelp());
@@ -74,12 +93,10 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     try {
       rawArgs = JSON.parse(parsed.positionals[1]) as Record<string, unknown>;
     } catch (e) {
-      err(`jinglectl: raw: json-args is not valid JSON: ${(e as Error).message}`);
-      return ExitCode.Usage;
+      return fail(LocalErrorCode.Usage, `jinglectl: raw: json-args is not valid JSON: ${(e as Error).message}`, ExitCode.Usage);
     }
     if (typeof rawArgs !== "object" || rawArgs === null || Array.isArray(rawArgs)) {
-      err("jinglectl: raw: json-args must be a JSON object");
-      return ExitCode.Usage;
+      return fail(LocalErrorCode.Usage, "jinglectl: raw: json-args must be a JSON object", ExitCode.Usage);
     }
   }
 
@@ -89,9 +106,10 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     client = await connectControl(socketPath);
   } catch (e) {
     // The client's message names the path and the reason.
-    err(`jinglectl: ${escapeControl(e instanceof ControlRequestError ? e.message : `cannot connect to jingled at ${socketPath}: ${String(e)}`)}`);
-    if (!(e instanceof ControlRequestError && e.code === "untrusted-socket")) err("Is the daemon running? Choose its socket with --socket PATH or JINGLED_SOCKET.");
-    return ExitCode.NoDaemon;
+    const code = e instanceof ControlRequestError ? e.code : ClientErrorCode.ConnectFailed;
+    const message = `jinglectl: ${escapeControl(e instanceof ControlRequestError ? e.message : `cannot connect to jingled at ${socketPath}: ${String(e)}`)}`;
+    const hint = code === ClientErrorCode.Untrusted ? [] : ["Is the daemon running? Choose its socket with --socket PATH or JINGLED_SOCKET."];
+    return fail(code, message, ExitCode.NoDaemon, ...hint);
   }
 
   // `jinglectl events | grep -m1 ringing`: a reader that goes away ends us quietly, not with EPIPE.
@@ -101,19 +119,17 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   };
   if (!io.stdout) process.stdout.on("error", onStdoutError);
   const signal = io.signal ? AbortSignal.any([io.signal, stdoutGone.signal]) : stdoutGone.signal;
-  const ctx: Context = { client, parsed, out, err, socketPath, signal };
+  const ctx: Context = { client, parsed, out, err, fail, socketPath, signal };
   try {
     return await run(ctx, rawArgs);
   } catch (e) {
-    if (e instanceof UsageError) {
-      err(`jinglectl: ${e.message}`);
-      return ExitCode.Usage;
-    }
+    if (e instanceof UsageError) return fail(LocalErrorCode.Usage, `jinglectl: ${e.message}`, ExitCode.Usage);
     if (e instanceof ControlRequestError) {
-      if (e.code === "disconnected" || e.code === "bad-reply") {
-        err(`jinglectl: lost connection to jingled at ${socketPath}: ${escapeControl(e.message)}`);
-        return ExitCode.NoDaemon;
+      if (e.code === ClientErrorCode.Disconnected || e.code === ClientErrorCode.BadReply) {
+        return fail(e.code, `jinglectl: lost connection to jingled at ${socketPath}: ${escapeControl(e.message)}`, ExitCode.NoDaemon);
       }
+      // --json: the daemon's own code and message, as its reply had them.
+      if (json) return fail(e.code, e.message, ExitCode.CommandFailed);
       err(`error ${escapeControl(e.code)}: ${escapeControl(e.message)}`);
       return ExitCode.CommandFailed;
     }
@@ -294,8 +310,7 @@ async function followEvents(ctx: Context): Promise<number> {
     if (next.done) break;
     out(parsed.json ? JSON.stringify(next.value) : formatEvent(printable(next.value)));
   }
-  ctx.err(`jinglectl: jingled at ${socketPath} closed the connection`);
-  return ExitCode.NoDaemon;
+  return ctx.fail(ClientErrorCode.Disconnected, `jinglectl: jingled at ${socketPath} closed the connection`, ExitCode.NoDaemon);
 }
 
 async function placeCall(ctx: Context): Promise<number> {
@@ -304,14 +319,16 @@ async function placeCall(ctx: Context): Promise<number> {
   // Subscribe before asking: the daemon may announce the call before it replies.
   const iterator = parsed.wait ? client.events() : undefined;
   const args = parsed.codecs.length ? { jid, codecs: parsed.codecs } : { jid };
-  let callId: string;
+  let reply: CallStartResult;
   try {
-    ({ callId } = await client.request("call", args));
+    reply = await client.request("call", args);
   } catch (e) {
     await iterator?.return?.();
     throw e;
   }
-  out(parsed.json ? JSON.stringify({ callId }) : `call ${callId} outgoing to ${jid}`);
+  const { callId } = reply;
+  // --json: the whole reply (callId, the Jingle sid, the JID called).
+  out(parsed.json ? JSON.stringify(reply) : `call ${callId} outgoing to ${reply.peer ?? jid}`);
   if (!iterator) return ExitCode.Ok;
 
   const stop = aborted(ctx.signal);

@@ -222,7 +222,8 @@ Options:
 
 Exit codes:
   0   ok
-  1   the daemon refused the command (prints "error <code>: <message>" to stderr)
+  1   the daemon refused the command (prints "error <code>: <message>" to stderr;
+      with --json every failure is {"ok":false,"error":{"code","message"}} on stderr)
   2   call --wait: the call ended unsuccessfully (declined, busy, timeout, failure)
   3   cannot connect to the daemon, or the connection was lost
   64  usage error

@@ -6,6 +6,7 @@ import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../util/errors.js";
 import { configSchema, type Config } from "./schema.js";
+import { knownKeysAt, suggestKey } from "./did-you-mean.js";
 
 export interface LoadedConfig extends Config {
   /** The resolved password (never logged). */
@@ -34,11 +35,21 @@ function lookup(root: unknown, path: PropertyKey[]): unknown {
   return cur;
 }
 
-export function formatIssues(issues: z.core.$ZodIssue[], input: unknown): string[] {
-  return issues.map((issue) => {
+/**
+ * One line per problem: the key, what was found, what was expected. With
+ * `schema`, an unknown key gets a line of its own and the nearest known key
+ * at that place ("calls: unknown key autoanswer (did you mean autoAnswer?)").
+ */
+export function formatIssues(issues: z.core.$ZodIssue[], input: unknown, schema?: z.ZodType): string[] {
+  return issues.flatMap((issue) => {
     const key = issue.path.length ? issue.path.map(String).join(".") : "(top level)";
     if (issue.code === "unrecognized_keys") {
-      return `${key}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}`;
+      if (!schema) return [`${key}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}`];
+      const known = knownKeysAt(schema, input, issue.path);
+      return issue.keys.map((k) => {
+        const hint = suggestKey(k, known);
+        return `${key}: unknown key ${k}${hint ? ` (did you mean ${hint}?)` : known.length ? ` (known here: ${known.join(", ")})` : ""}`;
+      });
     }
     const found = describe(lookup(input, issue.path));
     return `${key}: found ${found}; ${issue.message.replace(/^Invalid (input|option): /, "")}`;
@@ -49,7 +60,7 @@ export function formatIssues(issues: z.core.$ZodIssue[], input: unknown): string
 export function validateConfig(input: unknown, opts: { baseDir?: string; env?: NodeJS.ProcessEnv; file?: string } = {}): LoadedConfig {
   const result = configSchema.safeParse(input ?? {});
   if (!result.success) {
-    const issues = formatIssues(result.error.issues, input);
+    const issues = formatIssues(result.error.issues, input, configSchema);
     throw new ConfigError(`invalid configuration${opts.file ? ` in ${opts.file}` : ""}:\n  ${issues.join("\n  ")}`, issues);
   }
   const cfg = result.data;

@@ -1,6 +1,5 @@
 // The configuration file's schema. Every key is documented in config/example.yaml.
 // Validation errors name the key, what was found and what was expected.
-import { isIP } from "node:net";
 import { z } from "zod";
 import { OpusBackendChoice } from "../media/codecs/opus-backend.js";
 import { COMMAND_NAMES, CallEventType, EventName } from "../control/protocol.js";
@@ -8,6 +7,16 @@ import { codecIds } from "../media/codecs/index.js";
 import { USER_JID_PATTERN } from "../util/jid.js";
 import type { SourceSpec } from "../media/sources/source.js";
 import type { SinkSpec } from "../media/sinks/sink.js";
+import { ipLiteralProblem } from "./ip-literal.js";
+
+/** An IP address literal; anything else is named for what it looks like (./ip-literal.ts). */
+function ipLiteral(expected: string) {
+  return z.string().superRefine((s, ctx) => {
+    const problem = ipLiteralProblem(s, expected);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
+}
+
 
 // The codec registry's ids (src/media/codecs/index.ts), in its order of preference.
 /** The codec ids of the registry (media.codecs, the call command's --codec). */
@@ -104,7 +113,7 @@ export const configSchema = z.strictObject({
   ice: z
     .strictObject({
       /** Host candidate addresses; default: every non-loopback interface address. A link-local IPv6 one needs its zone (fe80::1%eth0). */
-      addresses: z.array(z.string().refine((s) => isIP(s) !== 0, "expected an IP address (link-local IPv6 with its zone: fe80::1%eth0)")).optional(),
+      addresses: z.array(ipLiteral("an IP address of this machine, like 192.0.2.10 (link-local IPv6 with its zone: fe80::1%eth0)")).optional(),
       /** Interface names whose addresses are used (ignored when addresses is set). */
       interfaces: z.array(z.string().min(1)).optional(),
       /** Also link-local IPv6 addresses (fe80::/10) of those interfaces as host candidates. */
@@ -257,7 +266,7 @@ export const configSchema = z.strictObject({
   metrics: z
     .strictObject({
       enabled: z.boolean().default(false),
-      address: z.ipv4().or(z.ipv6()).default("127.0.0.1"),
+      address: ipLiteral("an IP address like 127.0.0.1").default("127.0.0.1"),
       port: z.number().int().min(1).max(65535).default(9464),
     })
     .prefault({}),

@@ -409,8 +409,17 @@ export interface PresenceResult {
   show: PresenceShow;
   text?: string;
 }
+/** A contact in the roster list: the roster item and who of it is online. */
+export interface RosterListItem extends RosterItem {
+  /**
+   * The contact's devices available now (full JIDs, best first; [] when
+   * none). Known only from their presence, which they share with
+   * subscription to or both (RFC 6121 §3).
+   */
+  online?: string[];
+}
 export interface RosterListResult {
-  items: RosterItem[];
+  items: RosterListItem[];
   /** Bare JIDs that asked to see our presence; answer with approve. */
   requests: string[];
 }

@@ -112,7 +112,7 @@
  *     presence   {show: "available"|"chat"|"away"|"xa"|"dnd", text?}
  *                                                         -> {show, text?}
  *     roster     {action?: "list"|"add"|"approve"|"remove", jid?, name?}
- *                list (default) -> {items: RosterItem[], requests: [bare JID]};
+ *                list (default) -> {items: RosterItem[] (with online), requests: [bare JID]};
  *                add (ask for their presence; name optional), approve (let
  *                them see ours), remove -> {jid}
  *     reload     {}                                       -> {applied: [key], restartRequired: [key]}
@@ -147,7 +147,11 @@
  *     Sink        {type: "file", path} | {type: "null"} | ...
  *                 (the config file's media.input / media.output; more types as the build has them)
  *     DeviceInfo  {spec: Source|Sink, description}
- *     RosterItem  {jid, name?, subscription: "none"|"to"|"from"|"both", pendingOut?, groups}
+ *     RosterItem  {jid, name?, subscription: "none"|"to"|"from"|"both", pendingOut?, groups,
+ *                  online?: [full JID]}
+ *       online (in the roster list): the contact's devices available now, best
+ *       first ([] = none); we learn it only from their presence, which they
+ *       share with subscription to or both (RFC 6121 §3)
  *
  * Events (besides hello)
  * ----------------------

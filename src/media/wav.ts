@@ -272,8 +272,12 @@ export class WavFileWriter {
     this.#fd = fd;
   }
 
-  /** Create (truncate) the file; throws at once if it cannot be opened. */
-  static open(path: string, sampleRate: number, channels = 1): WavFileWriter {
+  /**
+   * Create (truncate) the file; throws at once if it cannot be opened.
+   * `fd`: write to this already open descriptor instead (a file created by
+   * client-path.ts); the writer owns it from then on and closes it.
+   */
+  static open(path: string, sampleRate: number, channels = 1, opts: { fd?: number } = {}): WavFileWriter {
     if (!Number.isInteger(sampleRate) || sampleRate <= 0) {
       throw new RangeError(`WAV sample rate must be a positive integer, got ${sampleRate}`);
     }
@@ -282,7 +286,7 @@ export class WavFileWriter {
     }
     let fd: number;
     try {
-      fd = openSync(path, "w");
+      fd = opts.fd ?? openSync(path, "w");
     } catch (err) {
       throw new JingledError("media-sink", `cannot create WAV file ${path}: ${(err as Error).message}`, {
         cause: err,

@@ -28,7 +28,13 @@ export interface DaemonOptions {
   server?: XmppTestServer;
   prosody?: XmppTestServer;
   username: string;
-  password: string;
+  /** Used by the generated config; with rawConfig the file says where the password is. */
+  password?: string;
+  /**
+   * The whole config file, nothing generated or added (a configuration under
+   * test); it must name control.socket. The other config options are ignored.
+   */
+  rawConfig?: Record<string, unknown>;
   /** A fresh directory for this daemon's config, socket and recordings. */
   dir: string;
   resource?: string;
@@ -92,7 +98,7 @@ export function daemonConfig(o: DaemonOptions): Record<string, unknown> {
 
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   mkdirSync(o.dir, { recursive: true });
-  const cfg = daemonConfig(o);
+  const cfg = o.rawConfig ?? daemonConfig(o);
   const configFile = join(o.dir, "jingled.yaml");
   writeFileSync(configFile, stringify(cfg), { mode: 0o600 });
   const socketPath = (cfg.control as { socket: string }).socket;

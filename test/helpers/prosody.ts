@@ -32,6 +32,12 @@ export interface ProsodyOptions {
    * listen for plain HTTP on a free port on 127.0.0.1 (see httpPort).
    */
   modules?: string[];
+  /**
+   * The modules every test server has (roster, saslauth, tls, disco, carbons,
+   * ping, smacks). [] with no `modules`: no modules_enabled line at all, so
+   * that `extraConfig` alone says which modules run (a configuration under test).
+   */
+  baseModules?: string[];
   /** Lua config text placed in the global section (before the VirtualHost). */
   extraConfig?: string;
   /** Lua config text placed inside the VirtualHost section (of every host, extraHosts included). */
@@ -174,7 +180,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
     fail(err);
   }
 
-  const enabled = ["roster", "saslauth", "tls", "disco", "carbons", "ping", "smacks", ...modules];
+  const enabled = [...(opts.baseModules ?? ["roster", "saslauth", "tls", "disco", "carbons", "ping", "smacks"]), ...modules];
   const uniqueModules = [...new Set(enabled)];
 
   // A taken port (race with another process) makes Prosody log an error and
@@ -223,7 +229,7 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodySe
       'authentication = "internal_hashed"',
       'storage = "internal"',
       "allow_registration = false",
-      `modules_enabled = ${luaList(uniqueModules)}`,
+      ...(uniqueModules.length ? [`modules_enabled = ${luaList(uniqueModules)}`] : []),
       "",
       "-- extraConfig",
       opts.extraConfig ?? "",

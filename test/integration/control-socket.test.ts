@@ -15,6 +15,7 @@ import { JINGLED_BIN, startDaemon, type Daemon } from "../helpers/daemon.js";
 import { startProcess } from "../helpers/process.js";
 import { connectControl, type AnyEvent } from "../../src/control/client.js";
 import { main as jinglectl } from "../../src/cli/jinglectl.js";
+import { formatEvent } from "../../src/cli/format.js";
 
 /** Raw lines from a control socket, no help from client.ts. */
 class RawSocket {
@@ -157,7 +158,7 @@ describe("control socket, policy and service behaviour with real daemons", { tim
     }
   });
 
-  test("policy: a non-contact is refused; roster add makes a contact; approve lets them see our presence", async () => {
+  test("policy: a non-contact is refused; roster add makes a contact; approve lets them see our presence; the roster shows who is online", async () => {
     // carol is not in bob's roster: her session-initiate is refused as if bob were not there.
     const mark = bob.events.length;
     await rejectsWith(request(carol, "call", { jid: bob.jid }), "peer-unavailable");
@@ -194,6 +195,15 @@ describe("control socket, policy and service behaviour with real daemons", { tim
       "subscription approved",
     );
     assert.deepEqual((await request<{ requests: string[] }>(alice, "roster")).requests, []);
+    // bob now sees alice's presence: the roster says which of her devices is online.
+    type Listed = { items: { jid: string; online?: string[] }[] };
+    const deadline = Date.now() + 5000;
+    let online: string[] | undefined;
+    while (Date.now() < deadline && !(online = (await request<Listed>(bob, "roster")).items.find((i) => i.jid === aliceBare)?.online)?.length) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(online, [alice.jid]);
+    const listed: string[] = [];
+    assert.equal(await jinglectl(["--socket", bob.socketPath, "roster"], { stdout: { write: (t: string) => listed.push(t) }, stderr: { write: () => true }, env: {} }), 0);
+    assert.match(listed.join(""), new RegExp(`^${aliceBare.replace(/\./g, "\\.")} \\(Alice\\) subscription to, online \\(jingled\\)$`, "m"));
 
     // Now alice may ring bob.
     const bMark = bob.events.length;
@@ -235,6 +245,11 @@ describe("control socket, policy and service behaviour with real daemons", { tim
       await request(bob, "answer", { callId: bobCall });
       await alice.waitForEvent(isCall(callId, "active"), 10000, "alice active");
       await bob.waitForEvent(isCall(bobCall, "active"), 10000, "bob active");
+      // The media event says how the media is protected, and jinglectl shows it.
+      const media = await alice.waitForEvent((e) => e.event === "media" && e.callId === callId, 5000, "media event");
+      assert.equal(media.encryption, "dtls-srtp");
+      assert.match(String(media.srtpProfile), /^SRTP_/);
+      assert.match(formatEvent(media), /^media c\d+ PCMU, host 127\.0\.0\.1:\d+ <-> host 127\.0\.0\.1:\d+ \(direct\), DTLS-SRTP \(SRTP_\w+\)$/);
 
       // Busy: bob allows one call at once; a second call from his contact gets <busy/>.
       const second = await request<{ callId: string }>(alice, "call", { jid: bob.jid });
@@ -275,8 +290,11 @@ describe("control socket, policy and service behaviour with real daemons", { tim
       assert.equal(bytes.subarray(0, 4).toString(), "RIFF");
       assert.ok(bytes.length > 44 + 8000 * 2 * 0.3, `about half a second recorded (${bytes.length} bytes)`);
 
-      // Switch bob's output to a file; bad specs are refused with the key named.
-      await request(bob, "set-output", { sink: { type: "file", path: join(dir, "bob", "out-{callId}.wav") } });
+      // Switch bob's output to a file (jinglectl's file:PATH, as for set-input); bad specs are refused with the key named.
+      const cliOut: string[] = [];
+      const outFile = join(dir, "bob", "out-{callId}.wav");
+      assert.equal(await jinglectl(["--socket", bob.socketPath, "set-output", `file:${outFile}`], { stdout: { write: (t: string) => cliOut.push(t) }, stderr: { write: () => true }, env: {} }), 0);
+      assert.equal(cliOut.join(""), `call ${bobCall} output: file ${outFile}\n`);
       await rejectsWith(request(bob, "set-output", { sink: { type: "speaker" } }), "bad-argument", /sink\.type/);
       await rejectsWith(request(bob, "set-input", { source: { type: "file", path: "relative.wav" } }), "bad-argument", /absolute/);
       await rejectsWith(request(bob, "play", { file: join(dir, "missing.wav") }), "bad-argument", /ENOENT/);
@@ -321,6 +339,9 @@ describe("control socket, policy and service behaviour with real daemons", { tim
       await request(alice, "hangup", { callId });
       await bob.waitForEvent(isCall(bobCall, "ended"), 5000, "bob ended");
       await alice.waitForEvent(isCall(callId, "ended"), 5000, "alice ended");
+      const switched = readFileSync(outFile.replace("{callId}", bobCall));
+      assert.equal(switched.subarray(0, 4).toString(), "RIFF");
+      assert.ok(switched.length > 44 + 8000 * 2 * 0.3, `the switched output was written (${switched.length} bytes)`);
 
       // Both extra clients saw exactly the same events, with the same seq numbers.
       await new Promise((r) => setTimeout(r, 50));
@@ -344,7 +365,7 @@ describe("control socket, policy and service behaviour with real daemons", { tim
     await request(carol, "presence", { show: "available" });
   });
 
-  test("jinglectl against the daemon: call --wait exits 2 when declined; stats --json", async () => {
+  test("jinglectl against the daemon: call --wait exits 2 when declined; --json errors are JSON; --json call prints the whole reply", async () => {
     const mark = bob.events.length;
     const out: string[] = [];
     const io = { stdout: { write: (t: string) => out.push(t) }, stderr: { write: () => true }, env: {} };
@@ -353,7 +374,22 @@ describe("control socket, policy and service behaviour with real daemons", { tim
     await request(bob, "reject", { callId: incoming.callId });
     assert.equal(await pending, 2);
     assert.match(out.join(""), /ended with .*: decline/);
-    assert.equal(await jinglectl(["--socket", alice.socketPath, "--json", "stats", "c999"], { ...io, stderr: { write: () => true } }), 1);
+    const errs: string[] = [];
+    assert.equal(await jinglectl(["--socket", alice.socketPath, "--json", "stats", "c999"], { ...io, stderr: { write: (t: string) => errs.push(t) } }), 1);
+    assert.deepEqual(JSON.parse(errs.join("")), { ok: false, error: { code: "unknown-call", message: "no call with id c999" } });
+
+    // --json call prints the daemon's whole reply: the call id, the Jingle sid and the JID called.
+    const bMark = bob.events.length;
+    out.length = 0;
+    assert.equal(await jinglectl(["--socket", alice.socketPath, "--json", "call", bob.jid], io), 0);
+    const reply = JSON.parse(out.join("")) as { callId: string; sid: string; peer: string };
+    assert.deepEqual(Object.keys(reply).sort(), ["callId", "peer", "sid"]);
+    assert.equal(reply.peer, bob.jid);
+    const listedCall = (await request<{ id: string; sid: string }[]>(alice, "calls")).find((c) => c.id === reply.callId);
+    assert.equal(listedCall?.sid, reply.sid);
+    const inc = await bob.waitForEvent(after_(bob, bMark)((e) => e.event === "call" && e.type === "incoming"), 5000, "incoming");
+    await request(bob, "reject", { callId: inc.callId });
+    await alice.waitForEvent(isCall(reply.callId, "ended"), 5000, "declined");
   });
 
   test("reload: SIGHUP applies calls.* now, names restart-only keys; a bad file changes nothing", async () => {
@@ -369,6 +405,9 @@ describe("control socket, policy and service behaviour with real daemons", { tim
 
     writeFileSync(bob.configFile, stringify({ ...cfg, calls: { ...cfg.calls, maxCalls: "many" } }));
     await rejectsWith(request(bob, "reload"), "bad-argument", /calls\.maxCalls: found string "many"; expected number/);
+    // An address this machine does not have: the reload is refused naming it, the running configuration stays.
+    writeFileSync(bob.configFile, stringify({ ...cfg, ice: { ...(cfg.ice ?? {}), addresses: ["127.0.0.1", "192.0.2.77"] } }));
+    await rejectsWith(request(bob, "reload"), "bad-argument", /ice\.addresses\.1: 192\.0\.2\.77 is not an address of this machine[^]*nothing was changed/);
     writeFileSync(bob.configFile, stringify(cfg));
     assert.deepEqual(await request(bob, "reload"), { applied: [], restartRequired: ["account.resource"] });
 

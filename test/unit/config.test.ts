@@ -28,7 +28,19 @@ function issuesOf(input: unknown, env: NodeJS.ProcessEnv = {}): string[] {
 const badCases: Array<[name: string, input: Record<string, unknown>, expected: RegExp]> = [
   ["JID without a domain", { account: { jid: "alice", password: "pw" } }, /^account\.jid: found string "alice"; expected a JID like user@example\.org$/],
   ["port range reversed is named", { ...ok, ice: { portRange: [50000, 40000] } }, /^ice\.portRange/],
-  ["unknown key", { ...ok, calls: { autoanswer: true } }, /^calls: unknown key autoanswer$/],
+  ["unknown key, with the nearest known one", { ...ok, calls: { autoanswer: true } }, /^calls: unknown key autoanswer \(did you mean autoAnswer\?\)$/],
+  ["misspelt key in a nested section", { ...ok, media: { opus: { bitrat: 24000 } } }, /^media\.opus: unknown key bitrat \(did you mean bitrate\?\)$/],
+  ["misspelt key at the top level", { ...ok, acount: {} }, /^\(top level\): unknown key acount \(did you mean account\?\)$/],
+  ["snake_case for camelCase", { ...ok, calls: { auto_answer_delay_sec: 3 } }, /^calls: unknown key auto_answer_delay_sec \(did you mean autoAnswerDelaySec\?\)$/],
+  ["misspelt key in a list item", { ...ok, ice: { turn: [{ uri: "turn:t.example", username: "u", pasword: "p" }] } }, /^ice\.turn\.0: unknown key pasword \(did you mean password\?\)$/],
+  ["misspelt key of one source type", { ...ok, media: { input: { type: "file", path: "/a.wav", lop: true } } }, /^media\.input: unknown key lop \(did you mean loop\?\)$/],
+  ["a key of another source type", { ...ok, media: { output: { type: "file", path: "/a.wav", loop: true } } }, /^media\.output: unknown key loop \(known here: type, path\)$/],
+  ["nothing near: the known keys are listed", { ...ok, tls: { verify: false } }, /^tls: unknown key verify \(known here: allowPlaintext, caFile\)$/],
+  ["a host name where an IP address belongs", { ...ok, ice: { addresses: ["door.local"] } }, /^ice\.addresses\.0: found string "door\.local"; door\.local is a host name, not an IP address \(names are not looked up here\); expected an IP address of this machine/],
+  ["an address with its prefix length", { ...ok, ice: { addresses: ["192.168.1.20/24"] } }, /^ice\.addresses\.0: .*expected an IP address without a prefix length: 192\.168\.1\.20, not 192\.168\.1\.20\/24$/],
+  ["an address with a port", { ...ok, ice: { addresses: ["192.168.1.20:5000"] } }, /without a port: 192\.168\.1\.20$/],
+  ["a bracketed IPv6 address", { ...ok, ice: { addresses: ["[2001:db8::1]"] } }, /without brackets: 2001:db8::1$/],
+  ["not an address at all", { ...ok, ice: { addresses: ["300.1.2.3"] } }, /^ice\.addresses\.0: found string "300\.1\.2\.3"; expected an IP address of this machine/],
   ["wrong type", { ...ok, calls: { maxCalls: "many" } }, /^calls\.maxCalls: found string "many"; expected number/],
   ["out of range", { ...ok, calls: { ringTimeoutSec: 0 } }, /^calls\.ringTimeoutSec: found number 0; .*>=\s?1/],
   ["enum", { ...ok, calls: { acceptFrom: "friends" } }, /^calls\.acceptFrom: found string "friends"; expected one of "roster"\|"allowlist"\|"everyone"$/],
@@ -52,7 +64,7 @@ const badCases: Array<[name: string, input: Record<string, unknown>, expected: R
   ["hook call type unknown", { ...ok, hooks: { run: [{ events: ["call.answered"] , command: ["/bin/true"] }] } }, /^hooks\.run\.0\.events\.0: .*call events have the types outgoing, incoming/],
   ["hook without a command", { ...ok, hooks: { run: [{ events: ["call"], command: [] }] } }, /^hooks\.run\.0\.command: found a list; .*>=\s?1/],
   ["hook command as a string (no shell)", { ...ok, hooks: { run: [{ events: ["call"], command: "notify --x" }] } }, /^hooks\.run\.0\.command: found string "notify --x"; expected array/],
-  ["metrics address", { ...ok, metrics: { address: "localhost" } }, /^metrics\.address: found string "localhost"/],
+  ["metrics address", { ...ok, metrics: { address: "localhost" } }, /^metrics\.address: found string "localhost"; localhost is a host name, not an IP address .*expected an IP address like 127\.0\.0\.1$/],
 ];
 
 for (const [name, input, expected] of badCases) {

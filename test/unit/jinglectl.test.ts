@@ -27,6 +27,8 @@ let sockPath: string;
 let server: ControlServer;
 let calls: CallInfo[];
 let statsResult: Record<string, unknown> = { codec: "opus", packetsSent: 250 };
+/** More roster items the fake daemon lists. */
+let rosterExtra: Record<string, unknown>[] = [];
 const received: Array<{ cmd: string; args: Record<string, unknown> }> = [];
 
 /** How each fake outgoing call goes, by callee. */
@@ -41,6 +43,7 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "jinglectl-"));
   sockPath = join(dir, "control.sock");
   calls = [];
+  rosterExtra = [];
   received.length = 0;
   let nextCall = 1;
   const snapshot = (): Snapshot => ({ account: { jid: "alice@localhost/jingled", state: "online" }, calls });
@@ -78,7 +81,7 @@ beforeEach(async () => {
             }),
           );
         }
-        return { callId: id };
+        return { callId: id, sid: `sid-${id}`, peer: args.jid };
       },
       answer: (raw) => {
         const args = parseCommandArgs("answer", raw);
@@ -117,7 +120,7 @@ beforeEach(async () => {
                 return args;
               case "roster":
                 return args.action === "list"
-                  ? { items: [{ jid: "bob@localhost", name: "Bob", subscription: "both", groups: [] }], requests: ["eve@localhost"] }
+                  ? { items: [{ jid: "bob@localhost", name: "Bob", subscription: "both", groups: [] }, ...rosterExtra], requests: ["eve@localhost"] }
                   : { jid: args.jid };
               default:
                 return { callId, state: "active", held: false, muted: false };
@@ -248,7 +251,7 @@ test("call without --wait prints the call id and passes codec preferences in ord
   assert.deepEqual(received[0]!.args, { jid: "dave@localhost", codecs: ["pcmu", "opus"] });
 
   r = await run(["--json", "call", "dave@localhost", "--codec", "OPUS,pcmu"]);
-  assert.deepEqual(JSON.parse(r.out.text), { callId: "c2" });
+  assert.deepEqual(JSON.parse(r.out.text), { callId: "c2", sid: "sid-c2", peer: "dave@localhost" }, "the whole reply");
   assert.deepEqual(received[1]!.args, { jid: "dave@localhost", codecs: ["opus", "pcmu"] });
 });
 
@@ -274,7 +277,7 @@ test("call --wait --json prints the result, then that call's events as JSON line
   const r = await run(["--json", "call", "carol@localhost", "--wait"]);
   assert.equal(r.code, 2);
   const lines = r.out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(lines[0], { callId: "c1" });
+  assert.deepEqual(lines[0], { callId: "c1", sid: "sid-c1", peer: "carol@localhost" }, "the whole reply");
   assert.deepEqual(
     lines.slice(1).map((e) => [e.event, e.callId, e.type]),
     [
@@ -310,6 +313,46 @@ test("a command error exits 1 with 'error <code>: <message>' on stderr", async (
   r = await run(["call", "not a jid"]);
   assert.equal(r.code, 1);
   assert.match(r.err.text, /^error bad-argument: call: "not a jid" is not a valid JID/);
+});
+
+test("--json: every failure is one JSON line on stderr with its code, stdout stays empty, exit codes unchanged", async () => {
+  const errorOf = (text: string): { code: string; message: string } => {
+    const lines = text.split("\n").filter(Boolean);
+    assert.equal(lines.length, 1, `one line: ${text}`);
+    const body = JSON.parse(lines[0]!) as { ok: boolean; error: { code: string; message: string } };
+    assert.equal(body.ok, false);
+    assert.deepEqual(Object.keys(body.error).sort(), ["code", "message"]);
+    return body.error;
+  };
+  // The daemon refused: its own code and message.
+  let r = await run(["--json", "answer", "c9"]);
+  assert.equal(r.code, 1);
+  assert.equal(r.out.text, "");
+  assert.deepEqual(errorOf(r.err.text), { code: "unknown-call", message: "no call with id c9" });
+  r = await run(["--json", "call", "not a jid"]);
+  assert.equal(errorOf(r.err.text).code, "bad-argument");
+  // Usage errors, found before or after the command line is read.
+  for (const argv of [["--json", "dial"], ["--json", "--bogus"], ["--json", "raw", "echo", "{x"], ["dtmf", "1", "--duration", "5", "--json"]]) {
+    r = await run(argv);
+    assert.equal(r.code, 64, argv.join(" "));
+    assert.equal(r.out.text, "");
+    assert.equal(errorOf(r.err.text).code, "usage", argv.join(" "));
+  }
+  // No daemon.
+  const err = new Capture();
+  const out = new Capture();
+  assert.equal(await main(["--json", "status"], { stdout: out, stderr: err, env: { JINGLED_SOCKET: join(dir, "absent.sock") } }), 3);
+  const noDaemon = errorOf(err.text);
+  assert.equal(noDaemon.code, "connect-failed");
+  assert.match(noDaemon.message, /cannot connect to jingled at .*absent\.sock/);
+  assert.equal(out.text, "");
+  // The daemon goes away during call --wait.
+  const pending = run(["--json", "call", "dave@localhost", "--wait"]);
+  setTimeout(() => void server.close(), 50);
+  r = await pending;
+  assert.equal(r.code, 3);
+  assert.equal(errorOf(r.err.text).code, "disconnected");
+  assert.ok(r.out.lines.every((l) => !("error" in (JSON.parse(l) as object))), "stdout has results and events only");
 });
 
 test("answer, reject and hangup report the call they acted on", async () => {
@@ -362,10 +405,19 @@ test("events follows the stream, one line per event, until stopped", async () =>
     remoteCandidate: { type: "relay", ip: "127.0.0.1", port: 3478, protocol: "tcp" },
     pairType: "relayed",
     encryption: "dtls-srtp",
+    srtpProfile: "SRTP_AEAD_AES_128_GCM",
+  });
+  server.broadcast("media", {
+    callId: "c8",
+    codec: "pcmu",
+    localCandidate: { type: "host", ip: "127.0.0.1", port: 40002 },
+    remoteCandidate: { type: "host", ip: "127.0.0.1", port: 40004 },
+    pairType: "direct",
+    encryption: "none",
   });
   // An event this client does not know (a newer daemon's): ignored.
   (server.broadcast as (event: string, fields: object) => void)("future-thing", { x: 1 });
-  await until(() => out.lines.length >= 7);
+  await until(() => out.lines.length >= 8);
   stop.abort();
   assert.equal(await pending, 0);
   assert.deepEqual(out.lines, [
@@ -374,7 +426,8 @@ test("events follows the stream, one line per event, until stopped", async () =>
     "call c7 active with bob@localhost/res (opus)",
     "account reconnecting: connection reset",
     "call c7 ended with bob@localhost/res: success (bye) after 01:02",
-    "media c7 opus, host [::1]:40000 <-> relay 127.0.0.1:3478/tcp (relayed)",
+    "media c7 opus, host [::1]:40000 <-> relay 127.0.0.1:3478/tcp (relayed), DTLS-SRTP (SRTP_AEAD_AES_128_GCM)",
+    "media c8 pcmu, host 127.0.0.1:40002 <-> host 127.0.0.1:40004 (direct), plain RTP (not encrypted)",
     'future-thing {"x":1}',
   ]);
 });
@@ -442,6 +495,10 @@ test("play, record and set-input/set-output send absolute paths and parsed specs
   assert.deepEqual(received.at(-1)!.args, { source: { type: "tone", frequency: 300 } });
   await run(["set-output", "pulse:alsa_output.pci", "c7"]);
   assert.deepEqual(received.at(-1)!.args, { callId: "c7", sink: { type: "pulse", device: "alsa_output.pci" } });
+  r = await run(["set-output", "file:rec/{callId}.wav"]);
+  assert.equal(r.code, 0);
+  assert.deepEqual(received.at(-1)!.args, { sink: { type: "file", path: join(process.cwd(), "rec", "{callId}.wav") } }, "file:PATH as set-input takes it, made absolute");
+  assert.equal(r.out.text, `call c7 output: file ${join(process.cwd(), "rec", "{callId}.wav")}\n`);
   await run(["set-output", "pipe:out.raw"]);
   assert.deepEqual(received.at(-1)!.args, { sink: { type: "pipe", path: join(process.cwd(), "out.raw") } });
   await run(["set-output", '{"type":"null"}']);
@@ -459,7 +516,21 @@ test("devices, presence, roster, reload, shutdown", async () => {
   assert.deepEqual(received.at(-1), { cmd: "presence", args: { show: "away", text: "out for lunch" } });
   assert.equal((await run(["presence", "gone"])).code, 64);
   r = await run(["roster"]);
-  assert.equal(r.out.text, "bob@localhost (Bob) subscription both\neve@localhost asks to see our presence (roster approve eve@localhost)\n");
+  assert.equal(r.out.text, "bob@localhost (Bob) subscription both\neve@localhost asks to see our presence (roster approve eve@localhost)\n", "an older daemon: no online field, nothing said");
+  rosterExtra = [
+    { jid: "carol@localhost", subscription: "both", groups: [], online: ["carol@localhost/phone", "carol@localhost/jingled"] },
+    { jid: "dave@localhost", subscription: "to", groups: ["door"], online: [] },
+    { jid: "eve@localhost", subscription: "from", groups: [], online: [] },
+    { jid: "fred@localhost", subscription: "none", pendingOut: true, groups: [], online: [] },
+  ];
+  r = await run(["roster"]);
+  assert.deepEqual(r.out.lines.slice(1, 5), [
+    "carol@localhost subscription both, online (phone, jingled)",
+    "dave@localhost subscription to, offline [door]",
+    "eve@localhost subscription from, presence not shared (roster add eve@localhost asks for it)",
+    "fred@localhost subscription none, asked for presence",
+  ]);
+  assert.deepEqual(JSON.parse((await run(["--json", "roster"])).out.text).items[1].online, ["carol@localhost/phone", "carol@localhost/jingled"]);
   r = await run(["roster", "add", "carol@localhost", "--name", "Carol"]);
   assert.equal(r.out.text, "carol@localhost added (presence requested)\n");
   assert.deepEqual(received.at(-1)!.args, { action: "add", jid: "carol@localhost", name: "Carol" });
@@ -481,7 +552,8 @@ test("events: held by the peer, refused, dtmf, recording, roster, reload lines",
   server.broadcast("recording", { callId: "c7", file: "/rec/c7.wav", type: "finished" });
   server.broadcast("roster", { type: "request", jid: "eve@localhost" });
   server.broadcast("reload", { applied: [], restartRequired: [] });
-  await until(() => out.lines.length >= 8);
+  server.broadcast("stats", { callId: "c7", packetsSent: 500, packetsReceived: 498, packetsLost: 2, fractionLost: 0.004, jitterMs: 2.5, mos: 4.3 });
+  await until(() => out.lines.length >= 9);
   stop.abort();
   assert.equal(await pending, 0);
   assert.deepEqual(out.lines.slice(2), [
@@ -491,5 +563,6 @@ test("events: held by the peer, refused, dtmf, recording, roster, reload lines",
     "recording c7 finished: /rec/c7.wav",
     "roster: eve@localhost asks to see our presence",
     "reload: nothing changed",
+    "stats c7 sent 500 received 498 lost 2: MOS 4.30 (good), loss 0.4 % (2 of 500), jitter 2.5 ms",
   ]);
 });

@@ -5,11 +5,13 @@ import type { AudioSink } from "./sink.js";
 export class WavFileSink implements AudioSink {
   readonly #writer: WavFileWriter;
 
+  /** `fd`: an already created file (client-path.ts claimWritableFile), owned by the sink from now on. */
   constructor(
     readonly path: string,
     readonly sampleRate: number,
+    fd?: number,
   ) {
-    this.#writer = WavFileWriter.open(path, sampleRate, 1);
+    this.#writer = WavFileWriter.open(path, sampleRate, 1, fd === undefined ? {} : { fd });
   }
 
   get samplesWritten(): number {

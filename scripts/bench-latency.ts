@@ -23,11 +23,11 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../test/helpers/prosody.js";
-import { startDaemon, type Daemon } from "../test/helpers/daemon.js";
+import { startProsody, type ProsodyServer } from "./lab/prosody.js";
+import { startDaemon, type Daemon } from "./lab/daemon.js";
 import { codecIds, findCodecById, warmUpCodecs } from "../src/media/codecs/index.js";
 import { floatToInt16, parseWav, wavToMonoFloat, writeWavFile } from "../src/media/wav.js";
-import { speechLike } from "../test/helpers/audio-compare.js";
+import { speechLike } from "./lab/audio-compare.js";
 
 const codecName = (process.argv[2] ?? "opus").toLowerCase();
 const seconds = Number(process.argv[3] ?? 10);

@@ -13,8 +13,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OpusBackend, createOpusDecoder, createOpusEncoder, nativeOpusProblem } from "../src/media/codecs/index.js";
-import { makeSpeechWav } from "../test/helpers/speech.js";
-import { readMono16, speechLike } from "../test/helpers/audio-compare.js";
+import { makeSpeechWav } from "./lab/speech.js";
+import { readMono16, speechLike } from "./lab/audio-compare.js";
 
 const FRAME = 960;
 const seconds = Number(process.argv[2] ?? 60);

@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody } from "../test/helpers/prosody.js";
+import { startProsody } from "./lab/prosody.js";
 import { BENCH_USERS, isCall, startJingledPair } from "../test/helpers/bench-jingled.js";
 import { writeTalk } from "../test/helpers/bench-audio.js";
 import { sleep } from "../test/helpers/bench-stats.js";

@@ -16,8 +16,8 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../test/helpers/prosody.js";
-import { REPO_ROOT } from "../test/helpers/daemon.js";
+import { startProsody, type ProsodyServer } from "./lab/prosody.js";
+import { REPO_ROOT } from "./lab/daemon.js";
 import { ensureBaresip, startBaresip, type Baresip, type BaresipOptions } from "../test/helpers/bench-baresip.js";
 import { BENCH_USERS, isCall, startJingledPair, type JingledPairOptions } from "../test/helpers/bench-jingled.js";
 import { writeClickTrain, writeSilence, writeTalk } from "../test/helpers/bench-audio.js";

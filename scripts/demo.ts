@@ -6,10 +6,10 @@
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { startProsody, type ProsodyServer } from "../test/helpers/prosody.js";
-import { REPO_ROOT, startDaemon, type Daemon } from "../test/helpers/daemon.js";
-import { makeSpeechWav } from "../test/helpers/speech.js";
-import { compareAudioSegments, readMono16 as mono } from "../test/helpers/audio-compare.js";
+import { startProsody, type ProsodyServer } from "./lab/prosody.js";
+import { REPO_ROOT, startDaemon, type Daemon } from "./lab/daemon.js";
+import { makeSpeechWav } from "./lab/speech.js";
+import { compareAudioSegments, readMono16 as mono } from "./lab/audio-compare.js";
 import { codecIds } from "../src/media/codecs/index.js";
 
 const codec = process.argv[2] ?? "opus";

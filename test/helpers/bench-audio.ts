@@ -2,7 +2,7 @@
 // during the load runs, a click train for mouth-to-ear latency, and the onset
 // finder that reads the latency off a two-channel recording.
 import { writeWavFile } from "../../src/media/wav.js";
-import { speechLike } from "./audio-compare.js";
+import { speechLike } from "../../scripts/lab/audio-compare.js";
 
 /** Speech-like audio (deterministic) at `rate`, mono, written to `path`. */
 export function writeTalk(path: string, rate: number, seconds: number): void {

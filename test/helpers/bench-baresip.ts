@@ -22,8 +22,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { freePort } from "./ports.js";
-import { startProcess, type ManagedProcess } from "./process.js";
+import { freePort } from "../../scripts/lab/ports.js";
+import { startProcess, type ManagedProcess } from "../../scripts/lab/process.js";
 import { sleep } from "./bench-stats.js";
 
 export const BARESIP_BIN = "/usr/bin/baresip";

@@ -2,8 +2,8 @@
 // caller and an auto-answering callee daemon on one local Prosody, with the
 // media settings of a run (codec, DTLS policy, source, sink, call limit).
 import { join } from "node:path";
-import { startDaemon, type Daemon } from "./daemon.js";
-import type { ProsodyServer } from "./prosody.js";
+import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 export const BENCH_USERS = [

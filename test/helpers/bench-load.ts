@@ -13,7 +13,7 @@ import type { JingledPair } from "./bench-jingled.js";
 import { isCall, waitForCount } from "./bench-jingled.js";
 import { CpuWindow, rssMiB, threadCount } from "./bench-proc.js";
 import { sleep } from "./bench-stats.js";
-import type { Daemon } from "./daemon.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
 
 export interface SideFigures {
   pid: number;

@@ -8,8 +8,8 @@
 //    (scripts/bench-latency.ts), which is run as it is and parsed.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "./daemon.js";
-import { startProcess } from "./process.js";
+import { REPO_ROOT } from "../../scripts/lab/daemon.js";
+import { startProcess } from "../../scripts/lab/process.js";
 import { findOnsets, pairOnsets, type ClickTrain } from "./bench-audio.js";
 import { LAB_RATE, type PulseLab } from "./bench-pulse-lab.js";
 import { sleep, summarize, type Summary } from "./bench-stats.js";

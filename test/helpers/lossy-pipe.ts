@@ -2,7 +2,7 @@
 // datagram is delayed, and may be lost, duplicated or overtaken, by a seeded
 // random source (so a failing case replays exactly).
 import type { ManualClock } from "./manual-clock.js";
-import { prng } from "./audio-compare.js";
+import { prng } from "../../scripts/lab/audio-compare.js";
 
 export interface PipeImpairment {
   /** Probability that a datagram is lost. */

@@ -10,7 +10,7 @@ import type { AudioSink } from "../../src/media/sinks/sink.js";
 import type { AudioSource } from "../../src/media/sources/source.js";
 import type { FrameClock, TickHandler } from "../../src/util/frame-clock.js";
 import { silentLogger } from "../../src/util/logger.js";
-import { prng } from "./audio-compare.js";
+import { prng } from "../../scripts/lab/audio-compare.js";
 
 export interface Impairment {
   /** probability a packet is dropped, 0..1 */

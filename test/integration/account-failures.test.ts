@@ -14,11 +14,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { JINGLED_BIN, JINGLED_NODE_FLAGS, daemonConfig, startDaemon, type Daemon, type DaemonOptions } from "../helpers/daemon.js";
-import { startTcpCutProxy } from "../helpers/tcp-cut-proxy.js";
-import { freePort } from "../helpers/ports.js";
-import { startProcess } from "../helpers/process.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { JINGLED_BIN, JINGLED_NODE_FLAGS, daemonConfig, startDaemon, type Daemon, type DaemonOptions } from "../../scripts/lab/daemon.js";
+import { startTcpCutProxy } from "../../scripts/lab/tcp-cut-proxy.js";
+import { freePort } from "../../scripts/lab/ports.js";
+import { startProcess } from "../../scripts/lab/process.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
 import { until } from "../helpers/hostile.js";
 import type { AnyEvent } from "../../src/control/client.js";
 

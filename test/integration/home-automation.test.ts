@@ -8,11 +8,11 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { haveMosquitto, startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
+import { haveMosquitto, startMosquitto, type Mosquitto } from "../../scripts/lab/mosquitto.js";
 import { mqttObserver, type Observer, type Received } from "../helpers/mqtt-observer.js";
-import { freePort } from "../helpers/ports.js";
+import { freePort } from "../../scripts/lab/ports.js";
 
 interface Reply {
   id: unknown;

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
 import { latencyProbe, procFigures, sleep } from "../helpers/hostile.js";
 
 /** A raw client that counts reply lines and bytes. */

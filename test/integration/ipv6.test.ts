@@ -1,4 +1,4 @@
-// Calls over IPv6 (test/helpers/ipv6-lab.ts): two daemons whose only link
+// Calls over IPv6 (scripts/lab/ipv6-lab.ts): two daemons whose only link
 // to each other is a veth pair with ULA addresses alone, then the same link
 // dual-stack, with IPv6 working or dropped. Prosody is reached over IPv4 on
 // another link; STUN and TURN (one coturn, XEP-0215) over both families.
@@ -15,13 +15,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { inOwnNetns } from "../helpers/netns.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { startCoturn, type Coturn } from "../helpers/coturn.js";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { audioScore, callAndConnect, hangupBoth, type CallResult } from "../helpers/nat-lab.js";
-import { V6LAB, createIpv6Lab, ipv6LabUnavailable, v6ExternalServices, type Ipv6Lab, type V6Host } from "../helpers/ipv6-lab.js";
+import { inOwnNetns } from "../../scripts/lab/netns.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
+import { startCoturn, type Coturn } from "../../scripts/lab/coturn.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { audioScore, callAndConnect, hangupBoth, type CallResult } from "../../scripts/lab/nat-lab.js";
+import { V6LAB, createIpv6Lab, ipv6LabUnavailable, v6ExternalServices, type Ipv6Lab, type V6Host } from "../../scripts/lab/ipv6-lab.js";
 
 const FILE_LIMIT_MS = 120_000;
 const TALK_MS = 2000;

@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 describe("no JMI at the callee: direct session-initiate to its best device", { timeout: 90_000 }, () => {

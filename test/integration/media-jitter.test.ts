@@ -3,7 +3,7 @@
 // really arrive out of order), holds some back further, duplicates a few and,
 // in two of the scenarios, loses 5 % or 15 %. iptables cannot delay packets
 // and tc netem is not available here, so the bad network is a relay in this
-// process (test/helpers/impair-relay.ts) in front of a real coturn:
+// process (scripts/lab/impair-relay.ts) in front of a real coturn:
 //
 //   alice ──TURN──► impairing relay ──► coturn ──UDP──► bob (or carol)
 //         ◄──────── (impaired too) ◄───        ◄──────
@@ -31,12 +31,12 @@ import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startCoturn, type Coturn } from "../helpers/coturn.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { startImpairRelay, type DirectionCounters, type Impairment, type ImpairRelay } from "../helpers/impair-relay.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { startCoturn, type Coturn } from "../../scripts/lab/coturn.js";
+import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
+import { startImpairRelay, type DirectionCounters, type Impairment, type ImpairRelay } from "../../scripts/lab/impair-relay.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import { compareAudioSegments, readMono16 as mono16 } from "../../scripts/lab/audio-compare.js";
 import { frameQuality } from "../helpers/audio-quality.js";
 import type { AnyEvent } from "../../src/control/client.js";
 

@@ -17,9 +17,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startCoturn, type Coturn } from "../helpers/coturn.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { startCoturn, type Coturn } from "../../scripts/lab/coturn.js";
+import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
 import { main as jinglectl } from "../../src/cli/jinglectl.js";
 
 const README = readFileSync(fileURLToPath(new URL("../../../README.md", import.meta.url)), "utf8");

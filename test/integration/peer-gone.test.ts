@@ -15,9 +15,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { ejabberdUnavailable, startEjabberd, type EjabberdServer } from "../helpers/ejabberd.js";
-import { startDaemon, type Daemon, type XmppTestServer } from "../helpers/daemon.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { ejabberdUnavailable, startEjabberd, type EjabberdServer } from "../../scripts/lab/ejabberd.js";
+import { startDaemon, type Daemon, type XmppTestServer } from "../../scripts/lab/daemon.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 const isCall = (callId: unknown, type: string) => (e: AnyEvent) => e.event === "call" && e.callId === callId && e.type === type;

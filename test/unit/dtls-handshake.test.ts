@@ -9,7 +9,7 @@ import { createCertificate, fingerprint, type DtlsCertificate } from "../../src/
 import { parseRecords } from "../../src/rtp/dtls/record-layer.js";
 import { decodeFragments } from "../../src/rtp/dtls/handshake-messages.js";
 import { dtlsPair, srtpMaterial } from "../helpers/dtls-pair.js";
-import { percentile } from "../helpers/dtls-loss-lab.js";
+import { percentile } from "../../scripts/lab/dtls-loss-lab.js";
 
 let certs: { a: DtlsCertificate; b: DtlsCertificate };
 let other: DtlsCertificate;

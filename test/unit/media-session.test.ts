@@ -18,7 +18,7 @@ import type { AudioSource } from "../../src/media/sources/source.js";
 import type { AudioSink } from "../../src/media/sinks/sink.js";
 import { JingledError } from "../../src/util/errors.js";
 import { silentLogger } from "../../src/util/logger.js";
-import { compareAudio } from "../helpers/audio-compare.js";
+import { compareAudio } from "../../scripts/lab/audio-compare.js";
 import { ArraySink, ArraySource, VirtualClock, createMediaPair } from "../helpers/media-pair.js";
 
 const opus = findCodec("opus", 48000)!;

@@ -8,7 +8,7 @@
 //                 Chromiums running the StanzaJS page. Loss: iptables OUTPUT
 //                 `-o lo -p udp -m statistic --mode random --probability P -j
 //                 DROP` (every datagram crosses OUTPUT once on its way).
-//   NAT lab       test/helpers/nat-lab.ts (two cone NATs, STUN and TURN from
+//   NAT lab       scripts/lab/nat-lab.ts (two cone NATs, STUN and TURN from
 //                 Prosody): loss in router a's FORWARD chain (NatSide.setLoss),
 //                 so each datagram between alice and bob or the relay crosses
 //                 one lossy hop. Used for ICE restarts and the TURN relay path.
@@ -77,7 +77,7 @@ export interface NatLossLab {
   stop(): Promise<void>;
 }
 
-/** The NAT lab (test/helpers/nat-lab.ts, two cone NATs) with an auto-answering daemon behind each. */
+/** The NAT lab (scripts/lab/nat-lab.ts, two cone NATs) with an auto-answering daemon behind each. */
 export async function startNatLossLab(dir: string): Promise<NatLossLab> {
   const lab = await createNatLab({ a: "cone", b: "cone" });
   try {

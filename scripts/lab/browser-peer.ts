@@ -1,5 +1,5 @@
 // A real WebRTC peer for interop tests: Debian's headless Chromium (never a
-// downloaded browser) running a StanzaJS Jingle client (test/browser/client.ts),
+// downloaded browser) running a StanzaJS Jingle client (scripts/lab/browser-client.ts),
 // driven with playwright-core.
 //
 //   const peer = await startBrowserPeer({ fakeMicWav: "carol-says.wav" });
@@ -28,13 +28,13 @@ import { build } from "esbuild";
 import { chromium, type Browser, type BrowserContext, type BrowserServer, type Page } from "playwright-core";
 import { onExitCleanup, pidAlive } from "./process.js";
 import { currentTestNetns, nonLoopbackAddresses } from "./netns.js";
-import type { ConnectOptions, PeerLogEntry, PeerState, PeerSessionState, PeerStats, Recording } from "../browser/client.js";
+import type { ConnectOptions, PeerLogEntry, PeerState, PeerSessionState, PeerStats, Recording } from "./browser-client.js";
 
 export type { ConnectOptions, PeerLogEntry, PeerState, PeerSessionState, PeerStats };
 
 export const CHROMIUM = "/usr/bin/chromium";
 const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url));
-const CLIENT_SOURCE = join(REPO_ROOT, "test", "browser", "client.ts");
+const CLIENT_SOURCE = join(REPO_ROOT, "scripts", "lab", "browser-client.ts");
 const CLIENT_BUNDLE = join(REPO_ROOT, "dist", "browser", "client.js");
 
 export interface BrowserPeerOptions {
@@ -86,7 +86,7 @@ export interface BrowserPeer {
 
 let bundle: Promise<{ code: string; ms: number }> | undefined;
 
-/** Builds test/browser/client.ts (with StanzaJS) into one browser script. */
+/** Builds scripts/lab/browser-client.ts (with StanzaJS) into one browser script. */
 export function browserBundle(): Promise<{ code: string; ms: number }> {
   bundle ??= (async () => {
     const t = performance.now();
@@ -172,7 +172,7 @@ export async function startBrowserPeer(o: BrowserPeerOptions): Promise<BrowserPe
   if (missing) throw new Error(`startBrowserPeer: ${missing}`);
   // The network rule: ICE checks must stay inside a namespace the test made.
   if (!currentTestNetns()) {
-    throw new Error("startBrowserPeer: refusing to start Chromium outside a test network namespace (use runSelfInNetns from test/helpers/netns.ts)");
+    throw new Error("startBrowserPeer: refusing to start Chromium outside a test network namespace (use runSelfInNetns from scripts/lab/netns.ts)");
   }
   const visible = nonLoopbackAddresses();
   if (visible.length > 0) throw new Error(`startBrowserPeer: this namespace has non-loopback addresses (${visible.join(", ")}); Chromium would send ICE checks to them`);

@@ -9,7 +9,7 @@ import { stringify } from "yaml";
 import { connectControl, type ControlClient, type AnyEvent } from "../../src/control/client.js";
 import { startProcess, type ManagedProcess } from "./process.js";
 
-/** What a daemon needs of a test XMPP server (test/helpers/prosody.ts, test/helpers/ejabberd.ts). */
+/** What a daemon needs of a test XMPP server (scripts/lab/prosody.ts, scripts/lab/ejabberd.ts). */
 export interface XmppTestServer {
   readonly domain: string;
   /** c2s port on 127.0.0.1 (or on xmppHost) */
@@ -47,7 +47,7 @@ export interface DaemonOptions {
   logLevel?: string;
   /** Wait for the account to be online (default true). */
   waitOnline?: boolean;
-  /** Address of the XMPP server to connect to (default 127.0.0.1; the lab's public address in test/helpers/nat-lab.ts). */
+  /** Address of the XMPP server to connect to (default 127.0.0.1; the lab's public address in scripts/lab/nat-lab.ts). */
   xmppHost?: string;
   /** Added to (and overriding) the daemon's environment; undefined removes a variable. */
   env?: Record<string, string | undefined>;

@@ -1,7 +1,7 @@
 // A throwaway DNS server (Debian's dnsmasq) for tests that need real DNS:
 // SRV, A and AAAA records for test domains, nothing forwarded anywhere.
 // It listens on 127.0.0.1:53, so it belongs inside a network namespace the
-// test made (test/helpers/netns.ts: inOwnNetns with resolv.conf pointing at
+// test made (scripts/lab/netns.ts: inOwnNetns with resolv.conf pointing at
 // it), where port 53 is free and the resolver of every process is it.
 //
 //   const dns = await startDnsmasq({ srv: [...], hosts: [...] });

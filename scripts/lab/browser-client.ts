@@ -1,6 +1,6 @@
 // The page side of the browser interop peer: a StanzaJS Jingle client in
 // headless Chromium, driven by Playwright through `window.jingledPeer`.
-// Bundled with esbuild by test/helpers/browser-peer.ts (never loaded by Node).
+// Bundled with esbuild by scripts/lab/browser-peer.ts (never loaded by Node).
 //
 // What it does that a StanzaJS web app would not:
 // - no ICE servers at all: StanzaJS's default is a public STUN server, and

@@ -195,7 +195,7 @@ describe("media through an impairing relay: jitter, reordering, duplication, los
   // her segment correlation below bob's in the same run.
   // Loss floors against a concealment that plays silence: the daemon has no
   // switch for that, so it was measured on the in-process pair
-  // (test/helpers/media-pair.ts, virtual clock, this sentence, the same
+  // (test/fakes/media-pair.ts, virtual clock, this sentence, the same
   // impairment, seeds 3/5/7): PCMU 15 % silent level 0.809–0.851, segSNR
   // 16.9–19.2 dB, ours 0.936–0.950, 24.2–27.7 dB. Real daemons score ours
   // about 0.06 and 2 dB lower than that simulation, so silent concealment

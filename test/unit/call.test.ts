@@ -1,5 +1,5 @@
 // A Call's logic (src/app/call/) with no socket: a fake ICE agent
-// (test/helpers/fake-ice-agent.ts), Jingle and XEP-0353 messages recorded in
+// (test/fakes/fake-ice-agent.ts), Jingle and XEP-0353 messages recorded in
 // memory, a media clock the test ticks, plain RTP (DTLS off), PCMU.
 //
 //   offer/answer both ways, with trickle before and after the acknowledgement
@@ -14,7 +14,7 @@ import { findCodecById } from "../../src/media/codecs/index.js";
 import { RtpPacketizer } from "../../src/rtp/rtp-packet.js";
 import { createLogger } from "../../src/util/logger.js";
 import type { FrameClock } from "../../src/util/frame-clock.js";
-import { FakeIceAgent, PAIR, candidate } from "../helpers/fake-ice-agent.js";
+import { FakeIceAgent, PAIR, candidate } from "../fakes/fake-ice-agent.js";
 
 const logger = createLogger({ level: "silent" });
 const SELF = "alice@example.org/jingled";

@@ -15,7 +15,7 @@ import { findCodec } from "../../src/media/codecs/index.js";
 import type { CodecDescriptor } from "../../src/media/codecs/codec.js";
 import { compareAudioSegments, speechLike } from "../../scripts/lab/audio-compare.js";
 import { frameQuality } from "../helpers/audio-quality.js";
-import { ArraySink, ArraySource, createMediaPair, type Impairment } from "../helpers/media-pair.js";
+import { ArraySink, ArraySource, createMediaPair, type Impairment } from "../fakes/media-pair.js";
 import type { MediaStats } from "../../src/media/media-session.js";
 import { Resampler } from "../../src/media/resampler.js";
 

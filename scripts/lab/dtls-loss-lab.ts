@@ -1,5 +1,5 @@
 // Call setup under random UDP loss, for the DTLS loss tests and
-// scripts/bench-dtls-loss.ts. Two labs, each in a network namespace the
+// scripts/bench/bench-dtls-loss.ts. Two labs, each in a network namespace the
 // caller made (see runSelfInNetns in netns.ts); signalling (XMPP over TCP)
 // is never touched, only UDP is dropped:
 //

@@ -357,7 +357,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     }
     this.#ticks++;
     this.#lastTick = now;
-    // Wall-clock anchors for latency measurement (scripts/bench-latency.ts): the
+    // Wall-clock anchors for latency measurement (scripts/bench/bench-latency.ts): the
     // source is read and the sink written once per tick from here on.
     if (this.#ticks === 1) this.#log.debug({ wallMs: this.#wall(), ptimeMs: this.#send.ptimeMs }, "first media tick");
 

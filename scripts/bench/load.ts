@@ -1,4 +1,4 @@
-// CPU and memory per call (scripts/bench.ts): N concurrent calls from a
+// CPU and memory per call (scripts/bench/bench.ts): N concurrent calls from a
 // caller process to an auto-answering callee process, talk both ways (the
 // same speech-like WAV as every source), nothing played (a null sink / null
 // player). Measured per process:
@@ -8,12 +8,12 @@
 //   - receiver health over the same window: jingled's frames concealed /
 //     frames played at both ends (the `stats` command, before and after);
 //     baresip's packets lost from its RTCP receiver statistics (CALL_RTCP).
-import type { Baresip } from "./bench-baresip.js";
-import type { JingledPair } from "./bench-jingled.js";
-import { isCall, waitForCount } from "./bench-jingled.js";
-import { CpuWindow, rssMiB, threadCount } from "./bench-proc.js";
-import { sleep } from "./bench-stats.js";
-import type { Daemon } from "../../scripts/lab/daemon.js";
+import type { Baresip } from "./baresip.js";
+import type { JingledPair } from "./jingled.js";
+import { isCall, waitForCount } from "./jingled.js";
+import { CpuWindow, rssMiB, threadCount } from "./proc.js";
+import { sleep } from "./stats.js";
+import type { Daemon } from "../lab/daemon.js";
 
 export interface SideFigures {
   pid: number;

@@ -1,5 +1,5 @@
 // Reads a V8 CPU profile (`node --cpu-prof`, a .cpuprofile file) into a
-// short report for the benchmarks (scripts/bench.ts): self time by category
+// short report for the benchmarks (scripts/bench/bench.ts): self time by category
 // (codec, SRTP/DTLS, jingled media, timers and sockets, GC, ...) and the
 // functions with the most self time, located in the TypeScript sources
 // through the build's source maps (dist/**.js.map) where they exist.

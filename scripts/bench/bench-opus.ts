@@ -1,7 +1,7 @@
 // CPU per 20 ms Opus frame, encode + decode, on each backend (a benchmark: it
 // prints numbers, it asserts nothing).
 //
-//   node dist/scripts/bench-opus.js [seconds of audio, default 60] [rounds, default 5]
+//   node dist/scripts/bench/bench-opus.js [seconds of audio, default 60] [rounds, default 5]
 //
 // Input: espeak-ng speech at 48 kHz when espeak-ng and sox are there, else a
 // speech-like synthetic signal. Settings: the daemon's defaults (32 kbit/s,
@@ -12,9 +12,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { OpusBackend, createOpusDecoder, createOpusEncoder, nativeOpusProblem } from "../src/media/codecs/index.js";
-import { makeSpeechWav } from "./lab/speech.js";
-import { readMono16, speechLike } from "./lab/audio-compare.js";
+import { OpusBackend, createOpusDecoder, createOpusEncoder, nativeOpusProblem } from "../../src/media/codecs/index.js";
+import { makeSpeechWav } from "../lab/speech.js";
+import { readMono16, speechLike } from "../lab/audio-compare.js";
 
 const FRAME = 960;
 const seconds = Number(process.argv[2] ?? 60);

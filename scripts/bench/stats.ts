@@ -1,4 +1,4 @@
-// Small statistics and formatting for the benchmarks (scripts/bench.ts).
+// Small statistics and formatting for the benchmarks (scripts/bench/bench.ts).
 
 export interface Summary {
   n: number;

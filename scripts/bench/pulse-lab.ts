@@ -1,4 +1,4 @@
-// The sound lab of the mouth-to-ear benchmark (scripts/bench.ts): one
+// The sound lab of the mouth-to-ear benchmark (scripts/bench/bench.ts): one
 // PulseAudio server (scripts/lab/pulse.ts) with a stereo null sink "lab"
 // whose two channels share one clock:
 //
@@ -15,8 +15,8 @@
 // benchmic and benchspk on the pulse plugin: point HOME at it and set PULSE_SERVER.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pactl, startPulse, type PulseServer } from "../../scripts/lab/pulse.js";
-import { startProcess, type ManagedProcess } from "../../scripts/lab/process.js";
+import { pactl, startPulse, type PulseServer } from "../lab/pulse.js";
+import { startProcess, type ManagedProcess } from "../lab/process.js";
 
 export interface PulseLab {
   readonly pulse: PulseServer;

@@ -1,7 +1,7 @@
 // Mouth-to-ear latency through two jingled daemons on loopback (a benchmark:
 // it prints numbers, it asserts nothing).
 //
-//   node dist/scripts/bench-latency.js [CODEC] [seconds]      CODEC: a codec id (opus, g722, pcmu, pcma)
+//   node dist/scripts/bench/bench-latency.js [CODEC] [seconds]      CODEC: a codec id (opus, g722, pcmu, pcma)
 //
 // Alice's microphone is a WAV of clicks (a 5 ms burst every 500 ms, each on a
 // frame boundary); bob records what he hears. Both daemons log the wall
@@ -23,11 +23,11 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "./lab/prosody.js";
-import { startDaemon, type Daemon } from "./lab/daemon.js";
-import { codecIds, findCodecById, warmUpCodecs } from "../src/media/codecs/index.js";
-import { floatToInt16, parseWav, wavToMonoFloat, writeWavFile } from "../src/media/wav.js";
-import { speechLike } from "./lab/audio-compare.js";
+import { startProsody, type ProsodyServer } from "../lab/prosody.js";
+import { startDaemon, type Daemon } from "../lab/daemon.js";
+import { codecIds, findCodecById, warmUpCodecs } from "../../src/media/codecs/index.js";
+import { floatToInt16, parseWav, wavToMonoFloat, writeWavFile } from "../../src/media/wav.js";
+import { speechLike } from "../lab/audio-compare.js";
 
 const codecName = (process.argv[2] ?? "opus").toLowerCase();
 const seconds = Number(process.argv[3] ?? 10);

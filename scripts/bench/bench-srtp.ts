@@ -1,15 +1,15 @@
 // SRTP cost per packet: jingled's AES_CM_128_HMAC_SHA1_80 (src/rtp/srtp/srtp-cm.ts)
 // next to werift-rtp's sessions, in one process, on the same packets.
 //
-//   node dist/scripts/bench-srtp.js [--payload=100] [--packets=20000] [--rounds=5]
+//   node dist/scripts/bench/bench-srtp.js [--payload=100] [--packets=20000] [--rounds=5]
 //
 // Prints µs per packet for protect and unprotect, best and median of the
 // rounds (the machine is shared: the best round is the cost, the spread
 // says how noisy it was).
 import { randomBytes } from "node:crypto";
 import { ProtectionProfileAes128CmHmacSha1_80, RtpHeader, SrtpSession } from "werift-rtp";
-import { SrtpCmReceiver, SrtpCmSender } from "../src/rtp/srtp/srtp-cm.js";
-import { RtpPacketizer } from "../src/rtp/rtp-packet.js";
+import { SrtpCmReceiver, SrtpCmSender } from "../../src/rtp/srtp/srtp-cm.js";
+import { RtpPacketizer } from "../../src/rtp/rtp-packet.js";
 
 const arg = (name: string, dflt: number): number => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));

@@ -1,8 +1,8 @@
-// Audio for the benchmarks (scripts/bench.ts): the talk both agents send
+// Audio for the benchmarks (scripts/bench/bench.ts): the talk both agents send
 // during the load runs, a click train for mouth-to-ear latency, and the onset
 // finder that reads the latency off a two-channel recording.
 import { writeWavFile } from "../../src/media/wav.js";
-import { speechLike } from "../../scripts/lab/audio-compare.js";
+import { speechLike } from "../lab/audio-compare.js";
 
 /** Speech-like audio (deterministic) at `rate`, mono, written to `path`. */
 export function writeTalk(path: string, rate: number, seconds: number): void {

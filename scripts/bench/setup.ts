@@ -1,4 +1,4 @@
-// Call setup benchmark (scripts/bench.ts): from the call command to the first
+// Call setup benchmark (scripts/bench/bench.ts): from the call command to the first
 // decoded audio frame at the auto-answering callee, one call at a time.
 //
 // jingled: `call` on the caller's control socket (a full JID: session-initiate
@@ -10,10 +10,10 @@
 // dec.wav grows past the header; polled every ~1 ms).
 import { readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Baresip } from "./bench-baresip.js";
-import type { JingledPair } from "./bench-jingled.js";
-import { isCall } from "./bench-jingled.js";
-import { pollUntil, sleep, summarize, type Summary } from "./bench-stats.js";
+import type { Baresip } from "./baresip.js";
+import type { JingledPair } from "./jingled.js";
+import { isCall } from "./jingled.js";
+import { pollUntil, sleep, summarize, type Summary } from "./stats.js";
 
 export interface SetupResult {
   /** call command -> first decoded frame at the callee, ms */

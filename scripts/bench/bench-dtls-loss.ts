@@ -16,13 +16,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createNetns, currentTestNetns, netnsAvailable, runSelfInNetns } from "./lab/netns.js";
-import { browserPeerUnavailable } from "./lab/browser-peer.js";
-import { natLabUnavailable } from "./lab/nat-lab.js";
+import { createNetns, currentTestNetns, netnsAvailable, runSelfInNetns } from "../lab/netns.js";
+import { browserPeerUnavailable } from "../lab/browser-peer.js";
+import { natLabUnavailable } from "../lab/nat-lab.js";
 import {
   browserCallsBrowser, browserCallsJingled, daemonCall, formatSummary, jingledCallsBrowser, relayOnly, restartOnce, setLoopbackUdpLoss, startLoopbackLossLab,
   startNatLossLab, summarize, type CaseSummary, type SetupSample,
-} from "./lab/dtls-loss-lab.js";
+} from "../lab/dtls-loss-lab.js";
 
 const LOOPBACK_CASES = ["daemons", "jingled-calls-chromium", "chromium-calls-jingled", "chromium-chromium"] as const;
 const NAT_CASES = ["turn", "ice-restart"] as const;

@@ -3,12 +3,12 @@
 // in the same run; compare the ratios, not absolute numbers across runs (the
 // machine is shared). docs/performance.md explains each figure.
 //
-//   node dist/scripts/bench.js            full suite (~10-15 min on 2 cores)
-//   node dist/scripts/bench.js --quick    ~3 min: fewer samples, 1 and 10 calls
-//   node dist/scripts/bench.js --only=setup,latency,load,memory,profile
-//   node dist/scripts/bench.js --only=load --levels=50 --codecs=opus --window=10
-//   node dist/scripts/bench.js --quick --only=load,profile --profile --codecs=opus --opus-backends=native
-//   node dist/scripts/bench.js --report=bench/results/FILE.json   (the table of an earlier run)
+//   node dist/scripts/bench/bench.js            full suite (~10-15 min on 2 cores)
+//   node dist/scripts/bench/bench.js --quick    ~3 min: fewer samples, 1 and 10 calls
+//   node dist/scripts/bench/bench.js --only=setup,latency,load,memory,profile
+//   node dist/scripts/bench/bench.js --only=load --levels=50 --codecs=opus --window=10
+//   node dist/scripts/bench/bench.js --quick --only=load,profile --profile --codecs=opus --opus-backends=native
+//   node dist/scripts/bench/bench.js --report=bench/results/FILE.json   (the table of an earlier run)
 //
 // Writes bench/results/<timestamp>.json and prints a summary table. Installs
 // baresip (and PulseAudio with ALSA's pulse plugin) from Debian when missing.
@@ -16,20 +16,20 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "./lab/prosody.js";
-import { REPO_ROOT } from "./lab/daemon.js";
-import { ensureBaresip, startBaresip, type Baresip, type BaresipOptions } from "../test/helpers/bench-baresip.js";
-import { BENCH_USERS, isCall, startJingledPair, type JingledPairOptions } from "../test/helpers/bench-jingled.js";
-import { writeClickTrain, writeSilence, writeTalk } from "../test/helpers/bench-audio.js";
-import { baresipSetup, jingledSetup } from "../test/helpers/bench-setup.js";
-import { baresipLoad, baresipMemory, jingledLoad, jingledMemory } from "../test/helpers/bench-load.js";
-import { measureMouthToEar, measureSoundServerPath, runPipelineLatency } from "../test/helpers/bench-mouth-to-ear.js";
-import { startPulseLab, LAB_RATE } from "../test/helpers/bench-pulse-lab.js";
-import { summarizeCpuProfile } from "../test/helpers/bench-profile.js";
-import { loadAverage, LoadSampler } from "../test/helpers/bench-proc.js";
-import { summaryTable, type BenchPlan, type BenchResults } from "../test/helpers/bench-report.js";
-import { sleep } from "../test/helpers/bench-stats.js";
-import { nativeOpusProblem } from "../src/media/codecs/opus-backend.js";
+import { startProsody, type ProsodyServer } from "../lab/prosody.js";
+import { REPO_ROOT } from "../lab/daemon.js";
+import { ensureBaresip, startBaresip, type Baresip, type BaresipOptions } from "./baresip.js";
+import { BENCH_USERS, isCall, startJingledPair, type JingledPairOptions } from "./jingled.js";
+import { writeClickTrain, writeSilence, writeTalk } from "./audio.js";
+import { baresipSetup, jingledSetup } from "./setup.js";
+import { baresipLoad, baresipMemory, jingledLoad, jingledMemory } from "./load.js";
+import { measureMouthToEar, measureSoundServerPath, runPipelineLatency } from "./mouth-to-ear.js";
+import { startPulseLab, LAB_RATE } from "./pulse-lab.js";
+import { summarizeCpuProfile } from "./profile.js";
+import { loadAverage, LoadSampler } from "./proc.js";
+import { summaryTable, type BenchPlan, type BenchResults } from "./report.js";
+import { sleep } from "./stats.js";
+import { nativeOpusProblem } from "../../src/media/codecs/opus-backend.js";
 
 type Codec = "opus" | "pcmu";
 const RATE: Record<Codec, number> = { opus: 48000, pcmu: 8000 };
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
     if (only.has("latency")) {
       results.mouthToEar = {};
       results.pipelineLatency = {};
-      await phase("pipeline latency (scripts/bench-latency, issue 4)", async () => {
+      await phase("pipeline latency (scripts/bench/bench-latency, issue 4)", async () => {
         for (const codec of plan.latencyCodecs) {
           const r = await runPipelineLatency(codec, quick ? 6 : 10);
           const { output, ...figures } = r;

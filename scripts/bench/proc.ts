@@ -1,4 +1,4 @@
-// Process accounting for the benchmarks (scripts/bench.ts), from /proc:
+// Process accounting for the benchmarks (scripts/bench/bench.ts), from /proc:
 // CPU seconds (user + system, every thread of the process) and resident
 // memory, plus the machine's load average. Linux only.
 //

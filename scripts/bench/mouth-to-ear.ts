@@ -1,18 +1,18 @@
-// Mouth-to-ear latency (scripts/bench.ts), two ways:
+// Mouth-to-ear latency (scripts/bench/bench.ts), two ways:
 //  - through the PulseAudio lab (bench-pulse-lab.ts), for jingled and baresip
 //    alike: a click train played into the lab's left channel is the caller's
 //    microphone; the callee plays what it hears into the right channel; one
 //    stereo recording of the lab holds both. Each burst's onset on the right
 //    minus its onset on the left is one latency sample. Sound devices included.
 //  - jingled's pipeline alone, file to file, by the issue-4 benchmark
-//    (scripts/bench-latency.ts), which is run as it is and parsed.
+//    (scripts/bench/bench-latency.ts), which is run as it is and parsed.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "../../scripts/lab/daemon.js";
-import { startProcess } from "../../scripts/lab/process.js";
-import { findOnsets, pairOnsets, type ClickTrain } from "./bench-audio.js";
-import { LAB_RATE, type PulseLab } from "./bench-pulse-lab.js";
-import { sleep, summarize, type Summary } from "./bench-stats.js";
+import { REPO_ROOT } from "../lab/daemon.js";
+import { startProcess } from "../lab/process.js";
+import { findOnsets, pairOnsets, type ClickTrain } from "./audio.js";
+import { LAB_RATE, type PulseLab } from "./pulse-lab.js";
+import { sleep, summarize, type Summary } from "./stats.js";
 
 export interface MouthToEarResult {
   latency: Summary;
@@ -76,12 +76,12 @@ export interface PipelineLatency {
 
 /**
  * jingled's file-to-file pipeline latency from the issue-4 benchmark
- * (scripts/bench-latency.ts, run as it is: `node dist/scripts/bench-latency.js
+ * (scripts/bench/bench-latency.ts, run as it is: `node dist/scripts/bench/bench-latency.js
  * CODEC SECONDS`); its report is parsed for the headline figures.
  */
 export async function runPipelineLatency(codec: string, seconds: number): Promise<PipelineLatency> {
-  const script = join(REPO_ROOT, "dist", "scripts", "bench-latency.js");
-  if (!existsSync(script)) throw new Error(`${script} is missing (scripts/bench-latency.ts, the issue-4 benchmark)`);
+  const script = join(REPO_ROOT, "dist", "scripts", "bench", "bench-latency.js");
+  if (!existsSync(script)) throw new Error(`${script} is missing (scripts/bench/bench-latency.ts, the issue-4 benchmark)`);
   const p = await startProcess(process.execPath, [script, codec, String(seconds)], { name: "bench-latency" });
   const code = await Promise.race([p.exited, sleep(seconds * 1000 + 90_000).then(() => "timeout" as const)]);
   if (code === "timeout") {

@@ -1,11 +1,11 @@
-// The benchmark results (scripts/bench.ts): their JSON shape, and the
+// The benchmark results (scripts/bench/bench.ts): their JSON shape, and the
 // readable summary table printed at the end of a run. Every ratio is
 // jingled / baresip from the same run (lower is better for jingled).
-import type { SetupResult } from "./bench-setup.js";
-import type { MouthToEarResult, PipelineLatency } from "./bench-mouth-to-ear.js";
-import type { LoadResult, MemoryResult } from "./bench-load.js";
-import type { ProfileSummary } from "./bench-profile.js";
-import { fmt, ratio, table } from "./bench-stats.js";
+import type { SetupResult } from "./setup.js";
+import type { MouthToEarResult, PipelineLatency } from "./mouth-to-ear.js";
+import type { LoadResult, MemoryResult } from "./load.js";
+import type { ProfileSummary } from "./profile.js";
+import { fmt, ratio, table } from "./stats.js";
 
 export interface BenchPlan {
   setupIterations: number;
@@ -38,7 +38,7 @@ export interface BenchResults {
   mouthToEar?: Record<string, MouthToEarResult | undefined>;
   /** the lab's mic piped straight to its speaker with jingled's device latencies */
   soundServerPath?: MouthToEarResult;
-  /** jingled file to file, no devices (scripts/bench-latency.ts, issue 4), by codec */
+  /** jingled file to file, no devices (scripts/bench/bench-latency.ts, issue 4), by codec */
   pipelineLatency?: Record<string, Omit<PipelineLatency, "output"> & { output?: string }>;
   perCall?: LoadResult[];
   memory?: MemoryResult[];
@@ -71,7 +71,7 @@ export function summaryTable(r: BenchResults): string {
   }
   if (r.soundServerPath) rows.push(row("  the sound-server path alone (parec 20 ms | pacat 40 ms)", r.soundServerPath.latency.median, undefined, 0));
   for (const [codec, p] of Object.entries(r.pipelineLatency ?? {})) {
-    rows.push(row(`mouth-to-ear ${codec}, jingled pipeline only (scripts/bench-latency), ms`, p.mouthToEarMs, undefined, 0, "j < 60"));
+    rows.push(row(`mouth-to-ear ${codec}, jingled pipeline only (scripts/bench/bench-latency), ms`, p.mouthToEarMs, undefined, 0, "j < 60"));
   }
   const per = r.perCall ?? [];
   const find = (agent: string, codec: string, calls: number): LoadResult | undefined => per.find((x) => x.agent === agent && x.codec === codec && x.calls === calls);

@@ -1,9 +1,9 @@
-// jingled as the agent under test in the benchmarks (scripts/bench.ts): a
+// jingled as the agent under test in the benchmarks (scripts/bench/bench.ts): a
 // caller and an auto-answering callee daemon on one local Prosody, with the
 // media settings of a run (codec, DTLS policy, source, sink, call limit).
 import { join } from "node:path";
-import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
-import type { ProsodyServer } from "../../scripts/lab/prosody.js";
+import { startDaemon, type Daemon } from "../lab/daemon.js";
+import type { ProsodyServer } from "../lab/prosody.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 export const BENCH_USERS = [

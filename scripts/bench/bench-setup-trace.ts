@@ -3,16 +3,16 @@
 // of caller and callee in ms after the call command, up to the callee's
 // first played frame. Prints the median of each milestone over the calls.
 //
-//   node dist/scripts/bench-setup-trace.js [--dtls=prefer|off] [--calls=6] [--verbose]
+//   node dist/scripts/bench/bench-setup-trace.js [--dtls=prefer|off] [--calls=6] [--verbose]
 //
 // Every process it starts is stopped by PID at the end.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody } from "./lab/prosody.js";
-import { BENCH_USERS, isCall, startJingledPair } from "../test/helpers/bench-jingled.js";
-import { writeTalk } from "../test/helpers/bench-audio.js";
-import { sleep } from "../test/helpers/bench-stats.js";
+import { startProsody } from "../lab/prosody.js";
+import { BENCH_USERS, isCall, startJingledPair } from "./jingled.js";
+import { writeTalk } from "./audio.js";
+import { sleep } from "./stats.js";
 
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const dtls = arg("dtls") === "off" ? "off" : "prefer";

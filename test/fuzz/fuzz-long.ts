@@ -5,16 +5,16 @@
 // replays it from then on: fix the bug, keep the file (rename it
 // regress-<what>.<ext>).
 //
-//   npm run build && node dist/scripts/fuzz-long.js [seconds] [target ...]
+//   npm run build && node dist/test/fuzz/fuzz-long.js [seconds] [target ...]
 //
 // seconds: total time (default 300), shared by the targets named (default:
 // all). Exit code 0 when nothing failed, 1 otherwise.
-import { fuzz, preview, replayCorpus, saveToCorpus, type AnyTarget } from "../test/fuzz/target.js";
-import { XMPP_TARGETS } from "../test/fuzz/targets-xmpp.js";
-import { MEDIA_TARGETS } from "../test/fuzz/targets-media.js";
-import { DTLS_TARGETS } from "../test/fuzz/targets-dtls.js";
-import { CONTROL_TARGETS } from "../test/fuzz/targets-control.js";
-import { CONFIG_TARGETS } from "../test/fuzz/targets-config.js";
+import { fuzz, preview, replayCorpus, saveToCorpus, type AnyTarget } from "./target.js";
+import { XMPP_TARGETS } from "./targets-xmpp.js";
+import { MEDIA_TARGETS } from "./targets-media.js";
+import { DTLS_TARGETS } from "./targets-dtls.js";
+import { CONTROL_TARGETS } from "./targets-control.js";
+import { CONFIG_TARGETS } from "./targets-config.js";
 
 const ALL: AnyTarget[] = [...XMPP_TARGETS, ...MEDIA_TARGETS, ...DTLS_TARGETS, ...CONTROL_TARGETS, ...CONFIG_TARGETS];
 const SLICE_MS = 15_000;

@@ -7,19 +7,19 @@
 // for plausibility. Then ALSA (arecord/aplay through ALSA's pulse plugin),
 // a FIFO pipe, and devices that fail: a clear deviceError, never a crash, and
 // the call goes on with silence or ends with media-error as configured.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
 import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
 import { makeSpeechWav } from "../../scripts/lab/speech.js";
 import { compareAudioSegments, readMono16 as mono16 } from "../../scripts/lab/audio-compare.js";
 import { frameQuality } from "../helpers/audio-quality.js";
 import { pulseAvailable, startPulse, type PulseServer } from "../../scripts/lab/pulse.js";
 import { startProcess } from "../../scripts/lab/process.js";
+import { withLab } from "../helpers/with-lab.js";
 import type { AnyEvent } from "../../src/control/client.js";
 import { createSource } from "../../src/media/sources/index.js";
 import { createSink } from "../../src/media/sinks/index.js";
@@ -51,44 +51,31 @@ describe("audio devices: PulseAudio null sinks, ALSA, pipes; DTMF both ways; dev
     return { a: callId, b: inc.callId as string };
   }
 
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-audio-devices-"));
-    pa = await startPulse({ sinks: ["mic", "spk"] });
-    // The daemons' parec/pacat/arecord/aplay find the test server through the environment.
-    process.env.PULSE_SERVER = pa.server;
-    prosody = await startProsody({
-      users: [
-        { username: "alice", password: "alice-pw" },
-        { username: "bob", password: "bob-pw" },
-        { username: "carol", password: "carol-pw" },
-      ],
-    });
-    speech = join(dir, "speech.wav");
-    await makeSpeechWav("Testing the sound server: one, two, three, four, five.", speech);
-    const media = (input: Record<string, unknown>, output: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
-      codecs: ["opus", "pcmu"],
-      input,
-      output,
-      ...extra,
-    });
-    alice = await startDaemon({
-      prosody, username: "alice", password: "alice-pw", dir: join(dir, "alice"),
-      config: { media: media({ type: "pulse", device: "mic.monitor" }, { type: "null" }) },
-    });
-    bob = await startDaemon({
-      prosody, username: "bob", password: "bob-pw", dir: join(dir, "bob"),
-      config: { media: media({ type: "silence" }, { type: "pulse", device: "spk" }) },
-    });
+  const lab = withLab({
+    name: "audio-devices",
+    users: { alice: "alice-pw", bob: "bob-pw", carol: "carol-pw" },
+    setup: async ({ dir, adopt, cleanup }) => {
+      cleanup(() => delete process.env.PULSE_SERVER);
+      pa = adopt(await startPulse({ sinks: ["mic", "spk"] }));
+      // The daemons' parec/pacat/arecord/aplay find the test server through the environment.
+      process.env.PULSE_SERVER = pa.server;
+      speech = join(dir, "speech.wav");
+      await makeSpeechWav("Testing the sound server: one, two, three, four, five.", speech);
+    },
+    daemons: () => {
+      const media = (input: Record<string, unknown>, output: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+        codecs: ["opus", "pcmu"],
+        input,
+        output,
+        ...extra,
+      });
+      return {
+        alice: { config: { media: media({ type: "pulse", device: "mic.monitor" }, { type: "null" }) } },
+        bob: { config: { media: media({ type: "silence" }, { type: "pulse", device: "spk" }) } },
+      };
+    },
   });
-
-  after(async () => {
-    await alice?.stop();
-    await bob?.stop();
-    await prosody?.stop();
-    await pa?.stop();
-    delete process.env.PULSE_SERVER;
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => ({ dir, prosody, daemons: { alice, bob } } = lab));
 
   test("speech into alice's pulse source comes out of bob's pulse sink; DTMF both ways; stats plausible", async (t) => {
     const recFile = join(dir, "spk.raw");

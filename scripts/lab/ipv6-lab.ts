@@ -47,6 +47,21 @@ function run(cmd: string, args: string[], timeoutMs = 10_000): Promise<string> {
 }
 const ip = (args: string[]) => run("ip", args);
 
+/**
+ * Until `iface` in `ns` has carrier (LOWER_UP). The kernel reports a veth's
+ * carrier asynchronously (linkwatch, up to a second after both ends are up),
+ * and until then Node's os.networkInterfaces() leaves the interface out, so a
+ * daemon started at once would not find it (ice.interfaces is checked at start).
+ */
+async function waitForCarrier(ns: string, iface: string, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await ip(["-n", ns, "-o", "link", "show", iface])).includes("LOWER_UP")) return;
+    if (Date.now() > until) throw new Error(`ipv6 lab: ${iface} in ${ns} has no carrier after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Why the lab cannot be built here (ip6tables missing or without NAT), or undefined. netnsAvailable() covers root and `ip`. */
 export async function ipv6LabUnavailable(): Promise<string | undefined> {
   try {
@@ -113,6 +128,7 @@ export async function createIpv6Lab(): Promise<Ipv6Lab> {
       await ip(["-n", h.ns.name, "addr", "add", `${V6LAB.hosts[h.name].peer.v6}/64`, "dev", V6LAB.peerIface, "nodad"]);
       await ip(["-n", h.ns.name, "link", "set", V6LAB.peerIface, "up"]);
     }
+    for (const h of [a, b]) for (const iface of ["eth0", V6LAB.peerIface]) await waitForCarrier(h.ns.name, iface);
     // Host a behind NAT66 on its way to the servers.
     await a.ns.run("ip6tables", ["-w", "5", "-t", "nat", "-A", "POSTROUTING", "-o", "eth0", "-j", "MASQUERADE"]);
     return {

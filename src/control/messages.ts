@@ -330,6 +330,8 @@ export interface RecordArgs extends CallIdArgs {
   action: RecordAction;
   /** start: absolute path of the WAV to write; {callId}, {peer}, {time} are replaced. */
   file?: string;
+  /** start: replace the file when it exists (default: an existing file is refused, never touched). */
+  overwrite?: boolean;
 }
 /** An audio source or sink as in the config file's media.input / media.output, e.g. {type: "file", path}. */
 export interface DeviceSpec {
@@ -341,6 +343,8 @@ export interface SetInputArgs extends CallIdArgs {
 }
 export interface SetOutputArgs extends CallIdArgs {
   sink: DeviceSpec;
+  /** A file sink: replace the file when it exists (default: an existing file is refused, never touched). */
+  overwrite?: boolean;
 }
 export interface PresenceArgs {
   show: PresenceShow;

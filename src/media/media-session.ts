@@ -246,11 +246,14 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#playback.end("stopped");
   }
 
-  /** Starts a WAV recording (16-bit mono, the codec's rate) of what we hear. */
-  startRecording(path: string): void {
+  /**
+   * Starts a WAV recording (16-bit mono, the codec's rate) of what we hear.
+   * `fd`: the file, already created (media/client-path.ts); the recording owns it.
+   */
+  startRecording(path: string, fd?: number): void {
     // A recording in progress is the first complaint (Recorder.start), a stopped session the second.
     if (this.#stopped && this.#recorder.path === undefined) throw new JingledError("media-stopped", "record: the media session has stopped");
-    this.#recorder.start(path);
+    this.#recorder.start(path, fd);
   }
 
   /** Finishes the recording. */

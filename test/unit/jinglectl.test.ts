@@ -508,6 +508,25 @@ test("play, record and set-input/set-output send absolute paths and parsed specs
   assert.match(r.err.text, /--loop/);
 });
 
+test("--overwrite: record start and a file sink send overwrite: true; elsewhere it is a usage error", async () => {
+  calls = [activeCall];
+  assert.equal((await run(["record", "start", "/rec/a.wav", "--overwrite"])).code, 0);
+  assert.deepEqual(received.at(-1)!.args, { action: "start", file: "/rec/a.wav", overwrite: true });
+  await run(["record", "start", "/rec/a.wav"]);
+  assert.deepEqual(received.at(-1)!.args, { action: "start", file: "/rec/a.wav" }, "no overwrite unless asked");
+  assert.equal((await run(["set-output", "file:/rec/b.wav", "--overwrite"])).code, 0);
+  assert.deepEqual(received.at(-1)!.args, { sink: { type: "file", path: "/rec/b.wav" }, overwrite: true });
+  const before = received.length;
+  let r = await run(["record", "stop", "--overwrite"]);
+  assert.equal(r.code, 64);
+  assert.match(r.err.text, /--overwrite is only for record start/);
+  r = await run(["set-output", "null", "--overwrite"]);
+  assert.equal(r.code, 64);
+  assert.match(r.err.text, /--overwrite is only for a file sink/);
+  assert.equal((await run(["play", "/a.wav", "--overwrite"])).code, 64);
+  assert.equal(received.length, before, "nothing sent for a usage error");
+});
+
 test("devices, presence, roster, reload, shutdown", async () => {
   let r = await run(["devices"]);
   assert.equal(r.out.text, 'inputs (set-input):\n  {"type":"silence"}  silence\noutputs (set-output):\n  {"type":"null"}  discard\n');

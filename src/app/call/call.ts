@@ -294,7 +294,7 @@ export class Call extends TypedEmitter<CallEvents> {
 
   async #acceptSession(): Promise<void> {
     clearTimeout(this.#ringTimer);
-    this.#prepareMedia();
+    await this.#prepareMedia();
     if (!this.#media.prepared) return; // media setup failed: the call is ending with media-error
     await this.#ice.start();
     this.#connectTransport();
@@ -383,7 +383,7 @@ export class Call extends TypedEmitter<CallEvents> {
     clearTimeout(this.#ringTimer);
     this.#answeredAt = new Date();
     this.#setState("connecting");
-    this.#prepareMedia();
+    await this.#prepareMedia();
     this.#takeTransport(content);
     const refused = this.#security.decide();
     if (refused) {
@@ -409,12 +409,13 @@ export class Call extends TypedEmitter<CallEvents> {
    * happen while the peer's first packets arrive. Packets received before
    * ICE reports connected are already taken.
    */
-  #prepareMedia(): void {
+  async #prepareMedia(): Promise<void> {
     const negotiated = this.#signal.negotiated;
     if (this.#media.prepared || !negotiated || this.#state === "ended") return;
     try {
-      this.#media.prepare(negotiated, this.#signal.rtcpMux);
+      await this.#media.prepare(negotiated, this.#signal.rtcpMux);
     } catch (err) {
+      if ((this.#state as CallState) === "ended") return; // it ended meanwhile: nothing to report
       this.#log.warn({ err: errorMessage(err) }, "media setup failed");
       void this.#queue.run(() => this.#end("media-error", { send: true, text: errorMessage(err) }));
     }
@@ -429,7 +430,7 @@ export class Call extends TypedEmitter<CallEvents> {
 
   #maybeStartMedia(): void {
     if (!this.#ice.connected || !this.#answeredAt || this.#state === "ended" || this.#media.starting) return;
-    this.#prepareMedia();
+    // Media is prepared when the answer is sent or taken; ICE may connect while that is under way.
     this.#connectTransport();
     if (!this.#media.prepared || !this.#media.connected || this.#state === "active") return;
     // The DTLS handshake runs outside the call's queue: a hangup must not wait for it.
@@ -510,14 +511,14 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.#withMedia("set-input", (m) => m.setInput(spec));
   }
 
-  /** Switches where the peer's audio goes, from the next frame on. */
-  setOutput(spec: SinkSpec): Promise<void> {
-    return this.#withMedia("set-output", (m) => m.setOutput(spec));
+  /** Switches where the peer's audio goes, from the next frame on; an existing file is replaced only with `overwrite`. */
+  setOutput(spec: SinkSpec, opts: { overwrite?: boolean } = {}): Promise<void> {
+    return this.#withMedia("set-output", (m) => m.setOutput(spec, opts));
   }
 
-  /** Starts writing what the peer says to a WAV file; resolves with its path. */
-  startRecording(pathTemplate: string): Promise<string> {
-    return this.#withMedia("record", (m) => m.startRecording(pathTemplate));
+  /** Starts writing what the peer says to a WAV file; resolves with its path. An existing file is replaced only with `overwrite`. */
+  startRecording(pathTemplate: string, opts: { overwrite?: boolean } = {}): Promise<string> {
+    return this.#withMedia("record", (m) => m.startRecording(pathTemplate, opts));
   }
 
   /** Finishes the recording; resolves with its path. */

@@ -362,6 +362,7 @@ export class Call extends TypedEmitter<CallEvents> {
           if (jingle.info?.type === "ringing" && this.#state === "outgoing") this.#setState("ringing");
           else if (jingle.info) {
             const change = this.#signal.peerInfo(jingle.info.type);
+            if (change === "held" || change === "resumed") this.#media.setPeerHeld(change === "held");
             if (change) this.emit("control", change, "peer");
           }
           return;
@@ -464,13 +465,26 @@ export class Call extends TypedEmitter<CallEvents> {
     }
   }
 
-  /** XEP-0167 §7.2: holds the call (or ends our hold, <unhold/>); on hold we neither send nor play media. */
+  /**
+   * XEP-0167 §7.2: holds the call (or ends our hold, <unhold/>); on hold
+   * media stops both ways and nothing counts as lost (MediaSession.setHeld).
+   * The order keeps each side from waiting for packets the other no longer
+   * sends: on hold we stop listening at once and sending once the peer has
+   * acknowledged (and so stopped listening and sending); on resume we listen
+   * and send at once, before the peer, told, sends again.
+   */
   setHeld(held: boolean): Promise<void> {
     return this.#queue.run(async () => {
       this.#requireAnswered(held ? "hold" : "resume");
       if (this.#media.held === held) return;
-      this.#media.setHeld(held);
-      await this.#signal.sessionInfo({ type: held ? "hold" : "unhold" });
+      if (held) {
+        this.#media.setHeld(true, "receive");
+        await this.#signal.sessionInfo({ type: "hold" });
+        this.#media.setHeld(true);
+      } else {
+        this.#media.setHeld(false);
+        await this.#signal.sessionInfo({ type: "unhold" });
+      }
       this.emit("control", held ? "held" : "resumed", "local");
     });
   }

@@ -76,7 +76,10 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
   #starting = false;
   #preparing: Promise<void> | undefined;
   #stopped = false;
-  #held = false;
+  /** Our hold: "receive" between the hold command and the peer's acknowledgement (Call.setHeld), then "both". */
+  #held: "receive" | "both" | undefined;
+  /** The peer's hold (its session-info): both directions at once. */
+  #peerHeld = false;
   #muted = false;
   /** The call's output file, when it is one (shown in stats). */
   #recordingPath: string | undefined;
@@ -179,7 +182,7 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
       if (action === "end") this.emit("deviceFailed");
     });
     session.setMuted(this.#muted);
-    session.setHeld(this.#held);
+    this.#applyHold();
     session.on("dtmf", ({ digit, durationMs }) => this.emit("dtmf", digit, durationMs));
     // play() resolves for every ending; this says which (failures come from play()'s rejection).
     session.on("playbackEnded", ({ path, reason }) => this.emit("file", "playback", path, reason === "finished" ? "finished" : "stopped"));
@@ -205,17 +208,33 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
     this.#session?.start();
   }
 
+  /** Our hold (from the hold command on). */
   get held(): boolean {
-    return this.#held;
+    return this.#held !== undefined;
   }
 
   get muted(): boolean {
     return this.#muted;
   }
 
-  setHeld(on: boolean): void {
-    this.#held = on;
-    this.#session?.setHeld(on);
+  /**
+   * Our hold: `only: "receive"` first (we stop listening; the peer still
+   * hears us until it stops listening), then both ways; off both ways at once.
+   */
+  setHeld(on: boolean, only?: "receive"): void {
+    this.#held = !on ? undefined : only ?? "both";
+    this.#applyHold();
+  }
+
+  /** The peer's hold (XEP-0167 §7.2 session-info): media stops both ways, as for ours. */
+  setPeerHeld(on: boolean): void {
+    this.#peerHeld = on;
+    this.#applyHold();
+  }
+
+  #applyHold(): void {
+    const both = this.#peerHeld || this.#held === "both";
+    this.#session?.setHeld(both || this.#held !== undefined, both ? undefined : "receive");
   }
 
   setMuted(on: boolean): void {

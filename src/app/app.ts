@@ -22,6 +22,7 @@ import { HostAddresses } from "../ice/host-addresses.js";
 import { mergeIceServers } from "../ice/ice-servers.js";
 import type { IceServers } from "../ice/ice-agent.js";
 import { decideProposal, directDevice, routeJmiMessage, type JmiContext } from "../jingle/message-initiation.js";
+import { proposalBounce, proposeStanzaId } from "../jingle/proposal-bounce.js";
 import { NS_JINGLE, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
@@ -91,6 +92,8 @@ export class App {
   /** Set by main: how the shutdown command stops the daemon (as SIGTERM does). */
   onShutdownRequest: (() => void) | undefined;
   #accountReason: string | undefined;
+  /** Bare-JID calls whose call command is still waiting to know whether the server bounced the proposal, by sid. */
+  readonly #proposing = new Map<string, { bounce?: string }>();
 
   /** The environment the config is read with on reload (main.ts keeps JINGLED_PASSWORD here, not in process.env). */
   readonly #configEnv: NodeJS.ProcessEnv;
@@ -277,21 +280,43 @@ export class App {
     return plan;
   }
 
-  /** The call command, its arguments checked (control/command-args.ts). */
+  /**
+   * The call command, its arguments checked (control/command-args.ts). A
+   * bare JID that nobody can answer fails at once with peer-unavailable: a
+   * contact whose presence we receive and who has no device online, or a
+   * proposal our server bounced (no such account, unknown domain). One whose
+   * presence we do not receive is proposed to: its devices may get the
+   * proposal from offline storage or by push (README.md, "Calling a bare JID").
+   */
   async #placeCall(args: CallArgs): Promise<CallStartResult> {
+    const startedAt = new Date();
     const target = args.jid;
     if (this.#xmpp.state !== "online") throw new CommandError("not-connected", `the account is ${this.#xmpp.state}`);
     const codecs = resolveCodecs(args.codecs ?? this.#cfg.media.codecs);
+    if (!isFullJid(target) && this.#seesPresenceOf(target) && this.#presence.resources(target).length === 0) {
+      throw new CommandError("peer-unavailable", `${target} has no online device`);
+    }
     const direct = !isFullJid(target) ? await this.#directTarget(target) : undefined;
     if (!isFullJid(target) && !direct) {
       // XEP-0353: propose to every device of the bare JID; the session starts with the one that proceeds.
-      const call = this.#newCall({ sid: newSid(), peer: target, role: "initiator", codecs });
+      const call = this.#newCall({ sid: newSid(), peer: target, role: "initiator", codecs, startedAt });
       this.#events.publish("call", { callId: call.id, type: "outgoing", peer: target });
-      await call.propose();
+      const proposing: { bounce?: string } = {};
+      this.#proposing.set(call.sid, proposing);
+      try {
+        await call.propose();
+        // Our server handles a stream's stanzas in order: a bounce it makes itself
+        // (no such account here, a domain it will not or cannot reach) comes before
+        // the answer to a ping sent after the proposal.
+        await this.#xmpp.roundTrip(2000);
+      } finally {
+        this.#proposing.delete(call.sid);
+      }
+      if (proposing.bounce) throw new CommandError("peer-unavailable", proposing.bounce);
       return { callId: call.id, sid: call.sid, peer: target };
     }
     const peer = direct ?? target;
-    const call = this.#newCall({ sid: newSid(), peer, role: "initiator", codecs });
+    const call = this.#newCall({ sid: newSid(), peer, role: "initiator", codecs, startedAt });
     this.#sessions.createOutgoing(call.sid, peer);
     this.#events.publish("call", { callId: call.id, type: "outgoing", peer });
     try {
@@ -301,6 +326,13 @@ export class App {
       throw new CommandError("peer-unavailable", errorMessage(err));
     }
     return { callId: call.id, sid: call.sid, peer };
+  }
+
+  /** Whether we receive the presence of `bare` (RFC 6121 §3: our own account, or a contact with subscription to or both). */
+  #seesPresenceOf(bare: string): boolean {
+    if (sameBareJid(bare, this.#self)) return true;
+    const item = this.#roster.items().find((i) => sameBareJid(i.jid, bare));
+    return item?.subscription === "to" || item?.subscription === "both";
   }
 
   /** A bare JID's device to call directly, when none of those we see does XEP-0353 (jingle/message-initiation.ts). */
@@ -374,11 +406,19 @@ export class App {
   }
 
   #sendJmi(to: string, el: JmiElement): Promise<void> {
-    return this.#xmpp.send(buildJmiMessage(to, el, newStanzaId()));
+    // A proposal's id names its session, so that a bounce without the payload is recognised (jingle/proposal-bounce.ts).
+    return this.#xmpp.send(buildJmiMessage(to, el, el.action === "propose" ? proposeStanzaId(el.id) : newStanzaId()));
   }
 
   #onMessage(stanza: Element): void {
     const ctx = this.#jmiContext();
+    const bounce = proposalBounce(stanza, ctx);
+    if (bounce) {
+      const proposing = this.#proposing.get(bounce.sid);
+      if (proposing) proposing.bounce = bounce.text;
+      void this.#calls.bySid(bounce.sid)?.unreachable(bounce.text);
+      return;
+    }
     const r = routeJmiMessage(stanza, ctx);
     switch (r.kind) {
       case "ignore":
@@ -435,12 +475,13 @@ export class App {
 
   // ------------------------------------------------------------ calls
 
-  #newCall(o: { sid: string; peer: string; role: "initiator" | "responder"; codecs: CodecDescriptor[] }): Call {
+  #newCall(o: { sid: string; peer: string; role: "initiator" | "responder"; codecs: CodecDescriptor[]; startedAt?: Date }): Call {
     const { ice, dtlsPolicy, ...settings } = callSettings(this.#cfg);
     const call = new Call({
       ...settings,
       id: this.#calls.nextId(),
       sid: o.sid,
+      ...(o.startedAt ? { startedAt: o.startedAt } : {}),
       peer: o.peer,
       role: o.role,
       self: this.#self,

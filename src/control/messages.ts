@@ -153,9 +153,12 @@ export interface CallEvent extends EventEnvelope {
   /** held/resumed/muted/unmuted: who did it. */
   by?: Actor;
   reason?: string;
-  /** The peer's free-text explanation of the reason, when it sent one. */
+  /** ended: the peer's free-text explanation of the reason, or ours (why nobody could be reached). */
   text?: string;
+  /** ended: from answered to ended (0 if never answered). */
   durationMs?: number;
+  /** ended: from the call command (or the incoming call) to ended. */
+  elapsedMs?: number;
   /** ended: the call's last media statistics. */
   stats?: Record<string, unknown>;
 }
@@ -263,7 +266,7 @@ void _eventNamesMatch;
  */
 export const EVENT_FIELDS = {
   account: ["state", "reason", "retryAt"],
-  call: ["callId", "type", "peer", "codec", "by", "reason", "text", "durationMs", "stats"],
+  call: ["callId", "type", "peer", "codec", "by", "reason", "text", "durationMs", "elapsedMs", "stats"],
   refused: ["peer", "reason"],
   media: ["callId", "codec", "localCandidate", "remoteCandidate", "pairType", "encryption", "srtpProfile"],
   ice: ["callId", "type", "by", "reason", "pair"],

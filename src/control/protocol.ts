@@ -170,7 +170,10 @@
  *                outgoing, incoming, ringing, connecting, active,
  *                held, resumed, muted, unmuted   (+ by: "local"|"peer"),
  *                ended   (+ reason: XEP-0166 reason, text?: the peer's
- *                         explanation, durationMs: 0 if never active, stats?)
+ *                         explanation or ours (e.g. why nobody could be
+ *                         reached), durationMs: answered to ended, 0 if never
+ *                         answered, elapsedMs: from the call command (or the
+ *                         incoming call) to ended, stats?)
  *              codec? once known
  *     refused  {peer, reason: "not-allowed"|"busy"}
  *              an incoming call the policy (calls.*) turned away; no call was created

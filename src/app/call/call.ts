@@ -39,7 +39,7 @@ export class Call extends TypedEmitter<CallEvents> {
   readonly #ice: IceSession;
   readonly #media: MediaPath;
   #state: CallState;
-  readonly #startedAt = new Date();
+  readonly #startedAt: Date;
   #answeredAt: Date | undefined;
   #endedAt: Date | undefined;
   #reason: string | undefined;
@@ -49,6 +49,7 @@ export class Call extends TypedEmitter<CallEvents> {
   constructor(deps: CallDeps) {
     super();
     this.#d = deps;
+    this.#startedAt = deps.startedAt ?? new Date();
     this.#log = deps.logger.child({ call: deps.id, sid: deps.sid });
     this.#state = deps.role === "initiator" ? "outgoing" : "incoming";
     this.#security = new CallSecurity({ ...deps.dtls, role: deps.role });
@@ -336,6 +337,18 @@ export class Call extends TypedEmitter<CallEvents> {
     });
   }
 
+  /**
+   * Our XEP-0353 proposal reached no device (the server bounced it:
+   * jingle/proposal-bounce.ts): the call ends now, nothing is sent (there is
+   * nobody to tell). `text` says why.
+   */
+  unreachable(text: string): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      await this.#end("general-error", { send: false, text });
+    });
+  }
+
   /** Starts an ICE restart from our side (e.g. our addresses changed); no-op before ICE connected. */
   restartIce(reason: string): Promise<void> {
     return this.#queue.run(async () => {
@@ -456,7 +469,8 @@ export class Call extends TypedEmitter<CallEvents> {
   /** An unanswered call, either way, ends with reason timeout. */
   #armRingTimer(): void {
     clearTimeout(this.#ringTimer);
-    this.#ringTimer = setTimeout(() => void this.hangup("timeout").catch(() => undefined), this.#d.ringTimeoutMs);
+    const text = `not answered within ${Math.round(this.#d.ringTimeoutMs / 100) / 10} s`;
+    this.#ringTimer = setTimeout(() => void this.#queue.run(() => this.#end("timeout", { send: true, text })).catch(() => undefined), this.#d.ringTimeoutMs);
   }
 
   #requireAnswered(command: string): void {
@@ -555,6 +569,7 @@ export class Call extends TypedEmitter<CallEvents> {
     await this.#media.stop();
     await this.#ice.close();
     const durationMs = this.#answeredAt ? this.#endedAt.getTime() - this.#answeredAt.getTime() : 0;
-    this.emit("ended", { ...this.info(), durationMs, ...(opts.text ? { text: opts.text } : {}) });
+    const elapsedMs = this.#endedAt.getTime() - this.#startedAt.getTime();
+    this.emit("ended", { ...this.info(), durationMs, elapsedMs, ...(opts.text ? { text: opts.text } : {}) });
   }
 }

@@ -83,6 +83,8 @@ export const defaultCallParts: CallParts = {
 export interface CallDeps {
   id: string;
   sid: string;
+  /** When the call began: the call command (default: when the Call is made). Durations count from here. */
+  startedAt?: Date;
   peer: string;
   role: Role;
   /** Our full JID (the Jingle initiator attribute). */
@@ -112,7 +114,8 @@ export interface CallDeps {
 export type CallEvents = {
   state: [state: CallState, info: CallInfo];
   media: [info: { codec: string; pair: SelectedPair; encryption: Encryption; srtpProfile?: string }];
-  ended: [info: CallInfo & { durationMs: number; text?: string }];
+  /** durationMs: answered to ended (0 if never answered); elapsedMs: started (the call command) to ended. */
+  ended: [info: CallInfo & { durationMs: number; elapsedMs: number; text?: string }];
   /** Hold and mute, by us (control commands) or by the peer (XEP-0167 session-info). */
   control: [type: "held" | "resumed" | "muted" | "unmuted", by: Actor];
   /** ICE path changes during the call: the pair went silent, a restart began (by us or the peer), a new pair carries media. */

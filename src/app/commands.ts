@@ -33,7 +33,8 @@ import { mayPlaceCall, type CallPolicy } from "./policy.js";
 export interface CommandContext {
   /** The calls that exist now (not ended). */
   calls(): Call[];
-  placeCall(args: CallArgs): Promise<CallStartResult>;
+  /** `by`: the client placing it, for the log. */
+  placeCall(args: CallArgs, by: string): Promise<CallStartResult>;
   status(): StatusResult;
   callList(): CallInfo[];
   policy(): CallPolicy;
@@ -54,6 +55,11 @@ export type CommandHandlers = { [C in CommandName]: (args: Record<string, unknow
 export function callResult(call: Call): CallResult {
   const info = call.info();
   return { callId: call.id, state: info.state, held: info.held === true, muted: info.muted === true };
+}
+
+/** A client as the log names it: its front end and number ("socket client 3", "mqtt client 1"). */
+export function clientName(client: ClientInfo): string {
+  return `${client.via ?? "socket"} client ${client.id}`;
 }
 
 function findCall(ctx: CommandContext, callId: string | undefined): Call {
@@ -83,29 +89,29 @@ function deviceSpec<T>(cmd: string, key: string, schema: z.ZodType<T>, value: un
 
 export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
   return {
-    call: async (a) => {
+    call: async (a, client) => {
       const args = parseCommandArgs("call", a);
       requireOnline(ctx, "call");
       const { maxCalls } = ctx.policy();
       if (!mayPlaceCall(ctx.policy(), ctx.calls().length)) {
         throw new CommandError("busy", `call: ${maxCalls} call${maxCalls === 1 ? "" : "s"} at once at most (calls.maxCalls)`);
       }
-      return ctx.placeCall(args);
+      return ctx.placeCall(args, clientName(client));
     },
-    answer: async (a) => {
+    answer: async (a, client) => {
       const call = findCall(ctx, parseCommandArgs("answer", a).callId);
-      await call.answer();
+      await call.answer(clientName(client));
       return callResult(call);
     },
-    reject: async (a) => {
+    reject: async (a, client) => {
       const args = parseCommandArgs("reject", a);
       const call = findCall(ctx, args.callId);
-      await call.reject(args.reason ?? "decline");
+      await call.reject(args.reason ?? "decline", clientName(client));
       return callResult(call);
     },
-    hangup: async (a) => {
+    hangup: async (a, client) => {
       const call = findCall(ctx, parseCommandArgs("hangup", a).callId);
-      await call.hangup("success");
+      await call.hangup("success", clientName(client));
       return callResult(call);
     },
     hold: async (a) => {

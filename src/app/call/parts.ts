@@ -85,6 +85,8 @@ export interface CallDeps {
   sid: string;
   /** When the call began: the call command (default: when the Call is made). Durations count from here. */
   startedAt?: Date;
+  /** Who placed an outgoing call, for the log ("socket client 3"). */
+  placedBy?: string;
   peer: string;
   role: Role;
   /** Our full JID (the Jingle initiator attribute). */

@@ -233,6 +233,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       return Promise.reject(new JingledError("not-supported", "DTMF: the peer did not negotiate telephone-event at the codec's clock rate"));
     }
     if (this.#stopped) return Promise.reject(new JingledError("media-stopped", "DTMF: the media session has stopped"));
+    // On hold nothing is sent: the digits would wait for the resume.
+    if (this.#hold.send) return Promise.reject(new JingledError("invalid-state", "DTMF: the call is on hold"));
     if (durationMs !== undefined && (!(durationMs >= 40) || durationMs > 2000)) {
       return Promise.reject(new RangeError(`DTMF duration must be 40..2000 ms, got ${durationMs}`));
     }

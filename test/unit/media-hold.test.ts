@@ -29,7 +29,7 @@ function holdPair(codec = pcmu) {
     sources: { a: new ArraySource(codec.pcmRate, tone(codec.pcmRate, 20)), b: new ArraySource(codec.pcmRate, tone(codec.pcmRate, 20)) },
     sinks,
     impair: { ab: { baseDelayMs: 5 }, ba: { baseDelayMs: 5 } },
-    session: { rtcp: { intervalMs: 1000 }, jitter: { initialMs: 20 } },
+    session: { rtcp: { intervalMs: 1000 }, jitter: { initialMs: 20 }, telephoneEvent: { payloadType: 101, clockRate: codec.clockRate } },
   });
   const sentByA: { at: number; seq: number; ts: number; marker: boolean }[] = [];
   const send = p.links.ab.send.bind(p.links.ab);
@@ -61,6 +61,7 @@ for (const codec of [pcmu, opus]) {
     p.b.setHeld(true);
     p.a.setHeld(true);
     assert.equal(p.a.held, true);
+    await assert.rejects(p.a.sendDtmf("1"), /DTMF: the call is on hold/, "no DTMF that would wait for the resume");
     const sentAtHold = p.sentByA.length;
     const rtcpBefore = p.a.stats().rtcpSent;
     p.run(4000);

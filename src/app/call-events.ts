@@ -34,6 +34,7 @@ export function publishCallEvents(call: Call, events: EventBus, onEnded: () => v
       peer: info.peer,
       ...(info.reason !== undefined ? { reason: info.reason } : {}),
       durationMs: info.durationMs,
+      elapsedMs: info.elapsedMs,
       ...(info.text ? { text: info.text } : {}),
       ...(stats ? { stats } : {}),
     });

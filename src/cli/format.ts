@@ -102,7 +102,9 @@ export function formatEvent(e: AnyEvent): string {
       if (c.codec && c.type !== "ended") line += ` (${c.codec})`;
       if (c.reason) line += `: ${c.reason}`;
       if (c.text) line += ` (${c.text})`;
-      if (c.type === "ended" && typeof c.durationMs === "number") line += ` after ${formatDuration(c.durationMs)}`;
+      // Answered: how long it lasted; never answered: how long after the call began (the call command) it ended.
+      if (c.type === "ended" && typeof c.durationMs === "number" && c.durationMs > 0) line += ` after ${formatDuration(c.durationMs)}`;
+      else if (c.type === "ended" && typeof c.elapsedMs === "number") line += `, unanswered after ${formatDuration(c.elapsedMs)}`;
       return line;
     }
     case "media": {

@@ -113,7 +113,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   #unsubscribe: (() => void) | undefined;
   #remoteSsrc: number | undefined;
   #stopped = false;
-  #held = false;
+  /** On hold (either side's, XEP-0167 §7.2): what stopped. */
+  #hold = { send: false, receive: false };
   #firstReceived = false;
   readonly #playback: Playback;
   readonly #recorder: Recorder;
@@ -194,12 +195,26 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   }
 
   get held(): boolean {
-    return this.#held;
+    return this.#hold.send && this.#hold.receive;
   }
 
-  /** On hold (XEP-0167 §7.2): nothing goes out, and what the peer sends is neither played nor counted. */
-  setHeld(on: boolean): void {
-    this.#held = on;
+  /**
+   * On hold (XEP-0167 §7.2, ours or the peer's): no RTP goes out or is
+   * counted as sent, and the RTP clock runs on (SendPath.idle); what the peer
+   * sends is neither played nor counted, and nothing is expected: no loss,
+   * no concealment, no underruns, no jitter (ReceivePath.pause,
+   * ReceiverStats.pause). RTCP goes on both ways (RFC 3550 §6: the session
+   * stays alive). `only: "receive"` stops only what we receive: for the
+   * moment between our hold and the peer's acknowledgement, while the peer
+   * still sends and must still hear us until it stops listening.
+   */
+  setHeld(on: boolean, only?: "receive"): void {
+    const next = { send: on && only !== "receive", receive: on };
+    if (next.receive && !this.#hold.receive) {
+      this.#recv.pause();
+      this.#rxStats.pause();
+    }
+    this.#hold = next;
   }
 
   /** True when DTMF can be sent (a telephone-event payload type was negotiated at the codec's clock rate). */
@@ -218,6 +233,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       return Promise.reject(new JingledError("not-supported", "DTMF: the peer did not negotiate telephone-event at the codec's clock rate"));
     }
     if (this.#stopped) return Promise.reject(new JingledError("media-stopped", "DTMF: the media session has stopped"));
+    // On hold nothing is sent: the digits would wait for the resume.
+    if (this.#hold.send) return Promise.reject(new JingledError("invalid-state", "DTMF: the call is on hold"));
     if (durationMs !== undefined && (!(durationMs >= 40) || durationMs > 2000)) {
       return Promise.reject(new RangeError(`DTMF duration must be 40..2000 ms, got ${durationMs}`));
     }
@@ -246,11 +263,14 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#playback.end("stopped");
   }
 
-  /** Starts a WAV recording (16-bit mono, the codec's rate) of what we hear. */
-  startRecording(path: string): void {
+  /**
+   * Starts a WAV recording (16-bit mono, the codec's rate) of what we hear.
+   * `fd`: the file, already created (media/client-path.ts); the recording owns it.
+   */
+  startRecording(path: string, fd?: number): void {
     // A recording in progress is the first complaint (Recorder.start), a stopped session the second.
     if (this.#stopped && this.#recorder.path === undefined) throw new JingledError("media-stopped", "record: the media session has stopped");
-    this.#recorder.start(path);
+    this.#recorder.start(path, fd);
   }
 
   /** Finishes the recording. */
@@ -295,7 +315,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   /** A plain RTP packet from the transport: its header parsed once, here. Never throws. */
   receiveRtp(packet: Buffer): void {
-    if (this.#stopped || this.#held) return;
+    if (this.#stopped || this.#hold.receive) return;
     const now = this.#now();
     const rtp = parseRtp(packet);
     const te = this.#o.telephoneEvent;
@@ -325,7 +345,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   /** A plain RTCP (compound) packet from the transport. Never throws. */
   receiveRtcp(packet: Buffer): void {
-    if (this.#stopped || this.#held || !this.#rtcp) return;
+    if (this.#stopped || !this.#rtcp) return;
     if (packet.length < 8) {
       this.#s.packetsDiscarded++;
       return;
@@ -363,16 +383,22 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
     // Send path.
     let packets: Buffer[] = [];
-    try {
-      packets = this.#send.tick();
-    } catch (err) {
-      this.#deviceFailed("source", err);
+    if (this.#hold.send) this.#send.idle();
+    else {
+      try {
+        packets = this.#send.tick();
+      } catch (err) {
+        this.#deviceFailed("source", err);
+      }
     }
-    for (const p of packets) this.#transmit(p);
+    for (const p of packets) {
+      this.#s.bytesSent += p.length;
+      this.#transmit(p);
+    }
     if (packets.length > 0) this.#rtcp?.rtpSent();
 
     // Receive path.
-    const frame = this.#recv.frame(now);
+    const frame = this.#hold.receive ? undefined : this.#recv.frame(now);
     this.#logDelayChanges();
     if (frame) {
       this.#s.framesPlayed++;
@@ -408,9 +434,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#log.debug({ what, delayMs: b.delayMs, targetMs: b.targetDelayMs, late: b.late }, "playout delay changed");
   }
 
+  /** One RTP or RTCP packet to the transport. */
   #transmit(p: Buffer): void {
-    this.#s.bytesSent += p.length;
-    if (this.#held) return;
     try {
       this.#o.send(p);
     } catch (err) {

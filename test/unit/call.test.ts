@@ -386,6 +386,58 @@ test("hold and mute: the peer is told; on hold nothing is sent and nothing the p
   await t.call.hangup();
 });
 
+test("hold: we stop listening at once and sending once the peer acknowledged; resume restarts both at once; the peer's hold stops both", async () => {
+  let release: (() => void) | undefined;
+  const t = setup({ role: "initiator", ack: (j) => (j.info?.type === "hold" ? new Promise<void>((r) => (release = r)) : undefined) });
+  await t.call.start();
+  await t.call.remote(remote("session-accept", [content({ ufrag: "peer1", candidates: [candidate(40002)] })], { responder: PEER }));
+  t.agent().connect();
+  await settle();
+  const agent = t.agent();
+  const peer = new RtpPacketizer({ payloadType: 0, clockRate: 8000 });
+  const received = () => t.call.stats()!.packetsReceived;
+  const rtpSent = () => agent.sent.filter((d) => d[1]! < 192 || d[1]! > 223).length;
+  agent.receive(rtp(peer));
+
+  const holding = t.call.setHeld(true);
+  await settle();
+  assert.deepEqual(t.sent.at(-1)!.info, { type: "hold" }, "told, not yet acknowledged");
+  agent.receive(rtp(peer));
+  assert.equal(received(), 1, "we stopped listening at once");
+  let sent = rtpSent();
+  t.tick(3);
+  assert.ok(rtpSent() > sent, "the peer still hears us until it acknowledges");
+  release!();
+  await holding;
+  sent = rtpSent();
+  const counted = t.call.stats()!.packetsSent;
+  t.tick(5);
+  assert.equal(rtpSent(), sent, "nothing sent once acknowledged");
+  assert.equal(t.call.stats()!.packetsSent, counted, "nor counted");
+
+  await t.call.setHeld(false);
+  agent.receive(rtp(peer));
+  assert.equal(received(), 2);
+  assert.equal(t.call.stats()!.packetsLost, 0, "what the peer sent while we held is not loss");
+  t.tick(2);
+  assert.ok(rtpSent() > sent, "sending again");
+
+  // The peer holds: both ways stop at once, and start again at its unhold.
+  await t.call.remote(remote("session-info", [], { info: { type: "hold" } }));
+  sent = rtpSent();
+  t.tick(5);
+  agent.receive(rtp(peer));
+  assert.equal(rtpSent(), sent, "nothing sent while the peer holds");
+  assert.equal(received(), 2, "nothing taken while the peer holds");
+  await t.call.remote(remote("session-info", [], { info: { type: "unhold" } }));
+  t.tick(2);
+  agent.receive(rtp(peer));
+  assert.ok(rtpSent() > sent);
+  assert.equal(received(), 3);
+  assert.equal(t.call.stats()!.packetsLost, 0);
+  await t.call.hangup();
+});
+
 test("hold needs an answered call; mute before there is a session tells nobody", async () => {
   const t = setup({ role: "initiator", peer: "bob@example.org" });
   await t.call.propose();

@@ -31,6 +31,25 @@ import { JingleSignalling, SignallingPhase, type LocalTransport } from "./signal
 
 export type { CallDeps, CallEvents } from "./parts.js";
 
+/**
+ * Who answered or ended a call, as the log's audit lines say it. Commands
+ * name their client instead ("socket client 3", "mqtt client 1").
+ */
+export const By = {
+  /** The peer: its session-terminate, reject, retract, or its answer. */
+  Peer: "peer",
+  /** The daemon itself: a refused offer, a security or media failure, ICE giving up. */
+  Jingled: "jingled",
+  RingTimeout: "ring timeout",
+  /** The server bounced our proposal: nobody to reach. */
+  Server: "server",
+  /** Another device of our own account answered or declined (carbons). */
+  OtherDevice: "another device",
+  AutoAnswer: "auto-answer policy",
+  Shutdown: "shutdown",
+  Unknown: "unknown",
+} as const;
+
 export class Call extends TypedEmitter<CallEvents> {
   readonly #d: CallDeps;
   readonly #log: Logger;
@@ -39,7 +58,7 @@ export class Call extends TypedEmitter<CallEvents> {
   readonly #ice: IceSession;
   readonly #media: MediaPath;
   #state: CallState;
-  readonly #startedAt = new Date();
+  readonly #startedAt: Date;
   #answeredAt: Date | undefined;
   #endedAt: Date | undefined;
   #reason: string | undefined;
@@ -49,6 +68,7 @@ export class Call extends TypedEmitter<CallEvents> {
   constructor(deps: CallDeps) {
     super();
     this.#d = deps;
+    this.#startedAt = deps.startedAt ?? new Date();
     this.#log = deps.logger.child({ call: deps.id, sid: deps.sid });
     this.#state = deps.role === "initiator" ? "outgoing" : "incoming";
     this.#security = new CallSecurity({ ...deps.dtls, role: deps.role });
@@ -82,7 +102,7 @@ export class Call extends TypedEmitter<CallEvents> {
     });
     this.#media.on("dtmf", (digit, durationMs) => this.emit("dtmf", digit, durationMs));
     this.#media.on("file", (...args) => this.emit("file", ...args));
-    this.#media.on("deviceFailed", () => void this.hangup("media-error").catch(() => undefined));
+    this.#media.on("deviceFailed", () => void this.hangup("media-error", By.Jingled).catch(() => undefined));
     this.#ice = new IceSession({
       role: deps.role,
       config: deps.ice,
@@ -94,10 +114,12 @@ export class Call extends TypedEmitter<CallEvents> {
       onData: (d) => this.#media.receive(d),
       on: {
         connected: () => this.#maybeStartMedia(),
-        failed: (reason) => this.#end("connectivity-error", { send: true, text: `ICE failed: ${reason}` }),
+        failed: (reason) => this.#end("connectivity-error", { send: true, text: `ICE failed: ${reason}`, by: By.Jingled }),
         event: (info) => this.emit("ice", info),
       },
     });
+    if (deps.role === "initiator") this.#log.info({ to: deps.peer, by: deps.placedBy ?? By.Unknown }, "outgoing call");
+    else this.#log.info({ from: deps.peer }, "incoming call");
   }
 
   get id(): string {
@@ -162,7 +184,7 @@ export class Call extends TypedEmitter<CallEvents> {
   #setState(state: CallState): void {
     if (this.#state === state || this.#state === "ended") return;
     this.#state = state;
-    this.#log.info({ state }, "call state");
+    this.#log.debug({ state }, "call state");
     this.emit("state", state, this.info());
   }
 
@@ -181,7 +203,7 @@ export class Call extends TypedEmitter<CallEvents> {
       try {
         await this.#signal.initiate(this.#local());
       } catch (err) {
-        await this.#end("general-error", { send: false, text: errorMessage(err) });
+        await this.#end("general-error", { send: false, text: errorMessage(err), by: By.Peer });
         throw new CallError("peer-unavailable", `${this.peer} did not accept the session: ${errorMessage(err)}`);
       }
       if (!this.#answeredAt && !this.#signal.proposal) this.#armRingTimer();
@@ -207,7 +229,7 @@ export class Call extends TypedEmitter<CallEvents> {
       if (this.#state === "ended") return;
       const what = this.#signal.jmiReceived(el, from);
       if (what === "ringing" && this.#state === "outgoing") this.#setState("ringing");
-      else if (what && what !== "ringing") await this.#end(what.condition, { send: false, ...(what.text ? { text: what.text } : {}) });
+      else if (what && what !== "ringing") await this.#end(what.condition, { send: false, by: By.Peer, ...(what.text ? { text: what.text } : {}) });
     });
   }
 
@@ -223,6 +245,7 @@ export class Call extends TypedEmitter<CallEvents> {
       if (this.#state !== "incoming" || !this.#signal.proposal || this.#signal.phase === SignallingPhase.Session) return;
       await this.#end(action === "proceed" ? "cancel" : "decline", {
         send: false,
+        by: By.OtherDevice,
         text: action === "proceed" ? "answered on another device" : "declined on another device",
       });
     });
@@ -244,13 +267,13 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.#queue.run(async () => {
       const offer = this.#signal.takeOffer(jingle);
       if (!offer.ok) {
-        await this.#end(offer.condition, { send: true, text: offer.text });
+        await this.#end(offer.condition, { send: true, text: offer.text, by: By.Jingled });
         return;
       }
       this.#takeTransport(offer.content);
       const refused = this.#security.decide();
       if (refused) {
-        await this.#end("security-error", { send: true, text: refused });
+        await this.#end("security-error", { send: true, text: refused, by: By.Jingled });
         return;
       }
       if (offer.proceeded) {
@@ -269,14 +292,16 @@ export class Call extends TypedEmitter<CallEvents> {
     });
   }
 
-  answer(): Promise<void> {
-    return this.#queue.run(() => this.#answer());
+  /** `by`: who answers, for the log (a control client, the auto-answer policy). */
+  answer(by: string = By.Unknown): Promise<void> {
+    return this.#queue.run(() => this.#answer(by));
   }
 
-  async #answer(): Promise<void> {
+  async #answer(by: string = By.AutoAnswer): Promise<void> {
     if (this.#d.role !== "responder" || this.#state !== "incoming") {
       throw new CallError("invalid-state", `call ${this.#d.id} is ${this.#state}; only an incoming ringing call can be answered`);
     }
+    this.#log.info({ peer: this.peer, by }, "call answered");
     clearTimeout(this.#ringTimer);
     if (this.#signal.proposal && this.#signal.phase !== SignallingPhase.Session) {
       // XEP-0353: say yes to the proposing device; its session-initiate follows.
@@ -294,7 +319,7 @@ export class Call extends TypedEmitter<CallEvents> {
 
   async #acceptSession(): Promise<void> {
     clearTimeout(this.#ringTimer);
-    this.#prepareMedia();
+    await this.#prepareMedia();
     if (!this.#media.prepared) return; // media setup failed: the call is ending with media-error
     await this.#ice.start();
     this.#connectTransport();
@@ -305,22 +330,23 @@ export class Call extends TypedEmitter<CallEvents> {
     await this.#ice.startTrickle();
   }
 
-  reject(reason: ReasonCondition = "decline"): Promise<void> {
+  /** `by`: who refuses, for the log. */
+  reject(reason: ReasonCondition = "decline", by: string = By.Unknown): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#d.role !== "responder" || this.#state !== "incoming") {
         throw new CallError("invalid-state", `call ${this.#d.id} is ${this.#state}; only an incoming ringing call can be rejected`);
       }
-      await this.#end(reason, { send: true });
+      await this.#end(reason, { send: true, by });
     });
   }
 
-  /** Ends the call from our side (session-terminate with `reason`). */
-  hangup(reason: ReasonCondition = "success"): Promise<void> {
+  /** Ends the call from our side (session-terminate with `reason`); `by`: who, for the log. */
+  hangup(reason: ReasonCondition = "success", by: string = By.Unknown): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#state === "ended") return;
       // An outgoing call not yet answered is cancelled rather than ended successfully.
       const r = reason === "success" && !this.#answeredAt && this.#d.role === "initiator" ? "cancel" : reason;
-      await this.#end(r, { send: true });
+      await this.#end(r, { send: true, by });
     });
   }
 
@@ -332,7 +358,19 @@ export class Call extends TypedEmitter<CallEvents> {
   peerGone(): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#state === "ended") return;
-      await this.#end("gone", { send: false, text: "the peer went offline" });
+      await this.#end("gone", { send: false, text: "the peer went offline", by: By.Peer });
+    });
+  }
+
+  /**
+   * Our XEP-0353 proposal reached no device (the server bounced it:
+   * jingle/proposal-bounce.ts): the call ends now, nothing is sent (there is
+   * nobody to tell). `text` says why.
+   */
+  unreachable(text: string): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      await this.#end("general-error", { send: false, text, by: By.Server });
     });
   }
 
@@ -362,11 +400,12 @@ export class Call extends TypedEmitter<CallEvents> {
           if (jingle.info?.type === "ringing" && this.#state === "outgoing") this.#setState("ringing");
           else if (jingle.info) {
             const change = this.#signal.peerInfo(jingle.info.type);
+            if (change === "held" || change === "resumed") this.#media.setPeerHeld(change === "held");
             if (change) this.emit("control", change, "peer");
           }
           return;
         case "session-terminate":
-          await this.#end(jingle.reason?.condition ?? "success", { send: false, ...(jingle.reason?.text ? { text: jingle.reason.text } : {}) });
+          await this.#end(jingle.reason?.condition ?? "success", { send: false, by: By.Peer, ...(jingle.reason?.text ? { text: jingle.reason.text } : {}) });
           return;
         default:
           this.#log.info({ action: jingle.action }, "ignoring unsupported action");
@@ -377,17 +416,18 @@ export class Call extends TypedEmitter<CallEvents> {
   async #onAccept(jingle: Jingle): Promise<void> {
     const content = this.#signal.takeAnswer(jingle);
     if (!content) {
-      await this.#end("failed-application", { send: true, text: "session-accept without a usable codec" });
+      await this.#end("failed-application", { send: true, text: "session-accept without a usable codec", by: By.Jingled });
       return;
     }
+    this.#log.info({ peer: this.peer, by: By.Peer }, "call answered");
     clearTimeout(this.#ringTimer);
     this.#answeredAt = new Date();
     this.#setState("connecting");
-    this.#prepareMedia();
+    await this.#prepareMedia();
     this.#takeTransport(content);
     const refused = this.#security.decide();
     if (refused) {
-      await this.#end("security-error", { send: true, text: refused });
+      await this.#end("security-error", { send: true, text: refused, by: By.Jingled });
       return;
     }
     this.#connectTransport();
@@ -409,14 +449,15 @@ export class Call extends TypedEmitter<CallEvents> {
    * happen while the peer's first packets arrive. Packets received before
    * ICE reports connected are already taken.
    */
-  #prepareMedia(): void {
+  async #prepareMedia(): Promise<void> {
     const negotiated = this.#signal.negotiated;
     if (this.#media.prepared || !negotiated || this.#state === "ended") return;
     try {
-      this.#media.prepare(negotiated, this.#signal.rtcpMux);
+      await this.#media.prepare(negotiated, this.#signal.rtcpMux);
     } catch (err) {
+      if ((this.#state as CallState) === "ended") return; // it ended meanwhile: nothing to report
       this.#log.warn({ err: errorMessage(err) }, "media setup failed");
-      void this.#queue.run(() => this.#end("media-error", { send: true, text: errorMessage(err) }));
+      void this.#queue.run(() => this.#end("media-error", { send: true, text: errorMessage(err), by: By.Jingled }));
     }
   }
 
@@ -429,7 +470,7 @@ export class Call extends TypedEmitter<CallEvents> {
 
   #maybeStartMedia(): void {
     if (!this.#ice.connected || !this.#answeredAt || this.#state === "ended" || this.#media.starting) return;
-    this.#prepareMedia();
+    // Media is prepared when the answer is sent or taken; ICE may connect while that is under way.
     this.#connectTransport();
     if (!this.#media.prepared || !this.#media.connected || this.#state === "active") return;
     // The DTLS handshake runs outside the call's queue: a hangup must not wait for it.
@@ -440,11 +481,12 @@ export class Call extends TypedEmitter<CallEvents> {
           this.#media.startMedia();
           this.#setState("active");
           const pair = this.#ice.pair!;
+          this.#log.info({ peer: this.peer, codec: this.#signal.negotiated!.codec.name, encryption: info.encryption }, "call active");
           this.emit("media", { codec: this.#signal.negotiated!.codec.name, pair, encryption: info.encryption, ...(info.profile ? { srtpProfile: info.profile } : {}) });
         }),
       (err: unknown) => {
         const condition = err instanceof TransportFailure ? err.condition : "failed-transport";
-        return this.#queue.run(() => this.#end(condition, { send: true, text: errorMessage(err) }));
+        return this.#queue.run(() => this.#end(condition, { send: true, text: errorMessage(err), by: By.Jingled }));
       },
     );
   }
@@ -454,7 +496,8 @@ export class Call extends TypedEmitter<CallEvents> {
   /** An unanswered call, either way, ends with reason timeout. */
   #armRingTimer(): void {
     clearTimeout(this.#ringTimer);
-    this.#ringTimer = setTimeout(() => void this.hangup("timeout").catch(() => undefined), this.#d.ringTimeoutMs);
+    const text = `not answered within ${Math.round(this.#d.ringTimeoutMs / 100) / 10} s`;
+    this.#ringTimer = setTimeout(() => void this.#queue.run(() => this.#end("timeout", { send: true, text, by: By.RingTimeout })).catch(() => undefined), this.#d.ringTimeoutMs);
   }
 
   #requireAnswered(command: string): void {
@@ -463,13 +506,26 @@ export class Call extends TypedEmitter<CallEvents> {
     }
   }
 
-  /** XEP-0167 §7.2: holds the call (or ends our hold, <unhold/>); on hold we neither send nor play media. */
+  /**
+   * XEP-0167 §7.2: holds the call (or ends our hold, <unhold/>); on hold
+   * media stops both ways and nothing counts as lost (MediaSession.setHeld).
+   * The order keeps each side from waiting for packets the other no longer
+   * sends: on hold we stop listening at once and sending once the peer has
+   * acknowledged (and so stopped listening and sending); on resume we listen
+   * and send at once, before the peer, told, sends again.
+   */
   setHeld(held: boolean): Promise<void> {
     return this.#queue.run(async () => {
       this.#requireAnswered(held ? "hold" : "resume");
       if (this.#media.held === held) return;
-      this.#media.setHeld(held);
-      await this.#signal.sessionInfo({ type: held ? "hold" : "unhold" });
+      if (held) {
+        this.#media.setHeld(true, "receive");
+        await this.#signal.sessionInfo({ type: "hold" });
+        this.#media.setHeld(true);
+      } else {
+        this.#media.setHeld(false);
+        await this.#signal.sessionInfo({ type: "unhold" });
+      }
       this.emit("control", held ? "held" : "resumed", "local");
     });
   }
@@ -510,14 +566,14 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.#withMedia("set-input", (m) => m.setInput(spec));
   }
 
-  /** Switches where the peer's audio goes, from the next frame on. */
-  setOutput(spec: SinkSpec): Promise<void> {
-    return this.#withMedia("set-output", (m) => m.setOutput(spec));
+  /** Switches where the peer's audio goes, from the next frame on; an existing file is replaced only with `overwrite`. */
+  setOutput(spec: SinkSpec, opts: { overwrite?: boolean } = {}): Promise<void> {
+    return this.#withMedia("set-output", (m) => m.setOutput(spec, opts));
   }
 
-  /** Starts writing what the peer says to a WAV file; resolves with its path. */
-  startRecording(pathTemplate: string): Promise<string> {
-    return this.#withMedia("record", (m) => m.startRecording(pathTemplate));
+  /** Starts writing what the peer says to a WAV file; resolves with its path. An existing file is replaced only with `overwrite`. */
+  startRecording(pathTemplate: string, opts: { overwrite?: boolean } = {}): Promise<string> {
+    return this.#withMedia("record", (m) => m.startRecording(pathTemplate, opts));
   }
 
   /** Finishes the recording; resolves with its path. */
@@ -527,7 +583,8 @@ export class Call extends TypedEmitter<CallEvents> {
 
   // ------------------------------------------------------------ end
 
-  async #end(reason: ReasonCondition, opts: { send: boolean; text?: string }): Promise<void> {
+  /** Ends the call; `by` says who or what ended it (the log's audit line). */
+  async #end(reason: ReasonCondition, opts: { send: boolean; text?: string; by: string }): Promise<void> {
     if (this.#state === "ended") return;
     clearTimeout(this.#ringTimer);
     this.#ice.stopTimers();
@@ -535,11 +592,12 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#state = "ended";
     this.#reason = reason;
     this.#endedAt = new Date();
-    this.#log.info({ reason, text: opts.text, from: wasState }, "call ended");
+    const durationMs = this.#answeredAt ? this.#endedAt.getTime() - this.#answeredAt.getTime() : 0;
+    const elapsedMs = this.#endedAt.getTime() - this.#startedAt.getTime();
+    this.#log.info({ peer: this.peer, reason, ...(opts.text ? { text: opts.text } : {}), by: opts.by, from: wasState, durationMs, elapsedMs }, "call ended");
     if (opts.send) await this.#signal.end({ condition: reason, ...(opts.text ? { text: opts.text } : {}) });
     await this.#media.stop();
     await this.#ice.close();
-    const durationMs = this.#answeredAt ? this.#endedAt.getTime() - this.#answeredAt.getTime() : 0;
-    this.emit("ended", { ...this.info(), durationMs, ...(opts.text ? { text: opts.text } : {}) });
+    this.emit("ended", { ...this.info(), durationMs, elapsedMs, ...(opts.text ? { text: opts.text } : {}) });
   }
 }

@@ -128,7 +128,7 @@ export class IceSession {
     agent.on("disconnected", (reason) => this.#onSilent(agent, reason));
     agent.on("failed", (reason) => void this.#o.run(() => this.#o.on.failed(reason)));
     agent.on("data", this.#o.onData);
-    void agent.gather().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "gather"));
+    void agent.gather().catch((err: unknown) => (this.#o.ended() ? this.#log.debug : this.#log.warn).call(this.#log, { err: errorMessage(err) }, "gather"));
   }
 
   /**
@@ -255,7 +255,12 @@ export class IceSession {
     // acknowledges a transport-info must not hold up answer/hangup behind it.
     void this.#o
       .sendTransport(candidates)
-      .catch((err: unknown) => (generation > 1 ? this.#onRestartTransportLost(generation, err) : this.#log.warn({ err: errorMessage(err) }, "transport-info not acknowledged")));
+      .catch((err: unknown) => {
+        // After the call ended the peer forgets the session: its refusal of our last candidates is no news.
+        if (this.#o.ended()) this.#log.debug({ err: errorMessage(err) }, "transport-info not acknowledged after the call ended");
+        else if (generation > 1) this.#onRestartTransportLost(generation, err);
+        else this.#log.warn({ err: errorMessage(err) }, "transport-info not acknowledged");
+      });
   }
 
   /** Sends the datagram on the pair that carries media. */

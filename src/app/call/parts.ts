@@ -6,7 +6,7 @@
 // agent without sockets) and drives its logic directly.
 import { IceAgent, type IceAgentEvents, type IceAgentOptions, type IceAgentState, type IceServers, type RestartOptions } from "../../ice/ice-agent.js";
 import { MediaSession, type MediaSessionOptions } from "../../media/media-session.js";
-import { createSink, type AudioSink, type SinkSpec } from "../../media/sinks/index.js";
+import { createSink, type AudioSink, type OpenedFile, type SinkSpec } from "../../media/sinks/index.js";
 import { createSource, type AudioSource, type SourceSpec } from "../../media/sources/index.js";
 import type { DtlsCertificate } from "../../rtp/dtls/certificate.js";
 import type { Actor, CallInfo, CallState, Encryption, FileEventType, IceEventType, SelectedPair } from "../../control/protocol.js";
@@ -65,7 +65,8 @@ export interface CallParts {
   media(o: MediaSessionOptions): MediaSession;
   transport(o: TransportOptions): MediaTransport;
   source(spec: SourceSpec, sampleRate: number): AudioSource;
-  sink(spec: SinkSpec, sampleRate: number): AudioSink;
+  /** `opened`: a file sink's file, already created (client-path.ts); the sink owns the descriptor. */
+  sink(spec: SinkSpec, sampleRate: number, opened?: OpenedFile): AudioSink;
 }
 
 export const defaultCallParts: CallParts = {
@@ -82,6 +83,10 @@ export const defaultCallParts: CallParts = {
 export interface CallDeps {
   id: string;
   sid: string;
+  /** When the call began: the call command (default: when the Call is made). Durations count from here. */
+  startedAt?: Date;
+  /** Who placed an outgoing call, for the log ("socket client 3"). */
+  placedBy?: string;
   peer: string;
   role: Role;
   /** Our full JID (the Jingle initiator attribute). */
@@ -111,7 +116,8 @@ export interface CallDeps {
 export type CallEvents = {
   state: [state: CallState, info: CallInfo];
   media: [info: { codec: string; pair: SelectedPair; encryption: Encryption; srtpProfile?: string }];
-  ended: [info: CallInfo & { durationMs: number; text?: string }];
+  /** durationMs: answered to ended (0 if never answered); elapsedMs: started (the call command) to ended. */
+  ended: [info: CallInfo & { durationMs: number; elapsedMs: number; text?: string }];
   /** Hold and mute, by us (control commands) or by the peer (XEP-0167 session-info). */
   control: [type: "held" | "resumed" | "muted" | "unmuted", by: Actor];
   /** ICE path changes during the call: the pair went silent, a restart began (by us or the peer), a new pair carries media. */

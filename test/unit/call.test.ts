@@ -47,7 +47,7 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 }
 
-function setup(o: { role: "initiator" | "responder"; peer?: string; ack?: (j: Sent) => Promise<void> | void }) {
+function setup(o: { role: "initiator" | "responder"; peer?: string; ack?: (j: Sent) => Promise<void> | void; initiateTimeoutMs?: number }) {
   const { clock, tick } = manualClock();
   const sent: Sent[] = [];
   const jmi: { to: string; el: JmiElement }[] = [];
@@ -64,6 +64,7 @@ function setup(o: { role: "initiator" | "responder"; peer?: string; ack?: (j: Se
     jitterFrames: 1,
     ice: { addresses: ["127.0.0.1"], connectTimeoutMs: 10_000, relayOnly: false, servers: async () => ({}) },
     ringTimeoutMs: 60_000,
+    ...(o.initiateTimeoutMs !== undefined ? { initiateTimeoutMs: o.initiateTimeoutMs } : {}),
     clock,
     logger,
     send: async (j) => {
@@ -266,6 +267,70 @@ test("XEP-0353 callee: the caller's retract ends a ringing proposal; an answer e
   await b.call.handledElsewhere("proceed");
   assert.equal(b.call.state, "ended");
   assert.deepEqual(b.jmi.map((m) => m.el.action), ["ringing"], "nothing sent: another device of ours answered");
+});
+
+test("XEP-0353 callee: a retract after our proceed ends the call at once (the caller hung up first)", async () => {
+  const t = setup({ role: "responder" });
+  await t.call.proposed(true);
+  assert.equal(t.call.phase, "proceeded");
+  await t.call.jmiReceived({ action: "retract", id: "sid-1" }, "bob@example.org/tablet");
+  assert.equal(t.call.state, "connecting", "a retract from another device of the caller is not this device's");
+  await t.call.jmiReceived({ action: "retract", id: "sid-1" }, PEER);
+  assert.equal(t.call.state, "ended");
+  const ended = t.events.find((e) => e.kind === "ended")!.info as { reason: string; by: string; text: string };
+  assert.deepEqual([ended.reason, ended.by, ended.text], ["cancel", "peer", "the caller cancelled after we answered"]);
+  assert.deepEqual(t.jmi.map((m) => m.el.action), ["ringing", "proceed"], "nothing more is sent: the caller is gone");
+});
+
+test("XEP-0353 callee: no session-initiate soon after our proceed ends the call with a reject, not after the ring timeout", async () => {
+  const t = setup({ role: "responder", initiateTimeoutMs: 50 });
+  await t.call.proposed(true);
+  await new Promise((r) => setTimeout(r, 120));
+  await settle();
+  assert.equal(t.call.state, "ended");
+  const ended = t.events.find((e) => e.kind === "ended")!.info as { reason: string; by: string; text: string };
+  assert.deepEqual([ended.reason, ended.by], ["timeout", "local"]);
+  assert.match(ended.text, /no session-initiate from bob@example.org\/phone within 0.05 s of our proceed/);
+  assert.deepEqual(t.jmi.at(-1), { to: PEER, el: { action: "reject", id: "sid-1", reason: { condition: "timeout", text: ended.text } } });
+  // In time, the session-initiate stops the timer.
+  const u = setup({ role: "responder", initiateTimeoutMs: 80 });
+  await u.call.proposed(true);
+  await u.call.offer(remote("session-initiate", [content({ ufrag: "peerA" })], { initiator: PEER }), false);
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(u.call.state, "connecting");
+  await u.call.hangup();
+});
+
+test("XEP-0353 caller: the callee's device that proceeded rejects before the session is answered: ended at once", async () => {
+  const t = setup({ role: "initiator", peer: "bob@example.org" });
+  await t.call.propose();
+  await t.call.proceeded(PEER);
+  await t.call.jmiReceived({ action: "reject", id: "sid-1" }, "bob@example.org/tablet");
+  assert.equal(t.call.state, "outgoing", "another device's reject after the proceed is not the session's");
+  // Conversations sends its reject without a reason.
+  await t.call.jmiReceived({ action: "reject", id: "sid-1" }, PEER);
+  assert.equal(t.call.state, "ended");
+  const ended = t.events.find((e) => e.kind === "ended")!.info as { reason: string; by: string };
+  assert.deepEqual([ended.reason, ended.by], ["decline", "peer"]);
+});
+
+test("XEP-0353 §4: our proposal gives way with <tie-break/>; a migrated session is finished with <migrated/> before its terminate", async () => {
+  const t = setup({ role: "initiator", peer: "bob@example.org" });
+  await t.call.propose();
+  await t.call.giveWay();
+  assert.deepEqual(t.jmi.at(-1), { to: "bob@example.org", el: { action: "retract", id: "sid-1", reason: { condition: "expired", text: "Tie-Break" }, tieBreak: true } });
+  assert.equal((t.events.find((e) => e.kind === "ended")!.info as { by: string }).by, "local");
+
+  const u = setup({ role: "responder" });
+  await u.call.proposed(true);
+  await u.call.offer(remote("session-initiate", [content({ ufrag: "peerA" })], { initiator: PEER }), false);
+  assert.equal(u.call.answered, true);
+  const sentBefore = u.sent.length;
+  await u.call.migrate("sid-2", "continues as c2");
+  assert.deepEqual(u.jmi.at(-1), { to: "bob@example.org", el: { action: "finish", id: "sid-1", reason: { condition: "expired", text: "continues as c2" }, migratedTo: "sid-2" } });
+  assert.deepEqual(u.sent.slice(sentBefore).map((j) => `${j.action} ${j.reason?.condition}`), ["session-terminate expired"]);
+  const ended = u.events.find((e) => e.kind === "ended")!.info as { reason: string; by: string };
+  assert.deepEqual([ended.reason, ended.by], ["expired", "peer"]);
 });
 
 test("ICE restart by the peer: a new generation, our new credentials at once, the old generation's late candidates dropped", async () => {

@@ -11,7 +11,7 @@
 // commands are applied through one serial queue, so they never interleave
 // across awaits. The parts are made by the factories in `parts` (./parts.ts),
 // so tests give the call fakes instead of sockets.
-import type { CallInfo, CallState } from "../../control/protocol.js";
+import type { Actor, CallInfo, CallState } from "../../control/protocol.js";
 import type { Jingle, JingleContent, JmiElement, ReasonCondition } from "../../jingle/protocol/index.js";
 import type { Role } from "../../jingle/session-manager.js";
 import type { MediaStats } from "../../media/media-session.js";
@@ -27,9 +27,17 @@ import { TransportFailure } from "./media-transport.js";
 import type { OfferOptions } from "./negotiation.js";
 import { defaultCallParts, type CallDeps, type CallEvents, type CallParts } from "./parts.js";
 import { CallSecurity } from "./security.js";
-import { JingleSignalling, SignallingPhase, type LocalTransport } from "./signalling.js";
+import { JingleSignalling, SignallingPhase, type EndReason, type LocalTransport } from "./signalling.js";
 
 export type { CallDeps, CallEvents } from "./parts.js";
+
+/**
+ * After our proceed, the caller's session-initiate must come within this
+ * long (Conversations sends it after one XEP-0215 query and setting up its
+ * peer connection: a second or two); otherwise the call ends at once
+ * instead of after the ring timeout (the caller hung up, its retract lost).
+ */
+export const INITIATE_AFTER_PROCEED_MS = 10_000;
 
 export class Call extends TypedEmitter<CallEvents> {
   readonly #d: CallDeps;
@@ -44,6 +52,8 @@ export class Call extends TypedEmitter<CallEvents> {
   #endedAt: Date | undefined;
   #reason: string | undefined;
   #ringTimer: NodeJS.Timeout | undefined;
+  /** Our proceed is out; the caller's session-initiate is due (INITIATE_AFTER_PROCEED_MS). */
+  #initiateTimer: NodeJS.Timeout | undefined;
   readonly #security: CallSecurity;
 
   constructor(deps: CallDeps) {
@@ -82,7 +92,8 @@ export class Call extends TypedEmitter<CallEvents> {
     });
     this.#media.on("dtmf", (digit, durationMs) => this.emit("dtmf", digit, durationMs));
     this.#media.on("file", (...args) => this.emit("file", ...args));
-    this.#media.on("deviceFailed", () => void this.hangup("media-error").catch(() => undefined));
+    // failed-application, not media-error: Conversations shows media-error as a connectivity error (docs/interop.md).
+    this.#media.on("deviceFailed", () => void this.hangup("failed-application").catch(() => undefined));
     this.#ice = new IceSession({
       role: deps.role,
       config: deps.ice,
@@ -94,7 +105,7 @@ export class Call extends TypedEmitter<CallEvents> {
       onData: (d) => this.#media.receive(d),
       on: {
         connected: () => this.#maybeStartMedia(),
-        failed: (reason) => this.#end("connectivity-error", { send: true, text: `ICE failed: ${reason}` }),
+        failed: (reason) => this.#end("connectivity-error", { send: true, by: "local", text: `ICE failed: ${reason}` }),
         event: (info) => this.emit("ice", info),
       },
     });
@@ -123,6 +134,10 @@ export class Call extends TypedEmitter<CallEvents> {
   /** The call began as a XEP-0353 proposal. */
   get proposal(): boolean {
     return this.#signal.proposal;
+  }
+  /** Answered by either side (proceed or session-accept, sent or received). */
+  get answered(): boolean {
+    return this.#answeredAt !== undefined;
   }
   get recordingPath(): string | undefined {
     return this.#media.recordingPath;
@@ -181,7 +196,7 @@ export class Call extends TypedEmitter<CallEvents> {
       try {
         await this.#signal.initiate(this.#local());
       } catch (err) {
-        await this.#end("general-error", { send: false, text: errorMessage(err) });
+        await this.#end("general-error", { send: false, by: "local", text: errorMessage(err) });
         throw new CallError("peer-unavailable", `${this.peer} did not accept the session: ${errorMessage(err)}`);
       }
       if (!this.#answeredAt && !this.#signal.proposal) this.#armRingTimer();
@@ -205,9 +220,34 @@ export class Call extends TypedEmitter<CallEvents> {
   jmiReceived(el: JmiElement, from: string): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#state === "ended") return;
-      const what = this.#signal.jmiReceived(el, from);
+      const what = this.#signal.jmiReceived(el, from, this.#d.role === "initiator" && this.#answeredAt !== undefined);
       if (what === "ringing" && this.#state === "outgoing") this.#setState("ringing");
-      else if (what && what !== "ringing") await this.#end(what.condition, { send: false, ...(what.text ? { text: what.text } : {}) });
+      else if (what && what !== "ringing") await this.#end(what.condition, { send: false, by: "peer", ...(what.text ? { text: what.text } : {}) });
+    });
+  }
+
+  /**
+   * Tie-break lost (XEP-0353 §4.1): the peer proposed to us at the same time
+   * with the lower id; our proposal is retracted with <tie-break/> and reason
+   * expired, and the peer's goes on.
+   */
+  giveWay(): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      await this.#end("expired", { send: true, by: "local", text: "Tie-Break", tieBreak: true });
+    });
+  }
+
+  /**
+   * The peer proposed a new session while this one is answered: it continues
+   * there (XEP-0353 §4.2: a device switch, a restart after a crash). This one
+   * is finished with reason expired and <migrated to=newSid/>, and its
+   * Jingle session terminated, so that a device still in it stops too.
+   */
+  migrate(newSid: string, text: string): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      await this.#end("expired", { send: true, by: "peer", text, migratedTo: newSid });
     });
   }
 
@@ -223,6 +263,7 @@ export class Call extends TypedEmitter<CallEvents> {
       if (this.#state !== "incoming" || !this.#signal.proposal || this.#signal.phase === SignallingPhase.Session) return;
       await this.#end(action === "proceed" ? "cancel" : "decline", {
         send: false,
+        by: "local",
         text: action === "proceed" ? "answered on another device" : "declined on another device",
       });
     });
@@ -244,13 +285,13 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.#queue.run(async () => {
       const offer = this.#signal.takeOffer(jingle);
       if (!offer.ok) {
-        await this.#end(offer.condition, { send: true, text: offer.text });
+        await this.#end(offer.condition, { send: true, by: "local", text: offer.text });
         return;
       }
       this.#takeTransport(offer.content);
       const refused = this.#security.decide();
       if (refused) {
-        await this.#end("security-error", { send: true, text: refused });
+        await this.#end("security-error", { send: true, by: "local", text: refused });
         return;
       }
       if (offer.proceeded) {
@@ -284,9 +325,8 @@ export class Call extends TypedEmitter<CallEvents> {
       this.#setState("connecting");
       await this.#signal.proceed();
       // Our other devices learn of it from the server's carbon of this
-      // proceed (XEP-0280); without a session-initiate within the ring
-      // timeout the call ends.
-      this.#armRingTimer();
+      // proceed (XEP-0280). The caller's session-initiate follows at once.
+      this.#armInitiateTimer();
       return;
     }
     await this.#acceptSession();
@@ -294,6 +334,7 @@ export class Call extends TypedEmitter<CallEvents> {
 
   async #acceptSession(): Promise<void> {
     clearTimeout(this.#ringTimer);
+    clearTimeout(this.#initiateTimer);
     this.#prepareMedia();
     if (!this.#media.prepared) return; // media setup failed: the call is ending with media-error
     await this.#ice.start();
@@ -310,7 +351,7 @@ export class Call extends TypedEmitter<CallEvents> {
       if (this.#d.role !== "responder" || this.#state !== "incoming") {
         throw new CallError("invalid-state", `call ${this.#d.id} is ${this.#state}; only an incoming ringing call can be rejected`);
       }
-      await this.#end(reason, { send: true });
+      await this.#end(reason, { send: true, by: "local" });
     });
   }
 
@@ -320,7 +361,7 @@ export class Call extends TypedEmitter<CallEvents> {
       if (this.#state === "ended") return;
       // An outgoing call not yet answered is cancelled rather than ended successfully.
       const r = reason === "success" && !this.#answeredAt && this.#d.role === "initiator" ? "cancel" : reason;
-      await this.#end(r, { send: true });
+      await this.#end(r, { send: true, by: "local" });
     });
   }
 
@@ -332,7 +373,7 @@ export class Call extends TypedEmitter<CallEvents> {
   peerGone(): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#state === "ended") return;
-      await this.#end("gone", { send: false, text: "the peer went offline" });
+      await this.#end("gone", { send: false, by: "peer", text: "the peer went offline" });
     });
   }
 
@@ -366,7 +407,7 @@ export class Call extends TypedEmitter<CallEvents> {
           }
           return;
         case "session-terminate":
-          await this.#end(jingle.reason?.condition ?? "success", { send: false, ...(jingle.reason?.text ? { text: jingle.reason.text } : {}) });
+          await this.#end(jingle.reason?.condition ?? "success", { send: false, by: "peer", ...(jingle.reason?.text ? { text: jingle.reason.text } : {}) });
           return;
         default:
           this.#log.info({ action: jingle.action }, "ignoring unsupported action");
@@ -377,7 +418,7 @@ export class Call extends TypedEmitter<CallEvents> {
   async #onAccept(jingle: Jingle): Promise<void> {
     const content = this.#signal.takeAnswer(jingle);
     if (!content) {
-      await this.#end("failed-application", { send: true, text: "session-accept without a usable codec" });
+      await this.#end("failed-application", { send: true, by: "local", text: "session-accept without a usable codec" });
       return;
     }
     clearTimeout(this.#ringTimer);
@@ -387,7 +428,7 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#takeTransport(content);
     const refused = this.#security.decide();
     if (refused) {
-      await this.#end("security-error", { send: true, text: refused });
+      await this.#end("security-error", { send: true, by: "local", text: refused });
       return;
     }
     this.#connectTransport();
@@ -416,7 +457,7 @@ export class Call extends TypedEmitter<CallEvents> {
       this.#media.prepare(negotiated, this.#signal.rtcpMux);
     } catch (err) {
       this.#log.warn({ err: errorMessage(err) }, "media setup failed");
-      void this.#queue.run(() => this.#end("media-error", { send: true, text: errorMessage(err) }));
+      void this.#queue.run(() => this.#end("failed-application", { send: true, by: "local", text: `media: ${errorMessage(err)}` }));
     }
   }
 
@@ -444,7 +485,7 @@ export class Call extends TypedEmitter<CallEvents> {
         }),
       (err: unknown) => {
         const condition = err instanceof TransportFailure ? err.condition : "failed-transport";
-        return this.#queue.run(() => this.#end(condition, { send: true, text: errorMessage(err) }));
+        return this.#queue.run(() => this.#end(condition, { send: true, by: "local", text: errorMessage(err) }));
       },
     );
   }
@@ -455,6 +496,18 @@ export class Call extends TypedEmitter<CallEvents> {
   #armRingTimer(): void {
     clearTimeout(this.#ringTimer);
     this.#ringTimer = setTimeout(() => void this.hangup("timeout").catch(() => undefined), this.#d.ringTimeoutMs);
+  }
+
+  /** No session-initiate came within INITIATE_AFTER_PROCEED_MS of our proceed: the call ends (the caller is told with a reject). */
+  #armInitiateTimer(): void {
+    const ms = this.#d.initiateTimeoutMs ?? INITIATE_AFTER_PROCEED_MS;
+    clearTimeout(this.#initiateTimer);
+    this.#initiateTimer = setTimeout(() => {
+      void this.#queue.run(async () => {
+        if (this.#state === "ended" || this.#signal.phase !== SignallingPhase.Proceeded) return;
+        await this.#end("timeout", { send: true, by: "local", text: `no session-initiate from ${this.peer} within ${ms / 1000} s of our proceed` });
+      });
+    }, ms);
   }
 
   #requireAnswered(command: string): void {
@@ -527,19 +580,27 @@ export class Call extends TypedEmitter<CallEvents> {
 
   // ------------------------------------------------------------ end
 
-  async #end(reason: ReasonCondition, opts: { send: boolean; text?: string }): Promise<void> {
+  /**
+   * Ends the call: `by` says whose doing it is (the peer's message or
+   * silence, or ours: a command, a timer, a failure here); `send` whether the
+   * peer is told (signalling.ts end(): retract, reject, or session-terminate
+   * and finish).
+   */
+  async #end(reason: ReasonCondition, opts: { send: boolean; by: Actor } & Omit<EndReason, "condition">): Promise<void> {
     if (this.#state === "ended") return;
     clearTimeout(this.#ringTimer);
+    clearTimeout(this.#initiateTimer);
     this.#ice.stopTimers();
     const wasState = this.#state;
     this.#state = "ended";
     this.#reason = reason;
     this.#endedAt = new Date();
-    this.#log.info({ reason, text: opts.text, from: wasState }, "call ended");
-    if (opts.send) await this.#signal.end({ condition: reason, ...(opts.text ? { text: opts.text } : {}) });
+    this.#log.info({ reason, text: opts.text, by: opts.by, from: wasState }, "call ended");
+    const { send, by, ...extras } = opts;
+    if (send) await this.#signal.end({ condition: reason, ...extras });
     await this.#media.stop();
     await this.#ice.close();
     const durationMs = this.#answeredAt ? this.#endedAt.getTime() - this.#answeredAt.getTime() : 0;
-    this.emit("ended", { ...this.info(), durationMs, ...(opts.text ? { text: opts.text } : {}) });
+    this.emit("ended", { ...this.info(), durationMs, by, ...(opts.text ? { text: opts.text } : {}) });
   }
 }

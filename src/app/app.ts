@@ -22,7 +22,7 @@ import { HostAddresses } from "../ice/host-addresses.js";
 import { mergeIceServers } from "../ice/ice-servers.js";
 import type { IceServers } from "../ice/ice-agent.js";
 import { decideProposal, directDevice, routeJmiMessage, type ProposalContext } from "../jingle/message-initiation.js";
-import { NS_JINGLE, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
+import { JINGLE_IQ_ERRORS, NS_JINGLE, buildJingleIqError, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
 import { codecIds, warmUpCodecs } from "../media/codecs/index.js";
@@ -41,6 +41,7 @@ import { PresenceBook } from "../xmpp/presence-book.js";
 import { buildReceipt, receiptRequested } from "../xmpp/receipts.js";
 import { Roster } from "../xmpp/roster.js";
 import { Call } from "./call/call.js";
+import { JingleRefusal } from "./call/signalling.js";
 import { CallBook } from "./call-book.js";
 import { publishCallEvents, publishStatsEvery } from "./call-events.js";
 import { addressSelection, callSettings, resolveCodecs } from "./call-settings.js";
@@ -328,6 +329,13 @@ export class App {
       void this.#xmpp.sendIqError(iq, "cancel", "service-unavailable").catch(() => undefined);
       return;
     }
+    const refusal = res.ok && !res.isNew ? this.#calls.bySid(res.session.sid)?.refusal(res.jingle) : undefined;
+    if (refusal) {
+      // The call's own answer to this action (an ICE restart that lost a glare); the action goes no further.
+      this.#log.info({ from: iq.attrs.from, sid: el.attrs.sid, action: el.attrs.action, refusal }, "jingle action refused by the call");
+      void this.#xmpp.send(buildJingleIqError(iq, JINGLE_IQ_ERRORS[refusal])).catch(() => undefined);
+      return;
+    }
     void this.#xmpp.send(res.reply).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "reply"));
     if (!res.ok) {
       this.#log.warn({ from: iq.attrs.from, error: res.error }, "jingle request refused");
@@ -361,8 +369,9 @@ export class App {
     } catch (err) {
       // A stanza error (e.g. service-unavailable for an offline JID): name the
       // condition and any Jingle condition (unknown-session, out-of-order, ...).
-      const app = (err as { application?: Element }).application;
-      throw new Error(app ? `${errorMessage(err)} (${app.name})` : errorMessage(err));
+      const { application: app, condition } = err as { application?: Element; condition?: string };
+      const message = app ? `${errorMessage(err)} (${app.name})` : errorMessage(err);
+      throw condition ? new JingleRefusal(message, condition, app?.name) : new Error(message);
     }
   }
 

@@ -387,6 +387,16 @@ export class Call extends TypedEmitter<CallEvents> {
 
   // ------------------------------------------------------------ remote actions
 
+  /**
+   * The Jingle error to acknowledge this action with instead of a result,
+   * decided on arrival: an ICE restart of the peer's that crossed ours while
+   * we initiated the session is refused with tie-break (./ice-restart.ts).
+   */
+  refusal(jingle: Jingle): "tie-break" | undefined {
+    if (jingle.action !== "transport-info" || this.#state === "ended") return undefined;
+    return jingle.contents.some((c) => this.#ice.meaning(c) === "tie-break") ? "tie-break" : undefined;
+  }
+
   remote(jingle: Jingle): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#state === "ended") return;

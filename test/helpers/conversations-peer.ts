@@ -157,6 +157,8 @@ export class PeerSession {
   remotePwd: string | undefined;
   remoteFingerprint: { hash: string; value: string; setup?: string } | undefined;
   backlog: IceCandidate[] = [];
+  /** Remote candidates handed to the ICE agent. */
+  remoteCandidates = 0;
   /** Our candidates go out only once the initiate/accept (or a restart offer) went. */
   readyToSend = false;
   heldCandidates: IceCandidate[] = [];
@@ -181,6 +183,15 @@ export class PeerSession {
 
   get terminated(): boolean {
     return this.state === "terminated";
+  }
+
+  /** One line for a failure message. */
+  summary(): string {
+    return JSON.stringify({
+      sid: this.sid, state: this.state, with: this.with, generations: this.connectedGenerations, ice: this.agent?.state,
+      remoteCandidates: this.remoteCandidates, backlog: this.backlog.length, dtls: this.dtlsRole, mediaStarted: this.mediaStarted,
+      rtp: { in: this.rtpReceived.length, out: this.rtpSent }, reason: this.reason,
+    });
   }
 
   /** RTP received since `since` (performance.now()). */
@@ -227,7 +238,20 @@ export class ConversationsPeer {
     p.#certificate = await createCertificate("Conversations");
     p.xmpp.on("message", (m) => void p.#onMessage(m).catch((err: unknown) => p.#log.warn({ err }, "peer message")));
     p.xmpp.onIqSet(NS_JINGLE, "jingle", (iq) => p.#onJingle(iq));
+    // Online, and the server has our initial presence (it echoes it to us): until then a
+    // message to the bare JID would not count this device among the recipients.
+    const announced = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("peer: no presence echo in 10 s")), 10_000);
+      const onPresence = (pr: Element) => {
+        if (pr.attrs.from !== p.xmpp.jid || pr.attrs.type) return;
+        clearTimeout(timer);
+        p.xmpp.off("presence", onPresence);
+        resolve();
+      };
+      p.xmpp.on("presence", onPresence);
+    });
     await p.xmpp.start();
+    await announced;
     return p;
   }
 
@@ -573,8 +597,8 @@ export class ConversationsPeer {
     }
     if (s.state !== "session-accepted") {
       // "received transport-info prematurely. adding to backlog"
-      await this.xmpp.sendIqResult(iq);
       s.backlog.push(...t.candidates);
+      await this.xmpp.sendIqResult(iq);
       return;
     }
     const restart = t.ufrag !== undefined && t.pwd !== undefined && t.ufrag !== s.remoteUfrag;
@@ -674,6 +698,7 @@ export class ConversationsPeer {
   async #addRemote(s: PeerSession, c: IceCandidate): Promise<void> {
     const cable = this.#o.cable;
     const cand = cable ? { ...c, ip: "127.0.0.1", port: await cable.standIn(c.ip, c.port) } : c;
+    s.remoteCandidates++;
     await s.agent?.addRemoteCandidate(cand);
   }
 
@@ -715,6 +740,8 @@ export class ConversationsPeer {
   async #sendAccept(s: PeerSession): Promise<void> {
     const agent = this.#makeAgent(s);
     if (s.remoteUfrag && s.remotePwd) agent.setRemoteParameters(s.remoteUfrag, s.remotePwd);
+    // From here on the other side's candidates go to the agent, not the backlog.
+    s.state = "session-accepted";
     await this.#applyBacklog(s);
     const { ufrag, pwd } = agent.localParameters;
     const codec = s.pendingCodec ?? AUDIO_OFFER[0]!;
@@ -727,7 +754,6 @@ export class ConversationsPeer {
       description: { media: m, payloadTypes: m === "audio" ? [codec] : VIDEO_OFFER, rtcpMux: true, headerExtensions: [] },
       transport: { ufrag, pwd, candidates: [], fingerprint: fp },
     }));
-    s.state = "session-accepted";
     this.#startEncoder(s, codec);
     await this.xmpp.send(this.#jingleIq(s, { action: "session-accept", responder: this.jid, contents }));
     s.readyToSend = true;

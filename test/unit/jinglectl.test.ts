@@ -77,6 +77,7 @@ beforeEach(async () => {
               type: "ended",
               peer: script.peer,
               reason: script.reason,
+              by: script.reason === "success" ? "local" : "peer",
               durationMs: script.reason === "success" ? 12_345 : 0,
             }),
           );
@@ -270,7 +271,7 @@ test("call --wait follows the call and exits 0 when it ends with success", async
 test("call --wait exits 2 when the call ends otherwise (decline)", async () => {
   const r = await run(["call", "carol@localhost", "--wait"]);
   assert.equal(r.code, 2);
-  assert.equal(r.out.lines.at(-1), "call c1 ended with carol@localhost/phone: decline after 0.0 s");
+  assert.equal(r.out.lines.at(-1), "call c1 ended with carol@localhost/phone: decline by the peer after 0.0 s");
 });
 
 test("call --wait --json prints the result, then that call's events as JSON lines", async () => {

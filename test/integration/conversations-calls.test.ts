@@ -235,14 +235,14 @@ describe("calls with peers that signal as Conversations does", { timeout: 300_00
       const ended = await door.waitForEvent(callEvent(mark2, "ended", ring.callId), 10_000, "the old call ends");
       assert.deepEqual([ended.reason, ended.by], ["expired", "peer"]);
       await phone.until(() => phone.sessions.get(oldSid)!.terminated, "the phone's session is terminated");
-      assert.equal(phone.sessions.get(oldSid)!.reason, "expired");
+      assert.equal(phone.sessions.get(oldSid)!.reason, "success", "the phone's call ends as ended, not as a connectivity error");
       const proceed = await tablet.waitJmi("proceed", newSid, 10_000, tabletMark);
       assert.equal(proceed.stanza.attrs.from, door.jid);
       const active = await door.waitForEvent(callEvent(mark2, "active"), 15_000, "the call with the tablet");
       const calls = await doorCalls();
       assert.deepEqual(calls.map((c) => [c.sid, c.state, c.peer]), [[newSid, "active", tablet.jid]]);
       await audioBothWays(tablet, tablet.sessions.get(newSid)!, String(active.callId));
-      t.diagnostic(`${oldSid} -> ${newSid}: finish with <migrated/>, terminate to the phone, proceed to the tablet; ${ended.text}`);
+      t.diagnostic(`${oldSid} -> ${newSid}: finish (expired, <migrated/>), session-terminate (success) to the phone, proceed to the tablet; ${ended.text}`);
       await door.control.request("hangup", { callId: active.callId });
     } finally {
       await stop(phone, tablet);

@@ -329,7 +329,7 @@ test("XEP-0353 §4: our proposal gives way with <tie-break/>; a migrated session
   const sentBefore = u.sent.length;
   await u.call.migrate("sid-2", "continues as c2");
   assert.deepEqual(u.jmi.at(-1), { to: "bob@example.org", el: { action: "finish", id: "sid-1", reason: { condition: "expired", text: "continues as c2" }, migratedTo: "sid-2" } });
-  assert.deepEqual(u.sent.slice(sentBefore).map((j) => `${j.action} ${j.reason?.condition}`), ["session-terminate expired"]);
+  assert.deepEqual(u.sent.slice(sentBefore).map((j) => `${j.action} ${j.reason?.condition}`), ["session-terminate success"]);
   const ended = u.events.find((e) => e.kind === "ended")!.info as { reason: string; by: string };
   assert.deepEqual([ended.reason, ended.by], ["expired", "peer"]);
 });

@@ -281,7 +281,8 @@ export class JingleSignalling {
    * time for the acknowledgement: a peer that vanished never sends one), and
    * one begun by a proposal is finished (XEP-0353 §3.7: call logs on every
    * device). A migrated session is finished first (§4.2: the finish names
-   * the new session, and the proceed for that follows at once).
+   * the new session, and the proceed for that follows at once); its Jingle
+   * session ends with success, so that a device still in it stops too.
    */
   async end(reason: EndReason): Promise<void> {
     const { tieBreak, migratedTo, ...jingleReason } = reason;
@@ -296,8 +297,11 @@ export class JingleSignalling {
     if (this.#phase !== SignallingPhase.Session) return;
     const finish = () => this.#o.sendJmi(bareJid(this.#peer), { action: "finish", id: this.#o.sid, reason: jingleReason, ...(migratedTo ? { migratedTo } : {}) }).catch(() => undefined);
     if (migratedTo) await finish();
+    // A migrated session's device gets success: the call goes on elsewhere (Conversations shows any
+    // other condition but decline, busy, cancel and timeout as a connectivity error).
+    const terminateReason = migratedTo ? { ...jingleReason, condition: "success" as const } : jingleReason;
     const terminated = this.#o
-      .send({ action: "session-terminate", contents: [], reason: jingleReason })
+      .send({ action: "session-terminate", contents: [], reason: terminateReason })
       .catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, "session-terminate not acknowledged"));
     await Promise.race([terminated, new Promise((r) => setTimeout(r, TERMINATE_ACK_WAIT_MS).unref?.())]);
     if (this.#proposal && !migratedTo) await finish();

@@ -55,7 +55,6 @@ import { checkRuntime } from "./runtime-checks.js";
 export { VERSION } from "../version.js";
 import { VERSION } from "../version.js";
 
-
 const newSid = (): string => randomBytes(12).toString("base64url");
 const newStanzaId = (): string => randomBytes(8).toString("hex");
 

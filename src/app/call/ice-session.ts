@@ -203,7 +203,8 @@ export class IceSession {
       case "stale":
         return false;
       case "tie-break":
-        // The acknowledgement (a tie-break error) was sent on arrival; this only lands here if our restart began meanwhile.
+        // Refused on arrival (App sends the tie-break error and drops it), so this lands here only when it was
+        // acknowledged before our own restart began: ours stands, and the peer, the responder, drops its own for it.
         this.#log.info({ ufrag: t?.ufrag }, "the peer's ICE restart crossed ours: ours stands (we initiated the session)");
         return false;
       case "answer":

@@ -21,9 +21,9 @@ import { createEventBus, type EventBus } from "../control/event-bus.js";
 import { HostAddresses } from "../ice/host-addresses.js";
 import { mergeIceServers } from "../ice/ice-servers.js";
 import type { IceServers } from "../ice/ice-agent.js";
-import { decideProposal, directDevice, routeJmiMessage, type JmiContext } from "../jingle/message-initiation.js";
-import { proposalBounce, proposeStanzaId } from "../jingle/proposal-bounce.js";
-import { NS_JINGLE, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
+import { decideProposal, directDevice, routeJmiMessage, type ProposalContext } from "../jingle/message-initiation.js";
+import { proposalBounce } from "../jingle/proposal-bounce.js";
+import { JINGLE_IQ_ERRORS, NS_JINGLE, buildJingleIqError, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
 import { codecIds, warmUpCodecs } from "../media/codecs/index.js";
@@ -39,8 +39,10 @@ import { XmppConnection } from "../xmpp/connection.js";
 import { DiscoCache } from "../xmpp/disco-cache.js";
 import { ExternalServices, buildServicesQuery } from "../xmpp/extdisco.js";
 import { PresenceBook } from "../xmpp/presence-book.js";
+import { buildReceipt, receiptRequested } from "../xmpp/receipts.js";
 import { Roster } from "../xmpp/roster.js";
 import { By, Call } from "./call/call.js";
+import { JingleRefusal } from "./call/signalling.js";
 import { CallBook } from "./call-book.js";
 import { publishCallEvents, publishStatsEvery } from "./call-events.js";
 import { addressSelection, callSettings, resolveCodecs } from "./call-settings.js";
@@ -53,9 +55,6 @@ import { checkRuntime } from "./runtime-checks.js";
 
 export { VERSION } from "../version.js";
 import { VERSION } from "../version.js";
-
-/** What XEP-0353 routing asks of our calls (jingle/message-initiation.ts). */
-type JmiRouting = JmiContext & { ownProposalTo(bare: string): Call | undefined };
 
 const newSid = (): string => randomBytes(12).toString("base64url");
 const newStanzaId = (): string => randomBytes(8).toString("hex");
@@ -367,6 +366,13 @@ export class App {
       void this.#xmpp.sendIqError(iq, "cancel", "service-unavailable").catch(() => undefined);
       return;
     }
+    const refusal = res.ok && !res.isNew ? this.#calls.bySid(res.session.sid)?.refusal(res.jingle) : undefined;
+    if (refusal) {
+      // The call's own answer to this action (an ICE restart that lost a glare); the action goes no further.
+      this.#log.info({ from: iq.attrs.from, sid: el.attrs.sid, action: el.attrs.action, refusal }, "jingle action refused by the call");
+      void this.#xmpp.send(buildJingleIqError(iq, JINGLE_IQ_ERRORS[refusal])).catch(() => undefined);
+      return;
+    }
     void this.#xmpp.send(res.reply).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "reply"));
     if (!res.ok) {
       // A request for a session that has just ended (our terminate crossed the peer's accept or info) is no news.
@@ -414,20 +420,29 @@ export class App {
     } catch (err) {
       // A stanza error (e.g. service-unavailable for an offline JID): name the
       // condition and any Jingle condition (unknown-session, out-of-order, ...).
-      const app = (err as { application?: Element }).application;
-      throw new Error(app ? `${errorMessage(err)} (${app.name})` : errorMessage(err));
+      const { application: app, condition } = err as { application?: Element; condition?: string };
+      const message = app ? `${errorMessage(err)} (${app.name})` : errorMessage(err);
+      throw condition ? new JingleRefusal(message, condition, app?.name) : new Error(message);
     }
   }
 
   // ------------------------------------------------------------ XEP-0353
 
-  #jmiContext(): JmiRouting {
-    return { self: bareJid(this.#self), call: (sid) => this.#calls.bySid(sid), ownProposalTo: (bare) => this.#calls.ownProposalTo(bare) };
+  /** What XEP-0353 routing and the proposal rules ask of our calls (jingle/message-initiation.ts). */
+  #jmiContext(): ProposalContext {
+    return {
+      self: bareJid(this.#self),
+      fullJid: this.#self,
+      call: (sid) => this.#calls.bySid(sid),
+      ownProposalTo: (bare) => this.#calls.ownProposalTo(bare),
+      answeredCallWith: (bare) => this.#calls.answeredCallWith(bare),
+      audioOnlyForVideo: this.#cfg.calls.videoProposals === "audio-only",
+    };
   }
 
   #sendJmi(to: string, el: JmiElement): Promise<void> {
-    // A proposal's id names its session, so that a bounce without the payload is recognised (jingle/proposal-bounce.ts).
-    return this.#xmpp.send(buildJmiMessage(to, el, el.action === "propose" ? proposeStanzaId(el.id) : newStanzaId()));
+    // A proposal's message id names its session (buildJmiMessage), so that a bounce without the payload is recognised (jingle/proposal-bounce.ts).
+    return this.#xmpp.send(buildJmiMessage(to, el, newStanzaId()));
   }
 
   #onMessage(stanza: Element): void {
@@ -453,7 +468,11 @@ export class App {
         void this.#calls.bySid(r.sid)?.handledElsewhere(r.action);
         return;
       case "proposal":
-        if (this.#cfg.calls.jingleMessage) this.#onProposal(r.el, r.from, ctx);
+        if (this.#cfg.calls.jingleMessage) this.#onProposal(r.el, r.from, r.message, ctx);
+        return;
+      case "delivered":
+        // Conversations up to 2.12 says it got our proposal only with this receipt (no <ringing/>).
+        void this.#calls.bySid(r.sid)?.jmiReceived({ action: "ringing", id: r.sid }, r.from);
         return;
       case "unknown-call":
         // Usually the peer's finish or retract for a call that already ended here: nothing to note.
@@ -474,24 +493,37 @@ export class App {
     }
   }
 
-  #onProposal(el: JmiElement, from: string, ctx: JmiRouting): void {
+  #onProposal(el: JmiElement, from: string, message: Element, ctx: ProposalContext): void {
     const d = decideProposal(el, from, ctx);
-    if (d.kind === "duplicate") return;
-    if (d.kind === "reject") {
-      void this.#sendJmi(from, { action: "reject", id: el.id, reason: { condition: d.reason }, ...(d.tieBreak ? { tieBreak: true } : {}) });
-      return;
+    switch (d.kind) {
+      case "duplicate":
+        return;
+      case "refuse":
+        // Nothing goes back: a device of our account that does this media answers it.
+        this.#log.info({ peer: from, id: el.id, media: d.media }, "proposal for media we do not support left to other devices");
+        this.#events.publish("refused", { peer: from, reason: d.reason });
+        return;
+      case "reject":
+        // XEP-0353 §4.1: we hold the lower id; the peer retracts this one and proceeds ours.
+        void this.#sendJmi(from, { action: "reject", id: el.id, reason: { condition: d.reason, text: "Tie-Break" }, tieBreak: true });
+        return;
     }
-    // Tie-break lost: our own proposal gives way; the peer wanted us as much as we wanted them, whatever the policy says.
-    if (d.crossing) void this.#calls.bySid(d.crossing)?.hangup("expired", "tie-break").catch(() => undefined);
-    const admission = d.crossing ? undefined : this.#admit(from);
+    // Tie-break lost, or a continuation: the peer wants this call as much as we do, whatever the policy says.
+    const wanted = d.crossing !== undefined || d.migrate !== undefined;
+    const admission = wanted ? undefined : this.#admit(from);
     if (admission?.action === "refuse") return; // no answer at all: a stranger learns nothing
     if (admission?.action === "busy") {
       void this.#sendJmi(from, { action: "reject", id: el.id, reason: { condition: "busy" } });
       return;
     }
+    if (d.crossing) void this.#calls.bySid(d.crossing)?.giveWay().catch(() => undefined);
     const call = this.#newCall({ sid: el.id, peer: from, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
+    if (d.migrate) void this.#calls.bySid(d.migrate)?.migrate(el.id, `the peer continues in call ${call.id} (XEP-0353 session ${el.id})`).catch(() => undefined);
     this.#events.publish("call", { callId: call.id, type: "incoming", peer: from });
-    void call.proposed(this.#answerNow(call, admission) || d.crossing !== undefined).catch((err: unknown) => this.#callFailed(call, "propose", err));
+    // XEP-0184: the caller learns the proposal reached a device that rings (older Conversations waits for this).
+    const receiptId = receiptRequested(message);
+    if (receiptId) void this.#xmpp.send(buildReceipt(from, receiptId, message.attrs.type ?? "chat", newStanzaId())).catch(() => undefined);
+    void call.proposed(this.#answerNow(call, admission) || wanted).catch((err: unknown) => this.#callFailed(call, "propose", err));
   }
 
   // ------------------------------------------------------------ calls

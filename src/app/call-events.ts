@@ -32,6 +32,7 @@ export function publishCallEvents(call: Call, events: EventBus, onEnded: () => v
       callId,
       type: "ended",
       peer: info.peer,
+      by: info.by,
       ...(info.reason !== undefined ? { reason: info.reason } : {}),
       durationMs: info.durationMs,
       elapsedMs: info.elapsedMs,

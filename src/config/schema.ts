@@ -189,6 +189,14 @@ export const configSchema = z.strictObject({
       ringTimeoutSec: z.number().int().min(1).max(600).default(60),
       /** XEP-0353 Jingle Message Initiation: advertise it and take proposals. Off mimics a pre-JMI client. */
       jingleMessage: z.boolean().default(true),
+      /**
+       * A proposal of audio and video: "ignore" it (no ringing, no answer: a
+       * device of the account that does video takes it; a `refused` event
+       * says so), or ring and answer it with audio alone ("audio-only"), for
+       * callers that accept that (Conversations does not: it ends such a call
+       * with security-error).
+       */
+      videoProposals: z.enum(["ignore", "audio-only"]).default("ignore"),
     })
     .prefault({}),
   log: z

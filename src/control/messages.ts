@@ -69,7 +69,7 @@ export const EventName = {
 } as const;
 export type EventName = (typeof EventName)[keyof typeof EventName];
 
-export const RefusedReason = { NotAllowed: "not-allowed", Busy: "busy" } as const;
+export const RefusedReason = { NotAllowed: "not-allowed", Busy: "busy", UnsupportedMedia: "unsupported-media" } as const;
 export type RefusedReason = (typeof RefusedReason)[keyof typeof RefusedReason];
 
 /** What an `ice` event says about a call's ICE path. */

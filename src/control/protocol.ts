@@ -169,14 +169,17 @@
  *     call     {callId, type, peer, ...}; type is one of
  *                outgoing, incoming, ringing, connecting, active,
  *                held, resumed, muted, unmuted   (+ by: "local"|"peer"),
- *                ended   (+ reason: XEP-0166 reason, text?: the peer's
- *                         explanation or ours (e.g. why nobody could be
+ *                ended   (+ reason: XEP-0166 reason, by: "local"|"peer" (whose
+ *                         doing: the peer's message or silence, or ours), text?: the
+ *                         peer's explanation or ours (e.g. why nobody could be
  *                         reached), durationMs: answered to ended, 0 if never
  *                         answered, elapsedMs: from the call command (or the
  *                         incoming call) to ended, stats?)
  *              codec? once known
- *     refused  {peer, reason: "not-allowed"|"busy"}
- *              an incoming call the policy (calls.*) turned away; no call was created
+ *     refused  {peer, reason: "not-allowed"|"busy"|"unsupported-media"}
+ *              an incoming call the policy (calls.*) turned away, or a XEP-0353
+ *              proposal of media we do not serve (video: calls.videoProposals),
+ *              left unanswered for the account's other devices; no call was created
  *     media    {callId, codec, localCandidate, remoteCandidate, pairType, encryption, srtpProfile?}
  *              candidates are {type: "host"|"srflx"|"prflx"|"relay", ip, port,
  *              protocol?: "udp"|"tcp" (udp when absent)}; pairType "direct"

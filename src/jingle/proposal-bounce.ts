@@ -8,19 +8,19 @@
 // an account that does not exist with <service-unavailable/> and nothing
 // else, and one to an unknown domain with <remote-server-not-found/> (or,
 // without server-to-server, <not-allowed/>). So a proposal's message id names
-// its session (proposeStanzaId: Conversations uses the same "jm-propose-"
-// ids), and a bounce is recognised by that id, from the JID proposed to or
+// its session (protocol/xep0353.ts builds it: Conversations uses the same
+// "jm-propose-" ids), and a bounce is recognised by that id, from the JID proposed to or
 // its domain only.
 import type { Element } from "ltx";
 import { bareJid, domainOf, sameAddress, sameBareJid } from "../util/jid.js";
 import type { JmiContext } from "./message-initiation.js";
+import { PROPOSE_MESSAGE_ID_PREFIX } from "./protocol/index.js";
 
-const PROPOSE_ID_PREFIX = "jm-propose-";
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 /** The message id of the proposal for session `sid`. */
 export function proposeStanzaId(sid: string): string {
-  return `${PROPOSE_ID_PREFIX}${sid}`;
+  return `${PROPOSE_MESSAGE_ID_PREFIX}${sid}`;
 }
 
 export interface ProposalBounce {
@@ -35,8 +35,8 @@ export interface ProposalBounce {
 /** A message error answering our proposal, while it is still out; anything else is undefined. */
 export function proposalBounce(stanza: Element, ctx: Pick<JmiContext, "call">): ProposalBounce | undefined {
   const id = stanza.attrs.id;
-  if (stanza.name !== "message" || stanza.attrs.type !== "error" || typeof id !== "string" || !id.startsWith(PROPOSE_ID_PREFIX)) return undefined;
-  const sid = id.slice(PROPOSE_ID_PREFIX.length);
+  if (stanza.name !== "message" || stanza.attrs.type !== "error" || typeof id !== "string" || !id.startsWith(PROPOSE_MESSAGE_ID_PREFIX)) return undefined;
+  const sid = id.slice(PROPOSE_MESSAGE_ID_PREFIX.length);
   const call = ctx.call(sid);
   if (!call || call.role !== "initiator" || call.phase !== "proposed") return undefined;
   // The callee's server answers for the callee (from its bare or a full JID) or for its domain; nobody else may end our call.

@@ -6,7 +6,9 @@
 //     comes back at both ends
 //   crossing ICE restarts (glare): both daemons restart ICE while neither can
 //     hear the other over XMPP, so each sends its new ufrag/pwd before it sees
-//     the peer's; both take the other's as the answer and the call converges
+//     the peer's; the initiator refuses the responder's with tie-break, the
+//     responder answers the initiator's from its own new generation, and the
+//     call converges on one new generation (src/app/call/ice-restart.ts)
 //
 // Each test reports the gaps it measured. The file re-runs itself in a fresh
 // network namespace; without root, `ip`, iptables or conntrack it skips.

@@ -77,6 +77,7 @@ beforeEach(async () => {
               type: "ended",
               peer: script.peer,
               reason: script.reason,
+              by: script.reason === "success" ? "local" : "peer",
               durationMs: script.reason === "success" ? 12_345 : 0,
               elapsedMs: script.reason === "success" ? 15_120 : 3_210,
             }),
@@ -271,8 +272,8 @@ test("call --wait follows the call and exits 0 when it ends with success", async
 test("call --wait exits 2 when the call ends otherwise (decline)", async () => {
   const r = await run(["call", "carol@localhost", "--wait"]);
   assert.equal(r.code, 2);
-  // Never answered: how long after the call command it ended ("after 0.0 s" said nothing).
-  assert.equal(r.out.lines.at(-1), "call c1 ended with carol@localhost/phone: decline, unanswered after 3.2 s");
+  // Never answered: whose doing, and how long after the call command it ended ("after 0.0 s" said nothing).
+  assert.equal(r.out.lines.at(-1), "call c1 ended with carol@localhost/phone: decline by the peer, unanswered after 3.2 s");
 });
 
 test("call --wait --json prints the result, then that call's events as JSON lines", async () => {

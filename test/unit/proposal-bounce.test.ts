@@ -9,7 +9,7 @@ import { proposalBounce, proposeStanzaId } from "../../src/jingle/proposal-bounc
 import type { CallView } from "../../src/jingle/message-initiation.js";
 
 const SID = "k3vD0cZ2yQ9wA1bX";
-const ours: CallView = { sid: SID, peer: "nobody@localhost", role: "initiator", phase: "proposed" };
+const ours: CallView = { sid: SID, peer: "nobody@localhost", role: "initiator", phase: "proposed", answered: false };
 const ctx = (call: CallView | undefined) => ({ call: (sid: string) => (sid === call?.sid ? call : undefined) });
 
 const bounce = (from: string, error: string, id = proposeStanzaId(SID)) =>

@@ -11,7 +11,7 @@
 // commands are applied through one serial queue, so they never interleave
 // across awaits. The parts are made by the factories in `parts` (./parts.ts),
 // so tests give the call fakes instead of sockets.
-import type { CallInfo, CallState } from "../../control/protocol.js";
+import type { Actor, CallInfo, CallState } from "../../control/protocol.js";
 import type { Jingle, JingleContent, JmiElement, ReasonCondition } from "../../jingle/protocol/index.js";
 import type { Role } from "../../jingle/session-manager.js";
 import type { MediaStats } from "../../media/media-session.js";
@@ -27,7 +27,7 @@ import { TransportFailure } from "./media-transport.js";
 import type { OfferOptions } from "./negotiation.js";
 import { defaultCallParts, type CallDeps, type CallEvents, type CallParts } from "./parts.js";
 import { CallSecurity } from "./security.js";
-import { JingleSignalling, SignallingPhase, type LocalTransport } from "./signalling.js";
+import { JingleSignalling, SignallingPhase, type EndReason, type LocalTransport } from "./signalling.js";
 
 export type { CallDeps, CallEvents } from "./parts.js";
 
@@ -50,6 +50,14 @@ export const By = {
   Unknown: "unknown",
 } as const;
 
+/**
+ * After our proceed, the caller's session-initiate must come within this
+ * long (Conversations sends it after one XEP-0215 query and setting up its
+ * peer connection: a second or two); otherwise the call ends at once
+ * instead of after the ring timeout (the caller hung up, its retract lost).
+ */
+export const INITIATE_AFTER_PROCEED_MS = 10_000;
+
 export class Call extends TypedEmitter<CallEvents> {
   readonly #d: CallDeps;
   readonly #log: Logger;
@@ -63,6 +71,8 @@ export class Call extends TypedEmitter<CallEvents> {
   #endedAt: Date | undefined;
   #reason: string | undefined;
   #ringTimer: NodeJS.Timeout | undefined;
+  /** Our proceed is out; the caller's session-initiate is due (INITIATE_AFTER_PROCEED_MS). */
+  #initiateTimer: NodeJS.Timeout | undefined;
   readonly #security: CallSecurity;
 
   constructor(deps: CallDeps) {
@@ -102,7 +112,8 @@ export class Call extends TypedEmitter<CallEvents> {
     });
     this.#media.on("dtmf", (digit, durationMs) => this.emit("dtmf", digit, durationMs));
     this.#media.on("file", (...args) => this.emit("file", ...args));
-    this.#media.on("deviceFailed", () => void this.hangup("media-error", By.Jingled).catch(() => undefined));
+    // failed-application, not media-error: Conversations shows media-error as a connectivity error (docs/interop.md).
+    this.#media.on("deviceFailed", () => void this.hangup("failed-application", By.Jingled).catch(() => undefined));
     this.#ice = new IceSession({
       role: deps.role,
       config: deps.ice,
@@ -145,6 +156,10 @@ export class Call extends TypedEmitter<CallEvents> {
   /** The call began as a XEP-0353 proposal. */
   get proposal(): boolean {
     return this.#signal.proposal;
+  }
+  /** Answered by either side (proceed or session-accept, sent or received). */
+  get answered(): boolean {
+    return this.#answeredAt !== undefined;
   }
   get recordingPath(): string | undefined {
     return this.#media.recordingPath;
@@ -227,9 +242,34 @@ export class Call extends TypedEmitter<CallEvents> {
   jmiReceived(el: JmiElement, from: string): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#state === "ended") return;
-      const what = this.#signal.jmiReceived(el, from);
+      const what = this.#signal.jmiReceived(el, from, this.#d.role === "initiator" && this.#answeredAt !== undefined);
       if (what === "ringing" && this.#state === "outgoing") this.#setState("ringing");
       else if (what && what !== "ringing") await this.#end(what.condition, { send: false, by: By.Peer, ...(what.text ? { text: what.text } : {}) });
+    });
+  }
+
+  /**
+   * Tie-break lost (XEP-0353 §4.1): the peer proposed to us at the same time
+   * with the lower id; our proposal is retracted with <tie-break/> and reason
+   * expired, and the peer's goes on.
+   */
+  giveWay(): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      await this.#end("expired", { send: true, text: "Tie-Break", tieBreak: true, by: By.Jingled });
+    });
+  }
+
+  /**
+   * The peer proposed a new session while this one is answered: it continues
+   * there (XEP-0353 §4.2: a device switch, a restart after a crash). This one
+   * is finished with reason expired and <migrated to=newSid/>, and its
+   * Jingle session terminated, so that a device still in it stops too.
+   */
+  migrate(newSid: string, text: string): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      await this.#end("expired", { send: true, text, migratedTo: newSid, by: By.Peer });
     });
   }
 
@@ -309,9 +349,8 @@ export class Call extends TypedEmitter<CallEvents> {
       this.#setState("connecting");
       await this.#signal.proceed();
       // Our other devices learn of it from the server's carbon of this
-      // proceed (XEP-0280); without a session-initiate within the ring
-      // timeout the call ends.
-      this.#armRingTimer();
+      // proceed (XEP-0280). The caller's session-initiate follows at once.
+      this.#armInitiateTimer();
       return;
     }
     await this.#acceptSession();
@@ -319,6 +358,7 @@ export class Call extends TypedEmitter<CallEvents> {
 
   async #acceptSession(): Promise<void> {
     clearTimeout(this.#ringTimer);
+    clearTimeout(this.#initiateTimer);
     await this.#prepareMedia();
     if (!this.#media.prepared) return; // media setup failed: the call is ending with media-error
     await this.#ice.start();
@@ -383,6 +423,16 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   // ------------------------------------------------------------ remote actions
+
+  /**
+   * The Jingle error to acknowledge this action with instead of a result,
+   * decided on arrival: an ICE restart of the peer's that crossed ours while
+   * we initiated the session is refused with tie-break (./ice-restart.ts).
+   */
+  refusal(jingle: Jingle): "tie-break" | undefined {
+    if (jingle.action !== "transport-info" || this.#state === "ended") return undefined;
+    return jingle.contents.some((c) => this.#ice.meaning(c) === "tie-break") ? "tie-break" : undefined;
+  }
 
   remote(jingle: Jingle): Promise<void> {
     return this.#queue.run(async () => {
@@ -457,7 +507,7 @@ export class Call extends TypedEmitter<CallEvents> {
     } catch (err) {
       if ((this.#state as CallState) === "ended") return; // it ended meanwhile: nothing to report
       this.#log.warn({ err: errorMessage(err) }, "media setup failed");
-      void this.#queue.run(() => this.#end("media-error", { send: true, text: errorMessage(err), by: By.Jingled }));
+      void this.#queue.run(() => this.#end("failed-application", { send: true, text: `media: ${errorMessage(err)}`, by: By.Jingled }));
     }
   }
 
@@ -498,6 +548,18 @@ export class Call extends TypedEmitter<CallEvents> {
     clearTimeout(this.#ringTimer);
     const text = `not answered within ${Math.round(this.#d.ringTimeoutMs / 100) / 10} s`;
     this.#ringTimer = setTimeout(() => void this.#queue.run(() => this.#end("timeout", { send: true, text, by: By.RingTimeout })).catch(() => undefined), this.#d.ringTimeoutMs);
+  }
+
+  /** No session-initiate came within INITIATE_AFTER_PROCEED_MS of our proceed: the call ends (the caller is told with a reject). */
+  #armInitiateTimer(): void {
+    const ms = this.#d.initiateTimeoutMs ?? INITIATE_AFTER_PROCEED_MS;
+    clearTimeout(this.#initiateTimer);
+    this.#initiateTimer = setTimeout(() => {
+      void this.#queue.run(async () => {
+        if (this.#state === "ended" || this.#signal.phase !== SignallingPhase.Proceeded) return;
+        await this.#end("timeout", { send: true, by: "local", text: `no session-initiate from ${this.peer} within ${ms / 1000} s of our proceed` });
+      });
+    }, ms);
   }
 
   #requireAnswered(command: string): void {
@@ -583,10 +645,17 @@ export class Call extends TypedEmitter<CallEvents> {
 
   // ------------------------------------------------------------ end
 
-  /** Ends the call; `by` says who or what ended it (the log's audit line). */
-  async #end(reason: ReasonCondition, opts: { send: boolean; text?: string; by: string }): Promise<void> {
+  /**
+   * Ends the call. `by` says who or what ended it, as the log's audit line
+   * says it (a client's name, or one of By); the ended event's `by` is whose
+   * doing it was: the peer's (its message or silence) or ours (a command, a
+   * timer, a failure here). `send`: whether the peer is told (signalling.ts
+   * end(): retract, reject, or session-terminate and finish).
+   */
+  async #end(reason: ReasonCondition, opts: { send: boolean; by: string } & Omit<EndReason, "condition">): Promise<void> {
     if (this.#state === "ended") return;
     clearTimeout(this.#ringTimer);
+    clearTimeout(this.#initiateTimer);
     this.#ice.stopTimers();
     const wasState = this.#state;
     this.#state = "ended";
@@ -594,10 +663,12 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#endedAt = new Date();
     const durationMs = this.#answeredAt ? this.#endedAt.getTime() - this.#answeredAt.getTime() : 0;
     const elapsedMs = this.#endedAt.getTime() - this.#startedAt.getTime();
-    this.#log.info({ peer: this.peer, reason, ...(opts.text ? { text: opts.text } : {}), by: opts.by, from: wasState, durationMs, elapsedMs }, "call ended");
-    if (opts.send) await this.#signal.end({ condition: reason, ...(opts.text ? { text: opts.text } : {}) });
+    const { send, by, ...extras } = opts;
+    const actor: Actor = by === By.Peer ? "peer" : "local";
+    this.#log.info({ peer: this.peer, reason, ...(opts.text ? { text: opts.text } : {}), by, from: wasState, durationMs, elapsedMs }, "call ended");
+    if (send) await this.#signal.end({ condition: reason, ...extras });
     await this.#media.stop();
     await this.#ice.close();
-    this.emit("ended", { ...this.info(), durationMs, elapsedMs, ...(opts.text ? { text: opts.text } : {}) });
+    this.emit("ended", { ...this.info(), durationMs, elapsedMs, by: actor, ...(opts.text ? { text: opts.text } : {}) });
   }
 }

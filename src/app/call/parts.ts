@@ -99,6 +99,8 @@ export interface CallDeps {
   mediaPrefs?: MediaPreferences;
   ice: IceConfig;
   ringTimeoutMs: number;
+  /** How long after our XEP-0353 proceed the caller's session-initiate may take (default INITIATE_AFTER_PROCEED_MS, call.ts). */
+  initiateTimeoutMs?: number;
   clock: FrameClock;
   logger: Logger;
   /** Sends a Jingle action for this session and resolves when the peer acknowledged it. */
@@ -116,8 +118,8 @@ export interface CallDeps {
 export type CallEvents = {
   state: [state: CallState, info: CallInfo];
   media: [info: { codec: string; pair: SelectedPair; encryption: Encryption; srtpProfile?: string }];
-  /** durationMs: answered to ended (0 if never answered); elapsedMs: started (the call command) to ended. */
-  ended: [info: CallInfo & { durationMs: number; elapsedMs: number; text?: string }];
+  /** durationMs: answered to ended (0 if never answered); elapsedMs: started (the call command) to ended; `by`: whose doing the end is (the peer's message or silence, or ours). */
+  ended: [info: CallInfo & { durationMs: number; elapsedMs: number; text?: string; by: Actor }];
   /** Hold and mute, by us (control commands) or by the peer (XEP-0167 session-info). */
   control: [type: "held" | "resumed" | "muted" | "unmuted", by: Actor];
   /** ICE path changes during the call: the pair went silent, a restart began (by us or the peer), a new pair carries media. */

@@ -160,7 +160,7 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** RFC 4733 DTMF: tone and pause per digit, ms. */
       dtmf: z.strictObject({ toneMs: z.number().int().min(40).max(2000).default(100), gapMs: z.number().int().min(20).max(1000).default(60) }).prefault({}),
-      /** A source or sink failing mid-call: carry on with silence, or end the call (media-error). */
+      /** A source or sink failing mid-call: carry on with silence, or end the call (failed-application). */
       onDeviceError: z.enum(["silence", "end"]).default("silence"),
       /** RTCP report interval (RFC 3550 §6.2: 5 s minimum recommended), ms. */
       rtcpIntervalMs: z.number().int().min(1000).max(60000).default(5000),

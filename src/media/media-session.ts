@@ -34,7 +34,7 @@ export const FRAME_MS = 20;
 export const DeviceErrorAction = {
   /** carry on: silence instead of the source, nowhere instead of the sink */
   Silence: "silence",
-  /** the call should end (media-error); the session itself carries on with silence until stopped */
+  /** the call should end (failed-application); the session itself carries on with silence until stopped */
   End: "end",
 } as const;
 export type DeviceErrorAction = (typeof DeviceErrorAction)[keyof typeof DeviceErrorAction];

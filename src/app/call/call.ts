@@ -360,7 +360,7 @@ export class Call extends TypedEmitter<CallEvents> {
     clearTimeout(this.#ringTimer);
     clearTimeout(this.#initiateTimer);
     await this.#prepareMedia();
-    if (!this.#media.prepared) return; // media setup failed: the call is ending with media-error
+    if (!this.#media.prepared) return; // media setup failed: the call is ending with failed-application
     await this.#ice.start();
     this.#connectTransport();
     this.#ice.applyRemote();

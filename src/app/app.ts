@@ -8,6 +8,7 @@
 //   a call            ./call/ (signalling, ICE, security, media)
 //   its events        ./call-events.ts -> control/event-bus.ts
 //   the commands      ./commands.ts -> control/dispatch.ts
+//   ring groups       ./ring-group.ts (one call id, a call per target); calls.forward ./call-forward.ts
 //   devices' features xmpp/presence-book.ts, xmpp/disco-cache.ts
 //   STUN/TURN         ice/ice-servers.ts (config + XEP-0215), host addresses ice/host-addresses.ts
 import { randomBytes } from "node:crypto";

@@ -139,7 +139,8 @@ export class RingGroup extends TypedEmitter<RingGroupEvents> implements CallCont
   }
 
   async #dialNext(): Promise<void> {
-    if (this.#next >= this.#d.targets.length || this.#ended || this.#winner || this.#cancelled) return;
+    // Nobody left to ring: the group may be over.
+    if (this.#next >= this.#d.targets.length || this.#ended || this.#winner || this.#cancelled) return this.#maybeFinish();
     const target = this.#d.targets[this.#next++]!;
     let leg: RingLeg | undefined;
     this.#dialling.set(target, undefined);

@@ -12,6 +12,9 @@ import { withLab } from "../helpers/with-lab.js";
 import { makeSpeechWav } from "../../scripts/lab/speech.js";
 import { compareAudioSegments, readMono16 } from "../../scripts/lab/audio-compare.js";
 import type { AnyEvent } from "../../src/control/client.js";
+import { main as jinglectl } from "../../src/cli/jinglectl.js";
+import { haveMosquitto, startMosquitto, type Mosquitto } from "../../scripts/lab/mosquitto.js";
+import { mqttObserver, type Observer } from "../helpers/mqtt-observer.js";
 
 type Named = "alice" | "bob" | "carol" | "dave" | "door";
 
@@ -46,10 +49,19 @@ async function noCalls(...daemons: Daemon[]): Promise<void> {
 describe("ring groups: real daemons through Prosody", { timeout: 300_000 }, () => {
   let alice: Daemon, bob: Daemon, carol: Daemon, dave: Daemon, door: Daemon;
   const speech = { alice: "", bob: "" };
+  let broker: Mosquitto | undefined;
+  let app: Observer | undefined;
   const lab = withLab<Named>({
     name: "ring-group",
     users: { alice: "alice-pw", bob: "bob-pw", carol: "carol-pw", dave: "dave-pw", door: "door-pw" },
-    setup: async ({ dir }) => {
+    setup: async ({ dir, adopt, cleanup }) => {
+      // alice also takes commands over MQTT when a broker can run here (the same command table).
+      if (haveMosquitto()) {
+        broker = adopt(await startMosquitto());
+        const observer = (app = await mqttObserver(broker.url));
+        cleanup(() => observer.close().catch(() => undefined));
+        await observer.client.subscribeAsync(["jingled/alice/#", "app/replies/#"], { qos: 1 });
+      }
       speech.alice = join(dir, "alice-says.wav");
       speech.bob = join(dir, "bob-says.wav");
       await makeSpeechWav("The quick brown fox jumps over the lazy dog near the river bank.", speech.alice);
@@ -57,7 +69,7 @@ describe("ring groups: real daemons through Prosody", { timeout: 300_000 }, () =
     },
     parallel: true,
     daemons: (l) => ({
-      alice: {},
+      alice: broker ? { config: { mqtt: { enabled: true, url: broker.url, topicPrefix: "jingled/alice", commands: ["call", "hangup", "calls"] } } } : {},
       bob: {},
       carol: {},
       dave: {},
@@ -86,6 +98,43 @@ describe("ring groups: real daemons through Prosody", { timeout: 300_000 }, () =
       });
     }
     await noCalls(alice);
+  });
+
+  test("jinglectl and MQTT place ring groups through the same command table", async (t) => {
+    // jinglectl: several JIDs are a ring group; --wait follows it to its end (nobody answers: exit 2).
+    const out: string[] = [];
+    const io = { stdout: { write: (x: string) => out.push(x) }, stderr: { write: (x: string) => out.push(x) }, env: {} };
+    const marks = { bob: bob.events.length, carol: carol.events.length };
+    assert.equal(await jinglectl(["--socket", alice.socketPath, "call", bare(bob), bare(carol), "--strategy", "sequential", "--ring-sec", "2", "--wait"], io), 2);
+    const text = out.join("");
+    assert.match(text, new RegExp(`^call (c\\d+) outgoing to ring group ${bare(bob)}, ${bare(carol)}$`, "m"));
+    assert.match(text, new RegExp(`^group c\\d+ dropped ${bare(bob)}: timeout`, "m"));
+    assert.match(text, new RegExp(`^group c\\d+ dropped ${bare(carol)}: timeout`, "m"));
+    assert.match(text, /ended .*: timeout/);
+    await incoming(bob, alice, marks.bob, "bob rang");
+    await incoming(carol, alice, marks.carol, "then carol");
+    out.length = 0;
+    assert.equal(await jinglectl(["--socket", alice.socketPath, "call", bare(bob), bare(bob)], io), 1);
+    assert.match(out.join(""), /is in "jids" twice/);
+    await noCalls(alice, bob, carol);
+
+    if (!app) return t.skip("mosquitto is not installed: the MQTT half is not run");
+    await app.next((m) => m.topic === "jingled/alice/status" && m.text === "online", "alice's bridge online");
+    const request = async (id: string, cmd: string, args: object) => {
+      await app!.client.publishAsync("jingled/alice/command", JSON.stringify({ id, cmd, args }), { qos: 1 });
+      const m = await app!.next((x) => x.topic === "jingled/alice/reply" && x.text.includes(`"id":"${id}"`), `reply ${id}`);
+      return JSON.parse(m.text) as { ok: boolean; result?: { callId: string; targets: string[] }; error?: { code: string; message: string } };
+    };
+    const bad = await request("m1", "call", { jids: [bare(bob)], strategy: "everyone" });
+    assert.equal(bad.error?.code, "bad-argument");
+    const mark = bob.events.length;
+    const placed = await request("m2", "call", { jids: [bare(bob), bare(carol)] });
+    assert.equal(placed.ok, true, JSON.stringify(placed));
+    assert.deepEqual(placed.result?.targets, [bare(bob), bare(carol)]);
+    await incoming(bob, alice, mark, "bob rings (MQTT)");
+    await app.next((m) => m.topic === "jingled/alice/event/group" && m.text.includes(`"type":"ringing"`) && m.text.includes(placed.result!.callId), "group ringing on MQTT");
+    assert.equal((await request("m3", "hangup", { callId: placed.result!.callId })).ok, true);
+    await noCalls(alice, bob, carol);
   });
 
   test("simultaneous: three callees ring, carol answers, the others are retracted/cancelled at once; alice sees one call id", async () => {

@@ -153,6 +153,18 @@ test("nobody answers: the group ends with timeout and names each target's reason
   assert.equal(group.state, "ended");
 });
 
+test("sequential, nobody answers: each rings in turn, then the group ends with timeout", async () => {
+  const { group, legs, of } = makeGroup(["a@x", "b@x"], "sequential", { ringMs: 20 });
+  await group.start();
+  for (let i = 0; group.state !== "ended" && i < 400; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(group.state, "ended", "the group ended after its last target");
+  assert.deepEqual([...legs.values()].map((l) => l.hangups), [["timeout"], ["timeout"]]);
+  const ends = of("call", "ended");
+  assert.equal(ends.length, 1);
+  assert.equal(ends[0]?.reason, "timeout");
+  assert.match(String(ends[0]?.text), /a@x timeout, b@x timeout/);
+});
+
 test("every target declines: decline", async () => {
   const { group, legs, of } = makeGroup(["a@x", "b@x"], "simultaneous");
   await group.start();

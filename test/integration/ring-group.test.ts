@@ -76,7 +76,7 @@ describe("ring groups: real daemons through Prosody", { timeout: 300_000 }, () =
       // The door station: every incoming call rings bob and carol, the audio bridged to whoever answers.
       door: {
         config: {
-          calls: { autoAnswer: false, acceptFrom: "everyone", maxCalls: 6, forward: { to: [`bob@${l.prosody.domain}`, `carol@${l.prosody.domain}`], strategy: "simultaneous", ringSec: 30 } },
+          calls: { autoAnswer: false, acceptFrom: "everyone", maxCalls: 6, forward: { to: [`bob@${l.prosody.domain}`, `carol@${l.prosody.domain}`], strategy: "simultaneous", ringSec: 8 } },
         },
       },
     }),
@@ -272,5 +272,31 @@ describe("ring groups: real daemons through Prosody", { timeout: 300_000 }, () =
       assert.ok(cmp.correlation >= 0.8, `${who}: correlation ${cmp.correlation.toFixed(3)} < 0.8`);
       assert.equal(cmp.uncovered, 0, `${who}: the whole utterance arrived`);
     }
+  });
+
+  test("a forwarded caller hangs up while the group rings: both legs are cancelled, nothing is left on the door", async () => {
+    const marks = { bob: bob.events.length, carol: carol.events.length, door: door.events.length };
+    const { callId } = (await alice.control.request("call", { jid: door.jid })) as { callId: string };
+    await incoming(door, alice, marks.door, "the door rings");
+    const bobCall = await incoming(bob, door, marks.bob, "bob rings for the door");
+    const carolCall = await incoming(carol, door, marks.carol, "carol rings for the door");
+    await alice.control.request("hangup", { callId });
+    assert.equal((await bob.waitForEvent(isCall(bobCall, "ended"), 10_000, "bob cancelled")).reason, "cancel");
+    assert.equal((await carol.waitForEvent(isCall(carolCall, "ended"), 10_000, "carol cancelled")).reason, "cancel");
+    await noCalls(alice, bob, carol, door);
+  });
+
+  test("nobody answers a forwarded proposal: the caller's call ends with the group's reason, timeout", async () => {
+    const marks = { bob: bob.events.length, carol: carol.events.length, door: door.events.length };
+    // To the door's bare JID: a XEP-0353 proposal, which the door rejects when its group gives up.
+    const { callId } = (await alice.control.request("call", { jid: bare(door) })) as { callId: string };
+    await incoming(door, alice, marks.door, "the door rings");
+    const bobCall = await incoming(bob, door, marks.bob, "bob rings for the door");
+    const carolCall = await incoming(carol, door, marks.carol, "carol rings for the door");
+    const end = await alice.waitForEvent(isCall(callId, "ended"), 30_000, "alice's call ends unanswered");
+    assert.equal(end.reason, "timeout");
+    assert.equal((await bob.waitForEvent(isCall(bobCall, "ended"), 10_000, "bob stops ringing")).reason, "timeout");
+    assert.equal((await carol.waitForEvent(isCall(carolCall, "ended"), 10_000, "carol stops ringing")).reason, "timeout");
+    await noCalls(alice, bob, carol, door);
   });
 });

@@ -73,6 +73,19 @@ interface Dropped {
   reason: string;
 }
 
+/**
+ * Why a group nobody answered ended, from why each target stopped ringing:
+ * busy when every target was busy, decline when each declined or was busy,
+ * general-error when none could be called at all, else timeout.
+ */
+export function unansweredReason(reasons: readonly string[]): "busy" | "decline" | "general-error" | "timeout" {
+  const every = (...r: string[]) => reasons.length > 0 && reasons.every((x) => r.includes(x));
+  if (every("busy")) return "busy";
+  if (every("decline", "busy")) return "decline";
+  if (every("peer-unavailable")) return "general-error";
+  return "timeout";
+}
+
 /** The events of a leg that are passed on once it won, and those of the call's start that are not (the group said them already). */
 const BEFORE_ANSWER = new Set(["outgoing", "ringing"]);
 
@@ -241,8 +254,7 @@ export class RingGroup extends TypedEmitter<RingGroupEvents> implements CallCont
     if (!this.#cancelled && this.#next < this.#d.targets.length) return;
     clearTimeout(this.#timer);
     const reasons = this.#dropped.map((d) => d.reason);
-    const all = (r: string) => reasons.length > 0 && reasons.every((x) => x === r);
-    const reason = this.#cancelled ? "cancel" : all("busy") ? "busy" : reasons.every((r) => r === "decline" || r === "busy") && reasons.length > 0 ? "decline" : all("peer-unavailable") ? "general-error" : "timeout";
+    const reason = this.#cancelled ? "cancel" : unansweredReason(reasons);
     const text = this.#cancelled ? "cancelled while ringing" : `nobody answered: ${this.#droppedText()}`;
     const endedAt = new Date();
     this.#ended = { reason, endedAt, text };

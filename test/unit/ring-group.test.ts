@@ -3,7 +3,7 @@
 // command's ring-group arguments; calls.forward in the config.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { RingGroup, type LegHooks, type RingLeg } from "../../src/app/ring-group.js";
+import { RingGroup, unansweredReason, type LegHooks, type RingLeg } from "../../src/app/ring-group.js";
 import { MAX_RING_TARGETS, parseCommandArgs, type CallInfo, type CallState } from "../../src/control/protocol.js";
 import { validateConfig } from "../../src/config/load.js";
 import { CallError, CommandError, ConfigError } from "../../src/util/errors.js";
@@ -163,6 +163,19 @@ test("sequential, nobody answers: each rings in turn, then the group ends with t
   assert.equal(ends.length, 1);
   assert.equal(ends[0]?.reason, "timeout");
   assert.match(String(ends[0]?.text), /a@x timeout, b@x timeout/);
+});
+
+test("unansweredReason: the group's end reason from its targets' reasons", () => {
+  const cases: [string, string[], string][] = [
+    ["all busy", ["busy", "busy"], "busy"],
+    ["declined or busy", ["decline", "busy"], "decline"],
+    ["all declined", ["decline"], "decline"],
+    ["one timed out", ["decline", "timeout"], "timeout"],
+    ["none reachable", ["peer-unavailable", "peer-unavailable"], "general-error"],
+    ["one unreachable, one timed out", ["peer-unavailable", "timeout"], "timeout"],
+    ["nothing known", [], "timeout"],
+  ];
+  for (const [name, reasons, expected] of cases) assert.equal(unansweredReason(reasons), expected, name);
 });
 
 test("every target declines: decline", async () => {

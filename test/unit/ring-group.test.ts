@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { RingGroup, unansweredReason, type LegHooks, type RingLeg } from "../../src/app/ring-group.js";
 import { MAX_RING_TARGETS, parseCommandArgs, type CallInfo, type CallState } from "../../src/control/protocol.js";
 import { validateConfig } from "../../src/config/load.js";
+import { UsageError, parseCommandLine } from "../../src/cli/usage.js";
 import { CallError, CommandError, ConfigError } from "../../src/util/errors.js";
 import { TypedEmitter } from "../../src/util/events.js";
 import { silentLogger } from "../../src/util/logger.js";
@@ -259,4 +260,13 @@ test("calls.forward: checked like every other key, with did-you-mean", () => {
   assert.match(configIssues({ forward: { to: ["alice"] } }).join("\n"), /^calls\.forward\.to\.0: .*expected a bare or full JID/m);
   assert.match(configIssues({ forward: { to: ["a@x", "A@x"] } }).join("\n"), /each JID at most once/);
   assert.match(configIssues({ forward: { to: ["a@x"], strategy: "random" } }).join("\n"), /^calls\.forward\.strategy: found string "random"/m);
+});
+
+test("jinglectl call: several JIDs, --strategy and --ring-sec are checked before anything is sent", () => {
+  const p = parseCommandLine(["call", "a@x", "b@x", "--strategy", "sequential", "--ring-sec", "15"]);
+  assert.deepEqual([p.positionals, p.strategy, p.ringSec], [["a@x", "b@x"], "sequential", 15]);
+  assert.throws(() => parseCommandLine(["call", "a@x", "--strategy", "random"]), (e: unknown) => e instanceof UsageError && /--strategy must be one of simultaneous, sequential/.test(e.message));
+  assert.throws(() => parseCommandLine(["call", "a@x", "--ring-sec", "0"]), (e: unknown) => e instanceof UsageError && /--ring-sec/.test(e.message));
+  assert.throws(() => parseCommandLine(["call", ...Array.from({ length: 9 }, (_, i) => `u${i}@x`)]), UsageError);
+  assert.throws(() => parseCommandLine(["answer", "--strategy", "sequential"]), (e: unknown) => e instanceof UsageError && /does not take --strategy/.test(e.message));
 });

@@ -3,7 +3,8 @@
 // The incoming call rings while the group does; it is answered when a target
 // answers (so the caller is not charged with a call nobody took), refused
 // with the group's reason when nobody does, and whichever side hangs up
-// ends the other. The bridge is plugged into each call as its source and
+// ends the other. Answered on the daemon itself first (an answer command),
+// it is an ordinary call: the group stops ringing. The bridge is plugged into each call as its source and
 // sink: the calls know nothing of each other.
 import type { EventBus } from "../control/event-bus.js";
 import { REASON_CONDITIONS, type ReasonCondition } from "../jingle/protocol/index.js";
@@ -26,6 +27,8 @@ export interface ForwardDeps {
 export function forwardCall({ incoming, group, events, logger }: ForwardDeps): void {
   const log = logger.child({ call: incoming.id, forwardedTo: group.id });
   let bridge: AudioBridge | undefined;
+  /** Answered on this daemon before anyone in the group: no longer forwarded. */
+  let answeredHere = false;
 
   const join = async (): Promise<void> => {
     const leg = group.winner;
@@ -50,14 +53,24 @@ export function forwardCall({ incoming, group, events, logger }: ForwardDeps): v
     if (incoming.state === "incoming") void incoming.answer(BY_FORWARD).catch((err: unknown) => log.warn({ err: errorMessage(err) }, "answering the forwarded call"));
     void join();
   });
-  incoming.on("state", (state) => state === "active" && void join());
+  incoming.on("state", (state) => {
+    // Answered here (an answer command on the door itself) before anyone in the group: the group stops ringing.
+    if (answeredHere) return;
+    if ((state === "connecting" || state === "active") && !group.winner) {
+      answeredHere = true;
+      log.info("the forwarded call was answered here: the ring group stops");
+      void group.hangup("cancel", `${BY_FORWARD}: answered here`).catch(() => undefined);
+      return;
+    }
+    if (state === "active") void join();
+  });
   incoming.on("ended", () => {
     bridge?.close();
     void group.hangup("success", `${BY_FORWARD}: the caller hung up`).catch(() => undefined);
   });
   group.on("ended", ({ reason, answered }) => {
     bridge?.close();
-    if (incoming.state === "ended") return;
+    if (incoming.state === "ended" || answeredHere) return;
     if (!answered && incoming.state === "incoming") {
       const condition = (REASON_CONDITIONS as readonly string[]).includes(reason) ? (reason as ReasonCondition) : "timeout";
       void incoming.reject(condition, BY_FORWARD).catch(() => undefined);

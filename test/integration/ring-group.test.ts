@@ -70,7 +70,8 @@ describe("ring groups: real daemons through Prosody", { timeout: 300_000 }, () =
     parallel: true,
     daemons: (l) => ({
       alice: broker ? { config: { mqtt: { enabled: true, url: broker.url, topicPrefix: "jingled/alice", commands: ["call", "hangup", "calls"] } } } : {},
-      bob: {},
+      // bob's device speaks PCMU only: the door bridges 48 kHz Opus and 8 kHz PCMU.
+      bob: { codecs: ["pcmu"] },
       carol: {},
       dave: {},
       // The door station: every incoming call rings bob and carol, the audio bridged to whoever answers.
@@ -248,6 +249,15 @@ describe("ring groups: real daemons through Prosody", { timeout: 300_000 }, () =
     await bob.waitForEvent(isCall(bobCall, "active"), 15_000, "bob active");
     const bridged = await door.waitForEvent(isGroup(group.id, "bridged"), 15_000, "bridged");
     assert.equal(bridged.bridgedWith, doorIncoming);
+    const doorCalls = (await door.control.request("calls")) as { id: string; codec?: string }[];
+    assert.deepEqual(
+      doorCalls.map((c) => [c.id, c.codec]).sort(),
+      [
+        [doorIncoming, "opus"],
+        [group.id, "PCMU"],
+      ].sort(),
+      "the bridge joins an Opus call and a PCMU call",
+    );
 
     // Each says something; each recording must hold what the other said, through the door.
     await Promise.all([alice.control.request("play", { callId, file: speech.alice }), bob.control.request("play", { callId: bobCall, file: speech.bob })]);
@@ -297,6 +307,23 @@ describe("ring groups: real daemons through Prosody", { timeout: 300_000 }, () =
     assert.equal(end.reason, "timeout");
     assert.equal((await bob.waitForEvent(isCall(bobCall, "ended"), 10_000, "bob stops ringing")).reason, "timeout");
     assert.equal((await carol.waitForEvent(isCall(carolCall, "ended"), 10_000, "carol stops ringing")).reason, "timeout");
+    await noCalls(alice, bob, carol, door);
+  });
+
+  test("answered on the door itself while the group rings: the group stops, the call goes on as an ordinary one", async () => {
+    const marks = { bob: bob.events.length, carol: carol.events.length, door: door.events.length };
+    const { callId } = (await alice.control.request("call", { jid: door.jid })) as { callId: string };
+    const doorCall = await incoming(door, alice, marks.door, "the door rings");
+    const bobCall = await incoming(bob, door, marks.bob, "bob rings for the door");
+    const carolCall = await incoming(carol, door, marks.carol, "carol rings for the door");
+    await door.control.request("answer", { callId: doorCall });
+    assert.equal((await bob.waitForEvent(isCall(bobCall, "ended"), 10_000, "bob cancelled")).reason, "cancel");
+    assert.equal((await carol.waitForEvent(isCall(carolCall, "ended"), 10_000, "carol cancelled")).reason, "cancel");
+    await alice.waitForEvent(isCall(callId, "active"), 15_000, "alice talks to the door");
+    const calls = (await door.control.request("calls")) as { id: string; state: string }[];
+    assert.deepEqual(calls.map((c) => [c.id, c.state]), [[doorCall, "active"]]);
+    await alice.control.request("hangup", { callId });
+    await door.waitForEvent(isCall(doorCall, "ended"), 10_000, "door ended");
     await noCalls(alice, bob, carol, door);
   });
 });

@@ -101,6 +101,7 @@
  *                while ringing cancels every JID. Each JID is a call of its own
  *                for calls.maxCalls (busy when they do not fit); none reachable
  *                at all: peer-unavailable
+ *                (its call events before the answer carry peer: the JIDs, ", "-separated)
  *     answer     {callId?}                                -> CallResult
  *     reject     {callId?, reason?: "decline"|"busy"}     -> CallResult   (default decline)
  *     hangup     {callId?}                                -> CallResult

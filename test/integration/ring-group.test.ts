@@ -165,6 +165,9 @@ describe("ring groups: real daemons through Prosody", { timeout: 300_000 }, () =
     assert.equal(bobEnd.reason, "cancel");
     assert.equal(daveEnd.reason, "cancel");
     assert.equal(bobEnd.by, "peer");
+    // bob's came as a XEP-0353 retract (what a retract without text says), dave's as a session-terminate.
+    assert.equal(bobEnd.text, "the caller cancelled");
+    assert.equal(daveEnd.text, undefined);
     assert.ok((bobEnd.elapsedMs as number) < 30_000 && (daveEnd.elapsedMs as number) < 30_000);
 
     // Every call event alice got since the call command is about the one call id.

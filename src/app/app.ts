@@ -8,6 +8,7 @@
 //   a call            ./call/ (signalling, ICE, security, media)
 //   its events        ./call-events.ts -> control/event-bus.ts
 //   the commands      ./commands.ts -> control/dispatch.ts
+//   ring groups       ./ring-group.ts (one call id, a call per target); calls.forward ./call-forward.ts
 //   devices' features xmpp/presence-book.ts, xmpp/disco-cache.ts
 //   STUN/TURN         ice/ice-servers.ts (config + XEP-0215), host addresses ice/host-addresses.ts
 import { randomBytes } from "node:crypto";
@@ -45,12 +46,14 @@ import { By, Call } from "./call/call.js";
 import { JingleRefusal } from "./call/signalling.js";
 import { CallBook } from "./call-book.js";
 import { publishCallEvents, publishStatsEvery } from "./call-events.js";
+import { forwardCall } from "./call-forward.js";
 import { addressSelection, callSettings, resolveCodecs } from "./call-settings.js";
 import { createCommandHandlers, type CommandContext } from "./commands.js";
 import { listDevices } from "./devices.js";
 import { startFrontEnds, type FrontEnds } from "./front-ends.js";
 import { decideIncoming, type CallPolicy, type IncomingDecision } from "./policy.js";
 import { planReload } from "./reload.js";
+import { RingGroup, type CallControl, type LegHooks } from "./ring-group.js";
 import { checkRuntime } from "./runtime-checks.js";
 
 export { VERSION } from "../version.js";
@@ -66,6 +69,10 @@ export class App {
   readonly #xmpp: XmppConnection;
   readonly #sessions = new SessionManager();
   readonly #calls = new CallBook();
+  /** Ring groups by call id (./ring-group.ts); their legs are in #calls, but the user sees the group. */
+  readonly #groups = new Map<string, RingGroup>();
+  /** Ids of the calls that are ring group legs. */
+  readonly #legIds = new Set<string>();
   /** Presence of roster contacts, our own account and peers of live calls only: strangers' presence costs nothing. */
   readonly #presence = new PresenceBook({
     keep: (bare) => this.#roster.has(bare) || sameBareJid(bare, this.#self) || this.#calls.hasPeer(bare),
@@ -208,13 +215,21 @@ export class App {
   }
 
   #callList(): CallInfo[] {
-    return this.#calls.all().map((c) => ({ ...c.info(), ...(c.stats() ? { stats: c.stats() } : {}) }));
+    return this.#visibleCalls().map((c) => {
+      const stats = c.stats();
+      return { ...c.info(), ...(stats ? { stats } : {}) };
+    });
+  }
+
+  /** The calls as the user sees them: a ring group is one call, its legs are not shown. */
+  #visibleCalls(): CallControl[] {
+    return [...this.#calls.all().filter((c) => !this.#legIds.has(c.id)), ...[...this.#groups.values()].filter((g) => g.state !== "ended")];
   }
 
   /** What the control commands (commands.ts) may use of the app. */
   #commandContext(): CommandContext {
     return {
-      calls: () => this.#calls.all(),
+      calls: () => this.#visibleCalls(),
       placeCall: (args, by) => this.#placeCall(args, by),
       status: () => this.#status(),
       callList: () => this.#callList(),
@@ -258,7 +273,7 @@ export class App {
   /** A `stats` event per active call every control.statsIntervalSec (0: none). */
   #scheduleStats(): void {
     clearInterval(this.#statsTimer);
-    this.#statsTimer = publishStatsEvery(this.#cfg.control.statsIntervalSec, () => this.#calls.all(), this.#events);
+    this.#statsTimer = publishStatsEvery(this.#cfg.control.statsIntervalSec, () => this.#visibleCalls(), this.#events);
   }
 
   /** Re-reads the config file (SIGHUP, the reload command); reload.ts says what applies now. */
@@ -295,17 +310,59 @@ export class App {
    */
   async #placeCall(args: CallArgs, placedBy: string): Promise<CallStartResult> {
     const startedAt = new Date();
-    const target = args.jid;
     if (this.#xmpp.state !== "online") throw new CommandError("not-connected", `the account is ${this.#xmpp.state}`);
     const codecs = resolveCodecs(args.codecs ?? this.#cfg.media.codecs);
+    if (args.jids) {
+      const { maxCalls } = this.#policy();
+      if (this.#calls.size + args.jids.length > maxCalls) {
+        throw new CommandError("busy", `call: a ring group of ${args.jids.length} needs as many calls; ${this.#calls.size} of ${maxCalls} exist (calls.maxCalls)`);
+      }
+      const group = this.#ringGroup({ targets: args.jids, strategy: args.strategy ?? "simultaneous", ringMs: (args.ringSec ?? this.#cfg.calls.ringTimeoutSec) * 1000, codecs, placedBy, startedAt });
+      await group.start();
+      return { callId: group.id, peer: args.jids[0]!, targets: args.jids };
+    }
+    const call = await this.#dial(args.jid!, { codecs, startedAt, placedBy });
+    return { callId: call.id, sid: call.sid, peer: call.peer };
+  }
+
+  /** A ring group (./ring-group.ts), registered until it ends; start() it. */
+  #ringGroup(o: { targets: string[]; strategy: "simultaneous" | "sequential"; ringMs: number; codecs: CodecDescriptor[]; placedBy: string; startedAt: Date; bridgedWith?: string }): RingGroup {
+    const group = new RingGroup({
+      id: this.#calls.nextId(),
+      targets: o.targets,
+      strategy: o.strategy,
+      ringMs: o.ringMs,
+      startedAt: o.startedAt,
+      ...(o.bridgedWith ? { bridgedWith: o.bridgedWith } : {}),
+      events: this.#events,
+      logger: this.#log,
+      dial: (target, leg) => this.#dial(target, { codecs: o.codecs, startedAt: new Date(), placedBy: `${o.placedBy} (ring group)`, leg }),
+    });
+    this.#groups.set(group.id, group);
+    group.on("ended", () => this.#groups.delete(group.id));
+    return group;
+  }
+
+  /**
+   * Places one call (the call command, or a ring group's leg). A bare JID
+   * that nobody can answer fails at once with peer-unavailable (see above).
+   * A leg's events go through `leg.publish` (the group decides what the user sees).
+   */
+  async #dial(target: string, o: { codecs: CodecDescriptor[]; startedAt: Date; placedBy: string; leg?: LegHooks }): Promise<Call> {
+    if (this.#xmpp.state !== "online") throw new CommandError("not-connected", `the account is ${this.#xmpp.state}`);
     if (!isFullJid(target) && this.#seesPresenceOf(target) && this.#presence.resources(target).length === 0) {
       throw new CommandError("peer-unavailable", `${target} has no online device`);
     }
     const direct = !isFullJid(target) ? await this.#directTarget(target) : undefined;
+    const publish = o.leg?.publish ?? this.#events.publish;
+    const make = (peer: string): Call => {
+      const call = this.#newCall({ sid: newSid(), peer, role: "initiator", codecs: o.codecs, startedAt: o.startedAt, placedBy: o.placedBy, ...(o.leg ? { leg: o.leg } : {}) });
+      publish("call", { callId: call.id, type: "outgoing", peer });
+      return call;
+    };
     if (!isFullJid(target) && !direct) {
       // XEP-0353: propose to every device of the bare JID; the session starts with the one that proceeds.
-      const call = this.#newCall({ sid: newSid(), peer: target, role: "initiator", codecs, startedAt, placedBy });
-      this.#events.publish("call", { callId: call.id, type: "outgoing", peer: target });
+      const call = make(target);
       const proposing: { bounce?: string } = {};
       this.#proposing.set(call.sid, proposing);
       try {
@@ -318,19 +375,18 @@ export class App {
         this.#proposing.delete(call.sid);
       }
       if (proposing.bounce) throw new CommandError("peer-unavailable", proposing.bounce);
-      return { callId: call.id, sid: call.sid, peer: target };
+      return call;
     }
     const peer = direct ?? target;
-    const call = this.#newCall({ sid: newSid(), peer, role: "initiator", codecs, startedAt, placedBy });
+    const call = make(peer);
     this.#sessions.createOutgoing(call.sid, peer);
-    this.#events.publish("call", { callId: call.id, type: "outgoing", peer });
     try {
       await call.start();
     } catch (err) {
       // The initiate was refused (offline resource, unknown JID): the call is already ended.
       throw new CommandError("peer-unavailable", errorMessage(err));
     }
-    return { callId: call.id, sid: call.sid, peer };
+    return call;
   }
 
   /** Whether we receive the presence of `bare` (RFC 6121 §3: our own account, or a contact with subscription to or both). */
@@ -395,7 +451,8 @@ export class App {
     if (res.isNew) {
       const call = this.#newCall({ sid: res.session.sid, peer: res.session.peer, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
       this.#events.publish("call", { callId: call.id, type: "incoming", peer: call.peer });
-      void call.offer(res.jingle, this.#answerNow(call, admission)).catch((err: unknown) => this.#callFailed(call, "offer", err));
+      const forwarded = this.#forward(call);
+      void call.offer(res.jingle, !forwarded && this.#answerNow(call, admission)).catch((err: unknown) => this.#callFailed(call, "offer", err));
       return;
     }
     const call = this.#calls.bySid(res.session.sid);
@@ -523,12 +580,35 @@ export class App {
     // XEP-0184: the caller learns the proposal reached a device that rings (older Conversations waits for this).
     const receiptId = receiptRequested(message);
     if (receiptId) void this.#xmpp.send(buildReceipt(from, receiptId, message.attrs.type ?? "chat", newStanzaId())).catch(() => undefined);
-    void call.proposed(this.#answerNow(call, admission) || wanted).catch((err: unknown) => this.#callFailed(call, "propose", err));
+    const forwarded = !wanted && this.#forward(call);
+    void call.proposed(!forwarded && (this.#answerNow(call, admission) || wanted)).catch((err: unknown) => this.#callFailed(call, "propose", err));
   }
 
   // ------------------------------------------------------------ calls
 
-  #newCall(o: { sid: string; peer: string; role: "initiator" | "responder"; codecs: CodecDescriptor[]; startedAt?: Date; placedBy?: string }): Call {
+  /** calls.forward: the new incoming call rings a ring group, its audio bridged with the one who answers (./call-forward.ts). */
+  #forward(call: Call): boolean {
+    const f = this.#cfg.calls.forward;
+    if (!f) return false;
+    const group = this.#ringGroup({
+      targets: f.to,
+      strategy: f.strategy,
+      ringMs: f.ringSec * 1000,
+      codecs: resolveCodecs(this.#cfg.media.codecs),
+      placedBy: `forwarding of call ${call.id}`,
+      startedAt: new Date(),
+      bridgedWith: call.id,
+    });
+    forwardCall({ incoming: call, group, events: this.#events, logger: this.#log });
+    // After the incoming call's own events: it rings first, then the group.
+    setImmediate(() => {
+      if (call.state === "ended") return void group.hangup("cancel", "forwarding: the caller hung up").catch(() => undefined);
+      group.start().catch((err: unknown) => this.#log.info({ call: call.id, err: errorMessage(err) }, "forwarding found nobody to ring"));
+    });
+    return true;
+  }
+
+  #newCall(o: { sid: string; peer: string; role: "initiator" | "responder"; codecs: CodecDescriptor[]; startedAt?: Date; placedBy?: string; leg?: LegHooks }): Call {
     const { ice, dtlsPolicy, ...settings } = callSettings(this.#cfg);
     const call = new Call({
       ...settings,
@@ -548,7 +628,12 @@ export class App {
       sendJmi: (to, el) => this.#sendJmi(to, el),
     });
     this.#calls.add(call);
-    publishCallEvents(call, this.#events, () => {
+    if (o.leg) {
+      this.#legIds.add(call.id);
+      o.leg.created(call);
+    }
+    publishCallEvents(call, o.leg ? { publish: o.leg.publish } : this.#events, () => {
+      this.#legIds.delete(call.id);
       this.#calls.remove(call);
       this.#sessions.remove(call.sid);
       this.#presence.prune();

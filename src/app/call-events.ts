@@ -5,7 +5,7 @@ import type { EventBus } from "../control/event-bus.js";
 import type { Call } from "./call/call.js";
 
 /** Publishes `call`'s events from now on; `onEnded` runs after its last one. */
-export function publishCallEvents(call: Call, events: EventBus, onEnded: () => void): void {
+export function publishCallEvents(call: Call, events: Pick<EventBus, "publish">, onEnded: () => void): void {
   const callId = call.id;
   call.on("state", (state, info) => {
     if (state === "ended") return;
@@ -44,7 +44,7 @@ export function publishCallEvents(call: Call, events: EventBus, onEnded: () => v
 }
 
 /** A `stats` event per active call every `seconds` (none for 0); returns the timer. */
-export function publishStatsEvery(seconds: number, calls: () => Call[], events: EventBus): NodeJS.Timeout | undefined {
+export function publishStatsEvery(seconds: number, calls: () => Pick<Call, "id" | "state" | "stats">[], events: EventBus): NodeJS.Timeout | undefined {
   if (seconds <= 0) return undefined;
   const timer = setInterval(() => {
     for (const c of calls()) {

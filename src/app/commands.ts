@@ -27,12 +27,12 @@ import type { SinkSpec } from "../media/sinks/sink.js";
 import { CommandError } from "../util/errors.js";
 import type { Roster } from "../xmpp/roster.js";
 import type { AccountState } from "../util/vocabulary.js";
-import type { Call } from "./call/call.js";
+import type { CallControl } from "./ring-group.js";
 import { mayPlaceCall, type CallPolicy } from "./policy.js";
 
 export interface CommandContext {
   /** The calls that exist now (not ended). */
-  calls(): Call[];
+  calls(): CallControl[];
   /** `by`: the client placing it, for the log. */
   placeCall(args: CallArgs, by: string): Promise<CallStartResult>;
   status(): StatusResult;
@@ -52,7 +52,7 @@ export interface CommandContext {
 /** One handler per command, each bound to return what the protocol says the command gives (CommandMap). */
 export type CommandHandlers = { [C in CommandName]: (args: Record<string, unknown>, client: ClientInfo) => CommandResult<C> | Promise<CommandResult<C>> };
 
-export function callResult(call: Call): CallResult {
+export function callResult(call: CallControl): CallResult {
   const info = call.info();
   return { callId: call.id, state: info.state, held: info.held === true, muted: info.muted === true };
 }
@@ -62,7 +62,7 @@ export function clientName(client: ClientInfo): string {
   return `${client.via ?? "socket"} client ${client.id}`;
 }
 
-function findCall(ctx: CommandContext, callId: string | undefined): Call {
+function findCall(ctx: CommandContext, callId: string | undefined): CallControl {
   const calls = ctx.calls();
   const id = resolveCallId(callId, calls);
   return calls.find((c) => c.id === id)!;

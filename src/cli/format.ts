@@ -2,6 +2,7 @@
 // results. Unknown events still print, with their fields as JSON.
 import type { AnyEvent } from "../control/client.js";
 import type {
+  GroupEvent,
   AccountInfo,
   CallEvent,
   CallInfo,
@@ -118,6 +119,14 @@ export function formatEvent(e: AnyEvent): string {
       }
       if (m.pairType) line += ` (${m.pairType})`;
       return `${line}, ${formatEncryption(m)}`;
+    }
+    case "group": {
+      const g = e as unknown as GroupEvent;
+      if (g.type === "bridged") return `group ${g.callId} bridged with call ${String(g.bridgedWith)}`;
+      let line = `group ${g.callId} ${g.type} ${String(g.peer)}`;
+      if (g.reason) line += `: ${g.reason}`;
+      if (g.text) line += ` (${g.text})`;
+      return line;
     }
     case "refused":
       return `refused a call from ${String(e.peer)}: ${String(e.reason)}`;

@@ -4,7 +4,7 @@
 // The command line is read in ./usage.ts, results and events are printed by ./format.ts.
 import { resolve as resolvePath } from "node:path";
 import { ClientErrorCode, ControlRequestError, connectControl, type AnyEvent, type ControlClient } from "../control/client.js";
-import type { CallEvent, CallIdArgs, CallStartResult, PresenceShow, RejectArgs, RosterListResult } from "../control/protocol.js";
+import type { CallArgs, CallEvent, CallIdArgs, CallStartResult, PresenceShow, RejectArgs, RosterListResult } from "../control/protocol.js";
 import { defaultSocketPath } from "../control/socket-path.js";
 import { escapeControl, formatAccount, formatCall, formatDevices, formatEvent, formatReload, formatRoster, formatSpec, formatStats, printable, printableJson } from "./format.js";
 import { ExitCode, UsageError, globalHelp, commandHelp, parseCommandLine, parseDeviceSpec, type Parsed } from "./usage.js";
@@ -316,10 +316,16 @@ async function followEvents(ctx: Context): Promise<number> {
 
 async function placeCall(ctx: Context): Promise<number> {
   const { client, parsed, out } = ctx;
-  const jid = parsed.positionals[0]!;
+  const jids = parsed.positionals;
+  const jid = jids[0]!;
   // Subscribe before asking: the daemon may announce the call before it replies.
   const iterator = parsed.wait ? client.events() : undefined;
-  const args = parsed.codecs.length ? { jid, codecs: parsed.codecs } : { jid };
+  // Several JIDs, or a strategy or ring time: one call to a ring group.
+  const group = jids.length > 1 || parsed.strategy !== undefined || parsed.ringSec !== undefined;
+  const args: CallArgs = {
+    ...(group ? { jids, ...(parsed.strategy ? { strategy: parsed.strategy } : {}), ...(parsed.ringSec !== undefined ? { ringSec: parsed.ringSec } : {}) } : { jid }),
+    ...(parsed.codecs.length ? { codecs: parsed.codecs } : {}),
+  };
   let reply: CallStartResult;
   try {
     reply = await client.request("call", args);
@@ -329,7 +335,7 @@ async function placeCall(ctx: Context): Promise<number> {
   }
   const { callId } = reply;
   // --json: the whole reply (callId, the Jingle sid, the JID called).
-  out(parsed.json ? JSON.stringify(reply) : `call ${callId} outgoing to ${reply.peer ?? jid}`);
+  out(parsed.json ? JSON.stringify(reply) : `call ${callId} outgoing to ${reply.targets ? `ring group ${reply.targets.join(", ")}` : (reply.peer ?? jid)}`);
   if (!iterator) return ExitCode.Ok;
 
   const stop = aborted(ctx.signal);
@@ -341,7 +347,12 @@ async function placeCall(ctx: Context): Promise<number> {
     }
     if (next.done) throw new ControlRequestError("disconnected", "the daemon closed the connection during the call");
     const e = next.value;
-    if (e.event !== "call" || e.callId !== callId) continue;
+    if ((e.event !== "call" && e.event !== "group") || e.callId !== callId) continue;
+    if (e.event === "group") {
+      // A ring group: who rings, who stopped ringing, who answered.
+      out(parsed.json ? JSON.stringify(e) : formatEvent(printable(e)));
+      continue;
+    }
     const ce = e as unknown as CallEvent;
     // "outgoing" was already printed from the reply.
     if (ce.type !== "outgoing" || parsed.json) out(parsed.json ? JSON.stringify(e) : formatEvent(printable(e)));

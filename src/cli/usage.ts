@@ -2,7 +2,7 @@
 // argument checks (usage errors exit 64 before anything is sent).
 import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
-import { COMMAND_NAMES, PresenceShow, RecordAction, RejectReason, RosterAction, type DeviceSpec } from "../control/protocol.js";
+import { COMMAND_NAMES, MAX_RING_SEC, MAX_RING_TARGETS, PresenceShow, RecordAction, RejectReason, RingStrategy, RosterAction, type DeviceSpec } from "../control/protocol.js";
 import { defaultSocketPath } from "../control/socket-path.js";
 import { CODEC_IDS, sinkSpec, sourceSpec } from "../config/schema.js";
 
@@ -32,8 +32,8 @@ interface CommandSpec {
   local?: boolean;
 }
 
-type LocalOption = "codec" | "wait" | "reason" | "duration" | "name" | "loop" | "overwrite";
-const LOCAL_OPTIONS = ["codec", "wait", "reason", "duration", "name", "loop", "overwrite"] as const satisfies readonly LocalOption[];
+type LocalOption = "codec" | "wait" | "reason" | "duration" | "name" | "loop" | "overwrite" | "strategy" | "ring-sec";
+const LOCAL_OPTIONS = ["codec", "wait", "reason", "duration", "name", "loop", "overwrite", "strategy", "ring-sec"] as const satisfies readonly LocalOption[];
 
 /** The values a command-specific option takes (for completion); undefined for a flag or free text. */
 export const OPTION_VALUES: Record<LocalOption, readonly string[] | "text" | undefined> = {
@@ -44,6 +44,8 @@ export const OPTION_VALUES: Record<LocalOption, readonly string[] | "text" | und
   name: "text",
   loop: undefined,
   overwrite: undefined,
+  strategy: Object.values(RingStrategy),
+  "ring-sec": "text",
 };
 
 /** The source and sink types of the config schema, as set-input / set-output take them (file:PATH, pipe:PATH, TYPE[:DEVICE]). */
@@ -56,16 +58,19 @@ export const COMMANDS = {
   status: { usage: "status", summary: "account state and every call", options: [], minArgs: 0, maxArgs: 0 },
   calls: { usage: "calls", summary: "list the calls", options: [], minArgs: 0, maxArgs: 0 },
   call: {
-    usage: "call <jid> [--codec NAME]... [--wait]",
-    summary: "call a bare JID (every device rings) or a full JID",
+    usage: "call <jid>... [--strategy simultaneous|sequential] [--ring-sec N] [--codec NAME]... [--wait]",
+    summary: "call a bare JID (every device rings) or a full JID; several JIDs: a ring group",
     details:
       "  --codec NAME  codec preference, repeatable or comma-separated, e.g. opus or g722\n" +
       "                (`jinglectl status` lists the daemon's codecs; default: its config)\n" +
       "  --wait        follow the call and return when it ends:\n" +
-      "                exit 0 when it ended normally (reason success), 2 otherwise",
-    options: ["codec", "wait"],
+      "                exit 0 when it ended normally (reason success), 2 otherwise\n" +
+      `  several JIDs (up to ${MAX_RING_TARGETS}) or --strategy: one call to a ring group, the first to answer wins\n` +
+      "  --strategy S  simultaneous (default: all ring at once) or sequential (one after the other)\n" +
+      "  --ring-sec N  how long the group rings (simultaneous) or each JID rings (sequential)",
+    options: ["codec", "wait", "strategy", "ring-sec"],
     minArgs: 1,
-    maxArgs: 1,
+    maxArgs: MAX_RING_TARGETS,
   },
   answer: {
     usage: "answer [callId]",
@@ -261,6 +266,9 @@ export interface Parsed {
   name: string | undefined;
   loop: boolean;
   overwrite: boolean;
+  /** call: a ring group's strategy and ring time. */
+  strategy: RingStrategy | undefined;
+  ringSec: number | undefined;
 }
 
 export function parseCommandLine(argv: string[]): Parsed {
@@ -283,6 +291,8 @@ export function parseCommandLine(argv: string[]): Parsed {
         name: { type: "string" },
         loop: { type: "boolean" },
         overwrite: { type: "boolean" },
+        strategy: { type: "string" },
+        "ring-sec": { type: "string" },
       },
     }));
   } catch (err) {
@@ -318,6 +328,13 @@ export function parseCommandLine(argv: string[]): Parsed {
   const knownReasons = Object.values(RejectReason) as string[];
   if (values.reason !== undefined && !knownReasons.includes(values.reason)) {
     throw new UsageError(`--reason must be one of ${knownReasons.join(", ")}`);
+  }
+  const strategies = Object.values(RingStrategy) as string[];
+  if (values.strategy !== undefined && !strategies.includes(values.strategy)) throw new UsageError(`--strategy must be one of ${strategies.join(", ")}`);
+  let ringSec: number | undefined;
+  if (values["ring-sec"] !== undefined) {
+    ringSec = Number(values["ring-sec"]);
+    if (!Number.isInteger(ringSec) || ringSec < 1 || ringSec > MAX_RING_SEC) throw new UsageError(`--ring-sec must be a whole number of seconds from 1 to ${MAX_RING_SEC}`);
   }
   let duration: number | undefined;
   if (values.duration !== undefined) {
@@ -358,6 +375,8 @@ export function parseCommandLine(argv: string[]): Parsed {
     name: values.name,
     loop: values.loop ?? false,
     overwrite: values.overwrite ?? false,
+    strategy: values.strategy as RingStrategy | undefined,
+    ringSec,
   };
 }
 

@@ -1,5 +1,6 @@
 // The configuration file's schema. Every key is documented in config/example.yaml.
 // Validation errors name the key, what was found and what was expected.
+import { forwardSchema } from "./forward-schema.js";
 import { z } from "zod";
 import { OpusBackendChoice } from "../media/codecs/opus-backend.js";
 import { COMMAND_NAMES, CallEventType, EventName } from "../control/protocol.js";
@@ -197,6 +198,8 @@ export const configSchema = z.strictObject({
        * with security-error).
        */
       videoProposals: z.enum(["ignore", "audio-only"]).default("ignore"),
+      /** Forward every admitted incoming call to a ring group, the audio bridged (./forward-schema.ts). */
+      forward: forwardSchema.optional(),
     })
     .prefault({}),
   log: z

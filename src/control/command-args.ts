@@ -2,11 +2,12 @@
 // pure, and every handler uses them, so each command reports bad input the
 // same way (bad-argument, naming the key).
 import { CommandError } from "../util/errors.js";
-import { isUserJid } from "../util/jid.js";
+import { isUserJid, sameAddress } from "../util/jid.js";
 import {
   PresenceShow,
   RecordAction,
   RejectReason,
+  RingStrategy,
   RosterAction,
   type CallArgs,
   type CallIdArgs,
@@ -86,11 +87,46 @@ const MAX_CODECS = 16;
 /** An RTP encoding name (RFC 4855 §3: letters, digits, "-", "_", "."), at most 32 characters. */
 const CODEC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
 
+/** Targets of one ring group at most: each is a call of its own (calls.maxCalls counts them). */
+export const MAX_RING_TARGETS = 8;
+export const MAX_RING_SEC = 600;
+
+function callTarget(jid: unknown): string {
+  const checked = checkJid("call", jid, "bare or full JID");
+  if (!isUserJid(checked)) throw badArgument(`call: "${checked.slice(0, 100)}" is not a valid JID (user@example.org or user@example.org/resource)`);
+  return checked;
+}
+
+/** A ring group's targets: distinct JIDs (a bare JID and one of its full JIDs are distinct targets). */
+function ringTargets(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0) throw badArgument('call: "jids" must be a non-empty array of bare or full JIDs');
+  if (value.length > MAX_RING_TARGETS) throw badArgument(`call: "jids" has ${value.length} targets; a ring group has at most ${MAX_RING_TARGETS}`);
+  const jids: string[] = [];
+  for (const v of value) {
+    const jid = callTarget(v);
+    if (jids.some((j) => sameAddress(j, jid))) throw badArgument(`call: "${jid.slice(0, 100)}" is in "jids" twice`);
+    jids.push(jid);
+  }
+  return jids;
+}
+
 function parseCallArgs(args: Record<string, unknown>): CallArgs {
-  rejectUnknownKeys("call", args, ["jid", "codecs"]);
-  const jid = checkJid("call", args.jid, "bare or full JID");
-  if (!isUserJid(jid)) throw badArgument(`call: "${jid.slice(0, 100)}" is not a valid JID (user@example.org or user@example.org/resource)`);
-  const result: CallArgs = { jid };
+  rejectUnknownKeys("call", args, ["jid", "jids", "strategy", "ringSec", "codecs"]);
+  let result: CallArgs;
+  if (args.jids !== undefined) {
+    if (args.jid !== undefined) throw badArgument('call: give "jid" (one target) or "jids" (a ring group), not both');
+    result = { jids: ringTargets(args.jids), strategy: args.strategy === undefined ? "simultaneous" : oneOf("call", "strategy", args.strategy, RingStrategy) };
+    const { ringSec } = args;
+    if (ringSec !== undefined) {
+      if (typeof ringSec !== "number" || !Number.isInteger(ringSec) || ringSec < 1 || ringSec > MAX_RING_SEC) {
+        throw badArgument(`call: "ringSec" must be an integer from 1 to ${MAX_RING_SEC}`);
+      }
+      result.ringSec = ringSec;
+    }
+  } else {
+    if (args.strategy !== undefined || args.ringSec !== undefined) throw badArgument('call: "strategy" and "ringSec" are for a ring group ("jids")');
+    result = { jid: callTarget(args.jid) };
+  }
   const { codecs } = args;
   if (codecs !== undefined) {
     // Which ids exist is the daemon's codec registry's business (it answers

@@ -66,6 +66,7 @@ export const EventName = {
   Recording: "recording",
   Roster: "roster",
   Reload: "reload",
+  Group: "group",
 } as const;
 export type EventName = (typeof EventName)[keyof typeof EventName];
 
@@ -83,6 +84,14 @@ export type Encryption = (typeof Encryption)[keyof typeof Encryption];
 /** How a playback or recording ended; "stopped": a playback cut short (another play, the call ended). */
 export const FileEventType = { Finished: "finished", Stopped: "stopped", Failed: "failed" } as const;
 export type FileEventType = (typeof FileEventType)[keyof typeof FileEventType];
+
+/** How a ring group rings its targets: all at once (the first to answer wins), or one after the other. */
+export const RingStrategy = { Simultaneous: "simultaneous", Sequential: "sequential" } as const;
+export type RingStrategy = (typeof RingStrategy)[keyof typeof RingStrategy];
+
+/** What a `group` event says about a ring group. */
+export const GroupEventType = { Ringing: "ringing", Dropped: "dropped", Answered: "answered", Bridged: "bridged" } as const;
+export type GroupEventType = (typeof GroupEventType)[keyof typeof GroupEventType];
 
 // ---------------------------------------------------------------- data types
 
@@ -119,6 +128,20 @@ export interface CallInfo {
   peerMuted?: boolean;
   /** The media statistics (as the stats command gives them), once there is media. */
   stats?: Record<string, unknown>;
+  /** A ring group: whom it rings and who answered. */
+  group?: RingGroupInfo;
+}
+
+export interface RingGroupInfo {
+  strategy: RingStrategy;
+  /** Every target, in the order given. */
+  targets: string[];
+  /** The targets ringing now. */
+  ringing: string[];
+  /** The target that answered (its device's full JID). */
+  answeredBy?: string;
+  /** A forwarded incoming call: its call id, whose audio is bridged with this group's. */
+  bridgedWith?: string;
 }
 
 /** What the hello event and the `status` result both carry. */
@@ -221,6 +244,21 @@ export interface RosterEvent extends EventEnvelope {
   item?: RosterItem;
 }
 
+export interface GroupEvent extends EventEnvelope {
+  event: "group";
+  /** The ring group's call id (the one the call command gave). */
+  callId: string;
+  type: GroupEventType;
+  /** ringing, dropped, answered: the target (answered: the full JID of the device that answered). */
+  peer?: string;
+  /** dropped: why this target stopped ringing (decline, busy, timeout, cancel when another answered, ...). */
+  reason?: string;
+  /** dropped: the peer's or our explanation. */
+  text?: string;
+  /** bridged: the incoming call whose audio now flows to and from the group's answered call. */
+  bridgedWith?: string;
+}
+
 export interface ReloadEvent extends EventEnvelope {
   event: "reload";
   applied: string[];
@@ -238,7 +276,8 @@ export type KnownEvent =
   | DtmfEvent
   | FileEvent
   | RosterEvent
-  | ReloadEvent;
+  | ReloadEvent
+  | GroupEvent;
 
 /** Every event the daemon publishes, by name: what a publisher must give for each. */
 export interface EventMap {
@@ -253,6 +292,7 @@ export interface EventMap {
   recording: FileEvent & { event: "recording" };
   roster: RosterEvent;
   reload: ReloadEvent;
+  group: GroupEvent;
 }
 // EventName and EventMap name the same events (checked when compiling).
 const _eventNamesMatch: [EventName, keyof EventMap] extends [keyof EventMap, EventName] ? true : never = true;
@@ -276,6 +316,7 @@ export const EVENT_FIELDS = {
   recording: ["callId", "file", "type", "error"],
   roster: ["type", "jid", "item"],
   reload: ["applied", "restartRequired"],
+  group: ["callId", "type", "peer", "reason", "text", "bridgedWith"],
 } as const satisfies { [E in EventName]: readonly (keyof EventFields<EventMap[E]> & string)[] };
 type Unlisted<E extends EventName> = Exclude<keyof EventFields<EventMap[E]>, (typeof EVENT_FIELDS)[E][number]>;
 const _everyFieldListed: { [E in Exclude<EventName, "stats">]: Unlisted<E> extends never ? true : Unlisted<E> } = {
@@ -289,6 +330,7 @@ const _everyFieldListed: { [E in Exclude<EventName, "stats">]: Unlisted<E> exten
   recording: true,
   roster: true,
   reload: true,
+  group: true,
 };
 void _everyFieldListed;
 
@@ -308,8 +350,15 @@ export type RecordAction = (typeof RecordAction)[keyof typeof RecordAction];
 
 // ---------------------------------------------------------------- arguments and results
 
+/** `jid` for one target; `jids` (with `strategy`, `ringSec`) for a ring group. */
 export interface CallArgs {
-  jid: string;
+  jid?: string;
+  /** A ring group: 1 to 8 distinct bare or full JIDs; the call command gives one call id for all. */
+  jids?: string[];
+  /** With jids: simultaneous (default) or sequential. */
+  strategy?: RingStrategy;
+  /** With jids: how long each target rings (sequential) or the group rings (simultaneous), 1..600 s. */
+  ringSec?: number;
   /** Codec ids in preference order; the daemon knows which exist (its codec registry). */
   codecs?: string[];
 }
@@ -372,10 +421,12 @@ export interface StatusResult extends Snapshot {
 
 export interface CallStartResult {
   callId: string;
-  /** The Jingle session id. */
-  sid: string;
-  /** The full JID called. */
+  /** The Jingle session id (a ring group: none, each target has its own). */
+  sid?: string;
+  /** The full JID called (a ring group: its first target). */
   peer: string;
+  /** A ring group: its targets. */
+  targets?: string[];
 }
 export interface CallResult {
   callId: string;

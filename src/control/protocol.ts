@@ -85,6 +85,23 @@
  *     call       {jid, codecs?: [codec id, ...]}          -> {callId, sid, peer}
  *                jid bare (its best available resource) or full; codecs in preference order,
  *                ids as in the config's media.codecs, e.g. "opus" or "pcma" (status lists them)
+ *     call       {jids: [jid, ...], strategy?: "simultaneous"|"sequential", ringSec?: 1..600,
+ *                 codecs?}                                -> {callId, peer, targets}
+ *                a ring group: one call to 1..8 distinct JIDs (bare or full), one
+ *                callId for all. simultaneous (default): every JID rings for
+ *                ringSec (default calls.ringTimeoutSec), the first to answer wins
+ *                and the others are cancelled at once (a XEP-0353 proposal is
+ *                retracted, a Jingle session terminated with <cancel/>);
+ *                sequential: one JID after the other, each for ringSec, one that
+ *                declines or is unreachable passing on at once. group events say
+ *                who rings, who stopped and who answered; from the answer on the
+ *                callId's commands and call events are the answered call's.
+ *                Nobody answering ends it with reason timeout (decline or busy
+ *                when every JID said so; text names each JID's reason); hangup
+ *                while ringing cancels every JID. Each JID is a call of its own
+ *                for calls.maxCalls (busy when they do not fit); none reachable
+ *                at all: peer-unavailable
+ *                (its call events before the answer carry peer: the JIDs, ", "-separated)
  *     answer     {callId?}                                -> CallResult
  *     reject     {callId?, reason?: "decline"|"busy"}     -> CallResult   (default decline)
  *     hangup     {callId?}                                -> CallResult
@@ -146,7 +163,10 @@
  *                  reason?, sid? (the Jingle session id), localCandidate?,
  *                  remoteCandidate? (the selected pair, once connected),
  *                  held?, muted? (by us), peerHeld?, peerMuted? (the peer said so),
- *                  stats? (in status and calls: the stats command's fields, once there is media)}
+ *                  stats? (in status and calls: the stats command's fields, once there is media),
+ *                  group? (a ring group: {strategy, targets: [jid], ringing: [jid],
+ *                  answeredBy? (the device that answered), bridgedWith? (the incoming
+ *                  call forwarded to it: calls.forward)})}
  *       outgoing = we proposed, no answer yet; ringing = the peer's device rings;
  *       incoming = the peer calls us, not answered yet; connecting = accepted,
  *       media being set up; reason = XEP-0166 reason once ended.
@@ -201,6 +221,15 @@
  *     roster   {type: "request"|"changed"|"removed", jid, item?: RosterItem}
  *              request: jid asks to see our presence (answer with roster approve)
  *     reload   {applied: [key], restartRequired: [key]}   after SIGHUP or the reload command
+ *     group    {callId, type, peer?, reason?, text?, bridgedWith?}   a ring group's callId; type is one of
+ *                ringing   (+ peer) a JID rings (its own call was placed)
+ *                dropped   (+ peer, reason, text?) a JID stopped ringing: its decline, busy,
+ *                          timeout, cancel (another answered, or the group was hung up),
+ *                          peer-unavailable (it could not be called)
+ *                answered  (+ peer: the device's full JID) the winner; the others are dropped
+ *                bridged   (+ bridgedWith: the incoming call's callId) calls.forward: the
+ *                          audio of the incoming call and of the answered JID now flows
+ *                          both ways
  *
  * Versioning
  * ----------

@@ -62,8 +62,9 @@ beforeEach(async () => {
         received.push({ cmd: "call", args: raw });
         const args = parseCommandArgs("call", raw);
         const id = `c${nextCall++}`;
-        const script = scripts[args.jid];
-        server.broadcast("call", { callId: id, type: "outgoing", peer: args.jid });
+        const jid = args.jid ?? args.jids![0]!;
+        const script = scripts[jid];
+        server.broadcast("call", { callId: id, type: "outgoing", peer: jid });
         if (script) {
           // Another call's events in between must not confuse --wait.
           later(5, () => server.broadcast("call", { callId: "other", type: "ended", peer: "x@y", reason: "gone" }));
@@ -83,7 +84,7 @@ beforeEach(async () => {
             }),
           );
         }
-        return { callId: id, sid: `sid-${id}`, peer: args.jid };
+        return { callId: id, sid: `sid-${id}`, peer: jid };
       },
       answer: (raw) => {
         const args = parseCommandArgs("answer", raw);

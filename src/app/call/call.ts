@@ -15,8 +15,8 @@ import type { Actor, CallInfo, CallState } from "../../control/protocol.js";
 import type { Jingle, JingleContent, JmiElement, ReasonCondition } from "../../jingle/protocol/index.js";
 import type { Role } from "../../jingle/session-manager.js";
 import type { MediaStats } from "../../media/media-session.js";
-import type { SinkSpec } from "../../media/sinks/sink.js";
-import type { SourceSpec } from "../../media/sources/source.js";
+import type { AudioSink, SinkSpec } from "../../media/sinks/sink.js";
+import type { AudioSource, SourceSpec } from "../../media/sources/source.js";
 import { CallError, errorMessage } from "../../util/errors.js";
 import { TypedEmitter } from "../../util/events.js";
 import type { Logger } from "../../util/logger.js";
@@ -631,6 +631,14 @@ export class Call extends TypedEmitter<CallEvents> {
   /** Switches where the peer's audio goes, from the next frame on; an existing file is replaced only with `overwrite`. */
   setOutput(spec: SinkSpec, opts: { overwrite?: boolean } = {}): Promise<void> {
     return this.#withMedia("set-output", (m) => m.setOutput(spec, opts));
+  }
+
+  /**
+   * Plugs in a source and sink made for the call's audio rate in place of
+   * its input and output (a bridge to another call, media/audio-bridge.ts).
+   */
+  plugInAudio(make: (sampleRate: number) => { source: AudioSource; sink: AudioSink }): Promise<void> {
+    return this.#withMedia("bridge", (m) => m.plugIn(make));
   }
 
   /** Starts writing what the peer says to a WAV file; resolves with its path. An existing file is replaced only with `overwrite`. */

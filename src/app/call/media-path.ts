@@ -19,8 +19,8 @@ import { unlink } from "node:fs/promises";
 import type { Encryption, FileEventType } from "../../control/protocol.js";
 import { claimUnusedFile, claimWritableFile, type ClaimedFile } from "../../media/client-path.js";
 import type { MediaPreferences, MediaSession, MediaStats } from "../../media/media-session.js";
-import type { SinkSpec } from "../../media/sinks/index.js";
-import type { SourceSpec } from "../../media/sources/index.js";
+import type { AudioSink, SinkSpec } from "../../media/sinks/index.js";
+import type { AudioSource, SourceSpec } from "../../media/sources/index.js";
 import type { DtlsCertificate } from "../../rtp/dtls/certificate.js";
 import { CallError, errorMessage } from "../../util/errors.js";
 import { TypedEmitter } from "../../util/events.js";
@@ -284,6 +284,17 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
   setInput(spec: SourceSpec): void {
     const m = this.#require("set-input");
     m.replaceSource(this.#o.parts.source(spec, this.#negotiated!.codec.pcmRate));
+  }
+
+  /**
+   * Replaces source and sink with ones made elsewhere for the codec's rate
+   * (a bridge to another call, media/audio-bridge.ts); the old ones are closed.
+   */
+  async plugIn(make: (sampleRate: number) => { source: AudioSource; sink: AudioSink }): Promise<void> {
+    const m = this.#require("bridge");
+    const { source, sink } = make(this.#negotiated!.codec.pcmRate);
+    m.replaceSource(source);
+    await m.replaceSink(sink);
   }
 
   /** Switches the sink; a file is created first (bad-argument when it cannot be, or exists and `overwrite` is not set). */

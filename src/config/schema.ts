@@ -8,6 +8,7 @@ import { USER_JID_PATTERN } from "../util/jid.js";
 import type { SourceSpec } from "../media/sources/source.js";
 import type { SinkSpec } from "../media/sinks/sink.js";
 import { ipLiteralProblem } from "./ip-literal.js";
+import { echoKeys, voicemailSchema } from "./voicemail-schema.js";
 
 /** An IP address literal; anything else is named for what it looks like (./ip-literal.ts). */
 function ipLiteral(expected: string) {
@@ -197,8 +198,16 @@ export const configSchema = z.strictObject({
        * with security-error).
        */
       videoProposals: z.enum(["ignore", "audio-only"]).default("ignore"),
+      /** Unanswered incoming calls go to voicemail, delivered to chat (./voicemail-schema.ts). */
+      voicemail: voicemailSchema,
+      ...echoKeys,
     })
-    .prefault({}),
+    .prefault({})
+    .superRefine((c, ctx) => {
+      if (c.voicemail.enabled && c.voicemail.afterSec >= c.ringTimeoutSec) {
+        ctx.addIssue({ code: "custom", path: ["voicemail", "afterSec"], message: `must be below calls.ringTimeoutSec (${c.ringTimeoutSec}), which ends an unanswered call first` });
+      }
+    }),
   log: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

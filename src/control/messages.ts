@@ -66,6 +66,8 @@ export const EventName = {
   Recording: "recording",
   Roster: "roster",
   Reload: "reload",
+  Voicemail: "voicemail",
+  Echo: "echo",
 } as const;
 export type EventName = (typeof EventName)[keyof typeof EventName];
 
@@ -227,6 +229,40 @@ export interface ReloadEvent extends EventEnvelope {
   restartRequired: string[];
 }
 
+/** What a `voicemail` event says (app/voicemail.ts). */
+export const VoicemailEventType = { Answered: "answered", Recording: "recording", Delivered: "delivered", Kept: "kept" } as const;
+export type VoicemailEventType = (typeof VoicemailEventType)[keyof typeof VoicemailEventType];
+
+export interface VoicemailEvent extends EventEnvelope {
+  event: "voicemail";
+  callId: string;
+  type: VoicemailEventType;
+  /** The caller (bare JID once recorded). */
+  peer: string;
+  /** delivered, kept: the recording (16 kHz mono WAV, mode 0600). */
+  file?: string;
+  durationMs?: number;
+  /** delivered: where it was uploaded (XEP-0363). */
+  url?: string;
+  /** kept: why it was not uploaded. */
+  reason?: string;
+}
+
+/** What an `echo` event says (app/echo-service.ts). */
+export const EchoEventType = { Started: "started", Report: "report" } as const;
+export type EchoEventType = (typeof EchoEventType)[keyof typeof EchoEventType];
+
+export interface EchoEvent extends EventEnvelope {
+  event: "echo";
+  callId: string;
+  type: EchoEventType;
+  peer: string;
+  /** started: how much later the caller hears itself, ms. */
+  delayMs?: number;
+  /** report: the network report sent to the caller in chat (app/call-report.ts NetworkReport). */
+  report?: Record<string, unknown>;
+}
+
 export type KnownEvent =
   | HelloEvent
   | AccountEvent
@@ -238,6 +274,8 @@ export type KnownEvent =
   | DtmfEvent
   | FileEvent
   | RosterEvent
+  | VoicemailEvent
+  | EchoEvent
   | ReloadEvent;
 
 /** Every event the daemon publishes, by name: what a publisher must give for each. */
@@ -253,6 +291,8 @@ export interface EventMap {
   recording: FileEvent & { event: "recording" };
   roster: RosterEvent;
   reload: ReloadEvent;
+  voicemail: VoicemailEvent;
+  echo: EchoEvent;
 }
 // EventName and EventMap name the same events (checked when compiling).
 const _eventNamesMatch: [EventName, keyof EventMap] extends [keyof EventMap, EventName] ? true : never = true;
@@ -276,6 +316,8 @@ export const EVENT_FIELDS = {
   recording: ["callId", "file", "type", "error"],
   roster: ["type", "jid", "item"],
   reload: ["applied", "restartRequired"],
+  voicemail: ["callId", "type", "peer", "file", "durationMs", "url", "reason"],
+  echo: ["callId", "type", "peer", "delayMs", "report"],
 } as const satisfies { [E in EventName]: readonly (keyof EventFields<EventMap[E]> & string)[] };
 type Unlisted<E extends EventName> = Exclude<keyof EventFields<EventMap[E]>, (typeof EVENT_FIELDS)[E][number]>;
 const _everyFieldListed: { [E in Exclude<EventName, "stats">]: Unlisted<E> extends never ? true : Unlisted<E> } = {
@@ -289,6 +331,8 @@ const _everyFieldListed: { [E in Exclude<EventName, "stats">]: Unlisted<E> exten
   recording: true,
   roster: true,
   reload: true,
+  voicemail: true,
+  echo: true,
 };
 void _everyFieldListed;
 

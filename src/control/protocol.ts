@@ -201,6 +201,17 @@
  *     roster   {type: "request"|"changed"|"removed", jid, item?: RosterItem}
  *              request: jid asks to see our presence (answer with roster approve)
  *     reload   {applied: [key], restartRequired: [key]}   after SIGHUP or the reload command
+ *     voicemail {callId, type, peer, file?, durationMs?, url?, reason?}; type is one of
+ *                answered   nobody answered within calls.voicemail.afterSec: the voicemail did
+ *                recording  the greeting was played; what the caller says is recorded
+ *                delivered  (+ file, durationMs, url) uploaded (XEP-0363), the link sent in chat
+ *                kept       (+ file, durationMs, reason) not uploaded (no upload service, too
+ *                           large, refused): the file stays, and the chat message says so
+ *     echo     {callId, type, peer, delayMs?, report?}; type is one of
+ *                started    (+ delayMs) the caller hears itself delayMs later (calls.echo)
+ *                report     (+ report) the call ended; its network report (path, rttMs,
+ *                           received/sent: lossPercent, jitterMs, mos; codec, encryption,
+ *                           srtpProfile) was sent to the caller in chat
  *
  * Versioning
  * ----------

@@ -122,12 +122,17 @@ export class Voicemail {
     const greeting = await this.#greeting(s, dir);
     const ended = new Promise<void>((resolve) => call.once("ended", () => resolve()));
     this.#log.info({ call: call.id, peer: call.peer }, "voicemail answers");
+    // Between the caller and the machine: the house hears nothing, the caller hears only the greeting.
+    // Switched as the call turns active (the same turn of the call's queue as the first media), not later.
+    const offActive = call.on("state", (st) => {
+      if (st !== "active") return;
+      offActive();
+      void call.setInput({ type: "silence" }).catch(() => undefined);
+      void call.setOutput({ type: "null" }).catch(() => undefined);
+    });
     await call.answer("voicemail");
     this.#d.event({ callId: call.id, type: "answered", peer: call.peer });
     if (!(await this.#until(call, ended, (done) => call.on("state", (st) => st === "active" && done()), call.state === "active", ACTIVE_TIMEOUT_MS))) return;
-    // Between the caller and the machine: the house hears nothing, the caller hears only the greeting.
-    await call.setInput({ type: "silence" }).catch(() => undefined);
-    await call.setOutput({ type: "null" }).catch(() => undefined);
     const at = new Date();
     try {
       await call.play(greeting);

@@ -11,6 +11,7 @@ import { get } from "node:https";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { withLab } from "../helpers/with-lab.js";
+import { bandEnergyShare } from "../helpers/audio-band.js";
 import { observeChat, type ChatObserver } from "../helpers/chat-observer.js";
 import { makeSpeechWav } from "../../scripts/lab/speech.js";
 import { compareAudioSegments, readMono16 } from "../../scripts/lab/audio-compare.js";
@@ -58,7 +59,11 @@ describe("voicemail with an upload service", { timeout: 180_000 }, () => {
     name: "voicemail",
     users: { door: "door-pw", alice: "alice-pw", family: "family-pw" },
     prosody: { httpFileShare: true },
-    daemons: (l) => ({ door: { config: doorConfig(join(l.dir, "door")) }, alice: {} }),
+    daemons: (l) => ({
+      // The door's microphone (a 1 kHz tone here) must not reach a caller the voicemail answered.
+      door: { input: { type: "tone", frequency: 1000 }, config: doorConfig(join(l.dir, "door")) },
+      alice: { output: { type: "file", path: join(l.dir, "alice-hears-{callId}.wav") } },
+    }),
   });
   let family: ChatObserver;
   let speech: string;
@@ -109,6 +114,13 @@ describe("voicemail with an upload service", { timeout: 180_000 }, () => {
     t.diagnostic(`recording vs. what alice played: segment correlation ${seg.correlation.toFixed(3)}, lag ${seg.lagMs.toFixed(0)} ms, ${seg.segments} segments, ${seg.uncovered} uncovered`);
     assert.ok(seg.correlation >= 0.6, `segment correlation ${seg.correlation.toFixed(3)}`);
     assert.equal(seg.uncovered, 0, "the whole message was recorded");
+
+    // Alice heard the greeting, not the door's microphone.
+    const heard = readMono16(join(lab.dir, `alice-hears-${a}.wav`));
+    const tone = bandEnergyShare(heard.pcm, heard.rate, 950, 1050, 4000);
+    t.diagnostic(`what alice heard: ${(heard.pcm.length / heard.rate).toFixed(1)} s, ${(tone * 100).toFixed(1)} % of it in the door microphone's 1 kHz band`);
+    assert.ok(heard.pcm.length > heard.rate, "alice heard the greeting");
+    assert.ok(tone < 0.05, `the door's microphone reached the caller: ${(tone * 100).toFixed(1)} % of what alice heard is its 1 kHz tone`);
   });
 
   test("# ends the recording: the voicemail hangs up and delivers (a XEP-0353 call to the bare JID)", async () => {

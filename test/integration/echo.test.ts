@@ -17,12 +17,13 @@ const isCall = (callId: unknown, type: string) => (e: AnyEvent) => e.event === "
 describe("echo service between two daemons", { timeout: 150_000 }, () => {
   const lab = withLab({
     name: "echo",
-    users: { echo: "echo-pw", alice: "alice-pw" },
+    users: { echo: "echo-pw", alice: "alice-pw", mallory: "mallory-pw" },
     setup: async (l) => {
       await makeSpeechWav("Testing the echo service: one, two, three, four, five.", join(l.dir, "speech.wav"));
     },
     daemons: (l) => ({
-      echo: { config: { calls: { acceptFrom: "everyone", echo: true } } },
+      echo: { config: { calls: { acceptFrom: "allowlist", allowlist: ["alice@localhost"], echo: true } } },
+      mallory: {},
       alice: { input: { type: "file", path: join(l.dir, "speech.wav") }, output: { type: "file", path: join(l.dir, "alice-hears.wav") } },
     }),
   });
@@ -71,5 +72,15 @@ describe("echo service between two daemons", { timeout: 150_000 }, () => {
     assert.ok(r.received.mos > 4, `MOS heard by the echo ${r.received.mos}`);
     assert.ok(r.sent && r.sent.mos > 4, `MOS heard by the caller ${r.sent?.mos}`);
     assert.equal(r.received.lossPercent, 0);
+  });
+
+  test("a caller the policy does not let ring is not answered, and hears nothing", async () => {
+    const { echo, mallory } = lab.daemons;
+    const mark = (echo.events.at(-1)?.seq as number | undefined) ?? 0;
+    await assert.rejects(mallory.control.request("call", { jid: echo.jid }), /service-unavailable/);
+    const refused = await echo.waitForEvent((e) => e.event === "refused" && (e.seq as number) > mark, 5000, "refused");
+    assert.equal(refused.reason, "not-allowed");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(echo.events.filter((e) => (e.seq as number) > mark && (e.event === "echo" || e.event === "call")).length, 0, "no call, no echo");
   });
 });

@@ -181,7 +181,7 @@ export class App {
 
   async start(): Promise<void> {
     warmUpCodecs();
-    void this.#voicemail.clean();
+    this.#voicemail.start();
     // One certificate per run; its fingerprint goes in every offer and answer (XEP-0320).
     if (this.#cfg.media.dtls !== "off") this.#certificate = await createCertificate();
     await this.#control.listen();
@@ -202,6 +202,7 @@ export class App {
   /** Hangs up every call (session-terminate sent), then goes offline. */
   async stop(): Promise<void> {
     clearInterval(this.#statsTimer);
+    this.#voicemail.stop();
     this.#hosts.stop();
     await Promise.allSettled(this.#calls.all().map((c) => c.hangup("success", By.Shutdown)));
     await this.#xmpp.stop();

@@ -31,6 +31,8 @@ export type VoicemailSettings = Config["calls"]["voicemail"];
 
 /** The rate the kept and uploaded recording has: speech needs no more, and 2 minutes stay under 4 MB. */
 export const VOICEMAIL_RATE = 16000;
+/** How often retention runs besides after each recording (a daemon may take no message for weeks). */
+export const RETENTION_EVERY_MS = 3_600_000;
 /** How long the answered call may take to carry media before the voicemail gives up. */
 const ACTIVE_TIMEOUT_MS = 20_000;
 
@@ -83,6 +85,7 @@ function beep(): Buffer {
 export class Voicemail {
   readonly #d: VoicemailDeps;
   readonly #log: Logger;
+  #cleaner: NodeJS.Timeout | undefined;
 
   constructor(deps: VoicemailDeps) {
     this.#d = deps;
@@ -105,7 +108,19 @@ export class Voicemail {
     call.once("ended", () => clearTimeout(timer));
   }
 
-  /** Deletes what calls.voicemail.keepDays/keepCount say is too old (at start, after each recording). */
+  /** Applies retention now and every RETENTION_EVERY_MS until stop(). */
+  start(): void {
+    void this.clean();
+    clearInterval(this.#cleaner);
+    this.#cleaner = setInterval(() => void this.clean(), RETENTION_EVERY_MS);
+    this.#cleaner.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#cleaner);
+  }
+
+  /** Deletes what calls.voicemail.keepDays/keepCount say is too old (at start, hourly, after each recording). */
   async clean(s: VoicemailSettings = this.#d.settings()): Promise<void> {
     if (!s.dir) return;
     const deleted = await applyRetention(s.dir, s).catch((err: unknown) => {

@@ -2,11 +2,13 @@
 // Prosody: the echo daemon (calls.echo) answers at once, the caller hears
 // what it said 1.5 s later (the lag measured by cross-correlation of the
 // caller's recording against what it sent), and when the caller hangs up
-// its account gets a chat message with the call's network report.
+// its account gets a chat message with the call's network report; through
+// a real coturn the report names the relayed path.
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { withLab } from "../helpers/with-lab.js";
+import { startCoturn, type Coturn } from "../../scripts/lab/coturn.js";
 import { observeChat, type ChatObserver } from "../helpers/chat-observer.js";
 import { makeSpeechWav } from "../../scripts/lab/speech.js";
 import { compareAudio, compareAudioSegments, readMono16 } from "../../scripts/lab/audio-compare.js";
@@ -82,5 +84,38 @@ describe("echo service between two daemons", { timeout: 150_000 }, () => {
     assert.equal(refused.reason, "not-allowed");
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(echo.events.filter((e) => (e.seq as number) > mark && (e.event === "echo" || e.event === "call")).length, 0, "no call, no echo");
+  });
+});
+
+describe("echo service through a TURN relay", { timeout: 120_000 }, () => {
+  let coturn: Coturn;
+  const lab = withLab({
+    name: "echo-turn",
+    users: { echo: "echo-pw", alice: "alice-pw" },
+    setup: async ({ adopt }) => {
+      coturn = adopt(await startCoturn());
+    },
+    // TURN servers and credentials from Prosody (XEP-0215); the caller may use relay candidates only.
+    prosody: () => ({ modules: ["external_services"], extraConfig: coturn.prosodyConfig() }),
+    daemons: () => ({
+      echo: { config: { calls: { acceptFrom: "everyone", echo: true } } },
+      alice: { input: { type: "tone", frequency: 440 }, config: { ice: { addresses: ["127.0.0.1"], policy: "relay", connectTimeoutMs: 15000 } } },
+    }),
+  });
+
+  test("the report says the call was relayed, and names the relay", async (t) => {
+    const { echo, alice } = lab.daemons;
+    const observer = lab.adopt(await observeChat({ jid: "alice@localhost", password: "alice-pw", port: lab.prosody.port, caFile: lab.prosody.caFile }));
+    const a = ((await alice.control.request("call", { jid: echo.jid })) as { callId: string }).callId;
+    const media = await alice.waitForEvent((e) => e.event === "media" && e.callId === a, 20_000, "media at alice");
+    assert.equal(media.pairType, "relayed");
+    // Long enough for an RTCP round trip (reports every 5 s).
+    await new Promise((r) => setTimeout(r, 9000));
+    await alice.control.request("hangup", { callId: a });
+    const report = await observer.waitFor((m) => m.body.startsWith("Call quality report"), 10_000, "the report");
+    t.diagnostic(report.body);
+    assert.match(report.body, /^Path: (host|srflx|prflx|relay)\/udp <-> relay\/udp \(relayed by TURN\)$/m);
+    assert.match(report.body, /^RTT: \d+ ms$/m);
+    assert.match(coturn.logs(), /ALLOCATE/i);
   });
 });

@@ -141,8 +141,17 @@ describe("voicemail with an upload service", { timeout: 180_000 }, () => {
 describe("voicemail without an upload service", { timeout: 120_000 }, () => {
   const lab = withLab({
     name: "voicemail-kept",
-    users: { door: "door-pw", alice: "alice-pw", family: "family-pw" },
-    daemons: (l) => ({ door: { config: doorConfig(join(l.dir, "door")) }, alice: {} }),
+    users: { door: "door-pw", gate: "gate-pw", alice: "alice-pw", family: "family-pw" },
+    setup: async (l) => {
+      await makeSpeechWav("You have reached the gate.", join(l.dir, "gate-greeting.wav"));
+    },
+    daemons: (l) => {
+      const gate = doorConfig(join(l.dir, "gate")) as { calls: { voicemail: Record<string, unknown> } };
+      // A greeting file of its own, and messages of 2 s at most.
+      delete gate.calls.voicemail.greetingText;
+      Object.assign(gate.calls.voicemail, { greetingFile: join(l.dir, "gate-greeting.wav"), maxSec: 2 });
+      return { door: { config: doorConfig(join(l.dir, "door")) }, gate: { config: gate }, alice: {} };
+    },
   });
 
   test("the file is kept and the message says so", async () => {
@@ -161,5 +170,18 @@ describe("voicemail without an upload service", { timeout: 120_000 }, () => {
     assert.equal(msg.oobUrl, undefined);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(family.messages.filter((m) => m.oobUrl !== undefined).length, 0, "no link without an upload");
+  });
+
+  test("maxSec ends the recording: the voicemail hangs up after it (the greeting from a file)", async () => {
+    const { gate, alice } = lab.daemons;
+    const { a, mark } = await reachVoicemail(alice, gate, gate.jid);
+    const ended = await alice.waitForEvent(isCall(a, "ended"), 15_000, "the voicemail hangs up at maxSec");
+    assert.equal(ended.by, "peer");
+    const kept = await gate.waitForEvent(voicemail("kept", mark), 30_000, "voicemail kept");
+    const ms = kept.durationMs as number;
+    assert.ok(ms >= 1500 && ms <= 3000, `recorded ${ms} ms with maxSec 2`);
+    const played = gate.events.find((e) => e.event === "playback" && (e.seq as number) > mark);
+    assert.equal(played?.file, join(lab.dir, "gate-greeting.wav"));
+    assert.equal(played?.type, "finished");
   });
 });

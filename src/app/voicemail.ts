@@ -105,7 +105,11 @@ export class Voicemail {
       clearTimeout(timer);
       stop();
     });
-    call.once("ended", () => clearTimeout(timer));
+    call.once("ended", (info) => {
+      clearTimeout(timer);
+      // The caller gave up while it rang: nobody answered, not even the voicemail.
+      if (info.by === "peer" && info.durationMs === 0) void this.#missed(call, s);
+    });
   }
 
   /** Applies retention now and every RETENTION_EVERY_MS until stop(). */
@@ -147,7 +151,10 @@ export class Voicemail {
     });
     await call.answer("voicemail");
     this.#d.event({ callId: call.id, type: "answered", peer: call.peer });
-    if (!(await this.#until(call, ended, (done) => call.on("state", (st) => st === "active" && done()), call.state === "active", ACTIVE_TIMEOUT_MS))) return;
+    if (!(await this.#until(call, ended, (done) => call.on("state", (st) => st === "active" && done()), call.state === "active", ACTIVE_TIMEOUT_MS))) {
+      await this.#missed(call, s);
+      return;
+    }
     const at = new Date();
     try {
       await call.play(greeting);
@@ -155,7 +162,11 @@ export class Voicemail {
     } catch (err) {
       this.#log.warn({ greeting, err: errorMessage(err) }, "greeting not played");
     }
-    if (isEnded(call)) return;
+    if (isEnded(call)) {
+      // Hung up during the greeting.
+      await this.#missed(call, s);
+      return;
+    }
     const name = `voicemail-${stamp(at)}-${safeName(call.peer)}.wav`;
     const raw = join(dir, `.${name}.recording`);
     await call.startRecording(raw);
@@ -222,6 +233,18 @@ export class Voicemail {
     await writeFile(file, encodeWav(pcm, VOICEMAIL_RATE), { mode: 0o600, flag: "wx" });
     await unlink(raw).catch(() => undefined);
     return Math.round((pcm.length * 1000) / VOICEMAIL_RATE);
+  }
+
+  /** A call that left no message: the notify JIDs learn who called and when. */
+  async #missed(call: Call, s: VoicemailSettings): Promise<void> {
+    const caller = bareJid(call.peer);
+    const at = new Date(call.info().startedAt);
+    const when = at.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+    this.#log.info({ call: call.id, caller }, "missed call, no message left");
+    this.#d.event({ callId: call.id, type: "missed", peer: caller });
+    for (const to of s.notify) {
+      await this.#d.sendChat(to, `Missed call from ${caller} at ${when}: no message was left.`).catch((err: unknown) => this.#log.warn({ to, err: errorMessage(err) }, "voicemail message not sent"));
+    }
   }
 
   async #deliver(v: VoicemailLeft, s: VoicemailSettings, name: string): Promise<void> {

@@ -230,7 +230,7 @@ export interface ReloadEvent extends EventEnvelope {
 }
 
 /** What a `voicemail` event says (app/voicemail.ts). */
-export const VoicemailEventType = { Answered: "answered", Recording: "recording", Delivered: "delivered", Kept: "kept" } as const;
+export const VoicemailEventType = { Answered: "answered", Recording: "recording", Delivered: "delivered", Kept: "kept", Missed: "missed" } as const;
 export type VoicemailEventType = (typeof VoicemailEventType)[keyof typeof VoicemailEventType];
 
 export interface VoicemailEvent extends EventEnvelope {

@@ -207,6 +207,8 @@
  *                delivered  (+ file, durationMs, url) uploaded (XEP-0363), the link sent in chat
  *                kept       (+ file, durationMs, reason) not uploaded (no upload service, too
  *                           large, refused): the file stays, and the chat message says so
+ *                missed     the caller hung up before leaving a message (while it rang, or
+ *                           during the greeting): the notify JIDs are told who called
  *     echo     {callId, type, peer, delayMs?, report?}; type is one of
  *                started    (+ delayMs) the caller hears itself delayMs later (calls.echo)
  *                report     (+ report) the call ended; its network report (path, rttMs,

@@ -136,6 +136,30 @@ describe("voicemail with an upload service", { timeout: 180_000 }, () => {
     await family.waitFor((m) => m.oobUrl === delivered.url, 10_000, "the second link");
   });
 
+  test("a caller who hangs up while it rings, or during the greeting, leaves a missed call in chat", async () => {
+    const { door, alice } = lab.daemons;
+    const missed = () => family.messages.filter((m) => m.body.startsWith("Missed call from alice@localhost")).length;
+    const before = missed();
+    // While it rings (the voicemail answers after 1 s).
+    let mark = (door.events.at(-1)?.seq as number | undefined) ?? 0;
+    const a1 = ((await alice.control.request("call", { jid: door.jid })) as { callId: string }).callId;
+    await door.waitForEvent((e) => e.event === "call" && e.type === "incoming" && (e.seq as number) > mark, 15_000, "door rings");
+    await alice.control.request("hangup", { callId: a1 });
+    await door.waitForEvent(voicemail("missed", mark), 10_000, "missed while ringing");
+    await family.waitFor(() => missed() === before + 1, 10_000, "the first missed call");
+    // During the greeting.
+    mark = (door.events.at(-1)?.seq as number | undefined) ?? 0;
+    const a2 = ((await alice.control.request("call", { jid: door.jid })) as { callId: string }).callId;
+    await door.waitForEvent(voicemail("answered", mark), 15_000, "the voicemail answers");
+    await alice.waitForEvent(isCall(a2, "active"), 15_000, "active");
+    await alice.control.request("hangup", { callId: a2 });
+    await door.waitForEvent(voicemail("missed", mark), 10_000, "missed during the greeting");
+    await family.waitFor(() => missed() === before + 2, 10_000, "the second missed call");
+    const m = family.messages.filter((x) => x.body.startsWith("Missed call")).at(-1)!;
+    assert.match(m.body, /^Missed call from alice@localhost at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: no message was left\.$/);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(door.events.filter((e) => (e.seq as number) > mark && e.event === "voicemail" && (e.type === "delivered" || e.type === "kept" || e.type === "recording")).length, 0, "nothing recorded");
+  });
 });
 
 describe("voicemail without an upload service", { timeout: 120_000 }, () => {

@@ -102,7 +102,7 @@ describe("voicemail with an upload service", { timeout: 180_000 }, () => {
     assert.equal(statSync(join(lab.dir, "door", "voicemail")).mode & 0o777, 0o700);
 
     // What the link serves is the recording, and the recording is what Alice said.
-    const body = await download(url, readFileSync(lab.prosody.caFile, "utf8"));
+    const body = await download(link.body, readFileSync(lab.prosody.caFile, "utf8")); // the URL as the chat message gives it
     assert.deepEqual(body, readFileSync(file));
     const wav = parseWav(body);
     assert.equal(wav.format.sampleRate, 16000);

@@ -55,8 +55,8 @@ describe("echo service between two daemons", { timeout: 150_000 }, () => {
     // Twice through Opus and two playout buffers: segment alignment, as for any call (compareAudioSegments).
     assert.ok(seg.correlation >= 0.6, `segment correlation ${seg.correlation.toFixed(3)}`);
     assert.equal(seg.uncovered, 0);
-    // 1500 ms of delay line, plus both networks' and playout buffers' delay (tens of ms on loopback).
-    assert.ok(c.lagMs >= 1450 && c.lagMs <= 2000, `lag ${c.lagMs.toFixed(0)} ms`);
+    // 1500 ms of delay line, plus both directions' network and playout delay (tens of ms on loopback, more on a busy machine).
+    assert.ok(c.lagMs >= 1450 && c.lagMs <= 2300, `lag ${c.lagMs.toFixed(0)} ms`);
 
     const report = await observer.waitFor((m) => m.body.startsWith("Call quality report"), 10_000, "the report");
     t.diagnostic(report.body);

@@ -45,7 +45,8 @@ interface RTCPeerConnection {
   addEventListener(type: string, fn: () => void): void;
 }
 interface AudioNode {
-  connect(dest: AudioNode): void;
+  /** output, input: which of the nodes' outputs and inputs (0 when not given). */
+  connect(dest: AudioNode, output?: number, input?: number): void;
   disconnect(): void;
 }
 interface AudioContext {
@@ -58,7 +59,7 @@ interface AudioContext {
   createMediaStreamSource(s: MediaStream): AudioNode;
 }
 interface AudioWorkletNode extends AudioNode {
-  readonly port: { onmessage: ((e: { data: Float32Array }) => void) | null; postMessage(m: unknown): void };
+  readonly port: { onmessage: ((e: { data: unknown }) => void) | null; postMessage(m: unknown): void };
 }
 interface HTMLAudioElement {
   srcObject: MediaStream | null;
@@ -179,6 +180,8 @@ export interface Recording {
   frames: number;
   /** 16-bit little-endian mono PCM, base64 */
   pcm16Base64: string;
+  /** startRecording withLocal: the microphone, the same way, sample-aligned with pcm16Base64 */
+  localPcm16Base64?: string;
 }
 
 // ---------------------------------------------------------------- state
@@ -239,16 +242,40 @@ class JingledRecorder extends AudioWorkletProcessor {
   }
 }
 registerProcessor("jingled-recorder", JingledRecorder);
+// Input 0: the remote stream; input 1: the microphone, sample for sample on the same clock.
+class JingledRecorderWithLocal extends AudioWorkletProcessor {
+  constructor() { super(); this.buf = new Float32Array(4800); this.loc = new Float32Array(4800); this.n = 0; }
+  process(inputs) {
+    const ch = inputs[0] && inputs[0][0];
+    const lc = inputs[1] && inputs[1][0];
+    if (ch) {
+      for (let i = 0; i < ch.length; i++) {
+        this.loc[this.n] = lc ? lc[i] : 0;
+        this.buf[this.n++] = ch[i];
+        if (this.n === this.buf.length) {
+          this.port.postMessage({ remote: this.buf, local: this.loc });
+          this.buf = new Float32Array(4800); this.loc = new Float32Array(4800); this.n = 0;
+        }
+      }
+    }
+    return true;
+  }
+}
+registerProcessor("jingled-recorder-with-local", JingledRecorderWithLocal);
 `;
 
 const rec = {
   active: false,
   chunks: [] as Float32Array[],
+  /** startRecording withLocal: the microphone, sample-aligned with chunks. */
+  withLocal: false,
+  localChunks: [] as Float32Array[],
   frames: 0,
   ctx: undefined as AudioContext | undefined,
   nodes: [] as AudioNode[],
   element: undefined as HTMLAudioElement | undefined,
   attached: undefined as MediaStream | undefined,
+  attachedWithLocal: false,
 };
 
 async function audioContext(): Promise<AudioContext> {
@@ -262,9 +289,14 @@ async function audioContext(): Promise<AudioContext> {
   return rec.ctx;
 }
 
-/** Routes a remote stream into the recorder (replacing the previous one). */
+/** The newest session that receives audio and has not ended. */
+function sessionWithAudio(): Tracked | undefined {
+  return [...sessions.values()].reverse().find((t) => t.remoteStream && t.session.state !== "ended");
+}
+
+/** Routes a remote stream into the recorder (replacing the previous one); with rec.withLocal, its session's microphone too. */
 async function attachRecorder(stream: MediaStream): Promise<void> {
-  if (rec.attached === stream) return;
+  if (rec.attached === stream && rec.attachedWithLocal === rec.withLocal) return;
   for (const n of rec.nodes) n.disconnect();
   rec.nodes = [];
   // Chromium quirk: a remote WebRTC stream delivers no samples to WebAudio
@@ -277,16 +309,31 @@ async function attachRecorder(stream: MediaStream): Promise<void> {
   rec.element = el;
   const ctx = await audioContext();
   const src = ctx.createMediaStreamSource(stream);
-  const node = new AudioWorkletNode(ctx, "jingled-recorder", { numberOfInputs: 1, numberOfOutputs: 1, channelCount: 1, channelCountMode: "explicit" });
+  const withLocal = rec.withLocal ? sessionWithAudio()?.localStream : undefined;
+  const node = new AudioWorkletNode(ctx, withLocal ? "jingled-recorder-with-local" : "jingled-recorder", {
+    numberOfInputs: withLocal ? 2 : 1,
+    numberOfOutputs: 1,
+    channelCount: 1,
+    channelCountMode: "explicit",
+  });
   node.port.onmessage = (e) => {
     if (!rec.active) return;
-    rec.chunks.push(e.data);
-    rec.frames += e.data.length;
+    const data = e.data as Float32Array | { remote: Float32Array; local: Float32Array };
+    const remote = data instanceof Float32Array ? data : data.remote;
+    rec.chunks.push(remote);
+    if (!(data instanceof Float32Array)) rec.localChunks.push(data.local);
+    rec.frames += remote.length;
   };
   src.connect(node);
+  if (withLocal) {
+    const local = ctx.createMediaStreamSource(withLocal);
+    local.connect(node, 0, 1);
+    rec.nodes.push(local);
+  }
   node.connect(ctx.destination); // pulls the graph; the node outputs silence
-  rec.nodes = [src, node];
+  rec.nodes.push(src, node);
   rec.attached = stream;
+  rec.attachedWithLocal = withLocal !== undefined;
   note("session", "recorder attached to the remote stream");
 }
 
@@ -540,20 +587,29 @@ const api = {
     return { ...(pc.localDescription ? { local: pc.localDescription.sdp } : {}), ...(pc.remoteDescription ? { remote: pc.remoteDescription.sdp } : {}) };
   },
 
-  /** Starts capturing the remote audio of the current (or next) session. */
-  async startRecording(): Promise<void> {
+  /**
+   * Starts capturing the remote audio of the current (or next) session.
+   * withLocal: its microphone too, on the same clock (stopRecording's
+   * localPcm16Base64), so what the peer sends back can be timed against
+   * what was said.
+   */
+  async startRecording(opts: { withLocal?: boolean } = {}): Promise<void> {
     rec.chunks = [];
+    rec.localChunks = [];
     rec.frames = 0;
+    rec.withLocal = opts.withLocal === true;
     rec.active = true;
     await audioContext();
-    const withAudio = [...sessions.values()].reverse().find((t) => t.remoteStream && t.session.state !== "ended");
+    const withAudio = sessionWithAudio();
     if (withAudio?.remoteStream) await attachRecorder(withAudio.remoteStream);
   },
 
   stopRecording(): Recording {
     rec.active = false;
-    const out = { sampleRate: rec.ctx?.sampleRate ?? 48000, frames: rec.frames, pcm16Base64: pcm16Base64(rec.chunks, rec.frames) };
+    const out: Recording = { sampleRate: rec.ctx?.sampleRate ?? 48000, frames: rec.frames, pcm16Base64: pcm16Base64(rec.chunks, rec.frames) };
+    if (rec.attachedWithLocal) out.localPcm16Base64 = pcm16Base64(rec.localChunks, rec.frames);
     rec.chunks = [];
+    rec.localChunks = [];
     rec.frames = 0;
     return out;
   },

@@ -69,8 +69,9 @@ export interface BrowserPeer {
   session(sid: string): Promise<PeerSessionState | undefined>;
   /** Polls state() until `fn` returns a value other than undefined/false; `fn` throws to give up early. */
   waitFor<T>(fn: (s: PeerState) => T | undefined | false, timeoutMs: number, what: string): Promise<T>;
-  startRecording(): Promise<void>;
-  stopRecording(): Promise<{ sampleRate: number; pcm: Int16Array }>;
+  /** withLocal: the microphone is captured too, on the same clock (stopRecording's local). */
+  startRecording(opts?: { withLocal?: boolean }): Promise<void>;
+  stopRecording(): Promise<{ sampleRate: number; pcm: Int16Array; local?: Int16Array }>;
   stats(sid?: string): Promise<PeerStats>;
   sdp(sid?: string): Promise<{ local?: string; remote?: string }>;
   /** The page's log (Jingle stanzas in/out, StanzaJS complaints, peer-connection states). */
@@ -333,13 +334,16 @@ export async function startBrowserPeer(o: BrowserPeerOptions): Promise<BrowserPe
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    startRecording: () => invoke<void>("startRecording"),
+    startRecording: (opts) => invoke<void>("startRecording", opts ?? {}),
     stopRecording: async () => {
       const r = await invoke<Recording>("stopRecording");
-      const buf = Buffer.from(r.pcm16Base64, "base64");
-      const pcm = new Int16Array(buf.length / 2);
-      for (let i = 0; i < pcm.length; i++) pcm[i] = buf.readInt16LE(i * 2);
-      return { sampleRate: r.sampleRate, pcm };
+      const decode = (b64: string) => {
+        const buf = Buffer.from(b64, "base64");
+        const pcm = new Int16Array(buf.length / 2);
+        for (let i = 0; i < pcm.length; i++) pcm[i] = buf.readInt16LE(i * 2);
+        return pcm;
+      };
+      return { sampleRate: r.sampleRate, pcm: decode(r.pcm16Base64), ...(r.localPcm16Base64 !== undefined ? { local: decode(r.localPcm16Base64) } : {}) };
     },
     stats: (sid) => invoke<PeerStats>("stats", sid),
     sdp: (sid) => invoke<{ local?: string; remote?: string }>("sdp", sid),

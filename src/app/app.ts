@@ -11,7 +11,11 @@
 //   ring groups       ./ring-group.ts (one call id, a call per target); calls.forward ./call-forward.ts
 //   devices' features xmpp/presence-book.ts, xmpp/disco-cache.ts
 //   STUN/TURN         ice/ice-servers.ts (config + XEP-0215), host addresses ice/host-addresses.ts
+//   voicemail, echo   ./voicemail.ts (XEP-0363 upload: xmpp/http-upload.ts), ./echo-service.ts
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
+import { xml } from "@xmpp/xml";
 import type { Element } from "ltx";
 import { loadConfigFile, type LoadedConfig } from "../config/load.js";
 import type { CallArgs, CallInfo, CallStartResult, ReloadResult, StatusResult } from "../control/protocol.js";
@@ -55,6 +59,9 @@ import { decideIncoming, type CallPolicy, type IncomingDecision } from "./policy
 import { planReload } from "./reload.js";
 import { RingGroup, type CallControl, type LegHooks } from "./ring-group.js";
 import { checkRuntime } from "./runtime-checks.js";
+import { serveEcho } from "./echo-service.js";
+import { Voicemail } from "./voicemail.js";
+import { uploadFile } from "../xmpp/http-upload.js";
 
 export { VERSION } from "../version.js";
 import { VERSION } from "../version.js";
@@ -102,6 +109,8 @@ export class App {
   #extServicesNoted: string | undefined;
   /** Bare-JID calls whose call command is still waiting to know whether the server bounced the proposal, by sid. */
   readonly #proposing = new Map<string, { bounce?: string }>();
+  /** Unanswered incoming calls to chat (calls.voicemail). */
+  readonly #voicemail: Voicemail;
 
   /** The environment the config is read with on reload (main.ts keeps JINGLED_PASSWORD here, not in process.env). */
   readonly #configEnv: NodeJS.ProcessEnv;
@@ -148,6 +157,15 @@ export class App {
       const retryAt = this.#xmpp.retryAt;
       this.#events.publish("account", { state, ...(reason ? { reason } : {}), ...(retryAt ? { retryAt: new Date(retryAt).toISOString() } : {}) });
     });
+    this.#voicemail = new Voicemail({
+      settings: () => this.#cfg.calls.voicemail,
+      upload: (file, name, type) =>
+        uploadFile({ iq: (r, t) => this.#xmpp.iq(r, t), domain: this.#xmpp.domain, allowHttp: this.#cfg.calls.voicemail.allowHttpUpload, ca: this.#tlsTrust() }, file, name, type),
+      sendChat: (to, body, oob) => this.#sendChat(to, body, oob),
+      domain: () => this.#xmpp.domain,
+      logger,
+      event: (e) => this.#events.publish("voicemail", e),
+    });
     this.#commands = createDispatcher(createCommandHandlers(this.#commandContext()), logger);
     this.#control = createControlServer({
       path: cfg.control.socket ?? defaultSocketPath(),
@@ -170,6 +188,7 @@ export class App {
 
   async start(): Promise<void> {
     warmUpCodecs();
+    this.#voicemail.start();
     // One certificate per run; its fingerprint goes in every offer and answer (XEP-0320).
     if (this.#cfg.media.dtls !== "off") this.#certificate = await createCertificate();
     await this.#control.listen();
@@ -190,6 +209,7 @@ export class App {
   /** Hangs up every call (session-terminate sent), then goes offline. */
   async stop(): Promise<void> {
     clearInterval(this.#statsTimer);
+    this.#voicemail.stop();
     this.#hosts.stop();
     await Promise.allSettled(this.#calls.all().map((c) => c.hangup("success", By.Shutdown)));
     await this.#xmpp.stop();
@@ -260,14 +280,35 @@ export class App {
     return d;
   }
 
-  /** True: answer an admitted call at once; with a delay it is answered later, if still ringing. */
+  /**
+   * True: answer an admitted call at once; with a delay it is answered later,
+   * if still ringing. The echo service answers every admitted call at once;
+   * a call left ringing may go to voicemail.
+   */
   #answerNow(call: Call, d: IncomingDecision | undefined): boolean {
+    if (d?.action === "ring" && this.#cfg.calls.echo) {
+      serveEcho(call, { delayMs: () => this.#cfg.calls.echoDelayMs, sendChat: (to, body) => this.#sendChat(to, body), logger: this.#log, event: (e) => this.#events.publish("echo", e) });
+      return true;
+    }
+    if (d?.action === "ring" && !d.autoAnswer) this.#voicemail.watch(call);
     if (d?.action !== "ring" || !d.autoAnswer) return false;
     if (d.delayMs === 0) return true;
     setTimeout(() => {
       if (call.state === "incoming") void call.answer(By.AutoAnswer).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "auto-answer"));
     }, d.delayMs).unref();
     return false;
+  }
+
+  /** A chat message; `oobUrl`: with XEP-0066 out-of-band data (jabber:x:oob) naming it. */
+  #sendChat(to: string, body: string, oobUrl?: string): Promise<void> {
+    const oob = oobUrl ? [xml("x", { xmlns: "jabber:x:oob" }, xml("url", {}, oobUrl))] : [];
+    return this.#xmpp.send(xml("message", { to, type: "chat", id: newStanzaId() }, xml("body", {}, body), ...oob));
+  }
+
+  /** The certificates HTTPS trusts: the XMPP connection's (the system's, plus tls.caFile), read now. */
+  #tlsTrust(): string[] | undefined {
+    const caFile = this.#cfg.tls.caFile;
+    return caFile ? [...rootCertificates, readFileSync(caFile, "utf8")] : undefined;
   }
 
   /** A `stats` event per active call every control.statsIntervalSec (0: none). */

@@ -144,6 +144,17 @@ export function formatEvent(e: AnyEvent): string {
       return e.type === "request" ? `roster: ${String(e.jid)} asks to see our presence` : `roster: ${String(e.jid)} ${String(e.type)}`;
     case "reload":
       return formatReload(e as unknown as ReloadResult).replace("configuration reloaded", "reload");
+    case "voicemail": {
+      const seconds = typeof e.durationMs === "number" ? `, ${formatDuration(e.durationMs)}` : "";
+      const where = e.type === "delivered" ? `: ${String(e.url)}` : e.type === "kept" ? `: kept as ${String(e.file)} (${String(e.reason)})` : "";
+      return `voicemail ${String(e.callId)} ${String(e.type)} from ${String(e.peer)}${seconds}${where}`;
+    }
+    case "echo": {
+      if (e.type === "started") return `echo ${String(e.callId)} started with ${String(e.peer)}: played back ${String(e.delayMs)} ms later`;
+      const r = (e.report ?? {}) as { path?: string; rttMs?: number; received?: { mos?: number }; sent?: { mos?: number } };
+      const rtt = typeof r.rttMs === "number" ? `, RTT ${r.rttMs} ms` : "";
+      return `echo ${String(e.callId)} report to ${String(e.peer)}: ${String(r.path)}${rtt}, MOS ${String(r.received?.mos ?? "?")} received, ${String(r.sent?.mos ?? "?")} sent`;
+    }
     default: {
       const { event, seq: _seq, time: _time, ...fields } = e;
       return `${event} ${JSON.stringify(fields)}`;

@@ -9,6 +9,7 @@ import { USER_JID_PATTERN } from "../util/jid.js";
 import type { SourceSpec } from "../media/sources/source.js";
 import type { SinkSpec } from "../media/sinks/sink.js";
 import { ipLiteralProblem } from "./ip-literal.js";
+import { echoKeys, voicemailSchema } from "./voicemail-schema.js";
 
 /** An IP address literal; anything else is named for what it looks like (./ip-literal.ts). */
 function ipLiteral(expected: string) {
@@ -200,8 +201,16 @@ export const configSchema = z.strictObject({
       videoProposals: z.enum(["ignore", "audio-only"]).default("ignore"),
       /** Forward every admitted incoming call to a ring group, the audio bridged (./forward-schema.ts). */
       forward: forwardSchema.optional(),
+      /** Unanswered incoming calls go to voicemail, delivered to chat (./voicemail-schema.ts). */
+      voicemail: voicemailSchema,
+      ...echoKeys,
     })
-    .prefault({}),
+    .prefault({})
+    .superRefine((c, ctx) => {
+      if (c.voicemail.enabled && c.voicemail.afterSec >= c.ringTimeoutSec) {
+        ctx.addIssue({ code: "custom", path: ["voicemail", "afterSec"], message: `must be below calls.ringTimeoutSec (${c.ringTimeoutSec}), which ends an unanswered call first` });
+      }
+    }),
   log: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

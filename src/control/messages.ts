@@ -67,6 +67,8 @@ export const EventName = {
   Roster: "roster",
   Reload: "reload",
   Group: "group",
+  Voicemail: "voicemail",
+  Echo: "echo",
 } as const;
 export type EventName = (typeof EventName)[keyof typeof EventName];
 
@@ -265,6 +267,40 @@ export interface ReloadEvent extends EventEnvelope {
   restartRequired: string[];
 }
 
+/** What a `voicemail` event says (app/voicemail.ts). */
+export const VoicemailEventType = { Answered: "answered", Recording: "recording", Delivered: "delivered", Kept: "kept", Missed: "missed" } as const;
+export type VoicemailEventType = (typeof VoicemailEventType)[keyof typeof VoicemailEventType];
+
+export interface VoicemailEvent extends EventEnvelope {
+  event: "voicemail";
+  callId: string;
+  type: VoicemailEventType;
+  /** The caller (bare JID once recorded). */
+  peer: string;
+  /** delivered, kept: the recording (16 kHz mono WAV, mode 0600). */
+  file?: string;
+  durationMs?: number;
+  /** delivered: where it was uploaded (XEP-0363). */
+  url?: string;
+  /** kept: why it was not uploaded. */
+  reason?: string;
+}
+
+/** What an `echo` event says (app/echo-service.ts). */
+export const EchoEventType = { Started: "started", Report: "report" } as const;
+export type EchoEventType = (typeof EchoEventType)[keyof typeof EchoEventType];
+
+export interface EchoEvent extends EventEnvelope {
+  event: "echo";
+  callId: string;
+  type: EchoEventType;
+  peer: string;
+  /** started: how much later the caller hears itself, ms. */
+  delayMs?: number;
+  /** report: the network report sent to the caller in chat (app/call-report.ts NetworkReport). */
+  report?: Record<string, unknown>;
+}
+
 export type KnownEvent =
   | HelloEvent
   | AccountEvent
@@ -277,7 +313,9 @@ export type KnownEvent =
   | FileEvent
   | RosterEvent
   | ReloadEvent
-  | GroupEvent;
+  | GroupEvent
+  | VoicemailEvent
+  | EchoEvent;
 
 /** Every event the daemon publishes, by name: what a publisher must give for each. */
 export interface EventMap {
@@ -293,6 +331,8 @@ export interface EventMap {
   roster: RosterEvent;
   reload: ReloadEvent;
   group: GroupEvent;
+  voicemail: VoicemailEvent;
+  echo: EchoEvent;
 }
 // EventName and EventMap name the same events (checked when compiling).
 const _eventNamesMatch: [EventName, keyof EventMap] extends [keyof EventMap, EventName] ? true : never = true;
@@ -317,6 +357,8 @@ export const EVENT_FIELDS = {
   roster: ["type", "jid", "item"],
   reload: ["applied", "restartRequired"],
   group: ["callId", "type", "peer", "reason", "text", "bridgedWith"],
+  voicemail: ["callId", "type", "peer", "file", "durationMs", "url", "reason"],
+  echo: ["callId", "type", "peer", "delayMs", "report"],
 } as const satisfies { [E in EventName]: readonly (keyof EventFields<EventMap[E]> & string)[] };
 type Unlisted<E extends EventName> = Exclude<keyof EventFields<EventMap[E]>, (typeof EVENT_FIELDS)[E][number]>;
 const _everyFieldListed: { [E in Exclude<EventName, "stats">]: Unlisted<E> extends never ? true : Unlisted<E> } = {
@@ -331,6 +373,8 @@ const _everyFieldListed: { [E in Exclude<EventName, "stats">]: Unlisted<E> exten
   roster: true,
   reload: true,
   group: true,
+  voicemail: true,
+  echo: true,
 };
 void _everyFieldListed;
 

@@ -230,6 +230,19 @@
  *                bridged   (+ bridgedWith: the incoming call's callId) calls.forward: the
  *                          audio of the incoming call and of the answered JID now flows
  *                          both ways
+ *     voicemail {callId, type, peer, file?, durationMs?, url?, reason?}; type is one of
+ *                answered   nobody answered within calls.voicemail.afterSec: the voicemail did
+ *                recording  the greeting was played; what the caller says is recorded
+ *                delivered  (+ file, durationMs, url) uploaded (XEP-0363), the link sent in chat
+ *                kept       (+ file, durationMs, reason) not uploaded (no upload service, too
+ *                           large, refused): the file stays, and the chat message says so
+ *                missed     the caller hung up before leaving a message (while it rang, or
+ *                           during the greeting): the notify JIDs are told who called
+ *     echo     {callId, type, peer, delayMs?, report?}; type is one of
+ *                started    (+ delayMs) the caller hears itself delayMs later (calls.echo)
+ *                report     (+ report) the call ended; its network report (path, rttMs,
+ *                           received/sent: lossPercent, jitterMs, mos; codec, encryption,
+ *                           srtpProfile) was sent to the caller in chat
  *
  * Versioning
  * ----------

@@ -81,7 +81,12 @@ test("config: several problems are all reported at once", () => {
 
 test("config: defaults for policy and the control socket", () => {
   const cfg = validateConfig(ok, { env: {} });
-  assert.deepEqual(cfg.calls, { acceptFrom: "roster", allowlist: [], autoAnswer: "off", autoAnswerDelaySec: 0, maxCalls: 4, ringTimeoutSec: 60, jingleMessage: true, videoProposals: "ignore" });
+  const { voicemail, echo, echoDelayMs, ...policy } = cfg.calls;
+  assert.deepEqual(policy, { acceptFrom: "roster", allowlist: [], autoAnswer: "off", autoAnswerDelaySec: 0, maxCalls: 4, ringTimeoutSec: 60, jingleMessage: true, videoProposals: "ignore" });
+  // Voicemail and echo are off (test/unit/voicemail-config.test.ts has their defaults).
+  assert.equal(voicemail.enabled, false);
+  assert.equal(echo, false);
+  assert.equal(echoDelayMs, 1500);
   assert.deepEqual(cfg.control, { statsIntervalSec: 0 });
   // true/false stay valid for autoAnswer (older files).
   assert.equal(validateConfig({ ...ok, calls: { autoAnswer: true } }, { env: {} }).calls.autoAnswer, "all");

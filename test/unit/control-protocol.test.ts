@@ -13,6 +13,8 @@ import {
   FileEventType,
   IceEventType,
   RefusedReason,
+  VoicemailEventType,
+  EchoEventType,
   PROTOCOL_VERSION,
   encodeLine,
   errorReply,
@@ -221,6 +223,8 @@ test("the protocol document lists every event the daemon can publish, with each 
     ["media", Encryption],
     ["playback", FileEventType],
     ["refused", RefusedReason],
+    ["voicemail", VoicemailEventType],
+    ["echo", EchoEventType],
   ];
   for (const [name, set] of values) {
     for (const v of Object.values(set)) assert.match(events.get(name)!, new RegExp(`\\b${v}\\b`), `${name} event: ${v} is documented`);

@@ -623,6 +623,11 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.#withMedia("play", (m) => m.play(file));
   }
 
+  /** Plays the peer's own audio back to it `delayMs` later (the echo service), instead of our input and output. */
+  echo(delayMs: number): Promise<void> {
+    return this.#withMedia("echo", (m) => m.echo(delayMs));
+  }
+
   /** Switches what the peer hears, from the next frame on. */
   setInput(spec: SourceSpec): Promise<void> {
     return this.#withMedia("set-input", (m) => m.setInput(spec));

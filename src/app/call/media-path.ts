@@ -21,6 +21,7 @@ import { claimUnusedFile, claimWritableFile, type ClaimedFile } from "../../medi
 import type { MediaPreferences, MediaSession, MediaStats } from "../../media/media-session.js";
 import type { AudioSink, SinkSpec } from "../../media/sinks/index.js";
 import type { AudioSource, SourceSpec } from "../../media/sources/index.js";
+import { DelayLine } from "../../media/delay-line.js";
 import type { DtlsCertificate } from "../../rtp/dtls/certificate.js";
 import { CallError, errorMessage } from "../../util/errors.js";
 import { TypedEmitter } from "../../util/events.js";
@@ -295,6 +296,14 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
     const { source, sink } = make(this.#negotiated!.codec.pcmRate);
     m.replaceSource(source);
     await m.replaceSink(sink);
+  }
+
+  /** The echo service (app/echo-service.ts): what the peer says goes back to it `delayMs` later, instead of our input and output. */
+  async echo(delayMs: number): Promise<void> {
+    const m = this.#require("echo");
+    const line = new DelayLine(this.#negotiated!.codec.pcmRate, delayMs);
+    m.replaceSource(line.source());
+    await m.replaceSink(line.sink());
   }
 
   /** Switches the sink; a file is created first (bad-argument when it cannot be, or exists and `overwrite` is not set). */

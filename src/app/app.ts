@@ -25,13 +25,13 @@ import { decideProposal, directDevice, routeJmiMessage, type JmiContext } from "
 import { NS_JINGLE, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
-import { codecIds, warmUpCodecs } from "../media/codecs/index.js";
+import { codecIds } from "../media/codecs/index.js";
 import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js";
 import { createCertificate, type DtlsCertificate } from "../rtp/dtls/certificate.js";
 import { CommandError, ConfigError, errorMessage } from "../util/errors.js";
 import { createFrameClock, type FrameClock } from "../util/frame-clock.js";
 import { bareJid, isFullJid, sameBareJid, sameJid } from "../util/jid.js";
-import { setLogLevel, type Logger } from "../util/logger.js";
+import { setLogLevel, type LogFormat, type Logger } from "../util/logger.js";
 import type { AccountState } from "../util/vocabulary.js";
 import { jingleFeatures } from "../xmpp/caps.js";
 import { XmppConnection } from "../xmpp/connection.js";
@@ -40,6 +40,7 @@ import { ExternalServices, buildServicesQuery } from "../xmpp/extdisco.js";
 import { PresenceBook } from "../xmpp/presence-book.js";
 import { Roster } from "../xmpp/roster.js";
 import { Call } from "./call/call.js";
+import { createMediaPlane, type MediaPlane } from "./media-plane/media-plane.js";
 import { CallBook } from "./call-book.js";
 import { publishCallEvents, publishStatsEvery } from "./call-events.js";
 import { addressSelection, callSettings, resolveCodecs } from "./call-settings.js";
@@ -79,6 +80,9 @@ export class App {
     // A call whose media throws every tick must not flood the log either.
     if (this.#clockErrors++ % 500 === 0) this.#log.error({ err: errorMessage(err), count: this.#clockErrors }, "media tick failed");
   });
+  /** Where calls' media run: media threads, or this one (media.threads); made by start(). */
+  #plane: MediaPlane | undefined;
+  readonly #logFormat: LogFormat;
   readonly #control: ControlServer;
   /** Every event, once: the control socket, MQTT, hooks and metrics subscribe. */
   readonly #events: EventBus;
@@ -95,10 +99,11 @@ export class App {
   /** The environment the config is read with on reload (main.ts keeps JINGLED_PASSWORD here, not in process.env). */
   readonly #configEnv: NodeJS.ProcessEnv;
 
-  constructor(cfg: LoadedConfig, logger: Logger, opts: { configEnv?: NodeJS.ProcessEnv } = {}) {
+  constructor(cfg: LoadedConfig, logger: Logger, opts: { configEnv?: NodeJS.ProcessEnv; logFormat?: LogFormat } = {}) {
     this.#cfg = cfg;
     this.#configEnv = opts.configEnv ?? process.env;
     this.#log = logger;
+    this.#logFormat = opts.logFormat ?? cfg.log.format;
     this.#events = createEventBus(logger);
     // The Opus implementation of the calls made from now on (main checked it is available: runtime-checks.ts).
     selectOpusBackend(cfg.media.opus.backend);
@@ -134,6 +139,8 @@ export class App {
     this.#xmpp.on("message", (m) => this.#onMessage(m));
     this.#xmpp.on("state", (state, reason) => {
       this.#accountReason = reason;
+      // What the first call needs is loaded now, not on its way.
+      if (state === "online") this.#plane?.preload();
       const retryAt = this.#xmpp.retryAt;
       this.#events.publish("account", { state, ...(reason ? { reason } : {}), ...(retryAt ? { retryAt: new Date(retryAt).toISOString() } : {}) });
     });
@@ -158,7 +165,7 @@ export class App {
   }
 
   async start(): Promise<void> {
-    warmUpCodecs();
+    this.#plane = await createMediaPlane({ threads: this.#cfg.media.threads, clock: this.#clock, logger: this.#log, log: { level: this.#cfg.log.level, format: this.#logFormat } });
     // One certificate per run; its fingerprint goes in every offer and answer (XEP-0320).
     if (this.#cfg.media.dtls !== "off") this.#certificate = await createCertificate();
     await this.#control.listen();
@@ -180,6 +187,7 @@ export class App {
     await this.#xmpp.stop();
     await this.#frontEnds?.stop();
     await this.#control.close();
+    await this.#plane?.close();
   }
 
   // ------------------------------------------------------------ commands
@@ -270,6 +278,7 @@ export class App {
     // media.* applies to new calls; calls in progress keep their codec instances.
     if (plan.applied.some((k) => k.startsWith("media.opus"))) selectOpusBackend(config.media.opus.backend);
     setLogLevel(this.#log, config.log.level);
+    this.#plane?.setLogLevel(config.log.level);
     if (plan.applied.some((k) => k.startsWith("ice.addresses") || k.startsWith("ice.interfaces") || k === "ice.linkLocal")) this.#hosts.configure(addressSelection(config));
     this.#scheduleStats();
     this.#log.info(plan, "configuration reloaded");
@@ -446,7 +455,7 @@ export class App {
       self: this.#self,
       codecs: o.codecs,
       ice: { ...ice, addresses: this.#hosts.current, currentAddresses: () => this.#hosts.current, servers: () => this.#iceServers() },
-      clock: this.#clock,
+      plane: this.#plane!,
       logger: this.#log,
       send: (jingle) => this.#sendJingle(o.sid, jingle),
       dtls: { policy: dtlsPolicy, certificate: this.#certificate },

@@ -46,8 +46,10 @@ export function publishStatsEvery(seconds: number, calls: () => Call[], events: 
   if (seconds <= 0) return undefined;
   const timer = setInterval(() => {
     for (const c of calls()) {
-      const stats = c.state === "active" ? c.stats() : undefined;
-      if (stats) events.publish("stats", { callId: c.id, ...stats });
+      if (c.state !== "active") continue;
+      void c.freshStats().then((stats) => {
+        if (stats && c.state === "active") events.publish("stats", { callId: c.id, ...stats });
+      });
     }
   }, seconds * 1000);
   timer.unref();

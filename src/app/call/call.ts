@@ -4,28 +4,30 @@
 //   ./signalling.ts   the Jingle session: its phase, offer/answer, what is sent
 //   ./ice-session.ts  ICE: trickle, restarts, generations
 //   ./security.ts     plain RTP or DTLS-SRTP, our DTLS role (pure)
-//   ./media-path.ts   source, sink, codec and transport; hold and mute
+//   ../media-plane/   the ICE agent, source, sink, codec and transport,
+//                     on a media thread or here (a CallMedia); hold and mute
 //
 // The call holds what the user sees (its state, when it was answered and
 // ended, why) and decides when each part moves. Remote actions and local
 // commands are applied through one serial queue, so they never interleave
-// across awaits. The parts are made by the factories in `parts` (./parts.ts),
-// so tests give the call fakes instead of sockets.
+// across awaits. Its media comes from the plane it is given (a test gives
+// an in-process plane with fakes instead of sockets).
 import type { CallInfo, CallState } from "../../control/protocol.js";
 import type { Jingle, JingleContent, JmiElement, ReasonCondition } from "../../jingle/protocol/index.js";
 import type { Role } from "../../jingle/session-manager.js";
-import type { MediaStats } from "../../media/media-session.js";
+import { codecId } from "../../media/codecs/codec.js";
+import { opusBackend } from "../../media/codecs/opus-backend.js";
 import type { SinkSpec } from "../../media/sinks/sink.js";
 import type { SourceSpec } from "../../media/sources/source.js";
 import { CallError, errorMessage } from "../../util/errors.js";
 import { TypedEmitter } from "../../util/events.js";
 import type { Logger } from "../../util/logger.js";
 import { SerialQueue } from "../../util/serial-queue.js";
+import type { CallMedia } from "../media-plane/call-media.js";
+import { TransportFailure, type CallMediaStats, type MediaSetup } from "../media-plane/plane-protocol.js";
 import { IceSession } from "./ice-session.js";
-import { MediaPath } from "./media-path.js";
-import { TransportFailure } from "./media-transport.js";
-import type { OfferOptions } from "./negotiation.js";
-import { defaultCallParts, type CallDeps, type CallEvents, type CallParts } from "./parts.js";
+import { encoderOptionsFor, type Negotiated, type OfferOptions } from "./negotiation.js";
+import type { CallDeps, CallEvents } from "./parts.js";
 import { CallSecurity } from "./security.js";
 import { JingleSignalling, SignallingPhase, type LocalTransport } from "./signalling.js";
 
@@ -37,7 +39,7 @@ export class Call extends TypedEmitter<CallEvents> {
   readonly #queue = new SerialQueue();
   readonly #signal: JingleSignalling;
   readonly #ice: IceSession;
-  readonly #media: MediaPath;
+  readonly #media: CallMedia;
   #state: CallState;
   readonly #startedAt = new Date();
   #answeredAt: Date | undefined;
@@ -52,7 +54,6 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#log = deps.logger.child({ call: deps.id, sid: deps.sid });
     this.#state = deps.role === "initiator" ? "outgoing" : "incoming";
     this.#security = new CallSecurity({ ...deps.dtls, role: deps.role });
-    const parts: CallParts = { ...defaultCallParts, ...deps.parts };
     const prefs = deps.mediaPrefs ?? {};
     const offer: OfferOptions = { ...(prefs.encoder ? { encoder: prefs.encoder } : {}), ...(prefs.ptimeMs ? { ptimeMs: prefs.ptimeMs } : {}) };
     this.#signal = new JingleSignalling({
@@ -67,33 +68,31 @@ export class Call extends TypedEmitter<CallEvents> {
       send: deps.send,
       sendJmi: deps.sendJmi,
     });
-    this.#media = new MediaPath({
+    const { name: _name, ...log } = this.#log.bindings();
+    this.#media = deps.plane.open({
       callId: deps.id,
       sid: deps.sid,
-      startedAt: this.#startedAt,
-      peer: () => this.#signal.peer,
+      startedAt: this.#startedAt.toISOString(),
       input: deps.input,
       output: deps.output,
       jitterFrames: deps.jitterFrames,
       prefs,
-      clock: deps.clock,
-      logger: this.#log,
-      parts,
+      log,
     });
     this.#media.on("dtmf", (digit, durationMs) => this.emit("dtmf", digit, durationMs));
     this.#media.on("file", (...args) => this.emit("file", ...args));
     this.#media.on("deviceFailed", () => void this.hangup("media-error").catch(() => undefined));
+    this.#media.on("failed", (text) => void this.#queue.run(() => this.#end("media-error", { send: true, text: `media failed: ${text}` })).catch(() => undefined));
     this.#ice = new IceSession({
       role: deps.role,
       config: deps.ice,
-      makeAgent: parts.ice,
+      makeAgent: (o) => this.#media.ice(o),
       logger: this.#log,
       run: (task) => this.#queue.run(task),
       ended: () => this.#state === "ended",
       sendTransport: (candidates) => this.#signal.transportInfo({ ice: this.#ice.localParameters, candidates }),
-      onData: (d) => this.#media.receive(d),
       on: {
-        connected: () => this.#maybeStartMedia(),
+        connected: () => void this.#maybeStartMedia(),
         failed: (reason) => this.#end("connectivity-error", { send: true, text: `ICE failed: ${reason}` }),
         event: (info) => this.emit("ice", info),
       },
@@ -154,9 +153,18 @@ export class Call extends TypedEmitter<CallEvents> {
     return i;
   }
 
-  /** Media statistics (and the output file, when it is one), also after the call ended. */
-  stats(): (MediaStats & { recording?: string }) | undefined {
+  /**
+   * Media statistics (and the output file, when it is one), also after the
+   * call ended: the latest known (from a media thread at most about a second
+   * old; at the end, those at the end).
+   */
+  stats(): CallMediaStats | undefined {
     return this.#media.stats();
+  }
+
+  /** Media statistics no older than `maxAgeMs` (0: of now). */
+  freshStats(maxAgeMs = 0): Promise<CallMediaStats | undefined> {
+    return this.#media.freshStats(maxAgeMs);
   }
 
   #setState(state: CallState): void {
@@ -294,7 +302,7 @@ export class Call extends TypedEmitter<CallEvents> {
 
   async #acceptSession(): Promise<void> {
     clearTimeout(this.#ringTimer);
-    this.#prepareMedia();
+    await this.#prepareMedia();
     if (!this.#media.prepared) return; // media setup failed: the call is ending with media-error
     await this.#ice.start();
     this.#connectTransport();
@@ -383,7 +391,7 @@ export class Call extends TypedEmitter<CallEvents> {
     clearTimeout(this.#ringTimer);
     this.#answeredAt = new Date();
     this.#setState("connecting");
-    this.#prepareMedia();
+    await this.#prepareMedia();
     this.#takeTransport(content);
     const refused = this.#security.decide();
     if (refused) {
@@ -392,7 +400,7 @@ export class Call extends TypedEmitter<CallEvents> {
     }
     this.#connectTransport();
     this.#ice.applyRemote();
-    this.#maybeStartMedia();
+    await this.#maybeStartMedia();
   }
 
   /** The peer's ICE credentials, candidates and fingerprint from its offer or answer. */
@@ -409,29 +417,45 @@ export class Call extends TypedEmitter<CallEvents> {
    * happen while the peer's first packets arrive. Packets received before
    * ICE reports connected are already taken.
    */
-  #prepareMedia(): void {
+  async #prepareMedia(): Promise<void> {
     const negotiated = this.#signal.negotiated;
     if (this.#media.prepared || !negotiated || this.#state === "ended") return;
     try {
-      this.#media.prepare(negotiated, this.#signal.rtcpMux);
+      await this.#media.prepare(this.#mediaSetup(negotiated));
     } catch (err) {
       this.#log.warn({ err: errorMessage(err) }, "media setup failed");
       void this.#queue.run(() => this.#end("media-error", { send: true, text: errorMessage(err) }));
     }
   }
 
+  /** What the media is opened with: the negotiated codec, our encoder settings adjusted to the peer's fmtp. */
+  #mediaSetup(n: Negotiated): MediaSetup {
+    return {
+      codec: codecId(n.codec),
+      opusBackend: opusBackend(),
+      payloadType: n.payloadType,
+      ...(n.telephoneEvent ? { telephoneEvent: n.telephoneEvent } : {}),
+      ptimeMs: n.ptimeMs,
+      encoder: encoderOptionsFor(n, this.#d.mediaPrefs?.encoder),
+      rtcpMux: this.#signal.rtcpMux,
+      peer: this.#signal.peer,
+    };
+  }
+
   /** The transport under the media, once security is decided and the ICE agent exists. */
   #connectTransport(): void {
     const security = this.#security.forTransport();
     if (this.#media.connected || !security || !this.#ice.exists) return;
-    this.#media.connect({ ...security, send: (d) => this.#ice.send(d) });
+    this.#media.connect(security);
   }
 
-  #maybeStartMedia(): void {
+  async #maybeStartMedia(): Promise<void> {
     if (!this.#ice.connected || !this.#answeredAt || this.#state === "ended" || this.#media.starting) return;
-    this.#prepareMedia();
+    if (!this.#media.prepared) await this.#prepareMedia();
     this.#connectTransport();
-    if (!this.#media.prepared || !this.#media.connected || this.#state === "active") return;
+    // The state may have changed while the media was being prepared.
+    const state = this.#state as CallState;
+    if (!this.#media.prepared || !this.#media.connected || this.#media.starting || state === "active" || state === "ended") return;
     // The DTLS handshake runs outside the call's queue: a hangup must not wait for it.
     void this.#media.startTransport().then(
       (info) =>
@@ -486,7 +510,7 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   /** The media controls of an answered call, in the call's queue. */
-  #withMedia<T>(command: string, fn: (media: MediaPath) => T | Promise<T>): Promise<T> {
+  #withMedia<T>(command: string, fn: (media: CallMedia) => T | Promise<T>): Promise<T> {
     return this.#queue.run(() => {
       this.#requireAnswered(command);
       return fn(this.#media);

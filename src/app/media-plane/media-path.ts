@@ -23,10 +23,10 @@ import { CallError, errorMessage } from "../../util/errors.js";
 import { TypedEmitter } from "../../util/events.js";
 import type { FrameClock } from "../../util/frame-clock.js";
 import type { Logger } from "../../util/logger.js";
+import type { CodecDescriptor } from "../../media/codecs/codec.js";
 import type { MediaTransport, PacketSink } from "./media-transport.js";
-import { encoderOptionsFor, type Negotiated } from "./negotiation.js";
-import type { CallParts } from "./parts.js";
-import type { Security } from "./security.js";
+import type { CallParts } from "./plane-parts.js";
+import type { MediaSetup, Security } from "./plane-protocol.js";
 
 /** Datagrams kept before the transport is decided (e.g. an early DTLS ClientHello): only the peer's reach us (ice/port-guard.ts). */
 export const MAX_EARLY_DATAGRAMS = 32;
@@ -67,7 +67,7 @@ export function expandFileTemplate(template: string, v: { callId: string; sid: s
 export class MediaPath extends TypedEmitter<MediaPathEvents> {
   readonly #o: MediaPathOptions;
   #session: MediaSession | undefined;
-  #negotiated: Negotiated | undefined;
+  #codec: CodecDescriptor | undefined;
   #transport: MediaTransport | undefined;
   readonly #early: Buffer[] = [];
   #starting = false;
@@ -117,8 +117,8 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
    * cannot be opened. Without rtcp-mux RTCP would need a second ICE
    * component, which the agent does not have: RTP only then (DESIGN.md).
    */
-  prepare(n: Negotiated, rtcpMux: boolean): void {
-    const { codec, payloadType } = n;
+  prepare(codec: CodecDescriptor, n: MediaSetup): void {
+    const { payloadType, rtcpMux } = n;
     const parts = this.#o.parts;
     const source = parts.source(this.#o.input, codec.pcmRate);
     const sink = parts.sink(this.#resolveSink(this.#o.output), codec.pcmRate);
@@ -133,7 +133,7 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
       jitterFrames: this.#o.jitterFrames,
       logger: this.#o.logger,
       ptimeMs: n.ptimeMs,
-      encoder: encoderOptionsFor(n, prefs.encoder),
+      encoder: n.encoder,
       ...(n.telephoneEvent ? { telephoneEvent: n.telephoneEvent } : {}),
       ...(prefs.jitter ? { jitter: prefs.jitter } : {}),
       ...(prefs.dtmf ? { dtmf: prefs.dtmf } : {}),
@@ -141,7 +141,7 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
       ...(!rtcpMux ? { rtcp: false as const } : prefs.rtcpIntervalMs ? { rtcp: { intervalMs: prefs.rtcpIntervalMs } } : {}),
     });
     this.#session = session;
-    this.#negotiated = n;
+    this.#codec = codec;
     // A failed device: the session carries on with silence; the call ends if so configured.
     session.on("deviceError", ({ action }) => {
       if (action === "end") this.emit("deviceFailed");
@@ -232,12 +232,12 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
 
   setInput(spec: SourceSpec): void {
     const m = this.#require("set-input");
-    m.replaceSource(this.#o.parts.source(spec, this.#negotiated!.codec.pcmRate));
+    m.replaceSource(this.#o.parts.source(spec, this.#codec!.pcmRate));
   }
 
   async setOutput(spec: SinkSpec): Promise<void> {
     const m = this.#require("set-output");
-    await m.replaceSink(this.#o.parts.sink(this.#resolveSink(spec), this.#negotiated!.codec.pcmRate));
+    await m.replaceSink(this.#o.parts.sink(this.#resolveSink(spec), this.#codec!.pcmRate));
   }
 
   /** Starts writing what the peer says to a WAV file; returns its path. */

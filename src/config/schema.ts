@@ -163,7 +163,7 @@ export const configSchema = z.strictObject({
       /** A source or sink failing mid-call: carry on with silence, or end the call (media-error). */
       onDeviceError: z.enum(["silence", "end"]).default("silence"),
       /** Media threads (app/media-plane/): auto is one per core, at most 4; 0 keeps media on the main thread. */
-      threads: z.union([z.literal("auto"), z.number().int().min(0).max(16)]).default(0),
+      threads: z.union([z.literal("auto"), z.number().int().min(0).max(16)]).default("auto"),
       /** RTCP report interval (RFC 3550 §6.2: 5 s minimum recommended), ms. */
       rtcpIntervalMs: z.number().int().min(1000).max(60000).default(5000),
       /** DTLS-SRTP (XEP-0320): prefer (offer it, accept plain RTP from peers without it), require, or off. */

@@ -150,6 +150,9 @@ export type PlaneMessage =
   /** `load`: the thread's event loop utilisation since the last report, 0..1 (how busy it is). */
   | { kind: "stats"; calls: [call: string, stats: CallMediaStats][]; load: number };
 
+/** The nice value a media thread asks for (plane-worker.ts): well above the main thread's priority. */
+export const MEDIA_THREAD_NICE = -10;
+
 /** How often a media thread sends its calls' figures by default, ms. */
 export const STATS_EVERY_MS = 1000;
 

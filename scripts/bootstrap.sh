@@ -95,7 +95,7 @@ command -v mosquitto >/dev/null 2>&1 || optional_missing+=(mosquitto)
 # Optional, for test/unit/completion: the zsh completion is loaded into a real zsh.
 command -v zsh >/dev/null 2>&1 || optional_missing+=(zsh)
 # Optional, for test/integration/ejabberd: a second XMPP server implementation
-# (test/helpers/ejabberd.ts starts throwaway ones; without it that file skips).
+# (scripts/lab/ejabberd.ts starts throwaway ones; without it that file skips).
 [[ -x /usr/sbin/ejabberdctl ]] || optional_missing+=(ejabberd)
 # Optional, for test/integration/xmpp-discovery: a DNS server (dnsmasq) the test
 # starts in a network namespace of its own, serving SRV/A/AAAA records for test domains.

@@ -1,15 +1,15 @@
 // npm run demo: a real call on this machine. A throwaway Prosody on 127.0.0.1,
-// two accounts, two jingled daemons; alice calls bob with a spoken WAV as her
-// microphone, bob answers (and speaks too), both record what they hear, alice
-// hangs up after a few seconds, and a summary is printed. Everything started
-// here is stopped here.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+// two accounts, two jingled daemons (the lab of scripts/lab/lab.ts, as the
+// tests have it); alice calls bob with a spoken WAV as her microphone, bob
+// answers (and speaks too), both record what they hear, alice hangs up after
+// a few seconds, and a summary is printed. Everything started here is
+// stopped here.
+import { copyFileSync, mkdirSync } from "node:fs";
 import { join, relative } from "node:path";
-import { startProsody, type ProsodyServer } from "../test/helpers/prosody.js";
-import { REPO_ROOT, startDaemon, type Daemon } from "../test/helpers/daemon.js";
-import { makeSpeechWav } from "../test/helpers/speech.js";
-import { compareAudioSegments, readMono16 as mono } from "../test/helpers/audio-compare.js";
+import { REPO_ROOT } from "./lab/daemon.js";
+import { startLab, type Lab } from "./lab/lab.js";
+import { makeSpeechWav } from "./lab/speech.js";
+import { compareAudioSegments, readMono16 as mono } from "./lab/audio-compare.js";
 import { codecIds } from "../src/media/codecs/index.js";
 
 const codec = process.argv[2] ?? "opus";
@@ -29,33 +29,35 @@ interface Stats {
 }
 
 async function main(): Promise<void> {
-  const work = mkdtempSync(join(tmpdir(), "jingled-demo-"));
   const outDir = join(REPO_ROOT, ".run", "demo");
   mkdirSync(outDir, { recursive: true });
-  let prosody: ProsodyServer | undefined;
-  const daemons: Daemon[] = [];
   const step = (s: string) => process.stdout.write(`• ${s}\n`);
+  const said = { alice: "", bob: "" };
+  let lab: Lab<"alice" | "bob"> | undefined;
   try {
-    step("starting a throwaway Prosody on 127.0.0.1");
-    prosody = await startProsody({
-      users: [
-        { username: "alice", password: "alice-demo" },
-        { username: "bob", password: "bob-demo" },
-      ],
-    });
-    step(`Prosody up on port ${prosody.port} (accounts alice@${prosody.domain}, bob@${prosody.domain})`);
-    const aliceWav = join(work, "alice-says.wav");
-    const bobWav = join(work, "bob-says.wav");
-    await makeSpeechWav("Hello Bob, this is Alice calling through jingled. Can you hear me clearly?", aliceWav);
-    await makeSpeechWav("Hi Alice, Bob here. I hear you loud and clear.", bobWav, { voice: "en+f3" });
-    step("spoken WAVs made with espeak-ng");
-
     // Both with every codec, as installed daemons have by default; the call picks one.
     const codecs = codecIds();
-    const alice = await startDaemon({ prosody, username: "alice", password: "alice-demo", dir: join(work, "alice"), codecs, input: { type: "file", path: aliceWav }, logLevel: "info" });
-    daemons.push(alice);
-    const bob = await startDaemon({ prosody, username: "bob", password: "bob-demo", dir: join(work, "bob"), codecs, input: { type: "file", path: bobWav }, logLevel: "info" });
-    daemons.push(bob);
+    lab = await startLab({
+      name: "demo",
+      users: { alice: "alice-demo", bob: "bob-demo" },
+      setup: async ({ dir }) => {
+        said.alice = join(dir, "alice-says.wav");
+        said.bob = join(dir, "bob-says.wav");
+        await makeSpeechWav("Hello Bob, this is Alice calling through jingled. Can you hear me clearly?", said.alice);
+        await makeSpeechWav("Hi Alice, Bob here. I hear you loud and clear.", said.bob, { voice: "en+f3" });
+        step("spoken WAVs made with espeak-ng; starting a throwaway Prosody on 127.0.0.1");
+      },
+      daemons: ({ prosody }) => {
+        step(`Prosody up on port ${prosody.port} (accounts alice@${prosody.domain}, bob@${prosody.domain})`);
+        return {
+          alice: { codecs, input: { type: "file", path: said.alice }, logLevel: "info" },
+          bob: { codecs, input: { type: "file", path: said.bob }, logLevel: "info" },
+        };
+      },
+    });
+    const { alice, bob } = lab.daemons;
+    const aliceWav = said.alice;
+    const bobWav = said.bob;
     step(`daemons online: ${alice.jid} and ${bob.jid}`);
 
     const t0 = performance.now();
@@ -102,9 +104,7 @@ Call summary
 `);
     if (endA.reason !== "success" || toBob.correlation < 0.8 || toAlice.correlation < 0.8) process.exitCode = 1;
   } finally {
-    for (const d of daemons) await d.stop().catch(() => undefined);
-    await prosody?.stop().catch(() => undefined);
-    rmSync(work, { recursive: true, force: true });
+    await lab?.stop().catch(() => undefined);
     step("stopped everything that was started");
   }
 }

@@ -8,12 +8,12 @@
 //   bin/jinglectl.js --socket SOCKET call bob@localhost/jingled
 //   ip netns exec NAMESPACE conntrack -L       (the NAT bindings of a router)
 //   ip netns exec NAMESPACE iptables -S        (its rules)
-// The layout is described in test/helpers/nat-lab.ts and docs/networking.md.
+// The layout is described in scripts/lab/nat-lab.ts and docs/networking.md.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createNetns, currentTestNetns, netnsAvailable, runSelfInNetns } from "../test/helpers/netns.js";
-import { LAB, createNatLab, natLabUnavailable, startLabDaemon, startLabServers, type NatKind } from "../test/helpers/nat-lab.js";
+import { createNetns, currentTestNetns, netnsAvailable, runSelfInNetns } from "./lab/netns.js";
+import { LAB, createNatLab, natLabUnavailable, startLabDaemon, startLabServers, type NatKind } from "./lab/nat-lab.js";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);

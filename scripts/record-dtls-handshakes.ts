@@ -23,7 +23,7 @@ import {
   HandshakeType, decodeClientHello, decodeDigitallySigned, decodeFragments, decodeServerHello, decodeServerKeyExchange, transcriptBytes, type HandshakeMessage,
 } from "../src/rtp/dtls/handshake-messages.js";
 import { silentLogger } from "../src/util/logger.js";
-import { REPO_ROOT } from "../test/helpers/daemon.js";
+import { REPO_ROOT } from "./lab/daemon.js";
 
 export interface RecordedHandshake {
   name: string;

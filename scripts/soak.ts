@@ -15,9 +15,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { stringify } from "yaml";
-import { startProsody, type ProsodyServer } from "../test/helpers/prosody.js";
-import { JINGLED_BIN, REPO_ROOT, daemonConfig } from "../test/helpers/daemon.js";
-import { startProcess, type ManagedProcess } from "../test/helpers/process.js";
+import { startProsody, type ProsodyServer } from "./lab/prosody.js";
+import { JINGLED_BIN, REPO_ROOT, daemonConfig } from "./lab/daemon.js";
+import { startProcess, type ManagedProcess } from "./lab/process.js";
 import { connectControl, type AnyEvent, type ControlClient } from "../src/control/client.js";
 
 const PROBE = pathToFileURL(fileURLToPath(new URL("./soak-probe.js", import.meta.url))).href;

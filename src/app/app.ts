@@ -21,8 +21,9 @@ import { createEventBus, type EventBus } from "../control/event-bus.js";
 import { HostAddresses } from "../ice/host-addresses.js";
 import { mergeIceServers } from "../ice/ice-servers.js";
 import type { IceServers } from "../ice/ice-agent.js";
-import { decideProposal, directDevice, routeJmiMessage, type JmiContext } from "../jingle/message-initiation.js";
-import { NS_JINGLE, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
+import { decideProposal, directDevice, routeJmiMessage, type ProposalContext } from "../jingle/message-initiation.js";
+import { proposalBounce } from "../jingle/proposal-bounce.js";
+import { JINGLE_IQ_ERRORS, NS_JINGLE, buildJingleIqError, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
 import { codecIds } from "../media/codecs/index.js";
@@ -38,8 +39,10 @@ import { XmppConnection } from "../xmpp/connection.js";
 import { DiscoCache } from "../xmpp/disco-cache.js";
 import { ExternalServices, buildServicesQuery } from "../xmpp/extdisco.js";
 import { PresenceBook } from "../xmpp/presence-book.js";
+import { buildReceipt, receiptRequested } from "../xmpp/receipts.js";
 import { Roster } from "../xmpp/roster.js";
-import { Call } from "./call/call.js";
+import { By, Call } from "./call/call.js";
+import { JingleRefusal } from "./call/signalling.js";
 import { createMediaPlane, type MediaPlane } from "./media-plane/media-plane.js";
 import { CallBook } from "./call-book.js";
 import { publishCallEvents, publishStatsEvery } from "./call-events.js";
@@ -53,9 +56,6 @@ import { checkRuntime } from "./runtime-checks.js";
 
 export { VERSION } from "../version.js";
 import { VERSION } from "../version.js";
-
-/** What XEP-0353 routing asks of our calls (jingle/message-initiation.ts). */
-type JmiRouting = JmiContext & { ownProposalTo(bare: string): Call | undefined };
 
 const newSid = (): string => randomBytes(12).toString("base64url");
 const newStanzaId = (): string => randomBytes(8).toString("hex");
@@ -95,6 +95,10 @@ export class App {
   /** Set by main: how the shutdown command stops the daemon (as SIGTERM does). */
   onShutdownRequest: (() => void) | undefined;
   #accountReason: string | undefined;
+  /** The XEP-0215 failure last logged: the same one is not logged again (it comes back for every call). */
+  #extServicesNoted: string | undefined;
+  /** Bare-JID calls whose call command is still waiting to know whether the server bounced the proposal, by sid. */
+  readonly #proposing = new Map<string, { bounce?: string }>();
 
   /** The environment the config is read with on reload (main.ts keeps JINGLED_PASSWORD here, not in process.env). */
   readonly #configEnv: NodeJS.ProcessEnv;
@@ -169,7 +173,11 @@ export class App {
     // One certificate per run; its fingerprint goes in every offer and answer (XEP-0320).
     if (this.#cfg.media.dtls !== "off") this.#certificate = await createCertificate();
     await this.#control.listen();
-    this.#log.info({ socket: this.socketPath }, "control socket listening");
+    // The one start-up line: what this daemon is and runs with.
+    this.#log.info(
+      { version: VERSION, config: this.#cfg.file ?? null, opusBackend: opusBackend(), iceAddresses: this.#hosts.current, socket: this.socketPath },
+      "jingled started, control socket listening",
+    );
     this.#scheduleStats();
     this.#frontEnds = await startFrontEnds({ config: () => this.#cfg, events: this.#events, dispatch: this.#commands, status: () => this.#status(), socketPath: this.socketPath, logger: this.#log });
     await this.#xmpp.start();
@@ -183,7 +191,7 @@ export class App {
   async stop(): Promise<void> {
     clearInterval(this.#statsTimer);
     this.#hosts.stop();
-    await Promise.allSettled(this.#calls.all().map((c) => c.hangup("success")));
+    await Promise.allSettled(this.#calls.all().map((c) => c.hangup("success", By.Shutdown)));
     await this.#xmpp.stop();
     await this.#frontEnds?.stop();
     await this.#control.close();
@@ -215,7 +223,7 @@ export class App {
   #commandContext(): CommandContext {
     return {
       calls: () => this.#calls.all(),
-      placeCall: (args) => this.#placeCall(args),
+      placeCall: (args, by) => this.#placeCall(args, by),
       status: () => this.#status(),
       callList: () => this.#callList(),
       policy: () => this.#policy(),
@@ -250,7 +258,7 @@ export class App {
     if (d?.action !== "ring" || !d.autoAnswer) return false;
     if (d.delayMs === 0) return true;
     setTimeout(() => {
-      if (call.state === "incoming") void call.answer().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "auto-answer"));
+      if (call.state === "incoming") void call.answer(By.AutoAnswer).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "auto-answer"));
     }, d.delayMs).unref();
     return false;
   }
@@ -286,21 +294,43 @@ export class App {
     return plan;
   }
 
-  /** The call command, its arguments checked (control/command-args.ts). */
-  async #placeCall(args: CallArgs): Promise<CallStartResult> {
+  /**
+   * The call command, its arguments checked (control/command-args.ts). A
+   * bare JID that nobody can answer fails at once with peer-unavailable: a
+   * contact whose presence we receive and who has no device online, or a
+   * proposal our server bounced (no such account, unknown domain). One whose
+   * presence we do not receive is proposed to: its devices may get the
+   * proposal from offline storage or by push (README.md, "Calling a bare JID").
+   */
+  async #placeCall(args: CallArgs, placedBy: string): Promise<CallStartResult> {
+    const startedAt = new Date();
     const target = args.jid;
     if (this.#xmpp.state !== "online") throw new CommandError("not-connected", `the account is ${this.#xmpp.state}`);
     const codecs = resolveCodecs(args.codecs ?? this.#cfg.media.codecs);
+    if (!isFullJid(target) && this.#seesPresenceOf(target) && this.#presence.resources(target).length === 0) {
+      throw new CommandError("peer-unavailable", `${target} has no online device`);
+    }
     const direct = !isFullJid(target) ? await this.#directTarget(target) : undefined;
     if (!isFullJid(target) && !direct) {
       // XEP-0353: propose to every device of the bare JID; the session starts with the one that proceeds.
-      const call = this.#newCall({ sid: newSid(), peer: target, role: "initiator", codecs });
+      const call = this.#newCall({ sid: newSid(), peer: target, role: "initiator", codecs, startedAt, placedBy });
       this.#events.publish("call", { callId: call.id, type: "outgoing", peer: target });
-      await call.propose();
+      const proposing: { bounce?: string } = {};
+      this.#proposing.set(call.sid, proposing);
+      try {
+        await call.propose();
+        // Our server handles a stream's stanzas in order: a bounce it makes itself
+        // (no such account here, a domain it will not or cannot reach) comes before
+        // the answer to a ping sent after the proposal.
+        await this.#xmpp.roundTrip(2000);
+      } finally {
+        this.#proposing.delete(call.sid);
+      }
+      if (proposing.bounce) throw new CommandError("peer-unavailable", proposing.bounce);
       return { callId: call.id, sid: call.sid, peer: target };
     }
     const peer = direct ?? target;
-    const call = this.#newCall({ sid: newSid(), peer, role: "initiator", codecs });
+    const call = this.#newCall({ sid: newSid(), peer, role: "initiator", codecs, startedAt, placedBy });
     this.#sessions.createOutgoing(call.sid, peer);
     this.#events.publish("call", { callId: call.id, type: "outgoing", peer });
     try {
@@ -310,6 +340,13 @@ export class App {
       throw new CommandError("peer-unavailable", errorMessage(err));
     }
     return { callId: call.id, sid: call.sid, peer };
+  }
+
+  /** Whether we receive the presence of `bare` (RFC 6121 §3: our own account, or a contact with subscription to or both). */
+  #seesPresenceOf(bare: string): boolean {
+    if (sameBareJid(bare, this.#self)) return true;
+    const item = this.#roster.items().find((i) => sameBareJid(i.jid, bare));
+    return item?.subscription === "to" || item?.subscription === "both";
   }
 
   /** A bare JID's device to call directly, when none of those we see does XEP-0353 (jingle/message-initiation.ts). */
@@ -338,13 +375,22 @@ export class App {
       void this.#xmpp.sendIqError(iq, "cancel", "service-unavailable").catch(() => undefined);
       return;
     }
+    const refusal = res.ok && !res.isNew ? this.#calls.bySid(res.session.sid)?.refusal(res.jingle) : undefined;
+    if (refusal) {
+      // The call's own answer to this action (an ICE restart that lost a glare); the action goes no further.
+      this.#log.info({ from: iq.attrs.from, sid: el.attrs.sid, action: el.attrs.action, refusal }, "jingle action refused by the call");
+      void this.#xmpp.send(buildJingleIqError(iq, JINGLE_IQ_ERRORS[refusal])).catch(() => undefined);
+      return;
+    }
     void this.#xmpp.send(res.reply).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "reply"));
     if (!res.ok) {
-      this.#log.warn({ from: iq.attrs.from, error: res.error }, "jingle request refused");
+      // A request for a session that has just ended (our terminate crossed the peer's accept or info) is no news.
+      if (/ in state ended$/.test(res.error)) this.#log.debug({ from: iq.attrs.from, error: res.error }, "jingle request refused");
+      else this.#log.warn({ from: iq.attrs.from, error: res.error }, "jingle request refused");
       return;
     }
     if (res.isNew && proposal) {
-      void proposal.offer(res.jingle, true).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "offer"));
+      void proposal.offer(res.jingle, true).catch((err: unknown) => this.#callFailed(proposal, "offer", err));
       return;
     }
     if (res.isNew && admission?.action === "busy") {
@@ -358,10 +404,22 @@ export class App {
     if (res.isNew) {
       const call = this.#newCall({ sid: res.session.sid, peer: res.session.peer, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
       this.#events.publish("call", { callId: call.id, type: "incoming", peer: call.peer });
-      void call.offer(res.jingle, this.#answerNow(call, admission)).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "offer"));
+      void call.offer(res.jingle, this.#answerNow(call, admission)).catch((err: unknown) => this.#callFailed(call, "offer", err));
       return;
     }
-    void this.#calls.bySid(res.session.sid)?.remote(res.jingle).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "remote action"));
+    const call = this.#calls.bySid(res.session.sid);
+    void call?.remote(res.jingle).catch((err: unknown) => this.#callFailed(call, "remote action", err));
+  }
+
+  /**
+   * A call's step failed: worth a warning, unless the call has ended or the
+   * peer has (it answers out-of-order or unknown-session, XEP-0166 §7.2: our
+   * answer crossed its hangup, whose session-terminate ends the call here).
+   */
+  #callFailed(call: Call, what: string, err: unknown): void {
+    const fields = { call: call.id, err: errorMessage(err) };
+    if (call.state === "ended" || /\((out-of-order|unknown-session)\)$/.test(fields.err)) this.#log.debug(fields, what);
+    else this.#log.warn(fields, what);
   }
 
   async #sendJingle(sid: string, jingle: Parameters<SessionManager["outgoing"]>[1]): Promise<void> {
@@ -371,23 +429,40 @@ export class App {
     } catch (err) {
       // A stanza error (e.g. service-unavailable for an offline JID): name the
       // condition and any Jingle condition (unknown-session, out-of-order, ...).
-      const app = (err as { application?: Element }).application;
-      throw new Error(app ? `${errorMessage(err)} (${app.name})` : errorMessage(err));
+      const { application: app, condition } = err as { application?: Element; condition?: string };
+      const message = app ? `${errorMessage(err)} (${app.name})` : errorMessage(err);
+      throw condition ? new JingleRefusal(message, condition, app?.name) : new Error(message);
     }
   }
 
   // ------------------------------------------------------------ XEP-0353
 
-  #jmiContext(): JmiRouting {
-    return { self: bareJid(this.#self), call: (sid) => this.#calls.bySid(sid), ownProposalTo: (bare) => this.#calls.ownProposalTo(bare) };
+  /** What XEP-0353 routing and the proposal rules ask of our calls (jingle/message-initiation.ts). */
+  #jmiContext(): ProposalContext {
+    return {
+      self: bareJid(this.#self),
+      fullJid: this.#self,
+      call: (sid) => this.#calls.bySid(sid),
+      ownProposalTo: (bare) => this.#calls.ownProposalTo(bare),
+      answeredCallWith: (bare) => this.#calls.answeredCallWith(bare),
+      audioOnlyForVideo: this.#cfg.calls.videoProposals === "audio-only",
+    };
   }
 
   #sendJmi(to: string, el: JmiElement): Promise<void> {
+    // A proposal's message id names its session (buildJmiMessage), so that a bounce without the payload is recognised (jingle/proposal-bounce.ts).
     return this.#xmpp.send(buildJmiMessage(to, el, newStanzaId()));
   }
 
   #onMessage(stanza: Element): void {
     const ctx = this.#jmiContext();
+    const bounce = proposalBounce(stanza, ctx);
+    if (bounce) {
+      const proposing = this.#proposing.get(bounce.sid);
+      if (proposing) proposing.bounce = bounce.text;
+      void this.#calls.bySid(bounce.sid)?.unreachable(bounce.text);
+      return;
+    }
     const r = routeJmiMessage(stanza, ctx);
     switch (r.kind) {
       case "ignore":
@@ -396,16 +471,21 @@ export class App {
         this.#log.warn({ from: r.from, err: r.error }, "malformed jingle-message ignored");
         return;
       case "bounced":
-        void this.#calls.bySid(r.sid)?.hangup("general-error").catch(() => undefined);
+        void this.#calls.bySid(r.sid)?.hangup("general-error", By.Server).catch(() => undefined);
         return;
       case "handled-elsewhere":
         void this.#calls.bySid(r.sid)?.handledElsewhere(r.action);
         return;
       case "proposal":
-        if (this.#cfg.calls.jingleMessage) this.#onProposal(r.el, r.from, ctx);
+        if (this.#cfg.calls.jingleMessage) this.#onProposal(r.el, r.from, r.message, ctx);
+        return;
+      case "delivered":
+        // Conversations up to 2.12 says it got our proposal only with this receipt (no <ringing/>).
+        void this.#calls.bySid(r.sid)?.jmiReceived({ action: "ringing", id: r.sid }, r.from);
         return;
       case "unknown-call":
-        this.#log.info({ from: r.from, action: r.el.action, id: r.el.id }, "jingle-message for no known call ignored");
+        // Usually the peer's finish or retract for a call that already ended here: nothing to note.
+        this.#log.debug({ from: r.from, action: r.el.action, id: r.el.id }, "jingle-message for no known call ignored");
         return;
       case "proceed-refused":
         this.#log.warn({ from: r.from, id: r.sid }, "proceed from a JID never proposed to ignored");
@@ -413,7 +493,7 @@ export class App {
       case "proceeded": {
         const call = this.#calls.bySid(r.sid)!;
         this.#sessions.createOutgoing(call.sid, r.from);
-        void call.proceeded(r.from).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "session start after proceed"));
+        void call.proceeded(r.from).catch((err: unknown) => this.#callFailed(call, "session start after proceed", err));
         return;
       }
       case "to-call":
@@ -422,34 +502,49 @@ export class App {
     }
   }
 
-  #onProposal(el: JmiElement, from: string, ctx: JmiRouting): void {
+  #onProposal(el: JmiElement, from: string, message: Element, ctx: ProposalContext): void {
     const d = decideProposal(el, from, ctx);
-    if (d.kind === "duplicate") return;
-    if (d.kind === "reject") {
-      void this.#sendJmi(from, { action: "reject", id: el.id, reason: { condition: d.reason }, ...(d.tieBreak ? { tieBreak: true } : {}) });
-      return;
+    switch (d.kind) {
+      case "duplicate":
+        return;
+      case "refuse":
+        // Nothing goes back: a device of our account that does this media answers it.
+        this.#log.info({ peer: from, id: el.id, media: d.media }, "proposal for media we do not support left to other devices");
+        this.#events.publish("refused", { peer: from, reason: d.reason });
+        return;
+      case "reject":
+        // XEP-0353 §4.1: we hold the lower id; the peer retracts this one and proceeds ours.
+        void this.#sendJmi(from, { action: "reject", id: el.id, reason: { condition: d.reason, text: "Tie-Break" }, tieBreak: true });
+        return;
     }
-    // Tie-break lost: our own proposal gives way; the peer wanted us as much as we wanted them, whatever the policy says.
-    if (d.crossing) void this.#calls.bySid(d.crossing)?.hangup("expired").catch(() => undefined);
-    const admission = d.crossing ? undefined : this.#admit(from);
+    // Tie-break lost, or a continuation: the peer wants this call as much as we do, whatever the policy says.
+    const wanted = d.crossing !== undefined || d.migrate !== undefined;
+    const admission = wanted ? undefined : this.#admit(from);
     if (admission?.action === "refuse") return; // no answer at all: a stranger learns nothing
     if (admission?.action === "busy") {
       void this.#sendJmi(from, { action: "reject", id: el.id, reason: { condition: "busy" } });
       return;
     }
+    if (d.crossing) void this.#calls.bySid(d.crossing)?.giveWay().catch(() => undefined);
     const call = this.#newCall({ sid: el.id, peer: from, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
+    if (d.migrate) void this.#calls.bySid(d.migrate)?.migrate(el.id, `the peer continues in call ${call.id} (XEP-0353 session ${el.id})`).catch(() => undefined);
     this.#events.publish("call", { callId: call.id, type: "incoming", peer: from });
-    void call.proposed(this.#answerNow(call, admission) || d.crossing !== undefined).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "propose"));
+    // XEP-0184: the caller learns the proposal reached a device that rings (older Conversations waits for this).
+    const receiptId = receiptRequested(message);
+    if (receiptId) void this.#xmpp.send(buildReceipt(from, receiptId, message.attrs.type ?? "chat", newStanzaId())).catch(() => undefined);
+    void call.proposed(this.#answerNow(call, admission) || wanted).catch((err: unknown) => this.#callFailed(call, "propose", err));
   }
 
   // ------------------------------------------------------------ calls
 
-  #newCall(o: { sid: string; peer: string; role: "initiator" | "responder"; codecs: CodecDescriptor[] }): Call {
+  #newCall(o: { sid: string; peer: string; role: "initiator" | "responder"; codecs: CodecDescriptor[]; startedAt?: Date; placedBy?: string }): Call {
     const { ice, dtlsPolicy, ...settings } = callSettings(this.#cfg);
     const call = new Call({
       ...settings,
       id: this.#calls.nextId(),
       sid: o.sid,
+      ...(o.startedAt ? { startedAt: o.startedAt } : {}),
+      ...(o.placedBy ? { placedBy: o.placedBy } : {}),
       peer: o.peer,
       role: o.role,
       self: this.#self,
@@ -474,10 +569,19 @@ export class App {
   async #iceServers(): Promise<IceServers> {
     const offered =
       this.#cfg.ice.serverServices && this.#xmpp.state === "online"
-        ? await this.#extServices.get().catch((err: unknown) => {
-            this.#log.info({ err: errorMessage(err) }, "the server offers no external services (XEP-0215)");
-            return [];
-          })
+        ? await this.#extServices.get().then(
+            (services) => {
+              this.#extServicesNoted = undefined;
+              return services;
+            },
+            (err: unknown) => {
+              const why = errorMessage(err);
+              if (why === this.#extServicesNoted) this.#log.debug({ err: why }, "the server offers no external services (XEP-0215)");
+              else this.#log.info({ err: why }, "the server offers no external services (XEP-0215)");
+              this.#extServicesNoted = why;
+              return [];
+            },
+          )
         : [];
     return mergeIceServers(this.#cfg.ice, offered);
   }

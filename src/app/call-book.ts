@@ -41,6 +41,11 @@ export class CallBook {
     return this.all().find((c) => c.role === "initiator" && c.phase === "proposed" && sameBareJid(c.peer, bare));
   }
 
+  /** Our answered, not yet ended call with this bare JID (XEP-0353 §4.2: a new proposal from it continues that call). */
+  answeredCallWith(bare: string): Call | undefined {
+    return this.all().find((c) => c.answered && c.state !== "ended" && sameBareJid(c.peer, bare));
+  }
+
   /** The calls with this peer (a full JID). */
   withPeer(jid: string): Call[] {
     return this.all().filter((c) => sameJid(c.peer, jid));

@@ -32,8 +32,10 @@ export function publishCallEvents(call: Call, events: EventBus, onEnded: () => v
       callId,
       type: "ended",
       peer: info.peer,
+      by: info.by,
       ...(info.reason !== undefined ? { reason: info.reason } : {}),
       durationMs: info.durationMs,
+      elapsedMs: info.elapsedMs,
       ...(info.text ? { text: info.text } : {}),
       ...(stats ? { stats } : {}),
     });

@@ -3,7 +3,6 @@
 // parseCommandArgs first, so bad input is reported the same way everywhere;
 // errors are typed (CommandError / CallError) and become protocol errors in
 // the command dispatcher (control/dispatch.ts), for every front end.
-import { access, constants } from "node:fs/promises";
 import type { z } from "zod";
 import {
   parseCommandArgs,
@@ -22,6 +21,7 @@ import {
 import type { ClientInfo } from "../control/dispatch.js";
 import { formatIssues } from "../config/load.js";
 import { sinkSpec, sourceSpec } from "../config/schema.js";
+import { checkReadableFile } from "../media/client-path.js";
 import type { SourceSpec } from "../media/sources/source.js";
 import type { SinkSpec } from "../media/sinks/sink.js";
 import { CommandError } from "../util/errors.js";
@@ -33,7 +33,8 @@ import { mayPlaceCall, type CallPolicy } from "./policy.js";
 export interface CommandContext {
   /** The calls that exist now (not ended). */
   calls(): Call[];
-  placeCall(args: CallArgs): Promise<CallStartResult>;
+  /** `by`: the client placing it, for the log. */
+  placeCall(args: CallArgs, by: string): Promise<CallStartResult>;
   status(): StatusResult;
   callList(): CallInfo[];
   policy(): CallPolicy;
@@ -54,6 +55,11 @@ export type CommandHandlers = { [C in CommandName]: (args: Record<string, unknow
 export function callResult(call: Call): CallResult {
   const info = call.info();
   return { callId: call.id, state: info.state, held: info.held === true, muted: info.muted === true };
+}
+
+/** A client as the log names it: its front end and number ("socket client 3", "mqtt client 1"). */
+export function clientName(client: ClientInfo): string {
+  return `${client.via ?? "socket"} client ${client.id}`;
 }
 
 function findCall(ctx: CommandContext, callId: string | undefined): Call {
@@ -78,14 +84,6 @@ function requireOnline(ctx: CommandContext, cmd: string): void {
   if (state !== "online") throw new CommandError("not-connected", `${cmd}: the account is ${state}`);
 }
 
-async function readable(cmd: string, file: string): Promise<void> {
-  try {
-    await access(file, constants.R_OK);
-  } catch (err) {
-    throw new CommandError("bad-argument", `${cmd}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-}
-
 /** A source or sink from a command, checked like the config file's media.input / media.output. */
 function deviceSpec<T>(cmd: string, key: string, schema: z.ZodType<T>, value: unknown): T {
   const parsed = schema.safeParse(value);
@@ -102,29 +100,29 @@ function deviceSpec<T>(cmd: string, key: string, schema: z.ZodType<T>, value: un
 
 export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
   return {
-    call: async (a) => {
+    call: async (a, client) => {
       const args = parseCommandArgs("call", a);
       requireOnline(ctx, "call");
       const { maxCalls } = ctx.policy();
       if (!mayPlaceCall(ctx.policy(), ctx.calls().length)) {
         throw new CommandError("busy", `call: ${maxCalls} call${maxCalls === 1 ? "" : "s"} at once at most (calls.maxCalls)`);
       }
-      return ctx.placeCall(args);
+      return ctx.placeCall(args, clientName(client));
     },
-    answer: async (a) => {
+    answer: async (a, client) => {
       const call = findCall(ctx, parseCommandArgs("answer", a).callId);
-      await call.answer();
+      await call.answer(clientName(client));
       return callResult(call);
     },
-    reject: async (a) => {
+    reject: async (a, client) => {
       const args = parseCommandArgs("reject", a);
       const call = findCall(ctx, args.callId);
-      await call.reject(args.reason ?? "decline");
+      await call.reject(args.reason ?? "decline", clientName(client));
       return callResult(call);
     },
-    hangup: async (a) => {
+    hangup: async (a, client) => {
       const call = findCall(ctx, parseCommandArgs("hangup", a).callId);
-      await call.hangup("success");
+      await call.hangup("success", clientName(client));
       return callResult(call);
     },
     hold: async (a) => {
@@ -156,14 +154,14 @@ export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
     play: async (a) => {
       const args = parseCommandArgs("play", a);
       const call = findCall(ctx, args.callId);
-      await readable("play", args.file);
-      await call.play(args.file);
-      return { callId: call.id, file: args.file };
+      const file = await checkReadableFile(args.file, { cmd: "play" });
+      await call.play(file);
+      return { callId: call.id, file };
     },
     record: async (a) => {
       const args = parseCommandArgs("record", a);
       const call = findCall(ctx, args.callId);
-      const file = args.action === "start" ? await call.startRecording(args.file!) : await call.stopRecording();
+      const file = args.action === "start" ? await call.startRecording(args.file!, { overwrite: args.overwrite === true }) : await call.stopRecording();
       return { callId: call.id, file };
     },
     stats: async (a) => {
@@ -175,7 +173,7 @@ export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
       const args = parseCommandArgs("set-input", a);
       const call = findCall(ctx, args.callId);
       const spec: SourceSpec = deviceSpec("set-input", "source", sourceSpec, args.source);
-      if (spec.type === "file") await readable("set-input", spec.path);
+      if (spec.type === "file") spec.path = await checkReadableFile(spec.path, { cmd: "set-input" });
       await call.setInput(spec);
       return callResult(call);
     },
@@ -183,7 +181,7 @@ export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
       const args = parseCommandArgs("set-output", a);
       const call = findCall(ctx, args.callId);
       const spec: SinkSpec = deviceSpec("set-output", "sink", sinkSpec, args.sink);
-      await call.setOutput(spec);
+      await call.setOutput(spec, { overwrite: args.overwrite === true });
       return callResult(call);
     },
     status: async (a) => {

@@ -98,11 +98,16 @@ export function formatEvent(e: AnyEvent): string {
       return `account ${String(e.state)}${e.reason ? `: ${String(e.reason)}` : ""}${typeof e.retryAt === "string" ? ` (next try at ${clock(e.retryAt)})` : ""}`;
     case "call": {
       const c = e as unknown as CallEvent;
-      let line = `call ${c.callId} ${c.type}${c.by === "peer" ? " by the peer" : ""} with ${c.peer}`;
-      if (c.codec && c.type !== "ended") line += ` (${c.codec})`;
-      if (c.reason) line += `: ${c.reason}`;
+      const ended = c.type === "ended";
+      const byPeer = c.by === "peer" ? " by the peer" : "";
+      let line = `call ${c.callId} ${c.type}${ended ? "" : byPeer} with ${c.peer}`;
+      if (c.codec && !ended) line += ` (${c.codec})`;
+      // ended: whose doing the reason is ("decline by the peer"), after it.
+      if (c.reason) line += `: ${c.reason}${ended ? byPeer : ""}`;
       if (c.text) line += ` (${c.text})`;
-      if (c.type === "ended" && typeof c.durationMs === "number") line += ` after ${formatDuration(c.durationMs)}`;
+      // Answered: how long it lasted; never answered: how long after the call began (the call command) it ended.
+      if (c.type === "ended" && typeof c.durationMs === "number" && c.durationMs > 0) line += ` after ${formatDuration(c.durationMs)}`;
+      else if (c.type === "ended" && typeof c.elapsedMs === "number") line += `, unanswered after ${formatDuration(c.elapsedMs)}`;
       return line;
     }
     case "media": {

@@ -212,7 +212,7 @@ async function run(ctx: Context, rawArgs: Record<string, unknown> | undefined): 
       const [action, ...rest] = parsed.positionals;
       if (action === "start") {
         const [file, callId] = rest;
-        const r = await client.request("record", { action: "start", file: resolvePath(file!), ...(callId ? { callId } : {}) });
+        const r = await client.request("record", { action: "start", file: resolvePath(file!), ...(callId ? { callId } : {}), ...(parsed.overwrite ? { overwrite: true } : {}) });
         print(r, () => `recording call ${r.callId} to ${r.file}`);
       } else {
         const [callId] = rest;
@@ -231,11 +231,12 @@ async function run(ctx: Context, rawArgs: Record<string, unknown> | undefined): 
       const word = parsed.word;
       const [text, callId] = parsed.positionals;
       const spec = parseDeviceSpec(text!, word === "set-input" ? "source" : "sink", parsed.loop);
+      if (parsed.overwrite && spec.type !== "file") throw new UsageError("--overwrite is only for a file sink (file:PATH)");
       const args = { ...(callId ? { callId } : {}) };
       const r =
         word === "set-input"
           ? await client.request("set-input", { ...args, source: spec })
-          : await client.request("set-output", { ...args, sink: spec });
+          : await client.request("set-output", { ...args, sink: spec, ...(parsed.overwrite ? { overwrite: true } : {}) });
       print(r, () => `call ${r.callId} ${word === "set-input" ? "input" : "output"}: ${formatSpec(spec)}`);
       return ExitCode.Ok;
     }

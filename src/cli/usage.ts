@@ -32,8 +32,8 @@ interface CommandSpec {
   local?: boolean;
 }
 
-type LocalOption = "codec" | "wait" | "reason" | "duration" | "name" | "loop";
-const LOCAL_OPTIONS = ["codec", "wait", "reason", "duration", "name", "loop"] as const satisfies readonly LocalOption[];
+type LocalOption = "codec" | "wait" | "reason" | "duration" | "name" | "loop" | "overwrite";
+const LOCAL_OPTIONS = ["codec", "wait", "reason", "duration", "name", "loop", "overwrite"] as const satisfies readonly LocalOption[];
 
 /** The values a command-specific option takes (for completion); undefined for a flag or free text. */
 export const OPTION_VALUES: Record<LocalOption, readonly string[] | "text" | undefined> = {
@@ -43,6 +43,7 @@ export const OPTION_VALUES: Record<LocalOption, readonly string[] | "text" | und
   duration: "text",
   name: "text",
   loop: undefined,
+  overwrite: undefined,
 };
 
 /** The source and sink types of the config schema, as set-input / set-output take them (file:PATH, pipe:PATH, TYPE[:DEVICE]). */
@@ -103,10 +104,13 @@ export const COMMANDS = {
     complete: ["file"],
   },
   record: {
-    usage: "record start <file.wav> [callId] | record stop [callId]",
+    usage: "record start <file.wav> [callId] [--overwrite] | record stop [callId]",
     summary: "record what the peer says to a WAV file",
-    details: "  {callId}, {peer} and {time} in the file name are filled in. A recording event follows when it is finished.",
-    options: [],
+    details:
+      "  {callId}, {peer} and {time} in the file name are filled in. A recording event follows when it is finished.\n" +
+      "  The directory must exist; the file is created readable by the daemon's user only.\n" +
+      "  --overwrite  replace the file if it exists (without it an existing file is an error and stays as it is)",
+    options: ["overwrite"],
     minArgs: 1,
     maxArgs: 3,
     complete: [Object.values(RecordAction), "file"],
@@ -124,10 +128,12 @@ export const COMMANDS = {
     complete: [SOURCE_WORDS],
   },
   "set-output": {
-    usage: "set-output <sink> [callId]",
+    usage: "set-output <sink> [callId] [--overwrite]",
     summary: "switch where the peer's audio goes, during the call",
-    details: "  sink: file:PATH.wav, null, pipe:PATH (raw s16le), TYPE:DEVICE (see devices), or a JSON object",
-    options: [],
+    details:
+      "  sink: file:PATH.wav, null, pipe:PATH (raw s16le), TYPE:DEVICE (see devices), or a JSON object\n" +
+      "  --overwrite  a file sink replaces the file if it exists (without it an existing file is an error)",
+    options: ["overwrite"],
     minArgs: 1,
     maxArgs: 2,
     complete: [SINK_WORDS],
@@ -254,6 +260,7 @@ export interface Parsed {
   duration: number | undefined;
   name: string | undefined;
   loop: boolean;
+  overwrite: boolean;
 }
 
 export function parseCommandLine(argv: string[]): Parsed {
@@ -275,6 +282,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         duration: { type: "string" },
         name: { type: "string" },
         loop: { type: "boolean" },
+        overwrite: { type: "boolean" },
       },
     }));
   } catch (err) {
@@ -321,6 +329,7 @@ export function parseCommandLine(argv: string[]): Parsed {
     if ((action !== "start" && action !== "stop") || (action === "start" && more.length < 1) || (action === "stop" && more.length > 1)) {
       throw new UsageError(`usage: jinglectl ${COMMANDS.record.usage}`);
     }
+    if (action === "stop" && values.overwrite) throw new UsageError("--overwrite is only for record start");
   }
   if (word === "roster" && !help) {
     const [action, jid] = rest;
@@ -348,6 +357,7 @@ export function parseCommandLine(argv: string[]): Parsed {
     duration,
     name: values.name,
     loop: values.loop ?? false,
+    overwrite: values.overwrite ?? false,
   };
 }
 

@@ -160,7 +160,7 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** RFC 4733 DTMF: tone and pause per digit, ms. */
       dtmf: z.strictObject({ toneMs: z.number().int().min(40).max(2000).default(100), gapMs: z.number().int().min(20).max(1000).default(60) }).prefault({}),
-      /** A source or sink failing mid-call: carry on with silence, or end the call (media-error). */
+      /** A source or sink failing mid-call: carry on with silence, or end the call (failed-application). */
       onDeviceError: z.enum(["silence", "end"]).default("silence"),
       /** Media threads (app/media-plane/): auto is one per core, at most 4; 0 keeps media on the main thread. */
       threads: z.union([z.literal("auto"), z.number().int().min(0).max(16)]).default("auto"),
@@ -191,6 +191,14 @@ export const configSchema = z.strictObject({
       ringTimeoutSec: z.number().int().min(1).max(600).default(60),
       /** XEP-0353 Jingle Message Initiation: advertise it and take proposals. Off mimics a pre-JMI client. */
       jingleMessage: z.boolean().default(true),
+      /**
+       * A proposal of audio and video: "ignore" it (no ringing, no answer: a
+       * device of the account that does video takes it; a `refused` event
+       * says so), or ring and answer it with audio alone ("audio-only"), for
+       * callers that accept that (Conversations does not: it ends such a call
+       * with security-error).
+       */
+      videoProposals: z.enum(["ignore", "audio-only"]).default("ignore"),
     })
     .prefault({}),
   log: z

@@ -149,11 +149,20 @@ function parsePlayArgs(args: Record<string, unknown>): PlayArgs {
   return withCallId("play", args, { file: absolutePath("play", "file", args.file) });
 }
 
+/** `overwrite`: true or false when present. */
+function optionalOverwrite(cmd: string, args: Record<string, unknown>): { overwrite?: boolean } {
+  const { overwrite } = args;
+  if (overwrite === undefined) return {};
+  if (typeof overwrite !== "boolean") throw badArgument(`${cmd}: "overwrite" must be true or false`);
+  return { overwrite };
+}
+
 function parseRecordArgs(args: Record<string, unknown>): RecordArgs {
-  rejectUnknownKeys("record", args, ["callId", "action", "file"]);
+  rejectUnknownKeys("record", args, ["callId", "action", "file", "overwrite"]);
   const action = oneOf("record", "action", args.action, RecordAction);
-  if (action === "start") return withCallId("record", args, { action, file: absolutePath("record", "file", args.file) });
+  if (action === "start") return withCallId("record", args, { action, file: absolutePath("record", "file", args.file), ...optionalOverwrite("record", args) });
   if (args.file !== undefined) throw badArgument('record: "file" is only for action start');
+  if (args.overwrite !== undefined) throw badArgument('record: "overwrite" is only for action start');
   return withCallId("record", args, { action });
 }
 
@@ -170,8 +179,11 @@ function parseSetInputArgs(args: Record<string, unknown>): SetInputArgs {
 }
 
 function parseSetOutputArgs(args: Record<string, unknown>): SetOutputArgs {
-  rejectUnknownKeys("set-output", args, ["callId", "sink"]);
-  return withCallId("set-output", args, { sink: parseDeviceSpec("set-output", "sink", args.sink) });
+  rejectUnknownKeys("set-output", args, ["callId", "sink", "overwrite"]);
+  const sink = parseDeviceSpec("set-output", "sink", args.sink);
+  const overwrite = optionalOverwrite("set-output", args);
+  if (overwrite.overwrite !== undefined && sink.type !== "file") throw badArgument('set-output: "overwrite" is only for a file sink');
+  return withCallId("set-output", args, { sink, ...overwrite });
 }
 
 function parsePresenceArgs(args: Record<string, unknown>): PresenceArgs {

@@ -69,7 +69,7 @@ export const EventName = {
 } as const;
 export type EventName = (typeof EventName)[keyof typeof EventName];
 
-export const RefusedReason = { NotAllowed: "not-allowed", Busy: "busy" } as const;
+export const RefusedReason = { NotAllowed: "not-allowed", Busy: "busy", UnsupportedMedia: "unsupported-media" } as const;
 export type RefusedReason = (typeof RefusedReason)[keyof typeof RefusedReason];
 
 /** What an `ice` event says about a call's ICE path. */
@@ -153,9 +153,12 @@ export interface CallEvent extends EventEnvelope {
   /** held/resumed/muted/unmuted: who did it. */
   by?: Actor;
   reason?: string;
-  /** The peer's free-text explanation of the reason, when it sent one. */
+  /** ended: the peer's free-text explanation of the reason, or ours (why nobody could be reached). */
   text?: string;
+  /** ended: from answered to ended (0 if never answered). */
   durationMs?: number;
+  /** ended: from the call command (or the incoming call) to ended. */
+  elapsedMs?: number;
   /** ended: the call's last media statistics. */
   stats?: Record<string, unknown>;
 }
@@ -263,7 +266,7 @@ void _eventNamesMatch;
  */
 export const EVENT_FIELDS = {
   account: ["state", "reason", "retryAt"],
-  call: ["callId", "type", "peer", "codec", "by", "reason", "text", "durationMs", "stats"],
+  call: ["callId", "type", "peer", "codec", "by", "reason", "text", "durationMs", "elapsedMs", "stats"],
   refused: ["peer", "reason"],
   media: ["callId", "codec", "localCandidate", "remoteCandidate", "pairType", "encryption", "srtpProfile"],
   ice: ["callId", "type", "by", "reason", "pair"],
@@ -330,6 +333,8 @@ export interface RecordArgs extends CallIdArgs {
   action: RecordAction;
   /** start: absolute path of the WAV to write; {callId}, {peer}, {time} are replaced. */
   file?: string;
+  /** start: replace the file when it exists (default: an existing file is refused, never touched). */
+  overwrite?: boolean;
 }
 /** An audio source or sink as in the config file's media.input / media.output, e.g. {type: "file", path}. */
 export interface DeviceSpec {
@@ -341,6 +346,8 @@ export interface SetInputArgs extends CallIdArgs {
 }
 export interface SetOutputArgs extends CallIdArgs {
   sink: DeviceSpec;
+  /** A file sink: replace the file when it exists (default: an existing file is refused, never touched). */
+  overwrite?: boolean;
 }
 export interface PresenceArgs {
   show: PresenceShow;

@@ -98,13 +98,19 @@
  *                plays the file into the call instead of the input (an unreadable
  *                file fails the command); a playback event follows when it
  *                ends; the call goes on with the input
- *     record     {callId?, action: "start"|"stop", file?} -> {callId, file}
+ *     record     {callId?, action: "start"|"stop", file?, overwrite?: boolean}
+ *                                                         -> {callId, file}
  *                start: writes what the peer says to the WAV `file` (absolute;
- *                {callId}, {peer} and {time} are replaced); a recording event
- *                follows when it is finished (stop, or the call ended)
+ *                {callId}, {peer} and {time} are replaced), created 0600; an
+ *                existing file is refused (bad-argument) and left as it is,
+ *                unless overwrite is true; the directory must exist; a
+ *                recording event follows when it is finished (stop, or the
+ *                call ended)
  *     stats      {callId?}                                -> {callId, state, codec?, packetsSent?, ...}
  *     set-input  {callId?, source: Source}                -> CallResult   (switch the audio source now)
- *     set-output {callId?, sink: Sink}                    -> CallResult   (switch the audio sink now)
+ *     set-output {callId?, sink: Sink, overwrite?: boolean} -> CallResult (switch the audio sink now)
+ *                a file sink is created like a recording (0600, an existing
+ *                file only replaced with overwrite: true)
  *     status     {}                                       -> {version, account: AccountInfo, media: {opusBackend: "native"|"wasm", codecs: [codec id]}, calls: CallInfo[]}
  *                version: the daemon's; codecs: every codec the daemon has, in its order of preference
  *     calls      {}                                       -> CallInfo[]
@@ -121,7 +127,9 @@
  *     shutdown   {}                                       -> {stopping: true}
  *                like SIGTERM: every call ends (session-terminate), the daemon exits 0
  * `callId` may be omitted only when exactly one call exists. File paths are
- * on the daemon's machine and must be absolute.
+ * on the daemon's machine and must be absolute; a path in /proc or /sys or on
+ * another kernel file system, a directory that does not exist, or a file
+ * where a directory should be is refused with bad-argument saying which.
  *
  * Types
  * -----
@@ -161,11 +169,17 @@
  *     call     {callId, type, peer, ...}; type is one of
  *                outgoing, incoming, ringing, connecting, active,
  *                held, resumed, muted, unmuted   (+ by: "local"|"peer"),
- *                ended   (+ reason: XEP-0166 reason, text?: the peer's
- *                         explanation, durationMs: 0 if never active, stats?)
+ *                ended   (+ reason: XEP-0166 reason, by: "local"|"peer" (whose
+ *                         doing: the peer's message or silence, or ours), text?: the
+ *                         peer's explanation or ours (e.g. why nobody could be
+ *                         reached), durationMs: answered to ended, 0 if never
+ *                         answered, elapsedMs: from the call command (or the
+ *                         incoming call) to ended, stats?)
  *              codec? once known
- *     refused  {peer, reason: "not-allowed"|"busy"}
- *              an incoming call the policy (calls.*) turned away; no call was created
+ *     refused  {peer, reason: "not-allowed"|"busy"|"unsupported-media"}
+ *              an incoming call the policy (calls.*) turned away, or a XEP-0353
+ *              proposal of media we do not serve (video: calls.videoProposals),
+ *              left unanswered for the account's other devices; no call was created
  *     media    {callId, codec, localCandidate, remoteCandidate, pairType, encryption, srtpProfile?}
  *              candidates are {type: "host"|"srflx"|"prflx"|"relay", ip, port,
  *              protocol?: "udp"|"tcp" (udp when absent)}; pairType "direct"

@@ -288,7 +288,8 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     unsubscribe = events.subscribe(({ line }) => {
       for (const client of [...clients]) client.sendLine(line);
     });
-    log.info({ path }, "control socket listening");
+    // The daemon's start-up line names the socket (app.ts); this one is for whoever embeds the server.
+    log.debug({ path }, "control socket listening");
   }
 
   async function close(): Promise<void> {

@@ -70,10 +70,11 @@ export class Recorder {
     return this.#current?.path;
   }
 
-  start(path: string): void {
+  /** `fd`: the file, already created (media/client-path.ts claimWritableFile); the recorder owns it from now on. */
+  start(path: string, fd?: number): void {
     if (this.#current) throw new JingledError("invalid-state", `already recording to ${this.#current.path}`);
     try {
-      this.#current = { path, writer: WavFileWriter.open(path, this.#pcmRate, 1) };
+      this.#current = { path, writer: WavFileWriter.open(path, this.#pcmRate, 1, fd === undefined ? {} : { fd }) };
     } catch (err) {
       throw new JingledError("media-sink", `cannot record to ${path}: ${errorMessage(err)}`, { cause: err });
     }

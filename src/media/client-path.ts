@@ -62,6 +62,16 @@ export interface WriteOptions extends ClientPathOptions {
   createDirectories?: boolean;
 }
 
+/** The file to write exists and `overwrite` was not set (a bad-argument like every refusal here). */
+export class FileExistsError extends CommandError {
+  constructor(
+    message: string,
+    readonly path: string,
+  ) {
+    super("bad-argument", message);
+  }
+}
+
 /** A file created (or truncated) for writing: its descriptor belongs to the caller. */
 export interface ClaimedFile {
   path: string;
@@ -88,6 +98,10 @@ const PSEUDO_DIRS = ["/proc", "/sys"] as const;
 
 function refuse(o: ClientPathOptions, message: string): CommandError {
   return new CommandError("bad-argument", `${o.cmd ? `${o.cmd}: ` : ""}${message}`);
+}
+
+function exists(o: ClientPathOptions, path: string): FileExistsError {
+  return new FileExistsError(`${o.cmd ? `${o.cmd}: ` : ""}${path} already exists; it is replaced only when asked (overwrite: true)`, path);
 }
 
 /** Plain words for the errno codes a path meets. */
@@ -277,7 +291,7 @@ export async function claimWritableFile(path: unknown, opts: WriteOptions = {}):
   }
   if (existing) {
     if (!existing.isFile()) throw refuse(opts, `${norm} is ${kindOf(existing)}, not a file`);
-    if (!opts.overwrite) throw refuse(opts, `${norm} already exists; it is replaced only when asked (overwrite: true)`);
+    if (!opts.overwrite) throw exists(opts, norm);
   }
   // O_NONBLOCK: should a FIFO appear at the name after the check, open fails (ENXIO) instead of waiting for a reader.
   const base = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
@@ -286,8 +300,31 @@ export async function claimWritableFile(path: unknown, opts: WriteOptions = {}):
     return { path: norm, fd: await fs.open(target, flags, 0o600) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") throw refuse(opts, `${norm} already exists; it is replaced only when asked (overwrite: true)`);
+    if (code === "EEXIST") throw exists(opts, norm);
     if (code === "ELOOP") throw refuse(opts, `${norm} is a symbolic link, not a file`);
     throw refuse(opts, `cannot create ${norm}: ${reasonOf(err)}`);
+  }
+}
+
+/** Names tried by claimUnusedFile after the one given. */
+const MAX_NUMBERED = 99;
+
+/**
+ * Creates `path` like claimWritableFile without overwrite; when it exists,
+ * the first of NAME-2.EXT, NAME-3.EXT, ... (up to NAME-100.EXT) that does
+ * not. For the configuration's output template: a name that collides (call
+ * ids start at c1 again after a restart) neither replaces a recording nor
+ * fails the call. The result's path is the name taken.
+ */
+export async function claimUnusedFile(path: string, opts: Omit<WriteOptions, "overwrite"> = {}): Promise<ClaimedFile> {
+  const dot = path.lastIndexOf(".");
+  const split = dot > path.lastIndexOf("/") + 1 ? dot : path.length;
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? path : `${path.slice(0, split)}-${n}${path.slice(split)}`;
+    try {
+      return await claimWritableFile(candidate, { ...opts, overwrite: false });
+    } catch (err) {
+      if (!(err instanceof FileExistsError) || n > MAX_NUMBERED) throw err;
+    }
   }
 }

@@ -36,7 +36,7 @@ export const LATE_TICK_GAP_MS = 30;
 export const DeviceErrorAction = {
   /** carry on: silence instead of the source, nowhere instead of the sink */
   Silence: "silence",
-  /** the call should end (media-error); the session itself carries on with silence until stopped */
+  /** the call should end (failed-application); the session itself carries on with silence until stopped */
   End: "end",
 } as const;
 export type DeviceErrorAction = (typeof DeviceErrorAction)[keyof typeof DeviceErrorAction];
@@ -115,7 +115,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   #unsubscribe: (() => void) | undefined;
   #remoteSsrc: number | undefined;
   #stopped = false;
-  #held = false;
+  /** On hold (either side's, XEP-0167 §7.2): what stopped. */
+  #hold = { send: false, receive: false };
   #firstReceived = false;
   readonly #playback: Playback;
   readonly #recorder: Recorder;
@@ -197,12 +198,26 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   }
 
   get held(): boolean {
-    return this.#held;
+    return this.#hold.send && this.#hold.receive;
   }
 
-  /** On hold (XEP-0167 §7.2): nothing goes out, and what the peer sends is neither played nor counted. */
-  setHeld(on: boolean): void {
-    this.#held = on;
+  /**
+   * On hold (XEP-0167 §7.2, ours or the peer's): no RTP goes out or is
+   * counted as sent, and the RTP clock runs on (SendPath.idle); what the peer
+   * sends is neither played nor counted, and nothing is expected: no loss,
+   * no concealment, no underruns, no jitter (ReceivePath.pause,
+   * ReceiverStats.pause). RTCP goes on both ways (RFC 3550 §6: the session
+   * stays alive). `only: "receive"` stops only what we receive: for the
+   * moment between our hold and the peer's acknowledgement, while the peer
+   * still sends and must still hear us until it stops listening.
+   */
+  setHeld(on: boolean, only?: "receive"): void {
+    const next = { send: on && only !== "receive", receive: on };
+    if (next.receive && !this.#hold.receive) {
+      this.#recv.pause();
+      this.#rxStats.pause();
+    }
+    this.#hold = next;
   }
 
   /** True when DTMF can be sent (a telephone-event payload type was negotiated at the codec's clock rate). */
@@ -221,6 +236,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       return Promise.reject(new JingledError("not-supported", "DTMF: the peer did not negotiate telephone-event at the codec's clock rate"));
     }
     if (this.#stopped) return Promise.reject(new JingledError("media-stopped", "DTMF: the media session has stopped"));
+    // On hold nothing is sent: the digits would wait for the resume.
+    if (this.#hold.send) return Promise.reject(new JingledError("invalid-state", "DTMF: the call is on hold"));
     if (durationMs !== undefined && (!(durationMs >= 40) || durationMs > 2000)) {
       return Promise.reject(new RangeError(`DTMF duration must be 40..2000 ms, got ${durationMs}`));
     }
@@ -249,11 +266,14 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#playback.end("stopped");
   }
 
-  /** Starts a WAV recording (16-bit mono, the codec's rate) of what we hear. */
-  startRecording(path: string): void {
+  /**
+   * Starts a WAV recording (16-bit mono, the codec's rate) of what we hear.
+   * `fd`: the file, already created (media/client-path.ts); the recording owns it.
+   */
+  startRecording(path: string, fd?: number): void {
     // A recording in progress is the first complaint (Recorder.start), a stopped session the second.
     if (this.#stopped && this.#recorder.path === undefined) throw new JingledError("media-stopped", "record: the media session has stopped");
-    this.#recorder.start(path);
+    this.#recorder.start(path, fd);
   }
 
   /** Finishes the recording. */
@@ -298,7 +318,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   /** A plain RTP packet from the transport: its header parsed once, here. Never throws. */
   receiveRtp(packet: Buffer): void {
-    if (this.#stopped || this.#held) return;
+    if (this.#stopped || this.#hold.receive) return;
     const now = this.#now();
     const rtp = parseRtp(packet);
     const te = this.#o.telephoneEvent;
@@ -328,7 +348,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   /** A plain RTCP (compound) packet from the transport. Never throws. */
   receiveRtcp(packet: Buffer): void {
-    if (this.#stopped || this.#held || !this.#rtcp) return;
+    if (this.#stopped || !this.#rtcp) return;
     if (packet.length < 8) {
       this.#s.packetsDiscarded++;
       return;
@@ -361,22 +381,28 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     }
     this.#ticks++;
     this.#lastTick = now;
-    // Wall-clock anchors for latency measurement (scripts/bench-latency.ts): the
+    // Wall-clock anchors for latency measurement (scripts/bench/bench-latency.ts): the
     // source is read and the sink written once per tick from here on.
     if (this.#ticks === 1) this.#log.debug({ wallMs: this.#wall(), ptimeMs: this.#send.ptimeMs }, "first media tick");
 
     // Send path.
     let packets: Buffer[] = [];
-    try {
-      packets = this.#send.tick();
-    } catch (err) {
-      this.#deviceFailed("source", err);
+    if (this.#hold.send) this.#send.idle();
+    else {
+      try {
+        packets = this.#send.tick();
+      } catch (err) {
+        this.#deviceFailed("source", err);
+      }
     }
-    for (const p of packets) this.#transmit(p);
+    for (const p of packets) {
+      this.#s.bytesSent += p.length;
+      this.#transmit(p);
+    }
     if (packets.length > 0) this.#rtcp?.rtpSent();
 
     // Receive path.
-    const frame = this.#recv.frame(now);
+    const frame = this.#hold.receive ? undefined : this.#recv.frame(now);
     this.#logDelayChanges();
     if (frame) {
       this.#s.framesPlayed++;
@@ -412,9 +438,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#log.debug({ what, delayMs: b.delayMs, targetMs: b.targetDelayMs, late: b.late }, "playout delay changed");
   }
 
+  /** One RTP or RTCP packet to the transport. */
   #transmit(p: Buffer): void {
-    this.#s.bytesSent += p.length;
-    if (this.#held) return;
     try {
       this.#o.send(p);
     } catch (err) {

@@ -61,6 +61,20 @@ export class ReceivePath {
     return { ...this.buffer.stats, ...this.#s };
   }
 
+  /**
+   * The peer stopped sending on purpose (a hold, either side): what is
+   * buffered is dropped and playout starts afresh with the next packet, after
+   * the initial delay, as at the start of the call. The silence between is
+   * neither concealed nor counted; the counters stay.
+   */
+  pause(): void {
+    this.buffer.reset();
+    this.#fifo = [];
+    this.#fifoLen = 0;
+    this.#concealedInFifo = 0;
+    this.#lastQuiet = true;
+  }
+
   push(seq: number, timestamp: number, payload: Buffer, arrivalMs: number): PushResult {
     const durationTs = this.#codec.packetSamples(payload);
     return this.buffer.push({ seq, timestamp, payload, arrivalMs, ...(durationTs ? { durationTs } : {}) });

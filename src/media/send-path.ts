@@ -160,6 +160,22 @@ export class SendPath {
     return out;
   }
 
+  /**
+   * One media frame on hold: nothing is read, encoded or sent, and the RTP
+   * clock runs on (RFC 3550 §5.1: the timestamp advances with the sampling
+   * clock, the sequence number only with packets sent), so the first packet
+   * after the hold follows the last one in sequence and in time, and starts
+   * a talkspurt (marker bit). Audio waiting for a packet is dropped; its
+   * time passes with the rest.
+   */
+  idle(): void {
+    const { clockRate, pcmRate } = this.#o.codec;
+    this.packetizer.skip(Math.round(((this.#frameSamples + this.#pendingLen) * clockRate) / pcmRate));
+    this.#pending = [];
+    this.#pendingLen = 0;
+    this.#talkspurt = true;
+  }
+
   close(): void {
     this.dtmf?.cancel();
     this.#encoder.close();

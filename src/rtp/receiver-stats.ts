@@ -29,6 +29,10 @@ export class ReceiverStats {
   #receivedPrior = 0;
   #expectedPrior = 0;
   #started = false;
+  /** The sender paused on purpose (pause()): its next packet's sequence gap is not loss. */
+  #paused = false;
+  /** Sequence numbers skipped across pauses: never expected. */
+  #skipped = 0;
   /** §A.8: J, scaled by 16 to keep precision (the RFC's integer variant). */
   #jitter16 = 0;
   #lastTransit: number | undefined;
@@ -52,9 +56,20 @@ export class ReceiverStats {
     return this.#cycles + this.#maxSeq;
   }
 
-  /** §A.3: packets expected since the first one. */
+  /** §A.3: packets expected since the first one (less those a pause skipped). */
   get expected(): number {
-    return this.#started ? this.extendedMax - this.#baseSeq + 1 : 0;
+    return this.#started ? this.extendedMax - this.#baseSeq + 1 - this.#skipped : 0;
+  }
+
+  /**
+   * The sender stopped on purpose (a hold, XEP-0167 §7.2): what its next
+   * packet skips in sequence numbers was never sent to us (a peer may count
+   * on while holding, or send what we dropped while we held), so it is not
+   * loss; and the time until then is no transit-time difference (§A.8).
+   */
+  pause(): void {
+    this.#paused = true;
+    this.#lastTransit = undefined;
   }
 
   /** §A.3: cumulative loss (expected - received; negative when duplicates outnumber losses). */
@@ -81,6 +96,8 @@ export class ReceiverStats {
     if (!this.#started) {
       this.#init(seq);
       this.#started = true;
+    } else if (this.#paused && this.#resume(seq)) {
+      // counted below, its gap skipped
     } else {
       const udelta = (seq - this.#maxSeq + SEQ_MOD) % SEQ_MOD;
       if (udelta < MAX_DROPOUT) {
@@ -123,7 +140,20 @@ export class ReceiverStats {
     };
   }
 
+  /** The first packet after a pause: true when it is ahead (its gap is skipped, not lost). */
+  #resume(seq: number): boolean {
+    this.#paused = false;
+    const udelta = (seq - this.#maxSeq + SEQ_MOD) % SEQ_MOD;
+    if (udelta === 0 || udelta > SEQ_MOD - MAX_MISORDER) return false; // a duplicate or a straggler
+    if (seq < this.#maxSeq) this.#cycles += SEQ_MOD;
+    this.#skipped += udelta - 1;
+    this.#maxSeq = seq;
+    return true;
+  }
+
   #init(seq: number): void {
+    this.#paused = false;
+    this.#skipped = 0;
     this.#baseSeq = seq;
     this.#maxSeq = seq;
     this.#badSeq = SEQ_MOD + 1;

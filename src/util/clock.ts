@@ -1,5 +1,5 @@
 // Time for protocol logic that must be tested without sleeping: the real
-// clock in production, a manual one in tests (test/helpers/manual-clock.ts).
+// clock in production, a manual one in tests (test/fakes/manual-clock.ts).
 // Timers are not unref'd: a pending protocol timer keeps the process alive,
 // as a plain setTimeout would; whoever starts one clears it when done.
 

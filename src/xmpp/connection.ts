@@ -523,6 +523,16 @@ export class XmppConnection extends TypedEmitter<XmppEvents> {
     return this.#iqCaller.request(stanza, timeoutMs);
   }
 
+  /**
+   * A ping to our server (XEP-0199); resolves once it answered (a result or
+   * an error, e.g. from a server without ping) or `timeoutMs` passed. A server
+   * handles a stream's stanzas in order, so whatever it sent us in answer to
+   * what we sent before (a bounce) has arrived by then.
+   */
+  async roundTrip(timeoutMs: number): Promise<void> {
+    await this.iq(xml("iq", { type: "get", to: this.domain }, xml("ping", { xmlns: "urn:xmpp:ping" })), timeoutMs).catch(() => undefined);
+  }
+
   async sendIqResult(request: Element): Promise<void> {
     await this.send(xml("iq", { type: "result", to: request.attrs.from, id: request.attrs.id }));
   }

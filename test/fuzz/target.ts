@@ -1,7 +1,7 @@
 // A fuzz target: an input generator (fast-check arbitrary), a property check
 // that throws on a violation, and a file encoding so that a failing input
 // becomes a regression fixture in test/fuzz/corpus/<target>/. The bounded
-// runs in test/unit/fuzz-*.test.ts and the long run (scripts/fuzz-long.ts)
+// runs in test/unit/fuzz-*.test.ts and the long run (test/fuzz/fuzz-long.ts)
 // share these. No test-framework imports.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";

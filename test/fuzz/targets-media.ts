@@ -11,7 +11,7 @@ import { plainTransport } from "../../src/app/media-plane/media-transport.js";
 import { findCodec } from "../../src/media/codecs/index.js";
 import { Message, classes, methods, parseMessage } from "werift-ice";
 import { verifyCheck } from "../../src/ice/stun-auth.js";
-import { ArraySink, ArraySource, createMediaPair } from "../helpers/media-pair.js";
+import { ArraySink, ArraySource, createMediaPair } from "../fakes/media-pair.js";
 import type { FuzzTarget } from "./target.js";
 
 const bin = { encode: (b: Buffer) => b, decode: (b: Buffer) => b, ext: "bin" };

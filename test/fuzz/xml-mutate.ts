@@ -4,7 +4,7 @@
 // hostile values or removed, children duplicated (past every LIMIT), removed,
 // renamed, moved to another namespace, unknown elements and text added, deep
 // nesting. The result goes back through the XML serialiser and parser, as it
-// would over the wire. No test-framework imports: scripts/fuzz-long.ts uses it.
+// would over the wire. No test-framework imports: test/fuzz/fuzz-long.ts uses it.
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";

@@ -18,7 +18,7 @@
 // as PESQ aligns each utterance.
 // No test-framework imports: benchmarks use it too.
 import { Resampler } from "../../src/media/resampler.js";
-import { compareAudio } from "./audio-compare.js";
+import { compareAudio } from "../../scripts/lab/audio-compare.js";
 
 export interface QualityResult {
   /** global correlation at one lag (compareAudio) */

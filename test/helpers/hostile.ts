@@ -9,7 +9,7 @@ import { xml } from "@xmpp/xml";
 import { XmppConnection } from "../../src/xmpp/connection.js";
 import { silentLogger } from "../../src/util/logger.js";
 import { NS, buildJingle, type IceCandidate, type Jingle, type JingleContent, type PayloadType } from "../../src/jingle/protocol/index.js";
-import type { ProsodyServer } from "./prosody.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
 
 /** A logged-in XMPP client that speaks for the attacker (or a scripted peer). */
 export async function rawClient(prosody: ProsodyServer, username: string, password: string, resource: string): Promise<XmppConnection> {

@@ -8,17 +8,17 @@
 // - a wrong password and a server that is not up: different messages and
 //   exit codes (77 and 69), the systemd unit restarts only the second;
 // - while reconnecting, status shows the last error and the next try.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { JINGLED_BIN, JINGLED_NODE_FLAGS, daemonConfig, startDaemon, type Daemon, type DaemonOptions } from "../helpers/daemon.js";
-import { startTcpCutProxy } from "../helpers/tcp-cut-proxy.js";
-import { freePort } from "../helpers/ports.js";
-import { startProcess } from "../helpers/process.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
+import { JINGLED_BIN, JINGLED_NODE_FLAGS, daemonConfig, startDaemon, type Daemon, type DaemonOptions } from "../../scripts/lab/daemon.js";
+import { startTcpCutProxy } from "../../scripts/lab/tcp-cut-proxy.js";
+import { freePort } from "../../scripts/lab/ports.js";
+import { startProcess } from "../../scripts/lab/process.js";
+import { withLab } from "../helpers/with-lab.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,16 +27,10 @@ describe("account failures are explained, not looped", { timeout: 120_000 }, () 
   let prosody: ProsodyServer;
   let dir: string;
   const daemons: Daemon[] = [];
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-account-failures-"));
-    prosody = await startProsody({ users: [{ username: "door", password: "door-pw" }, { username: "gate", password: "gate-pw" }] });
-  });
-
-  after(async () => {
-    await Promise.all(daemons.map((d) => d.stop().catch(() => undefined)));
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  const lab = withLab({ name: "account-failures", users: { door: "door-pw", gate: "gate-pw" } });
+  before(() => {
+    ({ prosody, dir } = lab);
+    lab.cleanup(() => Promise.all(daemons.map((d) => d.stop().catch(() => undefined))));
   });
 
   /** Runs a daemon that is expected to exit: its code and the lines it wrote to stderr for people. */

@@ -1,5 +1,5 @@
 // Interop with a real WebRTC peer: headless Chromium running a StanzaJS
-// Jingle client (test/browser/client.ts) calls jingled and is called by it,
+// Jingle client (scripts/lab/browser-client.ts) calls jingled and is called by it,
 // through a real Prosody (websocket for the browser, c2s for jingled).
 //
 // Network: everything runs in a network namespace this file creates, with
@@ -24,13 +24,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { inOwnNetns, nonLoopbackAddresses } from "../helpers/netns.js";
-import { browserPeerUnavailable, describePeerLog, iqAttrs, startBrowserPeer, type BrowserPeer, type PeerLogEntry, type PeerState } from "../helpers/browser-peer.js";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { onExitCleanup } from "../helpers/process.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudio, compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
+import { inOwnNetns, nonLoopbackAddresses } from "../../scripts/lab/netns.js";
+import { browserPeerUnavailable, describePeerLog, iqAttrs, startBrowserPeer, type BrowserPeer, type PeerLogEntry, type PeerState } from "../../scripts/lab/browser-peer.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
+import { onExitCleanup } from "../../scripts/lab/process.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import { compareAudio, compareAudioSegments, readMono16 as mono16 } from "../../scripts/lab/audio-compare.js";
 import { bandEnergyShare } from "../helpers/audio-band.js";
 import { writeWavFile } from "../../src/media/wav.js";
 import { connectControl, type AnyEvent, type ControlClient } from "../../src/control/client.js";

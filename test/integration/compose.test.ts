@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { parse } from "yaml";
-import { REPO_ROOT } from "../helpers/daemon.js";
+import { REPO_ROOT } from "../../scripts/lab/daemon.js";
 import { loadConfigFile } from "../../src/config/load.js";
 
 interface ComposeService {

@@ -11,10 +11,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { JINGLED_NODE_FLAGS, REPO_ROOT } from "../helpers/daemon.js";
+import { JINGLED_NODE_FLAGS, REPO_ROOT } from "../../scripts/lab/daemon.js";
 import { MissingPackagesError, hostPath, parseDockerfile, runDockerfileSteps, type BuiltStage } from "../helpers/dockerfile.js";
-import { startProcess, type ManagedProcess } from "../helpers/process.js";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
+import { startProcess, type ManagedProcess } from "../../scripts/lab/process.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
 
 const DOCKERFILE = join(REPO_ROOT, "Dockerfile");
 

@@ -3,55 +3,47 @@
 // during a call (arecord, aplay) and for the devices command (pactl) never
 // see the password or anything else of its environment; a reload still
 // finds the password. Fake helpers on PATH write down what they got.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
 import { until } from "../helpers/hostile.js";
+import { withLab } from "../helpers/with-lab.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 const PASSWORD = "a-pw-from-the-environment";
 
 describe("the daemon's password and environment stay out of its helper processes", { timeout: 90_000 }, () => {
-  let prosody: ProsodyServer;
-  let dir: string;
   let bin: string;
   let alice: Daemon;
   let bob: Daemon;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-daemon-env-"));
-    bin = join(dir, "bin");
-    mkdirSync(bin);
-    for (const name of ["arecord", "aplay", "pactl"]) {
-      // Record the environment; arecord then idles (silence), aplay swallows its audio, pactl lists nothing.
-      const rest = name === "pactl" ? "exit 0" : name === "aplay" ? "exec cat > /dev/null" : "exec sleep 60";
-      writeFileSync(join(bin, name), `#!/bin/sh\nenv > "${bin}/${name}.env"\n${rest}\n`);
-      chmodSync(join(bin, name), 0o755);
-    }
-    prosody = await startProsody({ users: [{ username: "alice", password: PASSWORD }, { username: "bob", password: "b-pw" }] });
-    alice = await startDaemon({
-      prosody,
-      username: "alice",
-      password: "unused",
-      dir: join(dir, "alice"),
-      input: { type: "alsa" },
-      output: { type: "alsa" },
-      // No password in the file: it comes from the environment only.
-      config: { account: { jid: `alice@${prosody.domain}`, resource: "jingled", server: `xmpp://127.0.0.1:${prosody.port}` } },
-      env: { JINGLED_PASSWORD: PASSWORD, SECRET_TOKEN: "anything-else", PATH: `${bin}:${process.env.PATH}` },
-    });
-    bob = await startDaemon({ prosody, username: "bob", password: "b-pw", dir: join(dir, "bob"), input: { type: "silence" }, output: { type: "null" } });
+  const lab = withLab({
+    name: "daemon-env",
+    users: { alice: PASSWORD, bob: "b-pw" },
+    setup: async ({ dir }) => {
+      bin = join(dir, "bin");
+      mkdirSync(bin);
+      for (const name of ["arecord", "aplay", "pactl"]) {
+        // Record the environment; arecord then idles (silence), aplay swallows its audio, pactl lists nothing.
+        const rest = name === "pactl" ? "exit 0" : name === "aplay" ? "exec cat > /dev/null" : "exec sleep 60";
+        writeFileSync(join(bin, name), `#!/bin/sh\nenv > "${bin}/${name}.env"\n${rest}\n`);
+        chmodSync(join(bin, name), 0o755);
+      }
+    },
+    daemons: ({ prosody }) => ({
+      alice: {
+        password: "unused",
+        input: { type: "alsa" },
+        output: { type: "alsa" },
+        // No password in the file: it comes from the environment only.
+        config: { account: { jid: `alice@${prosody.domain}`, resource: "jingled", server: `xmpp://127.0.0.1:${prosody.port}` } },
+        env: { JINGLED_PASSWORD: PASSWORD, SECRET_TOKEN: "anything-else", PATH: `${bin}:${process.env.PATH}` },
+      },
+      bob: { input: { type: "silence" }, output: { type: "null" } },
+    }),
   });
-
-  after(async () => {
-    await Promise.all([alice?.stop(), bob?.stop()]);
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => ({ daemons: { alice, bob } } = lab));
 
   function envOf(name: string): string {
     return readFileSync(join(bin, `${name}.env`), "utf8");

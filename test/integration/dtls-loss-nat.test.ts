@@ -1,5 +1,5 @@
-// Encrypted calls under 15 % random UDP loss in the NAT lab (test/helpers/
-// dtls-loss-lab.ts over test/helpers/nat-lab.ts: two cone NATs, STUN and
+// Encrypted calls under 15 % random UDP loss in the NAT lab (scripts/lab/
+// dtls-loss-lab.ts over scripts/lab/nat-lab.ts: two cone NATs, STUN and
 // TURN from Prosody; the loss is in router a's FORWARD chain, so every
 // datagram between alice and bob or the relay crosses one lossy hop):
 //
@@ -18,9 +18,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inOwnNetns } from "../helpers/netns.js";
-import { natLabUnavailable } from "../helpers/nat-lab.js";
-import { daemonCall, formatSummary, relayOnly, restartOnce, startNatLossLab, summarize, type NatLossLab, type SetupSample } from "../helpers/dtls-loss-lab.js";
+import { inOwnNetns } from "../../scripts/lab/netns.js";
+import { natLabUnavailable } from "../../scripts/lab/nat-lab.js";
+import { daemonCall, formatSummary, relayOnly, restartOnce, startNatLossLab, summarize, type NatLossLab, type SetupSample } from "../../scripts/lab/dtls-loss-lab.js";
 
 const FILE_LIMIT_MS = 120_000;
 const SETUPS = 3;

@@ -1,5 +1,5 @@
 // Encrypted call setup under random UDP loss (issue #20), in the loopback
-// lab of test/helpers/dtls-loss-lab.ts: Prosody, two jingled daemons and a
+// lab of scripts/lab/dtls-loss-lab.ts: Prosody, two jingled daemons and a
 // headless Chromium in a network namespace this file creates (only `lo`),
 // iptables dropping 5 % or 15 % of all UDP; XMPP (TCP) untouched. Every
 // setup must reach active at both ends: jingled's `active` (DTLS done, peer
@@ -15,12 +15,12 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inOwnNetns, nonLoopbackAddresses } from "../helpers/netns.js";
-import { browserPeerUnavailable } from "../helpers/browser-peer.js";
-import { natLabUnavailable } from "../helpers/nat-lab.js";
+import { inOwnNetns, nonLoopbackAddresses } from "../../scripts/lab/netns.js";
+import { browserPeerUnavailable } from "../../scripts/lab/browser-peer.js";
+import { natLabUnavailable } from "../../scripts/lab/nat-lab.js";
 import {
   browserCallsJingled, daemonCall, formatSummary, jingledCallsBrowser, setLoopbackUdpLoss, startLoopbackLossLab, summarize, type LoopbackLossLab, type SetupSample,
-} from "../helpers/dtls-loss-lab.js";
+} from "../../scripts/lab/dtls-loss-lab.js";
 
 const FILE_LIMIT_MS = 110_000;
 const SETUPS = 3;

@@ -20,7 +20,7 @@ import { classifyPacket } from "../../src/rtp/demux.js";
 import { silentLogger } from "../../src/util/logger.js";
 import { parseRecords } from "../../src/rtp/dtls/record-layer.js";
 import { decodeClientHello, decodeFragments } from "../../src/rtp/dtls/handshake-messages.js";
-import { startProcess } from "../helpers/process.js";
+import { startProcess } from "../../scripts/lab/process.js";
 import { makePair, opusPacketizer, rtcpRr, sameAcrossRetransmissions, sleep, until, wireMedia } from "../helpers/dtls-udp-pair.js";
 
 let certA: DtlsCertificate;

@@ -1,5 +1,5 @@
 // jingled against the second XMPP server implementation people run: a real
-// ejabberd 23.01 (Debian's, test/helpers/ejabberd.ts), one server for the
+// ejabberd 23.01 (Debian's, scripts/lab/ejabberd.ts), one server for the
 // whole file. Real daemons log in (SCRAM), manage their roster, call each
 // other directly (session-initiate to a full JID) and through XEP-0353 (a bare
 // JID, carbons stopping the other device ringing), get STUN/TURN credentials
@@ -14,11 +14,11 @@ import { tmpdir } from "node:os";
 import { execFile } from "node:child_process";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { ejabberdUnavailable, startEjabberd, type EjabberdServer } from "../helpers/ejabberd.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { startTcpCutProxy, type TcpCutProxy } from "../helpers/tcp-cut-proxy.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
+import { ejabberdUnavailable, startEjabberd, type EjabberdServer } from "../../scripts/lab/ejabberd.js";
+import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
+import { startTcpCutProxy, type TcpCutProxy } from "../../scripts/lab/tcp-cut-proxy.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import { compareAudioSegments, readMono16 as mono16 } from "../../scripts/lab/audio-compare.js";
 import type { AnyEvent } from "../../src/control/client.js";
 import { XmppConnection } from "../../src/xmpp/connection.js";
 import { NS_EXTDISCO, buildServicesQuery, parseServices } from "../../src/xmpp/extdisco.js";

@@ -1,16 +1,15 @@
 // Two real jingled daemons call each other through a real Prosody on loopback.
 // Audio is checked both ways: each side's recording is compared with the WAV
 // the other side played (aligned, normalised cross-correlation).
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { xml } from "@xmpp/xml";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
+import { withLab } from "../helpers/with-lab.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import { compareAudioSegments, readMono16 as mono16 } from "../../scripts/lab/audio-compare.js";
 import { bandEnergyShare } from "../helpers/audio-band.js";
 import { codecIds, findCodecById } from "../../src/media/codecs/index.js";
 import { XmppConnection } from "../../src/xmpp/connection.js";
@@ -21,36 +20,26 @@ const TALK_MS = 3500;
 
 describe("first real call: two daemons through Prosody", { timeout: 180_000 }, () => {
   let prosody: ProsodyServer;
-  let dir: string;
   let alice: Daemon;
   let bob: Daemon;
   const speech = { alice: "", bob: "" };
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-first-call-"));
-    prosody = await startProsody({
-      users: [
-        { username: "alice", password: "alice-pw" },
-        { username: "bob", password: "bob-pw" },
-        { username: "mallory", password: "mallory-pw" },
-      ],
-    });
-    speech.alice = join(dir, "alice-says.wav");
-    speech.bob = join(dir, "bob-says.wav");
-    await makeSpeechWav("The quick brown fox jumps over the lazy dog near the river bank.", speech.alice);
-    await makeSpeechWav("Seven silver swans swim slowly southward under a bright blue sky.", speech.bob, { voice: "en+f3" });
-    // Every codec the daemon has; each call below picks one.
-    const codecs = codecIds();
-    alice = await startDaemon({ prosody, username: "alice", password: "alice-pw", dir: join(dir, "alice"), codecs, input: { type: "file", path: speech.alice } });
-    bob = await startDaemon({ prosody, username: "bob", password: "bob-pw", dir: join(dir, "bob"), codecs, input: { type: "file", path: speech.bob } });
+  // Every codec the daemon has; each call below picks one.
+  const codecs = codecIds();
+  const lab = withLab({
+    name: "first-call",
+    users: { alice: "alice-pw", bob: "bob-pw", mallory: "mallory-pw" },
+    setup: async ({ dir }) => {
+      speech.alice = join(dir, "alice-says.wav");
+      speech.bob = join(dir, "bob-says.wav");
+      await makeSpeechWav("The quick brown fox jumps over the lazy dog near the river bank.", speech.alice);
+      await makeSpeechWav("Seven silver swans swim slowly southward under a bright blue sky.", speech.bob, { voice: "en+f3" });
+    },
+    daemons: () => ({
+      alice: { codecs, input: { type: "file", path: speech.alice } },
+      bob: { codecs, input: { type: "file", path: speech.bob } },
+    }),
   });
-
-  after(async () => {
-    await alice?.stop();
-    await bob?.stop();
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => ({ prosody, daemons: { alice, bob } } = lab));
 
   const callEvent = (d: Daemon, callId: string, type: string) => (e: AnyEvent) => e.event === "call" && e.callId === callId && e.type === type;
   const incomingFrom = (d: Daemon, peer: string, after: number) => (e: AnyEvent) =>

@@ -2,17 +2,17 @@
 // Prosody) driven purely over MQTT through a real Mosquitto, which is
 // restarted mid-call; event hooks run a real script; Prometheus metrics are
 // scraped during the call.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { haveMosquitto, startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
+import { haveMosquitto, startMosquitto, type Mosquitto } from "../../scripts/lab/mosquitto.js";
 import { mqttObserver, type Observer, type Received } from "../helpers/mqtt-observer.js";
-import { freePort } from "../helpers/ports.js";
+import { freePort } from "../../scripts/lab/ports.js";
+import { withLab } from "../helpers/with-lab.js";
 
 interface Reply {
   id: unknown;
@@ -70,50 +70,53 @@ describe("home automation: two daemons driven over MQTT, hooks, metrics", { time
   const callEvent = (who: "alice" | "bob", type: string, callId?: string) => (m: Received) =>
     m.topic.startsWith(`jingled/${who}/call/`) && m.topic.endsWith("/call") && isJson(m, (o) => o.type === type && (callId === undefined || o.callId === callId));
 
-  before(async () => {
-    if (!haveMosquitto()) {
+  let hook: string;
+  const lab = withLab({
+    name: "home",
+    users: { alice: "alice-pw", bob: "bob-pw" },
+    unavailable: () => {
+      if (haveMosquitto()) return undefined;
       if (process.getuid?.() === 0) throw new Error("mosquitto is missing: run scripts/bootstrap.sh");
-      skip = "mosquitto is not installed (apt-get install mosquitto)";
-      return;
-    }
-    dir = mkdtempSync(join(tmpdir(), "jingled-home-"));
-    const hook = join(dir, "hook.sh");
-    // A real hook: keeps the event it was given, named after its environment.
-    writeFileSync(hook, `#!/bin/bash\nmkdir -p "${dir}/hooks"\ncat > "${dir}/hooks/$JINGLED_EVENT.$JINGLED_TYPE.$JINGLED_CALL_ID.json"\n`);
-    chmodSync(hook, 0o755);
-    [prosody, broker] = await Promise.all([
-      startProsody({ users: [{ username: "alice", password: "alice-pw" }, { username: "bob", password: "bob-pw" }] }),
-      startMosquitto(),
-    ]);
-    metricsPort = await freePort();
-    app = await mqttObserver(broker.url);
-    await app.client.subscribeAsync(["jingled/#", "homeassistant/#", "app/replies/#"], { qos: 1 });
-    alice = await startDaemon({
-      prosody, username: "alice", password: "alice-pw", dir: join(dir, "alice"), input: { type: "tone", frequency: 440 }, logLevel: "info",
-      config: {
-        mqtt: { enabled: true, url: broker.url, topicPrefix: "jingled/alice", homeAssistant: { enabled: true, nodeId: "alice_door" } },
-        metrics: { enabled: true, port: metricsPort },
-        hooks: { run: [{ events: ["call.active", "call.ended"], command: [hook], timeoutSec: 10 }] },
+      return "mosquitto is not installed (apt-get install mosquitto)";
+    },
+    setup: async ({ dir, adopt, cleanup }) => {
+      hook = join(dir, "hook.sh");
+      // A real hook: keeps the event it was given, named after its environment.
+      writeFileSync(hook, `#!/bin/bash\nmkdir -p "${dir}/hooks"\ncat > "${dir}/hooks/$JINGLED_EVENT.$JINGLED_TYPE.$JINGLED_CALL_ID.json"\n`);
+      chmodSync(hook, 0o755);
+      broker = adopt(await startMosquitto());
+      metricsPort = await freePort();
+      app = await mqttObserver(broker.url);
+      cleanup(() => app.close().catch(() => undefined));
+      await app.client.subscribeAsync(["jingled/#", "homeassistant/#", "app/replies/#"], { qos: 1 });
+    },
+    daemons: () => ({
+      alice: {
+        input: { type: "tone", frequency: 440 }, logLevel: "info",
+        config: {
+          mqtt: { enabled: true, url: broker.url, topicPrefix: "jingled/alice", homeAssistant: { enabled: true, nodeId: "alice_door" } },
+          metrics: { enabled: true, port: metricsPort },
+          hooks: { run: [{ events: ["call.active", "call.ended"], command: [hook], timeoutSec: 10 }] },
+        },
       },
-    });
-    bob = await startDaemon({
-      prosody, username: "bob", password: "bob-pw", dir: join(dir, "bob"), input: { type: "tone", frequency: 660 }, logLevel: "info",
-      config: {
-        mqtt: { enabled: true, url: broker.url, topicPrefix: "jingled/bob", protocolVersion: 4 },
-        hooks: { run: [{ events: ["call.incoming"], command: [hook], timeoutSec: 10 }] },
+      bob: {
+        input: { type: "tone", frequency: 660 }, logLevel: "info",
+        config: {
+          mqtt: { enabled: true, url: broker.url, topicPrefix: "jingled/bob", protocolVersion: 4 },
+          hooks: { run: [{ events: ["call.incoming"], command: [hook], timeoutSec: 10 }] },
+        },
       },
-    });
-    await app.next((m) => m.topic === "jingled/alice/status" && m.text === "online", "alice's bridge online");
-    await app.next((m) => m.topic === "jingled/bob/status" && m.text === "online", "bob's bridge online");
+    }),
   });
 
-  after(async () => {
-    await alice?.stop();
-    await bob?.stop();
-    await app?.close().catch(() => undefined);
-    await broker?.stop();
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  before(async () => {
+    if (lab.skipped) {
+      skip = lab.skipped;
+      return;
+    }
+    ({ prosody, dir, daemons: { alice, bob } } = lab);
+    await app.next((m) => m.topic === "jingled/alice/status" && m.text === "online", "alice's bridge online");
+    await app.next((m) => m.topic === "jingled/bob/status" && m.text === "online", "bob's bridge online");
   });
 
   test("Home Assistant discovery for the daemon's account; the answer button with no call gets unknown-call", async (t) => {

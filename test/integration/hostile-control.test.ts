@@ -2,16 +2,13 @@
 // clients, clients that never read, a 10 MB line, partial lines and binary
 // garbage — all at once — while a well-behaved client measures how long a
 // `status` request takes. The daemon must stay responsive and bounded.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
 import { latencyProbe, procFigures, sleep } from "../helpers/hostile.js";
+import { withLab } from "../helpers/with-lab.js";
 
 /** A raw client that counts reply lines and bytes. */
 function rawClient(path: string, read = true): Promise<{ sock: net.Socket; replies: () => number; errors: () => Record<string, number>; closed: () => boolean }> {
@@ -52,21 +49,13 @@ function write(sock: net.Socket, data: string | Buffer): Promise<void> {
 }
 
 describe("control socket abuse", { timeout: 120_000 }, () => {
-  let prosody: ProsodyServer;
-  let dir: string;
   let daemon: Daemon;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-hostile-ctl-"));
-    prosody = await startProsody({ users: [{ username: "alice", password: "a-pw" }] });
-    daemon = await startDaemon({ prosody, username: "alice", password: "a-pw", dir: join(dir, "alice"), logLevel: "info", config: { calls: { acceptFrom: "roster" } } });
+  const lab = withLab({
+    name: "hostile-ctl",
+    users: { alice: "a-pw" },
+    daemons: { alice: { logLevel: "info", config: { calls: { acceptFrom: "roster" } } } },
   });
-
-  after(async () => {
-    await daemon?.stop();
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => ({ daemons: { alice: daemon } } = lab));
 
   interface Round {
     latency: { count: number; p50: number; p99: number; max: number; failures: number };

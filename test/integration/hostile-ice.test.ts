@@ -15,7 +15,7 @@ import type { IceCandidate } from "../../src/jingle/protocol/index.js";
 import { MAX_EARLY_CHECKS, MAX_LEARNED_CANDIDATES, RATE_BURST, RATE_PER_SECOND } from "../../src/ice/port-guard.js";
 import { silentLogger } from "../../src/util/logger.js";
 import { STUN, bindingRequest, bindingSuccess, channelData, dataIndication, readStun } from "../helpers/stun.js";
-import { startCoturn, type Coturn } from "../helpers/coturn.js";
+import { startCoturn, type Coturn } from "../../scripts/lab/coturn.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const RTP = Buffer.from([0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]);

@@ -5,19 +5,16 @@
 // a brute force of the ufrag and a flood of forged checks naming the real
 // one. Datagrams from an address ICE has not validated never get past ICE;
 // forged checks get no answer. The call's audio must not notice.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { freePort } from "../helpers/ports.js";
+import { freePort } from "../../scripts/lab/ports.js";
 import { STUN, bindingRequest as checkRequest, readStun } from "../helpers/stun.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
 import { procFigures, sleep } from "../helpers/hostile.js";
+import { withLab } from "../helpers/with-lab.js";
 import { RtpPacketizer } from "../../src/rtp/rtp-packet.js";
 import { buildBye, buildSdes, buildSenderReport, compound } from "../../src/rtp/rtcp-packets.js";
 import type { AnyEvent } from "../../src/control/client.js";
@@ -90,47 +87,32 @@ function flood(sock: Socket, port: number, perSecond: number, ms: number, make: 
 }
 
 describe("hostile media at a daemon's media port", { timeout: 120_000 }, () => {
-  let prosody: ProsodyServer;
-  let dir: string;
   let alice: Daemon;
   let bob: Daemon;
   let plainAlice: Daemon;
   let attacker: Socket;
   /** bob's media ports: a stranger who knows the range can aim at the port before the call exists. */
   let bobPorts: number[];
-
-  before(async () => {
-    const first = await freePort("udp");
-    bobPorts = Array.from({ length: 8 }, (_, i) => first + i);
-    dir = mkdtempSync(join(tmpdir(), "jingled-hostile-media-"));
-    prosody = await startProsody({
-      users: [
-        { username: "alice", password: "a-pw" },
-        { username: "bob", password: "b-pw" },
-        { username: "carol", password: "c-pw" },
-      ],
-    });
-    const common = { prosody, input: { type: "tone", frequency: 440 }, output: { type: "null" }, codecs: ["pcmu"], logLevel: "info", autoAnswer: true };
-    [alice, bob, plainAlice] = await Promise.all([
-      startDaemon({ ...common, username: "alice", password: "a-pw", dir: join(dir, "alice"), config: { calls: { acceptFrom: "everyone", autoAnswer: "all" } } }),
-      startDaemon({
-        ...common,
-        username: "bob",
-        password: "b-pw",
-        dir: join(dir, "bob"),
-        config: { calls: { acceptFrom: "everyone", autoAnswer: "all" }, ice: { addresses: ["127.0.0.1"], connectTimeoutMs: 10000, portRange: [bobPorts[0], bobPorts.at(-1)] } },
-      }),
+  const common = { input: { type: "tone", frequency: 440 }, output: { type: "null" }, codecs: ["pcmu"], logLevel: "info", autoAnswer: true };
+  const lab = withLab({
+    name: "hostile-media",
+    users: { alice: "a-pw", bob: "b-pw", carol: "c-pw" },
+    setup: async () => {
+      const first = await freePort("udp");
+      bobPorts = Array.from({ length: 8 }, (_, i) => first + i);
+    },
+    daemons: () => ({
+      alice: { ...common, config: { calls: { acceptFrom: "everyone", autoAnswer: "all" } } },
+      bob: { ...common, config: { calls: { acceptFrom: "everyone", autoAnswer: "all" }, ice: { addresses: ["127.0.0.1"], connectTimeoutMs: 10000, portRange: [bobPorts[0], bobPorts.at(-1)] } } },
       // DTLS off on one side: both fall back to plain RTP/AVP.
-      startDaemon({ ...common, username: "carol", password: "c-pw", dir: join(dir, "carol"), config: { calls: { acceptFrom: "everyone", autoAnswer: "all" }, media: { codecs: ["pcmu"], input: { type: "tone", frequency: 440 }, output: { type: "null" }, dtls: "off" } } }),
-    ]);
-    attacker = await udpSocket();
+      carol: { ...common, config: { calls: { acceptFrom: "everyone", autoAnswer: "all" }, media: { codecs: ["pcmu"], input: { type: "tone", frequency: 440 }, output: { type: "null" }, dtls: "off" } } },
+    }),
+    parallel: true,
   });
 
-  after(async () => {
-    attacker?.close();
-    await Promise.all([alice?.stop(), bob?.stop(), plainAlice?.stop()]);
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  before(async () => {
+    ({ daemons: { alice, bob, carol: plainAlice } } = lab);
+    attacker = lab.adopt(await udpSocket());
   });
 
   /**

@@ -10,16 +10,14 @@
 //    of another client and answers disco#info with a forged feature list;
 //    that list must not be cached under the ver, so the other client's
 //    features are still its own.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { freePort } from "../helpers/ports.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
+import { freePort } from "../../scripts/lab/ports.js";
 import { procFigures, sleep, until } from "../helpers/hostile.js";
 import { componentConfig, connectComponent, type Component } from "../helpers/xmpp-component.js";
+import { withLab } from "../helpers/with-lab.js";
 import { CAPS_NODE, IDENTITY, capsVerification, jingleFeatures } from "../../src/xmpp/caps.js";
 
 const EVIL = "evil.localhost";
@@ -27,38 +25,31 @@ const SECRET = "component-secret";
 
 describe("hostile presence through Prosody", { timeout: 240_000 }, () => {
   let prosody: ProsodyServer;
-  let dir: string;
   let alice: Daemon;
   let bob: Daemon;
   let evil: Component;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-hostile-presence-"));
-    const componentPort = await freePort("tcp", "127.0.0.1");
-    prosody = await startProsody({
-      users: [
-        { username: "alice", password: "a-pw" },
-        { username: "bob", password: "b-pw" },
-      ],
+  let componentPort: number;
+  const common = { input: { type: "silence" }, output: { type: "null" }, logLevel: "info" };
+  const lab = withLab({
+    name: "hostile-presence",
+    users: { alice: "a-pw", bob: "b-pw" },
+    setup: async () => {
+      componentPort = await freePort("tcp", "127.0.0.1");
+    },
+    prosody: () => ({
       logLevel: "info", // debug would log every stanza of the flood
       ...componentConfig(EVIL, componentPort, SECRET),
-    });
-    const common = { prosody, input: { type: "silence" }, output: { type: "null" }, logLevel: "info" };
-    [alice, bob] = await Promise.all([
-      startDaemon({ ...common, username: "alice", password: "a-pw", dir: join(dir, "alice") }),
-      startDaemon({ ...common, username: "bob", password: "b-pw", dir: join(dir, "bob") }),
-    ]);
-    evil = await connectComponent({ port: componentPort, domain: EVIL, secret: SECRET });
+    }),
+    daemons: { alice: common, bob: common },
+    parallel: true,
+  });
+
+  before(async () => {
+    ({ prosody, daemons: { alice, bob } } = lab);
+    evil = lab.adopt(await connectComponent({ port: componentPort, domain: EVIL, secret: SECRET }));
     // mallory@evil is one of alice's contacts (her server is the hostile one).
     await alice.control.request("roster", { action: "add", jid: `mallory@${EVIL}` });
     await until(async () => ((await alice.control.request("roster")) as { items: { jid: string }[] }).items.some((i) => i.jid === `mallory@${EVIL}`), 10_000, "mallory in alice's roster");
-  });
-
-  after(async () => {
-    await evil?.close();
-    await Promise.all([alice?.stop(), bob?.stop()]);
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
   });
 
   /** Sends `count` presences made by `make(i)` in batches, then waits until alice has handled them all (a ping behind them). */

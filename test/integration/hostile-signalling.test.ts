@@ -4,17 +4,15 @@
 // default roster-only policy, and stanzas that are huge, odd or out of order.
 // Each must be refused with the right XEP-0166 error and leave the real call
 // (media included) and the daemon's memory and responsiveness alone.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { xml } from "@xmpp/xml";
 import type { Element } from "ltx";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
 import { audioContent, candidate, iqError, jingleIq, latencyProbe, procFigures, rawClient, sleep, until, PCMU, type StanzaErrorInfo } from "../helpers/hostile.js";
+import { withLab } from "../helpers/with-lab.js";
 import type { XmppConnection } from "../../src/xmpp/connection.js";
 import { NS, parseJingle, type Jingle } from "../../src/jingle/protocol/index.js";
 import type { AnyEvent } from "../../src/control/client.js";
@@ -28,33 +26,28 @@ type CallRow = { id: string; state: string; stats?: { packetsReceived: number } 
 
 describe("hostile signalling through Prosody", { timeout: 120_000 }, () => {
   let prosody: ProsodyServer;
-  let dir: string;
   let alice: Daemon;
   let bob: Daemon;
   let mallory: XmppConnection;
   /** Jingle IQs the daemons sent to mallory (she acknowledges every one). */
   const toMallory: Jingle[] = [];
+  const common = { input: { type: "tone", frequency: 440 }, output: { type: "null" }, codecs: ["pcmu"], logLevel: "info" };
+  const lab = withLab({
+    name: "hostile-sig",
+    users: { alice: "a-pw", bob: "b-pw", mallory: "m-pw", eve: "e-pw", trudy: "t-pw" },
+    // alice takes calls from everyone (mallory plays a peer for the protocol tests); bob keeps the default: roster only.
+    daemons: {
+      alice: { ...common, config: { calls: { acceptFrom: "everyone" } } },
+      bob: { ...common, config: { calls: { acceptFrom: "roster", maxCalls: 4 } } },
+    },
+    parallel: true,
+  });
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-hostile-sig-"));
-    prosody = await startProsody({
-      users: [
-        { username: "alice", password: "a-pw" },
-        { username: "bob", password: "b-pw" },
-        { username: "mallory", password: "m-pw" },
-        { username: "eve", password: "e-pw" },
-        { username: "trudy", password: "t-pw" },
-      ],
-    });
-    const common = { prosody, input: { type: "tone", frequency: 440 }, output: { type: "null" }, codecs: ["pcmu"], logLevel: "info" };
-    // alice takes calls from everyone (mallory plays a peer for the protocol tests); bob keeps the default: roster only.
-    [alice, bob] = await Promise.all([
-      startDaemon({ ...common, username: "alice", password: "a-pw", dir: join(dir, "alice"), config: { calls: { acceptFrom: "everyone" } } }),
-      startDaemon({ ...common, username: "bob", password: "b-pw", dir: join(dir, "bob"), config: { calls: { acceptFrom: "roster", maxCalls: 4 } } }),
-    ]);
+    ({ prosody, daemons: { alice, bob } } = lab);
     await bob.control.request("roster", { action: "add", jid: `alice@${prosody.domain}` });
     await until(async () => ((await bob.control.request("roster")) as { items: { jid: string }[] }).items.some((i) => i.jid.startsWith("alice@")), 10_000, "alice in bob's roster");
-    mallory = await rawClient(prosody, "mallory", "m-pw", "evil");
+    mallory = lab.adopt(await rawClient(prosody, "mallory", "m-pw", "evil"));
     mallory.onIqSet(NS.jingle, "jingle", async (iq: Element, el: Element) => {
       try {
         toMallory.push(parseJingle(el));
@@ -63,13 +56,6 @@ describe("hostile signalling through Prosody", { timeout: 120_000 }, () => {
       }
       await mallory.sendIqResult(iq);
     });
-  });
-
-  after(async () => {
-    await mallory?.stop();
-    await Promise.all([alice?.stop(), bob?.stop()]);
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
   });
 
   async function received(d: Daemon, callId: string): Promise<number> {

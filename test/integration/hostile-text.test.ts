@@ -4,14 +4,11 @@
 // newline, then what looks like another event), to take over the terminal
 // (C1 CSI, U+009B) and to reorder the line (a bidi override). Every event
 // stays one line, and what is unsafe is shown as an escape.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
 import { audioContent, jingleIq, rawClient, sleep, until } from "../helpers/hostile.js";
+import { withLab } from "../helpers/with-lab.js";
 import { main } from "../../src/cli/jinglectl.js";
 import type { XmppConnection } from "../../src/xmpp/connection.js";
 
@@ -20,24 +17,18 @@ const FORGED = "call c77 active with bob@localhost/phone (opus)";
 const EVIL_TEXT = `bye\n${FORGED}\n\u009b2J\u202eevil`;
 
 describe("peer text in jinglectl's output", { timeout: 90_000 }, () => {
-  let prosody: ProsodyServer;
-  let dir: string;
   let alice: Daemon;
   let mallory: XmppConnection;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-hostile-text-"));
-    prosody = await startProsody({ users: [{ username: "alice", password: "a-pw" }, { username: "mallory", password: "m-pw" }] });
-    alice = await startDaemon({ prosody, username: "alice", password: "a-pw", dir: join(dir, "alice"), output: { type: "null" }, config: { calls: { acceptFrom: "everyone" } } });
-    mallory = await rawClient(prosody, "mallory", "m-pw", "evil");
-    mallory.onIqSet("urn:xmpp:jingle:1", "jingle", (iq) => mallory.sendIqResult(iq));
+  const lab = withLab({
+    name: "hostile-text",
+    users: { alice: "a-pw", mallory: "m-pw" },
+    daemons: { alice: { output: { type: "null" }, config: { calls: { acceptFrom: "everyone" } } } },
   });
 
-  after(async () => {
-    await mallory?.stop();
-    await alice?.stop();
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  before(async () => {
+    ({ daemons: { alice } } = lab);
+    mallory = lab.adopt(await rawClient(lab.prosody, "mallory", "m-pw", "evil"));
+    mallory.onIqSet("urn:xmpp:jingle:1", "jingle", (iq) => mallory.sendIqResult(iq));
   });
 
   test("a reason text with newlines, a C1 control and a bidi override: one escaped line per event", async () => {

@@ -1,4 +1,4 @@
-// Calls over IPv6 (test/helpers/ipv6-lab.ts): two daemons whose only link
+// Calls over IPv6 (scripts/lab/ipv6-lab.ts): two daemons whose only link
 // to each other is a veth pair with ULA addresses alone, then the same link
 // dual-stack, with IPv6 working or dropped. Prosody is reached over IPv4 on
 // another link; STUN and TURN (one coturn, XEP-0215) over both families.
@@ -9,19 +9,18 @@
 // or ip6tables it skips with the reason.
 // Rerun: node scripts/run-tests.mjs test/integration/ipv6.test.ts
 // (KEEP_TEST_DIR=1 keeps logs and recordings).
-import { after, before, describe, test, type TestContext } from "node:test";
+import { before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { inOwnNetns } from "../helpers/netns.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { startCoturn, type Coturn } from "../helpers/coturn.js";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { audioScore, callAndConnect, hangupBoth, type CallResult } from "../helpers/nat-lab.js";
-import { V6LAB, createIpv6Lab, ipv6LabUnavailable, v6ExternalServices, type Ipv6Lab, type V6Host } from "../helpers/ipv6-lab.js";
+import { inOwnNetns } from "../../scripts/lab/netns.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
+import { startCoturn, type Coturn } from "../../scripts/lab/coturn.js";
+import { audioScore, callAndConnect, hangupBoth, type CallResult } from "../../scripts/lab/nat-lab.js";
+import { V6LAB, createIpv6Lab, ipv6LabUnavailable, v6ExternalServices, type Ipv6Lab, type V6Host } from "../../scripts/lab/ipv6-lab.js";
+import { withLab } from "../helpers/with-lab.js";
 
 const FILE_LIMIT_MS = 120_000;
 const TALK_MS = 2000;
@@ -30,57 +29,44 @@ const { a: A, b: B } = V6LAB.hosts;
 
 if (await inOwnNetns({ prefix: "jingled-v6", what: "IPv6 lab", limitMs: FILE_LIMIT_MS, unavailable: ipv6LabUnavailable, skipPrefix: "IPv6 lab unavailable: " })) {
   describe("calls over IPv6 (namespace lab)", { timeout: FILE_LIMIT_MS - 10_000 }, () => {
-    let dir: string;
     let lab: Ipv6Lab;
-    let prosody: ProsodyServer;
     let coturn: Coturn;
     let alice: Daemon; // host a (behind NAT66 towards the servers)
     let bob: Daemon; // host b
     let speech: string;
     const summary: string[] = [];
 
-    const start = (host: V6Host, username: string, password: string) =>
-      startDaemon({
-        prosody,
-        username,
-        password,
-        dir: join(dir, username),
-        xmppHost: V6LAB.server.v4,
-        wrap: (cmd, args) => host.wrap(cmd, args),
-        codecs: ["opus"],
-        input: { type: "file", path: speech },
-        autoAnswer: true,
-        logLevel: "debug",
-        config: { ice: { interfaces: [V6LAB.peerIface], connectTimeoutMs: 20_000 } },
-      });
-
-    before(async () => {
-      dir = mkdtempSync(join(tmpdir(), "jingled-v6-"));
-      speech = join(dir, "speech.wav");
-      await makeSpeechWav("Six hexadecimal groups and two colons carry this voice.", speech);
-      lab = await createIpv6Lab();
-      coturn = await startCoturn({ listeningIp: [V6LAB.server.v4, V6LAB.server.v6], relayPorts: [49000, 49999] });
-      prosody = await startProsody({
-        users: [
-          { username: "alice", password: "a-pw" },
-          { username: "bob", password: "b-pw" },
-        ],
-        modules: ["external_services"],
-        extraConfig: v6ExternalServices(coturn),
-        extraInterfaces: [V6LAB.server.v4],
-      });
-      [alice, bob] = await Promise.all([start(lab.a, "alice", "a-pw"), start(lab.b, "bob", "b-pw")]);
+    const daemon = (host: V6Host) => ({
+      xmppHost: V6LAB.server.v4,
+      wrap: (cmd: string, args: string[]) => host.wrap(cmd, args),
+      codecs: ["opus"],
+      input: { type: "file", path: speech },
+      autoAnswer: true,
+      logLevel: "debug",
+      config: { ice: { interfaces: [V6LAB.peerIface], connectTimeoutMs: 20_000 } },
     });
 
-    after(async () => {
-      if (process.env.KEEP_TEST_DIR && coturn) writeFileSync(join(dir, "coturn.log"), coturn.logs());
-      await Promise.all([alice?.stop(), bob?.stop()]);
-      await prosody?.stop();
-      await coturn?.stop();
-      await lab?.destroy();
-      if (summary.length) process.stdout.write(`# IPv6 summary\n${summary.map((l) => `#   ${l}`).join("\n")}\n`);
-      if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+    const servers = withLab({
+      name: "v6",
+      users: { alice: "a-pw", bob: "b-pw" },
+      setup: async ({ dir, cleanup, adopt }) => {
+        cleanup(() => {
+          if (summary.length) process.stdout.write(`# IPv6 summary\n${summary.map((l) => `#   ${l}`).join("\n")}\n`);
+        });
+        speech = join(dir, "speech.wav");
+        await makeSpeechWav("Six hexadecimal groups and two colons carry this voice.", speech);
+        lab = await createIpv6Lab();
+        cleanup(() => lab.destroy());
+        coturn = adopt(await startCoturn({ listeningIp: [V6LAB.server.v4, V6LAB.server.v6], relayPorts: [49000, 49999] }));
+        cleanup(() => {
+          if (process.env.KEEP_TEST_DIR) writeFileSync(join(dir, "coturn.log"), coturn.logs());
+        });
+      },
+      prosody: () => ({ modules: ["external_services"], extraConfig: v6ExternalServices(coturn), extraInterfaces: [V6LAB.server.v4] }),
+      daemons: () => ({ alice: daemon(lab.a), bob: daemon(lab.b) }),
+      parallel: true,
     });
+    before(() => ({ daemons: { alice, bob } } = servers));
 
     /** The log lines of `d` from `mark` on (JSON lines), parsed. */
     const logSince = (d: Daemon, mark: number) =>

@@ -3,34 +3,24 @@
 // bob runs with calls.jingleMessage off: he neither advertises JMI nor takes
 // proposals, like a pre-JMI client — so the call only reaches him if alice
 // falls back.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
+import { withLab } from "../helpers/with-lab.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 describe("no JMI at the callee: direct session-initiate to its best device", { timeout: 90_000 }, () => {
   let prosody: ProsodyServer;
-  let dir: string;
   let alice: Daemon;
   let bob: Daemon;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-jmi-fallback-"));
-    prosody = await startProsody({ users: [{ username: "alice", password: "a-pw" }, { username: "bob", password: "b-pw" }] });
-    const common = { prosody, input: { type: "tone", frequency: 440 }, output: { type: "null" } };
-    alice = await startDaemon({ ...common, username: "alice", password: "a-pw", dir: join(dir, "alice") });
-    bob = await startDaemon({ ...common, username: "bob", password: "b-pw", dir: join(dir, "bob"), config: { calls: { acceptFrom: "everyone", jingleMessage: false } } });
+  const common = { input: { type: "tone", frequency: 440 }, output: { type: "null" } };
+  const lab = withLab({
+    name: "jmi-fallback",
+    users: { alice: "a-pw", bob: "b-pw" },
+    daemons: { alice: common, bob: { ...common, config: { calls: { acceptFrom: "everyone", jingleMessage: false } } } },
   });
-
-  after(async () => {
-    await Promise.all([alice?.stop(), bob?.stop()]);
-    await prosody?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => ({ prosody, daemons: { alice, bob } } = lab));
 
   test("alice sees bob's presence, finds no jingle-message feature, and calls bob/jingled directly", async () => {
     // alice subscribes to bob's presence; bob approves.

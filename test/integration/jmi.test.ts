@@ -1,13 +1,12 @@
 // Jingle Message Initiation (XEP-0353) between real daemons through Prosody:
 // a call to a bare JID rings every device of the callee; the device that
 // answers gets the session, the others stop ringing (carbons, XEP-0280).
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
+import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
+import { withLab } from "../helpers/with-lab.js";
 import type { AnyEvent } from "../../src/control/client.js";
 import { xml } from "@xmpp/xml";
 import { XmppConnection } from "../../src/xmpp/connection.js";
@@ -19,27 +18,13 @@ describe("XEP-0353 calls to a bare JID", { timeout: 120_000 }, () => {
   let alice: Daemon;
   let phone: Daemon;
   let desk: Daemon;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-jmi-"));
-    prosody = await startProsody({
-      users: [
-        { username: "alice", password: "a-pw" },
-        { username: "bob", password: "b-pw" },
-        { username: "mallory", password: "m-pw" },
-      ],
-    });
-    const common = { prosody, input: { type: "tone", frequency: 440 }, output: { type: "null" } };
-    alice = await startDaemon({ ...common, username: "alice", password: "a-pw", dir: join(dir, "alice") });
-    phone = await startDaemon({ ...common, username: "bob", password: "b-pw", resource: "phone", dir: join(dir, "phone") });
-    desk = await startDaemon({ ...common, username: "bob", password: "b-pw", resource: "desk", dir: join(dir, "desk") });
+  const common = { input: { type: "tone", frequency: 440 }, output: { type: "null" } };
+  const lab = withLab({
+    name: "jmi",
+    users: { alice: "a-pw", bob: "b-pw", mallory: "m-pw" },
+    daemons: { alice: common, phone: { ...common, username: "bob", resource: "phone" }, desk: { ...common, username: "bob", resource: "desk" } },
   });
-
-  after(async () => {
-    await Promise.all([alice?.stop(), phone?.stop(), desk?.stop()]);
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => ({ prosody, dir, daemons: { alice, phone, desk } } = lab));
 
   /** Until the server has seen `jid` enable carbons (the daemon does it right after coming online). */
   async function waitForCarbons(jid: string): Promise<void> {

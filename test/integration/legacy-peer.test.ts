@@ -2,54 +2,39 @@
 // clients) against a default jingled, both directions: the default daemon
 // falls back to plain RTP/AVP without RTCP and the audio flows; a daemon
 // whose policy requires DTLS refuses it with security-error.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import { compareAudioSegments, readMono16 as mono16 } from "../../scripts/lab/audio-compare.js";
+import { withLab } from "../helpers/with-lab.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 describe("legacy-style peer: DTLS off, no rtcp-mux", { timeout: 150_000 }, () => {
-  let prosody: ProsodyServer;
-  let dir: string;
   let modern: Daemon;
   let legacy: Daemon;
   let strict: Daemon;
   const wav = { modern: "", legacy: "" };
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-legacy-"));
-    prosody = await startProsody({
-      users: [
-        { username: "modern", password: "m-pw" },
-        { username: "legacy", password: "l-pw" },
-        { username: "strict", password: "s-pw" },
-      ],
-    });
-    wav.modern = join(dir, "modern.wav");
-    wav.legacy = join(dir, "legacy.wav");
-    await makeSpeechWav("Plain old RTP still carries a voice from here.", wav.modern);
-    await makeSpeechWav("And back from the legacy side it comes as well.", wav.legacy, { voice: "en+f3" });
-    modern = await startDaemon({ prosody, username: "modern", password: "m-pw", dir: join(dir, "modern"), input: { type: "file", path: wav.modern } });
-    legacy = await startDaemon({
-      prosody, username: "legacy", password: "l-pw", dir: join(dir, "legacy"), input: { type: "file", path: wav.legacy },
-      config: { media: { codecs: ["pcmu", "opus"], input: { type: "file", path: wav.legacy }, output: { type: "file", path: join(dir, "legacy", "recordings", "{callId}.wav") }, dtls: "off", rtcpMux: false } },
-    });
-    strict = await startDaemon({
-      prosody, username: "strict", password: "s-pw", dir: join(dir, "strict"),
-      config: { media: { dtls: "require", output: { type: "null" } } },
-    });
+  const lab = withLab({
+    name: "legacy",
+    users: { modern: "m-pw", legacy: "l-pw", strict: "s-pw" },
+    setup: async ({ dir }) => {
+      wav.modern = join(dir, "modern.wav");
+      wav.legacy = join(dir, "legacy.wav");
+      await makeSpeechWav("Plain old RTP still carries a voice from here.", wav.modern);
+      await makeSpeechWav("And back from the legacy side it comes as well.", wav.legacy, { voice: "en+f3" });
+    },
+    daemons: ({ dir }) => ({
+      modern: { input: { type: "file", path: wav.modern } },
+      legacy: {
+        input: { type: "file", path: wav.legacy },
+        config: { media: { codecs: ["pcmu", "opus"], input: { type: "file", path: wav.legacy }, output: { type: "file", path: join(dir, "legacy", "recordings", "{callId}.wav") }, dtls: "off", rtcpMux: false } },
+      },
+      strict: { config: { media: { dtls: "require", output: { type: "null" } } } },
+    }),
   });
-
-  after(async () => {
-    await Promise.all([modern?.stop(), legacy?.stop(), strict?.stop()]);
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => ({ daemons: { modern, legacy, strict } } = lab));
 
   const is = (callId: unknown, type: string) => (e: AnyEvent) => e.event === "call" && e.callId === callId && e.type === type;
   const incoming = (d: Daemon, mark: number) => (e: AnyEvent) => e.event === "call" && e.type === "incoming" && d.events.indexOf(e) >= mark;

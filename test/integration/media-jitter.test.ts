@@ -3,7 +3,7 @@
 // really arrive out of order), holds some back further, duplicates a few and,
 // in two of the scenarios, loses 5 % or 15 %. iptables cannot delay packets
 // and tc netem is not available here, so the bad network is a relay in this
-// process (test/helpers/impair-relay.ts) in front of a real coturn:
+// process (scripts/lab/impair-relay.ts) in front of a real coturn:
 //
 //   alice ──TURN──► impairing relay ──► coturn ──UDP──► bob (or carol)
 //         ◄──────── (impaired too) ◄───        ◄──────
@@ -25,19 +25,17 @@
 //
 // Rerun: node scripts/run-tests.mjs test/integration/media-jitter.test.ts
 // (KEEP_TEST_DIR=1 keeps the daemon logs and recordings.)
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startCoturn, type Coturn } from "../helpers/coturn.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { startImpairRelay, type DirectionCounters, type Impairment, type ImpairRelay } from "../helpers/impair-relay.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
+import { startCoturn, type Coturn } from "../../scripts/lab/coturn.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
+import { startImpairRelay, type DirectionCounters, type Impairment, type ImpairRelay } from "../../scripts/lab/impair-relay.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import { compareAudioSegments, readMono16 as mono16 } from "../../scripts/lab/audio-compare.js";
 import { frameQuality } from "../helpers/audio-quality.js";
+import { withLab } from "../helpers/with-lab.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 const CALL_MS = 5500;
@@ -70,60 +68,47 @@ interface ReceiverStats {
 }
 
 describe("media through an impairing relay: jitter, reordering, duplication, loss", { timeout: 80_000 }, () => {
-  let dir: string;
   let coturn: Coturn;
   let relay: ImpairRelay;
-  let prosody: ProsodyServer;
   let alice: Daemon;
   let bob: Daemon;
   let carol: Daemon;
   let speech: string;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-media-jitter-"));
-    speech = join(dir, "speech.wav");
-    const [c, p] = await Promise.all([
-      startCoturn(),
-      startProsody({
-        users: [
-          { username: "alice", password: "alice-pw" },
-          { username: "bob", password: "bob-pw" },
-          { username: "carol", password: "carol-pw" },
-        ],
-      }),
-      makeSpeechWav("Packets arrive late and out of order on a busy network. The buffer waits for them, and the words stay clear.", speech),
-    ]);
-    coturn = c;
-    prosody = p;
-    // Impairment is set per scenario; until then the relay only forwards.
-    relay = await startImpairRelay({ target: { host: coturn.host, port: coturn.port }, seed: 4, maxClients: 8 });
-    const cred = turnCredentials(coturn.secret, "alice");
-    const viaRelay = {
-      ice: {
-        addresses: ["127.0.0.1"],
-        policy: "relay",
-        turn: [{ uri: `turn:127.0.0.1:${relay.port}?transport=udp`, ...cred }],
-        connectTimeoutMs: 15000,
-      },
-    };
-    const receiver = (name: string, extra: Record<string, unknown> = {}) => ({
-      media: { codecs: ["opus", "pcmu"], input: { type: "silence" }, output: { type: "file", path: join(dir, name, "recordings", "{callId}.wav") }, ...extra },
-    });
-    [alice, bob, carol] = await Promise.all([
-      startDaemon({ prosody, username: "alice", password: "alice-pw", dir: join(dir, "alice"), input: { type: "file", path: speech }, config: viaRelay }),
-      startDaemon({ prosody, username: "bob", password: "bob-pw", dir: join(dir, "bob"), config: receiver("bob") }),
-      // The broken variant: a playout delay that may not exceed one frame.
-      startDaemon({ prosody, username: "carol", password: "carol-pw", dir: join(dir, "carol"), config: receiver("carol", { jitterMaxMs: 20 }) }),
-    ]);
+  const lab = withLab({
+    name: "media-jitter",
+    users: { alice: "alice-pw", bob: "bob-pw", carol: "carol-pw" },
+    setup: async ({ dir, adopt }) => {
+      speech = join(dir, "speech.wav");
+      [coturn] = await Promise.all([
+        startCoturn().then(adopt),
+        makeSpeechWav("Packets arrive late and out of order on a busy network. The buffer waits for them, and the words stay clear.", speech),
+      ]);
+      // Impairment is set per scenario; until then the relay only forwards.
+      relay = adopt(await startImpairRelay({ target: { host: coturn.host, port: coturn.port }, seed: 4, maxClients: 8 }));
+    },
+    daemons: ({ dir }) => {
+      const cred = turnCredentials(coturn.secret, "alice");
+      const viaRelay = {
+        ice: {
+          addresses: ["127.0.0.1"],
+          policy: "relay",
+          turn: [{ uri: `turn:127.0.0.1:${relay.port}?transport=udp`, ...cred }],
+          connectTimeoutMs: 15000,
+        },
+      };
+      const receiver = (name: string, extra: Record<string, unknown> = {}) => ({
+        media: { codecs: ["opus", "pcmu"], input: { type: "silence" }, output: { type: "file", path: join(dir, name, "recordings", "{callId}.wav") }, ...extra },
+      });
+      return {
+        alice: { input: { type: "file", path: speech }, config: viaRelay },
+        bob: { config: receiver("bob") },
+        // The broken variant: a playout delay that may not exceed one frame.
+        carol: { config: receiver("carol", { jitterMaxMs: 20 }) },
+      };
+    },
+    parallel: true,
   });
-
-  after(async () => {
-    await Promise.all([alice?.stop(), bob?.stop(), carol?.stop()]);
-    await relay?.close();
-    await prosody?.stop();
-    await coturn?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => ({ daemons: { alice, bob, carol } } = lab));
 
   const callEvent = (callId: unknown, type: string) => (e: AnyEvent) => e.event === "call" && e.callId === callId && e.type === type;
 
@@ -195,7 +180,7 @@ describe("media through an impairing relay: jitter, reordering, duplication, los
   // her segment correlation below bob's in the same run.
   // Loss floors against a concealment that plays silence: the daemon has no
   // switch for that, so it was measured on the in-process pair
-  // (test/helpers/media-pair.ts, virtual clock, this sentence, the same
+  // (test/fakes/media-pair.ts, virtual clock, this sentence, the same
   // impairment, seeds 3/5/7): PCMU 15 % silent level 0.809–0.851, segSNR
   // 16.9–19.2 dB, ours 0.936–0.950, 24.2–27.7 dB. Real daemons score ours
   // about 0.06 and 2 dB lower than that simulation, so silent concealment

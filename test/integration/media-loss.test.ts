@@ -15,18 +15,17 @@
 // file skips with the reason.
 //
 // Rerun: node scripts/run-tests.mjs test/integration/media-loss.test.ts
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inOwnNetns, nonLoopbackAddresses } from "../helpers/netns.js";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
+import { inOwnNetns, nonLoopbackAddresses } from "../../scripts/lab/netns.js";
+import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import { compareAudioSegments, readMono16 as mono16 } from "../../scripts/lab/audio-compare.js";
 import { frameQuality } from "../helpers/audio-quality.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
+import { withLab } from "../helpers/with-lab.js";
 import type { AnyEvent } from "../../src/control/client.js";
 import { nativeOpusProblem } from "../../src/media/codecs/index.js";
 
@@ -54,23 +53,20 @@ if (await inOwnNetns({ prefix: "jingled-loss", what: "media under packet loss be
     let alice: Daemon;
     let bob: Daemon;
     let speech: string;
-
-    before(async () => {
-      assert.deepEqual(nonLoopbackAddresses(), [], "the test namespace has only loopback");
-      dir = mkdtempSync(join(tmpdir(), "jingled-media-loss-"));
-      prosody = await startProsody({ users: [{ username: "alice", password: "alice-pw" }, { username: "bob", password: "bob-pw" }] });
-      speech = join(dir, "speech.wav");
-      await makeSpeechWav("Packets get lost on busy networks, and the call must still sound like speech. Concealment fills the holes.", speech);
-      alice = await startDaemon({ prosody, username: "alice", password: "alice-pw", dir: join(dir, "alice"), input: { type: "file", path: speech } });
-      bob = await startDaemon({ prosody, username: "bob", password: "bob-pw", dir: join(dir, "bob") });
+    const lab = withLab({
+      name: "media-loss",
+      users: { alice: "alice-pw", bob: "bob-pw" },
+      setup: async ({ dir }) => {
+        assert.deepEqual(nonLoopbackAddresses(), [], "the test namespace has only loopback");
+        speech = join(dir, "speech.wav");
+        await makeSpeechWav("Packets get lost on busy networks, and the call must still sound like speech. Concealment fills the holes.", speech);
+      },
+      daemons: () => ({ alice: { input: { type: "file", path: speech } }, bob: {} }),
     });
 
-    after(async () => {
-      await run("iptables", ["-F", "OUTPUT"]).catch(() => undefined);
-      await alice?.stop();
-      await bob?.stop();
-      await prosody?.stop();
-      if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+    before(() => {
+      ({ dir, prosody, daemons: { alice, bob } } = lab);
+      lab.cleanup(() => run("iptables", ["-F", "OUTPUT"]).catch(() => undefined));
     });
 
     const callEvent = (callId: string, type: string) => (e: AnyEvent) => e.event === "call" && e.callId === callId && e.type === type;

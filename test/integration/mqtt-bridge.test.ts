@@ -13,7 +13,7 @@ import { createDispatcher } from "../../src/control/dispatch.js";
 import { parseCommandArgs, resolveCallId } from "../../src/control/protocol.js";
 import { startMqttBridge, type MqttBridge, type MqttBridgeConfig } from "../../src/mqtt/bridge.js";
 import type { Logger } from "../../src/util/logger.js";
-import { haveMosquitto, startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
+import { haveMosquitto, startMosquitto, type Mosquitto } from "../../scripts/lab/mosquitto.js";
 import { mqttObserver, type Observer } from "../helpers/mqtt-observer.js";
 
 const DOOR_PASSWORD = "door-secret-8d1f";

@@ -1,4 +1,4 @@
-// Faults during an active call, in the NAT lab (test/helpers/nat-lab.ts):
+// Faults during an active call, in the NAT lab (scripts/lab/nat-lab.ts):
 // alice behind cone NAT a, bob behind cone NAT b, both sending a looped
 // sentence. Each test reports what it measured (gaps, timeouts, losses).
 //
@@ -17,14 +17,14 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inOwnNetns } from "../helpers/netns.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import type { Daemon } from "../helpers/daemon.js";
+import { inOwnNetns } from "../../scripts/lab/netns.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
 import type { AnyEvent } from "../../src/control/client.js";
 import {
   LAB, callAndConnect, callStats, createNatLab, hangupBoth, natLabUnavailable, startLabDaemon, startLabServers, watchPackets,
   type NatLab, type LabServers,
-} from "../helpers/nat-lab.js";
+} from "../../scripts/lab/nat-lab.js";
 
 const LONG = process.env.JINGLED_LONG_TESTS === "1";
 const KEEPALIVE_MS = LONG ? 120_000 : 40_000;

@@ -1,4 +1,4 @@
-// Recovery of a running call in the NAT lab (test/helpers/nat-lab.ts):
+// Recovery of a running call in the NAT lab (scripts/lab/nat-lab.ts):
 //
 //   a symmetric NAT forgets its UDP mappings mid-call (conntrack -D -p udp in
 //     the router: a router that times them out or restarts its NAT): the next
@@ -6,7 +6,9 @@
 //     comes back at both ends
 //   crossing ICE restarts (glare): both daemons restart ICE while neither can
 //     hear the other over XMPP, so each sends its new ufrag/pwd before it sees
-//     the peer's; both take the other's as the answer and the call converges
+//     the peer's; the initiator refuses the responder's with tie-break, the
+//     responder answers the initiator's from its own new generation, and the
+//     call converges on one new generation (src/app/call/ice-restart.ts)
 //
 // Each test reports the gaps it measured. The file re-runs itself in a fresh
 // network namespace; without root, `ip`, iptables or conntrack it skips.
@@ -16,14 +18,14 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inOwnNetns } from "../helpers/netns.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import type { Daemon } from "../helpers/daemon.js";
+import { inOwnNetns } from "../../scripts/lab/netns.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
 import type { AnyEvent } from "../../src/control/client.js";
 import {
   LAB, callAndConnect, callStats, createNatLab, hangupBoth, natLabUnavailable, startLabDaemon, startLabServers, watchPackets,
   type NatLab, type LabServers,
-} from "../helpers/nat-lab.js";
+} from "../../scripts/lab/nat-lab.js";
 
 const LIMITS = { flush: 90_000, glare: 90_000 };
 const FILE_LIMIT_MS = LIMITS.flush + LIMITS.glare + 60_000;

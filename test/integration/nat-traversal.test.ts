@@ -1,4 +1,4 @@
-// Calls through real NATs (test/helpers/nat-lab.ts): two LANs behind NAT
+// Calls through real NATs (scripts/lab/nat-lab.ts): two LANs behind NAT
 // routers (iptables MASQUERADE, "cone", or MASQUERADE --random-fully,
 // "symmetric"), a public host, Prosody and coturn on the public segment; the
 // daemons learn STUN/TURN from Prosody (XEP-0215). Each scenario reports the
@@ -14,13 +14,13 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inOwnNetns } from "../helpers/netns.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import type { Daemon } from "../helpers/daemon.js";
+import { inOwnNetns } from "../../scripts/lab/netns.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
 import {
   LAB, audioScore, callAndConnect, createNatLab, hangupBoth, natLabUnavailable, startLabDaemon, startLabServers,
   type CallResult, type NatLab, type LabServers,
-} from "../helpers/nat-lab.js";
+} from "../../scripts/lab/nat-lab.js";
 
 const FILE_LIMIT_MS = 170_000;
 const TALK_MS = 3000;

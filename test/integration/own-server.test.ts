@@ -10,16 +10,16 @@
 // with no modules of its own), and in each daemon file account.server (no
 // DNS for home.test here) and ice.addresses [127.0.0.1] (tests never send
 // beyond loopback).
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startCoturn, type Coturn } from "../helpers/coturn.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
+import { startCoturn, type Coturn } from "../../scripts/lab/coturn.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
+import { withLab } from "../helpers/with-lab.js";
 import { main as jinglectl } from "../../src/cli/jinglectl.js";
 
 const README = readFileSync(fileURLToPath(new URL("../../../README.md", import.meta.url)), "utf8");
@@ -37,55 +37,52 @@ const SECTION = "Use your own server";
 const DOMAIN = "home.test";
 
 describe("README: use your own server", { timeout: 120_000 }, () => {
-  let dir: string;
   let coturn: Coturn;
   let prosody: ProsodyServer;
   let door: Daemon;
   let kitchen: Daemon;
   /** The names a test must change; nothing else. */
   let localise: (text: string) => string;
+  let serverConfig: string;
+  const passwords = { door: "door-pw-1", alice: "alice-pw-1" };
+  const lab = withLab({
+    name: "own-server",
+    users: passwords,
+    setup: async ({ dir, adopt }) => {
+      coturn = adopt(await startCoturn({ realm: DOMAIN }));
+      localise = (text) => text.replaceAll("example.org", DOMAIN).replaceAll("/etc/jingled", join(dir, "etc")).replaceAll("/run/jingled", join(dir, "run"));
 
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-own-server-"));
-    coturn = await startCoturn({ realm: DOMAIN });
-    localise = (text) => text.replaceAll("example.org", DOMAIN).replaceAll("/etc/jingled", join(dir, "etc")).replaceAll("/run/jingled", join(dir, "run"));
-
-    // The server: the README's Lua, the TURN server's address, port and secret filled in.
-    const [lua] = blocks(SECTION, "lua");
-    assert.ok(lua, "a Prosody snippet");
-    const serverConfig = localise(lua)
-      .replace(/^turn_external_host = .*$/m, `turn_external_host = "${coturn.host}"`)
-      .replace(/^turn_external_port = .*$/m, `turn_external_port = ${coturn.port}`)
-      .replace(/^turn_external_secret = .*$/m, `turn_external_secret = "${coturn.secret}"`);
-    assert.match(serverConfig, /"external_services";[\s\S]*"turn_external";/);
-    prosody = await startProsody({ domain: DOMAIN, baseModules: [], extraConfig: serverConfig });
-    const passwords = { door: "door-pw-1", alice: "alice-pw-1" };
-    await prosody.registerUser("door", passwords.door);
-    await prosody.registerUser("alice", passwords.alice);
-
-    // The daemons: the README's two files; their password files and the server's certificate where they say.
-    mkdirSync(join(dir, "etc"));
-    writeFileSync(join(dir, "etc", "door.password"), `${passwords.door}\n`, { mode: 0o600 });
-    writeFileSync(join(dir, "etc", "alice.password"), `${passwords.alice}\n`, { mode: 0o600 });
-    copyFileSync(prosody.caFile, join(dir, "etc", `${DOMAIN}.crt`));
-    const files = blocks(SECTION, "yaml").map((y) => parse(localise(y)) as { account: Record<string, unknown>; ice?: unknown });
-    assert.equal(files.length, 2, "two daemon files");
-    const here = (cfg: (typeof files)[number]) => ({
-      ...cfg,
-      account: { ...cfg.account, server: `xmpp://127.0.0.1:${prosody.port}` },
-      ice: { addresses: ["127.0.0.1"] },
-    });
-    [door, kitchen] = await Promise.all(
-      files.map((cfg, i) => startDaemon({ username: i === 0 ? "door" : "alice", dir: join(dir, `daemon-${i}`), rawConfig: here(cfg) })),
-    );
+      // The server: the README's Lua, the TURN server's address, port and secret filled in.
+      const [lua] = blocks(SECTION, "lua");
+      assert.ok(lua, "a Prosody snippet");
+      serverConfig = localise(lua)
+        .replace(/^turn_external_host = .*$/m, `turn_external_host = "${coturn.host}"`)
+        .replace(/^turn_external_port = .*$/m, `turn_external_port = ${coturn.port}`)
+        .replace(/^turn_external_secret = .*$/m, `turn_external_secret = "${coturn.secret}"`);
+      assert.match(serverConfig, /"external_services";[\s\S]*"turn_external";/);
+    },
+    prosody: () => ({ domain: DOMAIN, baseModules: [], extraConfig: serverConfig }),
+    daemons: ({ dir, prosody }) => {
+      // The daemons: the README's two files; their password files and the server's certificate where they say.
+      mkdirSync(join(dir, "etc"));
+      writeFileSync(join(dir, "etc", "door.password"), `${passwords.door}\n`, { mode: 0o600 });
+      writeFileSync(join(dir, "etc", "alice.password"), `${passwords.alice}\n`, { mode: 0o600 });
+      copyFileSync(prosody.caFile, join(dir, "etc", `${DOMAIN}.crt`));
+      const files = blocks(SECTION, "yaml").map((y) => parse(localise(y)) as { account: Record<string, unknown>; ice?: unknown });
+      assert.equal(files.length, 2, "two daemon files");
+      const here = (cfg: (typeof files)[number]) => ({
+        ...cfg,
+        account: { ...cfg.account, server: `xmpp://127.0.0.1:${prosody.port}` },
+        ice: { addresses: ["127.0.0.1"] },
+      });
+      return {
+        door: { username: "door", dir: join(dir, "daemon-0"), rawConfig: here(files[0]!) },
+        kitchen: { username: "alice", dir: join(dir, "daemon-1"), rawConfig: here(files[1]!) },
+      };
+    },
+    parallel: true,
   });
-
-  after(async () => {
-    await Promise.all([door?.stop(), kitchen?.stop()]);
-    await prosody?.stop();
-    await coturn?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => ({ prosody, daemons: { door, kitchen } } = lab));
 
   test("the roster commands as shown, then a call to alice's bare JID rings her device and connects", async (t) => {
     assert.equal(door.jid, `door@${DOMAIN}/door`);

@@ -10,9 +10,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { REPO_ROOT } from "../helpers/daemon.js";
-import { startProcess, type ManagedProcess } from "../helpers/process.js";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
+import { REPO_ROOT } from "../../scripts/lab/daemon.js";
+import { startProcess, type ManagedProcess } from "../../scripts/lab/process.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
 
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string; scripts: Record<string, string> };
 

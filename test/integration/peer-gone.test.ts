@@ -15,9 +15,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { ejabberdUnavailable, startEjabberd, type EjabberdServer } from "../helpers/ejabberd.js";
-import { startDaemon, type Daemon, type XmppTestServer } from "../helpers/daemon.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
+import { ejabberdUnavailable, startEjabberd, type EjabberdServer } from "../../scripts/lab/ejabberd.js";
+import { startDaemon, type Daemon, type XmppTestServer } from "../../scripts/lab/daemon.js";
+import { withLab } from "../helpers/with-lab.js";
 import type { AnyEvent } from "../../src/control/client.js";
 
 const isCall = (callId: unknown, type: string) => (e: AnyEvent) => e.event === "call" && e.callId === callId && e.type === type;
@@ -41,19 +42,14 @@ describe("the peer goes offline during a call", { timeout: 180_000 }, () => {
   let prosody: ProsodyServer;
   let dir: string;
   const daemons: Daemon[] = [];
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-peer-gone-"));
-    prosody = await startProsody({
-      users: ["alice", "bob", "carol", "dave"].map((u) => ({ username: u, password: `${u}-pw` })),
-      extraConfig: "smacks_hibernation_time = 1",
-    });
+  const lab = withLab({
+    name: "peer-gone",
+    users: Object.fromEntries(["alice", "bob", "carol", "dave"].map((u) => [u, `${u}-pw`])),
+    prosody: { extraConfig: "smacks_hibernation_time = 1" },
   });
-
-  after(async () => {
-    await Promise.all(daemons.map((d) => d.stop().catch(() => undefined)));
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  before(() => {
+    ({ prosody, dir } = lab);
+    lab.cleanup(() => Promise.all(daemons.map((d) => d.stop().catch(() => undefined))));
   });
 
   const pair = (a: string, b: string) => contacts(prosody, dir, daemons, a, b);

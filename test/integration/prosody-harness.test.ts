@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
-import { pidAlive, startProcess } from "../helpers/process.js";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { makeSpeechWav, soxInfo, soxStat } from "../helpers/speech.js";
+import { pidAlive, startProcess } from "../../scripts/lab/process.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { makeSpeechWav, soxInfo, soxStat } from "../../scripts/lab/speech.js";
 
 const NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls";
 const NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl";

@@ -12,9 +12,9 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, stat
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { JINGLED_BIN, JINGLED_NODE_FLAGS, daemonConfig, startDaemon, type Daemon } from "../helpers/daemon.js";
-import { readMono16 } from "../helpers/audio-compare.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { JINGLED_BIN, JINGLED_NODE_FLAGS, daemonConfig, startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
+import { readMono16 } from "../../scripts/lab/audio-compare.js";
 import { connectControl, type ControlClient } from "../../src/control/client.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -6,14 +6,12 @@
 // the server is dropped.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { startCoturn, type Coturn } from "../helpers/coturn.js";
-import { startDaemon, type Daemon } from "../helpers/daemon.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import { compareAudioSegments, readMono16 as mono16 } from "../helpers/audio-compare.js";
+import { startCoturn, type Coturn } from "../../scripts/lab/coturn.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import { compareAudioSegments, readMono16 as mono16 } from "../../scripts/lab/audio-compare.js";
+import { withLab } from "../helpers/with-lab.js";
 import type { AnyEvent } from "../../src/control/client.js";
 import { createSocket, type Socket } from "node:dgram";
 import { spawn } from "node:child_process";
@@ -25,36 +23,22 @@ import { silentLogger } from "../../src/util/logger.js";
 
 describe("relay-only call through coturn with XEP-0215 credentials", { timeout: 120_000 }, () => {
   let coturn: Coturn;
-  let prosody: ProsodyServer;
-  let dir: string;
   let alice: Daemon;
   let bob: Daemon;
   let speech: string;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-turn-"));
-    coturn = await startCoturn();
-    prosody = await startProsody({
-      users: [
-        { username: "alice", password: "a-pw" },
-        { username: "bob", password: "b-pw" },
-      ],
-      modules: ["external_services"],
-      extraConfig: coturn.prosodyConfig(),
-    });
-    speech = join(dir, "alice-says.wav");
-    await makeSpeechWav("Relayed audio still sounds like this sentence.", speech);
-    const relayOnly = { ice: { addresses: ["127.0.0.1"], policy: "relay", connectTimeoutMs: 15000 } };
-    alice = await startDaemon({ prosody, username: "alice", password: "a-pw", dir: join(dir, "alice"), input: { type: "file", path: speech }, config: relayOnly });
-    bob = await startDaemon({ prosody, username: "bob", password: "b-pw", dir: join(dir, "bob"), config: relayOnly });
+  const relayOnly = { ice: { addresses: ["127.0.0.1"], policy: "relay", connectTimeoutMs: 15000 } };
+  const lab = withLab({
+    name: "turn",
+    users: { alice: "a-pw", bob: "b-pw" },
+    setup: async ({ dir, adopt }) => {
+      coturn = adopt(await startCoturn());
+      speech = join(dir, "alice-says.wav");
+      await makeSpeechWav("Relayed audio still sounds like this sentence.", speech);
+    },
+    prosody: () => ({ modules: ["external_services"], extraConfig: coturn.prosodyConfig() }),
+    daemons: () => ({ alice: { input: { type: "file", path: speech }, config: relayOnly }, bob: { config: relayOnly } }),
   });
-
-  after(async () => {
-    await Promise.all([alice?.stop(), bob?.stop()]);
-    await prosody?.stop();
-    await coturn?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
-  });
+  before(() => ({ daemons: { alice, bob } } = lab));
 
   const is = (callId: unknown, type: string) => (e: AnyEvent) => e.event === "call" && e.callId === callId && e.type === type;
 

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { xml } from "@xmpp/xml";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
 import { XmppConnection, type XmppOptions } from "../../src/xmpp/connection.js";
 import { jingleFeatures, NS_DISCO_INFO } from "../../src/xmpp/caps.js";
 import { silentLogger } from "../../src/util/logger.js";

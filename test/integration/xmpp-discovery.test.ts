@@ -21,12 +21,12 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { inOwnNetns } from "../helpers/netns.js";
-import { dnsmasqUnavailable, startDnsmasq, type Dnsmasq } from "../helpers/dnsmasq.js";
-import { startProsody, type ProsodyServer } from "../helpers/prosody.js";
-import { JINGLED_BIN, JINGLED_NODE_FLAGS, daemonConfig, startDaemon, type Daemon } from "../helpers/daemon.js";
-import { freePort } from "../helpers/ports.js";
-import { startProcess } from "../helpers/process.js";
+import { inOwnNetns } from "../../scripts/lab/netns.js";
+import { dnsmasqUnavailable, startDnsmasq, type Dnsmasq } from "../../scripts/lab/dnsmasq.js";
+import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
+import { JINGLED_BIN, JINGLED_NODE_FLAGS, daemonConfig, startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
+import { freePort } from "../../scripts/lab/ports.js";
+import { startProcess } from "../../scripts/lab/process.js";
 
 const LIMIT_MS = 150_000;
 const PASSWORD = "door-pw";

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Resampler } from "../../src/media/resampler.js";
-import { compareAudio, speechLike, whiteNoise } from "../helpers/audio-compare.js";
+import { compareAudio, speechLike, whiteNoise } from "../../scripts/lab/audio-compare.js";
 
 /** `x` preceded by `leadMs` of silence and followed by `tailMs`, plus noise everywhere. */
 function embed(x: Int16Array, rate: number, leadMs: number, tailMs: number, noiseRms: number, seed = 3): Int16Array {
@@ -86,7 +86,7 @@ test("Opus and PCMU round trips of the same speech are judged on the same 8 kHz 
 });
 
 test("segment alignment forgives a dropped frame but not garbled audio", async () => {
-  const { compareAudioSegments, compareAudio, speechLike, whiteNoise } = await import("../helpers/audio-compare.js");
+  const { compareAudioSegments, compareAudio, speechLike, whiteNoise } = await import("../../scripts/lab/audio-compare.js");
   const rate = 8000;
   const ref = speechLike(rate, 3, 11);
   // The receiver's jitter buffer dropped one 20 ms frame at 1.2 s: everything after is 20 ms early.
@@ -107,7 +107,7 @@ test("segment alignment forgives a dropped frame but not garbled audio", async (
 });
 
 test("segment alignment: reference audio after the end of the recording is not counted as lost", async () => {
-  const { compareAudioSegments, speechLike } = await import("../helpers/audio-compare.js");
+  const { compareAudioSegments, speechLike } = await import("../../scripts/lab/audio-compare.js");
   const rate = 8000;
   const ref = speechLike(rate, 4, 3);
   const cutShort = ref.slice(0, Math.round(3 * rate)); // the call was hung up after 3 s

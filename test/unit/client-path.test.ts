@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CommandError } from "../../src/util/errors.js";
-import { checkReadableFile, claimWritableFile, nodePathFs, type PathFs } from "../../src/media/client-path.js";
+import { checkReadableFile, claimUnusedFile, claimWritableFile, nodePathFs, type PathFs } from "../../src/media/client-path.js";
 import { WavFileWriter, readWavMono } from "../../src/media/wav.js";
 
 let dir: string;
@@ -127,6 +127,28 @@ test("an existing file is never replaced unless overwrite is given", async () =>
   closeSync(fd);
   assert.equal(readFileSync(greeting, "utf8"), "new", "truncated, then written");
   assert.equal(statSync(greeting).mode & 0o777, 0o644, "an overwritten file keeps its mode");
+});
+
+test("claimUnusedFile (the configured output): a taken name gives NAME-2.wav, NAME-3.wav ...; nothing is replaced", async () => {
+  const sub = join(dir, "numbered");
+  mkdirSync(sub);
+  const first = join(sub, "c1.wav");
+  writeFileSync(first, "yesterday's call");
+  const a = await claimUnusedFile(first);
+  const b = await claimUnusedFile(first);
+  closeSync(a.fd);
+  closeSync(b.fd);
+  assert.deepEqual([a.path, b.path], [join(sub, "c1-2.wav"), join(sub, "c1-3.wav")]);
+  assert.equal(readFileSync(first, "utf8"), "yesterday's call");
+  assert.equal(statSync(a.path).mode & 0o777, 0o600);
+  // No extension: the number goes at the end; a dot in a directory name is not an extension.
+  mkdirSync(join(sub, "v1.d"));
+  writeFileSync(join(sub, "v1.d", "rec"), "x");
+  const c = await claimUnusedFile(join(sub, "v1.d", "rec"));
+  closeSync(c.fd);
+  assert.equal(c.path, join(sub, "v1.d", "rec-2"));
+  // Other refusals are not retried under another name.
+  await refused(claimUnusedFile(join(first, "x.wav"), { cmd: "media.output" }), /^media\.output: .*c1\.wav is a file, not a directory$/);
 });
 
 test("a symbolic link, a directory or a FIFO at the name is refused, even with overwrite", async () => {

@@ -6,7 +6,7 @@ import {
   nativeOpusProblem, opusCodec, pcmaCodec, pcmuCodec, registerCodec,
 } from "../../src/media/codecs/index.js";
 import type { AudioDecoder, AudioEncoder, CodecDescriptor, EncoderOptions } from "../../src/media/codecs/index.js";
-import { speechLike } from "../helpers/audio-compare.js";
+import { speechLike } from "../../scripts/lab/audio-compare.js";
 
 function tones(rate: number, samples: number): Int16Array {
   const out = new Int16Array(samples);

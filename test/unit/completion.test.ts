@@ -34,6 +34,8 @@ const bashCases: Array<[words: string[], expected: string[]]> = [
   [["jinglectl", "raw", "set-"], ["set-input", "set-output"]],
   [["jinglectl", "completion", ""], ["bash", "zsh"]],
   [["jinglectl", "hangup", "--"], ["--help", "--json"]],
+  [["jinglectl", "record", "start", "/tmp/a.wav", "--o"], ["--overwrite"]],
+  [["jinglectl", "set-output", "file:/tmp/a.wav", "--o"], ["--overwrite"]],
 ];
 
 for (const [words, expected] of bashCases) {

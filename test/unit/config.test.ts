@@ -81,7 +81,7 @@ test("config: several problems are all reported at once", () => {
 
 test("config: defaults for policy and the control socket", () => {
   const cfg = validateConfig(ok, { env: {} });
-  assert.deepEqual(cfg.calls, { acceptFrom: "roster", allowlist: [], autoAnswer: "off", autoAnswerDelaySec: 0, maxCalls: 4, ringTimeoutSec: 60, jingleMessage: true });
+  assert.deepEqual(cfg.calls, { acceptFrom: "roster", allowlist: [], autoAnswer: "off", autoAnswerDelaySec: 0, maxCalls: 4, ringTimeoutSec: 60, jingleMessage: true, videoProposals: "ignore" });
   assert.deepEqual(cfg.control, { statsIntervalSec: 0 });
   // true/false stay valid for autoAnswer (older files).
   assert.equal(validateConfig({ ...ok, calls: { autoAnswer: true } }, { env: {} }).calls.autoAnswer, "all");

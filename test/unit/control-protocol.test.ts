@@ -342,6 +342,17 @@ test("parseCommandArgs: play and record take absolute paths", () => {
   badArgument(() => parseCommandArgs("record", { action: "pause" }), "start, stop");
 });
 
+test("parseCommandArgs: overwrite is a boolean, for record start and a file sink only", () => {
+  assert.deepEqual(parseCommandArgs("record", { action: "start", file: "/r/a.wav", overwrite: true }), { action: "start", file: "/r/a.wav", overwrite: true });
+  assert.deepEqual(parseCommandArgs("record", { action: "start", file: "/r/a.wav", overwrite: false }), { action: "start", file: "/r/a.wav", overwrite: false });
+  badArgument(() => parseCommandArgs("record", { action: "start", file: "/r/a.wav", overwrite: "yes" }), '"overwrite" must be true or false');
+  badArgument(() => parseCommandArgs("record", { action: "stop", overwrite: true }), '"overwrite" is only for action start');
+  const sink = { type: "file", path: "/r/a.wav" };
+  assert.deepEqual(parseCommandArgs("set-output", { sink, overwrite: true }), { sink, overwrite: true });
+  badArgument(() => parseCommandArgs("set-output", { sink: { type: "null" }, overwrite: true }), '"overwrite" is only for a file sink');
+  badArgument(() => parseCommandArgs("set-output", { sink, overwrite: 1 }), '"overwrite" must be true or false');
+});
+
 test("parseCommandArgs: set-input / set-output need a spec object with a type", () => {
   assert.deepEqual(parseCommandArgs("set-input", { source: { type: "tone", frequency: 300 } }), { source: { type: "tone", frequency: 300 } });
   assert.deepEqual(parseCommandArgs("set-output", { callId: "c1", sink: { type: "null" } }), { callId: "c1", sink: { type: "null" } });

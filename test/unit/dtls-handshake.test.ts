@@ -1,5 +1,5 @@
 // The DTLS 1.2 handshake (src/rtp/dtls/) between two of our endpoints over an
-// in-process path on a manual clock (test/helpers/dtls-pair.ts): thousands of
+// in-process path on a manual clock (test/fakes/dtls-pair.ts): thousands of
 // handshakes with loss, duplicates and reordering in seconds, and the RFC
 // 6347 §4.2.4 retransmission rules checked datagram by datagram.
 import { before, test } from "node:test";
@@ -8,8 +8,8 @@ import fc from "fast-check";
 import { createCertificate, fingerprint, type DtlsCertificate } from "../../src/rtp/dtls/certificate.js";
 import { parseRecords } from "../../src/rtp/dtls/record-layer.js";
 import { decodeFragments } from "../../src/rtp/dtls/handshake-messages.js";
-import { dtlsPair, srtpMaterial } from "../helpers/dtls-pair.js";
-import { percentile } from "../helpers/dtls-loss-lab.js";
+import { dtlsPair, srtpMaterial } from "../fakes/dtls-pair.js";
+import { percentile } from "../../scripts/lab/dtls-loss-lab.js";
 
 let certs: { a: DtlsCertificate; b: DtlsCertificate };
 let other: DtlsCertificate;

@@ -12,7 +12,7 @@ import { constants, createPrivateKey, sign } from "node:crypto";
 import { fingerprint } from "../../src/rtp/dtls/certificate.js";
 import { SignatureScheme, verifyCertificateVerify, verifyServerKeyExchange, type Verdict } from "../../src/rtp/dtls/peer-verification.js";
 import { CipherSuite } from "../../src/rtp/dtls/handshake-messages.js";
-import { REPO_ROOT } from "../helpers/daemon.js";
+import { REPO_ROOT } from "../../scripts/lab/daemon.js";
 import type { RecordedHandshake } from "../../scripts/record-dtls-handshakes.js";
 
 const recorded = JSON.parse(readFileSync(join(REPO_ROOT, "test", "fixtures", "dtls", "recorded-handshakes.json"), "utf8")) as RecordedHandshake[];

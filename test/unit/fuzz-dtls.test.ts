@@ -1,6 +1,6 @@
 // Bounded property-based fuzzing of the DTLS-SRTP transport with hostile
 // datagrams, before, during and after the handshake. Targets and properties:
-// test/fuzz/targets-dtls.ts; longer runs: scripts/fuzz-long.ts.
+// test/fuzz/targets-dtls.ts; longer runs: test/fuzz/fuzz-long.ts.
 import { fuzzTests } from "../fuzz/unit-runner.js";
 import { DTLS_TARGETS } from "../fuzz/targets-dtls.js";
 

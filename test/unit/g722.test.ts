@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { G722Decoder, G722Encoder } from "../../src/media/codecs/g722-sbadpcm.js";
 import { g722Codec } from "../../src/media/codecs/index.js";
-import { speechLike } from "../helpers/audio-compare.js";
+import { speechLike } from "../../scripts/lab/audio-compare.js";
 
 /** Little-endian 16-bit words. */
 function readWords(file: string): Int16Array {

@@ -1,4 +1,4 @@
-// The impairing relay (test/helpers/impair-relay.ts) on real loopback
+// The impairing relay (scripts/lab/impair-relay.ts) on real loopback
 // sockets: it selects only relayed RTP/RTCP, passes TURN control in order and
 // unchanged, and does what its counters say (loss near the setting, packets
 // really overtaken under jitter, duplicates sent twice); close() cancels what
@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createSocket, type Socket } from "node:dgram";
-import { isRelayedMedia, startImpairRelay, turnPayload } from "../helpers/impair-relay.js";
+import { isRelayedMedia, startImpairRelay, turnPayload } from "../../scripts/lab/impair-relay.js";
 
 function channelData(channel: number, payload: Buffer): Buffer {
   const h = Buffer.alloc(4);

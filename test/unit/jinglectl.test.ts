@@ -77,7 +77,9 @@ beforeEach(async () => {
               type: "ended",
               peer: script.peer,
               reason: script.reason,
+              by: script.reason === "success" ? "local" : "peer",
               durationMs: script.reason === "success" ? 12_345 : 0,
+              elapsedMs: script.reason === "success" ? 15_120 : 3_210,
             }),
           );
         }
@@ -270,7 +272,8 @@ test("call --wait follows the call and exits 0 when it ends with success", async
 test("call --wait exits 2 when the call ends otherwise (decline)", async () => {
   const r = await run(["call", "carol@localhost", "--wait"]);
   assert.equal(r.code, 2);
-  assert.equal(r.out.lines.at(-1), "call c1 ended with carol@localhost/phone: decline after 0.0 s");
+  // Never answered: whose doing, and how long after the call command it ended ("after 0.0 s" said nothing).
+  assert.equal(r.out.lines.at(-1), "call c1 ended with carol@localhost/phone: decline by the peer, unanswered after 3.2 s");
 });
 
 test("call --wait --json prints the result, then that call's events as JSON lines", async () => {
@@ -506,6 +509,25 @@ test("play, record and set-input/set-output send absolute paths and parsed specs
   r = await run(["set-output", "null", "--loop"]);
   assert.equal(r.code, 64);
   assert.match(r.err.text, /--loop/);
+});
+
+test("--overwrite: record start and a file sink send overwrite: true; elsewhere it is a usage error", async () => {
+  calls = [activeCall];
+  assert.equal((await run(["record", "start", "/rec/a.wav", "--overwrite"])).code, 0);
+  assert.deepEqual(received.at(-1)!.args, { action: "start", file: "/rec/a.wav", overwrite: true });
+  await run(["record", "start", "/rec/a.wav"]);
+  assert.deepEqual(received.at(-1)!.args, { action: "start", file: "/rec/a.wav" }, "no overwrite unless asked");
+  assert.equal((await run(["set-output", "file:/rec/b.wav", "--overwrite"])).code, 0);
+  assert.deepEqual(received.at(-1)!.args, { sink: { type: "file", path: "/rec/b.wav" }, overwrite: true });
+  const before = received.length;
+  let r = await run(["record", "stop", "--overwrite"]);
+  assert.equal(r.code, 64);
+  assert.match(r.err.text, /--overwrite is only for record start/);
+  r = await run(["set-output", "null", "--overwrite"]);
+  assert.equal(r.code, 64);
+  assert.match(r.err.text, /--overwrite is only for a file sink/);
+  assert.equal((await run(["play", "/a.wav", "--overwrite"])).code, 64);
+  assert.equal(received.length, before, "nothing sent for a usage error");
 });
 
 test("devices, presence, roster, reload, shutdown", async () => {

@@ -31,6 +31,12 @@ const cases: { name: string; xml: string; json: ReturnType<typeof parseJmi> }[] 
     json: { action: "reject", id: "x1", reason: { condition: "expired" }, tieBreak: true },
   },
   {
+    name: "finish of a migrated session (XEP-0353 §4.2)",
+    xml: `<finish xmlns="${NS}" id="ca3cf894"><reason xmlns="urn:xmpp:jingle:1"><expired/><text>Session migrated</text></reason><migrated to="989a46a6"/></finish>`,
+    json: { action: "finish", id: "ca3cf894", reason: { condition: "expired", text: "Session migrated" }, migratedTo: "989a46a6" },
+  },
+  { name: "accept (old namespace, Conversations to its own bare JID)", xml: `<accept xmlns="${NS}" id="x2"/>`, json: { action: "accept", id: "x2" } },
+  {
     name: "finish success",
     xml: `<finish xmlns="${NS}" id="a73sjjvkla37jfea"><reason xmlns="urn:xmpp:jingle:1"><success/><text>Success</text></reason></finish>`,
     json: { action: "finish", id: "a73sjjvkla37jfea", reason: { condition: "success", text: "Success" } },
@@ -50,6 +56,7 @@ test("a propose message asks for a receipt and storage and finds its JMI child a
   const back = parse(msg.toString());
   assert.equal(back.attrs.type, "chat");
   assert.equal(back.attrs.to, "bob@example.org");
+  assert.equal(back.attrs.id, "jm-propose-s1", "a receipt for it names the session");
   assert.ok(back.getChild("request", "urn:xmpp:receipts"));
   assert.ok(back.getChild("store", "urn:xmpp:hints"));
   assert.deepEqual(parseJmi(findJmi(back)!), { action: "propose", id: "s1", media: ["audio"] });

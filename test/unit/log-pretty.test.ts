@@ -51,7 +51,7 @@ test("jingled logs readable lines on a terminal and JSON lines otherwise or with
   }
   const onTty = runDaemon([], true);
   assert.equal(onTty.status, 69, onTty.out);
-  assert.match(onTty.out, /^\d\d:\d\d:\d\d\.\d{3} INFO  control: control socket listening path=/m);
+  assert.match(onTty.out, /^\d\d:\d\d:\d\d\.\d{3} INFO  jingled started, control socket listening version=/m);
   assert.doesNotMatch(onTty.out, /^\{"level"/m);
 
   const piped = runDaemon([], false);

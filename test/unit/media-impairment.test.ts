@@ -8,14 +8,14 @@
 // injected loss, on both ends through RTCP). The same conditions between
 // real daemons over real UDP: test/integration/media-loss.test.ts (loss,
 // iptables) and test/integration/media-jitter.test.ts (jitter, reordering,
-// duplicates and loss, through test/helpers/impair-relay.ts).
+// duplicates and loss, through scripts/lab/impair-relay.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { findCodec } from "../../src/media/codecs/index.js";
 import type { CodecDescriptor } from "../../src/media/codecs/codec.js";
-import { compareAudioSegments, speechLike } from "../helpers/audio-compare.js";
+import { compareAudioSegments, speechLike } from "../../scripts/lab/audio-compare.js";
 import { frameQuality } from "../helpers/audio-quality.js";
-import { ArraySink, ArraySource, createMediaPair, type Impairment } from "../helpers/media-pair.js";
+import { ArraySink, ArraySource, createMediaPair, type Impairment } from "../fakes/media-pair.js";
 import type { MediaStats } from "../../src/media/media-session.js";
 import { Resampler } from "../../src/media/resampler.js";
 

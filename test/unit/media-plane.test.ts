@@ -5,9 +5,9 @@
 //     our credentials made by the call and given to the agent, candidates and
 //     connectivity from the agent, the peer's RTP reaching the media, hold,
 //     DTMF, statistics, the call forgotten by the plane at its end
-//   an exception in one call's media ends that call with media-error; the
+//   an exception in one call's media ends that call with failed-application; the
 //     other call on the same plane goes on
-//   a real media thread (worker) that dies ends its calls with media-error,
+//   a real media thread (worker) that dies ends its calls with failed-application,
 //     the daemon's other work goes on, and the next call gets a new thread
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -25,7 +25,7 @@ import { MediaSession } from "../../src/media/media-session.js";
 import { RtpPacketizer } from "../../src/rtp/rtp-packet.js";
 import type { FrameClock } from "../../src/util/frame-clock.js";
 import { createLogger } from "../../src/util/logger.js";
-import { FakeIceAgent, candidate } from "../helpers/fake-ice-agent.js";
+import { FakeIceAgent, candidate } from "../fakes/fake-ice-agent.js";
 
 const logger = createLogger({ level: "silent" });
 const SELF = "alice@example.org/jingled";
@@ -197,7 +197,7 @@ test("a call's media across the boundary: credentials, candidates, connectivity,
   }
 });
 
-test("an exception in one call's media ends that call with media-error; the other call on the plane goes on", async () => {
+test("an exception in one call's media ends that call with failed-application; the other call on the plane goes on", async () => {
   const agents: FakeIceAgent[] = [];
   let sessions = 0;
   const { plane, host, tick } = channelPlane({
@@ -217,9 +217,9 @@ test("an exception in one call's media ends that call with media-error; the othe
     tick(5);
     await settle();
     assert.equal(a.call.state, "ended");
-    assert.deepEqual(a.ended, ["media-error: media failed: codec exploded"]);
+    assert.deepEqual(a.ended, ["failed-application: media failed: codec exploded"]);
     assert.equal(a.sent.at(-1)!.action, "session-terminate");
-    assert.equal(a.sent.at(-1)!.reason?.condition, "media-error");
+    assert.equal(a.sent.at(-1)!.reason?.condition, "failed-application");
     const before = b.agent.sent.length;
     tick(5);
     assert.equal(b.call.state, "active");
@@ -231,7 +231,7 @@ test("an exception in one call's media ends that call with media-error; the othe
   }
 });
 
-test("a media thread that dies ends its calls with media-error; the next call gets a new thread", async () => {
+test("a media thread that dies ends its calls with failed-application; the next call gets a new thread", async () => {
   const plane = new WorkerPlane({ threads: 1, logger, log: { level: "silent", format: "json" } });
   const codecs = [findCodec("PCMU", 8000)!];
   /** Two calls through the plane's one thread, real ICE on 127.0.0.1, Jingle carried in memory. */
@@ -282,7 +282,7 @@ test("a media thread that dies ends its calls with media-error; the next call ge
     assert.equal(thread?.calls, 2, "both calls on the one thread");
     await plane.crashThread(0);
     for (let i = 0; i < 100 && (first.ended.a!.length === 0 || first.ended.b!.length === 0); i++) await new Promise((r) => setTimeout(r, 20));
-    assert.deepEqual(first.ended, { a: ["media-error"], b: ["media-error"] });
+    assert.deepEqual(first.ended, { a: ["failed-application"], b: ["failed-application"] });
 
     const second = await pair("y");
     const now = plane.describe();

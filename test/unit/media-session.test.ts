@@ -1,4 +1,4 @@
-// Two media sessions wired through a simulated network (test/helpers/
+// Two media sessions wired through a simulated network (test/fakes/
 // media-pair.ts), on a virtual clock: what one side's source plays, the
 // other side's sink records; DTMF, RTCP, playback, recording, device
 // switching and device failures, all without sockets or timers.
@@ -18,8 +18,8 @@ import type { AudioSource } from "../../src/media/sources/source.js";
 import type { AudioSink } from "../../src/media/sinks/sink.js";
 import { JingledError } from "../../src/util/errors.js";
 import { silentLogger } from "../../src/util/logger.js";
-import { compareAudio } from "../helpers/audio-compare.js";
-import { ArraySink, ArraySource, VirtualClock, createMediaPair } from "../helpers/media-pair.js";
+import { compareAudio } from "../../scripts/lab/audio-compare.js";
+import { ArraySink, ArraySource, VirtualClock, createMediaPair } from "../fakes/media-pair.js";
 
 const opus = findCodec("opus", 48000)!;
 const pcmu = findCodec("PCMU", 8000)!;

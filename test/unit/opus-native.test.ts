@@ -25,8 +25,8 @@ import { OpusCtl } from "../../src/media/codecs/opus-packet.js";
 import { validateConfig } from "../../src/config/load.js";
 import { checkRuntime } from "../../src/app/runtime-checks.js";
 import { ConfigError } from "../../src/util/errors.js";
-import { makeSpeechWav } from "../helpers/speech.js";
-import { readMono16 } from "../helpers/audio-compare.js";
+import { makeSpeechWav } from "../../scripts/lab/speech.js";
+import { readMono16 } from "../../scripts/lab/audio-compare.js";
 
 const problem = nativeOpusProblem();
 const skip = problem ? `native Opus backend not built: ${problem}` : false;

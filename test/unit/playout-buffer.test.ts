@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PlayoutBuffer, PushResult, extendTs } from "../../src/media/playout-buffer.js";
 import type { PlayoutBufferOptions, PlayoutDecision } from "../../src/media/playout-buffer.js";
-import { prng } from "../helpers/audio-compare.js";
+import { prng } from "../../scripts/lab/audio-compare.js";
 
 const RATE = 48000;
 const FRAME_TS = 960;

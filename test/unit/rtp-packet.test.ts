@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MAX_INITIAL_SEQ, RtpPacketizer, isRtcpPacket, parseRtp } from "../../src/rtp/rtp-packet.js";
-import { prng } from "../helpers/audio-compare.js";
+import { prng } from "../../scripts/lab/audio-compare.js";
 
 // V=2 P=0 X=0 CC=0 | M=0 PT=0 | seq 0x1234 | ts 0xdeadbeef | ssrc 0x01020304 | payload ff 7f 00
 const FIXTURE = "80001234deadbeef01020304ff7f00";

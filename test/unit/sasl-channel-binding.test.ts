@@ -24,7 +24,7 @@ import tls from "node:tls";
 import { pino } from "pino";
 import { XmppConnection } from "../../src/xmpp/connection.js";
 import { chooseMechanism, endPointHash } from "../../src/xmpp/channel-binding.js";
-import { FEATURES, scramServer, startFakeXmppServer, type FakeConnection, type FakeXmppServer, type ScramServerResult } from "../helpers/fake-xmpp-server.js";
+import { FEATURES, scramServer, startFakeXmppServer, type FakeConnection, type FakeXmppServer, type ScramServerResult } from "../fakes/fake-xmpp-server.js";
 
 const CB_FEATURE = (...types: string[]) => `<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>${types.map((t) => `<channel-binding type='${t}'/>`).join("")}</sasl-channel-binding>`;
 const PASSWORD = "alice-pw";

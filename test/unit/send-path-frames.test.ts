@@ -14,7 +14,7 @@ import { SendPath } from "../../src/media/send-path.js";
 import { WavFileSource } from "../../src/media/sources/wav-file-source.js";
 import { readWavMono, writeWavFile } from "../../src/media/wav.js";
 import { RtpPacketizer, parseRtp } from "../../src/rtp/rtp-packet.js";
-import { prng } from "../helpers/audio-compare.js";
+import { prng } from "../../scripts/lab/audio-compare.js";
 
 function withWav(samples: Int16Array, fn: (path: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), "jingled-sendpath-"));

@@ -77,7 +77,7 @@ test("jingled.service: systemd-analyze verify reports nothing", (t) => {
 });
 
 test("the daemon's V8 flags are the same wherever it is started: shebang, unit, Dockerfile, compose, test helper", async () => {
-  const { JINGLED_NODE_FLAGS } = await import("../helpers/daemon.js");
+  const { JINGLED_NODE_FLAGS } = await import("../../scripts/lab/daemon.js");
   const root = fileURLToPath(new URL("../../../", import.meta.url));
   assert.deepEqual(JINGLED_NODE_FLAGS, ["--max-semi-space-size=2"], "the flags the shebang of bin/jingled.js gives");
   const flags = JINGLED_NODE_FLAGS.join(" ");

@@ -4,7 +4,7 @@ import { createCipheriv } from "node:crypto";
 import { ProtectionProfileAes128CmHmacSha1_80, RtpHeader, SrtcpSession, SrtpSession } from "werift-rtp";
 import { AesCm, SrtpCmReceiver, SrtpCmSender, deriveSessionKey, guessRoc } from "../../src/rtp/srtp/srtp-cm.js";
 import { REPLAY_WINDOW, ReplayWindow } from "../../src/rtp/srtp/replay-window.js";
-import { prng } from "../helpers/audio-compare.js";
+import { prng } from "../../scripts/lab/audio-compare.js";
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
 

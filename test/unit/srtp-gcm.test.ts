@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ProtectionProfileAeadAes128Gcm, RtpHeader, SrtcpSession, SrtpSession } from "werift-rtp";
 import { SrtpGcmReceiver, SrtpGcmSender } from "../../src/rtp/srtp/srtp-gcm.js";
-import { prng } from "../helpers/audio-compare.js";
+import { prng } from "../../scripts/lab/audio-compare.js";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { DEFAULT_SRTP_PROFILES } from "../../src/rtp/dtls/dtls-srtp.js";
 import { MASTER_LENGTHS, SRTP_PROFILES, createSrtpContext, type SrtpProfileName } from "../../src/rtp/srtp/srtp-profiles.js";
 import type { SrtpContext } from "../../src/rtp/srtp/srtp-context.js";
-import { prng } from "../helpers/audio-compare.js";
+import { prng } from "../../scripts/lab/audio-compare.js";
 
 function endpoints(profile: SrtpProfileName, seed: number): { tx: SrtpContext; rx: SrtpContext } {
   const id = SRTP_PROFILES[profile];

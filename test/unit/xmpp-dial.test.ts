@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import { dial } from "../../src/xmpp/dial.js";
-import { freePort } from "../helpers/ports.js";
+import { freePort } from "../../scripts/lab/ports.js";
 
 let dir: string;
 const certs: Record<string, { key: Buffer; cert: Buffer }> = {};

@@ -9,7 +9,7 @@ import { afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { pino } from "pino";
 import { XmppConnection, type AccountState, type XmppOptions } from "../../src/xmpp/connection.js";
-import { FEATURES, scramSha1Server, startFakeXmppServer, type FakeConnection, type FakeXmppServer, type ScramFinal } from "../helpers/fake-xmpp-server.js";
+import { FEATURES, scramSha1Server, startFakeXmppServer, type FakeConnection, type FakeXmppServer, type ScramFinal } from "../fakes/fake-xmpp-server.js";
 
 interface LogLine {
   level: number;

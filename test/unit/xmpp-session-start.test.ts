@@ -8,7 +8,7 @@ import { afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { pino } from "pino";
 import { XmppConnection } from "../../src/xmpp/connection.js";
-import { FEATURES, startFakeXmppServer, type FakeConnection, type FakeXmppServer } from "../helpers/fake-xmpp-server.js";
+import { FEATURES, startFakeXmppServer, type FakeConnection, type FakeXmppServer } from "../fakes/fake-xmpp-server.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

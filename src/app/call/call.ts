@@ -12,7 +12,7 @@
 // commands are applied through one serial queue, so they never interleave
 // across awaits. Its media comes from the plane it is given (a test gives
 // an in-process plane with fakes instead of sockets).
-import type { CallInfo, CallState } from "../../control/protocol.js";
+import type { Actor, CallInfo, CallState } from "../../control/protocol.js";
 import type { Jingle, JingleContent, JmiElement, ReasonCondition } from "../../jingle/protocol/index.js";
 import type { Role } from "../../jingle/session-manager.js";
 import { codecId } from "../../media/codecs/codec.js";
@@ -29,9 +29,36 @@ import { IceSession } from "./ice-session.js";
 import { encoderOptionsFor, type Negotiated, type OfferOptions } from "./negotiation.js";
 import type { CallDeps, CallEvents } from "./parts.js";
 import { CallSecurity } from "./security.js";
-import { JingleSignalling, SignallingPhase, type LocalTransport } from "./signalling.js";
+import { JingleSignalling, SignallingPhase, type EndReason, type LocalTransport } from "./signalling.js";
 
 export type { CallDeps, CallEvents } from "./parts.js";
+
+/**
+ * Who answered or ended a call, as the log's audit lines say it. Commands
+ * name their client instead ("socket client 3", "mqtt client 1").
+ */
+export const By = {
+  /** The peer: its session-terminate, reject, retract, or its answer. */
+  Peer: "peer",
+  /** The daemon itself: a refused offer, a security or media failure, ICE giving up. */
+  Jingled: "jingled",
+  RingTimeout: "ring timeout",
+  /** The server bounced our proposal: nobody to reach. */
+  Server: "server",
+  /** Another device of our own account answered or declined (carbons). */
+  OtherDevice: "another device",
+  AutoAnswer: "auto-answer policy",
+  Shutdown: "shutdown",
+  Unknown: "unknown",
+} as const;
+
+/**
+ * After our proceed, the caller's session-initiate must come within this
+ * long (Conversations sends it after one XEP-0215 query and setting up its
+ * peer connection: a second or two); otherwise the call ends at once
+ * instead of after the ring timeout (the caller hung up, its retract lost).
+ */
+export const INITIATE_AFTER_PROCEED_MS = 10_000;
 
 export class Call extends TypedEmitter<CallEvents> {
   readonly #d: CallDeps;
@@ -41,16 +68,19 @@ export class Call extends TypedEmitter<CallEvents> {
   readonly #ice: IceSession;
   readonly #media: CallMedia;
   #state: CallState;
-  readonly #startedAt = new Date();
+  readonly #startedAt: Date;
   #answeredAt: Date | undefined;
   #endedAt: Date | undefined;
   #reason: string | undefined;
   #ringTimer: NodeJS.Timeout | undefined;
+  /** Our proceed is out; the caller's session-initiate is due (INITIATE_AFTER_PROCEED_MS). */
+  #initiateTimer: NodeJS.Timeout | undefined;
   readonly #security: CallSecurity;
 
   constructor(deps: CallDeps) {
     super();
     this.#d = deps;
+    this.#startedAt = deps.startedAt ?? new Date();
     this.#log = deps.logger.child({ call: deps.id, sid: deps.sid });
     this.#state = deps.role === "initiator" ? "outgoing" : "incoming";
     this.#security = new CallSecurity({ ...deps.dtls, role: deps.role });
@@ -81,8 +111,10 @@ export class Call extends TypedEmitter<CallEvents> {
     });
     this.#media.on("dtmf", (digit, durationMs) => this.emit("dtmf", digit, durationMs));
     this.#media.on("file", (...args) => this.emit("file", ...args));
-    this.#media.on("deviceFailed", () => void this.hangup("media-error").catch(() => undefined));
-    this.#media.on("failed", (text) => void this.#queue.run(() => this.#end("media-error", { send: true, text: `media failed: ${text}` })).catch(() => undefined));
+    // failed-application, not media-error: Conversations shows media-error as a connectivity error (docs/interop.md).
+    this.#media.on("deviceFailed", () => void this.hangup("failed-application", By.Jingled).catch(() => undefined));
+    // An exception in the call's media, or its media thread gone: the same for the peer (our application failed).
+    this.#media.on("failed", (text) => void this.#queue.run(() => this.#end("failed-application", { send: true, text: `media failed: ${text}`, by: By.Jingled })).catch(() => undefined));
     this.#ice = new IceSession({
       role: deps.role,
       config: deps.ice,
@@ -92,11 +124,13 @@ export class Call extends TypedEmitter<CallEvents> {
       ended: () => this.#state === "ended",
       sendTransport: (candidates) => this.#signal.transportInfo({ ice: this.#ice.localParameters, candidates }),
       on: {
-        connected: () => void this.#maybeStartMedia(),
-        failed: (reason) => this.#end("connectivity-error", { send: true, text: `ICE failed: ${reason}` }),
+        connected: () => this.#maybeStartMedia(),
+        failed: (reason) => this.#end("connectivity-error", { send: true, text: `ICE failed: ${reason}`, by: By.Jingled }),
         event: (info) => this.emit("ice", info),
       },
     });
+    if (deps.role === "initiator") this.#log.info({ to: deps.peer, by: deps.placedBy ?? By.Unknown }, "outgoing call");
+    else this.#log.info({ from: deps.peer }, "incoming call");
   }
 
   get id(): string {
@@ -122,6 +156,10 @@ export class Call extends TypedEmitter<CallEvents> {
   /** The call began as a XEP-0353 proposal. */
   get proposal(): boolean {
     return this.#signal.proposal;
+  }
+  /** Answered by either side (proceed or session-accept, sent or received). */
+  get answered(): boolean {
+    return this.#answeredAt !== undefined;
   }
   get recordingPath(): string | undefined {
     return this.#media.recordingPath;
@@ -170,7 +208,7 @@ export class Call extends TypedEmitter<CallEvents> {
   #setState(state: CallState): void {
     if (this.#state === state || this.#state === "ended") return;
     this.#state = state;
-    this.#log.info({ state }, "call state");
+    this.#log.debug({ state }, "call state");
     this.emit("state", state, this.info());
   }
 
@@ -189,7 +227,7 @@ export class Call extends TypedEmitter<CallEvents> {
       try {
         await this.#signal.initiate(this.#local());
       } catch (err) {
-        await this.#end("general-error", { send: false, text: errorMessage(err) });
+        await this.#end("general-error", { send: false, text: errorMessage(err), by: By.Peer });
         throw new CallError("peer-unavailable", `${this.peer} did not accept the session: ${errorMessage(err)}`);
       }
       if (!this.#answeredAt && !this.#signal.proposal) this.#armRingTimer();
@@ -213,9 +251,34 @@ export class Call extends TypedEmitter<CallEvents> {
   jmiReceived(el: JmiElement, from: string): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#state === "ended") return;
-      const what = this.#signal.jmiReceived(el, from);
+      const what = this.#signal.jmiReceived(el, from, this.#d.role === "initiator" && this.#answeredAt !== undefined);
       if (what === "ringing" && this.#state === "outgoing") this.#setState("ringing");
-      else if (what && what !== "ringing") await this.#end(what.condition, { send: false, ...(what.text ? { text: what.text } : {}) });
+      else if (what && what !== "ringing") await this.#end(what.condition, { send: false, by: By.Peer, ...(what.text ? { text: what.text } : {}) });
+    });
+  }
+
+  /**
+   * Tie-break lost (XEP-0353 §4.1): the peer proposed to us at the same time
+   * with the lower id; our proposal is retracted with <tie-break/> and reason
+   * expired, and the peer's goes on.
+   */
+  giveWay(): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      await this.#end("expired", { send: true, text: "Tie-Break", tieBreak: true, by: By.Jingled });
+    });
+  }
+
+  /**
+   * The peer proposed a new session while this one is answered: it continues
+   * there (XEP-0353 §4.2: a device switch, a restart after a crash). This one
+   * is finished with reason expired and <migrated to=newSid/>, and its
+   * Jingle session terminated, so that a device still in it stops too.
+   */
+  migrate(newSid: string, text: string): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      await this.#end("expired", { send: true, text, migratedTo: newSid, by: By.Peer });
     });
   }
 
@@ -231,6 +294,7 @@ export class Call extends TypedEmitter<CallEvents> {
       if (this.#state !== "incoming" || !this.#signal.proposal || this.#signal.phase === SignallingPhase.Session) return;
       await this.#end(action === "proceed" ? "cancel" : "decline", {
         send: false,
+        by: By.OtherDevice,
         text: action === "proceed" ? "answered on another device" : "declined on another device",
       });
     });
@@ -252,13 +316,13 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.#queue.run(async () => {
       const offer = this.#signal.takeOffer(jingle);
       if (!offer.ok) {
-        await this.#end(offer.condition, { send: true, text: offer.text });
+        await this.#end(offer.condition, { send: true, text: offer.text, by: By.Jingled });
         return;
       }
       this.#takeTransport(offer.content);
       const refused = this.#security.decide();
       if (refused) {
-        await this.#end("security-error", { send: true, text: refused });
+        await this.#end("security-error", { send: true, text: refused, by: By.Jingled });
         return;
       }
       if (offer.proceeded) {
@@ -277,14 +341,16 @@ export class Call extends TypedEmitter<CallEvents> {
     });
   }
 
-  answer(): Promise<void> {
-    return this.#queue.run(() => this.#answer());
+  /** `by`: who answers, for the log (a control client, the auto-answer policy). */
+  answer(by: string = By.Unknown): Promise<void> {
+    return this.#queue.run(() => this.#answer(by));
   }
 
-  async #answer(): Promise<void> {
+  async #answer(by: string = By.AutoAnswer): Promise<void> {
     if (this.#d.role !== "responder" || this.#state !== "incoming") {
       throw new CallError("invalid-state", `call ${this.#d.id} is ${this.#state}; only an incoming ringing call can be answered`);
     }
+    this.#log.info({ peer: this.peer, by }, "call answered");
     clearTimeout(this.#ringTimer);
     if (this.#signal.proposal && this.#signal.phase !== SignallingPhase.Session) {
       // XEP-0353: say yes to the proposing device; its session-initiate follows.
@@ -292,9 +358,8 @@ export class Call extends TypedEmitter<CallEvents> {
       this.#setState("connecting");
       await this.#signal.proceed();
       // Our other devices learn of it from the server's carbon of this
-      // proceed (XEP-0280); without a session-initiate within the ring
-      // timeout the call ends.
-      this.#armRingTimer();
+      // proceed (XEP-0280). The caller's session-initiate follows at once.
+      this.#armInitiateTimer();
       return;
     }
     await this.#acceptSession();
@@ -302,8 +367,9 @@ export class Call extends TypedEmitter<CallEvents> {
 
   async #acceptSession(): Promise<void> {
     clearTimeout(this.#ringTimer);
+    clearTimeout(this.#initiateTimer);
     await this.#prepareMedia();
-    if (!this.#media.prepared) return; // media setup failed: the call is ending with media-error
+    if (!this.#media.prepared) return; // media setup failed: the call is ending with failed-application
     await this.#ice.start();
     this.#connectTransport();
     this.#ice.applyRemote();
@@ -313,22 +379,23 @@ export class Call extends TypedEmitter<CallEvents> {
     await this.#ice.startTrickle();
   }
 
-  reject(reason: ReasonCondition = "decline"): Promise<void> {
+  /** `by`: who refuses, for the log. */
+  reject(reason: ReasonCondition = "decline", by: string = By.Unknown): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#d.role !== "responder" || this.#state !== "incoming") {
         throw new CallError("invalid-state", `call ${this.#d.id} is ${this.#state}; only an incoming ringing call can be rejected`);
       }
-      await this.#end(reason, { send: true });
+      await this.#end(reason, { send: true, by });
     });
   }
 
-  /** Ends the call from our side (session-terminate with `reason`). */
-  hangup(reason: ReasonCondition = "success"): Promise<void> {
+  /** Ends the call from our side (session-terminate with `reason`); `by`: who, for the log. */
+  hangup(reason: ReasonCondition = "success", by: string = By.Unknown): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#state === "ended") return;
       // An outgoing call not yet answered is cancelled rather than ended successfully.
       const r = reason === "success" && !this.#answeredAt && this.#d.role === "initiator" ? "cancel" : reason;
-      await this.#end(r, { send: true });
+      await this.#end(r, { send: true, by });
     });
   }
 
@@ -340,7 +407,19 @@ export class Call extends TypedEmitter<CallEvents> {
   peerGone(): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#state === "ended") return;
-      await this.#end("gone", { send: false, text: "the peer went offline" });
+      await this.#end("gone", { send: false, text: "the peer went offline", by: By.Peer });
+    });
+  }
+
+  /**
+   * Our XEP-0353 proposal reached no device (the server bounced it:
+   * jingle/proposal-bounce.ts): the call ends now, nothing is sent (there is
+   * nobody to tell). `text` says why.
+   */
+  unreachable(text: string): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#state === "ended") return;
+      await this.#end("general-error", { send: false, text, by: By.Server });
     });
   }
 
@@ -353,6 +432,16 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   // ------------------------------------------------------------ remote actions
+
+  /**
+   * The Jingle error to acknowledge this action with instead of a result,
+   * decided on arrival: an ICE restart of the peer's that crossed ours while
+   * we initiated the session is refused with tie-break (./ice-restart.ts).
+   */
+  refusal(jingle: Jingle): "tie-break" | undefined {
+    if (jingle.action !== "transport-info" || this.#state === "ended") return undefined;
+    return jingle.contents.some((c) => this.#ice.meaning(c) === "tie-break") ? "tie-break" : undefined;
+  }
 
   remote(jingle: Jingle): Promise<void> {
     return this.#queue.run(async () => {
@@ -370,11 +459,12 @@ export class Call extends TypedEmitter<CallEvents> {
           if (jingle.info?.type === "ringing" && this.#state === "outgoing") this.#setState("ringing");
           else if (jingle.info) {
             const change = this.#signal.peerInfo(jingle.info.type);
+            if (change === "held" || change === "resumed") this.#media.setPeerHeld(change === "held");
             if (change) this.emit("control", change, "peer");
           }
           return;
         case "session-terminate":
-          await this.#end(jingle.reason?.condition ?? "success", { send: false, ...(jingle.reason?.text ? { text: jingle.reason.text } : {}) });
+          await this.#end(jingle.reason?.condition ?? "success", { send: false, by: By.Peer, ...(jingle.reason?.text ? { text: jingle.reason.text } : {}) });
           return;
         default:
           this.#log.info({ action: jingle.action }, "ignoring unsupported action");
@@ -385,9 +475,10 @@ export class Call extends TypedEmitter<CallEvents> {
   async #onAccept(jingle: Jingle): Promise<void> {
     const content = this.#signal.takeAnswer(jingle);
     if (!content) {
-      await this.#end("failed-application", { send: true, text: "session-accept without a usable codec" });
+      await this.#end("failed-application", { send: true, text: "session-accept without a usable codec", by: By.Jingled });
       return;
     }
+    this.#log.info({ peer: this.peer, by: By.Peer }, "call answered");
     clearTimeout(this.#ringTimer);
     this.#answeredAt = new Date();
     this.#setState("connecting");
@@ -395,12 +486,12 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#takeTransport(content);
     const refused = this.#security.decide();
     if (refused) {
-      await this.#end("security-error", { send: true, text: refused });
+      await this.#end("security-error", { send: true, text: refused, by: By.Jingled });
       return;
     }
     this.#connectTransport();
     this.#ice.applyRemote();
-    await this.#maybeStartMedia();
+    this.#maybeStartMedia();
   }
 
   /** The peer's ICE credentials, candidates and fingerprint from its offer or answer. */
@@ -423,8 +514,9 @@ export class Call extends TypedEmitter<CallEvents> {
     try {
       await this.#media.prepare(this.#mediaSetup(negotiated));
     } catch (err) {
+      if ((this.#state as CallState) === "ended") return; // it ended meanwhile: nothing to report
       this.#log.warn({ err: errorMessage(err) }, "media setup failed");
-      void this.#queue.run(() => this.#end("media-error", { send: true, text: errorMessage(err) }));
+      void this.#queue.run(() => this.#end("failed-application", { send: true, text: `media: ${errorMessage(err)}`, by: By.Jingled }));
     }
   }
 
@@ -449,9 +541,9 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#media.connect(security);
   }
 
-  async #maybeStartMedia(): Promise<void> {
+  #maybeStartMedia(): void {
     if (!this.#ice.connected || !this.#answeredAt || this.#state === "ended" || this.#media.starting) return;
-    if (!this.#media.prepared) await this.#prepareMedia();
+    // Media is prepared when the answer is sent or taken; ICE may connect while that is under way.
     this.#connectTransport();
     // The state may have changed while the media was being prepared.
     const state = this.#state as CallState;
@@ -464,11 +556,12 @@ export class Call extends TypedEmitter<CallEvents> {
           this.#media.startMedia();
           this.#setState("active");
           const pair = this.#ice.pair!;
+          this.#log.info({ peer: this.peer, codec: this.#signal.negotiated!.codec.name, encryption: info.encryption }, "call active");
           this.emit("media", { codec: this.#signal.negotiated!.codec.name, pair, encryption: info.encryption, ...(info.profile ? { srtpProfile: info.profile } : {}) });
         }),
       (err: unknown) => {
         const condition = err instanceof TransportFailure ? err.condition : "failed-transport";
-        return this.#queue.run(() => this.#end(condition, { send: true, text: errorMessage(err) }));
+        return this.#queue.run(() => this.#end(condition, { send: true, text: errorMessage(err), by: By.Jingled }));
       },
     );
   }
@@ -478,7 +571,20 @@ export class Call extends TypedEmitter<CallEvents> {
   /** An unanswered call, either way, ends with reason timeout. */
   #armRingTimer(): void {
     clearTimeout(this.#ringTimer);
-    this.#ringTimer = setTimeout(() => void this.hangup("timeout").catch(() => undefined), this.#d.ringTimeoutMs);
+    const text = `not answered within ${Math.round(this.#d.ringTimeoutMs / 100) / 10} s`;
+    this.#ringTimer = setTimeout(() => void this.#queue.run(() => this.#end("timeout", { send: true, text, by: By.RingTimeout })).catch(() => undefined), this.#d.ringTimeoutMs);
+  }
+
+  /** No session-initiate came within INITIATE_AFTER_PROCEED_MS of our proceed: the call ends (the caller is told with a reject). */
+  #armInitiateTimer(): void {
+    const ms = this.#d.initiateTimeoutMs ?? INITIATE_AFTER_PROCEED_MS;
+    clearTimeout(this.#initiateTimer);
+    this.#initiateTimer = setTimeout(() => {
+      void this.#queue.run(async () => {
+        if (this.#state === "ended" || this.#signal.phase !== SignallingPhase.Proceeded) return;
+        await this.#end("timeout", { send: true, by: "local", text: `no session-initiate from ${this.peer} within ${ms / 1000} s of our proceed` });
+      });
+    }, ms);
   }
 
   #requireAnswered(command: string): void {
@@ -487,13 +593,26 @@ export class Call extends TypedEmitter<CallEvents> {
     }
   }
 
-  /** XEP-0167 §7.2: holds the call (or ends our hold, <unhold/>); on hold we neither send nor play media. */
+  /**
+   * XEP-0167 §7.2: holds the call (or ends our hold, <unhold/>); on hold
+   * media stops both ways and nothing counts as lost (MediaSession.setHeld).
+   * The order keeps each side from waiting for packets the other no longer
+   * sends: on hold we stop listening at once and sending once the peer has
+   * acknowledged (and so stopped listening and sending); on resume we listen
+   * and send at once, before the peer, told, sends again.
+   */
   setHeld(held: boolean): Promise<void> {
     return this.#queue.run(async () => {
       this.#requireAnswered(held ? "hold" : "resume");
       if (this.#media.held === held) return;
-      this.#media.setHeld(held);
-      await this.#signal.sessionInfo({ type: held ? "hold" : "unhold" });
+      if (held) {
+        this.#media.setHeld(true, "receive");
+        await this.#signal.sessionInfo({ type: "hold" });
+        this.#media.setHeld(true);
+      } else {
+        this.#media.setHeld(false);
+        await this.#signal.sessionInfo({ type: "unhold" });
+      }
       this.emit("control", held ? "held" : "resumed", "local");
     });
   }
@@ -534,14 +653,14 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.#withMedia("set-input", (m) => m.setInput(spec));
   }
 
-  /** Switches where the peer's audio goes, from the next frame on. */
-  setOutput(spec: SinkSpec): Promise<void> {
-    return this.#withMedia("set-output", (m) => m.setOutput(spec));
+  /** Switches where the peer's audio goes, from the next frame on; an existing file is replaced only with `overwrite`. */
+  setOutput(spec: SinkSpec, opts: { overwrite?: boolean } = {}): Promise<void> {
+    return this.#withMedia("set-output", (m) => m.setOutput(spec, opts));
   }
 
-  /** Starts writing what the peer says to a WAV file; resolves with its path. */
-  startRecording(pathTemplate: string): Promise<string> {
-    return this.#withMedia("record", (m) => m.startRecording(pathTemplate));
+  /** Starts writing what the peer says to a WAV file; resolves with its path. An existing file is replaced only with `overwrite`. */
+  startRecording(pathTemplate: string, opts: { overwrite?: boolean } = {}): Promise<string> {
+    return this.#withMedia("record", (m) => m.startRecording(pathTemplate, opts));
   }
 
   /** Finishes the recording; resolves with its path. */
@@ -551,19 +670,30 @@ export class Call extends TypedEmitter<CallEvents> {
 
   // ------------------------------------------------------------ end
 
-  async #end(reason: ReasonCondition, opts: { send: boolean; text?: string }): Promise<void> {
+  /**
+   * Ends the call. `by` says who or what ended it, as the log's audit line
+   * says it (a client's name, or one of By); the ended event's `by` is whose
+   * doing it was: the peer's (its message or silence) or ours (a command, a
+   * timer, a failure here). `send`: whether the peer is told (signalling.ts
+   * end(): retract, reject, or session-terminate and finish).
+   */
+  async #end(reason: ReasonCondition, opts: { send: boolean; by: string } & Omit<EndReason, "condition">): Promise<void> {
     if (this.#state === "ended") return;
     clearTimeout(this.#ringTimer);
+    clearTimeout(this.#initiateTimer);
     this.#ice.stopTimers();
     const wasState = this.#state;
     this.#state = "ended";
     this.#reason = reason;
     this.#endedAt = new Date();
-    this.#log.info({ reason, text: opts.text, from: wasState }, "call ended");
-    if (opts.send) await this.#signal.end({ condition: reason, ...(opts.text ? { text: opts.text } : {}) });
+    const durationMs = this.#answeredAt ? this.#endedAt.getTime() - this.#answeredAt.getTime() : 0;
+    const elapsedMs = this.#endedAt.getTime() - this.#startedAt.getTime();
+    const { send, by, ...extras } = opts;
+    const actor: Actor = by === By.Peer ? "peer" : "local";
+    this.#log.info({ peer: this.peer, reason, ...(opts.text ? { text: opts.text } : {}), by, from: wasState, durationMs, elapsedMs }, "call ended");
+    if (send) await this.#signal.end({ condition: reason, ...extras });
     await this.#media.stop();
     await this.#ice.close();
-    const durationMs = this.#answeredAt ? this.#endedAt.getTime() - this.#answeredAt.getTime() : 0;
-    this.emit("ended", { ...this.info(), durationMs, ...(opts.text ? { text: opts.text } : {}) });
+    this.emit("ended", { ...this.info(), durationMs, elapsedMs, by: actor, ...(opts.text ? { text: opts.text } : {}) });
   }
 }

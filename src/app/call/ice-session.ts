@@ -6,6 +6,11 @@
 // peer's when its transport-info brings a new ufrag/pwd, both at once, and
 // the resending of a restart's transport-info that did not arrive.
 //
+// A restart's transport-infos have the shapes Conversations reads
+// (./ice-restart.ts): our offer carries our new ufrag/pwd and no candidate,
+// and our candidates follow only once the peer acknowledged it; our answer
+// carries our new ufrag/pwd together with the candidates gathered so far.
+//
 // Its work runs on the call's serial queue (`run`); what the call must act
 // on comes back through `on`. Datagrams go from the agent straight to the
 // call's media, next to it in the media plane (media-plane/plane-call.ts),
@@ -15,7 +20,9 @@ import type { IceCandidate, JingleContent } from "../../jingle/protocol/index.js
 import type { Actor, IceEventType, SelectedPair } from "../../control/protocol.js";
 import { errorMessage } from "../../util/errors.js";
 import type { Logger } from "../../util/logger.js";
+import { readTransportInfo, type IceRestartState, type TransportInfoMeaning } from "./ice-restart.js";
 import type { IceConfig, IcePort } from "./parts.js";
+import { JingleRefusal } from "./signalling.js";
 
 export interface IceSessionOptions {
   /** The initiator controls (RFC 8445 §6.1.1) and restarts at once when the pair goes silent. */
@@ -60,8 +67,10 @@ export class IceSession {
   #trickling = false;
   #connected = false;
   #pair: SelectedPair | undefined;
-  /** True while our ICE restart waits for the peer's new ufrag/pwd. */
-  #restartPending = false;
+  /** Our restart offer: sent (our candidates wait for its acknowledgement), acknowledged (its answer is due), or none. */
+  #offer: IceRestartState["offer"] = "none";
+  /** We owe the peer the answer to its restart: our new ufrag/pwd with candidates, as soon as there is one. */
+  #answerDue = false;
   /** The peer's ufrag before the current restart: its late candidates belong to the old generation. */
   #staleRemoteUfrag: string | undefined;
 
@@ -118,7 +127,8 @@ export class IceSession {
         this.#connected = true;
         this.#pair = pair;
         if (restart) {
-          this.#restartPending = false;
+          this.#offer = "none";
+          this.#answerDue = false;
           this.#o.on.event({ type: "restarted", pair });
         }
         this.#o.on.connected(pair, restart);
@@ -126,7 +136,7 @@ export class IceSession {
     });
     agent.on("disconnected", (reason) => this.#onSilent(agent, reason));
     agent.on("failed", (reason) => void this.#o.run(() => this.#o.on.failed(reason)));
-    void agent.gather().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "gather"));
+    void agent.gather().catch((err: unknown) => (this.#o.ended() ? this.#log.debug : this.#log.warn).call(this.#log, { err: errorMessage(err) }, "gather"));
   }
 
   /**
@@ -139,8 +149,8 @@ export class IceSession {
     const delay = this.#o.role === "initiator" ? 0 : RESPONDER_RESTART_DELAY_MS;
     setTimeout(() => {
       void this.#o.run(async () => {
-        if (this.#o.ended() || this.#agent !== agent || agent.restarting || agent.state !== "connected") return;
-        await this.#restart(reason, true);
+        if (this.#o.ended() || this.#agent !== agent || agent.restarting || agent.state !== "connected" || this.#offer !== "none" || this.#answerDue) return;
+        await this.#restart(reason);
       });
     }, delay).unref?.();
   }
@@ -169,55 +179,128 @@ export class IceSession {
     for (const c of this.#remote.candidates.splice(0)) void agent.addRemoteCandidate(c);
   }
 
+  /** What a transport-info content means now (./ice-restart.ts); the call asks before it acknowledges one. */
+  meaning(content: JingleContent): TransportInfoMeaning {
+    const t = content.transport;
+    return readTransportInfo(
+      { role: this.#o.role, connected: this.#connected && this.#agent !== undefined, remoteUfrag: this.#remote.ufrag, staleUfrag: this.#staleRemoteUfrag, offer: this.#offer },
+      { ufrag: t?.ufrag, pwd: t?.pwd, candidates: t?.candidates.length ?? 0 },
+    );
+  }
+
   /**
-   * One content of a transport-info (XEP-0176 §8): a new ufrag/pwd restarts
-   * ICE. If we restarted ourselves, it is the peer's answer (also when both
-   * restarted at once); otherwise we restart too and send our new ufrag/pwd.
-   * Returns false when the content belongs to a generation we left (ignored).
+   * One content of a transport-info (XEP-0176 §8): candidates of the
+   * generation in force, the peer's answer to our restart, or the peer's
+   * restart, which we answer. Returns false when the content is dropped (a
+   * generation we left; an offer refused with tie-break).
    */
   async transportInfo(content: JingleContent): Promise<boolean> {
     const t = content.transport;
-    const known = this.#remote.ufrag;
-    if (t?.ufrag && t.ufrag === this.#staleRemoteUfrag && t.ufrag !== known) return false;
-    if (this.#agent && t?.ufrag && t.pwd && known && t.ufrag !== known && this.#connected) {
-      if (this.#restartPending) {
-        this.#restartPending = false;
-      } else {
-        await this.#restart("the peer restarted ICE", false);
-      }
-      this.#remote = { ufrag: t.ufrag, pwd: t.pwd, candidates: [] };
-    } else if (this.#restartPending && t?.ufrag === known) {
-      return false; // candidates of the generation we just left
+    const meaning = this.meaning(content);
+    switch (meaning) {
+      case "stale":
+        return false;
+      case "tie-break":
+        // Refused on arrival (App sends the tie-break error and drops it), so this lands here only when it was
+        // acknowledged before our own restart began: ours stands, and the peer, the responder, drops its own for it.
+        this.#log.info({ ufrag: t?.ufrag }, "the peer's ICE restart crossed ours: ours stands (we initiated the session)");
+        return false;
+      case "answer":
+        this.#offer = "none";
+        this.#remote = { ufrag: t!.ufrag!, pwd: t!.pwd!, candidates: [] };
+        break;
+      case "offer":
+        await this.#answerRestart();
+        this.#remote = { ufrag: t!.ufrag!, pwd: t!.pwd!, candidates: [] };
+        break;
+      case "candidates":
+        break;
     }
     this.takeRemote(content);
     return true;
   }
 
-  /** Starts an ICE restart from our side (e.g. our addresses changed); nothing before ICE connected or while ours is pending. */
+  /** Starts an ICE restart from our side (e.g. our addresses changed); nothing before ICE connected or while a restart runs. */
   async restartFromUs(reason: string): Promise<void> {
-    if (!this.#agent || !this.#connected || this.#restartPending) return;
-    await this.#restart(reason, true);
+    if (!this.#agent || !this.#connected || this.#offer !== "none" || this.#answerDue || this.#agent.restarting) return;
+    await this.#restart(reason);
   }
 
-  async #restart(reason: string, ours: boolean): Promise<void> {
+  /** Our restart: a new generation, and its ufrag/pwd offered alone (our candidates follow once the peer took it). */
+  async #restart(reason: string): Promise<void> {
     const agent = this.#agent;
     if (!agent || this.#o.ended()) return;
-    // Fresh servers: TURN credentials from XEP-0215 are short-lived.
+    this.#offer = "sent";
+    if (!(await this.#newGeneration(agent))) {
+      this.#offer = "none";
+      return;
+    }
+    this.#log.info({ reason, by: "local" }, "ICE restart");
+    this.#o.on.event({ type: "restarting", by: "local", reason });
+    const generation = agent.generation;
+    await this.#o.sendTransport([]).then(
+      () => this.#offerTaken(generation),
+      (err: unknown) => this.#offerRefused(generation, err),
+    );
+  }
+
+  /**
+   * The peer restarts ICE: a new generation of ours (unless our own offer
+   * crossed it and lost: that generation is fresh and unseen, and answers),
+   * and the answer goes with our first candidates.
+   */
+  async #answerRestart(): Promise<void> {
+    const agent = this.#agent!;
+    if (this.#offer === "sent" || this.#offer === "refused") {
+      // Glare, and we are the responder: our offer gives way (the initiator refuses it with tie-break).
+      this.#log.info("our ICE restart crossed the peer's: answering the peer's (it initiated the session)");
+      this.#offer = "none";
+    } else {
+      if (!(await this.#newGeneration(agent))) return;
+      this.#log.info({ reason: "the peer restarted ICE", by: "peer" }, "ICE restart");
+      this.#o.on.event({ type: "restarting", by: "peer", reason: "the peer restarted ICE" });
+    }
+    this.#staleRemoteUfrag = this.#remote.ufrag;
+    this.#answerDue = true;
+    await this.#flush();
+  }
+
+  /** A new generation with fresh servers (TURN credentials from XEP-0215 are short-lived); false when the agent has ended. */
+  async #newGeneration(agent: IcePort): Promise<boolean> {
     const servers: IceServers = await this.#o.config.servers().catch(() => ({}));
+    if (this.#o.ended() || this.#agent !== agent) return false;
     this.#localQueue = [];
     this.#restartCandidates = [];
     this.#restartResends = 0;
     clearTimeout(this.#restartResendTimer);
+    this.#restartResendTimer = undefined;
     const c = this.#o.config;
-    if (!agent.restart({ addresses: c.currentAddresses?.() ?? c.addresses, stun: servers.stun, turn: servers.turn })) return;
-    this.#restartPending = ours;
+    if (!agent.restart({ addresses: c.currentAddresses?.() ?? c.addresses, stun: servers.stun, turn: servers.turn })) return false;
     this.#staleRemoteUfrag = this.#remote.ufrag;
     this.#remote.candidates = [];
-    const by: Actor = ours ? "local" : "peer";
-    this.#log.info({ reason, by }, "ICE restart");
-    this.#o.on.event({ type: "restarting", by, reason });
-    // Our new ufrag/pwd at once; the candidates follow as they are gathered.
-    await this.#o.sendTransport([]).catch((err: unknown) => this.#onRestartTransportLost(agent.generation, err));
+    return true;
+  }
+
+  /** The peer acknowledged our restart offer: its answer is due, and our candidates may go. */
+  #offerTaken(generation: number): void {
+    if (this.#agent?.generation !== generation || this.#offer !== "sent") return;
+    this.#offer = "acked";
+    void this.#o.run(() => this.#flush());
+  }
+
+  /**
+   * Our restart offer was refused. A tie-break (XEP-0166 §9): the session
+   * initiator restarted at the same moment and keeps its own; its offer
+   * came before this error and is answered. Anything else: not delivered.
+   */
+  #offerRefused(generation: number, err: unknown): void {
+    if (err instanceof JingleRefusal && err.jingleCondition === "tie-break") {
+      // Its offer came before this error; it may still wait in our queue behind the restart that sent ours.
+      this.#log.info({ generation }, "the peer refused our ICE restart with tie-break: its own stands");
+      if (this.#agent?.generation === generation && this.#offer === "sent") this.#offer = "refused";
+      return;
+    }
+    this.#onRestartTransportLost(generation, err);
   }
 
   /**
@@ -237,8 +320,13 @@ export class IceSession {
       this.#restartResendTimer = undefined;
       void this.#o.run(() => {
         if (this.#o.ended() || this.#agent !== agent || agent.generation !== generation || (agent.state === "connected" && !agent.restarting)) return;
-        this.#log.info({ generation, candidates: this.#restartCandidates.length, attempt: this.#restartResends }, "resending the ICE restart transport");
-        void this.#o.sendTransport([...this.#restartCandidates]).catch((e: unknown) => this.#onRestartTransportLost(generation, e));
+        // Our offer again as an offer (no candidate: with candidates it would read as an answer); anything else whole.
+        const offer = this.#offer === "sent";
+        this.#log.info({ generation, candidates: offer ? 0 : this.#restartCandidates.length, attempt: this.#restartResends, offer }, "resending the ICE restart transport");
+        void this.#o.sendTransport(offer ? [] : [...this.#restartCandidates]).then(
+          () => (offer ? this.#offerTaken(generation) : undefined),
+          (e: unknown) => (offer ? this.#offerRefused(generation, e) : this.#onRestartTransportLost(generation, e)),
+        );
       });
     }, delay);
     this.#restartResendTimer.unref?.();
@@ -246,14 +334,30 @@ export class IceSession {
 
   async #flush(): Promise<void> {
     const agent = this.#agent;
-    if (!this.#trickling || this.#o.ended() || this.#localQueue.length === 0 || !agent) return;
-    const candidates = this.#localQueue.splice(0);
+    if (!this.#trickling || this.#o.ended() || !agent) return;
+    // Our restart offer waits for the peer's acknowledgement: a candidate with our new ufrag before it would read as an answer.
+    if (this.#offer === "sent" || this.#offer === "refused") return;
     const generation = agent.generation;
+    if (this.#answerDue) {
+      // The answer to the peer's restart: our ufrag/pwd with every candidate of the generation so far (at least one).
+      if (this.#restartCandidates.length === 0) return;
+      this.#answerDue = false;
+      this.#localQueue = [];
+      void this.#o.sendTransport([...this.#restartCandidates]).catch((err: unknown) => this.#onRestartTransportLost(generation, err));
+      return;
+    }
+    if (this.#localQueue.length === 0) return;
+    const candidates = this.#localQueue.splice(0);
     // Not awaited: the stream keeps stanzas in order, and a peer that never
     // acknowledges a transport-info must not hold up answer/hangup behind it.
     void this.#o
       .sendTransport(candidates)
-      .catch((err: unknown) => (generation > 1 ? this.#onRestartTransportLost(generation, err) : this.#log.warn({ err: errorMessage(err) }, "transport-info not acknowledged")));
+      .catch((err: unknown) => {
+        // After the call ended the peer forgets the session: its refusal of our last candidates is no news.
+        if (this.#o.ended()) this.#log.debug({ err: errorMessage(err) }, "transport-info not acknowledged after the call ended");
+        else if (generation > 1) this.#onRestartTransportLost(generation, err);
+        else this.#log.warn({ err: errorMessage(err) }, "transport-info not acknowledged");
+      });
   }
 
   /** Stops the restart timers and closes the agent. */

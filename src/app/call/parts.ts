@@ -32,6 +32,10 @@ export interface IceConfig {
 export interface CallDeps {
   id: string;
   sid: string;
+  /** When the call began: the call command (default: when the Call is made). Durations count from here. */
+  startedAt?: Date;
+  /** Who placed an outgoing call, for the log ("socket client 3"). */
+  placedBy?: string;
   peer: string;
   role: Role;
   /** Our full JID (the Jingle initiator attribute). */
@@ -44,6 +48,8 @@ export interface CallDeps {
   mediaPrefs?: MediaPreferences;
   ice: IceConfig;
   ringTimeoutMs: number;
+  /** How long after our XEP-0353 proceed the caller's session-initiate may take (default INITIATE_AFTER_PROCEED_MS, call.ts). */
+  initiateTimeoutMs?: number;
   /** Where the call's media and ICE agent run (media-plane/media-plane.ts). */
   plane: MediaPlane;
   logger: Logger;
@@ -60,7 +66,8 @@ export interface CallDeps {
 export type CallEvents = {
   state: [state: CallState, info: CallInfo];
   media: [info: { codec: string; pair: SelectedPair; encryption: Encryption; srtpProfile?: string }];
-  ended: [info: CallInfo & { durationMs: number; text?: string }];
+  /** durationMs: answered to ended (0 if never answered); elapsedMs: started (the call command) to ended; `by`: whose doing the end is (the peer's message or silence, or ours). */
+  ended: [info: CallInfo & { durationMs: number; elapsedMs: number; text?: string; by: Actor }];
   /** Hold and mute, by us (control commands) or by the peer (XEP-0167 session-info). */
   control: [type: "held" | "resumed" | "muted" | "unmuted", by: Actor];
   /** ICE path changes during the call: the pair went silent, a restart began (by us or the peer), a new pair carries media. */

@@ -8,7 +8,7 @@
 import type { DtlsFingerprint, IceCandidate, Jingle, JingleContent, JmiElement, PayloadType, ReasonCondition } from "../../jingle/protocol/index.js";
 import type { CodecDescriptor } from "../../media/codecs/codec.js";
 import { CallError, errorMessage } from "../../util/errors.js";
-import { bareJid, sameBareJid } from "../../util/jid.js";
+import { bareJid, sameBareJid, sameJid } from "../../util/jid.js";
 import type { Logger } from "../../util/logger.js";
 import { answerOffer, applyAnswer, offerPayloadTypes, type Negotiated, type OfferOptions } from "./negotiation.js";
 
@@ -51,6 +51,32 @@ export interface LocalTransport {
 }
 
 export type OfferCheck = { ok: true; content: JingleContent; proceeded: boolean } | { ok: false; condition: ReasonCondition; text: string };
+
+/** How a call ends, as the peer is told: the XEP-0166 reason, and the XEP-0353 decorations of §4. */
+export interface EndReason {
+  condition: ReasonCondition;
+  text?: string;
+  /** Our proposal gives way to the peer's crossing one (§4.1: the retract carries <tie-break/>). */
+  tieBreak?: boolean;
+  /** The session continues as this one (§4.2: the finish carries <migrated to=.../>). */
+  migratedTo?: string;
+}
+
+/**
+ * What the owner's send() throws when the peer answered a Jingle action with
+ * an IQ error: the stanza condition and the Jingle one (XEP-0166 §9), e.g.
+ * conflict + tie-break for an ICE restart that crossed the peer's.
+ */
+export class JingleRefusal extends Error {
+  constructor(
+    message: string,
+    readonly condition: string | undefined,
+    readonly jingleCondition: string | undefined,
+  ) {
+    super(message);
+    this.name = "JingleRefusal";
+  }
+}
 
 const CONTENT_NAME = "audio";
 /** How long ending a call waits for the peer to acknowledge session-terminate. */
@@ -127,17 +153,25 @@ export class JingleSignalling {
 
   /**
    * A XEP-0353 message about our proposal from `from`: what it means for the
-   * call, if anything. Only a device of the peer's bare JID counts; the
-   * caller takes ringing and reject (proceed: proceededBy()), the callee retract.
+   * call, if anything. The caller takes ringing from any device of the
+   * callee, and reject from any of them while the proposal is out, and from
+   * the device that proceeded until the session is answered (the callee
+   * reconsidered); proceed: proceededBy(). The callee takes retract from the
+   * caller's device before the session-initiate, also after its proceed
+   * (Conversations retracts then when its user hangs up first).
    */
-  jmiReceived(el: JmiElement, from: string): "ringing" | { condition: ReasonCondition; text?: string } | undefined {
+  jmiReceived(el: JmiElement, from: string, answered: boolean): "ringing" | { condition: ReasonCondition; text?: string } | undefined {
     if (!this.#proposal || !sameBareJid(from, this.#peer)) return undefined;
-    const proposed = this.#phase === SignallingPhase.Proposed;
+    const text = el.reason?.text ? { text: el.reason.text } : {};
     if (this.#o.role === "initiator") {
       if (el.action === "ringing") return "ringing";
-      if (el.action === "reject" && proposed) return { condition: el.reason?.condition ?? "decline", ...(el.reason?.text ? { text: el.reason.text } : {}) };
-    } else if (el.action === "retract" && proposed) {
-      return { condition: el.reason?.condition ?? "cancel", text: el.reason?.text ?? "the caller cancelled" };
+      const proposed = this.#phase === SignallingPhase.Proposed;
+      const reconsidered = !proposed && !answered && sameJid(from, this.#peer);
+      // Conversations rejects without a <reason/>, also when its ring timeout ends the ringing.
+      if (el.action === "reject" && (proposed || reconsidered)) return { condition: el.reason?.condition ?? "decline", ...text };
+    } else if (el.action === "retract" && (this.#phase === SignallingPhase.Proposed || this.#phase === SignallingPhase.Proceeded) && sameJid(from, this.#peer)) {
+      const after = this.#phase === SignallingPhase.Proceeded ? " after we answered" : "";
+      return { condition: el.reason?.condition ?? "cancel", text: el.reason?.text ?? `the caller cancelled${after}` };
     }
     return undefined;
   }
@@ -245,22 +279,31 @@ export class JingleSignalling {
    * What ending the call tells the peer: a proposal is retracted (we call)
    * or rejected (we are called); a session is terminated (waiting a bounded
    * time for the acknowledgement: a peer that vanished never sends one), and
-   * one begun by a proposal is finished (XEP-0353 §3.6: call logs on every device).
+   * one begun by a proposal is finished (XEP-0353 §3.7: call logs on every
+   * device). A migrated session is finished first (§4.2: the finish names
+   * the new session, and the proceed for that follows at once); its Jingle
+   * session ends with success, so that a device still in it stops too.
    */
-  async end(reason: { condition: ReasonCondition; text?: string }): Promise<void> {
+  async end(reason: EndReason): Promise<void> {
+    const { tieBreak, migratedTo, ...jingleReason } = reason;
     if (this.#phase === SignallingPhase.Proposed || this.#phase === SignallingPhase.Proceeded) {
       const caller = this.#o.role === "initiator";
       const action = caller ? "retract" : "reject";
       await this.#o
-        .sendJmi(caller ? bareJid(this.#peer) : this.#peer, { action, id: this.#o.sid, reason })
+        .sendJmi(caller ? bareJid(this.#peer) : this.#peer, { action, id: this.#o.sid, reason: jingleReason, ...(tieBreak ? { tieBreak } : {}) })
         .catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, `${action} not sent`));
       return;
     }
     if (this.#phase !== SignallingPhase.Session) return;
+    const finish = () => this.#o.sendJmi(bareJid(this.#peer), { action: "finish", id: this.#o.sid, reason: jingleReason, ...(migratedTo ? { migratedTo } : {}) }).catch(() => undefined);
+    if (migratedTo) await finish();
+    // A migrated session's device gets success: the call goes on elsewhere (Conversations shows any
+    // other condition but decline, busy, cancel and timeout as a connectivity error).
+    const terminateReason = migratedTo ? { ...jingleReason, condition: "success" as const } : jingleReason;
     const terminated = this.#o
-      .send({ action: "session-terminate", contents: [], reason })
+      .send({ action: "session-terminate", contents: [], reason: terminateReason })
       .catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, "session-terminate not acknowledged"));
     await Promise.race([terminated, new Promise((r) => setTimeout(r, TERMINATE_ACK_WAIT_MS).unref?.())]);
-    if (this.#proposal) await this.#o.sendJmi(bareJid(this.#peer), { action: "finish", id: this.#o.sid, reason }).catch(() => undefined);
+    if (this.#proposal && !migratedTo) await finish();
   }
 }

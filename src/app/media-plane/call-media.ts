@@ -17,7 +17,7 @@ export type CallMediaEvents = {
   file: [kind: "playback" | "recording", file: string, result: FileEventType, error?: string];
   /** A device failed and media.onDeviceError says the call should end. */
   deviceFailed: [];
-  /** The media failed (an exception in it, or its thread ended): the call ends with media-error. */
+  /** The media failed (an exception in it, or its thread ended): the call ends with failed-application. */
   failed: [message: string];
 };
 
@@ -42,7 +42,10 @@ export interface CallMedia {
   startTransport(): Promise<{ encryption: Encryption; profile?: string }>;
   /** Media flows: the media session joins its thread's clock. */
   startMedia(): void;
-  setHeld(on: boolean): void;
+  /** Our hold: `only: "receive"` first (we stop listening), then both ways; off both ways at once. */
+  setHeld(on: boolean, only?: "receive"): void;
+  /** The peer's hold (XEP-0167 §7.2 session-info): media stops both ways. */
+  setPeerHeld(on: boolean): void;
   setMuted(on: boolean): void;
   /** The latest figures (after stop(), those at the end): exact on this thread, at most about a second old from a media thread. */
   stats(): CallMediaStats | undefined;
@@ -53,9 +56,10 @@ export interface CallMedia {
   /** Plays a WAV file into the call; resolves once it plays, rejects with bad-argument when it cannot be read. */
   play(file: string): Promise<void>;
   setInput(spec: SourceSpec): Promise<void>;
-  setOutput(spec: SinkSpec): Promise<void>;
-  /** Starts writing what the peer says to a WAV file; resolves with its path. */
-  startRecording(template: string): Promise<string>;
+  /** A file is created first: bad-argument when it cannot be, or exists and `overwrite` is not set. */
+  setOutput(spec: SinkSpec, opts?: { overwrite?: boolean }): Promise<void>;
+  /** Starts writing what the peer says to a WAV file (created as for setOutput); resolves with its path. */
+  startRecording(template: string, opts?: { overwrite?: boolean }): Promise<string>;
   /** Finishes the recording; resolves with its path. */
   stopRecording(): Promise<string>;
   /** Ends the media (a recording is finished, the transport closed); never rejects. The ICE agent is closed through its port. */

@@ -71,7 +71,7 @@ export class LocalCallMedia extends TypedEmitter<CallMediaEvents> implements Cal
 
   async prepare(s: MediaSetup): Promise<void> {
     if (this.#prepared) return;
-    this.#call.prepare(s);
+    await this.#call.prepare(s);
     this.#prepared = true;
   }
 
@@ -90,9 +90,13 @@ export class LocalCallMedia extends TypedEmitter<CallMediaEvents> implements Cal
     this.#call.startMedia();
   }
 
-  setHeld(on: boolean): void {
+  setHeld(on: boolean, only?: "receive"): void {
     this.#held = on;
-    this.#call.setHeld(on);
+    this.#call.setHeld(on, only);
+  }
+
+  setPeerHeld(on: boolean): void {
+    this.#call.setPeerHeld(on);
   }
 
   setMuted(on: boolean): void {
@@ -120,12 +124,12 @@ export class LocalCallMedia extends TypedEmitter<CallMediaEvents> implements Cal
     this.#call.setInput(spec);
   }
 
-  async setOutput(spec: SinkSpec): Promise<void> {
-    await this.#call.setOutput(spec);
+  async setOutput(spec: SinkSpec, opts?: { overwrite?: boolean }): Promise<void> {
+    await this.#call.setOutput(spec, opts);
   }
 
-  async startRecording(template: string): Promise<string> {
-    return this.#call.startRecording(template);
+  startRecording(template: string, opts?: { overwrite?: boolean }): Promise<string> {
+    return this.#call.startRecording(template, opts);
   }
 
   stopRecording(): Promise<string> {

@@ -11,10 +11,13 @@
 // and the media session's packets go down the same way to the ICE agent.
 // Hold and mute are the media session's; this part holds them until the
 // session exists. File names in templates ({callId}, {sid}, {peer}, {time})
-// are resolved here.
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+// are resolved here, and files to write are created here, without blocking
+// the event loop (media/client-path.ts): a client's only in a directory that
+// exists, the configured media.output's with its missing directories.
+import { close } from "node:fs";
+import { unlink } from "node:fs/promises";
 import type { Encryption, FileEventType } from "../../control/protocol.js";
+import { claimUnusedFile, claimWritableFile, type ClaimedFile } from "../../media/client-path.js";
 import type { MediaPreferences, MediaSession, MediaStats } from "../../media/media-session.js";
 import type { SinkSpec } from "../../media/sinks/index.js";
 import type { SourceSpec } from "../../media/sources/index.js";
@@ -71,7 +74,12 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
   #transport: MediaTransport | undefined;
   readonly #early: Buffer[] = [];
   #starting = false;
-  #held = false;
+  #preparing: Promise<void> | undefined;
+  #stopped = false;
+  /** Our hold: "receive" between the hold command and the peer's acknowledgement (Call.setHeld), then "both". */
+  #held: "receive" | "both" | undefined;
+  /** The peer's hold (its session-info): both directions at once. */
+  #peerHeld = false;
   #muted = false;
   /** The call's output file, when it is one (shown in stats). */
   #recordingPath: string | undefined;
@@ -113,15 +121,42 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
   }
 
   /**
-   * Opens source, sink and codec for the negotiated codec. Throws when one
-   * cannot be opened. Without rtcp-mux RTCP would need a second ICE
-   * component, which the agent does not have: RTP only then (DESIGN.md).
+   * Opens source, sink and codec for the negotiated codec (once; a second
+   * call waits for the first). Rejects when one cannot be opened. Without
+   * rtcp-mux RTCP would need a second ICE component, which the agent does
+   * not have: RTP only then (DESIGN.md).
    */
-  prepare(codec: CodecDescriptor, n: MediaSetup): void {
+  prepare(codec: CodecDescriptor, n: MediaSetup): Promise<void> {
+    this.#preparing ??= this.#prepare(codec, n);
+    return this.#preparing;
+  }
+
+  async #prepare(codec: CodecDescriptor, n: MediaSetup): Promise<void> {
     const { payloadType, rtcpMux } = n;
     const parts = this.#o.parts;
+    const configured = this.#o.output;
+    const output: SinkSpec = configured.type === "file" ? { ...configured, path: this.#expand(configured.path) } : configured;
     const source = parts.source(this.#o.input, codec.pcmRate);
-    const sink = parts.sink(this.#resolveSink(this.#o.output), codec.pcmRate);
+    let sink;
+    try {
+      // The configuration's file: its directories may be made (recordings/{peer}/...); an
+      // existing file is never replaced, a numbered name is taken instead (config/example.yaml).
+      const file = output.type === "file" ? await claimUnusedFile(output.path, { cmd: "media.output", createDirectories: true }) : undefined;
+      if (this.#stopped) {
+        if (file) await release(file, true);
+        throw new CallError("invalid-state", "the call ended while its media was being set up");
+      }
+      if (file) this.#recordingPath = file.path;
+      try {
+        sink = parts.sink(file ? { type: "file", path: file.path } : output, codec.pcmRate, file);
+      } catch (err) {
+        if (file) await release(file, true);
+        throw err;
+      }
+    } catch (err) {
+      closeQuietly(source);
+      throw err;
+    }
     const prefs = this.#o.prefs;
     const session = parts.media({
       codec,
@@ -147,7 +182,7 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
       if (action === "end") this.emit("deviceFailed");
     });
     session.setMuted(this.#muted);
-    session.setHeld(this.#held);
+    this.#applyHold();
     session.on("dtmf", ({ digit, durationMs }) => this.emit("dtmf", digit, durationMs));
     // play() resolves for every ending; this says which (failures come from play()'s rejection).
     session.on("playbackEnded", ({ path, reason }) => this.emit("file", "playback", path, reason === "finished" ? "finished" : "stopped"));
@@ -173,17 +208,33 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
     this.#session?.start();
   }
 
+  /** Our hold (from the hold command on). */
   get held(): boolean {
-    return this.#held;
+    return this.#held !== undefined;
   }
 
   get muted(): boolean {
     return this.#muted;
   }
 
-  setHeld(on: boolean): void {
-    this.#held = on;
-    this.#session?.setHeld(on);
+  /**
+   * Our hold: `only: "receive"` first (we stop listening; the peer still
+   * hears us until it stops listening), then both ways; off both ways at once.
+   */
+  setHeld(on: boolean, only?: "receive"): void {
+    this.#held = !on ? undefined : only ?? "both";
+    this.#applyHold();
+  }
+
+  /** The peer's hold (XEP-0167 §7.2 session-info): media stops both ways, as for ours. */
+  setPeerHeld(on: boolean): void {
+    this.#peerHeld = on;
+    this.#applyHold();
+  }
+
+  #applyHold(): void {
+    const both = this.#peerHeld || this.#held === "both";
+    this.#session?.setHeld(both || this.#held !== undefined, both ? undefined : "receive");
   }
 
   setMuted(on: boolean): void {
@@ -235,17 +286,43 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
     m.replaceSource(this.#o.parts.source(spec, this.#codec!.pcmRate));
   }
 
-  async setOutput(spec: SinkSpec): Promise<void> {
+  /** Switches the sink; a file is created first (bad-argument when it cannot be, or exists and `overwrite` is not set). */
+  async setOutput(spec: SinkSpec, opts: { overwrite?: boolean } = {}): Promise<void> {
     const m = this.#require("set-output");
-    await m.replaceSink(this.#o.parts.sink(this.#resolveSink(spec), this.#codec!.pcmRate));
+    const rate = this.#codec!.pcmRate;
+    if (spec.type !== "file") {
+      await m.replaceSink(this.#o.parts.sink(spec, rate));
+      return;
+    }
+    const resolved = this.#expand(spec.path);
+    const file = await claimWritableFile(resolved, { cmd: "set-output", overwrite: opts.overwrite === true });
+    let sink;
+    try {
+      sink = this.#o.parts.sink({ type: "file", path: resolved }, rate, file);
+    } catch (err) {
+      await release(file, opts.overwrite !== true);
+      throw err;
+    }
+    this.#recordingPath = resolved;
+    await m.replaceSink(sink);
   }
 
-  /** Starts writing what the peer says to a WAV file; returns its path. */
-  startRecording(pathTemplate: string): string {
+  /**
+   * Starts writing what the peer says to a WAV file; returns its path. The
+   * file is created first (bad-argument when it cannot be, or exists and
+   * `overwrite` is not set).
+   */
+  async startRecording(pathTemplate: string, opts: { overwrite?: boolean } = {}): Promise<string> {
     const m = this.#require("record");
     if (m.recordingPath) throw new CallError("invalid-state", `record: call ${this.#o.callId} is already recording to ${m.recordingPath}`);
-    const { path } = this.#resolveSink({ type: "file", path: pathTemplate }, false) as { type: "file"; path: string };
-    m.startRecording(path);
+    const path = this.#expand(pathTemplate);
+    const file = await claimWritableFile(path, { cmd: "record", overwrite: opts.overwrite === true });
+    try {
+      m.startRecording(path, file.fd);
+    } catch (err) {
+      await release(file, opts.overwrite !== true);
+      throw err;
+    }
     return path;
   }
 
@@ -257,17 +334,14 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
     return path;
   }
 
-  /** Fills in a file sink's template; `output`: it is the call's output, shown in stats. */
-  #resolveSink(spec: SinkSpec, output = true): SinkSpec {
-    if (spec.type !== "file") return spec;
-    const path = expandFileTemplate(spec.path, { callId: this.#o.callId, sid: this.#o.sid, peer: this.#o.peer(), startedAt: this.#o.startedAt });
-    mkdirSync(dirname(path), { recursive: true });
-    if (output) this.#recordingPath = path;
-    return { ...spec, path };
+  /** Fills in a file name template. */
+  #expand(template: string): string {
+    return expandFileTemplate(template, { callId: this.#o.callId, sid: this.#o.sid, peer: this.#o.peer(), startedAt: this.#o.startedAt });
   }
 
   /** Ends the media: a recording is finished, the session stops, the transport closes; the statistics stay. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#finalStats = this.#stats();
     const session = this.#session;
     if (session?.recordingPath) {
@@ -276,5 +350,19 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
     }
     await session?.stop().catch((err: unknown) => this.#o.logger.warn({ err: errorMessage(err) }, "media stop"));
     this.#transport?.close();
+  }
+}
+
+/** Gives back a file claimed for a sink that was not made: closed, and removed when it was created for it. */
+async function release(file: ClaimedFile, created: boolean): Promise<void> {
+  await new Promise<void>((resolve) => close(file.fd, () => resolve()));
+  if (created) await unlink(file.path).catch(() => undefined);
+}
+
+function closeQuietly(source: { close(): void }): void {
+  try {
+    source.close();
+  } catch {
+    /* a failing device may fail to close too */
   }
 }

@@ -10,7 +10,7 @@
 // running thread is more than half busy, up to `threads` (a thread costs
 // about 17 MiB: calls share one until they need another). A call goes to
 // the least busy ready thread (a starting one only when none is ready) and
-// stays there. A thread that dies ends its calls with media-error; the next
+// stays there. A thread that dies ends its calls with failed-application; the next
 // call starts a new one in its place.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
@@ -149,7 +149,7 @@ export class WorkerPlane implements MediaPlane {
     return thread;
   }
 
-  /** Ends a thread as a crash would (its calls end with media-error): for tests. */
+  /** Ends a thread as a crash would (its calls end with failed-application): for tests. */
   async crashThread(index: number): Promise<void> {
     await this.#slots[index]?.worker.terminate();
   }

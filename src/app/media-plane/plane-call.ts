@@ -5,7 +5,7 @@
 //
 // An exception in this call's media — a clock tick, a datagram, an
 // operation posted without a reply — ends this call (`failed`, the call
-// then ends with media-error), never the thread or its other calls.
+// then ends with failed-application), never the thread or its other calls.
 import type { IceCandidate } from "../../jingle/protocol/index.js";
 import type { RestartOptions } from "../../ice/ice-agent.js";
 import { findCodecById } from "../../media/codecs/index.js";
@@ -152,13 +152,13 @@ export class PlaneCall implements PlaneOps {
 
   // ------------------------------------------------------------ media
 
-  prepare(s: MediaSetup): { recordingPath?: string } {
+  async prepare(s: MediaSetup): Promise<{ recordingPath?: string }> {
     const codec = findCodecById(s.codec);
     if (!codec) throw new JingledError("media-error", `unknown codec ${s.codec}`);
     // The implementation the main thread had selected when the call was set up (reload may change it for later calls).
     if (codec.name.toLowerCase() === "opus") selectOpusBackend(s.opusBackend);
     this.#peer = s.peer;
-    this.#path.prepare(codec, s);
+    await this.#path.prepare(codec, s);
     return this.#recording();
   }
 
@@ -181,8 +181,12 @@ export class PlaneCall implements PlaneOps {
     this.#path.startMedia();
   }
 
-  setHeld(on: boolean): void {
-    this.#path.setHeld(on);
+  setHeld(on: boolean, only?: "receive"): void {
+    this.#path.setHeld(on, only);
+  }
+
+  setPeerHeld(on: boolean): void {
+    this.#path.setPeerHeld(on);
   }
 
   setMuted(on: boolean): void {
@@ -205,13 +209,13 @@ export class PlaneCall implements PlaneOps {
     this.#path.setInput(spec);
   }
 
-  async setOutput(spec: SinkSpec): Promise<{ recordingPath?: string }> {
-    await this.#path.setOutput(spec);
+  async setOutput(spec: SinkSpec, opts?: { overwrite?: boolean }): Promise<{ recordingPath?: string }> {
+    await this.#path.setOutput(spec, opts);
     return this.#recording();
   }
 
-  startRecording(template: string): string {
-    return this.#path.startRecording(template);
+  startRecording(template: string, opts?: { overwrite?: boolean }): Promise<string> {
+    return this.#path.startRecording(template, opts);
   }
 
   stopRecording(): Promise<string> {

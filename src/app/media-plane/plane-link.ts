@@ -1,7 +1,7 @@
 // The main thread's end of one media thread's port: operations go out in
 // order, replies are matched to their requests, events and statistics go to
 // the call they are about. When the thread dies every request waiting on it
-// fails and every call on it is told (media-error).
+// fails and every call on it is told (the calls end with failed-application).
 import { JingledError } from "../../util/errors.js";
 import type { LogLevel } from "../../util/logger.js";
 import { fromWireError, type CallMediaStats, type MainMessage, type OpName, type OpResult, type OpenCall, type PlaneEvent, type PlaneMessage, type PlaneOps } from "./plane-protocol.js";

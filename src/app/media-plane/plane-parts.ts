@@ -6,7 +6,7 @@
 import { IceAgent, type IceAgentEvents, type IceAgentOptions, type IceAgentState, type RestartOptions } from "../../ice/ice-agent.js";
 import type { IceCandidate } from "../../jingle/protocol/index.js";
 import { MediaSession, type MediaSessionOptions } from "../../media/media-session.js";
-import { createSink, type AudioSink, type SinkSpec } from "../../media/sinks/index.js";
+import { createSink, type AudioSink, type OpenedFile, type SinkSpec } from "../../media/sinks/index.js";
 import { createSource, type AudioSource, type SourceSpec } from "../../media/sources/index.js";
 import type { DtlsCertificate } from "../../rtp/dtls/certificate.js";
 import type { Logger } from "../../util/logger.js";
@@ -51,7 +51,8 @@ export interface CallParts {
   media(o: MediaSessionOptions): MediaSession;
   transport(o: TransportOptions): MediaTransport;
   source(spec: SourceSpec, sampleRate: number): AudioSource;
-  sink(spec: SinkSpec, sampleRate: number): AudioSink;
+  /** `opened`: a file sink's file, already created (media/client-path.ts); the sink owns the descriptor. */
+  sink(spec: SinkSpec, sampleRate: number, opened?: OpenedFile): AudioSink;
 }
 
 export const defaultCallParts: CallParts = {

@@ -104,19 +104,22 @@ export interface PlaneOps {
   iceRestart(o: RestartOptions & { localCredentials?: { ufrag: string; pwd: string } }): boolean;
   iceClose(): Promise<void>;
   /** Opens source, sink and codec; returns the output file, when it is one. */
-  prepare(s: MediaSetup): { recordingPath?: string };
+  prepare(s: MediaSetup): Promise<{ recordingPath?: string }>;
   connect(t: TransportSetup): void;
   startTransport(): Promise<{ encryption: Encryption; profile?: string }>;
   startMedia(): void;
-  setHeld(on: boolean): void;
+  /** Our hold: `only: "receive"` until the peer acknowledged it, then both ways (media-path.ts). */
+  setHeld(on: boolean, only?: "receive"): void;
+  /** The peer's hold (XEP-0167 §7.2 session-info). */
+  setPeerHeld(on: boolean): void;
   setMuted(on: boolean): void;
   stats(): CallMediaStats | undefined;
   sendDtmf(digits: string, durationMs?: number): Promise<void>;
   play(file: string): Promise<void>;
   setInput(spec: SourceSpec): void;
   /** Returns the output file, when it is one. */
-  setOutput(spec: SinkSpec): Promise<{ recordingPath?: string }>;
-  startRecording(template: string): string;
+  setOutput(spec: SinkSpec, opts?: { overwrite?: boolean }): Promise<{ recordingPath?: string }>;
+  startRecording(template: string, opts?: { overwrite?: boolean }): Promise<string>;
   stopRecording(): Promise<string>;
   /** Ends the media; returns the figures at the end. */
   stop(): Promise<CallMediaStats | undefined>;
@@ -136,7 +139,7 @@ export type PlaneEvent =
   | { type: "file"; kind: "playback" | "recording"; file: string; result: FileEventType; error?: string }
   /** A device failed and media.onDeviceError says the call should end. */
   | { type: "deviceFailed" }
-  /** An exception in this call's media: the call ends with media-error. */
+  /** An exception in this call's media: the call ends with failed-application. */
   | { type: "failed"; message: string };
 
 export type OpMessage = { [K in OpName]: { kind: "op"; call: string; req?: number; op: K; args: Parameters<PlaneOps[K]> } }[OpName];

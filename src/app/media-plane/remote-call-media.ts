@@ -148,9 +148,14 @@ export class RemoteCallMedia extends TypedEmitter<CallMediaEvents> implements Ca
     this.#post("startMedia");
   }
 
-  setHeld(on: boolean): void {
+  setHeld(on: boolean, only?: "receive"): void {
     this.#held = on;
-    this.#post("setHeld", on);
+    if (only) this.#post("setHeld", on, only);
+    else this.#post("setHeld", on);
+  }
+
+  setPeerHeld(on: boolean): void {
+    this.#post("setPeerHeld", on);
   }
 
   setMuted(on: boolean): void {
@@ -191,13 +196,13 @@ export class RemoteCallMedia extends TypedEmitter<CallMediaEvents> implements Ca
     return this.#request("setInput", spec);
   }
 
-  async setOutput(spec: SinkSpec): Promise<void> {
-    const r = await this.#request("setOutput", spec);
+  async setOutput(spec: SinkSpec, opts?: { overwrite?: boolean }): Promise<void> {
+    const r = await (opts ? this.#request("setOutput", spec, opts) : this.#request("setOutput", spec));
     this.#recordingPath = r.recordingPath;
   }
 
-  startRecording(template: string): Promise<string> {
-    return this.#request("startRecording", template);
+  startRecording(template: string, opts?: { overwrite?: boolean }): Promise<string> {
+    return opts ? this.#request("startRecording", template, opts) : this.#request("startRecording", template);
   }
 
   stopRecording(): Promise<string> {

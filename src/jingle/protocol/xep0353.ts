@@ -14,6 +14,12 @@ export const JmiAction = {
   Reject: "reject",
   Retract: "retract",
   Finish: "finish",
+  /**
+   * Not in v0.6: the old namespace's "answered on this device", which
+   * Conversations still sends to its own bare JID beside its proceed; read
+   * so that our device stops ringing without carbons too.
+   */
+  Accept: "accept",
 } as const;
 export type JmiAction = (typeof JmiAction)[keyof typeof JmiAction];
 const ACTIONS = new Set<string>(Object.values(JmiAction));
@@ -25,9 +31,18 @@ export interface JmiElement {
   /** propose: the media of each <description/> (e.g. ["audio"]). */
   media?: string[];
   reason?: JingleReason;
-  /** reject/retract because both sides proposed at once (§3.4). */
+  /** reject/retract because both sides proposed at once (§4.1). */
   tieBreak?: boolean;
+  /** finish of a session that continues as another one (§4.2 <migrated to=.../>). */
+  migratedTo?: string;
 }
+
+/**
+ * The message id of our proposal of session `sid`: a XEP-0184 receipt
+ * names it, and a receipt for our proposal is read as "the device got it"
+ * (Conversations uses the same prefix and shows "ringing" on that receipt).
+ */
+export const PROPOSE_MESSAGE_ID_PREFIX = "jm-propose-";
 
 const MAX_DESCRIPTIONS = 8;
 
@@ -51,6 +66,8 @@ export function parseJmi(el: Element): JmiElement {
   const reason = el.getChild("reason", NS.jingle);
   if (reason) out.reason = parseReason(reason);
   if (el.getChild("tie-break", NS.jingleMessage)) out.tieBreak = true;
+  const migrated = el.getChild("migrated", NS.jingleMessage)?.attrs.to;
+  if (typeof migrated === "string" && migrated) out.migratedTo = migrated;
   return out;
 }
 
@@ -63,16 +80,18 @@ export function buildJmi(j: JmiElement): Element {
     el.cnode(r);
   }
   if (j.tieBreak) el.c("tie-break");
+  if (j.migratedTo) el.c("migrated", { to: j.migratedTo });
   return el;
 }
 
 /**
- * The <message/> carrying a JMI element. Proposals ask for a receipt
- * (XEP-0184) and to be stored (XEP-0334) so a device that is offline or
+ * The <message/> carrying a JMI element. Proposals (message id
+ * PROPOSE_MESSAGE_ID_PREFIX + sid) ask for a receipt (XEP-0184) and to be stored (XEP-0334) so a device that is offline or
  * asleep (push) still learns of the call.
  */
 export function buildJmiMessage(to: string, j: JmiElement, messageId: string): Element {
-  const msg = createElement("message", { to, type: "chat", id: messageId });
+  const id = j.action === JmiAction.Propose ? PROPOSE_MESSAGE_ID_PREFIX + j.id : messageId;
+  const msg = createElement("message", { to, type: "chat", id });
   msg.cnode(buildJmi(j));
   if (j.action === JmiAction.Propose) msg.c("request", { xmlns: "urn:xmpp:receipts" });
   msg.c("store", { xmlns: "urn:xmpp:hints" });

@@ -170,7 +170,7 @@ async function main(): Promise<void> {
             const r = await jingledSetup(pair, "opus", plan.setupIterations);
             const media = [...pair.callee.events].reverse().find((e) => e.event === "media");
             results.setup![`jingled-${dtls === "off" ? "plain" : "dtls"}`] = { ...r, encryption: String(media?.encryption ?? "none") };
-            log(`  jingled ${dtls === "off" ? "plain" : "DTLS"}: first frame median ${r.firstAudio.median} ms, first packet ${r.firstPacket.median} ms (${String(media?.encryption ?? "none")})`);
+            log(`  jingled ${dtls === "off" ? "plain" : "DTLS"}: first frame median ${r.firstAudio.median} ms, first packet ${r.firstPacket.median} ms (${String(media?.encryption ?? "none")}); the first call after start: first frame ${r.firstCall ? Math.round(r.firstCall.firstAudioMs) : "?"} ms`);
           } finally {
             await pair.stop();
           }

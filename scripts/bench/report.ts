@@ -66,6 +66,10 @@ export function summaryTable(r: BenchResults): string {
     rows.push(row(`setup to 1st decoded frame, ${label}, median ms (n=${j?.firstAudio.n ?? 0}/${b?.firstAudio.n ?? 0})`, j?.firstAudio.median, b?.firstAudio.median, 0, mode === "dtls" ? "j < 150" : ""));
     rows.push(row(`  fastest 10 % (p10), ms`, j?.firstAudio.p10, b?.firstAudio.p10, 0));
     rows.push(row(`setup to 1st RTP packet at callee, ${label}, median ms`, j?.firstPacket.median, b?.firstPacket.median, 0));
+    if (j?.firstCall) {
+      const f = j.firstCall.firstAudioMs;
+      rows.push([`  jingled's first call after start (${label}): 1st decoded frame ms, x median of later calls`, `${fmt(f, 0)} (x${fmt(f / j.firstAudio.median, 2)})`, "", "", "j <= 1.2x"]);
+    }
   }
   const m2e = r.mouthToEar ?? {};
   for (const codec of new Set(Object.keys(m2e).map((k) => k.split("-")[1]!))) {

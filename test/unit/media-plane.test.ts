@@ -76,7 +76,7 @@ function channelPlane(parts: Partial<CallParts>) {
   const link = new PlaneLink(port2);
   const plane: MediaPlane = {
     open: (open) => new RemoteCallMedia({ open, attach: () => link }),
-    preload: () => undefined,
+    preload: async () => undefined,
     setLogLevel: () => undefined,
     describe: () => [],
     close: async () => {

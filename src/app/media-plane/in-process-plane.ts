@@ -13,7 +13,7 @@ export function inProcessPlane(o: { clock: FrameClock; logger: Logger; parts?: P
   let warm = false;
   return {
     open: (open) => new LocalCallMedia({ open, parts, clock: o.clock, logger: o.logger }),
-    preload: () => {
+    preload: async () => {
       // The first calls into a codec (WASM above all) are slow: not on the first frames of the first call.
       if (!warm) warmUpCodecs();
       warm = true;

@@ -5,8 +5,8 @@
 //   workerPlane     on a pool of media threads (worker_threads), several
 //                   calls per thread
 //
-// The pool starts no thread until asked: preload() (the account is online)
-// starts the first, and the next starts in the background once every
+// The pool starts no thread until asked: preload() (at start, media.preload)
+// or the first call starts the first, and the next starts in the background once every
 // running thread is more than half busy, up to `threads` (a thread costs
 // about 17 MiB: calls share one until they need another). A call goes to
 // the least busy ready thread (a starting one only when none is ready) and
@@ -25,8 +25,8 @@ import { RemoteCallMedia } from "./remote-call-media.js";
 export interface MediaPlane {
   /** A new call's media; nothing runs for it until the call first needs it. */
   open(o: OpenCall): CallMedia;
-  /** Starts what calls will need (the first media thread) ahead of the first call. */
-  preload(): void;
+  /** Starts what calls will need (the first media thread) ahead of the first call; resolves once it is ready (or failed to start). */
+  preload(): Promise<void>;
   setLogLevel(level: LogLevel): void;
   /** Each media thread: its id and calls (none for an in-process plane). */
   describe(): { threadId: number; calls: number; ready: boolean }[];
@@ -79,8 +79,10 @@ export class WorkerPlane implements MediaPlane {
     return new RemoteCallMedia({ open, attach: () => this.#attach() });
   }
 
-  preload(): void {
-    if (!this.#closing && this.#slots.every((t) => t === undefined)) this.#start(0);
+  preload(): Promise<void> {
+    if (this.#closing) return Promise.resolve();
+    const thread = this.#live()[0] ?? this.#start(0);
+    return thread.link.whenReady();
   }
 
   setLogLevel(level: LogLevel): void {

@@ -27,6 +27,7 @@ export class PlaneLink {
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (err: Error) => void }>();
   readonly #calls = new Map<string, CallListener>();
   #ready = false;
+  readonly #waiting: (() => void)[] = [];
   #dead: Error | undefined;
   #load = 0;
   #assignedSinceReport = 0;
@@ -46,6 +47,12 @@ export class PlaneLink {
   /** The thread has loaded its code. */
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /** Resolves once the thread has loaded its code, or has died (never rejects). */
+  whenReady(): Promise<void> {
+    if (this.#ready || this.#dead) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
   /** Why the thread is gone, once it is. */
@@ -74,6 +81,7 @@ export class PlaneLink {
       case "ready":
         this.#ready = true;
         this.#onReady();
+        for (const w of this.#waiting.splice(0)) w();
         return;
       case "reply": {
         const p = this.#pending.get(m.req);
@@ -135,6 +143,7 @@ export class PlaneLink {
   died(reason: Error): void {
     if (this.#dead) return;
     this.#dead = reason;
+    for (const w of this.#waiting.splice(0)) w();
     const err = this.#deadError();
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();

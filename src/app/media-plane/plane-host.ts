@@ -7,6 +7,7 @@
 import type { PlaneIceAgent } from "./plane-parts.js";
 import { defaultCallParts, type CallParts } from "./plane-parts.js";
 import { PlaneCall } from "./plane-call.js";
+import { warmUpCall } from "./warm-up-call.js";
 import { STATS_EVERY_MS, toWireError, type CallMediaStats, type MainMessage, type OpMessage, type PlaneEvent, type PlaneMessage } from "./plane-protocol.js";
 import { createFrameClock, type FrameClock } from "../../util/frame-clock.js";
 import { errorMessage } from "../../util/errors.js";
@@ -122,6 +123,11 @@ export class PlaneHost {
     const load = performance.eventLoopUtilization(now, this.#elu).utilization;
     this.#elu = now;
     this.#o.post({ kind: "stats", calls, load: Math.round(load * 1000) / 1000 });
+  }
+
+  /** One call to itself on loopback, so that the first real call runs no code for the first time (./warm-up-call.ts). */
+  warmUp(): Promise<void> {
+    return warmUpCall({ clock: this.#clock, logger: this.#log, parts: this.#parts });
   }
 
   close(): void {

@@ -37,4 +37,5 @@ port.on("message", (m: MainMessage) => host.handle(m));
 process.on("uncaughtException", (err) => logger.error({ err }, "uncaught exception on a media thread"));
 process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection on a media thread"));
 warmUpCodecs();
+await host.warmUp();
 port.postMessage({ kind: "ready" } satisfies PlaneMessage);

@@ -14,10 +14,10 @@
 // when that control met them in the same window; when it did not, the
 // machine stalled every process (other work on a small shared machine), no
 // daemon could meet them, and the test reports the figures and skips the
-// judgement instead of guessing (measured on 2 cores at load 9-10: the
-// unattacked end had 80-120 clock gaps of 30 ms or more in 13-26 s, the
-// longest 300-460 ms, and up to 14 % of its frames concealed, as much as
-// the attacked end in one run and far less in the next). What always holds:
+// judgement instead of guessing (measured on 2 cores at load 5-11: the
+// unattacked end had 23-627 clock gaps of 30 ms or more per window, the
+// longest 120-460 ms, and up to 14 % of its frames concealed;
+// docs/performance.md, "Media threads"). What always holds:
 // every call plays on through the attack and is still up after it, and the
 // daemon still answers. Bounded: 2,000 stanzas, 100 clients, 3,000
 // datagrams a second, 10 s of attack (at most 60 s while the server is slow

@@ -27,7 +27,7 @@ const logger = createLogger({ level: data.log.level, format: data.log.format }).
 try {
   setPriority(0, MEDIA_THREAD_NICE);
 } catch (err) {
-  logger.info({ err: (err as Error).message, nice: MEDIA_THREAD_NICE }, "media thread runs at the daemon's priority (raising it needs CAP_SYS_NICE)");
+  logger.debug({ err: (err as Error).message, nice: MEDIA_THREAD_NICE }, "media thread runs at the daemon's priority (raising it needs CAP_SYS_NICE)");
 }
 const host = new PlaneHost({ post: (m: PlaneMessage) => port.postMessage(m), logger, statsEveryMs: data.statsEveryMs });
 port.on("message", (m: MainMessage) => host.handle(m));

@@ -114,12 +114,17 @@ export class WorkerPlane implements MediaPlane {
     return this.#slots.findIndex((t) => t === undefined || t.link.dead);
   }
 
-  /** Every thread is busier than START_NEXT_LOAD: the next one starts (once, in the background). */
+  /**
+   * Every thread is busier than START_NEXT_LOAD with at least two calls: the
+   * next one starts (once, in the background). A thread with one call cannot
+   * hand any of it to another; when it reads as busy, that is the machine
+   * (a thread preempted mid-callback counts as busy) or a profiler, not calls.
+   */
   #maybeGrow(): void {
     if (this.#closing) return;
     const live = this.#live();
     const free = this.#freeSlot();
-    if (free < 0 || live.some((t) => !t.link.ready || t.link.expectedLoad < START_NEXT_LOAD)) return;
+    if (free < 0 || live.some((t) => !t.link.ready || t.link.calls < 2 || t.link.expectedLoad < START_NEXT_LOAD)) return;
     this.#start(free);
   }
 

@@ -95,7 +95,8 @@ export class PlaneLink {
         this.#calls.get(m.call)?.event(m.event);
         return;
       case "stats":
-        this.#load = m.load;
+        // Before it is ready the thread is loading its code and calling itself (warm-up-call.ts): not load to plan by.
+        if (this.#ready) this.#load = m.load;
         this.#assignedSinceReport = 0;
         for (const [call, s] of m.calls) this.#calls.get(call)?.stats(s);
         this.#onReport();

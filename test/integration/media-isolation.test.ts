@@ -22,16 +22,15 @@
 // daemon still answers. Bounded: 2,000 stanzas, 100 clients, 3,000
 // datagrams a second, 10 s of attack (at most 60 s while the server is slow
 // to carry the stanzas); 35-90 s in all.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
-import { mkdtempSync, rmSync } from "node:fs";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { availableParallelism, loadavg } from "node:os";
 import { xml } from "@xmpp/xml";
-import { startProsody, type ProsodyServer } from "../../scripts/lab/prosody.js";
-import { startDaemon, type Daemon } from "../../scripts/lab/daemon.js";
+import type { ProsodyServer } from "../../scripts/lab/prosody.js";
+import type { Daemon } from "../../scripts/lab/daemon.js";
+import { withLab } from "../helpers/with-lab.js";
 import { audioContent, jingleIq, procFigures, rawClient, sleep, until } from "../helpers/hostile.js";
 import { connectControl, type AnyEvent, type ControlClient } from "../../src/control/client.js";
 import { NS } from "../../src/jingle/protocol/index.js";
@@ -52,42 +51,29 @@ const isCall = (type: string) => (e: AnyEvent) => e.event === "call" && e.type =
 
 describe("media isolation: 10 Opus calls while the callee is attacked through XMPP, its control socket and one call's port", { timeout: 180_000 }, () => {
   let prosody: ProsodyServer;
-  let dir: string;
   let alice: Daemon;
   let bob: Daemon;
   let attackers: XmppConnection[] = [];
   let udp: Socket;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jingled-isolation-"));
-    prosody = await startProsody({
-      users: [
-        { username: "alice", password: "a-pw" },
-        { username: "bob", password: "b-pw" },
-        { username: "mallory", password: "m-pw" },
-        { username: "eve", password: "e-pw" },
-        { username: "trudy", password: "t-pw" },
-      ],
-    });
-    const common = { prosody, codecs: ["opus"], input: { type: "tone", frequency: 440 }, output: { type: "null" }, logLevel: "info" };
-    [alice, bob] = await Promise.all([
-      startDaemon({ ...common, username: "alice", password: "a-pw", dir: join(dir, "alice"), config: { calls: { acceptFrom: "everyone", maxCalls: 16 } } }),
+  const common = { codecs: ["opus"], input: { type: "tone", frequency: 440 }, output: { type: "null" }, logLevel: "info" };
+  const lab = withLab({
+    name: "isolation",
+    users: { alice: "a-pw", bob: "b-pw", mallory: "m-pw", eve: "e-pw", trudy: "t-pw" },
+    parallel: true,
+    daemons: {
+      alice: { ...common, config: { calls: { acceptFrom: "everyone", maxCalls: 16 } } },
       // bob rings for his roster only: the strangers' stanzas are refused, never answered.
-      startDaemon({ ...common, username: "bob", password: "b-pw", dir: join(dir, "bob"), config: { calls: { acceptFrom: "roster", autoAnswer: "roster", maxCalls: 16 } } }),
-    ]);
-    await bob.control.request("roster", { action: "add", jid: `alice@${prosody.domain}` });
-    await until(async () => ((await bob.control.request("roster")) as { items: { jid: string }[] }).items.some((i) => i.jid.startsWith("alice@")), 10_000, "alice in bob's roster");
-    attackers = await Promise.all([rawClient(prosody, "mallory", "m-pw", "x"), rawClient(prosody, "eve", "e-pw", "x"), rawClient(prosody, "trudy", "t-pw", "x")]);
-    udp = createSocket("udp4");
-    await new Promise<void>((r) => udp.bind(0, "127.0.0.1", () => r()));
+      bob: { ...common, config: { calls: { acceptFrom: "roster", autoAnswer: "roster", maxCalls: 16 } } },
+    },
   });
 
-  after(async () => {
-    udp?.close();
-    await Promise.allSettled(attackers.map((a) => a.stop()));
-    await Promise.all([alice?.stop(), bob?.stop()]);
-    await prosody?.stop();
-    if (dir && !process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  before(async () => {
+    ({ prosody, daemons: { alice, bob } } = lab);
+    await bob.control.request("roster", { action: "add", jid: `alice@${prosody.domain}` });
+    await until(async () => ((await bob.control.request("roster")) as { items: { jid: string }[] }).items.some((i) => i.jid.startsWith("alice@")), 10_000, "alice in bob's roster");
+    attackers = await Promise.all([rawClient(prosody, "mallory", "m-pw", "x"), rawClient(prosody, "eve", "e-pw", "x"), rawClient(prosody, "trudy", "t-pw", "x")].map(async (c) => lab.adopt(await c)));
+    udp = lab.adopt(createSocket("udp4"));
+    await new Promise<void>((r) => udp.bind(0, "127.0.0.1", () => r()));
   });
 
   /** The i-th hostile stanza: kinds in turn, each from one of the three strangers. */

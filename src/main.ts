@@ -99,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const log = createLogger({ level: cfg.log.level, format: logFormat ?? cfg.log.format });
-  const app = new App(cfg, log, { configEnv });
+  const app = new App(cfg, log, { configEnv, logFormat: logFormat ?? cfg.log.format });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     stopping ??= (async () => {

@@ -26,6 +26,7 @@ import { baresipLoad, baresipMemory, jingledLoad, jingledMemory } from "./load.j
 import { measureMouthToEar, measureSoundServerPath, runPipelineLatency } from "./mouth-to-ear.js";
 import { startPulseLab, LAB_RATE } from "./pulse-lab.js";
 import { summarizeCpuProfile } from "./profile.js";
+import { measureOpusFloor } from "./floor.js";
 import { loadAverage, LoadSampler } from "./proc.js";
 import { summaryTable, type BenchPlan, type BenchResults } from "./report.js";
 import { sleep } from "./stats.js";
@@ -169,7 +170,7 @@ async function main(): Promise<void> {
             const r = await jingledSetup(pair, "opus", plan.setupIterations);
             const media = [...pair.callee.events].reverse().find((e) => e.event === "media");
             results.setup![`jingled-${dtls === "off" ? "plain" : "dtls"}`] = { ...r, encryption: String(media?.encryption ?? "none") };
-            log(`  jingled ${dtls === "off" ? "plain" : "DTLS"}: first frame median ${r.firstAudio.median} ms, first packet ${r.firstPacket.median} ms (${String(media?.encryption ?? "none")})`);
+            log(`  jingled ${dtls === "off" ? "plain" : "DTLS"}: first frame median ${r.firstAudio.median} ms, first packet ${r.firstPacket.median} ms (${String(media?.encryption ?? "none")}); the first call after start: first frame ${r.firstCall ? Math.round(r.firstCall.firstAudioMs) : "?"} ms`);
           } finally {
             await pair.stop();
           }
@@ -251,6 +252,12 @@ async function main(): Promise<void> {
 
     if (only.has("load")) {
       results.perCall = [];
+      if (plan.loadCodecs.includes("opus") && !nativeProblem) {
+        await phase("libopus floor", async () => {
+          results.opusFloor = measureOpusFloor(talk.opus);
+          log(`  libopus (native) alone: ${results.opusFloor.cpuUsPerFrame} µs CPU per 20 ms frame encoded and decoded = ${results.opusFloor.perCallPercent} % of a core per call`);
+        });
+      }
       for (const codec of plan.loadCodecs as Codec[]) {
         for (const n of plan.loadLevels) {
           const backends = codec === "opus" ? plan.opusBackends.filter((b) => b !== "wasm" || n <= plan.wasmMaxCalls!) : [undefined];
@@ -320,13 +327,18 @@ async function main(): Promise<void> {
           const keep = join(outDir, `${stamp}-profiles`);
           mkdirSync(keep, { recursive: true });
           const entry: NonNullable<BenchResults["profile"]>[string] = { calls, files: [] };
+          // node --cpu-prof writes one profile per thread: CPU.<date>.<time>.<pid>.<thread id>.<n>.cpuprofile (0: the main thread).
           for (const f of readdirSync(dir).filter((x) => x.endsWith(".cpuprofile"))) {
-            const role = f.includes(`.${pids.caller}.`) ? "caller" : f.includes(`.${pids.callee}.`) ? "callee" : undefined;
-            if (!role) continue;
-            const dest = join(keep, `${codec}-${role}.cpuprofile`);
+            const m = /\.(\d+)\.(\d+)\.\d+\.cpuprofile$/.exec(f);
+            const role = m && Number(m[1]) === pids.caller ? "caller" : m && Number(m[1]) === pids.callee ? "callee" : undefined;
+            if (!role || !m) continue;
+            const thread = Number(m[2]);
+            const dest = join(keep, `${codec}-${role}${thread ? `-media${thread}` : ""}.cpuprofile`);
             copyFileSync(join(dir, f), dest);
             entry.files.push(dest);
-            entry[role] = summarizeCpuProfile(join(dir, f), REPO_ROOT);
+            const summary = summarizeCpuProfile(join(dir, f), REPO_ROOT);
+            if (thread === 0) entry[role] = summary;
+            else (entry[`${role}Media`] ??= []).push(summary);
           }
           results.profile![codec] = entry;
         });

@@ -11,7 +11,7 @@
 import type { Baresip } from "./baresip.js";
 import type { JingledPair } from "./jingled.js";
 import { isCall, waitForCount } from "./jingled.js";
-import { CpuWindow, rssMiB, threadCount } from "./proc.js";
+import { CpuWindow, ThreadCpuWindow, rssMiB, threadCount } from "./proc.js";
 import { sleep } from "./stats.js";
 import type { Daemon } from "../lab/daemon.js";
 
@@ -29,6 +29,8 @@ export interface SideFigures {
   /** (rss - idle) / calls */
   rssPerCallMiB: number;
   threads: number;
+  /** jingled: CPU of its threads over the window, % of a core: main, each media thread, the rest */
+  threadCpu?: { main: number; media: number[]; other: number };
 }
 
 export interface LoadResult {
@@ -138,12 +140,14 @@ export async function jingledLoad(pair: JingledPair, codec: string, calls: numbe
 
   const before = [...(await counters(caller, callerIds)), ...(await counters(callee, calleeIds))];
   const win = new CpuWindow([caller.process.pid, callee.process.pid]);
+  const threads = [new ThreadCpuWindow(caller.process.pid), new ThreadCpuWindow(callee.process.pid)];
   await sleep(windowSec * 1000);
   const { wallSec, cpuSec } = win.close();
+  const [callerThreads, calleeThreads] = threads.map((t) => t.close());
   const after = [...(await counters(caller, callerIds)), ...(await counters(callee, calleeIds))];
   const figures = {
-    caller: side(caller.process.pid, cpuSec.get(caller.process.pid)!, wallSec, calls, idle.rss[0], idle.cpu[0]),
-    callee: side(callee.process.pid, cpuSec.get(callee.process.pid)!, wallSec, calls, idle.rss[1], idle.cpu[1]),
+    caller: { ...side(caller.process.pid, cpuSec.get(caller.process.pid)!, wallSec, calls, idle.rss[0], idle.cpu[0]), threadCpu: callerThreads! },
+    callee: { ...side(callee.process.pid, cpuSec.get(callee.process.pid)!, wallSec, calls, idle.rss[1], idle.cpu[1]), threadCpu: calleeThreads! },
   };
   let concealed = 0;
   let played = 0;

@@ -6,7 +6,7 @@
 // (sysconf(_SC_CLK_TCK), 100 on Linux): a 10 ms resolution, so the windows
 // the benchmarks measure are seconds long.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { loadavg } from "node:os";
 
 let clkTck: number | undefined;
@@ -90,5 +90,51 @@ export class LoadSampler {
     const v = this.samples.map((s) => s.load1);
     const mean = v.reduce((a, b) => a + b, 0) / (v.length || 1);
     return { min: Math.min(...v), max: Math.max(...v), mean: Math.round(mean * 100) / 100, samples: this.samples };
+  }
+}
+
+/** CPU seconds of each thread of a process so far, with the thread's name (/proc/PID/task/TID/{stat,comm}). */
+export function threadCpuSeconds(pid: number): Map<number, { name: string; cpuSec: number }> {
+  const out = new Map<number, { name: string; cpuSec: number }>();
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(Number(t), { name, cpuSec: (Number(fields[11]) + Number(fields[12])) / ticksPerSecond() });
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * Per-thread CPU of one process over a window, % of one core: the main
+ * thread (TID = PID), each media thread (named "jingled-media" by
+ * src/app/media-plane/plane-worker.ts), and every other thread together
+ * (V8's helpers, libuv's pool).
+ */
+export class ThreadCpuWindow {
+  readonly #start: Map<number, { name: string; cpuSec: number }>;
+  readonly #t0 = performance.now();
+
+  constructor(readonly pid: number) {
+    this.#start = threadCpuSeconds(pid);
+  }
+
+  close(): { main: number; media: number[]; other: number } {
+    const wallSec = (performance.now() - this.#t0) / 1000;
+    const pct = (sec: number) => Math.round((1000 * sec) / wallSec) / 10;
+    let main = 0;
+    let other = 0;
+    const media: number[] = [];
+    for (const [tid, t] of threadCpuSeconds(this.pid)) {
+      const used = t.cpuSec - (this.#start.get(tid)?.cpuSec ?? 0);
+      if (tid === this.pid) main += used;
+      else if (t.name.startsWith("jingled-media")) media.push(pct(used));
+      else other += used;
+    }
+    return { main: pct(main), media: media.sort((a, b) => b - a), other: pct(other) };
   }
 }

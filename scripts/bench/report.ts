@@ -5,6 +5,7 @@ import type { SetupResult } from "./setup.js";
 import type { MouthToEarResult, PipelineLatency } from "./mouth-to-ear.js";
 import type { LoadResult, MemoryResult } from "./load.js";
 import type { ProfileSummary } from "./profile.js";
+import type { OpusFloor } from "./floor.js";
 import { fmt, ratio, table } from "./stats.js";
 
 export interface BenchPlan {
@@ -41,8 +42,11 @@ export interface BenchResults {
   /** jingled file to file, no devices (scripts/bench/bench-latency.ts, issue 4), by codec */
   pipelineLatency?: Record<string, Omit<PipelineLatency, "output"> & { output?: string }>;
   perCall?: LoadResult[];
+  /** what libopus alone costs per call in this run (scripts/bench/floor.ts) */
+  opusFloor?: OpusFloor;
   memory?: MemoryResult[];
-  profile?: Record<string, { calls: number; caller?: ProfileSummary; callee?: ProfileSummary; files: string[] }>;
+  /** per codec: each daemon's main thread, and its media threads (one profile each) */
+  profile?: Record<string, { calls: number; caller?: ProfileSummary; callee?: ProfileSummary; callerMedia?: ProfileSummary[]; calleeMedia?: ProfileSummary[]; files: string[] }>;
   errors: { phase: string; message: string }[];
 }
 
@@ -62,6 +66,10 @@ export function summaryTable(r: BenchResults): string {
     rows.push(row(`setup to 1st decoded frame, ${label}, median ms (n=${j?.firstAudio.n ?? 0}/${b?.firstAudio.n ?? 0})`, j?.firstAudio.median, b?.firstAudio.median, 0, mode === "dtls" ? "j < 150" : ""));
     rows.push(row(`  fastest 10 % (p10), ms`, j?.firstAudio.p10, b?.firstAudio.p10, 0));
     rows.push(row(`setup to 1st RTP packet at callee, ${label}, median ms`, j?.firstPacket.median, b?.firstPacket.median, 0));
+    if (j?.firstCall) {
+      const f = j.firstCall.firstAudioMs;
+      rows.push([`  jingled's first call after start (${label}): 1st decoded frame ms, x median of later calls`, `${fmt(f, 0)} (x${fmt(f / j.firstAudio.median, 2)})`, "", "", "j <= 1.2x"]);
+    }
   }
   const m2e = r.mouthToEar ?? {};
   for (const codec of new Set(Object.keys(m2e).map((k) => k.split("-")[1]!))) {
@@ -73,6 +81,8 @@ export function summaryTable(r: BenchResults): string {
   for (const [codec, p] of Object.entries(r.pipelineLatency ?? {})) {
     rows.push(row(`mouth-to-ear ${codec}, jingled pipeline only (scripts/bench/bench-latency), ms`, p.mouthToEarMs, undefined, 0, "j < 60"));
   }
+  const floor = r.opusFloor;
+  if (floor) rows.push(row(`libopus floor: encode + decode every 20 ms (native, ${floor.encodeUs}+${floor.decodeUs} µs), % of a core per call`, floor.perCallPercent, undefined, 2));
   const per = r.perCall ?? [];
   const find = (agent: string, codec: string, calls: number): LoadResult | undefined => per.find((x) => x.agent === agent && x.codec === codec && x.calls === calls);
   // One row group per jingled Opus backend measured, each against the same baresip figures.
@@ -92,6 +102,12 @@ export function summaryTable(r: BenchResults): string {
           const r0 = row(`CPU ${name} x${n} ${sideName}, % of a core per call`, pct(ok(j)?.[sideName].cpuPerCallSec), pct(ok(b)?.[sideName].cpuPerCallSec), 2, codec === "opus" ? "ratio <= 1" : "");
           if (j && !ok(j)) r0[1] = "failed";
           rows.push(r0);
+          if (codec === "opus" && floor) {
+            const over = (x: LoadResult | undefined) => (x ? (x[sideName].cpuPerCallSec * 100) / floor.perCallPercent : undefined);
+            rows.push([`  as a multiple of the libopus floor`, fmt(over(ok(j)), 2), fmt(over(ok(b)), 2), "", n === 1 ? "j <= 1.5" : n === 10 ? "j <= 1.15" : ""]);
+          }
+          const th = j?.[sideName].threadCpu;
+          if (th) rows.push([`  jingled's threads, % of a core: main / media threads / other`, `${fmt(th.main, 1)} / ${th.media.map((m) => fmt(m, 1)).join("+") || "-"} / ${fmt(th.other, 1)}`, "", "", ""]);
         }
         const jh = j?.health;
         const bh = b?.health;
@@ -123,14 +139,16 @@ export function summaryTable(r: BenchResults): string {
     `load average: ${la.atStart.join(" ")} at start, ${la.atEnd?.join(" ") ?? "?"} at end; 1-min during the run ${la.during ? `${la.during.min}–${la.during.max} (mean ${la.during.mean})` : "?"} on ${r.machine.cpus} CPUs`,
   ];
   for (const [codec, p] of Object.entries(r.profile ?? {})) {
-    const c = p.callee;
-    if (!c) continue;
-    const cats = Object.entries(c.categories)
-      .slice(0, 8)
-      .map(([k, v]) => `${k} ${v}%`)
-      .join(", ");
-    lines.push(`profile ${codec} x${p.calls}, callee daemon (busy ${c.busyMs} of ${c.durationMs} ms): ${cats}`);
-    for (const t of c.top.slice(0, 8)) lines.push(`    ${t.percent.toFixed(1).padStart(5)}%  ${t.fn}  ${t.where}`);
+    const threads: [string, ProfileSummary | undefined][] = [["callee daemon, main thread", p.callee], ...(p.calleeMedia ?? []).map((m, i): [string, ProfileSummary] => [`callee daemon, media thread ${i + 1}`, m])];
+    for (const [what, c] of threads) {
+      if (!c) continue;
+      const cats = Object.entries(c.categories)
+        .slice(0, 8)
+        .map(([k, v]) => `${k} ${v}%`)
+        .join(", ");
+      lines.push(`profile ${codec} x${p.calls}, ${what} (busy ${c.busyMs} of ${c.durationMs} ms): ${cats}`);
+      for (const t of c.top.slice(0, 8)) lines.push(`    ${t.percent.toFixed(1).padStart(5)}%  ${t.fn}  ${t.where}`);
+    }
   }
   const runErrors = per.flatMap((x) => (x.health.errors ?? []).map((e) => `  ${x.agent} ${x.codec}${x.codecBackend ? ` (${x.codecBackend})` : ""} x${x.calls}: ${e}`));
   if (r.errors.length || runErrors.length) lines.push("", "errors:", ...r.errors.map((e) => `  ${e.phase}: ${e.message}`), ...runErrors);

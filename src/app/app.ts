@@ -31,13 +31,13 @@ import { proposalBounce } from "../jingle/proposal-bounce.js";
 import { JINGLE_IQ_ERRORS, NS_JINGLE, buildJingleIqError, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
-import { codecIds, warmUpCodecs } from "../media/codecs/index.js";
+import { codecIds } from "../media/codecs/index.js";
 import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js";
 import { createCertificate, type DtlsCertificate } from "../rtp/dtls/certificate.js";
 import { CommandError, ConfigError, errorMessage } from "../util/errors.js";
 import { createFrameClock, type FrameClock } from "../util/frame-clock.js";
 import { bareJid, isFullJid, sameBareJid, sameJid } from "../util/jid.js";
-import { setLogLevel, type Logger } from "../util/logger.js";
+import { setLogLevel, type LogFormat, type Logger } from "../util/logger.js";
 import type { AccountState } from "../util/vocabulary.js";
 import { jingleFeatures } from "../xmpp/caps.js";
 import { XmppConnection } from "../xmpp/connection.js";
@@ -48,6 +48,7 @@ import { buildReceipt, receiptRequested } from "../xmpp/receipts.js";
 import { Roster } from "../xmpp/roster.js";
 import { By, Call } from "./call/call.js";
 import { JingleRefusal } from "./call/signalling.js";
+import { createMediaPlane, type MediaPlane } from "./media-plane/media-plane.js";
 import { CallBook } from "./call-book.js";
 import { publishCallEvents, publishStatsEvery } from "./call-events.js";
 import { forwardCall } from "./call-forward.js";
@@ -68,6 +69,8 @@ import { VERSION } from "../version.js";
 
 const newSid = (): string => randomBytes(12).toString("base64url");
 const newStanzaId = (): string => randomBytes(8).toString("hex");
+/** The longest the login waits for the preloaded media thread (media.preload). */
+const PRELOAD_WAIT_MS = 5000;
 
 export class App {
   /** Replaced by reload() (restart-only keys keep their start values). */
@@ -93,6 +96,9 @@ export class App {
     // A call whose media throws every tick must not flood the log either.
     if (this.#clockErrors++ % 500 === 0) this.#log.error({ err: errorMessage(err), count: this.#clockErrors }, "media tick failed");
   });
+  /** Where calls' media run: media threads, or this one (media.threads); made by start(). */
+  #plane: MediaPlane | undefined;
+  readonly #logFormat: LogFormat;
   readonly #control: ControlServer;
   /** Every event, once: the control socket, MQTT, hooks and metrics subscribe. */
   readonly #events: EventBus;
@@ -115,10 +121,11 @@ export class App {
   /** The environment the config is read with on reload (main.ts keeps JINGLED_PASSWORD here, not in process.env). */
   readonly #configEnv: NodeJS.ProcessEnv;
 
-  constructor(cfg: LoadedConfig, logger: Logger, opts: { configEnv?: NodeJS.ProcessEnv } = {}) {
+  constructor(cfg: LoadedConfig, logger: Logger, opts: { configEnv?: NodeJS.ProcessEnv; logFormat?: LogFormat } = {}) {
     this.#cfg = cfg;
     this.#configEnv = opts.configEnv ?? process.env;
     this.#log = logger;
+    this.#logFormat = opts.logFormat ?? cfg.log.format;
     this.#events = createEventBus(logger);
     // The Opus implementation of the calls made from now on (main checked it is available: runtime-checks.ts).
     selectOpusBackend(cfg.media.opus.backend);
@@ -187,7 +194,9 @@ export class App {
   }
 
   async start(): Promise<void> {
-    warmUpCodecs();
+    this.#plane = await createMediaPlane({ threads: this.#cfg.media.threads, clock: this.#clock, logger: this.#log, log: { level: this.#cfg.log.level, format: this.#logFormat } });
+    // What the first call needs loads now (a media thread takes 0.2-0.6 s), not on the first call's way.
+    const preloaded = this.#cfg.media.preload ? this.#plane.preload() : undefined;
     this.#voicemail.start();
     // One certificate per run; its fingerprint goes in every offer and answer (XEP-0320).
     if (this.#cfg.media.dtls !== "off") this.#certificate = await createCertificate();
@@ -199,6 +208,8 @@ export class App {
     );
     this.#scheduleStats();
     this.#frontEnds = await startFrontEnds({ config: () => this.#cfg, events: this.#events, dispatch: this.#commands, status: () => this.#status(), socketPath: this.socketPath, logger: this.#log });
+    // Online only once it is ready (bounded: a thread that does not start is the first call's problem, not the login's).
+    if (preloaded) await Promise.race([preloaded, new Promise((r) => setTimeout(r, PRELOAD_WAIT_MS).unref())]);
     await this.#xmpp.start();
     this.#hosts.watch((now, before) => {
       this.#log.info({ from: before, to: now }, "host addresses changed");
@@ -215,6 +226,7 @@ export class App {
     await this.#xmpp.stop();
     await this.#frontEnds?.stop();
     await this.#control.close();
+    await this.#plane?.close();
   }
 
   // ------------------------------------------------------------ commands
@@ -334,6 +346,7 @@ export class App {
     // media.* applies to new calls; calls in progress keep their codec instances.
     if (plan.applied.some((k) => k.startsWith("media.opus"))) selectOpusBackend(config.media.opus.backend);
     setLogLevel(this.#log, config.log.level);
+    this.#plane?.setLogLevel(config.log.level);
     if (plan.applied.some((k) => k.startsWith("ice.addresses") || k.startsWith("ice.interfaces") || k === "ice.linkLocal")) this.#hosts.configure(addressSelection(config));
     this.#scheduleStats();
     this.#log.info(plan, "configuration reloaded");
@@ -662,7 +675,7 @@ export class App {
       self: this.#self,
       codecs: o.codecs,
       ice: { ...ice, addresses: this.#hosts.current, currentAddresses: () => this.#hosts.current, servers: () => this.#iceServers() },
-      clock: this.#clock,
+      plane: this.#plane!,
       logger: this.#log,
       send: (jingle) => this.#sendJingle(o.sid, jingle),
       dtls: { policy: dtlsPolicy, certificate: this.#certificate },

@@ -44,12 +44,14 @@ export function publishCallEvents(call: Call, events: Pick<EventBus, "publish">,
 }
 
 /** A `stats` event per active call every `seconds` (none for 0); returns the timer. */
-export function publishStatsEvery(seconds: number, calls: () => Pick<Call, "id" | "state" | "stats">[], events: EventBus): NodeJS.Timeout | undefined {
+export function publishStatsEvery(seconds: number, calls: () => Pick<Call, "id" | "state" | "stats" | "freshStats">[], events: EventBus): NodeJS.Timeout | undefined {
   if (seconds <= 0) return undefined;
   const timer = setInterval(() => {
     for (const c of calls()) {
-      const stats = c.state === "active" ? c.stats() : undefined;
-      if (stats) events.publish("stats", { callId: c.id, ...stats });
+      if (c.state !== "active") continue;
+      void c.freshStats().then((stats) => {
+        if (stats && c.state === "active") events.publish("stats", { callId: c.id, ...stats });
+      });
     }
   }, seconds * 1000);
   timer.unref();

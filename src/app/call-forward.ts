@@ -35,8 +35,8 @@ export function forwardCall({ incoming, group, events, logger }: ForwardDeps): v
     if (bridge || !leg || incoming.state !== "active" || leg.state !== "active") return;
     const b = (bridge = new AudioBridge());
     try {
-      await incoming.plugInAudio((rate) => b.attach("a", rate));
-      await leg.plugInAudio((rate) => b.attach("b", rate));
+      await incoming.bridgeAudio(b.link("a"));
+      await leg.bridgeAudio(b.link("b"));
     } catch (err) {
       // One of them ended meanwhile (its end ends the other), or its media is gone.
       log.warn({ err: errorMessage(err) }, "bridging the forwarded call failed");

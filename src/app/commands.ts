@@ -68,6 +68,17 @@ function findCall(ctx: CommandContext, callId: string | undefined): CallControl 
   return calls.find((c) => c.id === id)!;
 }
 
+/**
+ * Figures in status and the call list are refreshed when older than this: a
+ * client polling them in a loop costs a call's media thread at most four
+ * replies a second (docs/architecture.md, "The media plane").
+ */
+export const LISTED_STATS_MAX_AGE_MS = 250;
+
+async function refreshStats(ctx: CommandContext): Promise<void> {
+  await Promise.all(ctx.calls().map((c) => c.freshStats(LISTED_STATS_MAX_AGE_MS)));
+}
+
 function requireOnline(ctx: CommandContext, cmd: string): void {
   const { state } = ctx.account();
   if (state !== "online") throw new CommandError("not-connected", `${cmd}: the account is ${state}`);
@@ -153,9 +164,10 @@ export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
       const file = args.action === "start" ? await call.startRecording(args.file!, { overwrite: args.overwrite === true }) : await call.stopRecording();
       return { callId: call.id, file };
     },
-    stats: (a) => {
+    stats: async (a) => {
       const call = findCall(ctx, parseCommandArgs("stats", a).callId);
-      return { callId: call.id, state: call.state, ...(call.stats() ?? {}) };
+      const stats = await call.freshStats();
+      return { callId: call.id, state: call.state, ...(stats ?? {}) };
     },
     "set-input": async (a) => {
       const args = parseCommandArgs("set-input", a);
@@ -172,12 +184,14 @@ export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
       await call.setOutput(spec, { overwrite: args.overwrite === true });
       return callResult(call);
     },
-    status: (a) => {
+    status: async (a) => {
       parseCommandArgs("status", a);
+      await refreshStats(ctx);
       return ctx.status();
     },
-    calls: (a) => {
+    calls: async (a) => {
       parseCommandArgs("calls", a);
+      await refreshStats(ctx);
       return ctx.callList();
     },
     devices: async (a) => {

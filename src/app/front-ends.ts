@@ -8,7 +8,6 @@ import type { EventBus } from "../control/event-bus.js";
 import type { StatusResult } from "../control/protocol.js";
 import { createHookRunner } from "../hooks/hook-runner.js";
 import { startMetricsServer } from "../metrics/metrics-server.js";
-import { startMqttBridge } from "../mqtt/bridge.js";
 import type { Logger } from "../util/logger.js";
 import { VERSION } from "../version.js";
 
@@ -40,6 +39,8 @@ export async function startFrontEnds(d: FrontEndDeps): Promise<FrontEnds> {
     if (cfg.mqtt.enabled) {
       // Connects (and reconnects) in the background: a broker that is down does not keep the daemon from starting.
       const { enabled: _enabled, password: _password, passwordFile: _passwordFile, ...mqttConfig } = cfg.mqtt;
+      // The MQTT client library (about 15 MiB resident) is loaded only by a daemon that uses it.
+      const { startMqttBridge } = await import("../mqtt/bridge.js");
       const bridge = startMqttBridge({
         config: mqttConfig,
         ...(cfg.mqttSecret !== undefined ? { password: cfg.mqttSecret } : {}),

@@ -29,11 +29,11 @@ import type { Call } from "./call/call.js";
 /** What the control commands do with a call (commands.ts); a ring group does the same. */
 export type CallControl = Pick<
   Call,
-  "id" | "state" | "info" | "stats" | "answer" | "reject" | "hangup" | "setHeld" | "setMuted" | "sendDtmf" | "play" | "setInput" | "setOutput" | "startRecording" | "stopRecording"
+  "id" | "state" | "info" | "stats" | "freshStats" | "answer" | "reject" | "hangup" | "setHeld" | "setMuted" | "sendDtmf" | "play" | "setInput" | "setOutput" | "startRecording" | "stopRecording"
 >;
 
 /** What the group needs of a leg: a Call (unit tests give a fake). */
-export type RingLeg = Pick<Call, "id" | "peer" | "state" | "on" | "plugInAudio"> & CallControl;
+export type RingLeg = Pick<Call, "id" | "peer" | "state" | "on" | "bridgeAudio"> & CallControl;
 
 /** Where a leg's events go: the bus's publish, filtered by the group. */
 export type Publish = EventBus["publish"];
@@ -314,6 +314,10 @@ export class RingGroup extends TypedEmitter<RingGroupEvents> implements CallCont
 
   stats(): ReturnType<Call["stats"]> {
     return this.#winner?.stats();
+  }
+
+  freshStats(maxAgeMs?: number): ReturnType<Call["freshStats"]> {
+    return this.#winner ? this.#winner.freshStats(maxAgeMs) : Promise.resolve(undefined);
   }
 
   answer(): Promise<void> {

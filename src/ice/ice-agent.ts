@@ -21,6 +21,7 @@ import { fromJingleCandidate, toJingleCandidate } from "./candidate-map.js";
 import { IceGeneration } from "./ice-generation.js";
 import type { SelectedPair } from "../util/vocabulary.js";
 import type { TurnServer } from "./turn-allocate.js";
+import type { LocalCredentials } from "./stun-auth.js";
 
 export interface IceAgentOptions {
   controlling: boolean;
@@ -41,6 +42,8 @@ export interface IceAgentOptions {
   turnTcpAfterMs?: number;
   /** A TURN allocation not made by then is given up (default ALLOCATE_TIMEOUT_MS). */
   turnTimeoutMs?: number;
+  /** Our ufrag/password of the first generation; made by the agent when not given (the owner may need them before the agent exists: media-plane/). */
+  localCredentials?: LocalCredentials;
   logger: Logger;
 }
 
@@ -76,6 +79,8 @@ export interface RestartOptions {
   addresses?: string[];
   stun?: [string, number][] | undefined;
   turn?: TurnServer | TurnServer[] | undefined;
+  /** Our ufrag/password of the new generation; made by the agent when not given. */
+  localCredentials?: LocalCredentials;
 }
 
 const turnList = (t: TurnServer | TurnServer[] | undefined): TurnServer[] => (t === undefined ? [] : Array.isArray(t) ? t : [t]);
@@ -98,7 +103,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     super();
     this.#opts = { ...opts };
     this.#log = opts.logger.child({ module: "ice" });
-    this.#gen = this.#newGeneration();
+    this.#gen = this.#newGeneration(opts.localCredentials);
   }
 
   get state(): IceAgentState {
@@ -124,7 +129,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     return this.#gen.id;
   }
 
-  #newGeneration(): IceGeneration {
+  #newGeneration(localCredentials?: LocalCredentials): IceGeneration {
     const id = ++this.#seq;
     const o = this.#opts;
     const gen: IceGeneration = new IceGeneration({
@@ -139,6 +144,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
       ...(o.portRange ? { portRange: o.portRange } : {}),
       ...(o.turnTcpAfterMs !== undefined ? { turnTcpAfterMs: o.turnTcpAfterMs } : {}),
       ...(o.turnTimeoutMs !== undefined ? { turnTimeoutMs: o.turnTimeoutMs } : {}),
+      ...(localCredentials ? { localCredentials } : {}),
       onCandidate: (c: Candidate) => {
         if (gen !== this.#gen || this.#state === "closed") return;
         this.emit("candidate", toJingleCandidate(c, `${this.#idPrefix}${++this.#candidateSeq}`));
@@ -205,7 +211,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     } else {
       void old.close();
     }
-    this.#gen = this.#newGeneration();
+    this.#gen = this.#newGeneration(o.localCredentials);
     this.#silentReported = false;
     this.#log.info({ generation: this.#gen.id, addresses: this.#opts.addresses }, "ice restart");
     this.#state = this.#prev ? "connected" : "checking";

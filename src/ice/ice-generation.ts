@@ -33,7 +33,7 @@ import {
   addHost, adoptRelay, announce, closeLocal, deleteAllocation, guardReceive, guardSockets, orderChecksByPriority, pairLocal, reflexiveAddress, releaseTurnAllocations, setLocalCredentials,
 } from "./werift-internals.js";
 import { allocateRelay, distinctTurnServers, type TurnServer } from "./turn-allocate.js";
-import { newLocalCredentials } from "./stun-auth.js";
+import { newLocalCredentials, type LocalCredentials } from "./stun-auth.js";
 import { PortGuard } from "./port-guard.js";
 import { canonicalIp, ipFamily, isLinkLocalV6, type IpFamily } from "./ip-address.js";
 import { candidatePriority, rankHostAddresses } from "./priority.js";
@@ -56,6 +56,8 @@ export interface GenerationOptions {
   turnTimeoutMs?: number;
   portRange?: [number, number];
   relayGraceMs: number;
+  /** Our ufrag/password (RFC 8445 §5.3; stun-auth.ts); made here when not given. */
+  localCredentials?: LocalCredentials;
   logger: Logger;
   onCandidate: (c: Candidate) => void;
   onGathered: () => void;
@@ -124,7 +126,7 @@ export class IceGeneration {
       filterCandidatePair: (pair) => sameScope(pair) && (this.#relayReleased || !isRelayPair(pair)),
     });
     if (!orderChecksByPriority(this.conn)) this.#log.warn("werift-ice internals changed: pairs are checked in the library's order");
-    const local = newLocalCredentials();
+    const local = o.localCredentials ?? newLocalCredentials();
     this.#guard = new PortGuard({ local, remoteUfrag: () => (this.#remoteSet ? this.conn.remoteUsername : undefined) });
     // Without these the transports would take anything from anyone: refuse to run at all.
     if (!setLocalCredentials(this.conn, local)) throw new Error("werift-ice internals changed: cannot set the ICE credentials");

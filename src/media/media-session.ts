@@ -29,6 +29,8 @@ import { JingledError, errorMessage } from "../util/errors.js";
 export type { MediaStats } from "./media-stats.js";
 
 export const FRAME_MS = 20;
+/** A tick this long after the one before is late (its frame 10 ms or more behind): counted in the statistics. */
+export const LATE_TICK_GAP_MS = 30;
 
 /** What happens when a device (source or sink) fails mid-call. */
 export const DeviceErrorAction = {
@@ -122,6 +124,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   #lastTick: number | undefined;
   #ticks = 0;
   #maxTickGap = 0;
+  #lateTicks = 0;
 
   constructor(opts: MediaSessionOptions) {
     super();
@@ -373,6 +376,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     if (this.#lastTick !== undefined) {
       const gap = now - this.#lastTick;
       if (gap > this.#maxTickGap) this.#maxTickGap = gap;
+      if (gap >= LATE_TICK_GAP_MS) this.#lateTicks++;
       if (gap > 2 * FRAME_MS) this.#log.debug({ gapMs: Math.round(gap), frame: this.#ticks }, "media clock stalled");
     }
     this.#ticks++;
@@ -526,6 +530,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       rtcpSent: this.#rtcp?.reportsSent ?? 0,
       rtcpReceived: this.#rtcp?.packetsReceived ?? 0,
       maxTickGapMs: this.#maxTickGap,
+      lateTicks: this.#lateTicks,
       localSsrc: this.#send.packetizer.ssrc,
       ...(this.#remoteSsrc !== undefined ? { remoteSsrc: this.#remoteSsrc } : {}),
     });

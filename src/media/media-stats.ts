@@ -65,6 +65,8 @@ export type MediaStats = {
   rtcpReceived: number;
   /** Longest gap between two media clock ticks: event-loop stalls show here. */
   maxTickGapMs: number;
+  /** Ticks that came LATE_TICK_GAP_MS or more after the one before (20 ms when on time): a window's stalls are the difference of two readings. */
+  lateTicks: number;
   localSsrc: number;
   remoteSsrc?: number;
 };
@@ -88,6 +90,7 @@ export interface MediaCounts {
   rtcpSent: number;
   rtcpReceived: number;
   maxTickGapMs: number;
+  lateTicks: number;
   localSsrc: number;
   remoteSsrc?: number;
 }
@@ -148,6 +151,7 @@ export function summarizeMediaStats(c: MediaCounts): MediaStats {
     rtcpSent: c.rtcpSent,
     rtcpReceived: c.rtcpReceived,
     maxTickGapMs: round1(c.maxTickGapMs),
+    lateTicks: c.lateTicks,
     localSsrc: c.localSsrc,
     ...(c.remoteSsrc !== undefined ? { remoteSsrc: c.remoteSsrc } : {}),
   };

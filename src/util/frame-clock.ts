@@ -1,7 +1,14 @@
-// One shared 20 ms media clock for every call in the process. A self-correcting
-// timer: it schedules each tick against the ideal time line, so ticks do not
-// drift, and catches up (bounded) after the event loop was blocked. Started
-// by its first subscriber with an immediate tick.
+// One shared 20 ms media clock for every call in the process (or media
+// thread). A self-correcting timer: it schedules each tick against the ideal
+// time line, so ticks do not drift, and catches up (bounded) after the event
+// loop was blocked. Started by its first subscriber with an immediate tick.
+//
+// Catching up waits for the sockets: Node runs timers before it polls for
+// I/O, so ticks run straight from a timer that fired late would play out
+// frames whose packets arrived during the stall but were not read yet (each
+// one concealed, the packet then late). A late timer therefore runs its
+// ticks from setImmediate, after the poll phase of the same loop turn has
+// taken in what the stall held back.
 
 export type TickHandler = (frameIndex: number) => void;
 
@@ -25,10 +32,23 @@ export function createFrameClock(
   let timer: NodeJS.Timeout | undefined;
   let start = 0;
   let ticks = 0;
+  let catchingUp: NodeJS.Immediate | undefined;
 
   function schedule(): void {
-    const due = start + (ticks + 1) * periodMs;
-    timer = setTimeout(run, Math.max(0, due - now()));
+    const next = start + (ticks + 1) * periodMs;
+    timer = setTimeout(due, Math.max(0, next - now()));
+  }
+
+  /** The timer: on time, the tick runs now; late by a frame or more, after this turn's I/O. */
+  function due(): void {
+    const behind = Math.floor((now() - start) / periodMs) - ticks;
+    if (behind > 1) {
+      timer = undefined;
+      catchingUp = setImmediate(() => {
+        catchingUp = undefined;
+        if (subscribers.size > 0) run();
+      });
+    } else run();
   }
 
   function run(): void {
@@ -56,7 +76,7 @@ export function createFrameClock(
   return {
     subscribe(fn) {
       subscribers.add(fn);
-      if (!timer) {
+      if (!timer && !catchingUp) {
         // The first tick comes at once (not a period later): a call starting
         // on an idle clock sends its first frame without waiting.
         start = now() - periodMs;
@@ -65,9 +85,11 @@ export function createFrameClock(
       }
       return () => {
         subscribers.delete(fn);
-        if (subscribers.size === 0 && timer) {
+        if (subscribers.size === 0) {
           clearTimeout(timer);
           timer = undefined;
+          clearImmediate(catchingUp);
+          catchingUp = undefined;
         }
       };
     },

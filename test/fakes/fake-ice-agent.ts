@@ -3,7 +3,7 @@
 // found, when a pair connects or goes silent, and what datagrams arrive.
 import type { IceAgentEvents, IceAgentOptions, IceAgentState, RestartOptions } from "../../src/ice/ice-agent.js";
 import type { IceCandidate } from "../../src/jingle/protocol/index.js";
-import type { IcePort } from "../../src/app/call/parts.js";
+import type { PlaneIceAgent } from "../../src/app/media-plane/plane-parts.js";
 import type { SelectedPair } from "../../src/control/protocol.js";
 import { TypedEmitter } from "../../src/util/events.js";
 
@@ -13,11 +13,11 @@ export function candidate(port: number, generation = 0): IceCandidate {
   return { component: 1, foundation: `f${port}`, generation, id: `c${port}`, ip: "127.0.0.1", network: 0, port, priority: 2130706431 - port, protocol: "udp", type: "host" };
 }
 
-export class FakeIceAgent extends TypedEmitter<IceAgentEvents> implements IcePort {
+export class FakeIceAgent extends TypedEmitter<IceAgentEvents> implements PlaneIceAgent {
   state: IceAgentState = "new";
   generation = 1;
   restarting = false;
-  localParameters = { ufrag: "ufr1", pwd: "pwd1-pwd1-pwd1-pwd1-pwd1" };
+  localParameters: { ufrag: string; pwd: string };
   readonly remoteParameters: { ufrag: string; pwd: string }[] = [];
   readonly remoteCandidates: IceCandidate[] = [];
   readonly sent: Buffer[] = [];
@@ -27,6 +27,8 @@ export class FakeIceAgent extends TypedEmitter<IceAgentEvents> implements IcePor
 
   constructor(readonly options: IceAgentOptions) {
     super();
+    // As the real agent: the credentials it is given (a media thread's owner makes them), else its own.
+    this.localParameters = options.localCredentials ?? { ufrag: "ufr1", pwd: "pwd1-pwd1-pwd1-pwd1-pwd1" };
   }
 
   async gather(): Promise<void> {
@@ -48,7 +50,7 @@ export class FakeIceAgent extends TypedEmitter<IceAgentEvents> implements IcePor
     this.restarts.push(o);
     this.generation++;
     this.restarting = true;
-    this.localParameters = { ufrag: `ufr${this.generation}`, pwd: `pwd${this.generation}-pwd-pwd-pwd-pwd-pwd` };
+    this.localParameters = o.localCredentials ?? { ufrag: `ufr${this.generation}`, pwd: `pwd${this.generation}-pwd-pwd-pwd-pwd-pwd` };
     return true;
   }
 

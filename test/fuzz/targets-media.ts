@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { PACKET_KINDS, classifyPacket } from "../../src/rtp/demux.js";
 import { RtpPacketizer, isRtcpPacket, parseRtp } from "../../src/rtp/rtp-packet.js";
 import { buildBye, buildReceiverReport, buildSdes, buildSenderReport, compound, parseRtcp, type ReportBlock } from "../../src/rtp/rtcp-packets.js";
-import { plainTransport } from "../../src/app/call/media-transport.js";
+import { plainTransport } from "../../src/app/media-plane/media-transport.js";
 import { findCodec } from "../../src/media/codecs/index.js";
 import { Message, classes, methods, parseMessage } from "werift-ice";
 import { verifyCheck } from "../../src/ice/stun-auth.js";

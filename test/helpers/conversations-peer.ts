@@ -58,7 +58,7 @@ import {
 } from "../../src/jingle/protocol/index.js";
 import { findCodec } from "../../src/media/codecs/index.js";
 import type { AudioEncoder } from "../../src/media/codecs/codec.js";
-import { dtlsTransport, type MediaTransport } from "../../src/app/call/media-transport.js";
+import { dtlsTransport, type MediaTransport } from "../../src/app/media-plane/media-transport.js";
 import { createCertificate, fingerprint, type DtlsCertificate } from "../../src/rtp/dtls/certificate.js";
 import { RtpPacketizer } from "../../src/rtp/rtp-packet.js";
 import { createLogger, type Logger } from "../../src/util/logger.js";

@@ -3,7 +3,7 @@
 // bounded when one side stops reading.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { AudioBridge } from "../../src/media/audio-bridge.js";
+import { AudioBridge, openBridgeEnd } from "../../src/media/audio-bridge.js";
 import { compareAudio } from "../../scripts/lab/audio-compare.js";
 import { speechLike } from "../../scripts/lab/audio-compare.js";
 
@@ -28,8 +28,8 @@ function pump(signal: Int16Array, inRate: number, sink: { write(p: Int16Array): 
 
 test("audio crosses both ways, 48 kHz to 8 kHz and back", () => {
   const bridge = new AudioBridge();
-  const a = bridge.attach("a", 48000);
-  const b = bridge.attach("b", 8000);
+  const a = openBridgeEnd(bridge.link("a"), 48000);
+  const b = openBridgeEnd(bridge.link("b"), 8000);
   assert.equal(a.source.sampleRate, 48000);
   assert.equal(b.sink.sampleRate, 8000);
   const toB = speechLike(48000, 2, 3);
@@ -46,19 +46,18 @@ test("audio crosses both ways, 48 kHz to 8 kHz and back", () => {
 
 test("a side that is not read holds at most maxMs; audio before the other side attached is dropped", () => {
   const bridge = new AudioBridge({ maxMs: 100 });
-  const a = bridge.attach("a", 8000);
+  const a = openBridgeEnd(bridge.link("a"), 8000);
   a.sink.write(new Int16Array(160).fill(1000));
   assert.equal(bridge.stats.unattached, 160);
-  const b = bridge.attach("b", 8000);
+  const b = openBridgeEnd(bridge.link("b"), 8000);
   for (let i = 0; i < 500; i++) a.sink.write(new Int16Array(160).fill(1000));
   assert.ok((b.source as unknown as { buffered: number }).buffered <= 800, "bounded to 100 ms at 8 kHz");
-  assert.throws(() => bridge.attach("a", 8000), /already attached/);
 });
 
 test("closing a side's source detaches it; close() leaves both giving silence", () => {
   const bridge = new AudioBridge();
-  const a = bridge.attach("a", 8000);
-  const b = bridge.attach("b", 8000);
+  const a = openBridgeEnd(bridge.link("a"), 8000);
+  const b = openBridgeEnd(bridge.link("b"), 8000);
   assert.ok(bridge.joined);
   b.source.close();
   assert.equal(bridge.joined, false);
@@ -67,5 +66,37 @@ test("closing a side's source detaches it; close() leaves both giving silence", 
   bridge.close();
   b.sink.write(new Int16Array(160).fill(500));
   assert.ok(a.source.read(160).every((s) => s === 0));
-  assert.throws(() => bridge.attach("b", 8000), /closed/);
+  assert.throws(() => openBridgeEnd(bridge.link("b"), 8000), /closed/);
+});
+
+test("the two ends work from different threads: the links cross to a worker, the audio does not cross as messages", async () => {
+  const { Worker } = await import("node:worker_threads");
+  const bridge = new AudioBridge();
+  const a = openBridgeEnd(bridge.link("a"), 8000);
+  // The worker is side b at 16 kHz: it echoes what it reads back into its sink, frame by frame, until told to stop.
+  const url = new URL("../../src/media/audio-bridge.js", import.meta.url).href;
+  const worker = new Worker(
+    `const { workerData, parentPort } = require("node:worker_threads");
+     import(workerData.url).then(({ openBridgeEnd }) => {
+       const b = openBridgeEnd(workerData.link, 16000);
+       const timer = setInterval(() => b.sink.write(b.source.read(320)), 5);
+       parentPort.on("message", () => { clearInterval(timer); b.source.close(); parentPort.postMessage("done"); });
+       parentPort.postMessage("ready");
+     });`,
+    { eval: true, workerData: { url, link: bridge.link("b") } },
+  );
+  await new Promise((r) => worker.once("message", r));
+  const tone = new Int16Array(160);
+  for (let i = 0; i < 160; i++) tone[i] = Math.round(8000 * Math.sin((2 * Math.PI * 400 * i) / 8000));
+  let heard = 0;
+  for (let i = 0; i < 100 && heard === 0; i++) {
+    a.sink.write(tone);
+    await new Promise((r) => setTimeout(r, 10));
+    heard = a.source.read(160).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  }
+  worker.postMessage("stop");
+  await new Promise((r) => worker.once("message", r));
+  await worker.terminate();
+  assert.ok(heard > 2000, `the worker's side sent the tone back (peak ${heard})`);
+  assert.ok(bridge.stats.aToB > 0 && bridge.stats.bToA > 0, JSON.stringify(bridge.stats));
 });

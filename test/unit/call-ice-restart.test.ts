@@ -10,6 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Call } from "../../src/app/call/call.js";
+import { inProcessPlane } from "../../src/app/media-plane/in-process-plane.js";
 import type { Jingle } from "../../src/jingle/protocol/index.js";
 import { findCodec } from "../../src/media/codecs/index.js";
 import { createFrameClock } from "../../src/util/frame-clock.js";
@@ -22,6 +23,7 @@ type Wire = { drop?: (from: "a" | "b", j: Omit<Jingle, "sid">) => boolean; dropp
 
 function callPair() {
   const clock = createFrameClock(20);
+  const plane = inProcessPlane({ clock, logger });
   const codecs = [findCodec("PCMU", 8000)!];
   const wire: Wire = { dropped: 0 };
   let b: Call | undefined;
@@ -37,7 +39,7 @@ function callPair() {
     jitterFrames: 1,
     ice: { addresses: ["127.0.0.1"], connectTimeoutMs: 10_000, relayOnly: false, servers: async () => ({}) },
     ringTimeoutMs: 30_000,
-    clock,
+    plane,
     logger: logger.child({ side: from }),
     dtls: { policy: "off" as const, certificate: undefined },
     rtcpMux: true,

@@ -9,6 +9,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Call, type CallDeps } from "../../src/app/call/call.js";
+import { inProcessPlane } from "../../src/app/media-plane/in-process-plane.js";
 import { JingleRefusal } from "../../src/app/call/signalling.js";
 import type { IceCandidate, Jingle, JingleContent, JmiElement } from "../../src/jingle/protocol/index.js";
 import { findCodecById } from "../../src/media/codecs/index.js";
@@ -66,7 +67,6 @@ function setup(o: { role: "initiator" | "responder"; peer?: string; ack?: (j: Se
     ice: { addresses: ["127.0.0.1"], connectTimeoutMs: 10_000, relayOnly: false, servers: async () => ({}) },
     ringTimeoutMs: 60_000,
     ...(o.initiateTimeoutMs !== undefined ? { initiateTimeoutMs: o.initiateTimeoutMs } : {}),
-    clock,
     logger,
     send: async (j) => {
       sent.push(j);
@@ -75,13 +75,17 @@ function setup(o: { role: "initiator" | "responder"; peer?: string; ack?: (j: Se
     dtls: { policy: "off", certificate: undefined },
     rtcpMux: true,
     sendJmi: async (to, el) => void jmi.push({ to, el }),
-    parts: {
-      ice: (opts) => {
-        const a = new FakeIceAgent(opts);
-        agents.push(a);
-        return a;
+    plane: inProcessPlane({
+      clock,
+      logger,
+      parts: {
+        ice: (opts) => {
+          const a = new FakeIceAgent(opts);
+          agents.push(a);
+          return a;
+        },
       },
-    },
+    }),
   };
   const call = new Call(deps);
   const events: { kind: string; info: unknown }[] = [];

@@ -57,7 +57,7 @@ class FakeLeg extends TypedEmitter<CallEvents> {
   setOutput = () => Promise.resolve();
   startRecording = () => Promise.resolve("/x.wav");
   stopRecording = () => Promise.resolve("/x.wav");
-  plugInAudio = () => Promise.resolve();
+  bridgeAudio = () => Promise.resolve();
 }
 
 function makeGroup(targets: string[], strategy: "simultaneous" | "sequential", o: { ringMs?: number; unreachable?: string[] } = {}) {

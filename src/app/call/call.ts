@@ -4,28 +4,31 @@
 //   ./signalling.ts   the Jingle session: its phase, offer/answer, what is sent
 //   ./ice-session.ts  ICE: trickle, restarts, generations
 //   ./security.ts     plain RTP or DTLS-SRTP, our DTLS role (pure)
-//   ./media-path.ts   source, sink, codec and transport; hold and mute
+//   ../media-plane/   the ICE agent, source, sink, codec and transport,
+//                     on a media thread or here (a CallMedia); hold and mute
 //
 // The call holds what the user sees (its state, when it was answered and
 // ended, why) and decides when each part moves. Remote actions and local
 // commands are applied through one serial queue, so they never interleave
-// across awaits. The parts are made by the factories in `parts` (./parts.ts),
-// so tests give the call fakes instead of sockets.
+// across awaits. Its media comes from the plane it is given (a test gives
+// an in-process plane with fakes instead of sockets).
 import type { Actor, CallInfo, CallState } from "../../control/protocol.js";
 import type { Jingle, JingleContent, JmiElement, ReasonCondition } from "../../jingle/protocol/index.js";
 import type { Role } from "../../jingle/session-manager.js";
-import type { MediaStats } from "../../media/media-session.js";
-import type { AudioSink, SinkSpec } from "../../media/sinks/sink.js";
-import type { AudioSource, SourceSpec } from "../../media/sources/source.js";
+import { codecId } from "../../media/codecs/codec.js";
+import { opusBackend } from "../../media/codecs/opus-backend.js";
+import type { BridgeLink } from "../../media/audio-bridge.js";
+import type { SinkSpec } from "../../media/sinks/sink.js";
+import type { SourceSpec } from "../../media/sources/source.js";
 import { CallError, errorMessage } from "../../util/errors.js";
 import { TypedEmitter } from "../../util/events.js";
 import type { Logger } from "../../util/logger.js";
 import { SerialQueue } from "../../util/serial-queue.js";
+import type { CallMedia } from "../media-plane/call-media.js";
+import { TransportFailure, type CallMediaStats, type MediaSetup } from "../media-plane/plane-protocol.js";
 import { IceSession } from "./ice-session.js";
-import { MediaPath } from "./media-path.js";
-import { TransportFailure } from "./media-transport.js";
-import type { OfferOptions } from "./negotiation.js";
-import { defaultCallParts, type CallDeps, type CallEvents, type CallParts } from "./parts.js";
+import { encoderOptionsFor, type Negotiated, type OfferOptions } from "./negotiation.js";
+import type { CallDeps, CallEvents } from "./parts.js";
 import { CallSecurity } from "./security.js";
 import { JingleSignalling, SignallingPhase, type EndReason, type LocalTransport } from "./signalling.js";
 
@@ -64,7 +67,7 @@ export class Call extends TypedEmitter<CallEvents> {
   readonly #queue = new SerialQueue();
   readonly #signal: JingleSignalling;
   readonly #ice: IceSession;
-  readonly #media: MediaPath;
+  readonly #media: CallMedia;
   #state: CallState;
   readonly #startedAt: Date;
   #answeredAt: Date | undefined;
@@ -82,7 +85,6 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#log = deps.logger.child({ call: deps.id, sid: deps.sid });
     this.#state = deps.role === "initiator" ? "outgoing" : "incoming";
     this.#security = new CallSecurity({ ...deps.dtls, role: deps.role });
-    const parts: CallParts = { ...defaultCallParts, ...deps.parts };
     const prefs = deps.mediaPrefs ?? {};
     const offer: OfferOptions = { ...(prefs.encoder ? { encoder: prefs.encoder } : {}), ...(prefs.ptimeMs ? { ptimeMs: prefs.ptimeMs } : {}) };
     this.#signal = new JingleSignalling({
@@ -97,32 +99,31 @@ export class Call extends TypedEmitter<CallEvents> {
       send: deps.send,
       sendJmi: deps.sendJmi,
     });
-    this.#media = new MediaPath({
+    const { name: _name, ...log } = this.#log.bindings();
+    this.#media = deps.plane.open({
       callId: deps.id,
       sid: deps.sid,
-      startedAt: this.#startedAt,
-      peer: () => this.#signal.peer,
+      startedAt: this.#startedAt.toISOString(),
       input: deps.input,
       output: deps.output,
       jitterFrames: deps.jitterFrames,
       prefs,
-      clock: deps.clock,
-      logger: this.#log,
-      parts,
+      log,
     });
     this.#media.on("dtmf", (digit, durationMs) => this.emit("dtmf", digit, durationMs));
     this.#media.on("file", (...args) => this.emit("file", ...args));
     // failed-application, not media-error: Conversations shows media-error as a connectivity error (docs/interop.md).
     this.#media.on("deviceFailed", () => void this.hangup("failed-application", By.Jingled).catch(() => undefined));
+    // An exception in the call's media, or its media thread gone: the same for the peer (our application failed).
+    this.#media.on("failed", (text) => void this.#queue.run(() => this.#end("failed-application", { send: true, text: `media failed: ${text}`, by: By.Jingled })).catch(() => undefined));
     this.#ice = new IceSession({
       role: deps.role,
       config: deps.ice,
-      makeAgent: parts.ice,
+      makeAgent: (o) => this.#media.ice(o),
       logger: this.#log,
       run: (task) => this.#queue.run(task),
       ended: () => this.#state === "ended",
       sendTransport: (candidates) => this.#signal.transportInfo({ ice: this.#ice.localParameters, candidates }),
-      onData: (d) => this.#media.receive(d),
       on: {
         connected: () => this.#maybeStartMedia(),
         failed: (reason) => this.#end("connectivity-error", { send: true, text: `ICE failed: ${reason}`, by: By.Jingled }),
@@ -191,9 +192,18 @@ export class Call extends TypedEmitter<CallEvents> {
     return i;
   }
 
-  /** Media statistics (and the output file, when it is one), also after the call ended. */
-  stats(): (MediaStats & { recording?: string }) | undefined {
+  /**
+   * Media statistics (and the output file, when it is one), also after the
+   * call ended: the latest known (from a media thread at most about a second
+   * old; at the end, those at the end).
+   */
+  stats(): CallMediaStats | undefined {
     return this.#media.stats();
+  }
+
+  /** Media statistics no older than `maxAgeMs` (0: of now). */
+  freshStats(maxAgeMs = 0): Promise<CallMediaStats | undefined> {
+    return this.#media.freshStats(maxAgeMs);
   }
 
   #setState(state: CallState): void {
@@ -503,7 +513,7 @@ export class Call extends TypedEmitter<CallEvents> {
     const negotiated = this.#signal.negotiated;
     if (this.#media.prepared || !negotiated || this.#state === "ended") return;
     try {
-      await this.#media.prepare(negotiated, this.#signal.rtcpMux);
+      await this.#media.prepare(this.#mediaSetup(negotiated));
     } catch (err) {
       if ((this.#state as CallState) === "ended") return; // it ended meanwhile: nothing to report
       this.#log.warn({ err: errorMessage(err) }, "media setup failed");
@@ -511,18 +521,34 @@ export class Call extends TypedEmitter<CallEvents> {
     }
   }
 
+  /** What the media is opened with: the negotiated codec, our encoder settings adjusted to the peer's fmtp. */
+  #mediaSetup(n: Negotiated): MediaSetup {
+    return {
+      codec: codecId(n.codec),
+      opusBackend: opusBackend(),
+      payloadType: n.payloadType,
+      ...(n.telephoneEvent ? { telephoneEvent: n.telephoneEvent } : {}),
+      ptimeMs: n.ptimeMs,
+      encoder: encoderOptionsFor(n, this.#d.mediaPrefs?.encoder),
+      rtcpMux: this.#signal.rtcpMux,
+      peer: this.#signal.peer,
+    };
+  }
+
   /** The transport under the media, once security is decided and the ICE agent exists. */
   #connectTransport(): void {
     const security = this.#security.forTransport();
     if (this.#media.connected || !security || !this.#ice.exists) return;
-    this.#media.connect({ ...security, send: (d) => this.#ice.send(d) });
+    this.#media.connect(security);
   }
 
   #maybeStartMedia(): void {
     if (!this.#ice.connected || !this.#answeredAt || this.#state === "ended" || this.#media.starting) return;
     // Media is prepared when the answer is sent or taken; ICE may connect while that is under way.
     this.#connectTransport();
-    if (!this.#media.prepared || !this.#media.connected || this.#state === "active") return;
+    // The state may have changed while the media was being prepared.
+    const state = this.#state as CallState;
+    if (!this.#media.prepared || !this.#media.connected || this.#media.starting || state === "active" || state === "ended") return;
     // The DTLS handshake runs outside the call's queue: a hangup must not wait for it.
     void this.#media.startTransport().then(
       (info) =>
@@ -604,7 +630,7 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   /** The media controls of an answered call, in the call's queue. */
-  #withMedia<T>(command: string, fn: (media: MediaPath) => T | Promise<T>): Promise<T> {
+  #withMedia<T>(command: string, fn: (media: CallMedia) => T | Promise<T>): Promise<T> {
     return this.#queue.run(() => {
       this.#requireAnswered(command);
       return fn(this.#media);
@@ -638,12 +664,9 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.#withMedia("set-output", (m) => m.setOutput(spec, opts));
   }
 
-  /**
-   * Plugs in a source and sink made for the call's audio rate in place of
-   * its input and output (a bridge to another call, media/audio-bridge.ts).
-   */
-  plugInAudio(make: (sampleRate: number) => { source: AudioSource; sink: AudioSink }): Promise<void> {
-    return this.#withMedia("bridge", (m) => m.plugIn(make));
+  /** Joins the call's audio to another call's (media/audio-bridge.ts) in place of its input and output. */
+  bridgeAudio(link: BridgeLink): Promise<void> {
+    return this.#withMedia("bridge", (m) => m.bridge(link));
   }
 
   /** Starts writing what the peer says to a WAV file; resolves with its path. An existing file is replaced only with `overwrite`. */

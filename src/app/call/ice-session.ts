@@ -13,7 +13,8 @@
 //
 // Its work runs on the call's serial queue (`run`); what the call must act
 // on comes back through `on`. Datagrams go from the agent straight to the
-// media part (`onData`), not through here or the call.
+// call's media, next to it in the media plane (media-plane/plane-call.ts),
+// never through here or the call.
 import type { IceAgentOptions, IceServers } from "../../ice/ice-agent.js";
 import type { IceCandidate, JingleContent } from "../../jingle/protocol/index.js";
 import type { Actor, IceEventType, SelectedPair } from "../../control/protocol.js";
@@ -35,8 +36,6 @@ export interface IceSessionOptions {
   ended: () => boolean;
   /** Sends a transport-info with our current ufrag/pwd and `candidates`; resolves when the peer acknowledged it. */
   sendTransport: (candidates: IceCandidate[]) => Promise<void>;
-  /** Where the agent's datagrams go: the media part. */
-  onData: (datagram: Buffer) => void;
   on: {
     /** A pair carries media (at first, and after every restart). Runs on the queue. */
     connected: (pair: SelectedPair, restart: boolean) => void;
@@ -137,7 +136,6 @@ export class IceSession {
     });
     agent.on("disconnected", (reason) => this.#onSilent(agent, reason));
     agent.on("failed", (reason) => void this.#o.run(() => this.#o.on.failed(reason)));
-    agent.on("data", this.#o.onData);
     void agent.gather().catch((err: unknown) => (this.#o.ended() ? this.#log.debug : this.#log.warn).call(this.#log, { err: errorMessage(err) }, "gather"));
   }
 
@@ -360,11 +358,6 @@ export class IceSession {
         else if (generation > 1) this.#onRestartTransportLost(generation, err);
         else this.#log.warn({ err: errorMessage(err) }, "transport-info not acknowledged");
       });
-  }
-
-  /** Sends the datagram on the pair that carries media. */
-  send(datagram: Buffer): void {
-    this.#agent?.send(datagram);
   }
 
   /** Stops the restart timers and closes the agent. */

@@ -1,40 +1,21 @@
-// A call's seams: what it is given (CallDeps), what it tells (CallEvents),
-// and what it is made of, as the call sees it, with the factories that make
-// the real parts: the ICE agent (ice/), the media session (media/), the
-// transport under it (./media-transport.ts), sources and sinks. A Call takes
-// these factories from its owner, so a unit test hands it fakes (an ICE
-// agent without sockets) and drives its logic directly.
-import { IceAgent, type IceAgentEvents, type IceAgentOptions, type IceAgentState, type IceServers, type RestartOptions } from "../../ice/ice-agent.js";
-import { MediaSession, type MediaSessionOptions } from "../../media/media-session.js";
-import { createSink, type AudioSink, type OpenedFile, type SinkSpec } from "../../media/sinks/index.js";
-import { createSource, type AudioSource, type SourceSpec } from "../../media/sources/index.js";
-import type { DtlsCertificate } from "../../rtp/dtls/certificate.js";
+// A call's seams: what it is given (CallDeps) and what it tells
+// (CallEvents). Its ICE agent and media live in the media plane it is given
+// (../media-plane/): on media threads, or in-process (a unit test's plane
+// has fakes: an ICE agent without sockets, a clock the test ticks).
+import type { IceServers } from "../../ice/ice-agent.js";
 import type { Actor, CallInfo, CallState, Encryption, FileEventType, IceEventType, SelectedPair } from "../../control/protocol.js";
-import type { IceCandidate, Jingle, JmiElement } from "../../jingle/protocol/index.js";
+import type { Jingle, JmiElement } from "../../jingle/protocol/index.js";
 import type { Role } from "../../jingle/session-manager.js";
 import type { CodecDescriptor } from "../../media/codecs/codec.js";
 import type { MediaPreferences } from "../../media/media-session.js";
-import type { FrameClock } from "../../util/frame-clock.js";
+import type { SinkSpec } from "../../media/sinks/sink.js";
+import type { SourceSpec } from "../../media/sources/source.js";
+import type { DtlsCertificate } from "../../rtp/dtls/certificate.js";
 import type { Logger } from "../../util/logger.js";
-import { dtlsTransport, plainTransport, type MediaTransport, type PacketSink } from "./media-transport.js";
-import type { DtlsPolicy, Security } from "./security.js";
+import type { MediaPlane } from "../media-plane/media-plane.js";
+import type { DtlsPolicy } from "./security.js";
 
-/** What a call uses of its ICE agent (ice/ice-agent.ts). */
-export interface IcePort {
-  readonly state: IceAgentState;
-  /** 1, then +1 per ICE restart. */
-  readonly generation: number;
-  /** True from restart() until the new generation is connected. */
-  readonly restarting: boolean;
-  readonly localParameters: { ufrag: string; pwd: string };
-  gather(): Promise<void>;
-  setRemoteParameters(ufrag: string, pwd: string): void;
-  addRemoteCandidate(c: IceCandidate): Promise<boolean>;
-  restart(o?: RestartOptions): boolean;
-  send(packet: Buffer): void;
-  close(): Promise<void>;
-  on<K extends keyof IceAgentEvents & string>(event: K, fn: (...args: IceAgentEvents[K]) => void): () => void;
-}
+export type { CallParts, IcePort } from "../media-plane/plane-parts.js";
 
 /** What a call's ICE needs from its owner. */
 export interface IceConfig {
@@ -47,38 +28,6 @@ export interface IceConfig {
   /** Host addresses now (they may change during a call: an ICE restart picks them up). */
   currentAddresses?: () => string[];
 }
-
-export interface TransportOptions {
-  security: Security;
-  /** DTLS-SRTP: our certificate and the fingerprint the peer announced. */
-  certificate: DtlsCertificate | undefined;
-  remoteFingerprint: { hash: string; value: string } | undefined;
-  /** Puts one datagram on the wire (the ICE agent). */
-  send: (datagram: Buffer) => void;
-  /** Takes what arrives: the media session. */
-  deliver: PacketSink;
-  logger: Logger;
-}
-
-export interface CallParts {
-  ice(o: IceAgentOptions): IcePort;
-  media(o: MediaSessionOptions): MediaSession;
-  transport(o: TransportOptions): MediaTransport;
-  source(spec: SourceSpec, sampleRate: number): AudioSource;
-  /** `opened`: a file sink's file, already created (client-path.ts); the sink owns the descriptor. */
-  sink(spec: SinkSpec, sampleRate: number, opened?: OpenedFile): AudioSink;
-}
-
-export const defaultCallParts: CallParts = {
-  ice: (o) => new IceAgent(o),
-  media: (o) => new MediaSession(o),
-  transport: (o) =>
-    o.security.mode === "dtls"
-      ? dtlsTransport({ role: o.security.role, certificate: o.certificate!, remoteFingerprint: o.remoteFingerprint!, send: o.send, deliver: o.deliver, logger: o.logger })
-      : plainTransport({ send: o.send, deliver: o.deliver }),
-  source: createSource,
-  sink: createSink,
-};
 
 export interface CallDeps {
   id: string;
@@ -101,7 +50,8 @@ export interface CallDeps {
   ringTimeoutMs: number;
   /** How long after our XEP-0353 proceed the caller's session-initiate may take (default INITIATE_AFTER_PROCEED_MS, call.ts). */
   initiateTimeoutMs?: number;
-  clock: FrameClock;
+  /** Where the call's media and ICE agent run (media-plane/media-plane.ts). */
+  plane: MediaPlane;
   logger: Logger;
   /** Sends a Jingle action for this session and resolves when the peer acknowledged it. */
   send: (jingle: Omit<Jingle, "sid">) => Promise<void>;
@@ -111,8 +61,6 @@ export interface CallDeps {
   rtcpMux: boolean;
   /** Sends a XEP-0353 message (propose, proceed, reject, ...) to `to`. */
   sendJmi: (to: string, el: JmiElement) => Promise<void>;
-  /** Makes the call's parts; the real ones (./parts.ts) for whatever is not given. */
-  parts?: Partial<CallParts>;
 }
 
 export type CallEvents = {

@@ -5,12 +5,13 @@
 // CallSecurity keeps what it is decided from, and what was decided.
 import type { DtlsFingerprint, DtlsSetup } from "../../jingle/protocol/index.js";
 import { fingerprint, type DtlsCertificate } from "../../rtp/dtls/certificate.js";
-import { OFFER_SETUP, roleForAnswerer, roleFromAnswer, type DtlsRole } from "../../rtp/dtls/setup-role.js";
+import { OFFER_SETUP, roleForAnswerer, roleFromAnswer } from "../../rtp/dtls/setup-role.js";
+import type { Security } from "../media-plane/plane-protocol.js";
 
 /** media.dtls: "require" refuses peers without a fingerprint, "off" never offers it. */
 export type DtlsPolicy = "require" | "prefer" | "off";
 
-export type Security = { mode: "dtls"; role: DtlsRole; setup: "actpass" | "active" | "passive" } | { mode: "plain" };
+export type { Security } from "../media-plane/plane-protocol.js";
 
 export interface SecurityInput {
   policy: DtlsPolicy;

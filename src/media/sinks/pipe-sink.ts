@@ -5,6 +5,7 @@
 import { createWriteStream, constants, openSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { deviceError } from "../device-process.js";
+import { standardOutput } from "../std-streams.js";
 import { StreamSink } from "./stream-sink.js";
 
 export interface PipeSinkOptions {
@@ -18,7 +19,7 @@ export function createPipeSink(opts: PipeSinkOptions, sampleRate: number): Strea
   const what = `pipe sink ${opts.path ?? "-"}`;
   let stream: Writable;
   if (opts.path === undefined || opts.path === "-") {
-    stream = process.stdout;
+    stream = standardOutput();
   } else {
     let fd: number;
     try {

@@ -9,6 +9,7 @@ import { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import { PcmDecoderStream } from "../pcm-convert.js";
 import { deviceError } from "../device-process.js";
+import { standardInput } from "../std-streams.js";
 import { LiveSource } from "./live-source.js";
 
 export interface PipeSourceOptions {
@@ -24,7 +25,7 @@ export function createPipeSource(opts: PipeSourceOptions, sampleRate: number): L
   let stream: Readable;
   let ownsStream = true;
   if (opts.path === undefined || opts.path === "-") {
-    stream = process.stdin;
+    stream = standardInput();
     ownsStream = false;
   } else {
     let fd: number;

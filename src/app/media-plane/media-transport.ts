@@ -5,10 +5,13 @@
 // media session; both take plain RTP/RTCP to send.
 import { isRtcpPacket } from "../../rtp/rtp-packet.js";
 import { classifyPacket } from "../../rtp/demux.js";
-import { DtlsSrtpTransport, type DtlsFailureCondition, type DtlsSrtpStats } from "../../rtp/dtls/dtls-srtp.js";
+import { DtlsSrtpTransport, type DtlsSrtpStats } from "../../rtp/dtls/dtls-srtp.js";
 import type { DtlsCertificate } from "../../rtp/dtls/certificate.js";
 import type { DtlsRole } from "../../rtp/dtls/setup-role.js";
 import type { Logger } from "../../util/logger.js";
+import { TransportFailure } from "./plane-protocol.js";
+
+export { TransportFailure } from "./plane-protocol.js";
 
 /** Where a transport hands what it received: the media session. */
 export interface PacketSink {
@@ -42,15 +45,6 @@ export function plainTransport(o: { send: (d: Buffer) => void; deliver: PacketSi
     close() {},
     stats: () => undefined,
   };
-}
-
-export class TransportFailure extends Error {
-  constructor(
-    message: string,
-    readonly condition: DtlsFailureCondition,
-  ) {
-    super(message);
-  }
 }
 
 export function dtlsTransport(o: {

@@ -27,10 +27,10 @@ import { CallError, errorMessage } from "../../util/errors.js";
 import { TypedEmitter } from "../../util/events.js";
 import type { FrameClock } from "../../util/frame-clock.js";
 import type { Logger } from "../../util/logger.js";
+import type { CodecDescriptor } from "../../media/codecs/codec.js";
 import type { MediaTransport, PacketSink } from "./media-transport.js";
-import { encoderOptionsFor, type Negotiated } from "./negotiation.js";
-import type { CallParts } from "./parts.js";
-import type { Security } from "./security.js";
+import type { CallParts } from "./plane-parts.js";
+import type { MediaSetup, Security } from "./plane-protocol.js";
 
 /** Datagrams kept before the transport is decided (e.g. an early DTLS ClientHello): only the peer's reach us (ice/port-guard.ts). */
 export const MAX_EARLY_DATAGRAMS = 32;
@@ -71,7 +71,7 @@ export function expandFileTemplate(template: string, v: { callId: string; sid: s
 export class MediaPath extends TypedEmitter<MediaPathEvents> {
   readonly #o: MediaPathOptions;
   #session: MediaSession | undefined;
-  #negotiated: Negotiated | undefined;
+  #codec: CodecDescriptor | undefined;
   #transport: MediaTransport | undefined;
   readonly #early: Buffer[] = [];
   #starting = false;
@@ -127,13 +127,13 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
    * rtcp-mux RTCP would need a second ICE component, which the agent does
    * not have: RTP only then (DESIGN.md).
    */
-  prepare(n: Negotiated, rtcpMux: boolean): Promise<void> {
-    this.#preparing ??= this.#prepare(n, rtcpMux);
+  prepare(codec: CodecDescriptor, n: MediaSetup): Promise<void> {
+    this.#preparing ??= this.#prepare(codec, n);
     return this.#preparing;
   }
 
-  async #prepare(n: Negotiated, rtcpMux: boolean): Promise<void> {
-    const { codec, payloadType } = n;
+  async #prepare(codec: CodecDescriptor, n: MediaSetup): Promise<void> {
+    const { payloadType, rtcpMux } = n;
     const parts = this.#o.parts;
     const configured = this.#o.output;
     const output: SinkSpec = configured.type === "file" ? { ...configured, path: this.#expand(configured.path) } : configured;
@@ -169,7 +169,7 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
       jitterFrames: this.#o.jitterFrames,
       logger: this.#o.logger,
       ptimeMs: n.ptimeMs,
-      encoder: encoderOptionsFor(n, prefs.encoder),
+      encoder: n.encoder,
       ...(n.telephoneEvent ? { telephoneEvent: n.telephoneEvent } : {}),
       ...(prefs.jitter ? { jitter: prefs.jitter } : {}),
       ...(prefs.dtmf ? { dtmf: prefs.dtmf } : {}),
@@ -177,7 +177,7 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
       ...(!rtcpMux ? { rtcp: false as const } : prefs.rtcpIntervalMs ? { rtcp: { intervalMs: prefs.rtcpIntervalMs } } : {}),
     });
     this.#session = session;
-    this.#negotiated = n;
+    this.#codec = codec;
     // A failed device: the session carries on with silence; the call ends if so configured.
     session.on("deviceError", ({ action }) => {
       if (action === "end") this.emit("deviceFailed");
@@ -284,7 +284,7 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
 
   setInput(spec: SourceSpec): void {
     const m = this.#require("set-input");
-    m.replaceSource(this.#o.parts.source(spec, this.#negotiated!.codec.pcmRate));
+    m.replaceSource(this.#o.parts.source(spec, this.#codec!.pcmRate));
   }
 
   /**
@@ -293,7 +293,7 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
    */
   async plugIn(make: (sampleRate: number) => { source: AudioSource; sink: AudioSink }): Promise<void> {
     const m = this.#require("bridge");
-    const { source, sink } = make(this.#negotiated!.codec.pcmRate);
+    const { source, sink } = make(this.#codec!.pcmRate);
     m.replaceSource(source);
     await m.replaceSink(sink);
   }
@@ -301,7 +301,7 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
   /** The echo service (app/echo-service.ts): what the peer says goes back to it `delayMs` later, instead of our input and output. */
   async echo(delayMs: number): Promise<void> {
     const m = this.#require("echo");
-    const line = new DelayLine(this.#negotiated!.codec.pcmRate, delayMs);
+    const line = new DelayLine(this.#codec!.pcmRate, delayMs);
     m.replaceSource(line.source());
     await m.replaceSink(line.sink());
   }
@@ -309,7 +309,7 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
   /** Switches the sink; a file is created first (bad-argument when it cannot be, or exists and `overwrite` is not set). */
   async setOutput(spec: SinkSpec, opts: { overwrite?: boolean } = {}): Promise<void> {
     const m = this.#require("set-output");
-    const rate = this.#negotiated!.codec.pcmRate;
+    const rate = this.#codec!.pcmRate;
     if (spec.type !== "file") {
       await m.replaceSink(this.#o.parts.sink(spec, rate));
       return;

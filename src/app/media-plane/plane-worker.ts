@@ -1,0 +1,41 @@
+// A media thread (worker_threads): its PlaneHost takes the main thread's
+// messages from the parent port. It loads everything a call needs and runs
+// each codec once before it says it is ready, so a call never waits for
+// that. What it is told at start: ./plane-protocol.ts PlaneThreadData.
+import { writeFileSync } from "node:fs";
+import { setPriority } from "node:os";
+import { parentPort, threadId, workerData } from "node:worker_threads";
+import { warmUpCodecs } from "../../media/codecs/index.js";
+import { createLogger } from "../../util/logger.js";
+import { PlaneHost } from "./plane-host.js";
+import { MEDIA_THREAD_NICE, type MainMessage, type PlaneMessage, type PlaneThreadData } from "./plane-protocol.js";
+
+const port = parentPort!;
+// Linux: the thread's name in top -H, ps -L and /proc (the benchmark finds media threads by it).
+try {
+  writeFileSync("/proc/thread-self/comm", "jingled-media");
+} catch {
+  // not Linux, or no /proc: the name is cosmetic
+}
+const data = workerData as PlaneThreadData;
+const logger = createLogger({ level: data.log.level, format: data.log.format }).child({ thread: threadId });
+// Audio before signalling when the machine is short of CPU: a media thread
+// asks the scheduler for a higher priority than the rest of the daemon (on
+// Linux the nice value is per thread; raising priority needs CAP_SYS_NICE or
+// an RLIMIT_NICE that allows it). A tick takes a few ms of CPU for all the
+// thread's calls, so the thread cannot crowd others out for long.
+try {
+  setPriority(0, MEDIA_THREAD_NICE);
+} catch (err) {
+  logger.debug({ err: (err as Error).message, nice: MEDIA_THREAD_NICE }, "media thread runs at the daemon's priority (raising it needs CAP_SYS_NICE)");
+}
+const host = new PlaneHost({ post: (m: PlaneMessage) => port.postMessage(m), logger, statsEveryMs: data.statsEveryMs });
+port.on("message", (m: MainMessage) => host.handle(m));
+// As on the main thread (main.ts): a stray error from a library is logged and
+// the thread's calls go on (what a call's own media throws ends that call:
+// plane-call.ts).
+process.on("uncaughtException", (err) => logger.error({ err }, "uncaught exception on a media thread"));
+process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection on a media thread"));
+warmUpCodecs();
+await host.warmUp();
+port.postMessage({ kind: "ready" } satisfies PlaneMessage);

@@ -75,7 +75,7 @@ export class App {
   readonly #hosts: HostAddresses;
   #certificate: DtlsCertificate | undefined;
   #clockErrors = 0;
-  readonly #clock: FrameClock = createFrameClock(20, undefined, (err) => {
+  readonly #clock: FrameClock = createFrameClock(10, undefined, (err) => {
     // A call whose media throws every tick must not flood the log either.
     if (this.#clockErrors++ % 500 === 0) this.#log.error({ err: errorMessage(err), count: this.#clockErrors }, "media tick failed");
   });

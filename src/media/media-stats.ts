@@ -12,7 +12,12 @@ export type MediaStats = {
   /** the codec's implementation when it has several (Opus: "native" libopus or "wasm" opusscript) */
   codecBackend?: string;
   payloadType: number;
+  /** audio per packet we send, ms */
   ptimeMs: number;
+  /** audio per packet the peer sends (its latest), ms */
+  remotePtimeMs?: number;
+  /** the media frame (clock step of the send and receive paths), ms */
+  frameMs: number;
   packetsSent: number;
   /** RTP octets sent, headers included */
   bytesSent: number;
@@ -75,6 +80,7 @@ export interface MediaCounts {
   codecBackend?: string;
   payloadType: number;
   ptimeMs: number;
+  frameMs: number;
   packetsSent: number;
   counters: { packetsReceived: number; bytesReceived: number; bytesSent: number; packetsDiscarded: number; framesPlayed: number };
   /** RFC 3550 §A.3 / §A.8 figures of the peer's stream. */
@@ -108,6 +114,8 @@ export function summarizeMediaStats(c: MediaCounts): MediaStats {
     ...(c.codecBackend ? { codecBackend: c.codecBackend } : {}),
     payloadType: c.payloadType,
     ptimeMs: c.ptimeMs,
+    ...(rx.remotePtimeMs !== undefined ? { remotePtimeMs: round1(rx.remotePtimeMs) } : {}),
+    frameMs: c.frameMs,
     packetsSent: c.packetsSent,
     bytesSent: c.counters.bytesSent,
     packetsReceived: c.counters.packetsReceived,

@@ -1,16 +1,26 @@
-// One shared 20 ms media clock for every call in the process. A self-correcting
+// One shared media clock for every call in the process. A self-correcting
 // timer: it schedules each tick against the ideal time line, so ticks do not
 // drift, and catches up (bounded) after the event loop was blocked. Started
 // by its first subscriber with an immediate tick.
+//
+// The daemon's clock ticks every 10 ms: a call with 10 ms packets runs on
+// every tick, a call with 20 ms frames on every other one (its own count,
+// from its first tick), and its receive side picks the tick within the frame
+// at which its first packet is ready, so the playout buffer waits for the
+// peer's packets at most one clock period, not one frame
+// (src/media/media-session.ts).
 
 export type TickHandler = (frameIndex: number) => void;
 
 export interface FrameClock {
+  /** Time between two ticks, ms (20 when not given). */
+  readonly periodMs?: number;
   /** Subscribe; returns an unsubscribe function. The clock runs only while it has subscribers. */
   subscribe(fn: TickHandler): () => void;
 }
 
-const MAX_CATCH_UP = 5;
+/** Ticks made up at once after a stall, at most (100 ms of them), before the clock skips ahead instead. */
+const MAX_CATCH_UP_MS = 100;
 
 /**
  * `onError` hears about a subscriber that threw; the other subscribers (the
@@ -25,6 +35,7 @@ export function createFrameClock(
   let timer: NodeJS.Timeout | undefined;
   let start = 0;
   let ticks = 0;
+  const maxCatchUp = Math.max(1, Math.round(MAX_CATCH_UP_MS / periodMs));
 
   function schedule(): void {
     const due = start + (ticks + 1) * periodMs;
@@ -34,10 +45,10 @@ export function createFrameClock(
   function run(): void {
     const elapsed = Math.floor((now() - start) / periodMs);
     let behind = elapsed - ticks;
-    if (behind > MAX_CATCH_UP) {
+    if (behind > maxCatchUp) {
       // Too far behind (machine stalled): skip ahead instead of bursting.
-      ticks = elapsed - MAX_CATCH_UP;
-      behind = MAX_CATCH_UP;
+      ticks = elapsed - maxCatchUp;
+      behind = maxCatchUp;
     }
     for (let i = 0; i < Math.max(1, behind); i++) {
       ticks++;
@@ -54,6 +65,7 @@ export function createFrameClock(
   }
 
   return {
+    periodMs,
     subscribe(fn) {
       subscribers.add(fn);
       if (!timer) {

@@ -1,11 +1,12 @@
 // Mouth-to-ear latency through two jingled daemons on loopback (a benchmark:
 // it prints numbers, it asserts nothing).
 //
-//   node dist/scripts/bench/bench-latency.js [CODEC] [seconds] [--runs=N] [--ptime=10|20]
+//   node dist/scripts/bench/bench-latency.js [CODEC] [seconds] [--runs=N] [--ptime=10|20] [--each]
 //     CODEC: a codec id (opus, g722, pcmu, pcma); --runs: calls, one after
 //     the other (default 5: each call starts the daemons' media clocks afresh,
 //     so each has its own phase between the two clocks); --ptime: the
-//     callee's XEP-0167 ptime, announced in its answer (default 20: none).
+//     callee's XEP-0167 ptime, announced in its answer (default 20: none);
+//     --each: every click's delay, call by call.
 //
 // Alice's microphone is a WAV of clicks (a 5 ms burst every 500 ms, each on a
 // frame boundary); bob records what he hears. Both daemons log the wall
@@ -196,6 +197,7 @@ async function main(): Promise<void> {
     out(`jingled mouth-to-ear latency, ${codecName}, ptime ${frame} ms (bob receives ${results[0]!.remotePtimeMs ?? "?"} ms packets, media frame ${results[0]!.frameMs ?? "?"} ms), ${runs} calls of ${seconds} s of clicks through two daemons on loopback`);
     out(`  clicks found            ${all.length} of ${sum((r) => r.clicks)}`);
     out(`  per call (median)       ${results.map((r) => f1(median(r.delays)).trim()).join(", ")} ms`);
+    if (args.includes("--each")) for (const [i, r] of results.entries()) out(`  call ${i + 1}, click by click  ${r.delays.map((d) => d.toFixed(0)).join(" ")}`);
     out(`  pipeline delay          ${f1(measured)} ms median, ${f1(p95)} ms p95 (min ${f1(Math.min(...all))}, max ${f1(Math.max(...all))}): frame read by alice -> written by bob`);
     out(`  + packet (live capture) ${f1(frame)} ms  ptime: a microphone packet is complete only after it`);
     out(`  = mouth-to-ear          ${f1(measured + frame)} ms median, ${f1(p95 + frame)} ms p95  (without sound-device buffers)`);

@@ -31,19 +31,18 @@
 //     frame would not have saved them, and a one-off delay spike must not
 //     leave its delay behind.
 // It is lowered by one frame (merge) when even the 2nd-percentile slack of
-// the last 5 s is at least a frame plus mergeMarginMs (default 5 ms), and
-// the smallest slack of the last second (as for the pre-emptive expand) at
-// least a frame plus marginMs: one frame less would still be in time for
-// almost every packet, and would not at once call for the frame back. The
-// band between the two thresholds is wider than a frame, so the controller
-// settles instead of see-sawing, and a clean link that starts inside it is
-// left alone: playout starts at the first tick that gives the first packet
-// a slack of at least initialDelayMs minus a frame (default 20 ms: 3..23,
-// inside [3, 25); a caller that tries every 10 ms within the frame, as the
-// media session does, starts at 3..13). A delay raised for a moment of
-// lateness (a stalled sender) comes back down once that moment has left
-// the 5 s window. On a jittery link the delay
-// covers the jitter, within [minDelayMs, maxDelayMs]; it follows sender/
+// the last 5 s is at least a frame plus mergeMarginMs (default: marginMs),
+// and so is the smallest slack of the last second (as for the pre-emptive
+// expand): one frame less would still be in time for almost every packet,
+// with the margin, so the merge is not followed by an expand, and the
+// controller settles instead of see-sawing. A clean link that starts inside
+// the band is left alone: playout starts at the first tick that gives the
+// first packet a slack of at least initialDelayMs minus a frame (default
+// 20 ms: 3..23, inside [3, 23 + margin); a caller that tries every 10 ms
+// within the frame, as the media session does, starts at 3..13). A delay
+// raised for a moment of lateness (a stalled sender) comes back down once
+// that moment has left the 5 s window. On a jittery link the delay covers
+// the jitter, within [minDelayMs, maxDelayMs]; it follows sender/
 // receiver clock drift (a faster sender makes slack grow -> merges; a slower
 // one makes it shrink -> expands) without growing. Choices (merge,
 // pre-emptive expand) wait for a quiet moment, up to FORCE_CHANGE_MS.
@@ -129,7 +128,7 @@ export interface PlayoutBufferOptions {
   maxDelayMs?: number;
   /** the latest packets should arrive at least this long before they are due (default 3 ms: timer jitter) */
   marginMs?: number;
-  /** the delay is lowered only when a frame plus this much is to spare (default 5 ms) */
+  /** the delay is lowered only when a frame plus this much is to spare (default: marginMs) */
   mergeMarginMs?: number;
   /** the share of packets allowed to come late (default 0.02) */
   lateQuantile?: number;
@@ -222,7 +221,7 @@ export class PlayoutBuffer {
     this.maxDelayMs = Math.max(this.minDelayMs + this.frameMs, opts.maxDelayMs ?? 300);
     this.initialDelayMs = Math.min(this.maxDelayMs, Math.max(this.minDelayMs, opts.initialDelayMs ?? 20));
     this.marginMs = opts.marginMs ?? 3;
-    this.mergeMarginMs = opts.mergeMarginMs ?? 5;
+    this.mergeMarginMs = opts.mergeMarginMs ?? this.marginMs;
     this.lateQuantile = opts.lateQuantile ?? 0.02;
     this.lateRestart = opts.lateRestart ?? 5;
     this.resyncTs = Math.round(((2000 + this.maxDelayMs) * this.clockRate) / 1000);

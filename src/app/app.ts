@@ -35,7 +35,7 @@ import { codecIds } from "../media/codecs/index.js";
 import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js";
 import { createCertificate, type DtlsCertificate } from "../rtp/dtls/certificate.js";
 import { CommandError, ConfigError, errorMessage } from "../util/errors.js";
-import { createFrameClock, type FrameClock } from "../util/frame-clock.js";
+import { MEDIA_CLOCK_MS, createFrameClock, type FrameClock } from "../util/frame-clock.js";
 import { bareJid, isFullJid, sameBareJid, sameJid } from "../util/jid.js";
 import { setLogLevel, type LogFormat, type Logger } from "../util/logger.js";
 import type { AccountState } from "../util/vocabulary.js";
@@ -92,7 +92,7 @@ export class App {
   readonly #hosts: HostAddresses;
   #certificate: DtlsCertificate | undefined;
   #clockErrors = 0;
-  readonly #clock: FrameClock = createFrameClock(20, undefined, (err) => {
+  readonly #clock: FrameClock = createFrameClock(MEDIA_CLOCK_MS, undefined, (err) => {
     // A call whose media throws every tick must not flood the log either.
     if (this.#clockErrors++ % 500 === 0) this.#log.error({ err: errorMessage(err), count: this.#clockErrors }, "media tick failed");
   });

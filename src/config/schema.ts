@@ -141,7 +141,7 @@ export const configSchema = z.strictObject({
       codecs: z.array(codecName).min(1).default([...CODEC_IDS]),
       input: sourceSpec.default({ type: "silence" }),
       output: sinkSpec.default({ type: "null" }),
-      /** Starting playout delay of the adaptive jitter buffer, in 20 ms frames (it then follows the measured jitter). */
+      /** Starting playout delay of the adaptive jitter buffer, in media frames (20 ms; 10 ms at 10 ms ptime); it then follows the measured jitter. */
       jitterFrames: z.number().int().min(1).max(25).default(1),
       /** Bounds of the adaptive playout delay, ms. */
       jitterMinMs: z.number().int().min(0).max(1000).default(0),

@@ -28,9 +28,20 @@ import { JingledError, errorMessage } from "../util/errors.js";
 
 export type { MediaStats } from "./media-stats.js";
 
+/** The media frame, ms, unless the packets are shorter. */
 export const FRAME_MS = 20;
-/** A tick this long after the one before is late (its frame 10 ms or more behind): counted in the statistics. */
-export const LATE_TICK_GAP_MS = 30;
+/** A frame's tick this much later than a frame after the one before is late: counted in the statistics. */
+export const LATE_TICK_SLACK_MS = 10;
+
+/**
+ * The media frame of a call: 10 ms when it sends 10 ms packets (the peer
+ * asked for them: XEP-0167 ptime, RFC 4566 §6 a=ptime), so each packet goes
+ * out as soon as its audio is read and playout runs at the same step; 20 ms
+ * otherwise (longer packets are built from 20 ms frames).
+ */
+export function mediaFrameMs(ptimeMs: number | undefined): number {
+  return ptimeMs === 10 ? 10 : FRAME_MS;
+}
 
 /** What happens when a device (source or sink) fails mid-call. */
 export const DeviceErrorAction = {
@@ -50,7 +61,7 @@ export interface MediaSessionOptions {
   clock: FrameClock;
   /** Sends one RTP or RTCP packet. */
   send: (packet: Buffer) => void;
-  /** Initial playout delay in 20 ms frames (jitter.initialMs wins when given). */
+  /** Initial playout delay in media frames (jitter.initialMs wins when given). */
   jitterFrames: number;
   logger: Logger;
   /** The negotiated telephone-event payload type (RFC 4733); DTMF is unavailable without it. */
@@ -122,9 +133,17 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
   readonly #recorder: Recorder;
   readonly #s = { packetsReceived: 0, bytesReceived: 0, bytesSent: 0, packetsDiscarded: 0, framesPlayed: 0 };
   #lastTick: number | undefined;
+  /** Media frames ticked (send side). */
   #ticks = 0;
+  /** Clock ticks seen; a frame is every #steps of them. */
+  #clockTicks = 0;
+  /** The clock tick within a frame (0..#steps-1) at which the receive side plays: where its playout started. */
+  #recvPhase = 0;
   #maxTickGap = 0;
   #lateTicks = 0;
+  /** The media frame, ms (mediaFrameMs), and clock ticks per frame. */
+  readonly frameMs: number;
+  readonly #steps: number;
 
   constructor(opts: MediaSessionOptions) {
     super();
@@ -133,11 +152,16 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#now = opts.now ?? (() => performance.now());
     this.#wall = opts.wallClock ?? (() => Date.now());
     this.#sink = opts.sink;
+    // A clock coarser than the frame (a 20 ms clock, 10 ms packets): 20 ms frames, two packets each.
+    const period = opts.clock.periodMs ?? FRAME_MS;
+    const wanted = mediaFrameMs(opts.ptimeMs);
+    this.frameMs = wanted >= period ? wanted : FRAME_MS;
+    this.#steps = Math.max(1, Math.round(this.frameMs / period));
     this.#send = new SendPath({
       codec: opts.codec,
       payloadType: opts.payloadType,
       source: opts.source,
-      frameMs: FRAME_MS,
+      frameMs: this.frameMs,
       ...(opts.ptimeMs !== undefined ? { ptimeMs: opts.ptimeMs } : {}),
       ...(opts.encoder ? { encoder: opts.encoder } : {}),
       ...(opts.telephoneEvent ? { telephoneEvent: opts.telephoneEvent } : {}),
@@ -147,9 +171,9 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.#recv = new ReceivePath({
       codec: opts.codec,
       decoder,
-      frameMs: FRAME_MS,
+      frameMs: this.frameMs,
       jitter: {
-        initialDelayMs: opts.jitter?.initialMs ?? opts.jitterFrames * FRAME_MS,
+        initialDelayMs: opts.jitter?.initialMs ?? opts.jitterFrames * this.frameMs,
         ...(opts.jitter?.minMs !== undefined ? { minDelayMs: opts.jitter.minMs } : {}),
         ...(opts.jitter?.maxMs !== undefined ? { maxDelayMs: opts.jitter.maxMs } : {}),
       },
@@ -370,20 +394,48 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     }
   }
 
+  /**
+   * One clock tick. The send side runs on the first tick of each frame. The
+   * receive side runs once per frame too, at the tick within the frame where
+   * its playout started: until then it tries at every tick, so the first
+   * packet waits for playout at most one clock period beyond the playout
+   * buffer's margin, whatever the phase between the peer's clock and ours
+   * (the buffer's later changes of the delay are whole frames, so the phase
+   * stays). With one tick per frame both run on every tick.
+   */
   #tick(): void {
     if (this.#stopped) return;
     const now = this.#now();
+    const step = this.#clockTicks++ % this.#steps;
+    if (step === 0) this.#sendTick(now);
+    if (this.#stopped) return;
+    const playing = this.#recv.buffer.started;
+    if (!playing || step === this.#recvPhase) {
+      this.#receiveTick(now);
+      if (!playing && this.#recv.buffer.started) this.#recvPhase = step;
+    }
+    if (step === 0) {
+      if (this.#dtmfRx) for (const d of this.#dtmfRx.tick(now)) this.#emitDtmf(d.digit, d.durationMs);
+      // RTCP.
+      if (this.#rtcp?.due(now)) {
+        this.#transmit(this.#rtcp.buildReport(now, this.#wall(), this.#senderState(), this.#receiverState()));
+        this.emit("report", this.stats());
+      }
+    }
+  }
+
+  #sendTick(now: number): void {
     if (this.#lastTick !== undefined) {
       const gap = now - this.#lastTick;
       if (gap > this.#maxTickGap) this.#maxTickGap = gap;
-      if (gap >= LATE_TICK_GAP_MS) this.#lateTicks++;
-      if (gap > 2 * FRAME_MS) this.#log.debug({ gapMs: Math.round(gap), frame: this.#ticks }, "media clock stalled");
+      if (gap >= this.frameMs + LATE_TICK_SLACK_MS) this.#lateTicks++;
+      if (gap > 2 * this.frameMs) this.#log.debug({ gapMs: Math.round(gap), frame: this.#ticks }, "media clock stalled");
     }
     this.#ticks++;
     this.#lastTick = now;
     // Wall-clock anchors for latency measurement (scripts/bench/bench-latency.ts): the
-    // source is read and the sink written once per tick from here on.
-    if (this.#ticks === 1) this.#log.debug({ wallMs: this.#wall(), ptimeMs: this.#send.ptimeMs }, "first media tick");
+    // source is read once per frame from here on.
+    if (this.#ticks === 1) this.#log.debug({ wallMs: this.#wall(), ptimeMs: this.#send.ptimeMs, frameMs: this.frameMs }, "first media tick");
 
     // Send path.
     let packets: Buffer[] = [];
@@ -400,8 +452,9 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       this.#transmit(p);
     }
     if (packets.length > 0) this.#rtcp?.rtpSent();
+  }
 
-    // Receive path.
+  #receiveTick(now: number): void {
     const frame = this.#hold.receive ? undefined : this.#recv.frame(now);
     this.#logDelayChanges();
     if (frame) {
@@ -417,13 +470,6 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
         this.#log.debug({ wallMs: this.#wall() }, "first frame played");
         this.emit("firstAudio");
       }
-    }
-    if (this.#dtmfRx) for (const d of this.#dtmfRx.tick(now)) this.#emitDtmf(d.digit, d.durationMs);
-
-    // RTCP.
-    if (this.#rtcp?.due(now)) {
-      this.#transmit(this.#rtcp.buildReport(now, this.#wall(), this.#senderState(), this.#receiverState()));
-      this.emit("report", this.stats());
     }
   }
 
@@ -519,6 +565,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       ...(this.#codecBackend ? { codecBackend: this.#codecBackend } : {}),
       payloadType: this.#o.payloadType,
       ptimeMs: this.#send.ptimeMs,
+      frameMs: this.frameMs,
       packetsSent: this.#send.packetizer.packetsSent,
       counters: this.#s,
       receiver: this.#rxStats,

@@ -12,7 +12,12 @@ export type MediaStats = {
   /** the codec's implementation when it has several (Opus: "native" libopus or "wasm" opusscript) */
   codecBackend?: string;
   payloadType: number;
+  /** audio per packet we send, ms */
   ptimeMs: number;
+  /** audio per packet the peer sends (its latest), ms */
+  remotePtimeMs?: number;
+  /** the media frame (clock step of the send and receive paths), ms */
+  frameMs: number;
   packetsSent: number;
   /** RTP octets sent, headers included */
   bytesSent: number;
@@ -65,7 +70,7 @@ export type MediaStats = {
   rtcpReceived: number;
   /** Longest gap between two media clock ticks: event-loop stalls show here. */
   maxTickGapMs: number;
-  /** Ticks that came LATE_TICK_GAP_MS or more after the one before (20 ms when on time): a window's stalls are the difference of two readings. */
+  /** Frame ticks that came LATE_TICK_SLACK_MS or more later than a frame after the one before: a window's stalls are the difference of two readings. */
   lateTicks: number;
   localSsrc: number;
   remoteSsrc?: number;
@@ -77,6 +82,7 @@ export interface MediaCounts {
   codecBackend?: string;
   payloadType: number;
   ptimeMs: number;
+  frameMs: number;
   packetsSent: number;
   counters: { packetsReceived: number; bytesReceived: number; bytesSent: number; packetsDiscarded: number; framesPlayed: number };
   /** RFC 3550 §A.3 / §A.8 figures of the peer's stream. */
@@ -111,6 +117,8 @@ export function summarizeMediaStats(c: MediaCounts): MediaStats {
     ...(c.codecBackend ? { codecBackend: c.codecBackend } : {}),
     payloadType: c.payloadType,
     ptimeMs: c.ptimeMs,
+    ...(rx.remotePtimeMs !== undefined ? { remotePtimeMs: round1(rx.remotePtimeMs) } : {}),
+    frameMs: c.frameMs,
     packetsSent: c.packetsSent,
     bytesSent: c.counters.bytesSent,
     packetsReceived: c.counters.packetsReceived,

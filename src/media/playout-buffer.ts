@@ -31,13 +31,18 @@
 //     frame would not have saved them, and a one-off delay spike must not
 //     leave its delay behind.
 // It is lowered by one frame (merge) when even the 2nd-percentile slack of
-// the last 5 s is at least a frame plus mergeMarginMs: one frame less would
-// still be in time for almost every packet. The band between the two
-// thresholds is wider than a frame, so the controller settles instead of
-// see-sawing, and a clean link that starts inside it is left alone: playout
-// starts at the first tick that gives the first packet a slack of at least
-// initialDelayMs minus a frame (default 20 ms: 3..23, inside [3, 30)). On a jittery link the delay
-// covers the jitter, within [minDelayMs, maxDelayMs]; it follows sender/
+// the last 5 s is at least a frame plus mergeMarginMs (default: marginMs),
+// and so is the smallest slack of the last second (as for the pre-emptive
+// expand): one frame less would still be in time for almost every packet,
+// with the margin, so the merge is not followed by an expand, and the
+// controller settles instead of see-sawing. A clean link that starts inside
+// the band is left alone: playout starts at the first tick that gives the
+// first packet a slack of at least initialDelayMs minus a frame (default
+// 20 ms: 3..23, inside [3, 23 + margin); a caller that tries every 10 ms
+// within the frame, as the media session does, starts at 3..13). A delay
+// raised for a moment of lateness (a stalled sender) comes back down once
+// that moment has left the 5 s window. On a jittery link the delay covers
+// the jitter, within [minDelayMs, maxDelayMs]; it follows sender/
 // receiver clock drift (a faster sender makes slack grow -> merges; a slower
 // one makes it shrink -> expands) without growing. Choices (merge,
 // pre-emptive expand) wait for a quiet moment, up to FORCE_CHANGE_MS.
@@ -123,7 +128,7 @@ export interface PlayoutBufferOptions {
   maxDelayMs?: number;
   /** the latest packets should arrive at least this long before they are due (default 3 ms: timer jitter) */
   marginMs?: number;
-  /** the delay is lowered only when a frame plus this much is to spare (default 10 ms) */
+  /** the delay is lowered only when a frame plus this much is to spare (default: marginMs) */
   mergeMarginMs?: number;
   /** the share of packets allowed to come late (default 0.02) */
   lateQuantile?: number;
@@ -216,7 +221,7 @@ export class PlayoutBuffer {
     this.maxDelayMs = Math.max(this.minDelayMs + this.frameMs, opts.maxDelayMs ?? 300);
     this.initialDelayMs = Math.min(this.maxDelayMs, Math.max(this.minDelayMs, opts.initialDelayMs ?? 20));
     this.marginMs = opts.marginMs ?? 3;
-    this.mergeMarginMs = opts.mergeMarginMs ?? 10;
+    this.mergeMarginMs = opts.mergeMarginMs ?? this.marginMs;
     this.lateQuantile = opts.lateQuantile ?? 0.02;
     this.lateRestart = opts.lateRestart ?? 5;
     this.resyncTs = Math.round(((2000 + this.maxDelayMs) * this.clockRate) / 1000);
@@ -325,7 +330,7 @@ export class PlayoutBuffer {
     const pkt = this.#held.get(this.#playTs);
     if (pkt) {
       const second = this.#held.get(pkt.ext + pkt.durationTs);
-      const wantMerge = second !== undefined && this.#mayMerge(q, nowMs);
+      const wantMerge = second !== undefined && this.#mayMerge(q, recentMin, nowMs);
       if (second && wantMerge && this.#chosen("merge", quiet, nowMs)) {
         this.#take(pkt, dueAt);
         this.#take(second, dueAt);
@@ -504,10 +509,12 @@ export class PlayoutBuffer {
     for (const h of this.#held.values()) if (h.ext < this.#playTs) this.#held.delete(h.ext);
   }
 
-  #mayMerge(q: number | undefined, nowMs: number): boolean {
+  #mayMerge(q: number | undefined, recentMin: number | undefined, nowMs: number): boolean {
     if (q === undefined || this.#window.count < MIN_SAMPLES_TO_MERGE) return false;
     if (nowMs - this.#lastExpandMs < MERGE_AFTER_EXPAND_MS || nowMs - this.#lastMergeMs < MERGE_SPACING_MS) return false;
     if (q < this.frameMs + this.mergeMarginMs) return false;
+    // After the merge the latest recent packets must still clear the margin, or the next choice would be an expand.
+    if (recentMin !== undefined && recentMin - this.frameMs < this.marginMs) return false;
     // Lower bound: the typical delay after the merge stays at or above minDelayMs.
     const median = this.#window.quantile(0.5)!;
     return median - this.frameMs >= this.minDelayMs;

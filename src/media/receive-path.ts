@@ -26,6 +26,8 @@ export interface ReceivePathStats extends PlayoutStats {
   fecRecovered: number;
   /** packets the decoder rejected (concealed instead) */
   decodeErrors: number;
+  /** audio in the peer's latest packet, ms (its ptime); absent before the first */
+  remotePtimeMs?: number;
 }
 
 /** A frame quieter than this share of the other's energy is dropped whole in a merge. */
@@ -47,6 +49,7 @@ export class ReceivePath {
   /** Slowly tracked energy of active (non-quiet) frames. */
   #activeEnergy = 0;
   #lastQuiet = true;
+  #remotePtimeMs: number | undefined;
   readonly #s = { framesOut: 0, framesConcealed: 0, fecRecovered: 0, decodeErrors: 0 };
 
   constructor(opts: ReceivePathOptions) {
@@ -58,7 +61,7 @@ export class ReceivePath {
   }
 
   get stats(): ReceivePathStats {
-    return { ...this.buffer.stats, ...this.#s };
+    return { ...this.buffer.stats, ...this.#s, ...(this.#remotePtimeMs !== undefined ? { remotePtimeMs: this.#remotePtimeMs } : {}) };
   }
 
   /**
@@ -77,6 +80,7 @@ export class ReceivePath {
 
   push(seq: number, timestamp: number, payload: Buffer, arrivalMs: number): PushResult {
     const durationTs = this.#codec.packetSamples(payload);
+    this.#remotePtimeMs = ((durationTs || this.buffer.frameTs) * 1000) / this.#codec.clockRate;
     return this.buffer.push({ seq, timestamp, payload, arrivalMs, ...(durationTs ? { durationTs } : {}) });
   }
 

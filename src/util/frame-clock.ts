@@ -1,7 +1,14 @@
-// One shared 20 ms media clock for every call in the process (or media
-// thread). A self-correcting timer: it schedules each tick against the ideal
-// time line, so ticks do not drift, and catches up (bounded) after the event
-// loop was blocked. Started by its first subscriber with an immediate tick.
+// One shared media clock for every call in the process (or media thread).
+// A self-correcting timer: it schedules each tick against the ideal time
+// line, so ticks do not drift, and catches up (bounded) after the event loop
+// was blocked. Started by its first subscriber with an immediate tick.
+//
+// The daemon's clock ticks every 10 ms: a call with 10 ms packets runs on
+// every tick, a call with 20 ms frames on every other one (its own count,
+// from its first tick), and its receive side picks the tick within the frame
+// at which its first packet is ready, so the playout buffer waits for the
+// peer's packets at most one clock period, not one frame
+// (src/media/media-session.ts).
 //
 // Catching up waits for the sockets: Node runs timers before it polls for
 // I/O, so ticks run straight from a timer that fired late would play out
@@ -13,11 +20,17 @@
 export type TickHandler = (frameIndex: number) => void;
 
 export interface FrameClock {
+  /** Time between two ticks, ms (20 when not given). */
+  readonly periodMs?: number;
   /** Subscribe; returns an unsubscribe function. The clock runs only while it has subscribers. */
   subscribe(fn: TickHandler): () => void;
 }
 
-const MAX_CATCH_UP = 5;
+/** Ticks made up at once after a stall, at most (100 ms of them), before the clock skips ahead instead. */
+/** The daemon's media clock period, ms, on the main thread and on every media thread. */
+export const MEDIA_CLOCK_MS = 10;
+
+const MAX_CATCH_UP_MS = 100;
 
 /**
  * `onError` hears about a subscriber that threw; the other subscribers (the
@@ -33,6 +46,7 @@ export function createFrameClock(
   let start = 0;
   let ticks = 0;
   let catchingUp: NodeJS.Immediate | undefined;
+  const maxCatchUp = Math.max(1, Math.round(MAX_CATCH_UP_MS / periodMs));
 
   function schedule(): void {
     const next = start + (ticks + 1) * periodMs;
@@ -54,10 +68,10 @@ export function createFrameClock(
   function run(): void {
     const elapsed = Math.floor((now() - start) / periodMs);
     let behind = elapsed - ticks;
-    if (behind > MAX_CATCH_UP) {
+    if (behind > maxCatchUp) {
       // Too far behind (machine stalled): skip ahead instead of bursting.
-      ticks = elapsed - MAX_CATCH_UP;
-      behind = MAX_CATCH_UP;
+      ticks = elapsed - maxCatchUp;
+      behind = maxCatchUp;
     }
     for (let i = 0; i < Math.max(1, behind); i++) {
       ticks++;
@@ -74,6 +88,7 @@ export function createFrameClock(
   }
 
   return {
+    periodMs,
     subscribe(fn) {
       subscribers.add(fn);
       if (!timer && !catchingUp) {

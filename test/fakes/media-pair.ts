@@ -1,5 +1,5 @@
 // Two media sessions talking through a simulated network, on a virtual
-// clock: each 20 ms tick first delivers the packets whose (impaired) arrival
+// clock: each tick (20 ms, or the clock period given) first delivers the packets whose (impaired) arrival
 // time has come, then runs both sessions' media tick. Impairments: random
 // loss, uniform jitter (which also reorders), extra reordering, duplicates.
 // Deterministic (seeded), no timers: a 20 s call runs in well under a second.
@@ -84,6 +84,8 @@ export class VirtualClock implements FrameClock {
   readonly #subs = new Set<TickHandler>();
   #i = 0;
   nowMs = 0;
+  /** undefined: a clock that does not say (sessions take it as 20 ms) */
+  constructor(readonly periodMs?: number) {}
   subscribe(fn: TickHandler): () => void {
     this.#subs.add(fn);
     return () => this.#subs.delete(fn);
@@ -101,6 +103,8 @@ export interface PairOptions {
   sinks: { a: AudioSink; b: AudioSink };
   /** a -> b and b -> a impairments */
   impair?: { ab?: Impairment; ba?: Impairment };
+  /** the clock's period, ms (default: a clock that does not say, taken as 20 ms) */
+  clockPeriodMs?: number;
   /** extra MediaSession options for both */
   session?: Partial<Omit<MediaSessionOptions, "codec" | "source" | "sink" | "clock" | "send" | "logger">>;
 }
@@ -118,7 +122,8 @@ export interface MediaPair {
 const EPOCH = Date.UTC(2025, 0, 1);
 
 export function createMediaPair(o: PairOptions): MediaPair {
-  const clock = new VirtualClock();
+  const clock = new VirtualClock(o.clockPeriodMs);
+  const period = o.clockPeriodMs ?? 20;
   const links = { ab: new ImpairedLink(o.impair?.ab), ba: new ImpairedLink(o.impair?.ba) };
   const common = {
     codec: o.codec,
@@ -141,7 +146,7 @@ export function createMediaPair(o: PairOptions): MediaPair {
     run(ms: number) {
       const end = clock.nowMs + ms;
       while (clock.nowMs < end) {
-        const tickAt = clock.nowMs + 20;
+        const tickAt = clock.nowMs + period;
         // Deliveries at their own arrival times, in order, then the tick.
         const arrivals = [
           ...links.ab.due(tickAt).map((x) => ({ ...x, to: b })),

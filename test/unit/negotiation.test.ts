@@ -4,7 +4,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { answerOffer, applyAnswer, choosePtime, encoderOptionsFor, offerPayloadTypes } from "../../src/app/call/negotiation.js";
 import { findCodec, listCodecs } from "../../src/media/codecs/index.js";
-import type { PayloadType } from "../../src/jingle/protocol/index.js";
+import { buildRtpDescription, parseRtpDescription, type PayloadType } from "../../src/jingle/protocol/index.js";
+import { mediaFrameMs } from "../../src/media/media-session.js";
 import { eModel, mosFromR } from "../../src/media/e-model.js";
 
 const opus = findCodec("opus", 48000)!;
@@ -67,6 +68,29 @@ test("ptime: the peer's, within its maxptime and minptime, as the codec can fram
   assert.equal(choosePtime(opus, pt({ parameters: [{ name: "minptime", value: "40" }] })), 40);
   assert.equal(choosePtime(opus, pt({}), 60), 60, "our preference when the peer has none");
   assert.equal(answerOffer([pt({ ptime: 40 })], [opus])!.chosen.ptimeMs, 40);
+});
+
+test("10 ms ptime asked for in an answer (XEP-0167 ptime, RFC 4566 §6): the offerer sends it, both run 10 ms frames; maxptime 10 caps 20 ms", () => {
+  // alice offers with the default (no ptime announced); bob, configured for 10 ms, answers.
+  const offer = parseRtpDescription(buildRtpDescription({ media: "audio", payloadTypes: offerPayloadTypes([opus, pcmu]), rtcpMux: true, headerExtensions: [] }));
+  assert.equal(offer.payloadTypes[0]!.ptime, undefined);
+  const bob = answerOffer(offer.payloadTypes, [opus, pcmu], { ptimeMs: 10 })!;
+  assert.equal(bob.chosen.ptimeMs, 10, "bob sends his own preference: alice asked for none");
+  const answer = parseRtpDescription(buildRtpDescription({ media: "audio", payloadTypes: bob.payloadTypes, rtcpMux: true, headerExtensions: [] }));
+  assert.equal(answer.payloadTypes[0]!.ptime, 10, "bob's answer carries ptime='10' on the wire");
+  assert.ok(buildRtpDescription({ media: "audio", payloadTypes: bob.payloadTypes, rtcpMux: true, headerExtensions: [] }).toString().includes('ptime="10"'));
+  const alice = applyAnswer(answer.payloadTypes, [opus, pcmu])!;
+  assert.equal(alice.ptimeMs, 10, "alice sends what bob asked for, though she prefers 20");
+  assert.equal(mediaFrameMs(alice.ptimeMs), 10, "and runs 10 ms media frames");
+  assert.equal(mediaFrameMs(20), 20);
+  assert.equal(mediaFrameMs(40), 20, "longer packets are built from 20 ms frames");
+  // PCMU the same; a maxptime of 10 caps our 20 ms preference (a peer that says only maxptime).
+  const pcmuOnly = answerOffer([{ id: 0, name: "PCMU", clockrate: 8000, channels: 1, parameters: [], maxptime: 10 }], [pcmu])!;
+  assert.equal(pcmuOnly.chosen.ptimeMs, 10);
+  // Chromium's Opus: minptime=10 with no ptime leaves 20 ms unless asked.
+  const chromium = answerOffer([{ id: 111, name: "opus", clockrate: 48000, channels: 2, parameters: [{ name: "minptime", value: "10" }, { name: "useinbandfec", value: "1" }] }], [opus])!;
+  assert.equal(chromium.chosen.ptimeMs, 20);
+  assert.equal(answerOffer([{ id: 111, name: "opus", clockrate: 48000, channels: 2, ptime: 10, parameters: [{ name: "minptime", value: "10" }] }], [opus])!.chosen.ptimeMs, 10);
 });
 
 test("Opus fmtp from the peer shapes the encoder (RFC 7587 §6.1)", () => {

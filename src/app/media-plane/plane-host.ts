@@ -9,7 +9,7 @@ import { defaultCallParts, type CallParts } from "./plane-parts.js";
 import { PlaneCall } from "./plane-call.js";
 import { warmUpCall } from "./warm-up-call.js";
 import { STATS_EVERY_MS, toWireError, type CallMediaStats, type MainMessage, type OpMessage, type PlaneEvent, type PlaneMessage } from "./plane-protocol.js";
-import { createFrameClock, type FrameClock } from "../../util/frame-clock.js";
+import { MEDIA_CLOCK_MS, createFrameClock, type FrameClock } from "../../util/frame-clock.js";
 import { errorMessage } from "../../util/errors.js";
 import { setLogLevel, type Logger } from "../../util/logger.js";
 
@@ -35,7 +35,7 @@ export class PlaneHost {
     this.#o = o;
     this.#log = o.logger;
     this.#parts = { ...defaultCallParts, ...o.parts };
-    this.#clock = o.clock ?? createFrameClock(20);
+    this.#clock = o.clock ?? createFrameClock(MEDIA_CLOCK_MS);
     const every = o.statsEveryMs ?? STATS_EVERY_MS;
     if (every > 0) {
       this.#statsTimer = setInterval(() => this.#sendStats(), every);

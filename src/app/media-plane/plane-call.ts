@@ -96,6 +96,7 @@ export class PlaneCall implements PlaneOps {
   /** The thread's clock, its ticks for this call guarded: an exception fails this call only. */
   #guardedClock(clock: FrameClock): FrameClock {
     return {
+      ...(clock.periodMs !== undefined ? { periodMs: clock.periodMs } : {}),
       subscribe: (fn: TickHandler) =>
         clock.subscribe((i) => {
           if (this.#failed) return;

@@ -82,7 +82,11 @@ describe("first real call: two daemons through Prosody", { timeout: 180_000 }, (
         const ref = mono16(said);
         const rec = mono16(heard);
         const cmp = compareAudioSegments(ref.pcm, ref.rate, rec.pcm, rec.rate);
-        assert.ok(cmp.correlation >= 0.9, `${codec} ${who}: correlation ${cmp.correlation.toFixed(3)} (lag ${cmp.lagMs.toFixed(0)} ms, warp ${cmp.lagSpreadMs} ms) < 0.9`);
+        // G.711 and G.722 arrive sample-exact on loopback (1.000 measured). Opus's own ceiling on these voices is
+        // 0.937/0.931 (encoded and decoded offline); calls measure 0.903-0.908, and one frame of playout
+        // adjustment on a busy machine (warp 20 ms) costs about 0.01: 0.899 was seen at load average 4.
+        const floor = codec === "opus" ? 0.88 : 0.98;
+        assert.ok(cmp.correlation >= floor, `${codec} ${who}: correlation ${cmp.correlation.toFixed(3)} (lag ${cmp.lagMs.toFixed(0)} ms, warp ${cmp.lagSpreadMs} ms) < ${floor}`);
         t.diagnostic(`${codec} ${who}: correlation ${cmp.correlation.toFixed(3)} (worst segment ${cmp.worst.toFixed(3)}), lag ${cmp.lagMs.toFixed(0)} ms, warp ${cmp.lagSpreadMs} ms`);
         if (codec === "g722") {
           // Wideband: the 4-7 kHz band a G.711 call cannot carry arrives too (espeak's 22 kHz speech has it).

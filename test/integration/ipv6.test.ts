@@ -156,7 +156,7 @@ if (await inOwnNetns({ prefix: "jingled-v6", what: "IPv6 lab", limitMs: FILE_LIM
       }
     });
 
-    test("dual-stack, both families work: the IPv6 pair is selected on both sides", async (t) => {
+    test("dual-stack, both families work: the IPv6 pair is selected by the controlling side", async (t) => {
       await lab.addIpv4();
       // The daemons notice new addresses within a second (ice.interfaces): wait until both have.
       await Promise.all([alice, bob].map((d) => untilLogged(d, `"msg":"host addresses changed"`)));
@@ -165,7 +165,13 @@ if (await inOwnNetns({ prefix: "jingled-v6", what: "IPv6 lab", limitMs: FILE_LIM
       assert.deepEqual(sent, [`host ${A.peer.v6}`, `host ${A.peer.v4}`], "both families, IPv6 first");
       assert.deepEqual([r.local.type, r.local.ip], ["host", A.peer.v6]);
       assert.deepEqual([r.remote.type, r.remote.ip], ["host", B.peer.v6]);
-      assert.deepEqual([r.calleeLocal.type, r.calleeLocal.ip], ["host", B.peer.v6]);
+      // The controlled side (bob) takes the first pair it sees nominated: werift's controlling side nominates
+      // aggressively (USE-CANDIDATE on every check, RFC 5245 §8.1.1.2) but, following RFC 8445 §7.3.1.5, never
+      // replaces a nominated pair with a better one nominated later. When bob's IPv4 check completes first,
+      // bob sends on IPv4 while alice sends on IPv6: both pairs are direct host pairs and both work
+      // (docs/networking.md, "IPv6"). Seen in 3 of 4 runs once calls moved to warm media threads.
+      assert.equal(r.calleeLocal.type, "host");
+      assert.ok(([B.peer.v6, B.peer.v4] as string[]).includes(r.calleeLocal.ip), `bob's pair is a host pair: ${r.calleeLocal.ip}`);
       assert.ok(r.score >= MIN_CORRELATION, `audio correlation ${r.score.toFixed(3)}`);
     });
 

@@ -8,7 +8,7 @@
 //   a call            ./call/ (signalling, ICE, security, media)
 //   its events        ./call-events.ts -> control/event-bus.ts
 //   the commands      ./commands.ts -> control/dispatch.ts
-//   ring groups       ./ring-group.ts (one call id, a call per target); calls.forward ./call-forward.ts
+//   outgoing calls    ./dialer.ts (a JID or a ring group: ./ring-group.ts); calls.forward ./call-forward.ts
 //   devices' features xmpp/presence-book.ts, xmpp/disco-cache.ts
 //   STUN/TURN         ice/ice-servers.ts (config + XEP-0215), host addresses ice/host-addresses.ts
 //   voicemail, echo   ./voicemail.ts (XEP-0363 upload: xmpp/http-upload.ts), ./echo-service.ts
@@ -18,7 +18,7 @@ import { rootCertificates } from "node:tls";
 import { xml } from "@xmpp/xml";
 import type { Element } from "ltx";
 import { loadConfigFile, type LoadedConfig } from "../config/load.js";
-import type { CallArgs, CallInfo, CallStartResult, ReloadResult, StatusResult } from "../control/protocol.js";
+import type { CallInfo, ReloadResult, StatusResult } from "../control/protocol.js";
 import { createControlServer, type ControlServer } from "../control/server.js";
 import { defaultSocketPath } from "../control/socket-path.js";
 import { createDispatcher, type CommandDispatcher } from "../control/dispatch.js";
@@ -26,11 +26,10 @@ import { createEventBus, type EventBus } from "../control/event-bus.js";
 import { HostAddresses } from "../ice/host-addresses.js";
 import { mergeIceServers } from "../ice/ice-servers.js";
 import type { IceServers } from "../ice/ice-agent.js";
-import { decideProposal, directDevice, routeJmiMessage, type ProposalContext } from "../jingle/message-initiation.js";
+import { decideProposal, routeJmiMessage, type ProposalContext } from "../jingle/message-initiation.js";
 import { proposalBounce } from "../jingle/proposal-bounce.js";
 import { JINGLE_IQ_ERRORS, NS_JINGLE, buildJingleIqError, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
 import { SessionManager } from "../jingle/session-manager.js";
-import type { CodecDescriptor } from "../media/codecs/codec.js";
 import { codecIds } from "../media/codecs/index.js";
 import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js";
 import { createCertificate, type DtlsCertificate } from "../rtp/dtls/certificate.js";
@@ -58,7 +57,8 @@ import { listDevices } from "./devices.js";
 import { startFrontEnds, type FrontEnds } from "./front-ends.js";
 import { decideIncoming, type CallPolicy, type IncomingDecision } from "./policy.js";
 import { planReload } from "./reload.js";
-import { RingGroup, type CallControl, type LegHooks } from "./ring-group.js";
+import type { CallControl } from "./ring-group.js";
+import { Dialer, type NewCall } from "./dialer.js";
 import { checkRuntime } from "./runtime-checks.js";
 import { serveEcho } from "./echo-service.js";
 import { Voicemail } from "./voicemail.js";
@@ -67,7 +67,6 @@ import { uploadFile } from "../xmpp/http-upload.js";
 export { VERSION } from "../version.js";
 import { VERSION } from "../version.js";
 
-const newSid = (): string => randomBytes(12).toString("base64url");
 const newStanzaId = (): string => randomBytes(8).toString("hex");
 /** The longest the login waits for the preloaded media thread (media.preload). */
 const PRELOAD_WAIT_MS = 5000;
@@ -79,8 +78,8 @@ export class App {
   readonly #xmpp: XmppConnection;
   readonly #sessions = new SessionManager();
   readonly #calls = new CallBook();
-  /** Ring groups by call id (./ring-group.ts); their legs are in #calls, but the user sees the group. */
-  readonly #groups = new Map<string, RingGroup>();
+  /** Outgoing calls and ring groups (./dialer.ts). */
+  readonly #dialer: Dialer;
   /** Ids of the calls that are ring group legs. */
   readonly #legIds = new Set<string>();
   /** Presence of roster contacts, our own account and peers of live calls only: strangers' presence costs nothing. */
@@ -113,8 +112,6 @@ export class App {
   #accountReason: string | undefined;
   /** The XEP-0215 failure last logged: the same one is not logged again (it comes back for every call). */
   #extServicesNoted: string | undefined;
-  /** Bare-JID calls whose call command is still waiting to know whether the server bounced the proposal, by sid. */
-  readonly #proposing = new Map<string, { bounce?: string }>();
   /** Unanswered incoming calls to chat (calls.voicemail). */
   readonly #voicemail: Voicemail;
 
@@ -172,6 +169,19 @@ export class App {
       domain: () => this.#xmpp.domain,
       logger,
       event: (e) => this.#events.publish("voicemail", e),
+    });
+    this.#dialer = new Dialer({
+      account: this.#xmpp,
+      self: () => this.#self,
+      roster: this.#roster,
+      presence: this.#presence,
+      disco: this.#disco,
+      calls: this.#calls,
+      settings: () => ({ maxCalls: this.#cfg.calls.maxCalls, ringTimeoutSec: this.#cfg.calls.ringTimeoutSec, codecs: this.#cfg.media.codecs }),
+      newCall: (o) => this.#newCall(o),
+      createSession: (sid, peer) => this.#sessions.createOutgoing(sid, peer),
+      events: this.#events,
+      logger,
     });
     this.#commands = createDispatcher(createCommandHandlers(this.#commandContext()), logger);
     this.#control = createControlServer({
@@ -255,14 +265,14 @@ export class App {
 
   /** The calls as the user sees them: a ring group is one call, its legs are not shown. */
   #visibleCalls(): CallControl[] {
-    return [...this.#calls.all().filter((c) => !this.#legIds.has(c.id)), ...[...this.#groups.values()].filter((g) => g.state !== "ended")];
+    return [...this.#calls.all().filter((c) => !this.#legIds.has(c.id)), ...this.#dialer.groups().filter((g) => g.state !== "ended")];
   }
 
   /** What the control commands (commands.ts) may use of the app. */
   #commandContext(): CommandContext {
     return {
       calls: () => this.#visibleCalls(),
-      placeCall: (args, by) => this.#placeCall(args, by),
+      placeCall: (args, by) => this.#dialer.placeCall(args, by),
       status: () => this.#status(),
       callList: () => this.#callList(),
       policy: () => this.#policy(),
@@ -352,110 +362,6 @@ export class App {
     this.#log.info(plan, "configuration reloaded");
     this.#events.publish("reload", plan);
     return plan;
-  }
-
-  /**
-   * The call command, its arguments checked (control/command-args.ts). A
-   * bare JID that nobody can answer fails at once with peer-unavailable: a
-   * contact whose presence we receive and who has no device online, or a
-   * proposal our server bounced (no such account, unknown domain). One whose
-   * presence we do not receive is proposed to: its devices may get the
-   * proposal from offline storage or by push (README.md, "Calling a bare JID").
-   */
-  async #placeCall(args: CallArgs, placedBy: string): Promise<CallStartResult> {
-    const startedAt = new Date();
-    if (this.#xmpp.state !== "online") throw new CommandError("not-connected", `the account is ${this.#xmpp.state}`);
-    const codecs = resolveCodecs(args.codecs ?? this.#cfg.media.codecs);
-    if (args.jids) {
-      const { maxCalls } = this.#policy();
-      if (this.#calls.size + args.jids.length > maxCalls) {
-        throw new CommandError("busy", `call: a ring group of ${args.jids.length} needs as many calls; ${this.#calls.size} of ${maxCalls} exist (calls.maxCalls)`);
-      }
-      const group = this.#ringGroup({ targets: args.jids, strategy: args.strategy ?? "simultaneous", ringMs: (args.ringSec ?? this.#cfg.calls.ringTimeoutSec) * 1000, codecs, placedBy, startedAt });
-      await group.start();
-      return { callId: group.id, peer: args.jids[0]!, targets: args.jids };
-    }
-    const call = await this.#dial(args.jid!, { codecs, startedAt, placedBy });
-    return { callId: call.id, sid: call.sid, peer: call.peer };
-  }
-
-  /** A ring group (./ring-group.ts), registered until it ends; start() it. */
-  #ringGroup(o: { targets: string[]; strategy: "simultaneous" | "sequential"; ringMs: number; codecs: CodecDescriptor[]; placedBy: string; startedAt: Date; bridgedWith?: string }): RingGroup {
-    const group = new RingGroup({
-      id: this.#calls.nextId(),
-      targets: o.targets,
-      strategy: o.strategy,
-      ringMs: o.ringMs,
-      startedAt: o.startedAt,
-      ...(o.bridgedWith ? { bridgedWith: o.bridgedWith } : {}),
-      events: this.#events,
-      logger: this.#log,
-      dial: (target, leg) => this.#dial(target, { codecs: o.codecs, startedAt: new Date(), placedBy: `${o.placedBy} (ring group)`, leg }),
-    });
-    this.#groups.set(group.id, group);
-    group.on("ended", () => this.#groups.delete(group.id));
-    return group;
-  }
-
-  /**
-   * Places one call (the call command, or a ring group's leg). A bare JID
-   * that nobody can answer fails at once with peer-unavailable (see above).
-   * A leg's events go through `leg.publish` (the group decides what the user sees).
-   */
-  async #dial(target: string, o: { codecs: CodecDescriptor[]; startedAt: Date; placedBy: string; leg?: LegHooks }): Promise<Call> {
-    if (this.#xmpp.state !== "online") throw new CommandError("not-connected", `the account is ${this.#xmpp.state}`);
-    if (!isFullJid(target) && this.#seesPresenceOf(target) && this.#presence.resources(target).length === 0) {
-      throw new CommandError("peer-unavailable", `${target} has no online device`);
-    }
-    const direct = !isFullJid(target) ? await this.#directTarget(target) : undefined;
-    const publish = o.leg?.publish ?? this.#events.publish;
-    const make = (peer: string): Call => {
-      const call = this.#newCall({ sid: newSid(), peer, role: "initiator", codecs: o.codecs, startedAt: o.startedAt, placedBy: o.placedBy, ...(o.leg ? { leg: o.leg } : {}) });
-      publish("call", { callId: call.id, type: "outgoing", peer });
-      return call;
-    };
-    if (!isFullJid(target) && !direct) {
-      // XEP-0353: propose to every device of the bare JID; the session starts with the one that proceeds.
-      const call = make(target);
-      const proposing: { bounce?: string } = {};
-      this.#proposing.set(call.sid, proposing);
-      try {
-        await call.propose();
-        // Our server handles a stream's stanzas in order: a bounce it makes itself
-        // (no such account here, a domain it will not or cannot reach) comes before
-        // the answer to a ping sent after the proposal.
-        await this.#xmpp.roundTrip(2000);
-      } finally {
-        this.#proposing.delete(call.sid);
-      }
-      if (proposing.bounce) throw new CommandError("peer-unavailable", proposing.bounce);
-      return call;
-    }
-    const peer = direct ?? target;
-    const call = make(peer);
-    this.#sessions.createOutgoing(call.sid, peer);
-    try {
-      await call.start();
-    } catch (err) {
-      // The initiate was refused (offline resource, unknown JID): the call is already ended.
-      throw new CommandError("peer-unavailable", errorMessage(err));
-    }
-    return call;
-  }
-
-  /** Whether we receive the presence of `bare` (RFC 6121 §3: our own account, or a contact with subscription to or both). */
-  #seesPresenceOf(bare: string): boolean {
-    if (sameBareJid(bare, this.#self)) return true;
-    const item = this.#roster.items().find((i) => sameBareJid(i.jid, bare));
-    return item?.subscription === "to" || item?.subscription === "both";
-  }
-
-  /** A bare JID's device to call directly, when none of those we see does XEP-0353 (jingle/message-initiation.ts). */
-  async #directTarget(bare: string): Promise<string | undefined> {
-    const resources = this.#presence.resources(bare).slice(0, 8);
-    if (resources.length === 0) return undefined;
-    const features = await Promise.all(resources.map((r) => this.#disco.featuresOf(r.jid, r.caps)));
-    return directDevice(resources.map((r, i) => ({ jid: r.jid, features: features[i] })));
   }
 
   // ------------------------------------------------------------ Jingle
@@ -560,8 +466,7 @@ export class App {
     const ctx = this.#jmiContext();
     const bounce = proposalBounce(stanza, ctx);
     if (bounce) {
-      const proposing = this.#proposing.get(bounce.sid);
-      if (proposing) proposing.bounce = bounce.text;
+      this.#dialer.bounced(bounce.sid, bounce.text);
       void this.#calls.bySid(bounce.sid)?.unreachable(bounce.text);
       return;
     }
@@ -644,7 +549,7 @@ export class App {
   #forward(call: Call): boolean {
     const f = this.#cfg.calls.forward;
     if (!f) return false;
-    const group = this.#ringGroup({
+    const group = this.#dialer.ringGroup({
       targets: f.to,
       strategy: f.strategy,
       ringMs: f.ringSec * 1000,
@@ -662,7 +567,7 @@ export class App {
     return true;
   }
 
-  #newCall(o: { sid: string; peer: string; role: "initiator" | "responder"; codecs: CodecDescriptor[]; startedAt?: Date; placedBy?: string; leg?: LegHooks }): Call {
+  #newCall(o: NewCall): Call {
     const { ice, dtlsPolicy, ...settings } = callSettings(this.#cfg);
     const call = new Call({
       ...settings,

@@ -4,7 +4,7 @@
 //
 //   Jingle IQs        jingle/session-manager.ts (which actions, from whom, when)
 //   XEP-0353/carbons  jingle/message-initiation.ts (routing, tie-break)
-//   who may call      ./policy.ts
+//   incoming calls    ./incoming.ts (who may call: ./policy.ts; forward, echo, auto-answer, voicemail)
 //   a call            ./call/ (signalling, ICE, security, media)
 //   its events        ./call-events.ts -> control/event-bus.ts
 //   the commands      ./commands.ts -> control/dispatch.ts
@@ -50,17 +50,16 @@ import { JingleRefusal } from "./call/signalling.js";
 import { createMediaPlane, type MediaPlane } from "./media-plane/media-plane.js";
 import { CallBook } from "./call-book.js";
 import { publishCallEvents, publishStatsEvery } from "./call-events.js";
-import { forwardCall } from "./call-forward.js";
 import { addressSelection, callSettings, resolveCodecs } from "./call-settings.js";
 import { createCommandHandlers, type CommandContext } from "./commands.js";
 import { listDevices } from "./devices.js";
 import { startFrontEnds, type FrontEnds } from "./front-ends.js";
-import { decideIncoming, type CallPolicy, type IncomingDecision } from "./policy.js";
+import type { CallPolicy } from "./policy.js";
 import { planReload } from "./reload.js";
 import type { CallControl } from "./ring-group.js";
 import { Dialer, type NewCall } from "./dialer.js";
 import { checkRuntime } from "./runtime-checks.js";
-import { serveEcho } from "./echo-service.js";
+import { IncomingCalls } from "./incoming.js";
 import { Voicemail } from "./voicemail.js";
 import { uploadFile } from "../xmpp/http-upload.js";
 
@@ -114,6 +113,8 @@ export class App {
   #extServicesNoted: string | undefined;
   /** Unanswered incoming calls to chat (calls.voicemail). */
   readonly #voicemail: Voicemail;
+  /** What becomes of a new incoming call: policy, forwarding, echo, auto-answer, voicemail (./incoming.ts). */
+  readonly #incoming: IncomingCalls;
 
   /** The environment the config is read with on reload (main.ts keeps JINGLED_PASSWORD here, not in process.env). */
   readonly #configEnv: NodeJS.ProcessEnv;
@@ -180,6 +181,18 @@ export class App {
       settings: () => ({ maxCalls: this.#cfg.calls.maxCalls, ringTimeoutSec: this.#cfg.calls.ringTimeoutSec, codecs: this.#cfg.media.codecs }),
       newCall: (o) => this.#newCall(o),
       createSession: (sid, peer) => this.#sessions.createOutgoing(sid, peer),
+      events: this.#events,
+      logger,
+    });
+    this.#incoming = new IncomingCalls({
+      policy: () => this.#policy(),
+      settings: () => ({ forward: this.#cfg.calls.forward, echo: this.#cfg.calls.echo, echoDelayMs: this.#cfg.calls.echoDelayMs, codecs: this.#cfg.media.codecs }),
+      self: () => this.#self,
+      roster: this.#roster,
+      calls: this.#calls,
+      ringGroup: (o) => this.#dialer.ringGroup(o),
+      voicemail: this.#voicemail,
+      sendChat: (to, body) => this.#sendChat(to, body),
       events: this.#events,
       logger,
     });
@@ -292,35 +305,6 @@ export class App {
     return { acceptFrom: c.acceptFrom, allowlist: c.allowlist, autoAnswer: c.autoAnswer, autoAnswerDelayMs: c.autoAnswerDelaySec * 1000, maxCalls: c.maxCalls };
   }
 
-  /** calls.* for a new incoming call from `peer`; a refusal is announced as a `refused` event. */
-  #admit(peer: string): IncomingDecision {
-    const d = decideIncoming(this.#policy(), { jid: peer, inRoster: this.#roster.has(peer) }, this.#self, this.#calls.size);
-    if (d.action === "refuse" || d.action === "busy") {
-      this.#log.info({ peer, decision: d.action }, "incoming call refused by policy");
-      this.#events.publish("refused", { peer, reason: d.action === "busy" ? "busy" : "not-allowed" });
-    }
-    return d;
-  }
-
-  /**
-   * True: answer an admitted call at once; with a delay it is answered later,
-   * if still ringing. The echo service answers every admitted call at once;
-   * a call left ringing may go to voicemail.
-   */
-  #answerNow(call: Call, d: IncomingDecision | undefined): boolean {
-    if (d?.action === "ring" && this.#cfg.calls.echo) {
-      serveEcho(call, { delayMs: () => this.#cfg.calls.echoDelayMs, sendChat: (to, body) => this.#sendChat(to, body), logger: this.#log, event: (e) => this.#events.publish("echo", e) });
-      return true;
-    }
-    if (d?.action === "ring" && !d.autoAnswer) this.#voicemail.watch(call);
-    if (d?.action !== "ring" || !d.autoAnswer) return false;
-    if (d.delayMs === 0) return true;
-    setTimeout(() => {
-      if (call.state === "incoming") void call.answer(By.AutoAnswer).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "auto-answer"));
-    }, d.delayMs).unref();
-    return false;
-  }
-
   /** A chat message; `oobUrl`: with XEP-0066 out-of-band data (jabber:x:oob) naming it. */
   #sendChat(to: string, body: string, oobUrl?: string): Promise<void> {
     const oob = oobUrl ? [xml("x", { xmlns: "jabber:x:oob" }, xml("url", {}, oobUrl))] : [];
@@ -375,7 +359,7 @@ export class App {
       return;
     }
     const res = this.#sessions.incoming(iq, el);
-    const admission = res.ok && res.isNew && !proposal ? this.#admit(res.session.peer) : undefined;
+    const admission = res.ok && res.isNew && !proposal ? this.#incoming.admit(res.session.peer) : undefined;
     if (res.ok && admission?.action === "refuse") {
       // Not allowed to ring: the answer an account without that resource gives, so a stranger learns nothing.
       this.#sessions.remove(res.session.sid);
@@ -408,11 +392,11 @@ export class App {
         .finally(() => this.#sessions.remove(sid));
       return;
     }
-    if (res.isNew) {
+    // A new session not from a proposal: admitted above, so the policy let it ring.
+    if (res.isNew && admission?.action === "ring") {
       const call = this.#newCall({ sid: res.session.sid, peer: res.session.peer, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
       this.#events.publish("call", { callId: call.id, type: "incoming", peer: call.peer });
-      const forwarded = this.#forward(call);
-      void call.offer(res.jingle, !forwarded && this.#answerNow(call, admission)).catch((err: unknown) => this.#callFailed(call, "offer", err));
+      void call.offer(res.jingle, this.#incoming.take(call, admission)).catch((err: unknown) => this.#callFailed(call, "offer", err));
       return;
     }
     const call = this.#calls.bySid(res.session.sid);
@@ -526,7 +510,7 @@ export class App {
     }
     // Tie-break lost, or a continuation: the peer wants this call as much as we do, whatever the policy says.
     const wanted = d.crossing !== undefined || d.migrate !== undefined;
-    const admission = wanted ? undefined : this.#admit(from);
+    const admission = wanted ? undefined : this.#incoming.admit(from);
     if (admission?.action === "refuse") return; // no answer at all: a stranger learns nothing
     if (admission?.action === "busy") {
       void this.#sendJmi(from, { action: "reject", id: el.id, reason: { condition: "busy" } });
@@ -539,33 +523,10 @@ export class App {
     // XEP-0184: the caller learns the proposal reached a device that rings (older Conversations waits for this).
     const receiptId = receiptRequested(message);
     if (receiptId) void this.#xmpp.send(buildReceipt(from, receiptId, message.attrs.type ?? "chat", newStanzaId())).catch(() => undefined);
-    const forwarded = !wanted && this.#forward(call);
-    void call.proposed(!forwarded && (this.#answerNow(call, admission) || wanted)).catch((err: unknown) => this.#callFailed(call, "propose", err));
+    void call.proposed(this.#incoming.take(call, admission)).catch((err: unknown) => this.#callFailed(call, "propose", err));
   }
 
   // ------------------------------------------------------------ calls
-
-  /** calls.forward: the new incoming call rings a ring group, its audio bridged with the one who answers (./call-forward.ts). */
-  #forward(call: Call): boolean {
-    const f = this.#cfg.calls.forward;
-    if (!f) return false;
-    const group = this.#dialer.ringGroup({
-      targets: f.to,
-      strategy: f.strategy,
-      ringMs: f.ringSec * 1000,
-      codecs: resolveCodecs(this.#cfg.media.codecs),
-      placedBy: `forwarding of call ${call.id}`,
-      startedAt: new Date(),
-      bridgedWith: call.id,
-    });
-    forwardCall({ incoming: call, group, events: this.#events, logger: this.#log });
-    // After the incoming call's own events: it rings first, then the group.
-    setImmediate(() => {
-      if (call.state === "ended") return void group.hangup("cancel", "forwarding: the caller hung up").catch(() => undefined);
-      group.start().catch((err: unknown) => this.#log.info({ call: call.id, err: errorMessage(err) }, "forwarding found nobody to ring"));
-    });
-    return true;
-  }
 
   #newCall(o: NewCall): Call {
     const { ice, dtlsPolicy, ...settings } = callSettings(this.#cfg);

@@ -10,7 +10,7 @@
 //   the commands      ./commands.ts -> control/dispatch.ts
 //   outgoing calls    ./dialer.ts (a JID or a ring group: ./ring-group.ts); calls.forward ./call-forward.ts
 //   devices' features xmpp/presence-book.ts, xmpp/disco-cache.ts
-//   STUN/TURN         ice/ice-servers.ts (config + XEP-0215), host addresses ice/host-addresses.ts
+//   STUN/TURN         ./call-ice-servers.ts (config + XEP-0215); host addresses ice/host-addresses.ts, ./address-change.ts
 //   voicemail, echo   ./voicemail.ts (XEP-0363 upload: xmpp/http-upload.ts), ./echo-service.ts
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -24,8 +24,6 @@ import { defaultSocketPath } from "../control/socket-path.js";
 import { createDispatcher, type CommandDispatcher } from "../control/dispatch.js";
 import { createEventBus, type EventBus } from "../control/event-bus.js";
 import { HostAddresses } from "../ice/host-addresses.js";
-import { mergeIceServers } from "../ice/ice-servers.js";
-import type { IceServers } from "../ice/ice-agent.js";
 import { decideProposal, routeJmiMessage, type ProposalContext } from "../jingle/message-initiation.js";
 import { proposalBounce } from "../jingle/proposal-bounce.js";
 import { JINGLE_IQ_ERRORS, NS_JINGLE, buildJingleIqError, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
@@ -61,6 +59,8 @@ import { Dialer, type NewCall } from "./dialer.js";
 import { checkRuntime } from "./runtime-checks.js";
 import { IncomingCalls } from "./incoming.js";
 import { Voicemail } from "./voicemail.js";
+import { onAddressesChanged } from "./address-change.js";
+import { CallIceServers } from "./call-ice-servers.js";
 import { uploadFile } from "../xmpp/http-upload.js";
 
 export { VERSION } from "../version.js";
@@ -86,7 +86,8 @@ export class App {
     keep: (bare) => this.#roster.has(bare) || sameBareJid(bare, this.#self) || this.#calls.hasPeer(bare),
   });
   readonly #disco: DiscoCache;
-  readonly #extServices: ExternalServices;
+  /** STUN/TURN for new calls: config + XEP-0215 (./call-ice-servers.ts). */
+  readonly #iceServers: CallIceServers;
   readonly #hosts: HostAddresses;
   #certificate: DtlsCertificate | undefined;
   #clockErrors = 0;
@@ -109,8 +110,6 @@ export class App {
   /** Set by main: how the shutdown command stops the daemon (as SIGTERM does). */
   onShutdownRequest: (() => void) | undefined;
   #accountReason: string | undefined;
-  /** The XEP-0215 failure last logged: the same one is not logged again (it comes back for every call). */
-  #extServicesNoted: string | undefined;
   /** Unanswered incoming calls to chat (calls.voicemail). */
   readonly #voicemail: Voicemail;
   /** What becomes of a new incoming call: policy, forwarding, echo, auto-answer, voicemail (./incoming.ts). */
@@ -149,7 +148,12 @@ export class App {
       this.#events.publish("roster", { type: "removed", jid });
     });
     this.#disco = new DiscoCache((request, timeoutMs) => this.#xmpp.iq(request, timeoutMs));
-    this.#extServices = new ExternalServices(() => this.#xmpp.iq(buildServicesQuery(this.#xmpp.domain), 5000));
+    this.#iceServers = new CallIceServers({
+      config: () => this.#cfg.ice,
+      online: () => this.#xmpp.state === "online",
+      services: new ExternalServices(() => this.#xmpp.iq(buildServicesQuery(this.#xmpp.domain), 5000)),
+      logger,
+    });
     this.#xmpp.on("presence", (p) => {
       this.#presence.update(p);
       // The full JID we are in a call or ringing with went offline: nobody is left to talk to.
@@ -236,7 +240,7 @@ export class App {
     await this.#xmpp.start();
     this.#hosts.watch((now, before) => {
       this.#log.info({ from: before, to: now }, "host addresses changed");
-      void this.#onAddressesChanged(now);
+      void onAddressesChanged(now, { account: this.#xmpp, calls: () => this.#calls.all(), logger: this.#log });
     });
   }
 
@@ -540,7 +544,7 @@ export class App {
       role: o.role,
       self: this.#self,
       codecs: o.codecs,
-      ice: { ...ice, addresses: this.#hosts.current, currentAddresses: () => this.#hosts.current, servers: () => this.#iceServers() },
+      ice: { ...ice, addresses: this.#hosts.current, currentAddresses: () => this.#hosts.current, servers: () => this.#iceServers.get() },
       plane: this.#plane!,
       logger: this.#log,
       send: (jingle) => this.#sendJingle(o.sid, jingle),
@@ -559,51 +563,5 @@ export class App {
       this.#presence.prune();
     });
     return call;
-  }
-
-  /** STUN/TURN servers for a call: configured ones, then the XMPP server's (XEP-0215, credentials refreshed before expiry). */
-  async #iceServers(): Promise<IceServers> {
-    const offered =
-      this.#cfg.ice.serverServices && this.#xmpp.state === "online"
-        ? await this.#extServices.get().then(
-            (services) => {
-              this.#extServicesNoted = undefined;
-              return services;
-            },
-            (err: unknown) => {
-              const why = errorMessage(err);
-              if (why === this.#extServicesNoted) this.#log.debug({ err: why }, "the server offers no external services (XEP-0215)");
-              else this.#log.info({ err: why }, "the server offers no external services (XEP-0215)");
-              this.#extServicesNoted = why;
-              return [];
-            },
-          )
-        : [];
-    return mergeIceServers(this.#cfg.ice, offered);
-  }
-
-  /**
-   * Our addresses changed (docs/networking.md): the XMPP connection is
-   * re-made when its local address went away, then every call restarts ICE
-   * with the new addresses.
-   */
-  async #onAddressesChanged(now: string[]): Promise<void> {
-    const local = this.#xmpp.localAddress?.replace(/^::ffff:/, "");
-    if (local && !HostAddresses.present(local)) {
-      this.#xmpp.reconnectNow(`local address ${local} is gone`);
-      // The restart's transport-info needs the server: wait (bounded) for the account to be back.
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.#xmpp.off("state", onState);
-          resolve();
-        };
-        const onState = (state: AccountState) => state === "online" && done();
-        const timer = setTimeout(done, 10_000);
-        this.#xmpp.on("state", onState);
-      });
-    }
-    if (now.length === 0) return; // nothing to restart with; the next change will
-    for (const c of this.#calls.all()) void c.restartIce("local addresses changed").catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "ICE restart"));
   }
 }

@@ -3,7 +3,7 @@
 // the parts and holds none of their rules:
 //
 //   Jingle IQs        jingle/session-manager.ts (which actions, from whom, when)
-//   XEP-0353/carbons  jingle/message-initiation.ts (routing, tie-break)
+//   XEP-0353/carbons  ./jmi-messages.ts (rules: jingle/message-initiation.ts, routing and tie-break)
 //   incoming calls    ./incoming.ts (who may call: ./policy.ts; forward, echo, auto-answer, voicemail)
 //   a call            ./call/ (signalling, ICE, security, media)
 //   its events        ./call-events.ts -> control/event-bus.ts
@@ -24,8 +24,6 @@ import { defaultSocketPath } from "../control/socket-path.js";
 import { createDispatcher, type CommandDispatcher } from "../control/dispatch.js";
 import { createEventBus, type EventBus } from "../control/event-bus.js";
 import { HostAddresses } from "../ice/host-addresses.js";
-import { decideProposal, routeJmiMessage, type ProposalContext } from "../jingle/message-initiation.js";
-import { proposalBounce } from "../jingle/proposal-bounce.js";
 import { JINGLE_IQ_ERRORS, NS_JINGLE, buildJingleIqError, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import { codecIds } from "../media/codecs/index.js";
@@ -33,7 +31,7 @@ import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js"
 import { createCertificate, type DtlsCertificate } from "../rtp/dtls/certificate.js";
 import { CommandError, ConfigError, errorMessage } from "../util/errors.js";
 import { MEDIA_CLOCK_MS, createFrameClock, type FrameClock } from "../util/frame-clock.js";
-import { bareJid, isFullJid, sameBareJid, sameJid } from "../util/jid.js";
+import { isFullJid, sameBareJid, sameJid } from "../util/jid.js";
 import { setLogLevel, type LogFormat, type Logger } from "../util/logger.js";
 import type { AccountState } from "../util/vocabulary.js";
 import { jingleFeatures } from "../xmpp/caps.js";
@@ -41,7 +39,6 @@ import { XmppConnection } from "../xmpp/connection.js";
 import { DiscoCache } from "../xmpp/disco-cache.js";
 import { ExternalServices, buildServicesQuery } from "../xmpp/extdisco.js";
 import { PresenceBook } from "../xmpp/presence-book.js";
-import { buildReceipt, receiptRequested } from "../xmpp/receipts.js";
 import { Roster } from "../xmpp/roster.js";
 import { By, Call } from "./call/call.js";
 import { JingleRefusal } from "./call/signalling.js";
@@ -58,6 +55,7 @@ import type { CallControl } from "./ring-group.js";
 import { Dialer, type NewCall } from "./dialer.js";
 import { checkRuntime } from "./runtime-checks.js";
 import { IncomingCalls } from "./incoming.js";
+import { JmiMessages } from "./jmi-messages.js";
 import { Voicemail } from "./voicemail.js";
 import { onAddressesChanged } from "./address-change.js";
 import { CallIceServers } from "./call-ice-servers.js";
@@ -114,6 +112,8 @@ export class App {
   readonly #voicemail: Voicemail;
   /** What becomes of a new incoming call: policy, forwarding, echo, auto-answer, voicemail (./incoming.ts). */
   readonly #incoming: IncomingCalls;
+  /** XEP-0353 messages and our proposals' bounces (./jmi-messages.ts). */
+  readonly #jmi: JmiMessages;
 
   /** The environment the config is read with on reload (main.ts keeps JINGLED_PASSWORD here, not in process.env). */
   readonly #configEnv: NodeJS.ProcessEnv;
@@ -160,7 +160,7 @@ export class App {
       const from = p.attrs.from;
       if (p.attrs.type === "unavailable" && from && isFullJid(from)) for (const c of this.#calls.withPeer(from)) void c.peerGone();
     });
-    this.#xmpp.on("message", (m) => this.#onMessage(m));
+    this.#xmpp.on("message", (m) => this.#jmi.onMessage(m));
     this.#xmpp.on("state", (state, reason) => {
       this.#accountReason = reason;
       const retryAt = this.#xmpp.retryAt;
@@ -197,6 +197,20 @@ export class App {
       ringGroup: (o) => this.#dialer.ringGroup(o),
       voicemail: this.#voicemail,
       sendChat: (to, body) => this.#sendChat(to, body),
+      events: this.#events,
+      logger,
+    });
+    this.#jmi = new JmiMessages({
+      self: () => this.#self,
+      calls: this.#calls,
+      settings: () => ({ jingleMessage: this.#cfg.calls.jingleMessage, audioOnlyForVideo: this.#cfg.calls.videoProposals === "audio-only", codecs: this.#cfg.media.codecs }),
+      dialer: this.#dialer,
+      incoming: this.#incoming,
+      newCall: (o) => this.#newCall(o),
+      createSession: (sid, peer) => this.#sessions.createOutgoing(sid, peer),
+      sendJmi: (to, el) => this.#sendJmi(to, el),
+      send: (stanza) => this.#xmpp.send(stanza),
+      callFailed: (call, what, err) => this.#callFailed(call, what, err),
       events: this.#events,
       logger,
     });
@@ -433,101 +447,9 @@ export class App {
 
   // ------------------------------------------------------------ XEP-0353
 
-  /** What XEP-0353 routing and the proposal rules ask of our calls (jingle/message-initiation.ts). */
-  #jmiContext(): ProposalContext {
-    return {
-      self: bareJid(this.#self),
-      fullJid: this.#self,
-      call: (sid) => this.#calls.bySid(sid),
-      ownProposalTo: (bare) => this.#calls.ownProposalTo(bare),
-      answeredCallWith: (bare) => this.#calls.answeredCallWith(bare),
-      audioOnlyForVideo: this.#cfg.calls.videoProposals === "audio-only",
-    };
-  }
-
   #sendJmi(to: string, el: JmiElement): Promise<void> {
     // A proposal's message id names its session (buildJmiMessage), so that a bounce without the payload is recognised (jingle/proposal-bounce.ts).
     return this.#xmpp.send(buildJmiMessage(to, el, newStanzaId()));
-  }
-
-  #onMessage(stanza: Element): void {
-    const ctx = this.#jmiContext();
-    const bounce = proposalBounce(stanza, ctx);
-    if (bounce) {
-      this.#dialer.bounced(bounce.sid, bounce.text);
-      void this.#calls.bySid(bounce.sid)?.unreachable(bounce.text);
-      return;
-    }
-    const r = routeJmiMessage(stanza, ctx);
-    switch (r.kind) {
-      case "ignore":
-        return;
-      case "malformed":
-        this.#log.warn({ from: r.from, err: r.error }, "malformed jingle-message ignored");
-        return;
-      case "bounced":
-        void this.#calls.bySid(r.sid)?.hangup("general-error", By.Server).catch(() => undefined);
-        return;
-      case "handled-elsewhere":
-        void this.#calls.bySid(r.sid)?.handledElsewhere(r.action);
-        return;
-      case "proposal":
-        if (this.#cfg.calls.jingleMessage) this.#onProposal(r.el, r.from, r.message, ctx);
-        return;
-      case "delivered":
-        // Conversations up to 2.12 says it got our proposal only with this receipt (no <ringing/>).
-        void this.#calls.bySid(r.sid)?.jmiReceived({ action: "ringing", id: r.sid }, r.from);
-        return;
-      case "unknown-call":
-        // Usually the peer's finish or retract for a call that already ended here: nothing to note.
-        this.#log.debug({ from: r.from, action: r.el.action, id: r.el.id }, "jingle-message for no known call ignored");
-        return;
-      case "proceed-refused":
-        this.#log.warn({ from: r.from, id: r.sid }, "proceed from a JID never proposed to ignored");
-        return;
-      case "proceeded": {
-        const call = this.#calls.bySid(r.sid)!;
-        this.#sessions.createOutgoing(call.sid, r.from);
-        void call.proceeded(r.from).catch((err: unknown) => this.#callFailed(call, "session start after proceed", err));
-        return;
-      }
-      case "to-call":
-        void this.#calls.bySid(r.sid)?.jmiReceived(r.el, r.from);
-        return;
-    }
-  }
-
-  #onProposal(el: JmiElement, from: string, message: Element, ctx: ProposalContext): void {
-    const d = decideProposal(el, from, ctx);
-    switch (d.kind) {
-      case "duplicate":
-        return;
-      case "refuse":
-        // Nothing goes back: a device of our account that does this media answers it.
-        this.#log.info({ peer: from, id: el.id, media: d.media }, "proposal for media we do not support left to other devices");
-        this.#events.publish("refused", { peer: from, reason: d.reason });
-        return;
-      case "reject":
-        // XEP-0353 §4.1: we hold the lower id; the peer retracts this one and proceeds ours.
-        void this.#sendJmi(from, { action: "reject", id: el.id, reason: { condition: d.reason, text: "Tie-Break" }, tieBreak: true });
-        return;
-    }
-    // Tie-break lost, or a continuation: the peer wants this call as much as we do, whatever the policy says.
-    const wanted = d.crossing !== undefined || d.migrate !== undefined;
-    const admission = wanted ? undefined : this.#incoming.admit(from);
-    if (admission?.action === "refuse") return; // no answer at all: a stranger learns nothing
-    if (admission?.action === "busy") {
-      void this.#sendJmi(from, { action: "reject", id: el.id, reason: { condition: "busy" } });
-      return;
-    }
-    if (d.crossing) void this.#calls.bySid(d.crossing)?.giveWay().catch(() => undefined);
-    const call = this.#newCall({ sid: el.id, peer: from, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
-    if (d.migrate) void this.#calls.bySid(d.migrate)?.migrate(el.id, `the peer continues in call ${call.id} (XEP-0353 session ${el.id})`).catch(() => undefined);
-    this.#events.publish("call", { callId: call.id, type: "incoming", peer: from });
-    // XEP-0184: the caller learns the proposal reached a device that rings (older Conversations waits for this).
-    const receiptId = receiptRequested(message);
-    if (receiptId) void this.#xmpp.send(buildReceipt(from, receiptId, message.attrs.type ?? "chat", newStanzaId())).catch(() => undefined);
-    void call.proposed(this.#incoming.take(call, admission)).catch((err: unknown) => this.#callFailed(call, "propose", err));
   }
 
   // ------------------------------------------------------------ calls

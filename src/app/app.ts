@@ -40,26 +40,26 @@ import { DiscoCache } from "../xmpp/disco-cache.js";
 import { ExternalServices, buildServicesQuery } from "../xmpp/extdisco.js";
 import { PresenceBook } from "../xmpp/presence-book.js";
 import { Roster } from "../xmpp/roster.js";
+import { uploadFile } from "../xmpp/http-upload.js";
+import { onAddressesChanged } from "./address-change.js";
 import { By, Call } from "./call/call.js";
 import { JingleRefusal } from "./call/signalling.js";
 import { createMediaPlane, type MediaPlane } from "./media-plane/media-plane.js";
 import { CallBook } from "./call-book.js";
 import { publishCallEvents, publishStatsEvery } from "./call-events.js";
+import { CallIceServers } from "./call-ice-servers.js";
 import { addressSelection, callSettings, resolveCodecs } from "./call-settings.js";
 import { createCommandHandlers, type CommandContext } from "./commands.js";
 import { listDevices } from "./devices.js";
+import { Dialer, type NewCall } from "./dialer.js";
 import { startFrontEnds, type FrontEnds } from "./front-ends.js";
+import { IncomingCalls } from "./incoming.js";
+import { JmiMessages } from "./jmi-messages.js";
 import type { CallPolicy } from "./policy.js";
 import { planReload } from "./reload.js";
 import type { CallControl } from "./ring-group.js";
-import { Dialer, type NewCall } from "./dialer.js";
 import { checkRuntime } from "./runtime-checks.js";
-import { IncomingCalls } from "./incoming.js";
-import { JmiMessages } from "./jmi-messages.js";
 import { Voicemail } from "./voicemail.js";
-import { onAddressesChanged } from "./address-change.js";
-import { CallIceServers } from "./call-ice-servers.js";
-import { uploadFile } from "../xmpp/http-upload.js";
 
 export { VERSION } from "../version.js";
 import { VERSION } from "../version.js";
@@ -366,8 +366,9 @@ export class App {
     return plan;
   }
 
-  // ------------------------------------------------------------ Jingle
+  // ------------------------------------------------------------ Jingle and XEP-0353
 
+  /** A Jingle IQ: checked by the session manager; a new session admitted (./incoming.ts), or the action to its call. */
   #onJingle(iq: Element, el: Element): void {
     const proposal = el.attrs.action === "session-initiate" && el.attrs.sid ? this.#calls.bySid(el.attrs.sid) : undefined;
     if (proposal && !(proposal.role === "responder" && proposal.phase === "proceeded" && sameJid(proposal.peer, iq.attrs.from ?? ""))) {
@@ -445,8 +446,7 @@ export class App {
     }
   }
 
-  // ------------------------------------------------------------ XEP-0353
-
+  /** A XEP-0353 message (our calls' proposals, proceeds, rejects, ...). */
   #sendJmi(to: string, el: JmiElement): Promise<void> {
     // A proposal's message id names its session (buildJmiMessage), so that a bounce without the payload is recognised (jingle/proposal-bounce.ts).
     return this.#xmpp.send(buildJmiMessage(to, el, newStanzaId()));

@@ -3,14 +3,14 @@
 // the parts and holds none of their rules:
 //
 //   Jingle IQs        jingle/session-manager.ts (which actions, from whom, when)
-//   XEP-0353/carbons  jingle/message-initiation.ts (routing, tie-break)
-//   who may call      ./policy.ts
+//   XEP-0353/carbons  ./jmi-messages.ts (rules: jingle/message-initiation.ts, routing and tie-break)
+//   incoming calls    ./incoming.ts (who may call: ./policy.ts; forward, echo, auto-answer, voicemail)
 //   a call            ./call/ (signalling, ICE, security, media)
 //   its events        ./call-events.ts -> control/event-bus.ts
 //   the commands      ./commands.ts -> control/dispatch.ts
-//   ring groups       ./ring-group.ts (one call id, a call per target); calls.forward ./call-forward.ts
+//   outgoing calls    ./dialer.ts (a JID or a ring group: ./ring-group.ts); calls.forward ./call-forward.ts
 //   devices' features xmpp/presence-book.ts, xmpp/disco-cache.ts
-//   STUN/TURN         ice/ice-servers.ts (config + XEP-0215), host addresses ice/host-addresses.ts
+//   STUN/TURN         ./call-ice-servers.ts (config + XEP-0215); host addresses ice/host-addresses.ts, ./address-change.ts
 //   voicemail, echo   ./voicemail.ts (XEP-0363 upload: xmpp/http-upload.ts), ./echo-service.ts
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -18,25 +18,20 @@ import { rootCertificates } from "node:tls";
 import { xml } from "@xmpp/xml";
 import type { Element } from "ltx";
 import { loadConfigFile, type LoadedConfig } from "../config/load.js";
-import type { CallArgs, CallInfo, CallStartResult, ReloadResult, StatusResult } from "../control/protocol.js";
+import type { CallInfo, ReloadResult, StatusResult } from "../control/protocol.js";
 import { createControlServer, type ControlServer } from "../control/server.js";
 import { defaultSocketPath } from "../control/socket-path.js";
 import { createDispatcher, type CommandDispatcher } from "../control/dispatch.js";
 import { createEventBus, type EventBus } from "../control/event-bus.js";
 import { HostAddresses } from "../ice/host-addresses.js";
-import { mergeIceServers } from "../ice/ice-servers.js";
-import type { IceServers } from "../ice/ice-agent.js";
-import { decideProposal, directDevice, routeJmiMessage, type ProposalContext } from "../jingle/message-initiation.js";
-import { proposalBounce } from "../jingle/proposal-bounce.js";
 import { JINGLE_IQ_ERRORS, NS_JINGLE, buildJingleIqError, buildJmiMessage, type JmiElement } from "../jingle/protocol/index.js";
 import { SessionManager } from "../jingle/session-manager.js";
-import type { CodecDescriptor } from "../media/codecs/codec.js";
 import { codecIds } from "../media/codecs/index.js";
 import { opusBackend, selectOpusBackend } from "../media/codecs/opus-backend.js";
 import { createCertificate, type DtlsCertificate } from "../rtp/dtls/certificate.js";
 import { CommandError, ConfigError, errorMessage } from "../util/errors.js";
 import { MEDIA_CLOCK_MS, createFrameClock, type FrameClock } from "../util/frame-clock.js";
-import { bareJid, isFullJid, sameBareJid, sameJid } from "../util/jid.js";
+import { isFullJid, sameBareJid, sameJid } from "../util/jid.js";
 import { setLogLevel, type LogFormat, type Logger } from "../util/logger.js";
 import type { AccountState } from "../util/vocabulary.js";
 import { jingleFeatures } from "../xmpp/caps.js";
@@ -44,30 +39,31 @@ import { XmppConnection } from "../xmpp/connection.js";
 import { DiscoCache } from "../xmpp/disco-cache.js";
 import { ExternalServices, buildServicesQuery } from "../xmpp/extdisco.js";
 import { PresenceBook } from "../xmpp/presence-book.js";
-import { buildReceipt, receiptRequested } from "../xmpp/receipts.js";
 import { Roster } from "../xmpp/roster.js";
+import { uploadFile } from "../xmpp/http-upload.js";
+import { onAddressesChanged } from "./address-change.js";
 import { By, Call } from "./call/call.js";
 import { JingleRefusal } from "./call/signalling.js";
 import { createMediaPlane, type MediaPlane } from "./media-plane/media-plane.js";
 import { CallBook } from "./call-book.js";
 import { publishCallEvents, publishStatsEvery } from "./call-events.js";
-import { forwardCall } from "./call-forward.js";
+import { CallIceServers } from "./call-ice-servers.js";
 import { addressSelection, callSettings, resolveCodecs } from "./call-settings.js";
 import { createCommandHandlers, type CommandContext } from "./commands.js";
 import { listDevices } from "./devices.js";
+import { Dialer, type NewCall } from "./dialer.js";
 import { startFrontEnds, type FrontEnds } from "./front-ends.js";
-import { decideIncoming, type CallPolicy, type IncomingDecision } from "./policy.js";
+import { IncomingCalls } from "./incoming.js";
+import { JmiMessages } from "./jmi-messages.js";
+import type { CallPolicy } from "./policy.js";
 import { planReload } from "./reload.js";
-import { RingGroup, type CallControl, type LegHooks } from "./ring-group.js";
+import type { CallControl } from "./ring-group.js";
 import { checkRuntime } from "./runtime-checks.js";
-import { serveEcho } from "./echo-service.js";
 import { Voicemail } from "./voicemail.js";
-import { uploadFile } from "../xmpp/http-upload.js";
 
 export { VERSION } from "../version.js";
 import { VERSION } from "../version.js";
 
-const newSid = (): string => randomBytes(12).toString("base64url");
 const newStanzaId = (): string => randomBytes(8).toString("hex");
 /** The longest the login waits for the preloaded media thread (media.preload). */
 const PRELOAD_WAIT_MS = 5000;
@@ -79,8 +75,8 @@ export class App {
   readonly #xmpp: XmppConnection;
   readonly #sessions = new SessionManager();
   readonly #calls = new CallBook();
-  /** Ring groups by call id (./ring-group.ts); their legs are in #calls, but the user sees the group. */
-  readonly #groups = new Map<string, RingGroup>();
+  /** Outgoing calls and ring groups (./dialer.ts). */
+  readonly #dialer: Dialer;
   /** Ids of the calls that are ring group legs. */
   readonly #legIds = new Set<string>();
   /** Presence of roster contacts, our own account and peers of live calls only: strangers' presence costs nothing. */
@@ -88,7 +84,8 @@ export class App {
     keep: (bare) => this.#roster.has(bare) || sameBareJid(bare, this.#self) || this.#calls.hasPeer(bare),
   });
   readonly #disco: DiscoCache;
-  readonly #extServices: ExternalServices;
+  /** STUN/TURN for new calls: config + XEP-0215 (./call-ice-servers.ts). */
+  readonly #iceServers: CallIceServers;
   readonly #hosts: HostAddresses;
   #certificate: DtlsCertificate | undefined;
   #clockErrors = 0;
@@ -111,12 +108,12 @@ export class App {
   /** Set by main: how the shutdown command stops the daemon (as SIGTERM does). */
   onShutdownRequest: (() => void) | undefined;
   #accountReason: string | undefined;
-  /** The XEP-0215 failure last logged: the same one is not logged again (it comes back for every call). */
-  #extServicesNoted: string | undefined;
-  /** Bare-JID calls whose call command is still waiting to know whether the server bounced the proposal, by sid. */
-  readonly #proposing = new Map<string, { bounce?: string }>();
   /** Unanswered incoming calls to chat (calls.voicemail). */
   readonly #voicemail: Voicemail;
+  /** What becomes of a new incoming call: policy, forwarding, echo, auto-answer, voicemail (./incoming.ts). */
+  readonly #incoming: IncomingCalls;
+  /** XEP-0353 messages and our proposals' bounces (./jmi-messages.ts). */
+  readonly #jmi: JmiMessages;
 
   /** The environment the config is read with on reload (main.ts keeps JINGLED_PASSWORD here, not in process.env). */
   readonly #configEnv: NodeJS.ProcessEnv;
@@ -151,14 +148,19 @@ export class App {
       this.#events.publish("roster", { type: "removed", jid });
     });
     this.#disco = new DiscoCache((request, timeoutMs) => this.#xmpp.iq(request, timeoutMs));
-    this.#extServices = new ExternalServices(() => this.#xmpp.iq(buildServicesQuery(this.#xmpp.domain), 5000));
+    this.#iceServers = new CallIceServers({
+      config: () => this.#cfg.ice,
+      online: () => this.#xmpp.state === "online",
+      services: new ExternalServices(() => this.#xmpp.iq(buildServicesQuery(this.#xmpp.domain), 5000)),
+      logger,
+    });
     this.#xmpp.on("presence", (p) => {
       this.#presence.update(p);
       // The full JID we are in a call or ringing with went offline: nobody is left to talk to.
       const from = p.attrs.from;
       if (p.attrs.type === "unavailable" && from && isFullJid(from)) for (const c of this.#calls.withPeer(from)) void c.peerGone();
     });
-    this.#xmpp.on("message", (m) => this.#onMessage(m));
+    this.#xmpp.on("message", (m) => this.#jmi.onMessage(m));
     this.#xmpp.on("state", (state, reason) => {
       this.#accountReason = reason;
       const retryAt = this.#xmpp.retryAt;
@@ -172,6 +174,45 @@ export class App {
       domain: () => this.#xmpp.domain,
       logger,
       event: (e) => this.#events.publish("voicemail", e),
+    });
+    this.#dialer = new Dialer({
+      account: this.#xmpp,
+      self: () => this.#self,
+      roster: this.#roster,
+      presence: this.#presence,
+      disco: this.#disco,
+      calls: this.#calls,
+      settings: () => ({ maxCalls: this.#cfg.calls.maxCalls, ringTimeoutSec: this.#cfg.calls.ringTimeoutSec, codecs: this.#cfg.media.codecs }),
+      newCall: (o) => this.#newCall(o),
+      createSession: (sid, peer) => this.#sessions.createOutgoing(sid, peer),
+      events: this.#events,
+      logger,
+    });
+    this.#incoming = new IncomingCalls({
+      policy: () => this.#policy(),
+      settings: () => ({ forward: this.#cfg.calls.forward, echo: this.#cfg.calls.echo, echoDelayMs: this.#cfg.calls.echoDelayMs, codecs: this.#cfg.media.codecs }),
+      self: () => this.#self,
+      roster: this.#roster,
+      calls: this.#calls,
+      ringGroup: (o) => this.#dialer.ringGroup(o),
+      voicemail: this.#voicemail,
+      sendChat: (to, body) => this.#sendChat(to, body),
+      events: this.#events,
+      logger,
+    });
+    this.#jmi = new JmiMessages({
+      self: () => this.#self,
+      calls: this.#calls,
+      settings: () => ({ jingleMessage: this.#cfg.calls.jingleMessage, audioOnlyForVideo: this.#cfg.calls.videoProposals === "audio-only", codecs: this.#cfg.media.codecs }),
+      dialer: this.#dialer,
+      incoming: this.#incoming,
+      newCall: (o) => this.#newCall(o),
+      createSession: (sid, peer) => this.#sessions.createOutgoing(sid, peer),
+      sendJmi: (to, el) => this.#sendJmi(to, el),
+      send: (stanza) => this.#xmpp.send(stanza),
+      callFailed: (call, what, err) => this.#callFailed(call, what, err),
+      events: this.#events,
+      logger,
     });
     this.#commands = createDispatcher(createCommandHandlers(this.#commandContext()), logger);
     this.#control = createControlServer({
@@ -213,7 +254,7 @@ export class App {
     await this.#xmpp.start();
     this.#hosts.watch((now, before) => {
       this.#log.info({ from: before, to: now }, "host addresses changed");
-      void this.#onAddressesChanged(now);
+      void onAddressesChanged(now, { account: this.#xmpp, calls: () => this.#calls.all(), logger: this.#log });
     });
   }
 
@@ -255,14 +296,14 @@ export class App {
 
   /** The calls as the user sees them: a ring group is one call, its legs are not shown. */
   #visibleCalls(): CallControl[] {
-    return [...this.#calls.all().filter((c) => !this.#legIds.has(c.id)), ...[...this.#groups.values()].filter((g) => g.state !== "ended")];
+    return [...this.#calls.all().filter((c) => !this.#legIds.has(c.id)), ...this.#dialer.groups().filter((g) => g.state !== "ended")];
   }
 
   /** What the control commands (commands.ts) may use of the app. */
   #commandContext(): CommandContext {
     return {
       calls: () => this.#visibleCalls(),
-      placeCall: (args, by) => this.#placeCall(args, by),
+      placeCall: (args, by) => this.#dialer.placeCall(args, by),
       status: () => this.#status(),
       callList: () => this.#callList(),
       policy: () => this.#policy(),
@@ -280,35 +321,6 @@ export class App {
   #policy(): CallPolicy {
     const c = this.#cfg.calls;
     return { acceptFrom: c.acceptFrom, allowlist: c.allowlist, autoAnswer: c.autoAnswer, autoAnswerDelayMs: c.autoAnswerDelaySec * 1000, maxCalls: c.maxCalls };
-  }
-
-  /** calls.* for a new incoming call from `peer`; a refusal is announced as a `refused` event. */
-  #admit(peer: string): IncomingDecision {
-    const d = decideIncoming(this.#policy(), { jid: peer, inRoster: this.#roster.has(peer) }, this.#self, this.#calls.size);
-    if (d.action === "refuse" || d.action === "busy") {
-      this.#log.info({ peer, decision: d.action }, "incoming call refused by policy");
-      this.#events.publish("refused", { peer, reason: d.action === "busy" ? "busy" : "not-allowed" });
-    }
-    return d;
-  }
-
-  /**
-   * True: answer an admitted call at once; with a delay it is answered later,
-   * if still ringing. The echo service answers every admitted call at once;
-   * a call left ringing may go to voicemail.
-   */
-  #answerNow(call: Call, d: IncomingDecision | undefined): boolean {
-    if (d?.action === "ring" && this.#cfg.calls.echo) {
-      serveEcho(call, { delayMs: () => this.#cfg.calls.echoDelayMs, sendChat: (to, body) => this.#sendChat(to, body), logger: this.#log, event: (e) => this.#events.publish("echo", e) });
-      return true;
-    }
-    if (d?.action === "ring" && !d.autoAnswer) this.#voicemail.watch(call);
-    if (d?.action !== "ring" || !d.autoAnswer) return false;
-    if (d.delayMs === 0) return true;
-    setTimeout(() => {
-      if (call.state === "incoming") void call.answer(By.AutoAnswer).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "auto-answer"));
-    }, d.delayMs).unref();
-    return false;
   }
 
   /** A chat message; `oobUrl`: with XEP-0066 out-of-band data (jabber:x:oob) naming it. */
@@ -354,112 +366,9 @@ export class App {
     return plan;
   }
 
-  /**
-   * The call command, its arguments checked (control/command-args.ts). A
-   * bare JID that nobody can answer fails at once with peer-unavailable: a
-   * contact whose presence we receive and who has no device online, or a
-   * proposal our server bounced (no such account, unknown domain). One whose
-   * presence we do not receive is proposed to: its devices may get the
-   * proposal from offline storage or by push (README.md, "Calling a bare JID").
-   */
-  async #placeCall(args: CallArgs, placedBy: string): Promise<CallStartResult> {
-    const startedAt = new Date();
-    if (this.#xmpp.state !== "online") throw new CommandError("not-connected", `the account is ${this.#xmpp.state}`);
-    const codecs = resolveCodecs(args.codecs ?? this.#cfg.media.codecs);
-    if (args.jids) {
-      const { maxCalls } = this.#policy();
-      if (this.#calls.size + args.jids.length > maxCalls) {
-        throw new CommandError("busy", `call: a ring group of ${args.jids.length} needs as many calls; ${this.#calls.size} of ${maxCalls} exist (calls.maxCalls)`);
-      }
-      const group = this.#ringGroup({ targets: args.jids, strategy: args.strategy ?? "simultaneous", ringMs: (args.ringSec ?? this.#cfg.calls.ringTimeoutSec) * 1000, codecs, placedBy, startedAt });
-      await group.start();
-      return { callId: group.id, peer: args.jids[0]!, targets: args.jids };
-    }
-    const call = await this.#dial(args.jid!, { codecs, startedAt, placedBy });
-    return { callId: call.id, sid: call.sid, peer: call.peer };
-  }
+  // ------------------------------------------------------------ Jingle and XEP-0353
 
-  /** A ring group (./ring-group.ts), registered until it ends; start() it. */
-  #ringGroup(o: { targets: string[]; strategy: "simultaneous" | "sequential"; ringMs: number; codecs: CodecDescriptor[]; placedBy: string; startedAt: Date; bridgedWith?: string }): RingGroup {
-    const group = new RingGroup({
-      id: this.#calls.nextId(),
-      targets: o.targets,
-      strategy: o.strategy,
-      ringMs: o.ringMs,
-      startedAt: o.startedAt,
-      ...(o.bridgedWith ? { bridgedWith: o.bridgedWith } : {}),
-      events: this.#events,
-      logger: this.#log,
-      dial: (target, leg) => this.#dial(target, { codecs: o.codecs, startedAt: new Date(), placedBy: `${o.placedBy} (ring group)`, leg }),
-    });
-    this.#groups.set(group.id, group);
-    group.on("ended", () => this.#groups.delete(group.id));
-    return group;
-  }
-
-  /**
-   * Places one call (the call command, or a ring group's leg). A bare JID
-   * that nobody can answer fails at once with peer-unavailable (see above).
-   * A leg's events go through `leg.publish` (the group decides what the user sees).
-   */
-  async #dial(target: string, o: { codecs: CodecDescriptor[]; startedAt: Date; placedBy: string; leg?: LegHooks }): Promise<Call> {
-    if (this.#xmpp.state !== "online") throw new CommandError("not-connected", `the account is ${this.#xmpp.state}`);
-    if (!isFullJid(target) && this.#seesPresenceOf(target) && this.#presence.resources(target).length === 0) {
-      throw new CommandError("peer-unavailable", `${target} has no online device`);
-    }
-    const direct = !isFullJid(target) ? await this.#directTarget(target) : undefined;
-    const publish = o.leg?.publish ?? this.#events.publish;
-    const make = (peer: string): Call => {
-      const call = this.#newCall({ sid: newSid(), peer, role: "initiator", codecs: o.codecs, startedAt: o.startedAt, placedBy: o.placedBy, ...(o.leg ? { leg: o.leg } : {}) });
-      publish("call", { callId: call.id, type: "outgoing", peer });
-      return call;
-    };
-    if (!isFullJid(target) && !direct) {
-      // XEP-0353: propose to every device of the bare JID; the session starts with the one that proceeds.
-      const call = make(target);
-      const proposing: { bounce?: string } = {};
-      this.#proposing.set(call.sid, proposing);
-      try {
-        await call.propose();
-        // Our server handles a stream's stanzas in order: a bounce it makes itself
-        // (no such account here, a domain it will not or cannot reach) comes before
-        // the answer to a ping sent after the proposal.
-        await this.#xmpp.roundTrip(2000);
-      } finally {
-        this.#proposing.delete(call.sid);
-      }
-      if (proposing.bounce) throw new CommandError("peer-unavailable", proposing.bounce);
-      return call;
-    }
-    const peer = direct ?? target;
-    const call = make(peer);
-    this.#sessions.createOutgoing(call.sid, peer);
-    try {
-      await call.start();
-    } catch (err) {
-      // The initiate was refused (offline resource, unknown JID): the call is already ended.
-      throw new CommandError("peer-unavailable", errorMessage(err));
-    }
-    return call;
-  }
-
-  /** Whether we receive the presence of `bare` (RFC 6121 §3: our own account, or a contact with subscription to or both). */
-  #seesPresenceOf(bare: string): boolean {
-    if (sameBareJid(bare, this.#self)) return true;
-    const item = this.#roster.items().find((i) => sameBareJid(i.jid, bare));
-    return item?.subscription === "to" || item?.subscription === "both";
-  }
-
-  /** A bare JID's device to call directly, when none of those we see does XEP-0353 (jingle/message-initiation.ts). */
-  async #directTarget(bare: string): Promise<string | undefined> {
-    const resources = this.#presence.resources(bare).slice(0, 8);
-    if (resources.length === 0) return undefined;
-    const features = await Promise.all(resources.map((r) => this.#disco.featuresOf(r.jid, r.caps)));
-    return directDevice(resources.map((r, i) => ({ jid: r.jid, features: features[i] })));
-  }
-
-  // ------------------------------------------------------------ Jingle
-
+  /** A Jingle IQ: checked by the session manager; a new session admitted (./incoming.ts), or the action to its call. */
   #onJingle(iq: Element, el: Element): void {
     const proposal = el.attrs.action === "session-initiate" && el.attrs.sid ? this.#calls.bySid(el.attrs.sid) : undefined;
     if (proposal && !(proposal.role === "responder" && proposal.phase === "proceeded" && sameJid(proposal.peer, iq.attrs.from ?? ""))) {
@@ -469,7 +378,7 @@ export class App {
       return;
     }
     const res = this.#sessions.incoming(iq, el);
-    const admission = res.ok && res.isNew && !proposal ? this.#admit(res.session.peer) : undefined;
+    const admission = res.ok && res.isNew && !proposal ? this.#incoming.admit(res.session.peer) : undefined;
     if (res.ok && admission?.action === "refuse") {
       // Not allowed to ring: the answer an account without that resource gives, so a stranger learns nothing.
       this.#sessions.remove(res.session.sid);
@@ -502,11 +411,11 @@ export class App {
         .finally(() => this.#sessions.remove(sid));
       return;
     }
-    if (res.isNew) {
+    // A new session not from a proposal: admitted above, so the policy let it ring.
+    if (res.isNew && admission?.action === "ring") {
       const call = this.#newCall({ sid: res.session.sid, peer: res.session.peer, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
       this.#events.publish("call", { callId: call.id, type: "incoming", peer: call.peer });
-      const forwarded = this.#forward(call);
-      void call.offer(res.jingle, !forwarded && this.#answerNow(call, admission)).catch((err: unknown) => this.#callFailed(call, "offer", err));
+      void call.offer(res.jingle, this.#incoming.take(call, admission)).catch((err: unknown) => this.#callFailed(call, "offer", err));
       return;
     }
     const call = this.#calls.bySid(res.session.sid);
@@ -537,132 +446,15 @@ export class App {
     }
   }
 
-  // ------------------------------------------------------------ XEP-0353
-
-  /** What XEP-0353 routing and the proposal rules ask of our calls (jingle/message-initiation.ts). */
-  #jmiContext(): ProposalContext {
-    return {
-      self: bareJid(this.#self),
-      fullJid: this.#self,
-      call: (sid) => this.#calls.bySid(sid),
-      ownProposalTo: (bare) => this.#calls.ownProposalTo(bare),
-      answeredCallWith: (bare) => this.#calls.answeredCallWith(bare),
-      audioOnlyForVideo: this.#cfg.calls.videoProposals === "audio-only",
-    };
-  }
-
+  /** A XEP-0353 message (our calls' proposals, proceeds, rejects, ...). */
   #sendJmi(to: string, el: JmiElement): Promise<void> {
     // A proposal's message id names its session (buildJmiMessage), so that a bounce without the payload is recognised (jingle/proposal-bounce.ts).
     return this.#xmpp.send(buildJmiMessage(to, el, newStanzaId()));
   }
 
-  #onMessage(stanza: Element): void {
-    const ctx = this.#jmiContext();
-    const bounce = proposalBounce(stanza, ctx);
-    if (bounce) {
-      const proposing = this.#proposing.get(bounce.sid);
-      if (proposing) proposing.bounce = bounce.text;
-      void this.#calls.bySid(bounce.sid)?.unreachable(bounce.text);
-      return;
-    }
-    const r = routeJmiMessage(stanza, ctx);
-    switch (r.kind) {
-      case "ignore":
-        return;
-      case "malformed":
-        this.#log.warn({ from: r.from, err: r.error }, "malformed jingle-message ignored");
-        return;
-      case "bounced":
-        void this.#calls.bySid(r.sid)?.hangup("general-error", By.Server).catch(() => undefined);
-        return;
-      case "handled-elsewhere":
-        void this.#calls.bySid(r.sid)?.handledElsewhere(r.action);
-        return;
-      case "proposal":
-        if (this.#cfg.calls.jingleMessage) this.#onProposal(r.el, r.from, r.message, ctx);
-        return;
-      case "delivered":
-        // Conversations up to 2.12 says it got our proposal only with this receipt (no <ringing/>).
-        void this.#calls.bySid(r.sid)?.jmiReceived({ action: "ringing", id: r.sid }, r.from);
-        return;
-      case "unknown-call":
-        // Usually the peer's finish or retract for a call that already ended here: nothing to note.
-        this.#log.debug({ from: r.from, action: r.el.action, id: r.el.id }, "jingle-message for no known call ignored");
-        return;
-      case "proceed-refused":
-        this.#log.warn({ from: r.from, id: r.sid }, "proceed from a JID never proposed to ignored");
-        return;
-      case "proceeded": {
-        const call = this.#calls.bySid(r.sid)!;
-        this.#sessions.createOutgoing(call.sid, r.from);
-        void call.proceeded(r.from).catch((err: unknown) => this.#callFailed(call, "session start after proceed", err));
-        return;
-      }
-      case "to-call":
-        void this.#calls.bySid(r.sid)?.jmiReceived(r.el, r.from);
-        return;
-    }
-  }
-
-  #onProposal(el: JmiElement, from: string, message: Element, ctx: ProposalContext): void {
-    const d = decideProposal(el, from, ctx);
-    switch (d.kind) {
-      case "duplicate":
-        return;
-      case "refuse":
-        // Nothing goes back: a device of our account that does this media answers it.
-        this.#log.info({ peer: from, id: el.id, media: d.media }, "proposal for media we do not support left to other devices");
-        this.#events.publish("refused", { peer: from, reason: d.reason });
-        return;
-      case "reject":
-        // XEP-0353 §4.1: we hold the lower id; the peer retracts this one and proceeds ours.
-        void this.#sendJmi(from, { action: "reject", id: el.id, reason: { condition: d.reason, text: "Tie-Break" }, tieBreak: true });
-        return;
-    }
-    // Tie-break lost, or a continuation: the peer wants this call as much as we do, whatever the policy says.
-    const wanted = d.crossing !== undefined || d.migrate !== undefined;
-    const admission = wanted ? undefined : this.#admit(from);
-    if (admission?.action === "refuse") return; // no answer at all: a stranger learns nothing
-    if (admission?.action === "busy") {
-      void this.#sendJmi(from, { action: "reject", id: el.id, reason: { condition: "busy" } });
-      return;
-    }
-    if (d.crossing) void this.#calls.bySid(d.crossing)?.giveWay().catch(() => undefined);
-    const call = this.#newCall({ sid: el.id, peer: from, role: "responder", codecs: resolveCodecs(this.#cfg.media.codecs) });
-    if (d.migrate) void this.#calls.bySid(d.migrate)?.migrate(el.id, `the peer continues in call ${call.id} (XEP-0353 session ${el.id})`).catch(() => undefined);
-    this.#events.publish("call", { callId: call.id, type: "incoming", peer: from });
-    // XEP-0184: the caller learns the proposal reached a device that rings (older Conversations waits for this).
-    const receiptId = receiptRequested(message);
-    if (receiptId) void this.#xmpp.send(buildReceipt(from, receiptId, message.attrs.type ?? "chat", newStanzaId())).catch(() => undefined);
-    const forwarded = !wanted && this.#forward(call);
-    void call.proposed(!forwarded && (this.#answerNow(call, admission) || wanted)).catch((err: unknown) => this.#callFailed(call, "propose", err));
-  }
-
   // ------------------------------------------------------------ calls
 
-  /** calls.forward: the new incoming call rings a ring group, its audio bridged with the one who answers (./call-forward.ts). */
-  #forward(call: Call): boolean {
-    const f = this.#cfg.calls.forward;
-    if (!f) return false;
-    const group = this.#ringGroup({
-      targets: f.to,
-      strategy: f.strategy,
-      ringMs: f.ringSec * 1000,
-      codecs: resolveCodecs(this.#cfg.media.codecs),
-      placedBy: `forwarding of call ${call.id}`,
-      startedAt: new Date(),
-      bridgedWith: call.id,
-    });
-    forwardCall({ incoming: call, group, events: this.#events, logger: this.#log });
-    // After the incoming call's own events: it rings first, then the group.
-    setImmediate(() => {
-      if (call.state === "ended") return void group.hangup("cancel", "forwarding: the caller hung up").catch(() => undefined);
-      group.start().catch((err: unknown) => this.#log.info({ call: call.id, err: errorMessage(err) }, "forwarding found nobody to ring"));
-    });
-    return true;
-  }
-
-  #newCall(o: { sid: string; peer: string; role: "initiator" | "responder"; codecs: CodecDescriptor[]; startedAt?: Date; placedBy?: string; leg?: LegHooks }): Call {
+  #newCall(o: NewCall): Call {
     const { ice, dtlsPolicy, ...settings } = callSettings(this.#cfg);
     const call = new Call({
       ...settings,
@@ -674,7 +466,7 @@ export class App {
       role: o.role,
       self: this.#self,
       codecs: o.codecs,
-      ice: { ...ice, addresses: this.#hosts.current, currentAddresses: () => this.#hosts.current, servers: () => this.#iceServers() },
+      ice: { ...ice, addresses: this.#hosts.current, currentAddresses: () => this.#hosts.current, servers: () => this.#iceServers.get() },
       plane: this.#plane!,
       logger: this.#log,
       send: (jingle) => this.#sendJingle(o.sid, jingle),
@@ -693,51 +485,5 @@ export class App {
       this.#presence.prune();
     });
     return call;
-  }
-
-  /** STUN/TURN servers for a call: configured ones, then the XMPP server's (XEP-0215, credentials refreshed before expiry). */
-  async #iceServers(): Promise<IceServers> {
-    const offered =
-      this.#cfg.ice.serverServices && this.#xmpp.state === "online"
-        ? await this.#extServices.get().then(
-            (services) => {
-              this.#extServicesNoted = undefined;
-              return services;
-            },
-            (err: unknown) => {
-              const why = errorMessage(err);
-              if (why === this.#extServicesNoted) this.#log.debug({ err: why }, "the server offers no external services (XEP-0215)");
-              else this.#log.info({ err: why }, "the server offers no external services (XEP-0215)");
-              this.#extServicesNoted = why;
-              return [];
-            },
-          )
-        : [];
-    return mergeIceServers(this.#cfg.ice, offered);
-  }
-
-  /**
-   * Our addresses changed (docs/networking.md): the XMPP connection is
-   * re-made when its local address went away, then every call restarts ICE
-   * with the new addresses.
-   */
-  async #onAddressesChanged(now: string[]): Promise<void> {
-    const local = this.#xmpp.localAddress?.replace(/^::ffff:/, "");
-    if (local && !HostAddresses.present(local)) {
-      this.#xmpp.reconnectNow(`local address ${local} is gone`);
-      // The restart's transport-info needs the server: wait (bounded) for the account to be back.
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.#xmpp.off("state", onState);
-          resolve();
-        };
-        const onState = (state: AccountState) => state === "online" && done();
-        const timer = setTimeout(done, 10_000);
-        this.#xmpp.on("state", onState);
-      });
-    }
-    if (now.length === 0) return; // nothing to restart with; the next change will
-    for (const c of this.#calls.all()) void c.restartIce("local addresses changed").catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, "ICE restart"));
   }
 }

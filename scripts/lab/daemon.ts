@@ -45,6 +45,8 @@ export interface DaemonOptions {
   /** Deep-merged into the generated config (top-level keys replace). */
   config?: Record<string, unknown>;
   logLevel?: string;
+  /** media.threads (the daemon's default: 0, media on the main thread). */
+  mediaThreads?: "auto" | number;
   /** Wait for the account to be online (default true). */
   waitOnline?: boolean;
   /** Address of the XMPP server to connect to (default 127.0.0.1; the lab's public address in scripts/lab/nat-lab.ts). */
@@ -88,6 +90,7 @@ export function daemonConfig(o: DaemonOptions): Record<string, unknown> {
       codecs: o.codecs ?? ["opus", "pcmu"],
       input: o.input ?? { type: "silence" },
       output: o.output ?? { type: "file", path: join(o.dir, "recordings", "{callId}.wav") },
+      ...(o.mediaThreads !== undefined ? { threads: o.mediaThreads } : {}),
     },
     // The test accounts have empty rosters: let anyone ring unless a test sets calls itself.
     calls: { autoAnswer: o.autoAnswer ?? false, acceptFrom: "everyone" },

@@ -164,8 +164,12 @@ export const configSchema = z.strictObject({
       dtmf: z.strictObject({ toneMs: z.number().int().min(40).max(2000).default(100), gapMs: z.number().int().min(20).max(1000).default(60) }).prefault({}),
       /** A source or sink failing mid-call: carry on with silence, or end the call (failed-application). */
       onDeviceError: z.enum(["silence", "end"]).default("silence"),
-      /** Media threads (app/media-plane/): auto is one per core, at most 4; 0 keeps media on the main thread. */
-      threads: z.union([z.literal("auto"), z.number().int().min(0).max(16)]).default("auto"),
+      /**
+       * Media threads (app/media-plane/): auto is one per core, at most 4; 0 (the default for now) keeps
+       * media on the main thread. Not yet the default: on a thread, the first plain-RTP call's first ~70 ms
+       * of received audio are dropped (docs/performance.md, "Media threads").
+       */
+      threads: z.union([z.literal("auto"), z.number().int().min(0).max(16)]).default(0),
       /**
        * What the first call needs is made ready at start (the first media thread, the codecs run once), so
        * the first call sets up as fast as later ones; false: at the first call instead (about 20 MiB less

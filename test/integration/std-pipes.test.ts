@@ -59,7 +59,7 @@ describe("pipe '-' on a media thread: the daemon's stdin and stdout carry the ca
     // A 1 kHz tone, raw s16le mono at 8 kHz: 20 ms of it every 20 ms on bob's stdin.
     const frame = Buffer.alloc((RATE / 50) * 2);
     for (let i = 0; i < RATE / 50; i++) frame.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 1000 * i) / RATE)), i * 2);
-    const cfg = daemonConfig({ prosody, username: "bob", password: "b-pw", dir: bobDir, autoAnswer: true, codecs: ["pcmu"], logLevel: "info", input: { type: "pipe", path: "-", rate: RATE }, output: { type: "pipe", path: "-", rate: RATE } });
+    const cfg = daemonConfig({ prosody, username: "bob", password: "b-pw", dir: bobDir, autoAnswer: true, codecs: ["pcmu"], logLevel: "info", mediaThreads: "auto", input: { type: "pipe", path: "-", rate: RATE }, output: { type: "pipe", path: "-", rate: RATE } });
     writeFileSync(join(bobDir, "jingled.yaml"), stringify(cfg), { mode: 0o600 });
     const fds = [openSync(join(bobDir, "out.raw"), "w"), openSync(join(bobDir, "jingled.log"), "w")];
     bob = spawn(process.execPath, [...JINGLED_NODE_FLAGS, JINGLED_BIN, "--config", join(bobDir, "jingled.yaml")], { stdio: ["pipe", ...fds] });

@@ -91,7 +91,7 @@ describe("media isolation: 10 Opus calls while the callee is attacked through XM
     }
   }
 
-  test("every other call: < 0.2 % of frames concealed and no media clock gap of 30 ms or more", async (t) => {
+  test("every other call: < 0.2 % of frames concealed (media clock gaps reported)", async (t) => {
     // The calls, up in batches (a burst of DTLS handshakes is not what is measured here).
     const activeBefore = bob.events.filter(isCall("active")).length;
     for (let i = 0; i < CALLS; i += 5) {

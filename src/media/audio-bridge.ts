@@ -178,7 +178,8 @@ export function openBridgeEnd(link: BridgeLink, sampleRate: number): BridgeEnd {
 export class AudioBridge {
   readonly #maxMs: number;
   /** a -> b and b -> a. */
-  readonly #rings = { ab: newRing(), ba: newRing() };
+  readonly #ab = newRing();
+  readonly #ba = newRing();
 
   constructor(opts: AudioBridgeOptions = {}) {
     this.#maxMs = Math.min(opts.maxMs ?? 200, MAX_MS);
@@ -186,13 +187,12 @@ export class AudioBridge {
 
   /** The shared memory for one side: it reads what the other side writes. */
   link(side: BridgeSide): BridgeLink {
-    const { ab, ba } = this.#rings;
-    return side === "a" ? { rx: ba, tx: ab, maxMs: this.#maxMs } : { rx: ab, tx: ba, maxMs: this.#maxMs };
+    return side === "a" ? { rx: this.#ba, tx: this.#ab, maxMs: this.#maxMs } : { rx: this.#ab, tx: this.#ba, maxMs: this.#maxMs };
   }
 
   get stats(): BridgeStats {
-    const ab = new Ring(this.#rings.ab).head;
-    const ba = new Ring(this.#rings.ba).head;
+    const ab = new Ring(this.#ab).head;
+    const ba = new Ring(this.#ba).head;
     return {
       aToB: Atomics.load(ab, CROSSED),
       bToA: Atomics.load(ba, CROSSED),
@@ -202,11 +202,11 @@ export class AudioBridge {
 
   /** True while both sides read. */
   get joined(): boolean {
-    return Atomics.load(new Ring(this.#rings.ab).head, READER) === 1 && Atomics.load(new Ring(this.#rings.ba).head, READER) === 1;
+    return [this.#ab, this.#ba].every((sab) => Atomics.load(new Ring(sab).head, READER) === 1);
   }
 
   /** Both sides give silence from now on, and what they write is dropped. */
   close(): void {
-    for (const sab of [this.#rings.ab, this.#rings.ba]) Atomics.store(new Ring(sab).head, CLOSED, 1);
+    for (const sab of [this.#ab, this.#ba]) Atomics.store(new Ring(sab).head, CLOSED, 1);
   }
 }

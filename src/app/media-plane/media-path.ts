@@ -21,7 +21,6 @@ import { claimUnusedFile, claimWritableFile, type ClaimedFile } from "../../medi
 import type { MediaPreferences, MediaSession, MediaStats } from "../../media/media-session.js";
 import type { AudioSink, SinkSpec } from "../../media/sinks/index.js";
 import type { AudioSource, SourceSpec } from "../../media/sources/index.js";
-import { DelayLine } from "../../media/delay-line.js";
 import type { DtlsCertificate } from "../../rtp/dtls/certificate.js";
 import { CallError, errorMessage } from "../../util/errors.js";
 import { TypedEmitter } from "../../util/events.js";
@@ -288,22 +287,15 @@ export class MediaPath extends TypedEmitter<MediaPathEvents> {
   }
 
   /**
-   * Replaces source and sink with ones made elsewhere for the codec's rate
-   * (a bridge to another call, media/audio-bridge.ts); the old ones are closed.
+   * Replaces source and sink with a pair made for the codec's rate (the echo
+   * service's delay line, a bridge to another call); the old ones are closed.
+   * `command` names the operation in the error when there is no media yet.
    */
-  async plugIn(make: (sampleRate: number) => { source: AudioSource; sink: AudioSink }): Promise<void> {
-    const m = this.#require("bridge");
+  async plugIn(command: string, make: (sampleRate: number) => { source: AudioSource; sink: AudioSink }): Promise<void> {
+    const m = this.#require(command);
     const { source, sink } = make(this.#codec!.pcmRate);
     m.replaceSource(source);
     await m.replaceSink(sink);
-  }
-
-  /** The echo service (app/echo-service.ts): what the peer says goes back to it `delayMs` later, instead of our input and output. */
-  async echo(delayMs: number): Promise<void> {
-    const m = this.#require("echo");
-    const line = new DelayLine(this.#codec!.pcmRate, delayMs);
-    m.replaceSource(line.source());
-    await m.replaceSink(line.sink());
   }
 
   /** Switches the sink; a file is created first (bad-argument when it cannot be, or exists and `overwrite` is not set). */

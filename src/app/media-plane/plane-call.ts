@@ -9,6 +9,7 @@
 import type { IceCandidate } from "../../jingle/protocol/index.js";
 import type { RestartOptions } from "../../ice/ice-agent.js";
 import { openBridgeEnd, type BridgeLink } from "../../media/audio-bridge.js";
+import { DelayLine } from "../../media/delay-line.js";
 import { findCodecById } from "../../media/codecs/index.js";
 import { selectOpusBackend } from "../../media/codecs/opus-backend.js";
 import type { SinkSpec } from "../../media/sinks/sink.js";
@@ -208,11 +209,14 @@ export class PlaneCall implements PlaneOps {
   }
 
   echo(delayMs: number): Promise<void> {
-    return this.#path.echo(delayMs);
+    return this.#path.plugIn("echo", (rate) => {
+      const line = new DelayLine(rate, delayMs);
+      return { source: line.source(), sink: line.sink() };
+    });
   }
 
   bridge(link: BridgeLink): Promise<void> {
-    return this.#path.plugIn((rate) => openBridgeEnd(link, rate));
+    return this.#path.plugIn("bridge", (rate) => openBridgeEnd(link, rate));
   }
 
   setInput(spec: SourceSpec): void {

@@ -45,7 +45,7 @@ export interface DaemonOptions {
   /** Deep-merged into the generated config (top-level keys replace). */
   config?: Record<string, unknown>;
   logLevel?: string;
-  /** media.threads (the daemon's default: 0, media on the main thread). */
+  /** media.threads (the daemon's default: auto, media on media threads). */
   mediaThreads?: "auto" | number;
   /** Wait for the account to be online (default true). */
   waitOnline?: boolean;

@@ -165,11 +165,10 @@ export const configSchema = z.strictObject({
       /** A source or sink failing mid-call: carry on with silence, or end the call (failed-application). */
       onDeviceError: z.enum(["silence", "end"]).default("silence"),
       /**
-       * Media threads (app/media-plane/): auto is one per core, at most 4; 0 (the default for now) keeps
-       * media on the main thread. Not yet the default: on a thread, the first plain-RTP call's first ~70 ms
-       * of received audio are dropped (docs/performance.md, "Media threads").
+       * Media threads (app/media-plane/): auto (the default) is one per core, at most 4, so a call's audio
+       * never waits for signalling; 0 keeps media on the main thread (a thread costs 20-29 MiB).
        */
-      threads: z.union([z.literal("auto"), z.number().int().min(0).max(16)]).default(0),
+      threads: z.union([z.literal("auto"), z.number().int().min(0).max(16)]).default("auto"),
       /**
        * What the first call needs is made ready at start (the first media thread, the codecs run once), so
        * the first call sets up as fast as later ones; false: at the first call instead (about 20 MiB less

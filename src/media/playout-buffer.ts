@@ -155,6 +155,8 @@ const MERGE_SPACING_MS = 60;
 const BURST_MS = 5;
 /** Smoothing of the reported delay (1/16, like RFC 3550's jitter). */
 const DELAY_GAIN = 1 / 16;
+/** Packets that piled up before playout started and waited at most this long beyond the start delay are played (#start). */
+const START_BACKLOG_MS = 200;
 /** Packets held at most (10 s of 20 ms frames): a sender far ahead is a restart case, not a queue. */
 const MAX_HELD = 500;
 
@@ -446,17 +448,21 @@ export class PlayoutBuffer {
    * Playout starts at the first tick that gives a packet a slack of at least
    * initialDelayMs minus a frame (and the margin): its slack is then in
    * [initial - frame, initial). When packets piled up before the first tick
-   * (the peer started sending before we started playing), those that waited
-   * a frame or more too long are dropped: they would only add delay that
-   * takes merges to remove.
+   * (the peer started sending before we started playing: its transport was
+   * up first, or our first call's setup was slow), they are the first words
+   * of the call: they play, and merges take the delay they add back down in
+   * the quiet moments that follow. Only what waited more than
+   * START_BACKLOG_MS beyond the need is dropped: a sender far ahead would
+   * otherwise leave a long delay to remove.
    */
   #start(dueAt: number): boolean {
     const need = Math.max(this.marginMs, this.initialDelayMs - this.frameMs);
     const held = [...this.#held.values()].sort((a, b) => a.ext - b.ext);
     if (!held.some((h) => dueAt - h.arrivalMs >= need)) return false;
-    // Skip the packets that waited a frame or more beyond the need (the ones after them are ready too).
+    // Skip the packets that waited too long beyond the need (the ones after them are ready too).
+    const backlog = Math.min(START_BACKLOG_MS, this.maxDelayMs);
     let i = 0;
-    while (i < held.length - 1 && dueAt - held[i]!.arrivalMs >= need + this.frameMs && dueAt - held[i + 1]!.arrivalMs >= need) i++;
+    while (i < held.length - 1 && dueAt - held[i]!.arrivalMs > need + backlog && dueAt - held[i + 1]!.arrivalMs >= need) i++;
     const first = held[i]!;
     for (const h of this.#held.values()) if (h.ext < first.ext) this.#held.delete(h.ext);
     this.#started = true;

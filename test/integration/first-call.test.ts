@@ -86,6 +86,8 @@ describe("first real call: two daemons through Prosody", { timeout: 180_000 }, (
         // 0.937/0.931 (encoded and decoded offline); calls measure 0.903-0.908, and one frame of playout
         // adjustment on a busy machine (warp 20 ms) costs about 0.01: 0.899 was seen at load average 4.
         const floor = codec === "opus" ? 0.88 : 0.98;
+        const p = (who === "alice -> bob" ? endB : endA).stats as { framesConcealed?: number; merges?: number; expands?: number; maxTickGapMs?: number };
+        t.diagnostic(`${codec} ${who}: playout concealed ${p.framesConcealed} frames, ${p.merges} merges, ${p.expands} expands, longest clock gap ${p.maxTickGapMs} ms`);
         assert.ok(cmp.correlation >= floor, `${codec} ${who}: correlation ${cmp.correlation.toFixed(3)} (lag ${cmp.lagMs.toFixed(0)} ms, warp ${cmp.lagSpreadMs} ms) < ${floor}`);
         t.diagnostic(`${codec} ${who}: correlation ${cmp.correlation.toFixed(3)} (worst segment ${cmp.worst.toFixed(3)}), lag ${cmp.lagMs.toFixed(0)} ms, warp ${cmp.lagSpreadMs} ms`);
         if (codec === "g722") {

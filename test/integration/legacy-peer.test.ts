@@ -58,13 +58,21 @@ describe("legacy-style peer: DTLS off, no rtcp-mux", { timeout: 150_000 }, () =>
         [endCallee, callerName === "modern" ? wav.modern : wav.legacy, `${callerName} -> ${calleeName}`],
         [endCaller, callerName === "modern" ? wav.legacy : wav.modern, `${calleeName} -> ${callerName}`],
       ] as const) {
-        const stats = end.stats as { recording: string; rtcpSent: number };
+        const stats = end.stats as { recording: string; rtcpSent: number; codec: string; framesConcealed: number; merges: number; expands: number };
         assert.equal(stats.rtcpSent, 0, "no rtcp-mux: no RTCP on the single ICE component");
         const ref = mono16(said);
         const rec = mono16(stats.recording);
         const cmp = compareAudioSegments(ref.pcm, ref.rate, rec.pcm, rec.rate);
-        t.diagnostic(`${who}: correlation ${cmp.correlation.toFixed(3)}`);
-        assert.ok(cmp.correlation >= 0.85, `${who}: correlation ${cmp.correlation.toFixed(3)}`);
+        t.diagnostic(
+          `${who} (${stats.codec}): correlation ${cmp.correlation.toFixed(3)} (worst segment ${cmp.worst.toFixed(3)}), lag ${cmp.lagMs.toFixed(0)} ms, warp ${cmp.lagSpreadMs} ms; ` +
+            `playout: ${stats.framesConcealed} frames concealed, ${stats.merges} merges, ${stats.expands} expands`,
+        );
+        // G.711 arrives sample-exact on loopback (1.000; an expand mid-word under load costs up to ~0.05). Opus:
+        // the first call negotiates it (the caller's preference): 0.897 on the "legacy" voice; the "modern" voice
+        // has one segment at 0.45 whatever happens, and measures 0.81-0.87 as the legacy side merges away the
+        // 60-80 ms that piled up before its media started (the caller's plain RTP flows first).
+        const floor = stats.codec.toLowerCase() === "opus" ? 0.75 : 0.9;
+        assert.ok(cmp.correlation >= floor, `${who}: correlation ${cmp.correlation.toFixed(3)} < ${floor}`);
       }
     });
   }

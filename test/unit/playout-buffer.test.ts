@@ -34,6 +34,8 @@ interface SimOptions {
   /** extra packets (duplicates) pushed: index -> arrival */
   extra?: Sent[];
   tsOf?: (i: number) => number;
+  /** the receiver's first tick, ms: packets that arrive before it pile up (the peer started sending first) */
+  firstPopMs?: number;
 }
 
 interface SimResult {
@@ -73,6 +75,7 @@ function simulate(o: SimOptions): SimResult {
       const a = arrivals[k++]!;
       pushes.push(pb.push({ seq: a.seq, timestamp: a.ts, payload: Buffer.from([a.seq & 0xff]), arrivalMs: a.at! }));
     }
+    if (now < (o.firstPopMs ?? 0)) continue;
     const d = pb.pop(now);
     decisions.push({ tick: t, d });
     if (d.kind === "packet") {
@@ -103,6 +106,30 @@ test("clean link: first packet after the initial delay, then one per tick; a lar
   assert.ok(s.delayMs < 23, `delay ${s.delayMs} ms`);
   assert.ok(r.mouthToEar.slice(-50).every((m) => m === 10), `mouth-to-ear ${r.mouthToEar.slice(-5)}`);
   assert.equal(s.played, 500, "every packet played (merges play two)");
+});
+
+test("packets that piled up before playout started are the call's first words: all played, the delay merged back down", () => {
+  // The peer's transport was up 90 ms before ours: five packets wait for our first tick.
+  const r = simulate({ packets: 500, delay: () => 1, phase: 10, firstPopMs: 100 });
+  const played = r.decisions.flatMap(({ d }) => (d.kind === "packet" ? [d.seq] : d.kind === "merge" ? [d.first.seq, d.second.seq] : []));
+  assert.deepEqual(played.slice(0, 3), [1000, 1001, 1002], "the first packet plays first");
+  const s = r.pb.stats;
+  assert.equal(s.played, 500, "every packet played");
+  assert.equal(s.concealedLoss + s.late + s.expands, 0);
+  assert.ok(s.merges >= 3 && s.merges <= 5, `${s.merges} merges take the backlog away`);
+  const lastMerge = Math.max(...r.decisions.filter(({ d }) => d.kind === "merge").map(({ tick }) => tick));
+  assert.ok(lastMerge * 20 < 2000, `the backlog is gone within 2 s of the start (last merge at tick ${lastMerge})`);
+  assert.ok(r.mouthToEar.slice(-50).every((m) => m < 30), `mouth-to-ear at the end ${r.mouthToEar.slice(-5)}`);
+});
+
+test("a backlog longer than 200 ms at the start: the oldest packets are dropped, the rest play", () => {
+  // 1 s of packets before the first tick (at 1010 ms): those that waited at most 3 + 200 ms (the need and the backlog) stay.
+  const r = simulate({ packets: 500, delay: () => 1, phase: 10, firstPopMs: 1000 });
+  const played = r.decisions.flatMap(({ d }) => (d.kind === "packet" ? [d.seq] : d.kind === "merge" ? [d.first.seq, d.second.seq] : []));
+  const first = played[0]!;
+  assert.ok(first >= 1040 && first <= 1042, `playout starts at ${first}`);
+  assert.equal(r.pb.stats.played, 500 - (first - 1000));
+  assert.ok(r.mouthToEar.slice(-50).every((m) => m < 30), `mouth-to-ear at the end ${r.mouthToEar.slice(-5)}`);
 });
 
 test("clean link, default start delay (20 ms): no delay change at all, whatever the tick phase", () => {

@@ -554,7 +554,6 @@ export class Call extends TypedEmitter<CallEvents> {
       (info) =>
         this.#queue.run(() => {
           if (this.#state === "ended") return;
-          this.#media.startMedia();
           this.#setState("active");
           const pair = this.#ice.pair!;
           this.#log.info({ peer: this.peer, codec: this.#signal.negotiated!.codec.name, encryption: info.encryption }, "call active");

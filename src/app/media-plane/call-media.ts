@@ -39,10 +39,8 @@ export interface CallMedia {
   prepare(s: MediaSetup): Promise<void>;
   /** Makes the transport (plain RTP or DTLS-SRTP) between the agent and the media. */
   connect(t: TransportSetup): void;
-  /** Starts the transport (DTLS: the handshake); resolves when media may flow, rejects with a TransportFailure. */
+  /** Starts the transport (DTLS: the handshake), then the media (it joins its thread's clock); resolves when media flows, rejects with a TransportFailure. */
   startTransport(): Promise<{ encryption: Encryption; profile?: string }>;
-  /** Media flows: the media session joins its thread's clock. */
-  startMedia(): void;
   /** Our hold: `only: "receive"` first (we stop listening), then both ways; off both ways at once. */
   setHeld(on: boolean, only?: "receive"): void;
   /** The peer's hold (XEP-0167 §7.2 session-info): media stops both ways. */

@@ -87,10 +87,6 @@ export class LocalCallMedia extends TypedEmitter<CallMediaEvents> implements Cal
     return this.#call.startTransport();
   }
 
-  startMedia(): void {
-    this.#call.startMedia();
-  }
-
   setHeld(on: boolean, only?: "receive"): void {
     this.#held = on;
     this.#call.setHeld(on, only);

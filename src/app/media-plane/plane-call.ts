@@ -180,10 +180,6 @@ export class PlaneCall implements PlaneOps {
     return this.#path.startTransport();
   }
 
-  startMedia(): void {
-    this.#path.startMedia();
-  }
-
   setHeld(on: boolean, only?: "receive"): void {
     this.#path.setHeld(on, only);
   }

@@ -107,8 +107,8 @@ export interface PlaneOps {
   /** Opens source, sink and codec; returns the output file, when it is one. */
   prepare(s: MediaSetup): Promise<{ recordingPath?: string }>;
   connect(t: TransportSetup): void;
+  /** Resolves when the transport is up and the media flows (media-path.ts). */
   startTransport(): Promise<{ encryption: Encryption; profile?: string }>;
-  startMedia(): void;
   /** Our hold: `only: "receive"` until the peer acknowledged it, then both ways (media-path.ts). */
   setHeld(on: boolean, only?: "receive"): void;
   /** The peer's hold (XEP-0167 §7.2 session-info). */

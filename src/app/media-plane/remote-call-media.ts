@@ -145,10 +145,6 @@ export class RemoteCallMedia extends TypedEmitter<CallMediaEvents> implements Ca
     return this.#request("startTransport");
   }
 
-  startMedia(): void {
-    this.#post("startMedia");
-  }
-
   setHeld(on: boolean, only?: "receive"): void {
     this.#held = on;
     if (only) this.#post("setHeld", on, only);

@@ -84,8 +84,6 @@ async function run(o: { clock: FrameClock; logger: Logger; parts: CallParts }, c
   a.connect({ security: { mode: "dtls", role: "server", setup: "passive" }, certificate, remoteFingerprint });
   b.connect({ security: { mode: "dtls", role: "client", setup: "active" }, certificate, remoteFingerprint });
   await Promise.all([a.startTransport(), b.startTransport()]);
-  a.startMedia();
-  b.startMedia();
   let ticks = 0;
   await new Promise<void>((resolve) => {
     const stop = o.clock.subscribe(() => {

@@ -14,6 +14,7 @@ import { compareAudioSegments, readMono16 as mono16 } from "../../scripts/lab/au
 import { withLab } from "../helpers/with-lab.js";
 import type { AnyEvent } from "../../src/control/client.js";
 import { createSocket, type Socket } from "node:dgram";
+import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
 import { IceAgent, type TurnServer } from "../../src/ice/ice-agent.js";
 import { TCP_AFTER_MS, allocateRelay } from "../../src/ice/turn-allocate.js";
@@ -170,6 +171,9 @@ describe("TURN: every server, TCP without waiting for UDP to give up", { timeout
   test("a TURN server that answers over UDP is used over UDP (no TCP attempt races it)", async () => {
     const c = await startCoturn();
     servers.push(c);
+    // The premise: it answers over UDP now. A coturn just started on a loaded machine can log its UDP
+    // listener a second or more before it answers (a full-suite run saw the allocation go to TCP at 1.5 s).
+    await answersStunOverUdp(c.port, 10_000);
     const got = await allocateRelay(turnOf(c), { logger: silentLogger(), udpAddress: "127.0.0.1" });
     assert.ok(got);
     try {
@@ -238,3 +242,30 @@ describe("TURN: every server, TCP without waiting for UDP to give up", { timeout
     assert.ok(Date.now() - deletedAt < 5000, `exited ${Date.now() - deletedAt} ms after deleting its allocation`);
   });
 });
+
+/** Resolves once a STUN Binding request (RFC 5389 §6, no attributes) to 127.0.0.1:port gets a response; rejects after timeoutMs. */
+async function answersStunOverUdp(port: number, timeoutMs: number): Promise<void> {
+  const sock = createSocket("udp4");
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const request = Buffer.alloc(20);
+      request.writeUInt16BE(0x0001, 0);
+      request.writeUInt32BE(0x2112a442, 4);
+      randomBytes(12).copy(request, 8);
+      const retry = setInterval(() => sock.send(request, port, "127.0.0.1"), 200);
+      const give = setTimeout(() => {
+        clearInterval(retry);
+        reject(new Error(`no STUN answer over UDP from port ${port} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      sock.on("message", (m) => {
+        if (m.length < 20 || !m.subarray(8, 20).equals(request.subarray(8, 20))) return;
+        clearInterval(retry);
+        clearTimeout(give);
+        resolve();
+      });
+      sock.send(request, port, "127.0.0.1");
+    });
+  } finally {
+    sock.close();
+  }
+}

@@ -2,7 +2,8 @@
 // target answered, the two calls' audio is bridged (media/audio-bridge.ts).
 // The incoming call rings while the group does; it is answered when a target
 // answers (so the caller is not charged with a call nobody took), refused
-// with the group's reason when nobody does, and whichever side hangs up
+// with the group's reason when nobody does (or taken by calls.voicemail,
+// when it is on), and whichever side hangs up
 // ends the other. Answered on the daemon itself first (an answer command),
 // it is an ordinary call: the group stops ringing. The bridge is plugged into each call as its source and
 // sink: the calls know nothing of each other.
@@ -13,6 +14,7 @@ import { errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/logger.js";
 import type { Call } from "./call/call.js";
 import type { RingGroup } from "./ring-group.js";
+import type { Voicemail } from "./voicemail.js";
 
 /** Who answers and ends a forwarded call, as the log's audit lines say it. */
 export const BY_FORWARD = "call forwarding";
@@ -20,15 +22,19 @@ export const BY_FORWARD = "call forwarding";
 export interface ForwardDeps {
   incoming: Call;
   group: RingGroup;
+  /** Takes the call when nobody in the group answered (calls.voicemail; false when it is off). */
+  voicemail?: Pick<Voicemail, "takeUnanswered">;
   events: Pick<EventBus, "publish">;
   logger: Logger;
 }
 
-export function forwardCall({ incoming, group, events, logger }: ForwardDeps): void {
+export function forwardCall({ incoming, group, voicemail, events, logger }: ForwardDeps): void {
   const log = logger.child({ call: incoming.id, forwardedTo: group.id });
   let bridge: AudioBridge | undefined;
   /** Answered on this daemon before anyone in the group: no longer forwarded. */
   let answeredHere = false;
+  /** Nobody in the group answered and the voicemail took the call: no longer forwarded. */
+  let toVoicemail = false;
 
   const join = async (): Promise<void> => {
     const leg = group.winner;
@@ -55,7 +61,7 @@ export function forwardCall({ incoming, group, events, logger }: ForwardDeps): v
   });
   incoming.on("state", (state) => {
     // Answered here (an answer command on the door itself) before anyone in the group: the group stops ringing.
-    if (answeredHere) return;
+    if (answeredHere || toVoicemail) return;
     if ((state === "connecting" || state === "active") && !group.winner) {
       answeredHere = true;
       log.info("the forwarded call was answered here: the ring group stops");
@@ -72,6 +78,11 @@ export function forwardCall({ incoming, group, events, logger }: ForwardDeps): v
     bridge?.close();
     if (incoming.state === "ended" || answeredHere) return;
     if (!answered && incoming.state === "incoming") {
+      if (voicemail?.takeUnanswered(incoming)) {
+        toVoicemail = true;
+        log.info({ reason }, "nobody in the ring group answered: the voicemail takes the call");
+        return;
+      }
       const condition = (REASON_CONDITIONS as readonly string[]).includes(reason) ? (reason as ReasonCondition) : "timeout";
       void incoming.reject(condition, BY_FORWARD).catch(() => undefined);
     } else void incoming.hangup("success", BY_FORWARD).catch(() => undefined);

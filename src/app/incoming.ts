@@ -9,6 +9,7 @@
 //   4. auto-answer     answered at once, or after calls.autoAnswerDelaySec if
 //                      it still rings
 //   5. else it rings;  left ringing, calls.voicemail may take it (./voicemail.ts)
+//   (a forwarded call the group leaves unanswered goes to calls.voicemail too)
 //
 // A call the peer continues (XEP-0353 §4.2) or that crossed our own proposal
 // to it (tie-break lost) is answered at once: the policy is not asked.
@@ -67,7 +68,7 @@ export interface IncomingDeps {
   calls: Pick<CallBook, "size">;
   /** A ring group for calls.forward (./dialer.ts). */
   ringGroup(o: RingGroupOptions): RingGroup;
-  voicemail: Pick<Voicemail, "watch">;
+  voicemail: Pick<Voicemail, "watch" | "takeUnanswered">;
   /** The echo service's report to the caller. */
   sendChat(to: string, body: string): Promise<void>;
   events: Pick<EventBus, "publish">;
@@ -83,7 +84,9 @@ export class IncomingCalls {
 
   /** calls.* for a new incoming call from `peer`; a refusal is announced as a `refused` event. */
   admit(peer: string): IncomingDecision {
-    const d = decideIncoming(this.#d.policy(), { jid: peer, inRoster: this.#d.roster.has(peer) }, this.#d.self(), this.#d.calls.size);
+    // A call that will be forwarded needs a call per ring-group target besides itself: calls.maxCalls counts them all.
+    const legs = this.#d.settings().forward?.to.length ?? 0;
+    const d = decideIncoming(this.#d.policy(), { jid: peer, inRoster: this.#d.roster.has(peer) }, this.#d.self(), this.#d.calls.size + legs);
     if (d.action === "refuse" || d.action === "busy") {
       this.#d.logger.info({ peer, decision: d.action }, "incoming call refused by policy");
       this.#d.events.publish("refused", { peer, reason: d.action === "busy" ? "busy" : "not-allowed" });
@@ -135,7 +138,10 @@ export class IncomingCalls {
       startedAt: new Date(),
       bridgedWith: call.id,
     });
-    forwardCall({ incoming: call, group, events: this.#d.events, logger: this.#d.logger });
+    forwardCall({ incoming: call, group, voicemail: this.#d.voicemail, events: this.#d.events, logger: this.#d.logger });
+    // A caller who gives up while the group rings leaves a missed call (calls.voicemail on); the voicemail
+    // takes the call only once the group found nobody (call-forward.ts).
+    this.#d.voicemail.watch(call, { answer: false });
     // After the incoming call's own events: it rings first, then the group.
     setImmediate(() => {
       if (call.state === "ended") return void group.hangup("cancel", "forwarding: the caller hung up").catch(() => undefined);

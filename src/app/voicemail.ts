@@ -92,12 +92,17 @@ export class Voicemail {
     this.#log = deps.logger.child({ module: "voicemail" });
   }
 
-  /** An incoming call that rings: the voicemail answers it after afterSec, if nobody did (settings read now). */
-  watch(call: Call): void {
+  /**
+   * An incoming call that rings: the voicemail answers it after afterSec, if
+   * nobody did, and a caller who gives up while it rings leaves a missed
+   * call (settings read now). `answer: false`: the missed call only (a
+   * forwarded call: takeUnanswered when its ring group found nobody).
+   */
+  watch(call: Call, o: { answer?: boolean } = {}): void {
     const s = this.#d.settings();
     if (!s.enabled || !s.dir) return;
     const timer = setTimeout(() => {
-      if (call.state === "incoming") void this.#take(call, s).catch((err: unknown) => this.#log.warn({ call: call.id, err: errorMessage(err) }, "voicemail failed"));
+      if (o.answer !== false && call.state === "incoming") this.#takeNow(call, s);
     }, s.afterSec * 1000);
     timer.unref();
     const stop = call.on("state", (state) => {
@@ -110,6 +115,18 @@ export class Voicemail {
       // The caller gave up while it rang: nobody answered, not even the voicemail.
       if (info.by === "peer" && info.durationMs === 0) void this.#missed(call, s);
     });
+  }
+
+  /** A forwarded call nobody in its ring group answered (call-forward.ts): taken now; false when calls.voicemail is off. */
+  takeUnanswered(call: Call): boolean {
+    const s = this.#d.settings();
+    if (!s.enabled || !s.dir || call.state !== "incoming") return false;
+    this.#takeNow(call, s);
+    return true;
+  }
+
+  #takeNow(call: Call, s: VoicemailSettings): void {
+    void this.#take(call, s).catch((err: unknown) => this.#log.warn({ call: call.id, err: errorMessage(err) }, "voicemail failed"));
   }
 
   /** Applies retention now and every RETENTION_EVERY_MS until stop(). */

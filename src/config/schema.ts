@@ -221,6 +221,15 @@ export const configSchema = z.strictObject({
       if (c.voicemail.enabled && c.voicemail.afterSec >= c.ringTimeoutSec) {
         ctx.addIssue({ code: "custom", path: ["voicemail", "afterSec"], message: `must be below calls.ringTimeoutSec (${c.ringTimeoutSec}), which ends an unanswered call first` });
       }
+      // A forwarded call nobody answered goes to the voicemail when its ring group gives up: that must come first.
+      const groupRingsSec = c.forward ? c.forward.ringSec * (c.forward.strategy === "sequential" ? c.forward.to.length : 1) : 0;
+      if (c.voicemail.enabled && c.forward && groupRingsSec >= c.ringTimeoutSec) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["forward", "ringSec"],
+          message: `the ring group rings ${groupRingsSec} s in all, not below calls.ringTimeoutSec (${c.ringTimeoutSec}): the caller would be cut off before the voicemail could take the call`,
+        });
+      }
     }),
   log: z
     .strictObject({

@@ -57,11 +57,13 @@ async function reachVoicemail(alice: Daemon, door: Daemon, target: string): Prom
 describe("voicemail with an upload service", { timeout: 180_000 }, () => {
   const lab = withLab({
     name: "voicemail",
-    users: { door: "door-pw", alice: "alice-pw", family: "family-pw" },
+    users: { door: "door-pw", porch: "porch-pw", alice: "alice-pw", family: "family-pw" },
     prosody: { httpFileShare: true },
     daemons: (l) => ({
       // The door's microphone (a 1 kHz tone here) must not reach a caller the voicemail answered.
       door: { input: { type: "tone", frequency: 1000 }, config: doorConfig(join(l.dir, "door")) },
+      // The porch forwards its calls to the family's account (a chat client that never answers a call), for 2 s.
+      porch: { config: { calls: { ...(doorConfig(join(l.dir, "porch")).calls as object), forward: { to: ["family@localhost"], ringSec: 2 } } } },
       alice: { output: { type: "file", path: join(l.dir, "alice-hears-{callId}.wav") } },
     }),
   });
@@ -121,6 +123,30 @@ describe("voicemail with an upload service", { timeout: 180_000 }, () => {
     t.diagnostic(`what alice heard: ${(heard.pcm.length / heard.rate).toFixed(1)} s, ${(tone * 100).toFixed(1)} % of it in the door microphone's 1 kHz band`);
     assert.ok(heard.pcm.length > heard.rate, "alice heard the greeting");
     assert.ok(tone < 0.05, `the door's microphone reached the caller: ${(tone * 100).toFixed(1)} % of what alice heard is its 1 kHz tone`);
+  });
+
+  test("a forwarded call nobody in the ring group answered goes to the voicemail", async () => {
+    const { porch, alice } = lab.daemons;
+    const mark = (porch.events.at(-1)?.seq as number | undefined) ?? 0;
+    const a = ((await alice.control.request("call", { jid: porch.jid })) as { callId: string }).callId;
+    const incoming = await porch.waitForEvent((e) => e.event === "call" && e.type === "incoming" && (e.seq as number) > mark, 15_000, "porch rings");
+    const groupEnded = await porch.waitForEvent(
+      (e) => e.event === "call" && e.type === "ended" && e.callId !== incoming.callId && /^nobody answered/.test(e.text as string) && (e.seq as number) > mark,
+      15_000,
+      "the ring group gives up",
+    );
+    const answered = await porch.waitForEvent(voicemail("answered", mark), 15_000, "the voicemail answers");
+    assert.equal(answered.callId, incoming.callId, "the voicemail took the forwarded call itself");
+    assert.ok((groupEnded.seq as number) < (answered.seq as number), "only once the group found nobody");
+    await alice.waitForEvent(isCall(a, "active"), 15_000, "alice's call active");
+    await porch.waitForEvent(voicemail("recording", mark), 30_000, "the greeting played, recording");
+    await alice.control.request("play", { callId: a, file: speech });
+    await alice.waitForEvent((e) => e.event === "playback" && e.callId === a && e.type === "finished", 30_000, "alice's message played");
+    await alice.control.request("hangup", { callId: a });
+    const delivered = await porch.waitForEvent(voicemail("delivered", mark), 30_000, "voicemail delivered");
+    assert.equal(delivered.peer, "alice@localhost");
+    const link = await family.waitFor((m) => m.oobUrl === delivered.url, 10_000, "the link");
+    assert.match(link.from, /^porch@localhost\//);
   });
 
   test("# ends the recording: the voicemail hangs up and delivers (a XEP-0353 call to the bare JID)", async () => {

@@ -40,6 +40,7 @@ test("routeIncoming: each case by the table", () => {
 class FakeCall extends TypedEmitter<CallEvents> {
   state: CallState = "incoming";
   answers: string[] = [];
+  rejects: string[] = [];
   echoes: number[] = [];
   constructor(
     readonly id: string,
@@ -49,6 +50,9 @@ class FakeCall extends TypedEmitter<CallEvents> {
   }
   async answer(by?: string): Promise<void> {
     this.answers.push(by ?? "");
+  }
+  async reject(reason: string): Promise<void> {
+    this.rejects.push(reason);
   }
   async echo(delayMs: number): Promise<void> {
     this.echoes.push(delayMs);
@@ -74,9 +78,10 @@ class FakeGroup extends TypedEmitter<RingGroupEvents> {
 
 const policy: CallPolicy = { acceptFrom: "roster", allowlist: [], autoAnswer: "off", autoAnswerDelayMs: 0, maxCalls: 2 };
 
-function makeIncoming(o: { forward?: ForwardConfig; echo?: boolean; callCount?: number } = {}) {
+function makeIncoming(o: { forward?: ForwardConfig; echo?: boolean; callCount?: number; voicemailOn?: boolean } = {}) {
   const published: { event: string; fields: Record<string, unknown> }[] = [];
   const watched: string[] = [];
+  const voicemailTook: string[] = [];
   const groups: { options: RingGroupOptions; group: FakeGroup }[] = [];
   const settings = { forward: o.forward, echo: o.echo ?? false, echoDelayMs: 500, codecs: codecIds() };
   const incoming = new IncomingCalls({
@@ -90,12 +95,15 @@ function makeIncoming(o: { forward?: ForwardConfig; echo?: boolean; callCount?: 
       groups.push({ options, group });
       return group as unknown as RingGroup;
     },
-    voicemail: { watch: (call) => void watched.push(call.id) },
+    voicemail: {
+      watch: (call, w) => void watched.push(w?.answer === false ? `${call.id} (missed calls only)` : call.id),
+      takeUnanswered: (call) => (o.voicemailOn ? (voicemailTook.push(call.id), true) : false),
+    },
     sendChat: async () => undefined,
     events: { publish: (event, fields) => void published.push({ event, fields: fields as Record<string, unknown> }) },
     logger: silentLogger(),
   });
-  return { incoming, published, watched, groups, settings };
+  return { incoming, published, watched, voicemailTook, groups, settings };
 }
 
 const asCall = (c: FakeCall): Call => c as unknown as Call;
@@ -169,7 +177,7 @@ test("take: calls.forward rings a ring group bridged with the call, started afte
   assert.equal(group.started, 0, "not before the call's own events");
   await new Promise((r) => setImmediate(r));
   assert.equal(group.started, 1);
-  assert.deepEqual(watched, []);
+  assert.deepEqual(watched, ["c1 (missed calls only)"], "the voicemail only notes a caller who gives up while the group rings");
   assert.deepEqual(call.echoes, []);
 
   // The caller hung up before the group could start: it is cancelled instead.
@@ -179,4 +187,26 @@ test("take: calls.forward rings a ring group bridged with the call, started afte
   await new Promise((r) => setImmediate(r));
   assert.equal(groups[1]!.group.started, 0);
   assert.deepEqual(groups[1]!.group.hangups, ["cancel"]);
+});
+
+test("admit: a call to be forwarded needs room for itself and each ring-group target under calls.maxCalls", () => {
+  const forward: ForwardConfig = { to: ["alice@example.org"], strategy: "simultaneous", ringSec: 15 };
+  // maxCalls 2: the call and its one leg fit with no other call, not beside one.
+  assert.deepEqual(makeIncoming({ forward }).incoming.admit("friend@example.org/phone"), { action: "ring", autoAnswer: false });
+  assert.deepEqual(makeIncoming({ forward, callCount: 1 }).incoming.admit("friend@example.org/phone"), { action: "busy" });
+  const two: ForwardConfig = { ...forward, to: ["alice@example.org", "bob@example.org"] };
+  assert.deepEqual(makeIncoming({ forward: two }).incoming.admit("friend@example.org/phone"), { action: "busy" });
+});
+
+test("forwarding: a group nobody answered hands the call to the voicemail when it is on, else refuses it with the group's reason", async () => {
+  const forward: ForwardConfig = { to: ["alice@example.org"], strategy: "simultaneous", ringSec: 15 };
+  for (const voicemailOn of [true, false]) {
+    const { incoming, groups, voicemailTook } = makeIncoming({ forward, voicemailOn });
+    const call = new FakeCall("c1", "friend@example.org/phone");
+    incoming.take(asCall(call), rings);
+    await new Promise((r) => setImmediate(r));
+    groups[0]!.group.emit("ended", { reason: "timeout", answered: false });
+    assert.deepEqual(voicemailTook, voicemailOn ? ["c1"] : []);
+    assert.deepEqual(call.rejects, voicemailOn ? [] : ["timeout"]);
+  }
 });

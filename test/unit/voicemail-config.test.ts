@@ -27,6 +27,11 @@ const badCases: Array<[name: string, input: Record<string, unknown>, expected: R
   ["a full JID to notify", { ...ok, calls: { voicemail: { ...vm, notify: ["a@b/phone"] } } }, /^calls\.voicemail\.notify\.0: found string "a@b\/phone"; expected a bare JID/],
   ["greeting twice", { ...ok, calls: { voicemail: { ...vm, greetingFile: "/g.wav", greetingText: "hi" } } }, /^calls\.voicemail\.greetingFile: .*not both/],
   ["voicemail after the ring timeout", { ...ok, calls: { ringTimeoutSec: 30, voicemail: { ...vm, afterSec: 30 } } }, /^calls\.voicemail\.afterSec: .*below calls\.ringTimeoutSec \(30\)/],
+  [
+    "a forwarding group that rings past the ring timeout, with voicemail",
+    { ...ok, calls: { ringTimeoutSec: 30, forward: { to: ["a@b", "c@d"], strategy: "sequential", ringSec: 15 }, voicemail: vm } },
+    /^calls\.forward\.ringSec: .*the ring group rings 30 s in all, not below calls\.ringTimeoutSec \(30\)/,
+  ],
   ["echo delay out of range", { ...ok, calls: { echo: true, echoDelayMs: 20_000 } }, /^calls\.echoDelayMs: found number 20000/],
   ["echo not a boolean", { ...ok, calls: { echo: "yes" } }, /^calls\.echo: found string "yes"; expected boolean/],
 ];

@@ -4,12 +4,15 @@
 // that. What it is told at start: ./plane-protocol.ts PlaneThreadData.
 import { writeFileSync } from "node:fs";
 import { setPriority } from "node:os";
+import { PerformanceObserver } from "node:perf_hooks";
 import { parentPort, threadId, workerData } from "node:worker_threads";
 import { warmUpCodecs } from "../../media/codecs/index.js";
 import { createLogger } from "../../util/logger.js";
 import { PlaneHost } from "./plane-host.js";
 import { MEDIA_THREAD_NICE, type MainMessage, type PlaneMessage, type PlaneThreadData } from "./plane-protocol.js";
 
+/** GC pauses logged (debug), ms. */
+const GC_PAUSE_LOG_MS = 2;
 const port = parentPort!;
 // Linux: the thread's name in top -H, ps -L and /proc (the benchmark finds media threads by it).
 try {
@@ -28,6 +31,13 @@ try {
   setPriority(0, MEDIA_THREAD_NICE);
 } catch (err) {
   logger.debug({ err: (err as Error).message, nice: MEDIA_THREAD_NICE }, "media thread runs at the daemon's priority (raising it needs CAP_SYS_NICE)");
+}
+// A pause of this thread's garbage collector stalls the clock of every call
+// on it: the debug log says when and how long (beside "media clock stalled").
+if (logger.isLevelEnabled("debug")) {
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (e.duration >= GC_PAUSE_LOG_MS) logger.debug({ kind: (e as unknown as { detail?: { kind?: number } }).detail?.kind, ms: Math.round(e.duration * 10) / 10 }, "media thread gc pause");
+  }).observe({ entryTypes: ["gc"] });
 }
 const host = new PlaneHost({ post: (m: PlaneMessage) => port.postMessage(m), logger, statsEveryMs: data.statsEveryMs });
 port.on("message", (m: MainMessage) => host.handle(m));

@@ -310,6 +310,7 @@ export class App {
       account: () => ({ state: this.#xmpp.state }),
       setPresence: (show, text) => this.#xmpp.setPresence(show, text),
       roster: this.#roster,
+      voicemail: this.#voicemail,
       online: (bare) => this.#presence.resources(bare).map((r) => r.jid),
       devices: () => listDevices(),
       reload: () => this.reload(),

@@ -28,6 +28,7 @@ import { CommandError } from "../util/errors.js";
 import type { Roster } from "../xmpp/roster.js";
 import type { AccountState } from "../util/vocabulary.js";
 import type { CallControl } from "./ring-group.js";
+import type { Voicemail } from "./voicemail.js";
 import { mayPlaceCall, type CallPolicy } from "./policy.js";
 
 export interface CommandContext {
@@ -41,6 +42,8 @@ export interface CommandContext {
   account(): { state: AccountState };
   setPresence(show: PresenceShow, text?: string): Promise<void>;
   roster: Pick<Roster, "items" | "requests" | "add" | "approve" | "remove">;
+  /** The recordings calls.voicemail keeps. */
+  voicemail: Pick<Voicemail, "recordings" | "deleteRecording" | "deleteOlderThan">;
   /** The available full JIDs of a bare JID, best first, from the presence received. */
   online(bare: string): string[];
   devices(): Promise<DevicesResult>;
@@ -212,6 +215,12 @@ export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
       else if (args.action === "approve") await ctx.roster.approve(jid);
       else await ctx.roster.remove(jid);
       return { jid };
+    },
+    voicemail: async (a) => {
+      const args = parseCommandArgs("voicemail", a);
+      if (args.action === "list") return ctx.voicemail.recordings();
+      if (args.name !== undefined) return ctx.voicemail.deleteRecording(args.name);
+      return ctx.voicemail.deleteOlderThan(args.olderThanDays!);
     },
     reload: async (a) => {
       parseCommandArgs("reload", a);

@@ -4,9 +4,10 @@
 // (voicemail-*.wav, ./voicemail.ts) are ever touched; 0 turns a limit off.
 import { readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { VOICEMAIL_FILE_NAME } from "../control/messages.js";
 
 /** The names of recordings made by the voicemail; nothing else in the directory is touched. */
-export const RECORDING_NAME = /^voicemail-[A-Za-z0-9@._-]+\.wav$/;
+export const RECORDING_NAME = VOICEMAIL_FILE_NAME;
 
 export interface Retention {
   keepDays: number;

@@ -12,20 +12,22 @@
 //     --(hangup | # | maxSec)--> ended --> 16 kHz WAV (0600) --> upload --> chat
 //
 // Recordings are written 0600 in a 0700 directory, named
-// voicemail-TIME-CALLER.wav, and kept by ./voicemail-retention.ts.
+// voicemail-TIME-CALLER.wav, and kept by ./voicemail-retention.ts; the
+// voicemail command lists and deletes them (./voicemail-store.ts).
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { access, chmod, mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Config } from "../config/schema.js";
-import type { EventFields, VoicemailEvent } from "../control/messages.js";
+import type { EventFields, VoicemailDeleteResult, VoicemailEvent, VoicemailListResult } from "../control/messages.js";
 import { encodeWav, readWavMono } from "../media/wav.js";
-import { errorMessage } from "../util/errors.js";
+import { CommandError, errorMessage } from "../util/errors.js";
 import { bareJid } from "../util/jid.js";
 import type { Logger } from "../util/logger.js";
 import { UploadError } from "../xmpp/http-upload.js";
 import type { Call } from "./call/call.js";
 import { applyRetention } from "./voicemail-retention.js";
+import { deleteRecording, listRecordings } from "./voicemail-store.js";
 
 export type VoicemailSettings = Config["calls"]["voicemail"];
 
@@ -35,6 +37,9 @@ export const VOICEMAIL_RATE = 16000;
 export const RETENTION_EVERY_MS = 3_600_000;
 /** How long the answered call may take to carry media before the voicemail gives up. */
 const ACTIVE_TIMEOUT_MS = 20_000;
+/** Callers remembered by file name at most (retention keeps calls.voicemail.keepCount, 100 by default). */
+const MAX_CALLERS = 1000;
+const OFF = "calls.voicemail is off";
 
 /** A voicemail left, as the `voicemail` log line and the chat message tell it. */
 export interface VoicemailLeft {
@@ -86,6 +91,8 @@ export class Voicemail {
   readonly #d: VoicemailDeps;
   readonly #log: Logger;
   #cleaner: NodeJS.Timeout | undefined;
+  /** The bare JIDs of the callers this daemon recorded, by file name (the name has one sanitized for the file system). */
+  readonly #callers = new Map<string, string>();
 
   constructor(deps: VoicemailDeps) {
     this.#d = deps;
@@ -151,6 +158,33 @@ export class Voicemail {
     if (deleted.length) this.#log.info({ deleted }, "old voicemail deleted");
   }
 
+  /** The recordings kept, newest first (the voicemail command); off: none, and why. */
+  async recordings(): Promise<VoicemailListResult> {
+    const s = this.#d.settings();
+    if (!s.enabled || !s.dir) return { enabled: false, reason: OFF, recordings: [] };
+    return { enabled: true, dir: s.dir, recordings: await listRecordings(s.dir, (name) => this.#callers.get(name)) };
+  }
+
+  /** Deletes one recording by its file name (checked: ./voicemail-store.ts). */
+  async deleteRecording(name: string): Promise<VoicemailDeleteResult> {
+    const s = this.#d.settings();
+    if (!s.enabled || !s.dir) throw new CommandError("not-found", `voicemail: no recording ${name}: ${OFF}`);
+    await deleteRecording(s.dir, name);
+    this.#callers.delete(name);
+    this.#log.info({ file: join(s.dir, name) }, "voicemail deleted");
+    return { deleted: [name] };
+  }
+
+  /** Deletes every recording older than `days` (by the file's time, as retention: ./voicemail-retention.ts). */
+  async deleteOlderThan(days: number): Promise<VoicemailDeleteResult> {
+    const s = this.#d.settings();
+    if (!s.enabled || !s.dir) return { deleted: [] };
+    const deleted = (await applyRetention(s.dir, { keepDays: days, keepCount: 0 })).map((p) => basename(p));
+    for (const name of deleted) this.#callers.delete(name);
+    if (deleted.length) this.#log.info({ deleted, olderThanDays: days }, "voicemail deleted");
+    return { deleted };
+  }
+
   async #take(call: Call, s: VoicemailSettings): Promise<void> {
     const dir = s.dir!;
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -201,6 +235,8 @@ export class Voicemail {
       return undefined;
     });
     if (durationMs === undefined) return;
+    this.#callers.set(name, bareJid(call.peer));
+    if (this.#callers.size > MAX_CALLERS) this.#callers.delete(this.#callers.keys().next().value!);
     this.#log.debug({ recordedMs: Date.now() - recordStart, durationMs }, "voicemail recorded");
     await this.#deliver({ callId: call.id, caller: bareJid(call.peer), at, durationMs, file }, s, name);
     await this.clean(s);

@@ -15,6 +15,7 @@ import type {
   RosterListItem,
   RosterListResult,
   StatsResult,
+  VoicemailListResult,
 } from "../control/protocol.js";
 
 // C0 and C1 controls and DEL, the Unicode line and paragraph separators, and
@@ -241,6 +242,25 @@ export function formatRoster(r: RosterListResult): string {
   if (lines.length === 0) lines.push("no contacts");
   for (const jid of r.requests) lines.push(`${jid} asks to see our presence (roster approve ${jid})`);
   return lines.join("\n");
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+/** One line per recording, newest first: when, who, how long, how big, the file (what delete takes is its name). */
+export function formatVoicemail(r: VoicemailListResult): string {
+  if (!r.enabled) return `voicemail is off${r.reason ? ` (${r.reason})` : ""}: no recordings`;
+  if (r.recordings.length === 0) return `no recordings${r.dir ? ` in ${r.dir}` : ""}`;
+  return r.recordings
+    .map((v) => {
+      const when = v.at.replace("T", " ").replace(/\.\d+Z$/, " UTC");
+      const length = v.durationMs === undefined ? "?" : formatDuration(v.durationMs);
+      return `${when}  ${v.caller ?? "unknown caller"}  ${length}  ${formatBytes(v.size)}  ${v.file}`;
+    })
+    .join("\n");
 }
 
 export function formatReload(r: ReloadResult): string {

@@ -4,9 +4,9 @@
 // The command line is read in ./usage.ts, results and events are printed by ./format.ts.
 import { resolve as resolvePath } from "node:path";
 import { ClientErrorCode, ControlRequestError, connectControl, type AnyEvent, type ControlClient } from "../control/client.js";
-import type { CallArgs, CallEvent, CallIdArgs, CallStartResult, PresenceShow, RejectArgs, RosterListResult } from "../control/protocol.js";
+import type { CallArgs, CallEvent, CallIdArgs, CallStartResult, PresenceShow, RejectArgs, RosterListResult, VoicemailDeleteResult, VoicemailListResult } from "../control/protocol.js";
 import { defaultSocketPath } from "../control/socket-path.js";
-import { escapeControl, formatAccount, formatCall, formatDevices, formatEvent, formatReload, formatRoster, formatSpec, formatStats, printable, printableJson } from "./format.js";
+import { escapeControl, formatAccount, formatCall, formatDevices, formatEvent, formatReload, formatRoster, formatSpec, formatStats, formatVoicemail, printable, printableJson } from "./format.js";
 import { ExitCode, UsageError, globalHelp, commandHelp, parseCommandLine, parseDeviceSpec, type Parsed } from "./usage.js";
 import { bashCompletion, zshCompletion } from "./completion.js";
 import { PROTOCOL_VERSION } from "../control/protocol.js";
@@ -266,6 +266,17 @@ async function run(ctx: Context, rawArgs: Record<string, unknown> | undefined): 
       });
       const done = { add: "added (presence requested)", approve: "approved", remove: "removed" }[action as "add" | "approve" | "remove"];
       print(r, () => `${jid} ${done}`);
+      return ExitCode.Ok;
+    }
+    case "voicemail": {
+      const [action, name] = parsed.positionals;
+      if (action === undefined || action === "list") {
+        const r = (await client.request("voicemail", { action: "list" })) as VoicemailListResult;
+        print(r, () => formatVoicemail(r));
+        return ExitCode.Ok;
+      }
+      const r = (await client.request("voicemail", { action: "delete", ...(name !== undefined ? { name } : { olderThanDays: parsed.olderThan! }) })) as VoicemailDeleteResult;
+      print(r, () => (r.deleted.length ? r.deleted.map((n) => `deleted ${n}`).join("\n") : "nothing to delete"));
       return ExitCode.Ok;
     }
     case "reload": {

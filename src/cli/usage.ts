@@ -2,7 +2,7 @@
 // argument checks (usage errors exit 64 before anything is sent).
 import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
-import { COMMAND_NAMES, MAX_RING_SEC, MAX_RING_TARGETS, PresenceShow, RecordAction, RejectReason, RingStrategy, RosterAction, type DeviceSpec } from "../control/protocol.js";
+import { COMMAND_NAMES, MAX_RING_SEC, MAX_RING_TARGETS, PresenceShow, RecordAction, RejectReason, RingStrategy, RosterAction, VoicemailAction, type DeviceSpec } from "../control/protocol.js";
 import { defaultSocketPath } from "../control/socket-path.js";
 import { CODEC_IDS, sinkSpec, sourceSpec } from "../config/schema.js";
 
@@ -32,8 +32,8 @@ interface CommandSpec {
   local?: boolean;
 }
 
-type LocalOption = "codec" | "wait" | "reason" | "duration" | "name" | "loop" | "overwrite" | "strategy" | "ring-sec";
-const LOCAL_OPTIONS = ["codec", "wait", "reason", "duration", "name", "loop", "overwrite", "strategy", "ring-sec"] as const satisfies readonly LocalOption[];
+type LocalOption = "codec" | "wait" | "reason" | "duration" | "name" | "loop" | "overwrite" | "strategy" | "ring-sec" | "older-than";
+const LOCAL_OPTIONS = ["codec", "wait", "reason", "duration", "name", "loop", "overwrite", "strategy", "ring-sec", "older-than"] as const satisfies readonly LocalOption[];
 
 /** The values a command-specific option takes (for completion); undefined for a flag or free text. */
 export const OPTION_VALUES: Record<LocalOption, readonly string[] | "text" | undefined> = {
@@ -46,6 +46,7 @@ export const OPTION_VALUES: Record<LocalOption, readonly string[] | "text" | und
   overwrite: undefined,
   strategy: Object.values(RingStrategy),
   "ring-sec": "text",
+  "older-than": "text",
 };
 
 /** The source and sink types of the config schema, as set-input / set-output take them (file:PATH, pipe:PATH, TYPE[:DEVICE]). */
@@ -165,6 +166,18 @@ export const COMMANDS = {
     maxArgs: 2,
     complete: [Object.values(RosterAction)],
   },
+  voicemail: {
+    usage: "voicemail [list] | voicemail delete <name> | voicemail delete --older-than DAYS",
+    summary: "the voicemail's recordings (calls.voicemail): list or delete them",
+    details:
+      "  list     the recordings kept, newest first: time, caller, duration, size, file\n" +
+      "  delete   delete one recording by its file name (voicemail-TIME-CALLER.wav, as the list shows it)\n" +
+      "  --older-than DAYS  delete every recording older than DAYS days",
+    options: ["older-than"],
+    minArgs: 0,
+    maxArgs: 2,
+    complete: [Object.values(VoicemailAction)],
+  },
   reload: {
     usage: "reload",
     summary: "re-read the config file (like SIGHUP); prints what changed",
@@ -266,6 +279,8 @@ export interface Parsed {
   name: string | undefined;
   loop: boolean;
   overwrite: boolean;
+  /** voicemail delete: recordings older than this many days. */
+  olderThan: number | undefined;
   /** call: a ring group's strategy and ring time. */
   strategy: RingStrategy | undefined;
   ringSec: number | undefined;
@@ -293,6 +308,7 @@ export function parseCommandLine(argv: string[]): Parsed {
         overwrite: { type: "boolean" },
         strategy: { type: "string" },
         "ring-sec": { type: "string" },
+        "older-than": { type: "string" },
       },
     }));
   } catch (err) {
@@ -354,6 +370,18 @@ export function parseCommandLine(argv: string[]): Parsed {
     if ((action === undefined || action === "list") !== (jid === undefined)) throw new UsageError(`usage: jinglectl ${COMMANDS.roster.usage}`);
     if (values.name !== undefined && action !== "add") throw new UsageError("--name is only for roster add");
   }
+  let olderThan: number | undefined;
+  if (values["older-than"] !== undefined) {
+    olderThan = Number(values["older-than"]);
+    if (!Number.isFinite(olderThan) || olderThan <= 0 || olderThan > 3650) throw new UsageError("--older-than must be a number of days above 0, at most 3650");
+  }
+  if (word === "voicemail" && !help) {
+    const [action, name] = rest;
+    const usage = `usage: jinglectl ${COMMANDS.voicemail.usage}`;
+    if (action !== undefined && action !== "list" && action !== "delete") throw new UsageError(usage);
+    if ((action === undefined || action === "list") && (name !== undefined || olderThan !== undefined)) throw new UsageError(usage);
+    if (action === "delete" && (name === undefined) === (olderThan === undefined)) throw new UsageError(usage);
+  }
   if (word === "completion" && !help && !(SHELLS as readonly string[]).includes(rest[0]!)) {
     throw new UsageError(`completion: the shell must be one of ${SHELLS.join(", ")}`);
   }
@@ -377,6 +405,7 @@ export function parseCommandLine(argv: string[]): Parsed {
     overwrite: values.overwrite ?? false,
     strategy: values.strategy as RingStrategy | undefined,
     ringSec,
+    olderThan,
   };
 }
 

@@ -9,6 +9,9 @@ import {
   RejectReason,
   RingStrategy,
   RosterAction,
+  VoicemailAction,
+  VOICEMAIL_FILE_NAME,
+  MAX_FILE_NAME,
   type CallArgs,
   type CallIdArgs,
   type CommandArgs,
@@ -23,6 +26,7 @@ import {
   type RosterArgs,
   type SetInputArgs,
   type SetOutputArgs,
+  type VoicemailArgs,
 } from "./messages.js";
 
 // ---------------------------------------------------------------- checks
@@ -251,6 +255,33 @@ function parseRosterArgs(args: Record<string, unknown>): RosterArgs {
   return result;
 }
 
+/** A recording's file name as the voicemail list gives it: a plain name of its pattern, never a path. */
+function voicemailName(value: unknown): string {
+  if (typeof value !== "string" || value === "") throw badArgument('voicemail: "name" is required (a recording\'s file name, as the list gives it)');
+  if (value.length > MAX_FILE_NAME || !VOICEMAIL_FILE_NAME.test(value)) {
+    throw badArgument(`voicemail: ${JSON.stringify(value.slice(0, 200))} is not a recording's file name (voicemail-TIME-CALLER.wav, no path)`);
+  }
+  return value;
+}
+
+const MAX_OLDER_THAN_DAYS = 3650;
+
+function parseVoicemailArgs(args: Record<string, unknown>): VoicemailArgs {
+  rejectUnknownKeys("voicemail", args, ["action", "name", "olderThanDays"]);
+  const action = args.action === undefined ? "list" : oneOf("voicemail", "action", args.action, VoicemailAction);
+  if (action === "list") {
+    if (args.name !== undefined || args.olderThanDays !== undefined) throw badArgument('voicemail: list takes no "name" or "olderThanDays"');
+    return { action };
+  }
+  if ((args.name === undefined) === (args.olderThanDays === undefined)) throw badArgument('voicemail: delete takes "name" (one recording) or "olderThanDays", one of them');
+  if (args.name !== undefined) return { action, name: voicemailName(args.name) };
+  const days = args.olderThanDays;
+  if (typeof days !== "number" || !Number.isFinite(days) || days <= 0 || days > MAX_OLDER_THAN_DAYS) {
+    throw badArgument(`voicemail: "olderThanDays" must be a number of days above 0, at most ${MAX_OLDER_THAN_DAYS}`);
+  }
+  return { action, olderThanDays: days };
+}
+
 const argParsers: { [C in CommandName]: (args: Record<string, unknown>) => CommandArgs<C> } = {
   call: parseCallArgs,
   answer: (a) => parseCallIdArgs("answer", a),
@@ -271,6 +302,7 @@ const argParsers: { [C in CommandName]: (args: Record<string, unknown>) => Comma
   devices: (a) => parseNoArgs("devices", a),
   presence: parsePresenceArgs,
   roster: parseRosterArgs,
+  voicemail: parseVoicemailArgs,
   reload: (a) => parseNoArgs("reload", a),
   shutdown: (a) => parseNoArgs("shutdown", a),
 };

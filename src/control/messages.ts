@@ -389,6 +389,19 @@ export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
 export const RosterAction = { List: "list", Add: "add", Approve: "approve", Remove: "remove" } as const;
 export type RosterAction = (typeof RosterAction)[keyof typeof RosterAction];
 
+export const VoicemailAction = { List: "list", Delete: "delete" } as const;
+export type VoicemailAction = (typeof VoicemailAction)[keyof typeof VoicemailAction];
+
+/**
+ * The file names the voicemail gives its recordings (app/voicemail.ts:
+ * voicemail-TIME-CALLER.wav): a plain name, never a path, never one of its
+ * hidden working files (.greeting-*, .beep.wav, .*.recording). The only
+ * names the voicemail command and retention ever touch.
+ */
+export const VOICEMAIL_FILE_NAME = /^voicemail-[A-Za-z0-9@._-]+\.wav$/;
+/** A file name's limit on Linux (NAME_MAX). */
+export const MAX_FILE_NAME = 255;
+
 export const RecordAction = { Start: "start", Stop: "stop" } as const;
 export type RecordAction = (typeof RecordAction)[keyof typeof RecordAction];
 
@@ -450,6 +463,15 @@ export interface RosterArgs {
   action: RosterAction;
   jid?: string;
   name?: string;
+}
+
+/** `delete`: one recording by its file `name`, or every recording older than `olderThanDays`. */
+export interface VoicemailArgs {
+  action: VoicemailAction;
+  /** delete: a recording's file name as the list gives it (voicemail-TIME-CALLER.wav), no path. */
+  name?: string;
+  /** delete: every recording older than this many days (more than 0). */
+  olderThanDays?: number;
 }
 
 /** The status command: the snapshot, and what the daemon's media engine has. */
@@ -528,6 +550,34 @@ export interface RosterListResult {
 export interface RosterChangeResult {
   jid: string;
 }
+/** A recording the voicemail keeps (calls.voicemail.dir). */
+export interface VoicemailRecording {
+  /** The file name: what delete takes. */
+  name: string;
+  /** The full path on the daemon's machine. */
+  file: string;
+  /** The caller's bare JID (absent when the name does not say and the daemon did not record it). */
+  caller?: string;
+  /** When the voicemail answered (ISO 8601 UTC; the file's time when the name does not say). */
+  at: string;
+  /** The message's length, from the WAV header (absent when the header cannot be read). */
+  durationMs?: number;
+  /** Bytes. */
+  size: number;
+}
+export interface VoicemailListResult {
+  /** false: calls.voicemail is off (or has no dir); the list is empty and `reason` says so. */
+  enabled: boolean;
+  reason?: string;
+  /** Where the recordings are (calls.voicemail.dir). */
+  dir?: string;
+  /** Newest first. */
+  recordings: VoicemailRecording[];
+}
+export interface VoicemailDeleteResult {
+  /** The file names deleted. */
+  deleted: string[];
+}
 export interface ReloadResult {
   /** Config keys whose new values are in force now (new calls use them). */
   applied: string[];
@@ -561,6 +611,7 @@ export interface CommandMap {
   devices: { args: NoArgs; result: DevicesResult };
   presence: { args: PresenceArgs; result: PresenceResult };
   roster: { args: RosterArgs; result: RosterListResult | RosterChangeResult };
+  voicemail: { args: VoicemailArgs; result: VoicemailListResult | VoicemailDeleteResult };
   reload: { args: NoArgs; result: ReloadResult };
   shutdown: { args: NoArgs; result: ShutdownResult };
 }

@@ -77,6 +77,7 @@
  *     peer-unavailable the callee is offline or refused the session (e.g. service-unavailable)
  *     not-supported    this call or this build cannot do it (e.g. DTMF the peer did not negotiate)
  *     not-allowed      the command is not enabled for this front end (the MQTT bridge's mqtt.commands)
+ *     not-found        no such item (a voicemail recording that does not exist)
  *     internal         a bug in the daemon; the message says what failed
  * A client should treat a code it does not know like `internal`.
  *
@@ -138,6 +139,16 @@
  *                list (default) -> {items: RosterItem[] (with online), requests: [bare JID]};
  *                add (ask for their presence; name optional), approve (let
  *                them see ours), remove -> {jid}
+ *     voicemail  {action?: "list"|"delete", name?, olderThanDays?}
+ *                list (default) -> {enabled, reason?, dir?, recordings: VoicemailRecording[]}
+ *                the recordings calls.voicemail keeps, newest first; voicemail off:
+ *                enabled false, reason says so, no recordings (not an error).
+ *                delete {name} -> {deleted: [name]}: one recording, by the file name
+ *                the list gives (a plain voicemail-*.wav name in calls.voicemail.dir,
+ *                a regular file: any other name, a path, a symbolic link or a
+ *                directory is refused with bad-argument and left as it is; none of
+ *                that name: not-found); delete {olderThanDays} -> {deleted: [name]}:
+ *                every recording older than that (by the file's time)
  *     reload     {}                                       -> {applied: [key], restartRequired: [key]}
  *                re-reads the config file (as SIGHUP does); a bad file changes nothing
  *                and fails with bad-argument naming the key
@@ -180,6 +191,8 @@
  *       online (in the roster list): the contact's devices available now, best
  *       first ([] = none); we learn it only from their presence, which they
  *       share with subscription to or both (RFC 6121 §3)
+ *     VoicemailRecording {name, file (the full path), caller? (bare JID), at (ISO: when the
+ *                  voicemail answered), durationMs? (from the WAV header), size (bytes)}
  *
  * Events (besides hello)
  * ----------------------
@@ -272,6 +285,7 @@ export const ErrorCode = {
   PeerUnavailable: "peer-unavailable",
   NotSupported: "not-supported",
   NotAllowed: "not-allowed",
+  NotFound: "not-found",
   Internal: "internal",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

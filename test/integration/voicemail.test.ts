@@ -8,7 +8,7 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { get } from "node:https";
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { withLab } from "../helpers/with-lab.js";
 import { bandEnergyShare } from "../helpers/audio-band.js";
@@ -16,7 +16,9 @@ import { observeChat, type ChatObserver } from "../helpers/chat-observer.js";
 import { makeSpeechWav } from "../../scripts/lab/speech.js";
 import { compareAudioSegments, readMono16 } from "../../scripts/lab/audio-compare.js";
 import type { Daemon } from "../../scripts/lab/daemon.js";
-import type { AnyEvent } from "../../src/control/client.js";
+import { ControlRequestError, type AnyEvent } from "../../src/control/client.js";
+import type { VoicemailListResult } from "../../src/control/protocol.js";
+import { main as jinglectl } from "../../src/cli/jinglectl.js";
 import { parseWav } from "../../src/media/wav.js";
 
 const isCall = (callId: unknown, type: string) => (e: AnyEvent) => e.event === "call" && e.callId === callId && e.type === type;
@@ -185,6 +187,57 @@ describe("voicemail with an upload service", { timeout: 180_000 }, () => {
     assert.match(m.body, /^Missed call from alice@localhost at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: no message was left\.$/);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(door.events.filter((e) => (e.seq as number) > mark && e.event === "voicemail" && (e.type === "delivered" || e.type === "kept" || e.type === "recording")).length, 0, "nothing recorded");
+  });
+  test("the voicemail command lists the message left, jinglectl names it, delete removes it, a traversal name is refused", async (t) => {
+    const { door, alice } = lab.daemons;
+    const { a, mark } = await reachVoicemail(alice, door, door.jid);
+    await new Promise((r) => setTimeout(r, 1500));
+    await alice.control.request("hangup", { callId: a });
+    const delivered = await door.waitForEvent(voicemail("delivered", mark), 30_000, "voicemail delivered");
+    const file = delivered.file as string;
+    const dir = join(lab.dir, "door", "voicemail");
+
+    // The list: newest first, so the message just left comes first.
+    const list = (await door.control.request("voicemail", {})) as VoicemailListResult;
+    assert.equal(list.enabled, true);
+    assert.equal(list.dir, dir);
+    const rec = list.recordings[0]!;
+    t.diagnostic(`listed ${JSON.stringify(rec)}; delivered durationMs ${delivered.durationMs}`);
+    assert.equal(rec.file, file);
+    assert.equal(join(dir, rec.name), file);
+    assert.equal(rec.caller, "alice@localhost");
+    assert.equal(rec.size, statSync(file).size);
+    assert.ok(Math.abs(rec.durationMs! - (delivered.durationMs as number)) <= 20, `listed ${rec.durationMs} ms, delivered ${delivered.durationMs} ms`);
+    assert.ok(Date.now() - Date.parse(rec.at) < 120_000, `at ${rec.at}`);
+    assert.ok(list.recordings.every((r) => !r.name.startsWith(".")), "no working files listed");
+
+    // jinglectl names it.
+    const out: string[] = [];
+    const io = { stdout: { write: (x: string) => out.push(x) }, stderr: { write: (x: string) => out.push(x) }, env: {} };
+    assert.equal(await jinglectl(["--socket", door.socketPath, "voicemail"], io), 0);
+    const line = out.join("").split("\n")[0]!;
+    assert.ok(line.endsWith(`  ${file}`), line);
+    assert.match(line, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  alice@localhost  \d+\.\d s  \d+ KiB  /);
+
+    // A traversal name is refused and the file system stays as it was.
+    const canary = join(lab.dir, "door", "canary.wav");
+    writeFileSync(canary, readFileSync(file));
+    const before = readdirSync(dir).sort();
+    for (const name of ["../canary.wav", canary, `../voicemail/${rec.name}`, ".beep.wav"]) {
+      await assert.rejects(door.control.request("voicemail", { action: "delete", name }), (e: unknown) => e instanceof ControlRequestError && e.code === "bad-argument", name);
+    }
+    assert.ok(existsSync(canary), "the file outside the directory is still there");
+    assert.deepEqual(readdirSync(dir).sort(), before, "nothing in the directory changed");
+
+    // Delete (through jinglectl): the file is gone, and so is the list entry.
+    out.length = 0;
+    assert.equal(await jinglectl(["--socket", door.socketPath, "voicemail", "delete", rec.name], io), 0);
+    assert.equal(out.join(""), `deleted ${rec.name}\n`);
+    assert.equal(existsSync(file), false);
+    const after = (await door.control.request("voicemail", { action: "list" })) as VoicemailListResult;
+    assert.ok(!after.recordings.some((r) => r.name === rec.name), "no longer listed");
+    assert.equal(after.recordings.length, list.recordings.length - 1);
+    await assert.rejects(door.control.request("voicemail", { action: "delete", name: rec.name }), (e: unknown) => e instanceof ControlRequestError && e.code === "not-found");
   });
 });
 

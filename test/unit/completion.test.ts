@@ -30,6 +30,8 @@ const bashCases: Array<[words: string[], expected: string[]]> = [
   [["jinglectl", "record", ""], ["start", "stop"]],
   [["jinglectl", "--socket", "/run/j.sock", "presence", "d"], ["dnd"]],
   [["jinglectl", "roster", "a"], ["add", "approve"]],
+  [["jinglectl", "voicemail", ""], ["delete", "list"]],
+  [["jinglectl", "voicemail", "delete", "--o"], ["--older-than"]],
   [["jinglectl", "set-output", "n"], ["null"]],
   [["jinglectl", "raw", "set-"], ["set-input", "set-output"]],
   [["jinglectl", "completion", ""], ["bash", "zsh"]],

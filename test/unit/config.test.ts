@@ -117,6 +117,8 @@ test("config: MQTT, hooks and metrics are off by default; metrics listen on 127.
   assert.deepEqual(cfg.metrics, { enabled: false, address: "127.0.0.1", port: 9464 });
   assert.equal(cfg.log.format, "auto");
   assert.ok(!cfg.mqtt.commands.includes("shutdown") && !cfg.mqtt.commands.includes("record"), "no command touching files or stopping the daemon by default");
+  assert.ok(!cfg.mqtt.commands.includes("voicemail"), "no deleting recordings over MQTT by default");
+  assert.deepEqual(validateConfig({ ...ok, mqtt: { commands: ["status", "voicemail"] } }, { env: {} }).mqtt.commands, ["status", "voicemail"], "but it may be named");
   assert.equal(cfg.mqttSecret, undefined);
 });
 

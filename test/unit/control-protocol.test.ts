@@ -253,6 +253,7 @@ test("error codes are the closed set of the protocol", () => {
     "line-too-long",
     "not-allowed",
     "not-connected",
+    "not-found",
     "not-supported",
     "peer-unavailable",
     "unknown-call",
@@ -375,6 +376,46 @@ test("parseCommandArgs: presence and roster", () => {
   badArgument(() => parseCommandArgs("roster", { action: "add", jid: "bob@example.org/phone" }), "bare JID");
   badArgument(() => parseCommandArgs("roster", { action: "approve", jid: "b@x", name: "B" }), "only for action add");
   badArgument(() => parseCommandArgs("roster", { action: "block", jid: "b@x" }), "list, add, approve, remove");
+});
+
+test("parseCommandArgs: voicemail list, delete by name or by age", () => {
+  const name = "voicemail-2026-12-07T00-35-12-000Z-alice@example.org.wav";
+  assert.deepEqual(parseCommandArgs("voicemail", {}), { action: "list" });
+  assert.deepEqual(parseCommandArgs("voicemail", { action: "list" }), { action: "list" });
+  assert.deepEqual(parseCommandArgs("voicemail", { action: "delete", name }), { action: "delete", name });
+  assert.deepEqual(parseCommandArgs("voicemail", { action: "delete", olderThanDays: 0.5 }), { action: "delete", olderThanDays: 0.5 });
+  badArgument(() => parseCommandArgs("voicemail", { action: "purge" }), "list, delete");
+  badArgument(() => parseCommandArgs("voicemail", { action: "list", name }), 'list takes no "name"');
+  badArgument(() => parseCommandArgs("voicemail", { action: "delete" }), 'delete takes "name"');
+  badArgument(() => parseCommandArgs("voicemail", { action: "delete", name, olderThanDays: 3 }), 'delete takes "name"');
+  badArgument(() => parseCommandArgs("voicemail", { action: "delete", name: 7 }), '"name" is required');
+  for (const days of [0, -1, 4000, "3", Number.NaN, Number.POSITIVE_INFINITY]) {
+    badArgument(() => parseCommandArgs("voicemail", { action: "delete", olderThanDays: days }), '"olderThanDays" must be');
+  }
+  badArgument(() => parseCommandArgs("voicemail", { path: "/x" }), "unknown argument");
+});
+
+test("parseCommandArgs: a voicemail name is a plain recording name, never a path or a working file", () => {
+  const attacks = [
+    "../x",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "/var/lib/jingled/voicemail/voicemail-2026-12-07T00-35-12-000Z-a@b.wav",
+    "voicemail-../../../etc/x.wav",
+    "voicemail-a/../../b.wav",
+    "..",
+    ".",
+    ".beep.wav",
+    ".greeting-0123456789abcdef.wav",
+    ".voicemail-2026-12-07T00-35-12-000Z-a@b.wav.recording",
+    "voicemail-2026-12-07T00-35-12-000Z-a@b.wav.recording",
+    "voicemail-a@b.wav\0",
+    "voicemail-a b.wav",
+    "voicemail-a\\b.wav",
+    "notes.txt",
+    `voicemail-${"a".repeat(250)}.wav`,
+  ];
+  for (const name of attacks) badArgument(() => parseCommandArgs("voicemail", { action: "delete", name }), "is not a recording's file name");
 });
 
 test("parseCommandArgs: devices, reload, shutdown take nothing", () => {

@@ -1,7 +1,7 @@
 // jinglectl's main() against a real control server with fake handlers.
 import { test, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CommandError } from "../../src/util/errors.js";
@@ -10,6 +10,8 @@ import { createControlServer, type ControlServer } from "../../src/control/serve
 import { PROTOCOL_VERSION, parseCommandArgs, resolveCallId, type CallInfo, type Snapshot } from "../../src/control/protocol.js";
 import { VERSION } from "../../src/version.js";
 import { main, type MainIo } from "../../src/cli/jinglectl.js";
+import { deleteRecording, listRecordings } from "../../src/app/voicemail-store.js";
+import { encodeWav } from "../../src/media/wav.js";
 
 class Capture {
   text = "";
@@ -29,6 +31,8 @@ let calls: CallInfo[];
 let statsResult: Record<string, unknown> = { codec: "opus", packetsSent: 250 };
 /** More roster items the fake daemon lists. */
 let rosterExtra: Record<string, unknown>[] = [];
+/** The fake daemon's calls.voicemail.dir (undefined: voicemail off); listed and deleted by the real store. */
+let voicemailDir: string | undefined;
 const received: Array<{ cmd: string; args: Record<string, unknown> }> = [];
 
 /** How each fake outgoing call goes, by callee. */
@@ -44,6 +48,7 @@ beforeEach(async () => {
   sockPath = join(dir, "control.sock");
   calls = [];
   rosterExtra = [];
+  voicemailDir = undefined;
   received.length = 0;
   let nextCall = 1;
   const snapshot = (): Snapshot => ({ account: { jid: "alice@localhost/jingled", state: "online" }, calls });
@@ -132,6 +137,14 @@ beforeEach(async () => {
         ]),
       ),
       devices: () => ({ inputs: [{ spec: { type: "silence" }, description: "silence" }], outputs: [{ spec: { type: "null" }, description: "discard" }] }),
+      voicemail: async (raw) => {
+        received.push({ cmd: "voicemail", args: raw });
+        const args = parseCommandArgs("voicemail", raw);
+        if (args.action === "list") return voicemailDir ? { enabled: true, dir: voicemailDir, recordings: await listRecordings(voicemailDir) } : { enabled: false, reason: "calls.voicemail is off", recordings: [] };
+        if (!voicemailDir || args.name === undefined) return { deleted: [] };
+        await deleteRecording(voicemailDir, args.name);
+        return { deleted: [args.name] };
+      },
       reload: () => ({ applied: ["calls.maxCalls"], restartRequired: ["account.resource"] }),
       shutdown: () => ({ stopping: true }),
       echo: (args) => args,
@@ -457,7 +470,7 @@ test("events --json prints hello then raw event lines; exits 3 when the daemon c
 // ---------------------------------------------------------------- the in-call and account commands
 
 test("every command has --help", async () => {
-  for (const word of ["hold", "resume", "mute", "unmute", "dtmf", "play", "record", "stats", "set-input", "set-output", "devices", "presence", "roster", "reload", "shutdown"]) {
+  for (const word of ["hold", "resume", "mute", "unmute", "dtmf", "play", "record", "stats", "set-input", "set-output", "devices", "presence", "roster", "voicemail", "reload", "shutdown"]) {
     const r = await run([word, "--help"]);
     assert.equal(r.code, 0, word);
     assert.match(r.out.text, new RegExp(`^Usage: jinglectl .*${word}`), word);
@@ -562,6 +575,41 @@ test("devices, presence, roster, reload, shutdown", async () => {
   r = await run(["reload"]);
   assert.equal(r.out.text, "configuration reloaded\n  now in force: calls.maxCalls\n  needs a restart: account.resource\n");
   assert.equal((await run(["shutdown"])).out.text, "jingled is stopping: every call ends\n");
+});
+
+test("voicemail: the list for people and --json, delete by name or age, usage errors", async () => {
+  let r = await run(["voicemail"]);
+  assert.equal(r.out.text, "voicemail is off (calls.voicemail is off): no recordings\n");
+  voicemailDir = join(dir, "voicemail");
+  await mkdir(voicemailDir);
+  assert.equal((await run(["voicemail", "list"])).out.text, `no recordings in ${voicemailDir}\n`);
+  const alice = "voicemail-2026-12-07T00-35-12-000Z-alice@example.org.wav";
+  const bob = "voicemail-2026-12-06T10-00-00-000Z-bob@example.org.wav";
+  await writeFile(join(voicemailDir, alice), encodeWav(new Int16Array(16000 * 14.2), 16000));
+  await writeFile(join(voicemailDir, bob), encodeWav(new Int16Array(8000), 16000));
+  r = await run(["voicemail"]);
+  assert.deepEqual(r.out.lines, [
+    `2026-12-07 00:35:12 UTC  alice@example.org  14.2 s  444 KiB  ${join(voicemailDir, alice)}`,
+    `2026-12-06 10:00:00 UTC  bob@example.org  0.5 s  16 KiB  ${join(voicemailDir, bob)}`,
+  ]);
+  const json = JSON.parse((await run(["--json", "voicemail"])).out.text);
+  assert.equal(json.enabled, true);
+  assert.deepEqual(json.recordings[0], { name: alice, file: join(voicemailDir, alice), caller: "alice@example.org", at: "2026-12-07T00:35:12.000Z", durationMs: 14_200, size: 44 + 454_400 });
+  r = await run(["voicemail", "delete", bob]);
+  assert.equal(r.out.text, `deleted ${bob}\n`);
+  assert.deepEqual(received.at(-1)!.args, { action: "delete", name: bob });
+  assert.deepEqual(await readdir(voicemailDir), [alice]);
+  r = await run(["voicemail", "delete", "../control.sock"]);
+  assert.equal(r.code, 1);
+  assert.match(r.err.text, /error bad-argument: voicemail: "\.\.\/control\.sock" is not a recording's file name/);
+  r = await run(["voicemail", "delete", bob]);
+  assert.equal(r.code, 1);
+  assert.match(r.err.text, /error not-found: voicemail: no recording/);
+  await run(["voicemail", "delete", "--older-than", "30"]);
+  assert.deepEqual(received.at(-1)!.args, { action: "delete", olderThanDays: 30 });
+  for (const argv of [["voicemail", "delete"], ["voicemail", "list", alice], ["voicemail", "delete", alice, "--older-than", "3"], ["voicemail", "purge"], ["voicemail", "delete", "--older-than", "0"], ["voicemail", "--older-than", "3"]]) {
+    assert.equal((await run(argv)).code, 64, argv.join(" "));
+  }
 });
 
 test("events: held by the peer, refused, dtmf, recording, roster, reload lines", async () => {

@@ -7,6 +7,7 @@ import { setPriority } from "node:os";
 import { parentPort, threadId, workerData } from "node:worker_threads";
 import { warmUpCodecs } from "../../media/codecs/index.js";
 import { createLogger } from "../../util/logger.js";
+import { collectGarbage } from "../../util/release-memory.js";
 import { PlaneHost } from "./plane-host.js";
 import { MEDIA_THREAD_NICE, type MainMessage, type PlaneMessage, type PlaneThreadData } from "./plane-protocol.js";
 
@@ -38,4 +39,6 @@ process.on("uncaughtException", (err) => logger.error({ err }, "uncaught excepti
 process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection on a media thread"));
 warmUpCodecs();
 await host.warmUp();
+// What loading and the warm-up left behind goes now, not never (../../util/release-memory.ts).
+collectGarbage();
 port.postMessage({ kind: "ready" } satisfies PlaneMessage);

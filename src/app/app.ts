@@ -33,7 +33,7 @@ import { CommandError, ConfigError, errorMessage } from "../util/errors.js";
 import { MEDIA_CLOCK_MS, createFrameClock, type FrameClock } from "../util/frame-clock.js";
 import { isFullJid, sameBareJid, sameJid } from "../util/jid.js";
 import { setLogLevel, type LogFormat, type Logger } from "../util/logger.js";
-import { collectGarbage } from "../util/release-memory.js";
+import { releaseMemory } from "../util/release-memory.js";
 import type { AccountState } from "../util/vocabulary.js";
 import { jingleFeatures } from "../xmpp/caps.js";
 import { XmppConnection } from "../xmpp/connection.js";
@@ -254,7 +254,7 @@ export class App {
     if (preloaded) await Promise.race([preloaded, new Promise((r) => setTimeout(r, PRELOAD_WAIT_MS).unref())]);
     await this.#xmpp.start();
     // Start-up's garbage (config parsing, module loading, the login) goes now, not never (../util/release-memory.ts).
-    collectGarbage();
+    releaseMemory();
     this.#hosts.watch((now, before) => {
       this.#log.info({ from: before, to: now }, "host addresses changed");
       void onAddressesChanged(now, { account: this.#xmpp, calls: () => this.#calls.all(), logger: this.#log });

@@ -7,7 +7,7 @@ import { setPriority } from "node:os";
 import { parentPort, threadId, workerData } from "node:worker_threads";
 import { warmUpCodecs } from "../../media/codecs/index.js";
 import { createLogger } from "../../util/logger.js";
-import { collectGarbage } from "../../util/release-memory.js";
+import { releaseMemory } from "../../util/release-memory.js";
 import { PlaneHost } from "./plane-host.js";
 import { MEDIA_THREAD_NICE, type MainMessage, type PlaneMessage, type PlaneThreadData } from "./plane-protocol.js";
 
@@ -40,5 +40,5 @@ process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejec
 warmUpCodecs();
 await host.warmUp();
 // What loading and the warm-up left behind goes now, not never (../../util/release-memory.ts).
-collectGarbage();
+releaseMemory();
 port.postMessage({ kind: "ready" } satisfies PlaneMessage);

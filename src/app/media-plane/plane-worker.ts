@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { setPriority } from "node:os";
 import { parentPort, threadId, workerData } from "node:worker_threads";
 import { warmUpCodecs } from "../../media/codecs/index.js";
-import { createLogger } from "../../util/logger.js";
+import { planeLogger } from "./plane-log.js";
 import { releaseMemory } from "../../util/release-memory.js";
 import { PlaneHost } from "./plane-host.js";
 import { MEDIA_THREAD_NICE, type MainMessage, type PlaneMessage, type PlaneThreadData } from "./plane-protocol.js";
@@ -19,7 +19,9 @@ try {
   // not Linux, or no /proc: the name is cosmetic
 }
 const data = workerData as PlaneThreadData;
-const logger = createLogger({ level: data.log.level, format: data.log.format }).child({ thread: threadId });
+// Its lines are written by the main thread's logger (./plane-log.ts): no pino here.
+const root = planeLogger({ level: data.log.level, post: (record) => port.postMessage({ kind: "log", record } satisfies PlaneMessage) });
+const logger = root.child({ thread: threadId });
 // Audio before signalling when the machine is short of CPU: a media thread
 // asks the scheduler for a higher priority than the rest of the daemon (on
 // Linux the nice value is per thread; raising priority needs CAP_SYS_NICE or
@@ -30,7 +32,7 @@ try {
 } catch (err) {
   logger.debug({ err: (err as Error).message, nice: MEDIA_THREAD_NICE }, "media thread runs at the daemon's priority (raising it needs CAP_SYS_NICE)");
 }
-const host = new PlaneHost({ post: (m: PlaneMessage) => port.postMessage(m), logger, statsEveryMs: data.statsEveryMs });
+const host = new PlaneHost({ post: (m: PlaneMessage) => port.postMessage(m), logger, statsEveryMs: data.statsEveryMs, setLogLevel: (level) => (root.level = level) });
 port.on("message", (m: MainMessage) => host.handle(m));
 // As on the main thread (main.ts): a stray error from a library is logged and
 // the thread's calls go on (what a call's own media throws ends that call:

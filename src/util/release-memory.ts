@@ -1,6 +1,6 @@
 // Giving back what start-up used and no longer needs, once a thread has
 // loaded its code and run it (a media thread after its warm-up call, the
-// main thread once online). Two things hold on to freed memory:
+// main thread before its login, and its collection again once logged in). Two things hold on to freed memory:
 //
 // - V8 keeps the pages a heap grew to until its memory reducer runs, and the
 //   reducer is started by a full garbage collection. A thread that then

@@ -33,7 +33,8 @@ COPY native ./native
 COPY scripts/build-native.mjs ./scripts/build-native.mjs
 RUN npx tsc -p tsconfig.build.json \
  && node scripts/build-native.mjs --force \
- && test -f native/opus/build/jingled_opus.node
+ && test -f native/opus/build/jingled_opus.node \
+ && test -f native/memory/build/jingled_memory.node
 
 FROM node:24-bookworm-slim
 # libopus0: the native Opus backend's library. alsa-utils and pulseaudio-utils:
@@ -47,6 +48,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 COPY --from=build /src/dist/src ./dist/src
 COPY --from=build /src/native/opus/build/jingled_opus.node ./native/opus/build/jingled_opus.node
+COPY --from=build /src/native/memory/build/jingled_memory.node ./native/memory/build/jingled_memory.node
 COPY bin ./bin
 COPY README.md LICENSE config/example.yaml ./
 # The addon loads here, against this stage's libopus.

@@ -22,7 +22,7 @@ import { ensureBaresip, startBaresip, type Baresip, type BaresipOptions } from "
 import { BENCH_USERS, isCall, startJingledPair, type JingledPairOptions } from "./jingled.js";
 import { writeClickTrain, writeSilence, writeTalk } from "./audio.js";
 import { baresipSetup, jingledSetup } from "./setup.js";
-import { baresipLoad, baresipMemory, jingledLoad, jingledMemory } from "./load.js";
+import { SETTLED_SEC, baresipLoad, baresipMemory, jingledLoad, jingledMemory } from "./load.js";
 import { measureMouthToEar, measureSoundServerPath, runPipelineLatency } from "./mouth-to-ear.js";
 import { startPulseLab, LAB_RATE } from "./pulse-lab.js";
 import { summarizeCpuProfile } from "./profile.js";
@@ -45,10 +45,12 @@ interface Args {
   report?: string;
   opusBackends?: string[];
   profile?: boolean;
+  /** media.threads and media.preload of every jingled daemon (default: the config defaults) */
+  media: Record<string, unknown>;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false, only: new Set<string>(PHASES) };
+  const args: Args = { quick: false, only: new Set<string>(PHASES), media: {} };
   const list = (a: string): string[] => a.slice(a.indexOf("=") + 1).split(",").filter(Boolean);
   for (const a of argv) {
     if (a === "--quick") args.quick = true;
@@ -59,8 +61,10 @@ function parseArgs(argv: string[]): Args {
     else if (a.startsWith("--window=")) args.window = Math.min(120, Math.max(2, Number(list(a)[0]) || 10));
     else if (a.startsWith("--report=")) args.report = a.slice(9);
     else if (a.startsWith("--opus-backends=")) args.opusBackends = list(a).filter((b) => b === "native" || b === "wasm");
+    else if (a.startsWith("--threads=")) args.media.threads = a.slice(10) === "auto" ? "auto" : Number(a.slice(10));
+    else if (a.startsWith("--preload=")) args.media.preload = a.slice(10) !== "false";
     else if (a === "--help" || a === "-h") {
-      process.stdout.write("usage: bench [--quick] [--only=setup,latency,load,memory,profile] [--levels=1,10,50] [--codecs=opus,pcmu] [--window=SEC] [--opus-backends=native,wasm] [--profile] | --report=RESULTS.json\n");
+      process.stdout.write("usage: bench [--quick] [--only=setup,latency,load,memory,profile] [--levels=1,10,50] [--codecs=opus,pcmu] [--window=SEC] [--opus-backends=native,wasm] [--threads=auto|N] [--preload=true|false] [--profile] | --report=RESULTS.json\n");
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown argument ${a}\n`);
@@ -85,6 +89,7 @@ async function main(): Promise<void> {
     ? { setupIterations: 8, latencyCodecs: ["opus"], clicks: 10, loadLevels: [1, 10], loadCodecs: ["opus", "pcmu"], windowSec: 5, memoryCalls: 10, profile: false }
     : { setupIterations: 20, latencyCodecs: ["opus", "pcmu"], clicks: 16, loadLevels: [1, 10, 50], loadCodecs: ["opus", "pcmu"], windowSec: 10, memoryCalls: 20, profile: true };
   if (args.profile) plan.profile = true;
+  if (Object.keys(args.media).length > 0) plan.media = args.media;
   if (!only.has("profile")) plan.profile = false;
   if (args.levels?.length) plan.loadLevels = args.levels;
   if (args.codecs?.length) plan.loadCodecs = plan.latencyCodecs = args.codecs;
@@ -146,7 +151,7 @@ async function main(): Promise<void> {
     log(`${name}: done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   };
 
-  const jingledPair = (name: string, o: Omit<JingledPairOptions, "prosody" | "dir">) => startJingledPair({ prosody: prosody!, dir: join(work, name), ...o });
+  const jingledPair = (name: string, o: Omit<JingledPairOptions, "prosody" | "dir">) => startJingledPair({ prosody: prosody!, dir: join(work, name), media: args.media, ...o });
   const baresipPair = async (name: string, callee: Omit<BaresipOptions, "dir" | "name">, caller: Omit<BaresipOptions, "dir" | "name">): Promise<[Baresip, Baresip]> => {
     const b = await startBaresip({ dir: join(work, name, "callee"), name: "callee", ...callee });
     try {
@@ -304,7 +309,7 @@ async function main(): Promise<void> {
         } finally {
           await Promise.allSettled([caller.stop(), callee.stop()]);
         }
-        for (const m of results.memory!) log(`  ${m.agent}: idle ${m.idleRssMiB.join("/")} MiB, per call ${m.perCallMiB.join("/")} MiB (caller/callee)`);
+        for (const m of results.memory!) log(`  ${m.agent}: idle ${m.idleRssMiB.join("/")} MiB${m.idleSettledRssMiB ? ` (${m.idleSettledRssMiB.join("/")} MiB ${SETTLED_SEC} s later)` : ""}, per call ${m.perCallMiB.join("/")} MiB (caller/callee)`);
       });
     }
 

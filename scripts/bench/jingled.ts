@@ -26,6 +26,8 @@ export interface JingledPairOptions {
   logLevel?: string;
   /** media.opus.backend of both daemons (default: the config default, auto). */
   opusBackend?: "auto" | "native" | "wasm";
+  /** More media settings of both daemons, e.g. { threads: "auto", preload: true } (default: the config defaults). */
+  media?: Record<string, unknown>;
 }
 
 export interface JingledPair {
@@ -45,7 +47,7 @@ export async function startJingledPair(o: JingledPairOptions): Promise<JingledPa
       logLevel: o.logLevel ?? "info",
       ...(o.nodeFlags ? { wrap: (cmd: string, args: string[]): [string, string[]] => [cmd, [...o.nodeFlags!, ...args]] } : {}),
       config: {
-        media: { codecs: [o.codec], input, output, dtls: o.dtls, ...(o.opusBackend ? { opus: { backend: o.opusBackend } } : {}) },
+        media: { ...o.media, codecs: [o.codec], input, output, dtls: o.dtls, ...(o.opusBackend ? { opus: { backend: o.opusBackend } } : {}) },
         calls: { autoAnswer: "all", acceptFrom: "everyone", maxCalls: o.maxCalls ?? 64 },
       },
     });

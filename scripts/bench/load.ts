@@ -259,10 +259,15 @@ export interface MemoryResult {
   calls: number;
   /** RSS with no call, MiB, caller and callee */
   idleRssMiB: [number, number];
+  /** RSS with no call SETTLED_SEC later (V8 returns a heap's empty pages some seconds after start-up), MiB, caller and callee */
+  idleSettledRssMiB?: [number, number];
   rssMiB: [number, number];
   /** (rss - idle) / calls, MiB, caller and callee */
   perCallMiB: [number, number];
 }
+
+/** How much later idle RSS is read a second time. */
+export const SETTLED_SEC = 15;
 
 function memoryResult(agent: MemoryResult["agent"], codec: string, calls: number, idle: [number, number], rss: [number, number]): MemoryResult {
   const r = (x: number): number => Math.round(x * 100) / 100;
@@ -278,6 +283,8 @@ export async function jingledMemory(pair: JingledPair, codec: string, calls: num
   await sleep(settleMs);
   const pids: [number, number] = [caller.process.pid, callee.process.pid];
   const idle: [number, number] = [rssMiB(pids[0]), rssMiB(pids[1])];
+  await sleep(SETTLED_SEC * 1000);
+  const settled: [number, number] = [rssMiB(pids[0]), rssMiB(pids[1])];
   const before = callee.events.filter(isCall("active")).length;
   const ids: string[] = [];
   for (let done = 0; done < calls; ) {
@@ -288,7 +295,8 @@ export async function jingledMemory(pair: JingledPair, codec: string, calls: num
     await waitForCount(callee, isCall("active"), before + done, 30000, "callee calls active");
   }
   await sleep(settleMs);
-  const res = memoryResult("jingled", codec, calls, idle, [rssMiB(pids[0]), rssMiB(pids[1])]);
+  const r = (x: number): number => Math.round(x * 100) / 100;
+  const res = { ...memoryResult("jingled", codec, calls, idle, [rssMiB(pids[0]), rssMiB(pids[1])]), idleSettledRssMiB: [r(settled[0]), r(settled[1])] as [number, number] };
   await Promise.all(ids.map((callId) => caller.control.request("hangup", { callId }).catch(() => undefined)));
   return res;
 }

@@ -3,7 +3,7 @@
 // jingled / baresip from the same run (lower is better for jingled).
 import type { SetupResult } from "./setup.js";
 import type { MouthToEarResult, PipelineLatency } from "./mouth-to-ear.js";
-import type { LoadResult, MemoryResult } from "./load.js";
+import { SETTLED_SEC, type LoadResult, type MemoryResult } from "./load.js";
 import type { ProfileSummary } from "./profile.js";
 import type { OpusFloor } from "./floor.js";
 import { fmt, ratio, table } from "./stats.js";
@@ -22,6 +22,8 @@ export interface BenchPlan {
   wasmMaxCalls?: number;
   /** what media.opus.backend "auto" meant in this run (setup, latency, memory and profile phases) */
   opusDefaultBackend?: string;
+  /** media settings given to every jingled daemon (--threads, --preload); none: the config defaults */
+  media?: Record<string, unknown>;
 }
 
 export interface BenchResults {
@@ -129,6 +131,7 @@ export function summaryTable(r: BenchResults): string {
   if (jm || bm) {
     const mean = (x: [number, number] | undefined): number | undefined => (x ? (x[0] + x[1]) / 2 : undefined);
     rows.push(row("idle RSS of one process, MiB (mean of caller and callee)", mean(jm?.idleRssMiB), mean(bm?.idleRssMiB), 1, "j < 80"));
+    if (jm?.idleSettledRssMiB) rows.push(row(`  the same ${SETTLED_SEC} s later`, mean(jm.idleSettledRssMiB), mean(bm?.idleSettledRssMiB), 1, "j < 80"));
     rows.push(row(`RSS per added call, opus x${jm?.calls ?? bm?.calls}, MiB (mean of both ends)`, mean(jm?.perCallMiB), mean(bm?.perCallMiB), 2));
   }
   const la = r.loadAverage;
@@ -136,6 +139,7 @@ export function summaryTable(r: BenchResults): string {
     table(rows),
     "",
     ...(r.plan.opusDefaultBackend ? [`Opus backend: ${r.plan.opusDefaultBackend} (auto) in setup, latency, memory and profile; load: ${r.plan.opusBackends?.join(", ") ?? "?"}${r.plan.opusBackends?.includes("wasm") && (r.plan.wasmMaxCalls ?? 64) < 64 ? ` (wasm up to ${r.plan.wasmMaxCalls} calls)` : ""}`] : []),
+    ...(r.plan.media && Object.keys(r.plan.media).length > 0 ? [`jingled's media settings: ${Object.entries(r.plan.media).map(([k, v]) => `${k} ${String(v)}`).join(", ")}`] : []),
     `load average: ${la.atStart.join(" ")} at start, ${la.atEnd?.join(" ") ?? "?"} at end; 1-min during the run ${la.during ? `${la.during.min}–${la.during.max} (mean ${la.during.mean})` : "?"} on ${r.machine.cpus} CPUs`,
   ];
   for (const [codec, p] of Object.entries(r.profile ?? {})) {

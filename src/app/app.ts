@@ -33,6 +33,7 @@ import { CommandError, ConfigError, errorMessage } from "../util/errors.js";
 import { MEDIA_CLOCK_MS, createFrameClock, type FrameClock } from "../util/frame-clock.js";
 import { isFullJid, sameBareJid, sameJid } from "../util/jid.js";
 import { setLogLevel, type LogFormat, type Logger } from "../util/logger.js";
+import { collectGarbage, releaseMemory } from "../util/release-memory.js";
 import type { AccountState } from "../util/vocabulary.js";
 import { jingleFeatures } from "../xmpp/caps.js";
 import { XmppConnection } from "../xmpp/connection.js";
@@ -65,6 +66,9 @@ export { VERSION } from "../version.js";
 import { VERSION } from "../version.js";
 
 const newStanzaId = (): string => randomBytes(8).toString("hex");
+/** How long after the login the main thread's second collection comes (see start()). */
+const LOGIN_SETTLE_MS = 2000;
+
 /** The longest the login waits for the preloaded media thread (media.preload). */
 const PRELOAD_WAIT_MS = 5000;
 
@@ -251,7 +255,15 @@ export class App {
     this.#frontEnds = await startFrontEnds({ config: () => this.#cfg, events: this.#events, dispatch: this.#commands, status: () => this.#status(), socketPath: this.socketPath, logger: this.#log });
     // Online only once it is ready (bounded: a thread that does not start is the first call's problem, not the login's).
     if (preloaded) await Promise.race([preloaded, new Promise((r) => setTimeout(r, PRELOAD_WAIT_MS).unref())]);
+    // Start-up's garbage (config parsing, module loading) goes now, not never (../util/release-memory.ts);
+    // before the login, so that it never delays a first call (a collection takes some ms).
+    releaseMemory();
     await this.#xmpp.start();
+    // And once the login's replies are in, when no call is being made: a full collection then is what starts
+    // V8's memory reducer, which gives the heap's empty pages back some seconds later.
+    setTimeout(() => {
+      if (this.#calls.all().length === 0) collectGarbage();
+    }, LOGIN_SETTLE_MS).unref();
     this.#hosts.watch((now, before) => {
       this.#log.info({ from: before, to: now }, "host addresses changed");
       void onAddressesChanged(now, { account: this.#xmpp, calls: () => this.#calls.all(), logger: this.#log });

@@ -19,6 +19,7 @@ import type { FrameClock } from "../../util/frame-clock.js";
 import type { LogFormat, LogLevel, Logger } from "../../util/logger.js";
 import type { CallMedia } from "./call-media.js";
 import { PlaneLink } from "./plane-link.js";
+import { writePlaneLog } from "./plane-log.js";
 import { STATS_EVERY_MS, type OpenCall, type PlaneThreadData } from "./plane-protocol.js";
 import { RemoteCallMedia } from "./remote-call-media.js";
 
@@ -130,7 +131,7 @@ export class WorkerPlane implements MediaPlane {
 
   #start(slot: number): MediaThread {
     const data: PlaneThreadData = {
-      log: { level: this.#level, format: this.#o.log.format === "pretty" || (this.#o.log.format === "auto" && process.stderr.isTTY === true) ? "pretty" : "json" },
+      log: { level: this.#level },
       statsEveryMs: this.#o.statsEveryMs ?? STATS_EVERY_MS,
     };
     const started = performance.now();
@@ -139,6 +140,7 @@ export class WorkerPlane implements MediaPlane {
       ready: () => this.#log.debug({ thread: worker.threadId, ms: Math.round(performance.now() - started) }, "media thread ready"),
       report: () => this.#maybeGrow(),
       calls: (n) => (n > 0 ? worker.ref() : worker.unref()),
+      log: (r) => writePlaneLog(this.#o.logger, r),
     });
     const thread: MediaThread = { worker, link };
     this.#slots[slot] = thread;

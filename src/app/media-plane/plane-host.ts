@@ -11,7 +11,7 @@ import { warmUpCall } from "./warm-up-call.js";
 import { STATS_EVERY_MS, toWireError, type CallMediaStats, type MainMessage, type OpMessage, type PlaneEvent, type PlaneMessage } from "./plane-protocol.js";
 import { MEDIA_CLOCK_MS, createFrameClock, type FrameClock } from "../../util/frame-clock.js";
 import { errorMessage } from "../../util/errors.js";
-import { setLogLevel, type Logger } from "../../util/logger.js";
+import type { LogLevel, Logger } from "../../util/logger.js";
 
 export interface PlaneHostOptions {
   post: (m: PlaneMessage) => void;
@@ -20,6 +20,8 @@ export interface PlaneHostOptions {
   clock?: FrameClock;
   /** How often the calls' figures are sent (0: never). */
   statsEveryMs?: number;
+  /** Sets the level of `logger` and of the loggers made from it (default: `logger.level = level`). */
+  setLogLevel?: (level: LogLevel) => void;
 }
 
 export class PlaneHost {
@@ -60,7 +62,8 @@ export class PlaneHost {
         this.#op(m);
         return;
       case "logLevel":
-        setLogLevel(this.#log, m.level);
+        if (this.#o.setLogLevel) this.#o.setLogLevel(m.level);
+        else this.#log.level = m.level;
         return;
     }
   }

@@ -4,6 +4,7 @@
 // fails and every call on it is told (the calls end with failed-application).
 import { JingledError } from "../../util/errors.js";
 import type { LogLevel } from "../../util/logger.js";
+import type { LogRecord } from "./plane-log.js";
 import { fromWireError, type CallMediaStats, type MainMessage, type OpName, type OpResult, type OpenCall, type PlaneEvent, type PlaneMessage, type PlaneOps } from "./plane-protocol.js";
 
 /** A Worker, or one end of a MessageChannel. */
@@ -34,13 +35,15 @@ export class PlaneLink {
   readonly #onReady: () => void;
   readonly #onReport: () => void;
   readonly #onCalls: (calls: number) => void;
+  readonly #onLog: (r: LogRecord) => void;
 
-  /** `on.calls`: the number of calls changed (a thread with calls keeps the process alive, an idle one does not). */
-  constructor(port: PlanePort, on: { ready?: () => void; report?: () => void; calls?: (calls: number) => void } = {}) {
+  /** `on.calls`: the number of calls changed (a thread with calls keeps the process alive, an idle one does not); `on.log`: a line the thread logged. */
+  constructor(port: PlanePort, on: { ready?: () => void; report?: () => void; calls?: (calls: number) => void; log?: (r: LogRecord) => void } = {}) {
     this.#port = port;
     this.#onReady = on.ready ?? (() => undefined);
     this.#onReport = on.report ?? (() => undefined);
     this.#onCalls = on.calls ?? (() => undefined);
+    this.#onLog = on.log ?? (() => undefined);
     port.on("message", (m) => this.#receive(m));
   }
 
@@ -100,6 +103,9 @@ export class PlaneLink {
         this.#assignedSinceReport = 0;
         for (const [call, s] of m.calls) this.#calls.get(call)?.stats(s);
         this.#onReport();
+        return;
+      case "log":
+        this.#onLog(m.record);
         return;
     }
   }

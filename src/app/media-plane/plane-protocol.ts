@@ -13,6 +13,7 @@
 //                   event         what a call's ICE agent or media tells
 //                   stats         every second, the figures of the thread's calls
 //                                 and how busy the thread is
+//                   log           a log line of the thread (./plane-log.ts)
 //
 // Everything here is plain data (structured clone): a Buffer arrives as a
 // Uint8Array, a Date stays a Date, errors travel as WireError.
@@ -31,6 +32,7 @@ import type { DtlsFailureCondition } from "../../rtp/dtls/dtls-srtp.js";
 import type { DtlsRole } from "../../rtp/dtls/setup-role.js";
 import { CallError, JingledError } from "../../util/errors.js";
 import type { LogLevel } from "../../util/logger.js";
+import type { LogRecord } from "./plane-log.js";
 
 /** Plain RTP, or DTLS-SRTP in our role with the setup attribute we announce (decided by call/security.ts). */
 export type Security = { mode: "dtls"; role: DtlsRole; setup: "actpass" | "active" | "passive" } | { mode: "plain" };
@@ -156,7 +158,8 @@ export type PlaneMessage =
   | { kind: "reply"; req: number; value?: unknown; error?: WireError }
   | { kind: "event"; call: string; event: PlaneEvent }
   /** `load`: the thread's event loop utilisation since the last report, 0..1 (how busy it is). */
-  | { kind: "stats"; calls: [call: string, stats: CallMediaStats][]; load: number };
+  | { kind: "stats"; calls: [call: string, stats: CallMediaStats][]; load: number }
+  | { kind: "log"; record: LogRecord };
 
 /** The nice value a media thread asks for (plane-worker.ts): well above the main thread's priority. */
 export const MEDIA_THREAD_NICE = -10;
@@ -166,7 +169,8 @@ export const STATS_EVERY_MS = 1000;
 
 /** What the media threads are started with (worker data). */
 export interface PlaneThreadData {
-  log: { level: LogLevel; format: "pretty" | "json" };
+  /** The thread's log level (its lines are written by the main thread's logger). */
+  log: { level: LogLevel };
   /** How often the thread sends its calls' figures, ms. */
   statsEveryMs: number;
 }

@@ -7,7 +7,8 @@ import { setPriority } from "node:os";
 import { PerformanceObserver } from "node:perf_hooks";
 import { parentPort, threadId, workerData } from "node:worker_threads";
 import { warmUpCodecs } from "../../media/codecs/index.js";
-import { createLogger } from "../../util/logger.js";
+import { planeLogger } from "./plane-log.js";
+import { releaseMemory } from "../../util/release-memory.js";
 import { PlaneHost } from "./plane-host.js";
 import { MEDIA_THREAD_NICE, type MainMessage, type PlaneMessage, type PlaneThreadData } from "./plane-protocol.js";
 
@@ -21,7 +22,9 @@ try {
   // not Linux, or no /proc: the name is cosmetic
 }
 const data = workerData as PlaneThreadData;
-const logger = createLogger({ level: data.log.level, format: data.log.format }).child({ thread: threadId });
+// Its lines are written by the main thread's logger (./plane-log.ts): no pino here.
+const root = planeLogger({ level: data.log.level, post: (record) => port.postMessage({ kind: "log", record } satisfies PlaneMessage) });
+const logger = root.child({ thread: threadId });
 // Audio before signalling when the machine is short of CPU: a media thread
 // asks the scheduler for a higher priority than the rest of the daemon (on
 // Linux the nice value is per thread; raising priority needs CAP_SYS_NICE or
@@ -33,13 +36,13 @@ try {
   logger.debug({ err: (err as Error).message, nice: MEDIA_THREAD_NICE }, "media thread runs at the daemon's priority (raising it needs CAP_SYS_NICE)");
 }
 // A pause of this thread's garbage collector stalls the clock of every call
-// on it: the debug log says when and how long (beside "media clock stalled").
-if (logger.isLevelEnabled("debug")) {
-  new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) if (e.duration >= GC_PAUSE_LOG_MS) logger.debug({ kind: (e as unknown as { detail?: { kind?: number } }).detail?.kind, ms: Math.round(e.duration * 10) / 10 }, "media thread gc pause");
-  }).observe({ entryTypes: ["gc"] });
-}
-const host = new PlaneHost({ post: (m: PlaneMessage) => port.postMessage(m), logger, statsEveryMs: data.statsEveryMs });
+// on it: the debug log says when and how long (beside "media clock stalled";
+// the level may change at run time, so the observer always runs: a few
+// entries a second).
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if (e.duration >= GC_PAUSE_LOG_MS) logger.debug({ kind: (e as unknown as { detail?: { kind?: number } }).detail?.kind, ms: Math.round(e.duration * 10) / 10 }, "media thread gc pause");
+}).observe({ entryTypes: ["gc"] });
+const host = new PlaneHost({ post: (m: PlaneMessage) => port.postMessage(m), logger, statsEveryMs: data.statsEveryMs, setLogLevel: (level) => (root.level = level) });
 port.on("message", (m: MainMessage) => host.handle(m));
 // As on the main thread (main.ts): a stray error from a library is logged and
 // the thread's calls go on (what a call's own media throws ends that call:
@@ -48,4 +51,6 @@ process.on("uncaughtException", (err) => logger.error({ err }, "uncaught excepti
 process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection on a media thread"));
 warmUpCodecs();
 await host.warmUp();
+// What loading and the warm-up left behind goes now, not never (../../util/release-memory.ts).
+releaseMemory();
 port.postMessage({ kind: "ready" } satisfies PlaneMessage);

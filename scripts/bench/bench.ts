@@ -45,6 +45,7 @@ interface Args {
   report?: string;
   opusBackends?: string[];
   profile?: boolean;
+  profileCalls?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -53,6 +54,7 @@ function parseArgs(argv: string[]): Args {
   for (const a of argv) {
     if (a === "--quick") args.quick = true;
     else if (a === "--profile") args.profile = true;
+    else if (a.startsWith("--profile-calls=")) args.profileCalls = Math.min(64, Math.max(1, Math.round(Number(list(a)[0])) || 10));
     else if (a.startsWith("--only=")) args.only = new Set(list(a));
     else if (a.startsWith("--levels=")) args.levels = list(a).map((x) => Math.min(64, Math.max(1, Math.round(Number(x)) || 1)));
     else if (a.startsWith("--codecs=")) args.codecs = list(a).filter((c) => c === "opus" || c === "pcmu");
@@ -60,7 +62,7 @@ function parseArgs(argv: string[]): Args {
     else if (a.startsWith("--report=")) args.report = a.slice(9);
     else if (a.startsWith("--opus-backends=")) args.opusBackends = list(a).filter((b) => b === "native" || b === "wasm");
     else if (a === "--help" || a === "-h") {
-      process.stdout.write("usage: bench [--quick] [--only=setup,latency,load,memory,profile] [--levels=1,10,50] [--codecs=opus,pcmu] [--window=SEC] [--opus-backends=native,wasm] [--profile] | --report=RESULTS.json\n");
+      process.stdout.write("usage: bench [--quick] [--only=setup,latency,load,memory,profile] [--levels=1,10,50] [--codecs=opus,pcmu] [--window=SEC] [--opus-backends=native,wasm] [--profile] [--profile-calls=N] | --report=RESULTS.json\n");
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown argument ${a}\n`);
@@ -85,6 +87,7 @@ async function main(): Promise<void> {
     ? { setupIterations: 8, latencyCodecs: ["opus"], clicks: 10, loadLevels: [1, 10], loadCodecs: ["opus", "pcmu"], windowSec: 5, memoryCalls: 10, profile: false }
     : { setupIterations: 20, latencyCodecs: ["opus", "pcmu"], clicks: 16, loadLevels: [1, 10, 50], loadCodecs: ["opus", "pcmu"], windowSec: 10, memoryCalls: 20, profile: true };
   if (args.profile) plan.profile = true;
+  if (args.profileCalls) plan.profileCalls = args.profileCalls;
   if (!only.has("profile")) plan.profile = false;
   if (args.levels?.length) plan.loadLevels = args.levels;
   if (args.codecs?.length) plan.loadCodecs = plan.latencyCodecs = args.codecs;
@@ -310,12 +313,12 @@ async function main(): Promise<void> {
 
     if (plan.profile) {
       results.profile = {};
-      for (const codec of ["opus", "pcmu"] as Codec[]) {
+      for (const codec of (args.codecs?.length ? args.codecs : ["opus", "pcmu"]) as Codec[]) {
         await phase(`profile ${codec}`, async () => {
           const dir = join(work, `prof-${codec}`);
           mkdirSync(dir, { recursive: true });
           const src = { type: "file", path: talk[codec], loop: true };
-          const calls = 10;
+          const calls = plan.profileCalls ?? 10;
           const pair = await jingledPair(`prof-j-${codec}`, { codec, dtls: "prefer", callerInput: src, calleeInput: src, nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${dir}`] });
           const pids = { caller: pair.caller.process.pid, callee: pair.callee.process.pid };
           try {

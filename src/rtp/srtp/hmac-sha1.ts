@@ -6,7 +6,7 @@
 // createHmac() does per packet what a key needs once (a KeyObject, the
 // digest looked up by name in OpenSSL's tables under a lock, an EVP_MAC
 // context, a JavaScript stream object). On a media thread that wakes every
-// 10-20 ms those caches are cold every time: measured 85-100 µs per
+// 10-20 ms those caches are cold every time: measured 64-100 µs per
 // createHmac().update().digest() at one call per 10 ms against 4 µs in a
 // tight loop (docs/performance.md, "The send path"). Here a packet's tag is
 // a few dozen lines of integer arithmetic on preallocated state.

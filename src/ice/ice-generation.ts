@@ -138,6 +138,10 @@ export class IceGeneration {
       data: (src, answered) => this.#guard.data(src, answered),
       foreign: () => this.#guard.drop("not-from-turn-server"),
       unsupported: (type) => this.#log.warn({ type }, "werift-ice transport of an unknown kind: it receives nothing"),
+      // Host transports hand data here directly; relayed data still comes through conn.onData below.
+      deliver: (data) => {
+        if (this.state !== "closed") o.onData(data);
+      },
     });
     if (!guarded) throw new Error("werift-ice internals changed: cannot check the sources of datagrams");
     // The library falls back to a public STUN server when none is given; ours are asked by #gatherHosts.

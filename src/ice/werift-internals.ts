@@ -46,6 +46,13 @@
 //   sends on the nominated pair's host socket directly, after the consent
 //   check werift's send makes (RFC 7675 §5.1). Relayed pairs keep werift's
 //   path (ChannelData or a Send indication, RFC 8656 §11-12).
+// - Receiving media: werift's StunProtocol.datagramReceived parses every
+//   datagram as STUN (after our guard did), then hands data through two
+//   Events (onDataReceived, then the Connection's onData), and werift's
+//   Event.execute starts an async function, a promise, per call even when
+//   nothing awaits. guardReceive() hands the data it admitted at a host
+//   transport to ReceiveHooks.deliver instead, keeping the nominated pair's
+//   counts as werift's subscriber does. Relayed data keeps werift's path.
 // - Address text: werift prints IPv6 addresses from STUN attributes in a
 //   form of its own (the first run of zeros compressed, not the longest;
 //   IPv4-mapped ones in hex) and compares addresses as strings; the
@@ -276,7 +283,21 @@ export interface ReceiveHooks {
   foreign(): void;
   /** A transport werift added that guardReceive does not know how to watch (it gets no datagram at all). */
   unsupported(type: string): void;
+  /**
+   * Where admitted data at a host transport goes instead of through werift
+   * (what conn.onData would hand on, with the nominated pair's counts kept
+   * as werift keeps them). Without it, werift delivers: its
+   * StunProtocol.datagramReceived parses the datagram as STUN a second
+   * time, and each of its two Events on the way (onDataReceived, onData)
+   * starts an async function per datagram, a promise each, even with no
+   * async subscriber.
+   */
+  deliver?(data: Buffer): void;
 }
+
+const REFUSED = 0;
+const STUN = 1;
+const DATA = 2;
 
 const sameAddress = (a: readonly [string, number] | undefined, b: readonly [string, number]) => !!a && a[1] === b[1] && sameIp(a[0], b[0]);
 
@@ -310,7 +331,7 @@ export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
   };
 
   /** Decides as werift will: what it parses as STUN is STUN, anything else is data (werift's StunProtocol/StunOverTurnProtocol). */
-  const admit = (p: object, data: Buffer, addr: Address): boolean => {
+  const admit = (p: object, data: Buffer, addr: Address): typeof REFUSED | typeof STUN | typeof DATA => {
     const src: Source = { local: ids.get(p) ?? -1, ip: addr[0], port: addr[1] };
     let msg: Message | undefined;
     try {
@@ -318,12 +339,14 @@ export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
     } catch {
       msg = undefined;
     }
-    if (!msg) return hooks.data(src, () => answeredPair(p, addr));
-    if (msg.messageClass !== classes.REQUEST) return true;
+    if (!msg) return hooks.data(src, () => answeredPair(p, addr)) ? DATA : REFUSED;
+    if (msg.messageClass !== classes.REQUEST) return STUN;
     const known = (i.remoteCandidates ?? []).some((c) => sameAddress([c.host, c.port], addr));
     const early = (i.checkList ?? []).length === 0 && !i.earlyChecksDone;
-    return hooks.request(data, src, { knownCandidate: known, earlyQueued: early ? (i.earlyChecks ?? []).length : undefined });
+    return hooks.request(data, src, { knownCandidate: known, earlyQueued: early ? (i.earlyChecks ?? []).length : undefined }) ? STUN : REFUSED;
   };
+
+  const deliver = hooks.deliver;
 
   const wrap = (p: HostProtocol & RelayProtocol): boolean => {
     if (ids.has(p)) return true;
@@ -331,7 +354,18 @@ export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
       const received = p.datagramReceived;
       ids.set(p, nextId++);
       p.datagramReceived = (data, addr) => {
-        if (admit(p, data, addr)) received.call(p, data, addr);
+        const verdict = admit(p, data, addr);
+        if (verdict === DATA && deliver) {
+          // What werift's datagramReceived and the Connection's subscriber do with data: nothing before
+          // the transport has its candidate; the nominated pair's counts (consent, liveness); onData.
+          if (!(p as Protocol).localCandidate) return;
+          const n = i.nominated;
+          if (n && n.protocol === p) {
+            n.packetsReceived++;
+            n.bytesReceived += data.length;
+          }
+          deliver(data);
+        } else if (verdict !== REFUSED) received.call(p, data, addr);
       };
       return true;
     }
@@ -343,7 +377,7 @@ export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
       p.handleStunMessage = (data, addr) => {
         // The peer's address as werift decoded it from XOR-PEER-ADDRESS: brought to the form our candidates have.
         const peer: Address = [canonicalIp(addr[0]) ?? addr[0], addr[1]];
-        if (admit(p, data, peer)) handle.call(p, data, peer);
+        if (admit(p, data, peer) !== REFUSED) handle.call(p, data, peer);
       };
       // Over UDP anyone can send to the client's socket: only its server speaks for peers (RFC 8656 §10.4, §11.6).
       if (turn.transport?.type === "udp") {

@@ -47,6 +47,7 @@ interface Args {
   profile?: boolean;
   /** media.threads and media.preload of every jingled daemon (default: the config defaults) */
   media: Record<string, unknown>;
+  profileCalls?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -55,6 +56,7 @@ function parseArgs(argv: string[]): Args {
   for (const a of argv) {
     if (a === "--quick") args.quick = true;
     else if (a === "--profile") args.profile = true;
+    else if (a.startsWith("--profile-calls=")) args.profileCalls = Math.min(64, Math.max(1, Math.round(Number(list(a)[0])) || 10));
     else if (a.startsWith("--only=")) args.only = new Set(list(a));
     else if (a.startsWith("--levels=")) args.levels = list(a).map((x) => Math.min(64, Math.max(1, Math.round(Number(x)) || 1)));
     else if (a.startsWith("--codecs=")) args.codecs = list(a).filter((c) => c === "opus" || c === "pcmu");
@@ -64,7 +66,7 @@ function parseArgs(argv: string[]): Args {
     else if (a.startsWith("--threads=")) args.media.threads = a.slice(10) === "auto" ? "auto" : Number(a.slice(10));
     else if (a.startsWith("--preload=")) args.media.preload = a.slice(10) !== "false";
     else if (a === "--help" || a === "-h") {
-      process.stdout.write("usage: bench [--quick] [--only=setup,latency,load,memory,profile] [--levels=1,10,50] [--codecs=opus,pcmu] [--window=SEC] [--opus-backends=native,wasm] [--threads=auto|N] [--preload=true|false] [--profile] | --report=RESULTS.json\n");
+      process.stdout.write("usage: bench [--quick] [--only=setup,latency,load,memory,profile] [--levels=1,10,50] [--codecs=opus,pcmu] [--window=SEC] [--opus-backends=native,wasm] [--threads=auto|N] [--preload=true|false] [--profile] [--profile-calls=N] | --report=RESULTS.json\n");
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown argument ${a}\n`);
@@ -90,6 +92,7 @@ async function main(): Promise<void> {
     : { setupIterations: 20, latencyCodecs: ["opus", "pcmu"], clicks: 16, loadLevels: [1, 10, 50], loadCodecs: ["opus", "pcmu"], windowSec: 10, memoryCalls: 20, profile: true };
   if (args.profile) plan.profile = true;
   if (Object.keys(args.media).length > 0) plan.media = args.media;
+  if (args.profileCalls) plan.profileCalls = args.profileCalls;
   if (!only.has("profile")) plan.profile = false;
   if (args.levels?.length) plan.loadLevels = args.levels;
   if (args.codecs?.length) plan.loadCodecs = plan.latencyCodecs = args.codecs;
@@ -315,12 +318,12 @@ async function main(): Promise<void> {
 
     if (plan.profile) {
       results.profile = {};
-      for (const codec of ["opus", "pcmu"] as Codec[]) {
+      for (const codec of (args.codecs?.length ? args.codecs : ["opus", "pcmu"]) as Codec[]) {
         await phase(`profile ${codec}`, async () => {
           const dir = join(work, `prof-${codec}`);
           mkdirSync(dir, { recursive: true });
           const src = { type: "file", path: talk[codec], loop: true };
-          const calls = 10;
+          const calls = plan.profileCalls ?? 10;
           const pair = await jingledPair(`prof-j-${codec}`, { codec, dtls: "prefer", callerInput: src, calleeInput: src, nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${dir}`] });
           const pids = { caller: pair.caller.process.pid, callee: pair.callee.process.pid };
           try {

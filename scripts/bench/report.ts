@@ -17,6 +17,8 @@ export interface BenchPlan {
   windowSec: number;
   memoryCalls: number;
   profile: boolean;
+  /** concurrent calls in the profile phase (default 10) */
+  profileCalls?: number;
   /** Opus backends the load phase runs jingled with (media.opus.backend), and the most calls it gives wasm */
   opusBackends?: string[];
   wasmMaxCalls?: number;

@@ -283,7 +283,7 @@ export class IceAgent extends TypedEmitter<IceAgentEvents> {
     if (this.#state === "closed" || this.#state === "failed") return;
     const gen = this.#gen.state === "connected" || !this.#prev ? this.#gen : this.#prev;
     if (gen.state !== "connected" && !(gen.state === "checking" && gen.nominated)) return;
-    gen.send(packet).catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, "send failed"));
+    gen.send(packet);
   }
 
   #fail(reason: string): void {

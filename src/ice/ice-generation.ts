@@ -30,7 +30,7 @@ import { Candidate, CandidatePairState, Connection, candidateFoundation, type Ca
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
 import {
-  addHost, adoptRelay, announce, closeLocal, deleteAllocation, guardReceive, guardSockets, orderChecksByPriority, pairLocal, reflexiveAddress, releaseTurnAllocations, setLocalCredentials,
+  addHost, adoptRelay, announce, closeLocal, deleteAllocation, guardReceive, guardSockets, mediaSender, orderChecksByPriority, pairLocal, reflexiveAddress, releaseTurnAllocations, setLocalCredentials,
 } from "./werift-internals.js";
 import { allocateRelay, distinctTurnServers, type TurnServer } from "./turn-allocate.js";
 import { newLocalCredentials, type LocalCredentials } from "./stun-auth.js";
@@ -108,6 +108,9 @@ export class IceGeneration {
   /** performance.now() of the last consent response or packet on the selected pair. */
   #lastAliveAt = 0;
   #aliveMark = -1;
+  /** The pair #direct sends on, and how (mediaSender: undefined for a relayed pair). */
+  #directPair: CandidatePair | undefined;
+  #direct: ((packet: Buffer) => boolean) | undefined;
 
   constructor(o: GenerationOptions) {
     this.id = o.id;
@@ -135,6 +138,10 @@ export class IceGeneration {
       data: (src, answered) => this.#guard.data(src, answered),
       foreign: () => this.#guard.drop("not-from-turn-server"),
       unsupported: (type) => this.#log.warn({ type }, "werift-ice transport of an unknown kind: it receives nothing"),
+      // Host transports hand data here directly; relayed data still comes through conn.onData below.
+      deliver: (data) => {
+        if (this.state !== "closed") o.onData(data);
+      },
     });
     if (!guarded) throw new Error("werift-ice internals changed: cannot check the sources of datagrams");
     // The library falls back to a public STUN server when none is given; ours are asked by #gatherHosts.
@@ -405,8 +412,21 @@ export class IceGeneration {
     });
   }
 
-  send(packet: Buffer): Promise<void> {
-    return this.conn.send(packet);
+  /**
+   * One datagram to the peer on the nominated pair: on a host pair straight
+   * on its socket (werift-internals.ts, mediaSender), on a relayed one
+   * through werift (ChannelData or a Send indication to the TURN server).
+   * Nothing before a pair is nominated or once consent has expired.
+   */
+  send(packet: Buffer): void {
+    const pair = this.conn.nominated;
+    if (!pair) return;
+    if (pair !== this.#directPair) {
+      this.#directPair = pair;
+      this.#direct = mediaSender(this.conn, pair);
+    }
+    if (this.#direct) this.#direct(packet);
+    else this.conn.send(packet).catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, "send failed"));
   }
 
   async close(): Promise<void> {

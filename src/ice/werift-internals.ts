@@ -36,6 +36,23 @@
 // - TURN over IPv6: werift never sends REQUESTED-ADDRESS-FAMILY (RFC 8656
 //   §18.1), so a server gives an IPv4 relay (its default, §7.1) however it
 //   is reached; requestAddressFamily() adds it to the Allocate request.
+// - Sending media: werift's Connection.send is a chain of three async
+//   functions (Connection.send -> StunProtocol.sendData -> UdpTransport.send:
+//   three promises per packet), ending in dgram's send with the peer's
+//   address as text, which dgram resolves with dns.lookup on every packet
+//   (an IP literal too, answered on the next tick). Our host transports
+//   (HostUdpTransport, made by addHost() in place of werift's UdpTransport)
+//   have a lookup that answers an IP literal at once, and mediaSender()
+//   sends on the nominated pair's host socket directly, after the consent
+//   check werift's send makes (RFC 7675 §5.1). Relayed pairs keep werift's
+//   path (ChannelData or a Send indication, RFC 8656 §11-12).
+// - Receiving media: werift's StunProtocol.datagramReceived parses every
+//   datagram as STUN (after our guard did), then hands data through two
+//   Events (onDataReceived, then the Connection's onData), and werift's
+//   Event.execute starts an async function, a promise, per call even when
+//   nothing awaits. guardReceive() hands the data it admitted at a host
+//   transport to ReceiveHooks.deliver instead, keeping the nominated pair's
+//   counts as werift's subscriber does. Relayed data keeps werift's path.
 // - Address text: werift prints IPv6 addresses from STUN attributes in a
 //   form of its own (the first run of zeros compressed, not the longest;
 //   IPv4-mapped ones in hex) and compares addresses as strings; the
@@ -70,6 +87,9 @@ import {
   type Connection,
   type StunOverTurnProtocol,
 } from "werift-ice";
+import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import { lookup as dnsLookup, type LookupOneOptions } from "node:dns";
+import { isIP } from "node:net";
 import type { LocalCredentials } from "./stun-auth.js";
 import type { RequestContext, Source } from "./port-guard.js";
 import { canonicalIp, ipFamily, sameIp } from "./ip-address.js";
@@ -263,7 +283,21 @@ export interface ReceiveHooks {
   foreign(): void;
   /** A transport werift added that guardReceive does not know how to watch (it gets no datagram at all). */
   unsupported(type: string): void;
+  /**
+   * Where admitted data at a host transport goes instead of through werift
+   * (what conn.onData would hand on, with the nominated pair's counts kept
+   * as werift keeps them). Without it, werift delivers: its
+   * StunProtocol.datagramReceived parses the datagram as STUN a second
+   * time, and each of its two Events on the way (onDataReceived, onData)
+   * starts an async function per datagram, a promise each, even with no
+   * async subscriber.
+   */
+  deliver?(data: Buffer): void;
 }
+
+const REFUSED = 0;
+const STUN = 1;
+const DATA = 2;
 
 const sameAddress = (a: readonly [string, number] | undefined, b: readonly [string, number]) => !!a && a[1] === b[1] && sameIp(a[0], b[0]);
 
@@ -297,7 +331,7 @@ export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
   };
 
   /** Decides as werift will: what it parses as STUN is STUN, anything else is data (werift's StunProtocol/StunOverTurnProtocol). */
-  const admit = (p: object, data: Buffer, addr: Address): boolean => {
+  const admit = (p: object, data: Buffer, addr: Address): typeof REFUSED | typeof STUN | typeof DATA => {
     const src: Source = { local: ids.get(p) ?? -1, ip: addr[0], port: addr[1] };
     let msg: Message | undefined;
     try {
@@ -305,12 +339,14 @@ export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
     } catch {
       msg = undefined;
     }
-    if (!msg) return hooks.data(src, () => answeredPair(p, addr));
-    if (msg.messageClass !== classes.REQUEST) return true;
+    if (!msg) return hooks.data(src, () => answeredPair(p, addr)) ? DATA : REFUSED;
+    if (msg.messageClass !== classes.REQUEST) return STUN;
     const known = (i.remoteCandidates ?? []).some((c) => sameAddress([c.host, c.port], addr));
     const early = (i.checkList ?? []).length === 0 && !i.earlyChecksDone;
-    return hooks.request(data, src, { knownCandidate: known, earlyQueued: early ? (i.earlyChecks ?? []).length : undefined });
+    return hooks.request(data, src, { knownCandidate: known, earlyQueued: early ? (i.earlyChecks ?? []).length : undefined }) ? STUN : REFUSED;
   };
+
+  const deliver = hooks.deliver;
 
   const wrap = (p: HostProtocol & RelayProtocol): boolean => {
     if (ids.has(p)) return true;
@@ -318,7 +354,18 @@ export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
       const received = p.datagramReceived;
       ids.set(p, nextId++);
       p.datagramReceived = (data, addr) => {
-        if (admit(p, data, addr)) received.call(p, data, addr);
+        const verdict = admit(p, data, addr);
+        if (verdict === DATA && deliver) {
+          // What werift's datagramReceived and the Connection's subscriber do with data: nothing before
+          // the transport has its candidate; the nominated pair's counts (consent, liveness); onData.
+          if (!(p as Protocol).localCandidate) return;
+          const n = i.nominated;
+          if (n && n.protocol === p) {
+            n.packetsReceived++;
+            n.bytesReceived += data.length;
+          }
+          deliver(data);
+        } else if (verdict !== REFUSED) received.call(p, data, addr);
       };
       return true;
     }
@@ -330,7 +377,7 @@ export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
       p.handleStunMessage = (data, addr) => {
         // The peer's address as werift decoded it from XOR-PEER-ADDRESS: brought to the form our candidates have.
         const peer: Address = [canonicalIp(addr[0]) ?? addr[0], addr[1]];
-        if (admit(p, data, peer)) handle.call(p, data, peer);
+        if (admit(p, data, peer) !== REFUSED) handle.call(p, data, peer);
       };
       // Over UDP anyone can send to the client's socket: only its server speaks for peers (RFC 8656 §10.4, §11.6).
       if (turn.transport?.type === "udp") {
@@ -357,10 +404,143 @@ export function guardReceive(conn: Connection, hooks: ReceiveHooks): boolean {
   return true;
 }
 
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+/**
+ * dgram's address lookup: dns.lookup, except that an IP literal is answered
+ * at once (dgram asks on every send to an address given as text; dns.lookup
+ * answers a literal on the next tick, with a closure and a tick per packet).
+ */
+function literalLookup(hostname: string, options: LookupOneOptions | number, callback: LookupCallback): void {
+  const family = isIP(hostname);
+  if (family !== 0) callback(null, hostname, family);
+  else dnsLookup(hostname, options as LookupOneOptions, callback);
+}
+
+/** A bound UDP socket, or the error that binding it gave (the socket closed then). */
+function bindSocket(type: "udp4" | "udp6", address: string, port: number): Promise<Socket | Error> {
+  const socket = createSocket({ type, lookup: literalLookup });
+  return new Promise((resolve) => {
+    const onError = (err: Error) => {
+      socket.off("listening", onListening);
+      socket.close();
+      resolve(err);
+    };
+    const onListening = () => {
+      socket.off("error", onError);
+      resolve(socket);
+    };
+    // Before bind(): with an IP literal our lookup answers at once, and 'listening' may come from inside bind().
+    socket.once("error", onError);
+    socket.once("listening", onListening);
+    socket.bind({ port, address });
+  });
+}
+
+/**
+ * A host candidate's UDP socket: what werift's UdpTransport is to its
+ * StunProtocol (send, close, address, closed, onData), on a socket made
+ * with literalLookup, plus sendTo() for media. Bound within `portRange`
+ * to the first free port, directly (werift binds a probe socket, closes
+ * it and binds again: another process may take the port in between).
+ */
+export class HostUdpTransport {
+  readonly type = "udp";
+  closed = false;
+  rinfo: RemoteInfo | undefined;
+  onData: (data: Buffer, addr: Address) => void = () => undefined;
+
+  private constructor(
+    readonly socketType: "udp4" | "udp6",
+    readonly socket: Socket,
+  ) {
+    socket.on("message", (data, info) => {
+      // As werift's: a link-local IPv6 source without its zone (fe80::1%eth0 -> fe80::1).
+      if (info.family === "IPv6" || (info.family as unknown) === 6) info.address = info.address.split("%")[0]!;
+      this.rinfo = info;
+      try {
+        this.onData(data, [info.address, info.port]);
+      } catch {
+        /* werift's handlers must not take the socket down (as werift's UdpTransport) */
+      }
+    });
+  }
+
+  static async open(socketType: "udp4" | "udp6", address: string, portRange?: [number, number]): Promise<HostUdpTransport> {
+    if (!portRange) {
+      const s = await bindSocket(socketType, address, 0);
+      if (s instanceof Error) throw s;
+      return new HostUdpTransport(socketType, s);
+    }
+    let last: Error | undefined;
+    for (let port = portRange[0]; port <= portRange[1]; port++) {
+      const s = await bindSocket(socketType, address, port);
+      if (!(s instanceof Error)) return new HostUdpTransport(socketType, s);
+      last = s;
+    }
+    throw new Error(`no free UDP port in ${portRange[0]}-${portRange[1]} on ${address}${last ? ` (${last.message})` : ""}`);
+  }
+
+  /** werift's send (its STUN and its library path): a name is resolved first and a lookup failure rejects. */
+  send(data: Buffer, addr?: Address): Promise<void> {
+    const to = addr ?? ([this.rinfo?.address, this.rinfo?.port] as Address);
+    if (isIP(to[0]) === 0) {
+      return new Promise((resolve, reject) => this.socket.send(data, to[1], to[0], (err) => (err ? reject(err) : resolve())));
+    }
+    this.socket.send(data, to[1], to[0]);
+    return Promise.resolve();
+  }
+
+  /** One datagram to an IP literal, nothing to wait for (errors go to the socket's 'error' listener: guardSockets). */
+  sendTo(data: Buffer, port: number, ip: string): void {
+    this.socket.send(data, port, ip);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.closed = true;
+      this.socket.once("close", () => resolve());
+      try {
+        this.socket.close();
+      } catch {
+        resolve();
+      }
+    });
+  }
+
+  get address(): { address: string; port: number } {
+    return this.socket.address();
+  }
+}
+
+/**
+ * How media goes to the peer on `pair` (`conn`'s nominated pair): straight
+ * on its host socket, with werift's consent check (RFC 7675 §5.1: nothing
+ * once consent has expired) and its per-pair counts; undefined when the
+ * pair's local candidate is not one of our host sockets (a relay: werift's
+ * send wraps the data for the TURN server) or the internals are missing.
+ * Returns false when nothing was sent.
+ */
+export function mediaSender(conn: Connection, pair: CandidatePair): ((packet: Buffer) => boolean) | undefined {
+  const i = internals(conn) as Internals & { canSendApplicationData?: () => boolean };
+  const transport = (pair.protocol as { transport?: unknown }).transport;
+  const canSend = i.canSendApplicationData;
+  if (!(transport instanceof HostUdpTransport) || typeof canSend !== "function") return undefined;
+  const [ip, port] = pair.remoteAddr;
+  return (packet) => {
+    if (transport.closed || !canSend.call(conn)) return false;
+    transport.sendTo(packet, port, ip);
+    pair.packetsSent++;
+    pair.bytesSent += packet.length;
+    return true;
+  };
+}
+
 interface HostStunProtocol {
   localIp?: string;
   localCandidate?: Candidate;
-  connectionMade(useIpv4: boolean, portRange?: [number, number], interfaceAddresses?: Record<string, string>): Promise<void>;
+  transport?: HostUdpTransport;
+  datagramReceived(data: Buffer, addr: Address): void;
   getExtraInfo(): [string, number];
   request(m: Message, addr: Address): Promise<[Message, Address]>;
   close(): Promise<void>;
@@ -380,10 +560,14 @@ export async function addHost(conn: Connection, address: string, localPreference
   if (ip === undefined) return undefined;
   const v4 = ipFamily(ip) === 4;
   const protocol = new StunProtocol() as unknown as HostStunProtocol;
-  // Before connectionMade, as werift does: guardReceive() wraps the transport here.
+  // Before the socket, as werift does: guardReceive() wraps the transport here.
   i.ensureProtocol.call(conn, protocol);
   try {
-    await protocol.connectionMade(v4, portRange, v4 ? { udp4: address } : { udp6: address });
+    // What werift's connectionMade() does, with our transport (see HostUdpTransport).
+    const transport = await HostUdpTransport.open(v4 ? "udp4" : "udp6", address, portRange);
+    protocol.transport = transport;
+    // Looked up per datagram: guardReceive() has replaced datagramReceived.
+    transport.onData = (data, addr) => protocol.datagramReceived(data, addr);
   } catch {
     await protocol.close().catch(() => undefined);
     return undefined;

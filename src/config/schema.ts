@@ -166,7 +166,7 @@ export const configSchema = z.strictObject({
       onDeviceError: z.enum(["silence", "end"]).default("silence"),
       /**
        * Media threads (app/media-plane/): auto (the default) is one per core, at most 4, so a call's audio
-       * never waits for signalling; 0 keeps media on the main thread (a thread costs 20-29 MiB).
+       * never waits for signalling; 0 keeps media on the main thread (an idle thread costs about 15 MiB).
        */
       threads: z.union([z.literal("auto"), z.number().int().min(0).max(16)]).default("auto"),
       /**

@@ -15,6 +15,7 @@ import { lstat, open, readdir, unlink } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { MAX_FILE_NAME, VOICEMAIL_FILE_NAME, type VoicemailRecording } from "../control/messages.js";
 import { CommandError } from "../util/errors.js";
+import { wavDurationMs } from "../media/wav.js";
 
 /** The WAV header is read only this far: ours is 44 bytes, an edited file's chunks before "data" fit too. */
 const HEADER_BYTES = 4096;
@@ -29,30 +30,6 @@ export function parseRecordingName(name: string): { at: Date; caller: string } |
   const at = new Date(`${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z`);
   if (Number.isNaN(at.getTime())) return undefined;
   return { at, caller: m[6]! };
-}
-
-/**
- * The duration of a WAV file from its header alone (RIFF: the "fmt " chunk's
- * byte rate, the "data" chunk's size, clamped to the `fileSize`); undefined
- * when the header does not say.
- */
-export function wavDurationMs(header: Buffer, fileSize: number): number | undefined {
-  if (header.length < 12 || header.toString("latin1", 0, 4) !== "RIFF" || header.toString("latin1", 8, 12) !== "WAVE") return undefined;
-  let byteRate: number | undefined;
-  let off = 12;
-  while (off + 8 <= header.length) {
-    const id = header.toString("latin1", off, off + 4);
-    const size = header.readUInt32LE(off + 4);
-    const start = off + 8;
-    if (id === "fmt " && start + 16 <= header.length) byteRate = header.readUInt32LE(start + 8);
-    else if (id === "data") {
-      if (!byteRate) return undefined;
-      const bytes = Math.min(size, Math.max(0, fileSize - start));
-      return Math.round((bytes * 1000) / byteRate);
-    }
-    off = start + size + (size & 1);
-  }
-  return undefined;
 }
 
 function notARecording(name: string): CommandError {

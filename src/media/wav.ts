@@ -69,23 +69,44 @@ export function parseWav(buf: Buffer): ParsedWav {
   }
   let format: WavFormat | undefined;
   let data: Buffer | undefined;
-  let off = 12;
-  while (off + 8 <= buf.length) {
-    const id = buf.toString("latin1", off, off + 4);
-    const declared = buf.readUInt32LE(off + 4);
-    const start = off + 8;
+  for (const { id, start, declared } of riffChunks(buf)) {
     const size = Math.min(declared, buf.length - start);
     if (id === "fmt ") format = parseFmt(buf.subarray(start, start + size));
     else if (id === "data") {
       data = buf.subarray(start, start + size);
       if (format) break; // the usual order; nothing after data matters to us
     }
-    off = start + size + (size & 1); // chunks are padded to an even size
   }
   if (!format) throw new WavError("invalid WAV file: no 'fmt ' chunk");
   if (!data) throw new WavError("invalid WAV file: no 'data' chunk");
   const frames = Math.floor(data.length / format.blockAlign);
   return { format, frames, data: data.subarray(0, frames * format.blockAlign) };
+}
+
+/** The chunks of a RIFF/WAVE buffer after its 12-octet header: id, where the body starts, its declared size. */
+function* riffChunks(buf: Buffer): Generator<{ id: string; start: number; declared: number }> {
+  let off = 12;
+  while (off + 8 <= buf.length) {
+    const declared = buf.readUInt32LE(off + 4);
+    const start = off + 8;
+    yield { id: buf.toString("latin1", off, off + 4), start, declared };
+    off = start + declared + (declared & 1); // chunks are padded to an even size
+  }
+}
+
+/**
+ * The duration of a WAV file from its header alone (the "fmt " chunk's byte
+ * rate, the "data" chunk's size, clamped to the `fileSize`); undefined when
+ * the header does not say.
+ */
+export function wavDurationMs(header: Buffer, fileSize: number): number | undefined {
+  if (header.length < 12 || header.toString("latin1", 0, 4) !== "RIFF" || header.toString("latin1", 8, 12) !== "WAVE") return undefined;
+  let byteRate: number | undefined;
+  for (const { id, start, declared } of riffChunks(header)) {
+    if (id === "fmt " && start + 16 <= header.length) byteRate = header.readUInt32LE(start + 8);
+    else if (id === "data") return byteRate ? Math.round((Math.min(declared, Math.max(0, fileSize - start)) * 1000) / byteRate) : undefined;
+  }
+  return undefined;
 }
 
 function parseFmt(c: Buffer): WavFormat {

@@ -9,7 +9,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { deleteRecording, listRecordings, parseRecordingName, recordingPath, wavDurationMs } from "../../src/app/voicemail-store.js";
+import { deleteRecording, listRecordings, parseRecordingName, recordingPath } from "../../src/app/voicemail-store.js";
+import { wavDurationMs } from "../../src/media/wav.js";
 import { encodeWav } from "../../src/media/wav.js";
 import { CommandError } from "../../src/util/errors.js";
 

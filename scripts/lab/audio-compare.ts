@@ -122,7 +122,7 @@ export function compareAudioSegments(
   refRate: number,
   recorded: Int16Array,
   recRate: number,
-  opts: CompareOptions & { segmentMs?: number; searchMs?: number } = {},
+  opts: CompareOptions & { segmentMs?: number; searchMs?: number; firstSearchMs?: number } = {},
 ): SegmentCompareResult {
   const rate = opts.compareRate ?? 8000;
   const global = compareAudio(reference, refRate, recorded, recRate, opts);
@@ -143,6 +143,11 @@ export function compareAudioSegments(
   if (maxE === 0) return none;
   let lag = Math.round((global.lagMs * rate) / 1000);
   const lag0 = lag;
+  // The global lag is where most of the audio sits. A receiver that merges away a start-up backlog plays the
+  // first words up to ~200 ms later than the rest, so the first voiced segment is looked for that far either
+  // side; later segments follow the lag the previous one found, within `searchMs`.
+  const firstSearch = Math.max(search, Math.round(((opts.firstSearchMs ?? 250) * rate) / 1000));
+  let compared = 0;
   let sumW = 0;
   let sumWC = 0;
   let worst = 1;
@@ -159,7 +164,8 @@ export function compareAudioSegments(
     const block = ref.subarray(s, s + seg);
     let best = -1;
     let bestLag = lag;
-    for (let l = lag - search; l <= lag + search; l++) {
+    const within = compared++ === 0 ? firstSearch : search;
+    for (let l = lag - within; l <= lag + within; l++) {
       if (s + l < 0 || s + l + seg > rec.length) continue;
       let ab = 0;
       let bb = 0;

@@ -167,6 +167,9 @@ export class App {
     this.#xmpp.on("message", (m) => this.#jmi.onMessage(m));
     this.#xmpp.on("state", (state, reason) => {
       this.#accountReason = reason;
+      // The server's STUN/TURN services (XEP-0215) are asked for now, so the first call finds them cached
+      // instead of waiting for the answer (a server round trip on the caller's way to its session-initiate).
+      if (state === "online") void this.#iceServers.get();
       const retryAt = this.#xmpp.retryAt;
       this.#events.publish("account", { state, ...(reason ? { reason } : {}), ...(retryAt ? { retryAt: new Date(retryAt).toISOString() } : {}) });
     });

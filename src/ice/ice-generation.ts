@@ -30,7 +30,7 @@ import { Candidate, CandidatePairState, Connection, candidateFoundation, type Ca
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
 import {
-  addHost, adoptRelay, announce, closeLocal, deleteAllocation, guardReceive, guardSockets, mediaSender, orderChecksByPriority, pairLocal, reflexiveAddress, releaseTurnAllocations, setLocalCredentials,
+  addHost, adoptRelay, announce, closeLocal, deleteAllocation, guardReceive, guardSockets, mediaSender, onNominated, orderChecksByPriority, retriggerInProgress, pairLocal, reflexiveAddress, releaseTurnAllocations, setLocalCredentials,
 } from "./werift-internals.js";
 import { allocateRelay, distinctTurnServers, type TurnServer } from "./turn-allocate.js";
 import { newLocalCredentials, type LocalCredentials } from "./stun-auth.js";
@@ -129,6 +129,8 @@ export class IceGeneration {
       filterCandidatePair: (pair) => sameScope(pair) && (this.#relayReleased || !isRelayPair(pair)),
     });
     if (!orderChecksByPriority(this.conn)) this.#log.warn("werift-ice internals changed: pairs are checked in the library's order");
+    if (!onNominated(this.conn, () => this.#connected())) this.#log.warn("werift-ice internals changed: connected only when the library's connect() returns");
+    if (!retriggerInProgress(this.conn)) this.#log.warn("werift-ice internals changed: no triggered check for a pair in progress");
     const local = o.localCredentials ?? newLocalCredentials();
     this.#guard = new PortGuard({ local, remoteUfrag: () => (this.#remoteSet ? this.conn.remoteUsername : undefined) });
     // Without these the transports would take anything from anyone: refuse to run at all.
@@ -348,15 +350,12 @@ export class IceGeneration {
 
   async #runChecks(): Promise<void> {
     // connect() keeps scheduling while more remote candidates may come (we
-    // never signal end-of-candidates) and resolves once a pair is nominated.
+    // never signal end-of-candidates) and resolves once a pair is nominated;
+    // onNominated() usually tells first.
     while (this.state === "checking") {
       try {
         await this.conn.connect();
-        if (this.state !== "checking") return;
-        this.state = "connected";
-        clearInterval(this.#relayTimer);
-        this.#lastAliveAt = performance.now();
-        this.#o.onConnected();
+        this.#connected();
         return;
       } catch (err) {
         if (this.state !== "checking") return;
@@ -364,6 +363,15 @@ export class IceGeneration {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+  }
+
+  /** A pair is nominated (werift-internals onNominated(), or connect() returned): media may flow. */
+  #connected(): void {
+    if (this.state !== "checking") return;
+    this.state = "connected";
+    clearInterval(this.#relayTimer);
+    this.#lastAliveAt = performance.now();
+    this.#o.onConnected();
   }
 
   /** The nominated pair, once there is one (possibly before connect() returned). */

@@ -29,6 +29,13 @@
 // - Server-reflexive candidates: werift asks its one STUN server for IPv4
 //   bases only; reflexiveAddress() asks from any base, so that IPv6 gets
 //   srflx candidates when the STUN server is reachable over IPv6.
+// - Connected: werift's connect() resolves only at a 20 ms scheduling tick
+//   after the check list is done, 20-60 ms after the nomination on the
+//   controlled side of a loopback call; onNominated() tells at the
+//   nomination, with consent freshness running (RFC 7675).
+// - Triggered checks: werift sends one for a Waiting or Failed pair only, not
+//   for an In-Progress one (RFC 8445 §7.3.1.4), which then waits for its
+//   retransmission; retriggerInProgress() adds that case.
 // - Pair order: werift computes RFC 8445 §6.1.2.3's 2^32 as `1 << 32`,
 //   which is 1 in JavaScript, so its check list is ordered by the larger
 //   candidate priority, not the smaller; orderChecksByPriority() replaces
@@ -613,6 +620,71 @@ export async function reflexiveAddress(conn: Connection, host: Candidate, server
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Calls `fn` once, as soon as werift nominates a pair (its checkComplete()
+ * sets `nominated`), rather than when connect() returns: connect() returns
+ * only at a 20 ms scheduling tick after its check list is done (it sleeps 20
+ * ms between checks and, while more remote candidates may come, keeps
+ * scheduling until then), which held the controlled side of a loopback call
+ * 20-60 ms after the controlling side had connected. Consent freshness must
+ * be running by then (werift's canSendApplicationData() is false until it
+ * is): werift starts it at a nomination when its state reads "connected" or
+ * "completed", which gathering sets; if it did not, queryConsent() is called
+ * here, as connect() does before it returns. False if the internals are
+ * missing.
+ */
+export function onNominated(conn: Connection, fn: () => void): boolean {
+  const i = internals(conn) as Internals & { checkComplete?: (pair: CandidatePair) => void; queryConsent?: () => void; consentFresh?: boolean };
+  const checkComplete = i.checkComplete;
+  const queryConsent = i.queryConsent;
+  if (typeof checkComplete !== "function" || typeof queryConsent !== "function") return false;
+  let told = false;
+  i.checkComplete = (pair) => {
+    checkComplete.call(conn, pair);
+    if (told || !i.nominated) return;
+    told = true;
+    if (!i.consentFresh) queryConsent.call(conn);
+    // After werift's own bookkeeping for the nomination (the rest of the check list, checkListState).
+    queueMicrotask(fn);
+  };
+  return true;
+}
+
+/**
+ * RFC 8445 §7.3.1.4: a check that arrives for a pair whose own check is In
+ * Progress cancels that transaction and triggers a new check at once; werift
+ * triggers checks only for Waiting and Failed pairs, so an In-Progress one
+ * waits for the retransmission of a request the peer may have dropped. That
+ * is the usual start of a call: the callee checks as soon as it answers, the
+ * caller drops those checks until the session-accept brings it the callee's
+ * credentials (port-guard.ts), then checks the callee, and the callee's pair
+ * became valid (and the caller's nomination took) only at its retransmission
+ * ~50 ms later. retriggerInProgress() sends the new check when such a check
+ * arrives, once per pair (the first transaction is left to end; its late
+ * answer finds the pair succeeded). False if the internals are missing.
+ */
+export function retriggerInProgress(conn: Connection): boolean {
+  const i = internals(conn) as Internals & {
+    checkIncoming?: (message: unknown, addr: [string, number], protocol: unknown) => void;
+    checkStart?: (pair: CandidatePair) => NonNullable<CandidatePair["handle"]>;
+  };
+  const checkIncoming = i.checkIncoming;
+  const checkStart = i.checkStart;
+  if (typeof checkIncoming !== "function" || typeof checkStart !== "function" || !Array.isArray(i.checkList)) return false;
+  const retriggered = new WeakSet<CandidatePair>();
+  i.checkIncoming = (message, addr, protocol) => {
+    const pair = i.checkList!.find((p) => p.protocol === protocol && p.remoteAddr[1] === addr[1] && sameIp(p.remoteAddr[0], addr[0]));
+    const inProgress = pair?.state === CandidatePairState.IN_PROGRESS && !retriggered.has(pair);
+    checkIncoming.call(conn, message, addr, protocol);
+    if (!pair || !inProgress || pair.state !== CandidatePairState.IN_PROGRESS) return;
+    retriggered.add(pair);
+    const check = checkStart.call(conn, pair);
+    pair.handle = check;
+    check.awaitable.catch(() => undefined);
+  };
+  return true;
 }
 
 /** Orders `conn`'s check list by RFC 8445 §6.1.2.3 pair priority (priority.ts) instead of werift's; false if unsupported. */

@@ -67,6 +67,43 @@ test("two agents connect over loopback with trickled candidates and carry data b
   }
 });
 
+test("a call's start: the callee checks before the caller knows its credentials; both connect together, and the callee's first packet goes out at once", async () => {
+  // As in a call: the callee (controlled) learns the caller's offer and starts checking at once; the caller
+  // learns the callee's credentials only with the session-accept, here 400 ms later. The caller drops the
+  // callee's checks until then (port-guard.ts). Its own check then arrives while the callee's pair is In
+  // Progress: RFC 8445 §7.3.1.4 triggers a new check at once. werift alone waited for its transaction's
+  // retransmission (50, 150, 350, 750 ms after the first), so the callee connected ~350 ms after the caller.
+  const a = agent(true);
+  const b = agent(false);
+  try {
+    const at: { a?: number; b?: number } = {};
+    const received = new Promise<Buffer>((r) => a.once("data", r));
+    a.once("connected", () => (at.a = performance.now()));
+    // The moment it is connected the callee sends: consent freshness must already be running (RFC 7675).
+    b.once("connected", () => {
+      at.b = performance.now();
+      b.send(Buffer.from([0x80, 0, 0, 1, 2, 3]));
+    });
+    b.setRemoteParameters(a.localParameters.ufrag, a.localParameters.pwd);
+    const toA: IceCandidate[] = [];
+    b.on("candidate", (c) => toA.push(c));
+    a.on("candidate", (c) => void b.addRemoteCandidate(c));
+    await Promise.all([a.gather(), b.gather()]);
+    await new Promise((r) => setTimeout(r, 400));
+    a.setRemoteParameters(b.localParameters.ufrag, b.localParameters.pwd);
+    for (const c of toA) await a.addRemoteCandidate(c);
+    const got = await Promise.race([received, new Promise<undefined>((r) => setTimeout(r, 3000, undefined))]);
+    assert.ok(at.a && at.b, "both connected");
+    const lag = at.b - at.a;
+    console.log(`# callee connected ${lag.toFixed(1)} ms after the caller`);
+    assert.ok(lag < 150, `the callee connected ${lag.toFixed(0)} ms after the caller: it waited for a retransmission`);
+    assert.deepEqual(got && [...got], [0x80, 0, 0, 1, 2, 3], "the packet the callee sent as it connected arrived");
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 test("an unreachable peer makes the agent fail within the connect timeout", async () => {
   // A bound socket that never answers STUN: checks go nowhere.
   const sink = createSocket("udp4");

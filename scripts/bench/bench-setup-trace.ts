@@ -3,7 +3,7 @@
 // of caller and callee in ms after the call command, up to the callee's
 // first played frame. Prints the median of each milestone over the calls.
 //
-//   node dist/scripts/bench/bench-setup-trace.js [--dtls=prefer|off] [--calls=6] [--verbose]
+//   node dist/scripts/bench/bench-setup-trace.js [--dtls=prefer|off] [--calls=6] [--verbose: the first two calls' timelines]
 //
 // Every process it starts is stopped by PID at the end.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -78,13 +78,14 @@ async function main(): Promise<void> {
         const end = firstPlayed?.t ?? t1;
         if (i === 0 && firstPlayed) firstCall = firstPlayed.t - t0;
         const seen = new Set<string>();
+        if (verbose && i <= 1) process.stdout.write(i === 0 ? "the first call after start:\n" : "the second call:\n");
         for (const l of all) {
           if (l.t > end) break;
           const key = `${l.who}: ${l.msg}`;
           if (seen.has(key)) continue;
           seen.add(key);
           if (i > 0) milestones.set(key, [...(milestones.get(key) ?? []), l.t - t0]);
-          if (verbose && i === 1) process.stdout.write(`${String(l.t - t0).padStart(5)} ms  ${key}  ${l.extra}\n`);
+          if (verbose && i <= 1) process.stdout.write(`${String(l.t - t0).padStart(5)} ms  ${key}  ${l.extra}\n`);
         }
         await pair.caller.control.request("hangup", { callId });
         await pair.callee.waitForEvent(isCall("ended", inc.callId as string), 10000, "ended");
@@ -102,7 +103,10 @@ async function main(): Promise<void> {
   process.stdout.write(`median ms after the call command over ${calls} calls (DTLS ${dtls}), first occurrence of each log message:\n`);
   const rows = [...milestones].filter(([, xs]) => xs.length >= Math.ceil(calls / 2)).map(([k, xs]) => [median(xs), k, xs.length] as const);
   rows.sort((a, b) => a[0] - b[0]);
-  for (const [m, k, n] of rows) process.stdout.write(`${String(m).padStart(5)}  ${k}${n < calls ? ` (${n}/${calls})` : ""}\n`);
+  for (const [m, k, n] of rows) {
+    const each = verbose ? `  [${milestones.get(k)!.join(", ")}]` : "";
+    process.stdout.write(`${String(m).padStart(5)}  ${k}${n < calls ? ` (${n}/${calls})` : ""}${each}\n`);
+  }
 }
 
 main().catch((err: unknown) => {

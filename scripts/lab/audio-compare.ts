@@ -144,8 +144,9 @@ export function compareAudioSegments(
   let lag = Math.round((global.lagMs * rate) / 1000);
   const lag0 = lag;
   // The global lag is where most of the audio sits. A receiver that merges away a start-up backlog plays the
-  // first words up to ~200 ms later than the rest, so the first voiced segment is looked for that far either
-  // side; later segments follow the lag the previous one found, within `searchMs`.
+  // first words up to ~200 ms later than the rest, so the first voiced segment's score is its best match that
+  // far either side; the lag followed is still the best within `searchMs` (a match far off must not lead the
+  // later segments astray), and each later segment looks within `searchMs` of the one before.
   const firstSearch = Math.max(search, Math.round(((opts.firstSearchMs ?? 250) * rate) / 1000));
   let compared = 0;
   let sumW = 0;
@@ -164,6 +165,7 @@ export function compareAudioSegments(
     const block = ref.subarray(s, s + seg);
     let best = -1;
     let bestLag = lag;
+    let bestFar = -1;
     const within = compared++ === 0 ? firstSearch : search;
     for (let l = lag - within; l <= lag + within; l++) {
       if (s + l < 0 || s + l + seg > rec.length) continue;
@@ -178,17 +180,18 @@ export function compareAudioSegments(
         bb += y * y;
       }
       const c = aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
-      if (c > best) {
+      if (c > best && Math.abs(l - lag) <= search) {
         best = c;
         bestLag = l;
       }
+      if (c > bestFar) bestFar = c;
     }
-    if (best < 0) best = 0;
     lag = bestLag;
     spread = Math.max(spread, Math.abs(bestLag - lag0));
+    const score = Math.max(0, best, bestFar);
     sumW += e;
-    sumWC += e * best;
-    worst = Math.min(worst, best);
+    sumWC += e * score;
+    worst = Math.min(worst, score);
     segments++;
   });
   return {

@@ -42,7 +42,13 @@ export function startDeviceProcess(
   command: string,
   args: string[],
   onFailure: (err: JingledError) => void,
-  opts: { stdin?: boolean } = {},
+  opts: {
+    stdin?: boolean;
+    /** told each piece of stderr as it arrives (status lines a helper prints) */
+    onStderr?: (text: string) => void;
+    /** parts of stderr not kept for error messages (a helper's periodic status output) */
+    stderrNoise?: RegExp;
+  } = {},
 ): DeviceProcess {
   let stderr = "";
   let closed = false;
@@ -63,7 +69,9 @@ export function startDeviceProcess(
     } else fail(`${command}: ${err.message}`, err);
   });
   child.stderr?.on("data", (d: Buffer) => {
-    stderr = (stderr + d.toString("utf8")).slice(-STDERR_KEEP);
+    const text = d.toString("utf8");
+    opts.onStderr?.(text);
+    stderr = (stderr + (opts.stderrNoise ? text.replace(opts.stderrNoise, "") : text)).slice(-STDERR_KEEP);
   });
   child.stdin?.on("error", (err) => fail(`${command} stopped taking audio: ${err.message}`, err));
   child.stdout?.on("error", (err) => fail(`${command} output failed: ${err.message}`, err));

@@ -13,6 +13,7 @@ import type { AudioSink } from "./sinks/sink.js";
 import { SilenceSource } from "./sources/silence-source.js";
 import { LiveSource } from "./sources/live-source.js";
 import { NullSink } from "./sinks/null-sink.js";
+import { StreamSink } from "./sinks/stream-sink.js";
 import { Playback, Recorder } from "./call-files.js";
 import { ReceivePath } from "./receive-path.js";
 import { PlayMode, SendPath } from "./send-path.js";
@@ -572,6 +573,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       playout: this.#recv.stats,
       ...(this.#rtcp?.remote ? { remote: this.#rtcp.remote } : {}),
       input: this.#inputStats(),
+      output: this.#sink instanceof StreamSink ? { outputDroppedMs: this.#sink.droppedMs } : {},
       dtmfSent: this.#send.dtmf?.sent ?? 0,
       dtmfReceived: this.#dtmfRx?.received ?? 0,
       rtcpSent: this.#rtcp?.reportsSent ?? 0,

@@ -53,6 +53,8 @@ export type MediaStats = {
   inputDroppedMs?: number;
   /** reads of a live input that found too little audio (filled with silence) */
   inputUnderruns?: number;
+  /** audio a player output (pipe, ALSA, PulseAudio) dropped: while its player was starting, or because it fell behind, ms */
+  outputDroppedMs?: number;
   /** lost frames recovered from the in-band FEC of the packet after them (Opus on the native backend) */
   fecRecovered: number;
   framesPlayed: number;
@@ -91,6 +93,7 @@ export interface MediaCounts {
   /** RTCP's view of the peer (its reports about our stream, RTT). */
   remote?: Readonly<RemoteView>;
   input: { inputDroppedMs?: number; inputUnderruns?: number };
+  output: { outputDroppedMs?: number };
   dtmfSent: number;
   dtmfReceived: number;
   rtcpSent: number;
@@ -154,6 +157,7 @@ export function summarizeMediaStats(c: MediaCounts): MediaStats {
     rFactor: q.r,
     mos: q.mos,
     ...c.input,
+    ...c.output,
     dtmfSent: c.dtmfSent,
     dtmfReceived: c.dtmfReceived,
     rtcpSent: c.rtcpSent,

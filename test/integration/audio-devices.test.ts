@@ -84,7 +84,10 @@ describe("audio devices: PulseAudio null sinks, ALSA, pipes; DTMF both ways; dev
     // still loading) is no part of the lag the comparison must find.
     const rec = spawn("parec", [`--server=${pa.server}`, "--device=spk.monitor", "--raw", "--format=s16le", "--rate=48000", "--channels=1", `--file-format=raw`, recFile], { stdio: "ignore" });
     try {
-      await sleep(300);
+      // The null sink starts bob's pacat stream at its next wake-up, up to 2 s after the stream
+      // appears (an idle null sink renders in 2 s blocks); until then bob's sink drops what it
+      // is given rather than queue it as delay (outputDroppedMs, checked below).
+      await sleep(2300);
       // Into the "mic" sink: what alice's parec records from its monitor.
       execFileSync("paplay", [`--server=${pa.server}`, "--device=mic", speech], { timeout: 20000 });
       await sleep(500);
@@ -109,6 +112,8 @@ describe("audio devices: PulseAudio null sinks, ALSA, pipes; DTMF both ways; dev
       assert.ok((stats.jitterBufferDelayMs as number) <= 60, `playout delay ${stats.jitterBufferDelayMs}`);
       assert.ok((stats.mos as number) > 4, `MOS ${stats.mos}`);
       assert.equal(stats.dtmfReceived, 4);
+      // What bob's sink held back while pacat waited for the null sink: dropped, not queued as delay.
+      assert.ok(stats.outputDroppedMs !== undefined && (stats.outputDroppedMs as number) <= 2100, `output dropped ${stats.outputDroppedMs} ms`);
 
       await alice.control.request("hangup", { callId: ids.a });
       const ended = await alice.waitForEvent(callEvent(ids.a, "ended"), 10000, "ended");

@@ -181,6 +181,31 @@ test("stream sink: never blocks; frames are dropped while the reader is too far 
   clearInterval(timer);
 });
 
+test("stream sink awaiting its player's start: writes only the priming audio, drops the rest until started(), then everything; opens by itself after startTimeoutMs", () => {
+  const got: Buffer[] = [];
+  const sink = () => new Writable({ write: (c: Buffer, _e, cb) => (got.push(c), cb()) });
+  const s = new StreamSink(8000, sink(), { awaitStart: true, primeMs: 40, startTimeoutMs: 1000 });
+  for (let i = 0; i < 10; i++) s.write(ramp(160, i * 1000)); // 10 frames of 20 ms while the player is not playing
+  assert.equal(got.length, 2, "40 ms primed");
+  assert.deepEqual([got[1]!.readInt16LE(0)], [1000]);
+  assert.equal(s.awaitingStart, true);
+  assert.equal(s.droppedMs, 160, "8 frames dropped, not queued as delay");
+  s.started();
+  s.write(ramp(160, 50000 - 32768));
+  assert.equal(got.length, 3);
+  assert.equal(got[2]!.readInt16LE(0), 50000 - 32768, "after the start: the newest frame, right behind the priming ones");
+  assert.equal(s.awaitingStart, false);
+
+  got.length = 0;
+  const never = new StreamSink(8000, sink(), { awaitStart: true, primeMs: 20, startTimeoutMs: 200 });
+  for (let i = 0; i < 15; i++) never.write(ramp(160));
+  assert.equal(never.awaitingStart, false, "a player that never says it started is heard after 200 ms");
+  assert.equal(got.length, 1 + 5, "the priming frame, then everything from the timeout on");
+  assert.equal(never.droppedMs, 180);
+  const plain = new StreamSink(8000, sink());
+  assert.equal(plain.awaitingStart, false);
+});
+
 test("mergeFrames: a quiet frame is dropped whole; otherwise a one-frame cross-fade", () => {
   const loud = Int16Array.from({ length: 160 }, () => 10000);
   const quiet = new Int16Array(160);

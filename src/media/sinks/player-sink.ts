@@ -21,10 +21,33 @@ export interface PulseSinkOptions {
   latencyMs?: number;
 }
 
-function playerSink(what: string, command: string, args: string[], sampleRate: number): StreamSink {
+/** How a player says it started consuming (see StreamSink's awaitStart). */
+interface StartReport {
+  /** seen on stderr once the player plays */
+  pattern: RegExp;
+  /** stderr output to leave out of error messages */
+  noise?: RegExp;
+  primeMs: number;
+}
+
+function playerSink(what: string, command: string, args: string[], sampleRate: number, start?: StartReport): StreamSink {
   let sink: StreamSink | undefined;
-  const proc = startDeviceProcess(what, command, args, (err) => sink?.fail(err), { stdin: true });
+  // The start line may arrive split over two reads: keep a little of the previous one.
+  let seen = "";
+  const onStderr = start
+    ? (text: string): void => {
+        if (!sink?.awaitingStart) return;
+        seen = (seen + text).slice(-200);
+        if (start.pattern.test(seen)) sink.started();
+      }
+    : undefined;
+  const proc = startDeviceProcess(what, command, args, (err) => sink?.fail(err), {
+    stdin: true,
+    ...(onStderr ? { onStderr } : {}),
+    ...(start?.noise ? { stderrNoise: start.noise } : {}),
+  });
   sink = new StreamSink(sampleRate, proc.child.stdin!, {
+    ...(start ? { awaitStart: true, primeMs: start.primeMs } : {}),
     onClose: () =>
       new Promise<void>((resolve) => {
         // Let it play out what it has, briefly; then stop it by PID.
@@ -50,8 +73,15 @@ export function createAlsaSink(opts: AlsaSinkOptions, sampleRate: number): Strea
 }
 
 export function createPulseSink(opts: PulseSinkOptions, sampleRate: number): StreamSink {
-  const args = ["--playback", "--raw", "--format=s16le", `--rate=${sampleRate}`, "--channels=1", `--latency-msec=${opts.latencyMs ?? 40}`, "--client-name=jingled"];
+  const latencyMs = opts.latencyMs ?? 40;
+  // -v: pacat says "Stream started." when the server starts playing (it also prints a
+  // "Time: ...; Latency: ..." status line, ended by \r, every 50 ms: left out of error messages).
+  const args = ["--playback", "-v", "--raw", "--format=s16le", `--rate=${sampleRate}`, "--channels=1", `--latency-msec=${latencyMs}`, "--client-name=jingled"];
   if (opts.device) args.push(`--device=${opts.device}`);
   if (opts.server) args.push(`--server=${opts.server}`);
-  return playerSink(`PulseAudio sink ${opts.device ?? "(default)"}`, "pacat", args, sampleRate);
+  return playerSink(`PulseAudio sink ${opts.device ?? "(default)"}`, "pacat", args, sampleRate, {
+    pattern: /^Stream started\./m,
+    noise: /Time: [^\r\n]*\r/g,
+    primeMs: latencyMs,
+  });
 }

@@ -225,8 +225,13 @@
  *                restarted     (+ pair: {local, remote} candidates) a new pair carries media
  *     stats    {callId, codec?, codecBackend?, packetsSent?, packetsReceived?, packetsLost?,
  *              fractionLost?, jitterMs?, rttMs?, jitterBufferDelayMs?, concealedMs?,
- *              framesConcealed?, fecRecovered?, rFactor?, mos?, ...}
- *              every control.statsIntervalSec seconds per active call (0: never)
+ *              framesConcealed?, fecRecovered?, rFactor?, mos?, inputDroppedMs?,
+ *              inputUnderruns?, outputDroppedMs?, ...}
+ *              every control.statsIntervalSec seconds per active call (0: never);
+ *              outputDroppedMs: audio a player output (pipe, ALSA, PulseAudio) dropped
+ *              because it fell behind, or while pacat waited for its stream to start
+ *              (an idle PulseAudio null sink starts it up to 2 s late; that audio is
+ *              dropped rather than kept as delay for the rest of the call)
  *     dtmf     {callId, digit, durationMs?}   a digit the peer sent
  *     playback {callId, file, type: "finished"|"stopped"|"failed", error?}
  *              stopped: cut short by another play or the end of the call

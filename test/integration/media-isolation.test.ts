@@ -17,7 +17,8 @@
 // judgement instead of guessing (measured on 2 cores at load 5-11: the
 // unattacked end had 23-627 clock gaps of 30 ms or more per window, the
 // longest 120-460 ms, and up to 14 % of its frames concealed;
-// docs/performance.md, "Media threads"). What always holds:
+// docs/performance.md, "Media threads"). When the attacked end met them
+// anyway, they are judged whatever the control did. What always holds:
 // every call plays on through the attack and is still up after it, and the
 // daemon still answers. Bounded: 2,000 stanzas, 100 clients, 3,000
 // datagrams a second, 10 s of attack (at most 60 s while the server is slow
@@ -188,9 +189,11 @@ describe("media isolation: 10 Opus calls while the callee is attacked through XM
       "every call, the flooded one too, is still active",
     );
 
-    // The issue's thresholds, when the machine let the unattacked end meet them.
+    // The issue's thresholds, when the machine let the unattacked end meet them, or when the attacked
+    // end met them anyway (then there is nothing to excuse: a stalled control must not hide a pass).
     const controlMet = others.every((c) => meets(window(1, c.i)));
-    if (stanzas < STANZAS || !controlMet) {
+    const attackedMet = others.every((c) => meets(window(0, c.i)));
+    if (stanzas < STANZAS || !(controlMet || attackedMet)) {
       const worst = others.map((c) => window(1, c.i)).reduce((w, x) => ({ late: Math.max(w.late, x.late), concealed: Math.max(w.concealed, x.concealed) }), { late: 0, concealed: 0 });
       t.skip(
         stanzas < STANZAS

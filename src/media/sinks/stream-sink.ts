@@ -41,7 +41,8 @@ export class StreamSink implements AudioSink {
   readonly #onClose: (() => Promise<void> | void) | undefined;
   #closed = false;
   #failed = false;
-  #frameSamples = 0;
+  /** samples of the frames dropped because the reader lagged */
+  #laggedSamples = 0;
   /** frames dropped because the reader lagged */
   dropped = 0;
   /** samples dropped while waiting for the player to start */
@@ -81,13 +82,12 @@ export class StreamSink implements AudioSink {
 
   /** Audio dropped so far (start-up and a lagging reader), ms. */
   get droppedMs(): number {
-    return Math.round(((this.startDropped + this.dropped * this.#frameSamples) * 1000) / this.sampleRate);
+    return Math.round(((this.startDropped + this.#laggedSamples) * 1000) / this.sampleRate);
   }
 
   write(pcm: Int16Array): void {
     if (this.#closed || this.#failed) return;
     if (this.#stream.destroyed) return;
-    this.#frameSamples = pcm.length;
     if (this.#primeLeft !== undefined) {
       this.#waitLeft -= pcm.length;
       if (this.#waitLeft < 0) this.#primeLeft = undefined;
@@ -98,6 +98,7 @@ export class StreamSink implements AudioSink {
     }
     if (this.#stream.writableLength > this.#maxBacklogBytes) {
       this.dropped++;
+      this.#laggedSamples += pcm.length;
       return;
     }
     this.samplesWritten += pcm.length;

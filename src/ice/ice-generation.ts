@@ -30,7 +30,7 @@ import { Candidate, CandidatePairState, Connection, candidateFoundation, type Ca
 import type { Logger } from "../util/logger.js";
 import { errorMessage } from "../util/errors.js";
 import {
-  addHost, adoptRelay, announce, closeLocal, deleteAllocation, guardReceive, guardSockets, mediaSender, onNominated, orderChecksByPriority, retriggerInProgress, pairLocal, reflexiveAddress, releaseTurnAllocations, setLocalCredentials,
+  addHost, adoptRelay, announce, closeLocal, deleteAllocation, guardReceive, guardSockets, mediaSender, mergeIntoPeerReflexive, onNominated, orderChecksByPriority, retriggerInProgress, pairLocal, reflexiveAddress, releaseTurnAllocations, setLocalCredentials,
 } from "./werift-internals.js";
 import { allocateRelay, distinctTurnServers, type TurnServer } from "./turn-allocate.js";
 import { newLocalCredentials, type LocalCredentials } from "./stun-auth.js";
@@ -315,8 +315,11 @@ export class IceGeneration {
 
   async #takeRemote(c: Candidate): Promise<void> {
     if (this.state === "closed" || this.state === "failed") return;
-    await this.conn.addRemoteCandidate(c);
-    this.#log.debug({ type: c.type, ip: c.host, port: c.port }, "remote candidate");
+    if (mergeIntoPeerReflexive(this.conn, c)) this.#log.debug({ type: c.type, ip: c.host, port: c.port }, "remote candidate (was learned as peer-reflexive)");
+    else {
+      await this.conn.addRemoteCandidate(c);
+      this.#log.debug({ type: c.type, ip: c.host, port: c.port }, "remote candidate");
+    }
     this.#remoteCount++;
     this.#maybeCheck();
   }

@@ -687,6 +687,32 @@ export function retriggerInProgress(conn: Connection): boolean {
   return true;
 }
 
+/**
+ * A signalled remote candidate whose transport address werift already
+ * learned as peer-reflexive (the peer's check came before its candidate,
+ * RFC 8445 §7.3.1.3; usual in dual-stack calls, where the other family's
+ * candidates are trickled later) takes that candidate over: werift would
+ * add a second candidate with the same address and a duplicate pair on each
+ * local transport (redundant pairs, which RFC 8445 §6.1.2.4 prunes), and a
+ * pair that connected through the learned one went on being reported as
+ * "prflx" for the peer's host address. The learned candidate gets the
+ * signalled type, foundation, priority and related address, so its pairs
+ * (and their priority) are what the signalled candidate's would be. True if
+ * `c` was merged that way: do not add it to the connection then.
+ */
+export function mergeIntoPeerReflexive(conn: Connection, c: Candidate): boolean {
+  const known = internals(conn).remoteCandidates;
+  if (!Array.isArray(known) || c.type === "prflx") return false;
+  const learned = known.find((x) => x.type === "prflx" && x.transport.toLowerCase() === c.transport.toLowerCase() && sameAddress([x.host, x.port], [c.host, c.port]));
+  if (!learned) return false;
+  learned.type = c.type;
+  learned.foundation = c.foundation;
+  learned.priority = c.priority;
+  learned.relatedAddress = c.relatedAddress;
+  learned.relatedPort = c.relatedPort;
+  return true;
+}
+
 /** Orders `conn`'s check list by RFC 8445 §6.1.2.3 pair priority (priority.ts) instead of werift's; false if unsupported. */
 export function orderChecksByPriority(conn: Connection): boolean {
   const i = internals(conn) as Internals & { sortCheckList?: () => void };

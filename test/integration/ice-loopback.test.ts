@@ -104,6 +104,38 @@ test("a call's start: the callee checks before the caller knows its credentials;
   }
 });
 
+test("a candidate signalled after its address was learned from the peer's check takes over the learned one: reported as host, no duplicate pair", async () => {
+  // As in a dual-stack call: the caller checks the callee's first candidates (here one that never answers) while
+  // the callee's check from an address not signalled yet arrives; the caller learns it as peer-reflexive
+  // (RFC 8445 §7.3.1.3), connects through it, and the candidate comes in the next transport-info.
+  const silent = createSocket("udp4");
+  await new Promise<void>((r) => silent.bind(0, "127.0.0.1", () => r()));
+  const a = agent(true);
+  const b = agent(false);
+  try {
+    const connected = Promise.all([new Promise((r) => a.once("connected", r)), new Promise((r) => b.once("connected", r))]);
+    const toA: IceCandidate[] = [];
+    b.on("candidate", (c) => toA.push(c));
+    a.on("candidate", (c) => void b.addRemoteCandidate(c));
+    a.setRemoteParameters(b.localParameters.ufrag, b.localParameters.pwd);
+    b.setRemoteParameters(a.localParameters.ufrag, a.localParameters.pwd);
+    await a.gather();
+    await a.addRemoteCandidate({ component: 1, foundation: "9", generation: 0, id: "s", ip: "127.0.0.1", network: 0, port: silent.address().port, priority: 2130706431, protocol: "udp", type: "host" });
+    await b.gather();
+    await connected;
+    const host = toA.find((c) => c.type === "host")!;
+    assert.equal(a.selectedPair()?.remote.type, "prflx", "connected through the learned candidate");
+    for (const c of toA) await a.addRemoteCandidate(c);
+    assert.deepEqual(a.selectedPair()?.remote, { type: "host", ip: host.ip, port: host.port });
+    const pairs = a.describeChecks().filter((d) => d.includes(`${host.ip}:${host.port}`) || d.includes(`${host.ip} ${host.port}`));
+    assert.equal(pairs.length, 1, `one pair with the callee's address: ${a.describeChecks().join("; ")}`);
+  } finally {
+    await a.close();
+    await b.close();
+    silent.close();
+  }
+});
+
 test("an unreachable peer makes the agent fail within the connect timeout", async () => {
   // A bound socket that never answers STUN: checks go nowhere.
   const sink = createSocket("udp4");

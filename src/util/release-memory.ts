@@ -29,17 +29,34 @@ const HELPER_PATH = join("native", "memory", "build", "jingled_memory.node");
 let gc: (() => void) | undefined;
 let helper: { trim(): boolean } | null | undefined;
 
-/** One full garbage collection on the calling thread. */
-export function collectGarbage(): void {
-  if (!gc) {
+/** Tries to find gc() this many times before a collection is skipped. */
+const EXPOSE_TRIES = 5;
+
+/**
+ * V8's gc(), from a context made while --expose-gc is set. The flag is the
+ * process's, not the thread's: when a media thread and the main thread do
+ * this at once, one may clear the flag between the other's set and its
+ * context (seen: the main thread's context had no gc, and the daemon died of
+ * the ReferenceError). So the context is asked whether it has gc, and the
+ * flag set again when it has not.
+ */
+export function exposeGc(): (() => void) | undefined {
+  for (let i = 0; i < EXPOSE_TRIES; i++) {
     setFlagsFromString("--expose-gc");
     try {
-      gc = runInNewContext("gc") as () => void;
+      const found = runInNewContext("typeof gc === 'function' ? gc : undefined") as unknown;
+      if (typeof found === "function") return found as () => void;
     } finally {
       setFlagsFromString("--no-expose-gc");
     }
   }
-  gc();
+  return undefined;
+}
+
+/** One full garbage collection on the calling thread (skipped when gc() could not be had: it only gives memory back sooner). */
+export function collectGarbage(): void {
+  gc ??= exposeGc();
+  gc?.();
 }
 
 /** The native helper, found above this module (the repository or package root); null when it is not built or does not load. */

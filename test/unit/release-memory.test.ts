@@ -6,7 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { runInNewContext } from "node:vm";
-import { canTrimMalloc, collectGarbage, releaseMemory } from "../../src/util/release-memory.js";
+import { Worker } from "node:worker_threads";
+import { canTrimMalloc, collectGarbage, exposeGc, releaseMemory } from "../../src/util/release-memory.js";
 
 const rssKiB = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]);
 
@@ -21,6 +22,34 @@ test("collectGarbage collects what nothing refers to, and leaves gc() exposed no
   assert.equal(typeof (globalThis as { gc?: unknown }).gc, "undefined");
   assert.equal(runInNewContext("typeof gc"), "undefined", "a context made later has no gc() either");
   collectGarbage(); // a second time: the function made once is reused
+});
+
+test("finding gc() never throws while another thread clears the process-wide flag", async () => {
+  // As a media thread ending its warm-up while the main thread collects before its login.
+  const clearer = new Worker(
+    `const { setFlagsFromString } = require("node:v8");
+     const { parentPort } = require("node:worker_threads");
+     parentPort.postMessage("running");
+     const end = Date.now() + 400;
+     while (Date.now() < end) setFlagsFromString("--no-expose-gc");`,
+    { eval: true },
+  );
+  await new Promise((r) => clearer.once("message", r));
+  let found = 0;
+  let tries = 0;
+  const end = Date.now() + 300;
+  while (Date.now() < end) {
+    tries++;
+    const gc = exposeGc(); // threw "gc is not defined" when the flag was cleared in between
+    if (gc) {
+      found++;
+      gc();
+    }
+  }
+  await new Promise((r) => clearer.once("exit", r));
+  assert.ok(tries > 10, `${tries} tries`);
+  assert.equal(typeof (globalThis as { gc?: unknown }).gc, "undefined");
+  assert.ok(typeof exposeGc() === "function", `once nothing clears the flag gc() is found (found ${found} of ${tries} while it was being cleared)`);
 });
 
 test("releaseMemory gives freed malloc memory back to the system", { skip: canTrimMalloc() ? false : "native/memory is not built (npm run build builds it)" }, async () => {

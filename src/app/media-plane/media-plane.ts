@@ -23,6 +23,7 @@ import { PlaneLink } from "./plane-link.js";
 import { writePlaneLog } from "./plane-log.js";
 import { STATS_EVERY_MS, type OpenCall, type PlaneThreadData } from "./plane-protocol.js";
 import { RemoteCallMedia } from "./remote-call-media.js";
+import { warmUpCall } from "./warm-up-call.js";
 
 export interface MediaPlane {
   /** A new call's media; nothing runs for it until the call first needs it. */
@@ -164,11 +165,13 @@ export class WorkerPlane implements MediaPlane {
     };
     const started = performance.now();
     const worker = new Worker(new URL("./plane-worker.js", import.meta.url), { workerData: data });
-    const link = new PlaneLink(worker, {
+    const link: PlaneLink = new PlaneLink(worker, {
       ready: () => this.#log.debug({ thread: worker.threadId, ms: Math.round(performance.now() - started) }, "media thread ready"),
       report: () => this.#maybeGrow(),
       calls: (n) => (n > 0 ? worker.ref() : worker.unref()),
       log: (r) => writePlaneLog(this.#o.logger, r),
+      // Every step of a call's media, both sides of the thread boundary, run once before the first call's.
+      warmUp: () => warmUpCall({ open: (open) => new RemoteCallMedia({ open, attach: () => link }), logger: this.#log.child({ thread: worker.threadId }) }),
     });
     const thread: MediaThread = { worker, link };
     this.#slots[slot] = thread;

@@ -44,7 +44,7 @@ export class PlaneCall implements PlaneOps {
 
   constructor(o: PlaneCallOptions) {
     this.#o = o;
-    this.#log = o.logger.child(o.open.log);
+    this.#log = o.open.quiet ? o.logger.child(o.open.log, { level: "silent" }) : o.logger.child(o.open.log);
     this.#peer = "";
     const open = o.open;
     this.#path = new MediaPath({

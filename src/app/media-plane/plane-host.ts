@@ -7,7 +7,6 @@
 import type { PlaneIceAgent } from "./plane-parts.js";
 import { defaultCallParts, type CallParts } from "./plane-parts.js";
 import { PlaneCall } from "./plane-call.js";
-import { warmUpCall } from "./warm-up-call.js";
 import { STATS_EVERY_MS, toWireError, type CallMediaStats, type MainMessage, type OpMessage, type PlaneEvent, type PlaneMessage } from "./plane-protocol.js";
 import { MEDIA_CLOCK_MS, createFrameClock, type FrameClock } from "../../util/frame-clock.js";
 import { errorMessage } from "../../util/errors.js";
@@ -22,6 +21,8 @@ export interface PlaneHostOptions {
   statsEveryMs?: number;
   /** Sets the level of `logger` and of the loggers made from it (default: `logger.level = level`). */
   setLogLevel?: (level: LogLevel) => void;
+  /** The main thread's warm-up call on this thread is over (./warm-up-call.ts). */
+  warmedUp?: () => void;
 }
 
 export class PlaneHost {
@@ -64,6 +65,11 @@ export class PlaneHost {
       case "logLevel":
         if (this.#o.setLogLevel) this.#o.setLogLevel(m.level);
         else this.#log.level = m.level;
+        return;
+      case "warmedUp":
+        // The thread's load counts from here: loading and warming up are no call's cost.
+        this.#elu = performance.eventLoopUtilization();
+        this.#o.warmedUp?.();
         return;
     }
   }
@@ -126,13 +132,6 @@ export class PlaneHost {
     const load = performance.eventLoopUtilization(now, this.#elu).utilization;
     this.#elu = now;
     this.#o.post({ kind: "stats", calls, load: Math.round(load * 1000) / 1000 });
-  }
-
-  /** One call to itself on loopback, so that the first real call runs no code for the first time (./warm-up-call.ts). */
-  async warmUp(): Promise<void> {
-    await warmUpCall({ clock: this.#clock, logger: this.#log, parts: this.#parts });
-    // The thread's load counts from here: loading and warming up are no call's cost.
-    this.#elu = performance.eventLoopUtilization();
   }
 
   close(): void {

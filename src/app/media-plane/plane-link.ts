@@ -27,6 +27,8 @@ export class PlaneLink {
   #nextReq = 1;
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (err: Error) => void }>();
   readonly #calls = new Map<string, CallListener>();
+  /** Of #calls, the warm-up's (OpenCall.quiet): not counted as calls or load. */
+  readonly #quiet = new Set<string>();
   #ready = false;
   readonly #waiting: (() => void)[] = [];
   #dead: Error | undefined;
@@ -36,10 +38,20 @@ export class PlaneLink {
   readonly #onReport: () => void;
   readonly #onCalls: (calls: number) => void;
   readonly #onLog: (r: LogRecord) => void;
+  readonly #warmUp: (() => Promise<void>) | undefined;
 
-  /** `on.calls`: the number of calls changed (a thread with calls keeps the process alive, an idle one does not); `on.log`: a line the thread logged. */
-  constructor(port: PlanePort, on: { ready?: () => void; report?: () => void; calls?: (calls: number) => void; log?: (r: LogRecord) => void } = {}) {
+  /**
+   * `on.calls`: the number of calls changed (a thread with calls keeps the
+   * process alive, an idle one does not); `on.log`: a line the thread logged;
+   * `on.warmUp`: run once the thread has loaded its code, before the link
+   * is ready (./warm-up-call.ts through this link; it must not reject).
+   */
+  constructor(
+    port: PlanePort,
+    on: { ready?: () => void; report?: () => void; calls?: (calls: number) => void; log?: (r: LogRecord) => void; warmUp?: () => Promise<void> } = {},
+  ) {
     this.#port = port;
+    this.#warmUp = on.warmUp;
     this.#onReady = on.ready ?? (() => undefined);
     this.#onReport = on.report ?? (() => undefined);
     this.#onCalls = on.calls ?? (() => undefined);
@@ -63,9 +75,9 @@ export class PlaneLink {
     return this.#dead;
   }
 
-  /** Calls on this thread. */
+  /** Calls on this thread (the warm-up's not counted). */
   get calls(): number {
-    return this.#calls.size;
+    return this.#calls.size - this.#quiet.size;
   }
 
   /**
@@ -77,7 +89,7 @@ export class PlaneLink {
    * calls alone, one call's load made ten look like a half-busy thread.
    */
   get expectedLoad(): number {
-    const calls = this.#calls.size;
+    const calls = this.calls;
     const fresh = Math.min(this.#assignedSinceReport, calls);
     const reported = calls - fresh;
     const perCall = reported > 0 && this.#load > 0 ? this.#load / (reported + 1) : DEFAULT_CALL_LOAD;
@@ -87,9 +99,13 @@ export class PlaneLink {
   #receive(m: PlaneMessage): void {
     switch (m.kind) {
       case "ready":
-        this.#ready = true;
-        this.#onReady();
-        for (const w of this.#waiting.splice(0)) w();
+        if (!this.#warmUp) this.#becomeReady();
+        else
+          void this.#warmUp().then(() => {
+            if (this.#dead) return;
+            this.#port.postMessage({ kind: "warmedUp" });
+            this.#becomeReady();
+          });
         return;
       case "reply": {
         const p = this.#pending.get(m.req);
@@ -103,7 +119,7 @@ export class PlaneLink {
         this.#calls.get(m.call)?.event(m.event);
         return;
       case "stats":
-        // Before it is ready the thread is loading its code and calling itself (warm-up-call.ts): not load to plan by.
+        // Before it is ready the thread is loading its code and taking the warm-up call (warm-up-call.ts): not load to plan by.
         if (this.#ready) this.#load = m.load;
         this.#assignedSinceReport = 0;
         for (const [call, s] of m.calls) this.#calls.get(call)?.stats(s);
@@ -115,17 +131,27 @@ export class PlaneLink {
     }
   }
 
+  #becomeReady(): void {
+    this.#ready = true;
+    this.#onReady();
+    for (const w of this.#waiting.splice(0)) w();
+  }
+
   /** Makes a call's media on the thread; `listener` hears its events until release(). */
   open(call: string, open: OpenCall, listener: CallListener): void {
     this.#calls.set(call, listener);
-    this.#assignedSinceReport++;
-    this.#onCalls(this.#calls.size);
+    if (open.quiet) this.#quiet.add(call);
+    else {
+      this.#assignedSinceReport++;
+      this.#onCalls(this.calls);
+    }
     if (!this.#dead) this.#port.postMessage({ kind: "open", call, open });
   }
 
   /** The call is over on this thread (its media stopped, its agent closed). */
   release(call: string): void {
-    if (this.#calls.delete(call)) this.#onCalls(this.#calls.size);
+    if (!this.#calls.delete(call)) return;
+    if (!this.#quiet.delete(call)) this.#onCalls(this.calls);
   }
 
   /** An operation whose outcome the caller waits for. */
@@ -161,6 +187,7 @@ export class PlaneLink {
     this.#pending.clear();
     const calls = [...this.#calls.values()];
     this.#calls.clear();
+    this.#quiet.clear();
     for (const c of calls) c.event({ type: "failed", message: err.message });
   }
 }

@@ -49,6 +49,8 @@ export interface OpenCall {
   prefs: MediaPreferences;
   /** The call's log bindings (call id, sid), so its lines read the same on any thread. */
   log: Record<string, unknown>;
+  /** Its lines are not logged (the thread's warm-up call, ./warm-up-call.ts). */
+  quiet?: boolean;
 }
 
 /** The ICE agent's options as they cross (ice/ice-agent.ts IceAgentOptions without the logger). */
@@ -151,7 +153,12 @@ export type PlaneEvent =
 
 export type OpMessage = { [K in OpName]: { kind: "op"; call: string; req?: number; op: K; args: Parameters<PlaneOps[K]> } }[OpName];
 
-export type MainMessage = { kind: "open"; call: string; open: OpenCall } | OpMessage | { kind: "logLevel"; level: LogLevel };
+export type MainMessage =
+  | { kind: "open"; call: string; open: OpenCall }
+  | OpMessage
+  | { kind: "logLevel"; level: LogLevel }
+  /** The warm-up call is over (./warm-up-call.ts): the thread's load counts from now, and what start-up left behind can go. */
+  | { kind: "warmedUp" };
 
 export type PlaneMessage =
   | { kind: "ready" }

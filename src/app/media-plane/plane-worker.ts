@@ -1,7 +1,9 @@
 // A media thread (worker_threads): its PlaneHost takes the main thread's
 // messages from the parent port. It loads everything a call needs and runs
 // each codec once before it says it is ready, so a call never waits for
-// that. What it is told at start: ./plane-protocol.ts PlaneThreadData.
+// that; the main thread then puts a call to itself through it
+// (./warm-up-call.ts) before it gives it calls. What it is told at start:
+// ./plane-protocol.ts PlaneThreadData.
 import { writeFileSync } from "node:fs";
 import { setPriority } from "node:os";
 import { PerformanceObserver } from "node:perf_hooks";
@@ -42,7 +44,14 @@ try {
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) if (e.duration >= GC_PAUSE_LOG_MS) logger.debug({ kind: (e as unknown as { detail?: { kind?: number } }).detail?.kind, ms: Math.round(e.duration * 10) / 10 }, "media thread gc pause");
 }).observe({ entryTypes: ["gc"] });
-const host = new PlaneHost({ post: (m: PlaneMessage) => port.postMessage(m), logger, statsEveryMs: data.statsEveryMs, setLogLevel: (level) => (root.level = level) });
+const host = new PlaneHost({
+  post: (m: PlaneMessage) => port.postMessage(m),
+  logger,
+  statsEveryMs: data.statsEveryMs,
+  setLogLevel: (level) => (root.level = level),
+  // What loading and the warm-up left behind goes now, not never (../../util/release-memory.ts).
+  warmedUp: releaseMemory,
+});
 port.on("message", (m: MainMessage) => host.handle(m));
 // As on the main thread (main.ts): a stray error from a library is logged and
 // the thread's calls go on (what a call's own media throws ends that call:
@@ -50,7 +59,4 @@ port.on("message", (m: MainMessage) => host.handle(m));
 process.on("uncaughtException", (err) => logger.error({ err }, "uncaught exception on a media thread"));
 process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection on a media thread"));
 warmUpCodecs();
-await host.warmUp();
-// What loading and the warm-up left behind goes now, not never (../../util/release-memory.ts).
-releaseMemory();
 port.postMessage({ kind: "ready" } satisfies PlaneMessage);

@@ -25,6 +25,7 @@ import { MediaSession } from "../../src/media/media-session.js";
 import { RtpPacketizer } from "../../src/rtp/rtp-packet.js";
 import type { FrameClock } from "../../src/util/frame-clock.js";
 import { createLogger } from "../../src/util/logger.js";
+import { pino } from "pino";
 import { FakeIceAgent, candidate } from "../fakes/fake-ice-agent.js";
 
 const logger = createLogger({ level: "silent" });
@@ -292,6 +293,27 @@ test("a media thread that dies ends its calls with failed-application; the next 
     for (let i = 0; i < 100 && (second.ended.b!.length === 0 || plane.describe()[0]!.calls > 0); i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(plane.describe()[0]!.calls, 0, "the thread forgot both calls");
   } finally {
+    await plane.close();
+  }
+});
+
+test("a new media thread takes a call to itself through its link before it is ready, counted as no call", async () => {
+  const lines: { msg?: string; ms?: number; err?: string }[] = [];
+  const capture = pino({ level: "debug" }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg?: string }) });
+  const plane = new WorkerPlane({ threads: 1, logger: capture, log: { level: "silent", format: "json" } });
+  const alive = setInterval(() => undefined, 1000); // an idle thread does not keep the process alive (a daemon has its sockets)
+  try {
+    await plane.preload();
+    const msgs = lines.map((l) => l.msg);
+    const warmed = msgs.indexOf("media path warmed up");
+    assert.ok(warmed >= 0, `warm-up through the link: ${JSON.stringify(lines.filter((l) => l.msg?.includes("warm")))}`);
+    assert.ok(warmed < msgs.indexOf("media thread ready"), "before the thread is ready");
+    assert.deepEqual(
+      plane.describe().map((t) => ({ calls: t.calls, ready: t.ready })),
+      [{ calls: 0, ready: true }],
+    );
+  } finally {
+    clearInterval(alive);
     await plane.close();
   }
 });

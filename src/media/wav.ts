@@ -6,7 +6,7 @@
 // Reading is liberal: unknown chunks are skipped, odd chunk sizes are padded,
 // and a data size that runs past the end of the file (a recorder that died
 // before patching its header) is clamped to the bytes actually present.
-import { close as fsClose, openSync, write, writeFileSync } from "node:fs";
+import { close as fsClose, openSync, readSync, write, writeFileSync } from "node:fs";
 import { endianness } from "node:os";
 import alawmulaw from "alawmulaw";
 import { JingledError } from "../util/errors.js";
@@ -107,6 +107,60 @@ export function wavDurationMs(header: Buffer, fileSize: number): number | undefi
     else if (id === "data") return byteRate ? Math.round((Math.min(declared, Math.max(0, fileSize - start)) * 1000) / byteRate) : undefined;
   }
   return undefined;
+}
+
+/** Where a WAV file's samples are: its format and the byte range of its whole frames. */
+export interface WavLayout {
+  format: WavFormat;
+  /** Offset of the first sample byte in the file. */
+  dataStart: number;
+  /** Bytes of whole frames (clamped to the file's size, as parseWav does). */
+  dataBytes: number;
+}
+
+/** The longest 'fmt ' chunk read (WAVE_FORMAT_EXTENSIBLE needs 40 bytes; the rest is extension we ignore). */
+const MAX_FMT_BYTES = 4096;
+
+/**
+ * The layout of the WAV file open as `fd` (`size` bytes), from its chunk
+ * headers alone: a file is never read whole to find its samples, whatever
+ * its length or the chunks before them. Same rules as parseWav.
+ */
+export function readWavLayout(fd: number, size: number): WavLayout {
+  const read = (pos: number, len: number): Buffer => {
+    const b = Buffer.alloc(Math.max(0, Math.min(len, size - pos)));
+    let got = 0;
+    while (got < b.length) {
+      const n = readSync(fd, b, got, b.length - got, pos + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return b.subarray(0, got);
+  };
+  const head = read(0, 12);
+  if (head.length < 12) throw new WavError(`not a WAV file: only ${head.length} bytes`);
+  const riff = head.toString("latin1", 0, 4);
+  if (riff === "RF64") throw new WavError("RF64 (WAV larger than 4 GiB) is not supported");
+  if (riff !== "RIFF" || head.toString("latin1", 8, 12) !== "WAVE") throw new WavError("not a WAV file: missing RIFF/WAVE header");
+  let format: WavFormat | undefined;
+  let data: { start: number; size: number } | undefined;
+  for (let off = 12; off + 8 <= size; ) {
+    const h = read(off, 8);
+    if (h.length < 8) break;
+    const id = h.toString("latin1", 0, 4);
+    const declared = h.readUInt32LE(4);
+    const start = off + 8;
+    const body = Math.min(declared, size - start);
+    if (id === "fmt ") format = parseFmt(read(start, Math.min(body, MAX_FMT_BYTES)));
+    else if (id === "data") {
+      data = { start, size: body };
+      if (format) break; // the usual order; nothing after data matters to us
+    }
+    off = start + declared + (declared & 1); // chunks are padded to an even size
+  }
+  if (!format) throw new WavError("invalid WAV file: no 'fmt ' chunk");
+  if (!data) throw new WavError("invalid WAV file: no 'data' chunk");
+  return { format, dataStart: data.start, dataBytes: Math.floor(data.size / format.blockAlign) * format.blockAlign };
 }
 
 function parseFmt(c: Buffer): WavFormat {

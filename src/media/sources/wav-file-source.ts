@@ -210,7 +210,7 @@ export class WavFileSource implements AudioSource {
     if (this.#awaiting || this.#eof || this.#closed || this.#whole || this.#fd === undefined) return;
     if (this.#queued >= this.#outputPerChunk()) return;
     const want = Math.min(this.#chunkBytes, this.#layout.dataBytes - this.#next);
-    const buf = Buffer.allocUnsafe(want);
+    const buf = Buffer.allocUnsafeSlow(want);
     const id = ++this.#reads;
     this.#awaiting = { id, since: performance.now() };
     this.#inFlight++;
@@ -278,7 +278,7 @@ export class WavFileSource implements AudioSource {
   }
 
   #readNow(len: number): Buffer {
-    const buf = Buffer.allocUnsafe(len);
+    const buf = Buffer.allocUnsafeSlow(len);
     let got = 0;
     try {
       while (got < len) {
@@ -310,8 +310,8 @@ export class WavFileSource implements AudioSource {
     const f = this.#layout.format;
     let pcm: Int16Array;
     if (this.#asIs) {
-      pcm = new Int16Array(bytes.length / 2);
-      Buffer.from(pcm.buffer).set(bytes);
+      // The bytes were read into memory of their own (allocUnsafeSlow, at offset 0): the samples are a view of them, no copy.
+      pcm = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
     } else {
       pcm = floatToInt16(wavToMonoFloat({ format: f, frames: bytes.length / f.blockAlign, data: bytes }));
     }

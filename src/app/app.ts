@@ -50,6 +50,7 @@ import { CallBook } from "./call-book.js";
 import { publishCallEvents, publishStatsEvery } from "./call-events.js";
 import { CallIceServers } from "./call-ice-servers.js";
 import { addressSelection, callSettings, resolveCodecs } from "./call-settings.js";
+import { warmUpCalls } from "./warm-up-calls.js";
 import { createCommandHandlers, type CommandContext } from "./commands.js";
 import { listDevices } from "./devices.js";
 import { Dialer, type NewCall } from "./dialer.js";
@@ -257,7 +258,11 @@ export class App {
     this.#scheduleStats();
     this.#frontEnds = await startFrontEnds({ config: () => this.#cfg, events: this.#events, dispatch: this.#commands, status: () => this.#status(), socketPath: this.socketPath, logger: this.#log });
     // Online only once it is ready (bounded: a thread that does not start is the first call's problem, not the login's).
-    if (preloaded) await Promise.race([preloaded, new Promise((r) => setTimeout(r, PRELOAD_WAIT_MS).unref())]);
+    if (preloaded) {
+      await Promise.race([preloaded, new Promise((r) => setTimeout(r, PRELOAD_WAIT_MS).unref())]);
+      // And the main thread's part of a call, once (./warm-up-calls.ts): not on the first real call's way.
+      await this.#warmUpCalls();
+    }
     // Start-up's garbage (config parsing, module loading) goes now, not never (../util/release-memory.ts);
     // before the login, so that it never delays a first call (a collection takes some ms).
     releaseMemory();
@@ -469,6 +474,16 @@ export class App {
   }
 
   // ------------------------------------------------------------ calls
+
+  #warmUpCalls(): Promise<void> {
+    const { ice, dtlsPolicy, jitterFrames, mediaPrefs, ringTimeoutMs, rtcpMux } = callSettings(this.#cfg);
+    return warmUpCalls({
+      settings: { jitterFrames, mediaPrefs, ringTimeoutMs, rtcpMux, plane: this.#plane!, dtls: { policy: dtlsPolicy, certificate: this.#certificate }, connectTimeoutMs: ice.connectTimeoutMs },
+      codecs: resolveCodecs(this.#cfg.media.codecs),
+      self: `${this.#cfg.account.jid.split("/")[0]}/${this.#cfg.account.resource}`,
+      logger: this.#log,
+    });
+  }
 
   #newCall(o: NewCall): Call {
     const { ice, dtlsPolicy, ...settings } = callSettings(this.#cfg);

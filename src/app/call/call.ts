@@ -109,6 +109,7 @@ export class Call extends TypedEmitter<CallEvents> {
       jitterFrames: deps.jitterFrames,
       prefs,
       log,
+      ...(deps.quiet ? { quiet: true } : {}),
     });
     this.#media.on("dtmf", (digit, durationMs) => this.emit("dtmf", digit, durationMs));
     this.#media.on("file", (...args) => this.emit("file", ...args));

@@ -53,6 +53,8 @@ export interface CallDeps {
   /** Where the call's media and ICE agent run (media-plane/media-plane.ts). */
   plane: MediaPlane;
   logger: Logger;
+  /** Its media's lines on a media thread are not logged either (the start-up's warm-up calls, ../warm-up-calls.ts). */
+  quiet?: boolean;
   /** Sends a Jingle action for this session and resolves when the peer acknowledged it. */
   send: (jingle: Omit<Jingle, "sid">) => Promise<void>;
   /** XEP-0320 DTLS-SRTP: "require" refuses peers without a fingerprint, "off" never offers it. */

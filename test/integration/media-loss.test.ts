@@ -93,6 +93,13 @@ if (await inOwnNetns({ prefix: "jingled-loss", what: "media under packet loss be
       } finally {
         await run("iptables", ["-F", "OUTPUT"]);
       }
+      // RTCP reports come every ~5 s (the first sooner) over the same lossy network: the last one alice got
+      // may predate every loss, or the one after it may have been dropped (seen once: alice learnt 0 of 13).
+      // On the clean network the next one carries bob's count (bounded: about one more report interval).
+      for (const until = Date.now() + 8000; Date.now() < until; await new Promise((r) => setTimeout(r, 250))) {
+        const s = (await alice.control.request("stats", { callId })) as { remote?: { packetsLost?: number } };
+        if ((s.remote?.packetsLost ?? 0) > 0) break;
+      }
       await alice.control.request("hangup", { callId });
       const endB = await callee.waitForEvent(callEvent(inc.callId as string, "ended"), 10000, "callee ended");
       const endA = await alice.waitForEvent(callEvent(callId, "ended"), 10000, "alice ended");

@@ -109,6 +109,7 @@ async function run(o: WarmUpCallsOptions, calls: Call[]): Promise<void> {
       call.on("ended", (info) => reject(new Error(`ended before it was active: ${info.reason ?? "?"}${info.text ? ` (${info.text})` : ""}`)));
     });
   const both = Promise.all([active(caller), active(callee)]);
+  both.catch(() => undefined); // awaited below, unless start() throws first
   // What a client asking for the figures while the call sets up runs (the stats command).
   let polling = true;
   const poll = (async () => {
@@ -117,9 +118,13 @@ async function run(o: WarmUpCallsOptions, calls: Call[]): Promise<void> {
       await new Promise((r) => setTimeout(r, 2));
     }
   })();
-  await caller.start();
-  await both.finally(() => (polling = false));
-  await poll;
+  try {
+    await caller.start();
+    await both;
+  } finally {
+    polling = false;
+    await poll;
+  }
   if (failed) throw new Error(failed);
   const ended = Promise.all([caller, callee].map((c) => new Promise<void>((resolve) => (c.state === "ended" ? resolve() : c.on("ended", () => resolve())))));
   await caller.hangup("success");

@@ -36,3 +36,30 @@ for (const dtls of ["prefer", "off"] as const) {
     }
   });
 }
+
+test("warm-up calls that cannot connect are given up: start-up goes on, a debug line says why, nothing keeps running", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: "debug" }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const plane = new WorkerPlane({ threads: 1, logger, log: { level: "silent", format: "json" } });
+  const alive = setInterval(() => undefined, 1000);
+  try {
+    await plane.preload();
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const before = timers();
+    // DTLS required but no certificate to offer: the answerer refuses the offer (security-error).
+    await warmUpCalls({
+      settings: { jitterFrames: 2, ringTimeoutMs: 30_000, rtcpMux: true, plane, dtls: { policy: "require", certificate: undefined }, connectTimeoutMs: 5000 },
+      codecs: [findCodec("PCMU", 8000)!],
+      self: "alice@example.org/jingled",
+      logger,
+    });
+    const failed = lines.find((l) => l.msg === "call path warm-up failed");
+    assert.ok(failed, JSON.stringify(lines.filter((l) => l.module === "warm-up")));
+    assert.match(String(failed.err), /ended before it was active/);
+    for (let i = 0; i < 50 && timers() > before; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(timers() <= before, `${timers()} timers running, ${before} before`);
+  } finally {
+    clearInterval(alive);
+    await plane.close();
+  }
+});

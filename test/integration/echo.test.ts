@@ -44,6 +44,13 @@ describe("echo service between two daemons", { timeout: 150_000 }, () => {
     assert.equal(started.delayMs, 1500);
     // The phrase (~4 s) comes back 1.5 s later; RTCP (every 5 s) gives an RTT meanwhile.
     await new Promise((r) => setTimeout(r, 8000));
+    // An RTT needs the echo's sender report and alice's next report after it: both randomised around 5 s (the first
+    // sooner), so 8 s did not always hold one (seen once: "RTT: unknown"). Bounded wait for it, one more interval.
+    const [echoCall] = (await echo.control.request("calls")) as { id: string }[];
+    for (const until = Date.now() + 8000; echoCall && Date.now() < until; await new Promise((r) => setTimeout(r, 250))) {
+      const s = (await echo.control.request("stats", { callId: echoCall.id })) as { rttMs?: number };
+      if (s.rttMs !== undefined) break;
+    }
     await alice.control.request("hangup", { callId: a });
     await alice.waitForEvent(isCall(a, "ended"), 10_000, "ended");
 

@@ -20,6 +20,7 @@ import { NS_JINGLE, type Jingle } from "../jingle/protocol/index.js";
 import { SessionManager } from "../jingle/session-manager.js";
 import type { CodecDescriptor } from "../media/codecs/codec.js";
 import { errorMessage } from "../util/errors.js";
+import { withTimeout } from "../util/timeout.js";
 import type { Logger } from "../util/logger.js";
 import { Call } from "./call/call.js";
 import type { CallDeps } from "./call/parts.js";
@@ -41,19 +42,12 @@ export async function warmUpCalls(o: WarmUpCallsOptions): Promise<void> {
   const log = o.logger.child({ module: "warm-up" });
   const started = performance.now();
   const calls: Call[] = [];
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      run(o, calls),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`not done in ${WARM_UP_CALLS_TIMEOUT_MS} ms`)), WARM_UP_CALLS_TIMEOUT_MS);
-      }),
-    ]);
+    await withTimeout(run(o, calls), WARM_UP_CALLS_TIMEOUT_MS);
     log.debug({ ms: Math.round(performance.now() - started) }, "call path warmed up");
   } catch (err) {
     log.debug({ err: errorMessage(err) }, "call path warm-up failed");
   } finally {
-    clearTimeout(timer);
     await Promise.allSettled(calls.map((c) => (c.state === "ended" ? undefined : c.hangup("success"))));
   }
 }

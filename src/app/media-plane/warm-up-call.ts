@@ -18,6 +18,7 @@
 import { opusBackend } from "../../media/codecs/opus-backend.js";
 import { createCertificate, fingerprint } from "../../rtp/dtls/certificate.js";
 import { errorMessage } from "../../util/errors.js";
+import { withTimeout } from "../../util/timeout.js";
 import type { Logger } from "../../util/logger.js";
 import type { CallMedia } from "./call-media.js";
 import type { IcePort } from "./plane-parts.js";
@@ -41,19 +42,12 @@ export async function warmUpCall(o: WarmUpOptions): Promise<void> {
   const log = o.logger.child({ module: "warm-up" });
   const started = performance.now();
   const calls: { media: CallMedia; ice?: IcePort }[] = [];
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      run(o, calls),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`not done in ${WARM_UP_TIMEOUT_MS} ms`)), WARM_UP_TIMEOUT_MS);
-      }),
-    ]);
+    await withTimeout(run(o, calls), WARM_UP_TIMEOUT_MS);
     log.debug({ ms: Math.round(performance.now() - started) }, "media path warmed up");
   } catch (err) {
     log.debug({ err: errorMessage(err) }, "media path warm-up failed");
   } finally {
-    clearTimeout(timer);
     await Promise.allSettled(calls.map(async (c) => (await c.media.stop(), await c.ice?.close())));
   }
 }

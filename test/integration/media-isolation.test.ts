@@ -6,19 +6,21 @@
 //     XEP-0353 proposals, malformed Jingle),
 //   - 100 control clients asking `status` in a loop, and
 //   - 3,000 datagrams a second of garbage at one call's media port.
-// Every other call's audio must not notice: by the callee's call statistics,
-// under 0.2 % of its frames concealed over the attack and no gap of 30 ms or
-// more between its media clock's ticks (lateTicks) during the attack. The
-// machine is shared: what it does to every process alike shows at alice's
-// end of the same calls, which is not attacked. The thresholds are judged
-// when that control met them in the same window; when it did not, the
-// machine stalled every process (other work on a small shared machine), no
-// daemon could meet them, and the test reports the figures and skips the
-// judgement instead of guessing (measured on 2 cores at load 5-11: the
-// unattacked end had 23-627 clock gaps of 30 ms or more per window, the
-// longest 120-460 ms, and up to 14 % of its frames concealed;
-// docs/performance.md, "Media threads"). When the attacked end met them
-// anyway, they are judged whatever the control did. What always holds:
+// Every other call's audio must not notice: by both ends' call statistics,
+// under 0.2 % of its frames concealed over the attack (what bob hears of
+// alice, and what alice hears of bob: the attacked daemon's sending shows
+// there) and no gap of 30 ms or more between its media clock's ticks
+// (lateTicks) during the attack. The machine is shared: what it does to
+// every process alike shows in the media clock of alice's end of the same
+// calls, which is not attacked (her concealment is not that control: it is
+// bob's sending). The thresholds are judged when alice's clock kept time in
+// the same window; when it did not, the machine stalled every process
+// (other work on a small shared machine), no daemon could meet them, and
+// the test reports the figures and skips the judgement instead of guessing
+// (measured on 2 cores at load 5-11: the unattacked end had 23-627 clock
+// gaps of 30 ms or more per window, the longest 120-460 ms, and up to 14 %
+// of its frames concealed; docs/performance.md, "Media threads"). When the
+// calls met them anyway, they are judged whatever the control did. What always holds:
 // every call plays on through the attack and is still up after it, and the
 // daemon still answers. Bounded: 2,000 stanzas, 100 clients, 3,000
 // datagrams a second, 10 s of attack (at most 60 s while the server is slow
@@ -47,7 +49,7 @@ const MAX_CONCEALED = 0.002;
 const CONTROL_CLIENTS = 100;
 const DATAGRAMS_PER_SECOND = 3000;
 
-type Stats = { framesPlayed: number; framesConcealed: number; maxTickGapMs: number; lateTicks: number; packetsReceived: number };
+type Stats = { framesPlayed: number; framesConcealed: number; maxTickGapMs: number; lateTicks: number; packetsReceived: number; packetsLost: number; packetsLate: number; expands: number; underruns: number };
 const isCall = (type: string) => (e: AnyEvent) => e.event === "call" && e.type === type;
 
 describe("media isolation: 10 Opus calls while the callee is attacked through XMPP, its control socket and one call's port", { timeout: 180_000 }, () => {
@@ -161,7 +163,14 @@ describe("media isolation: 10 Opus calls while the callee is attacked through XM
     const window = (side: 0 | 1, i: number) => {
       const a = after0[side][i]!;
       const b = before0[side][i]!;
-      return { played: a.framesPlayed - b.framesPlayed, concealed: a.framesConcealed - b.framesConcealed, late: a.lateTicks - b.lateTicks, longest: a.maxTickGapMs };
+      return {
+        played: a.framesPlayed - b.framesPlayed,
+        concealed: a.framesConcealed - b.framesConcealed,
+        late: a.lateTicks - b.lateTicks,
+        longest: a.maxTickGapMs,
+        // what the concealed frames were: packets lost on the way, packets that came after their turn, delay raised
+        why: `${a.packetsLost - b.packetsLost} lost, ${a.packetsLate - b.packetsLate} came late, ${a.expands - b.expands} expands, ${a.underruns - b.underruns} underruns`,
+      };
     };
     const meets = (w: { played: number; concealed: number; late: number }) => w.late === 0 && w.concealed < MAX_CONCEALED * w.played;
     const others = calls.map((c, i) => ({ ...c, i })).filter((c) => c.bob !== target.callId);
@@ -169,8 +178,8 @@ describe("media isolation: 10 Opus calls while the callee is attacked through XM
       const b = window(0, c.i);
       const a = window(1, c.i);
       t.diagnostic(
-        `${c.bob}${c.bob === target.callId ? " (flooded)" : ""}: bob ${b.played} played, ${b.concealed} concealed (${((100 * b.concealed) / b.played).toFixed(2)} %), ${b.late} clock gaps >= 30 ms (longest in the call ${b.longest} ms); ` +
-          `alice (control) ${a.concealed} concealed, ${a.late} clock gaps >= 30 ms (longest in the call ${a.longest} ms)`,
+        `${c.bob}${c.bob === target.callId ? " (flooded)" : ""}: bob ${b.played} played, ${b.concealed} concealed (${((100 * b.concealed) / b.played).toFixed(2)} %: ${b.why}), ${b.late} clock gaps >= 30 ms (longest in the call ${b.longest} ms); ` +
+          `alice (control) ${a.concealed} concealed (${a.why}), ${a.late} clock gaps >= 30 ms (longest in the call ${a.longest} ms)`,
       );
     }
 
@@ -189,28 +198,32 @@ describe("media isolation: 10 Opus calls while the callee is attacked through XM
       "every call, the flooded one too, is still active",
     );
 
-    // The issue's thresholds, when the machine let the unattacked end meet them, or when the attacked
-    // end met them anyway (then there is nothing to excuse: a stalled control must not hide a pass).
-    const controlMet = others.every((c) => meets(window(1, c.i)));
-    const attackedMet = others.every((c) => meets(window(0, c.i)));
-    if (stanzas < STANZAS || !(controlMet || attackedMet)) {
-      const worst = others.map((c) => window(1, c.i)).reduce((w, x) => ({ late: Math.max(w.late, x.late), concealed: Math.max(w.concealed, x.concealed) }), { late: 0, concealed: 0 });
+    // The issue's thresholds, when the machine let the unattacked end's clock keep time, or when the
+    // calls met them anyway (then there is nothing to excuse: a stalled control must not hide a pass).
+    // Alice's concealment is not part of that control: it is what bob sent her while attacked.
+    const controlKeptTime = others.every((c) => window(1, c.i).late === 0);
+    const callsMet = others.every((c) => meets(window(0, c.i)) && window(1, c.i).concealed < MAX_CONCEALED * window(1, c.i).played);
+    if (stanzas < STANZAS || !(controlKeptTime || callsMet)) {
+      const worst = Math.max(...others.map((c) => window(1, c.i).late));
       t.skip(
         stanzas < STANZAS
           ? `the server carried only ${stanzas} of ${STANZAS} stanzas in ${MAX_ATTACK_MS / 1000} s: thresholds not judged`
-          : `the machine stalled the unattacked end too (up to ${worst.late} clock gaps >= 30 ms, ${worst.concealed} frames concealed per call): thresholds not judged`,
+          : `the machine stalled the unattacked end's media clock too (up to ${worst} clock gaps >= 30 ms per call): thresholds not judged`,
       );
       return;
     }
-    // Concealment is what the caller hears: asserted. Clock gaps are timing, which this project reports
-    // rather than asserts (shared machines are noisy): the issue's "no gap of 30 ms" is in the diagnostics
-    // above and in docs/performance.md; a quiet run measured one gap of 32-33 ms on six of the nine calls.
-    // Not met yet (issue 15 stays open): a quiet run (load 1.3) had 2 of 505 frames concealed on one call.
+    // Concealment is what the callers hear: asserted, both ways. Clock gaps are timing, which this project
+    // reports rather than asserts (shared machines are noisy): the issue's "no gap of 30 ms" is in the
+    // diagnostics above and in docs/performance.md.
+    // Not met reliably yet (issue 15 stays open): on a quiet machine (load 1-1.5) about half the judged runs
+    // had 2-3 of ~505 frames concealed on some calls, late packets and raised delays at once on many calls.
     // A todo subtest still runs and reports the check, without failing the suite, until it holds.
-    await t.test("the issue's threshold: < 0.2 % of frames concealed on every other call", { todo: "issue 15: isolation goal not met yet" }, () => {
+    await t.test("the issue's threshold: < 0.2 % of frames concealed on every other call, both ways", { todo: "issue 15: isolation goal not met reliably yet" }, () => {
       for (const c of others) {
         const b = window(0, c.i);
-        assert.ok(b.concealed < MAX_CONCEALED * b.played, `call ${c.bob}: ${b.concealed} of ${b.played} frames concealed during the attack`);
+        const a = window(1, c.i);
+        assert.ok(b.concealed < MAX_CONCEALED * b.played, `call ${c.bob}: bob concealed ${b.concealed} of ${b.played} frames during the attack (${b.why})`);
+        assert.ok(a.concealed < MAX_CONCEALED * a.played, `call ${c.bob}: alice concealed ${a.concealed} of ${a.played} frames of bob's audio during the attack (${a.why})`);
       }
     });
   });

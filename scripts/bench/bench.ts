@@ -8,6 +8,8 @@
 //   node dist/scripts/bench/bench.js --only=setup,latency,load,memory,profile
 //   node dist/scripts/bench/bench.js --only=load --levels=50 --codecs=opus --window=10
 //   node dist/scripts/bench/bench.js --quick --only=load,profile --profile --codecs=opus --opus-backends=native
+//   node dist/scripts/bench/bench.js --quick --only=setup --first-call-after=3000 --node-flags=--no-memory-reducer
+//                                          (the first call 3 s after the daemons came online; V8 flags for them)
 //   node dist/scripts/bench/bench.js --report=bench/results/FILE.json   (the table of an earlier run)
 //
 // Writes bench/results/<timestamp>.json and prints a summary table. Installs
@@ -48,6 +50,9 @@ interface Args {
   /** media.threads and media.preload of every jingled daemon (default: the config defaults) */
   media: Record<string, unknown>;
   profileCalls?: number;
+  firstCallAfterMs?: number;
+  /** V8/Node flags for every jingled daemon (not the profile phase's, which sets its own) */
+  nodeFlags?: string[];
 }
 
 function parseArgs(argv: string[]): Args {
@@ -65,8 +70,10 @@ function parseArgs(argv: string[]): Args {
     else if (a.startsWith("--opus-backends=")) args.opusBackends = list(a).filter((b) => b === "native" || b === "wasm");
     else if (a.startsWith("--threads=")) args.media.threads = a.slice(10) === "auto" ? "auto" : Number(a.slice(10));
     else if (a.startsWith("--preload=")) args.media.preload = a.slice(10) !== "false";
+    else if (a.startsWith("--first-call-after=")) args.firstCallAfterMs = Math.min(60_000, Math.max(0, Number(a.slice(19)) || 0));
+    else if (a.startsWith("--node-flags=")) args.nodeFlags = list(a);
     else if (a === "--help" || a === "-h") {
-      process.stdout.write("usage: bench [--quick] [--only=setup,latency,load,memory,profile] [--levels=1,10,50] [--codecs=opus,pcmu] [--window=SEC] [--opus-backends=native,wasm] [--threads=auto|N] [--preload=true|false] [--profile] [--profile-calls=N] | --report=RESULTS.json\n");
+      process.stdout.write("usage: bench [--quick] [--only=setup,latency,load,memory,profile] [--levels=1,10,50] [--codecs=opus,pcmu] [--window=SEC] [--opus-backends=native,wasm] [--threads=auto|N] [--preload=true|false] [--first-call-after=MS] [--node-flags=FLAG,...] [--profile] [--profile-calls=N] | --report=RESULTS.json\n");
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown argument ${a}\n`);
@@ -93,6 +100,8 @@ async function main(): Promise<void> {
   if (args.profile) plan.profile = true;
   if (Object.keys(args.media).length > 0) plan.media = args.media;
   if (args.profileCalls) plan.profileCalls = args.profileCalls;
+  if (args.firstCallAfterMs) plan.firstCallAfterMs = args.firstCallAfterMs;
+  if (args.nodeFlags) plan.nodeFlags = args.nodeFlags;
   if (!only.has("profile")) plan.profile = false;
   if (args.levels?.length) plan.loadLevels = args.levels;
   if (args.codecs?.length) plan.loadCodecs = plan.latencyCodecs = args.codecs;
@@ -154,7 +163,7 @@ async function main(): Promise<void> {
     log(`${name}: done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   };
 
-  const jingledPair = (name: string, o: Omit<JingledPairOptions, "prosody" | "dir">) => startJingledPair({ prosody: prosody!, dir: join(work, name), media: args.media, ...o });
+  const jingledPair = (name: string, o: Omit<JingledPairOptions, "prosody" | "dir">) => startJingledPair({ prosody: prosody!, dir: join(work, name), media: args.media, ...(args.nodeFlags ? { nodeFlags: args.nodeFlags } : {}), ...o });
   const baresipPair = async (name: string, callee: Omit<BaresipOptions, "dir" | "name">, caller: Omit<BaresipOptions, "dir" | "name">): Promise<[Baresip, Baresip]> => {
     const b = await startBaresip({ dir: join(work, name, "callee"), name: "callee", ...callee });
     try {
@@ -175,7 +184,7 @@ async function main(): Promise<void> {
         for (const dtls of ["prefer", "off"] as const) {
           const pair = await jingledPair(`setup-j-${dtls}`, { codec: "opus", dtls, callerInput: { type: "file", path: talk.opus, loop: true }, calleeInput: { type: "file", path: talk.opus, loop: true } });
           try {
-            const r = await jingledSetup(pair, "opus", plan.setupIterations);
+            const r = await jingledSetup(pair, "opus", plan.setupIterations, 1, plan.firstCallAfterMs ?? 0);
             const media = [...pair.callee.events].reverse().find((e) => e.event === "media");
             results.setup![`jingled-${dtls === "off" ? "plain" : "dtls"}`] = { ...r, encryption: String(media?.encryption ?? "none") };
             log(`  jingled ${dtls === "off" ? "plain" : "DTLS"}: first frame median ${r.firstAudio.median} ms, first packet ${r.firstPacket.median} ms (${String(media?.encryption ?? "none")}); the first call after start: first frame ${r.firstCall ? Math.round(r.firstCall.firstAudioMs) : "?"} ms`);

@@ -26,6 +26,10 @@ export interface BenchPlan {
   opusDefaultBackend?: string;
   /** media settings given to every jingled daemon (--threads, --preload); none: the config defaults */
   media?: Record<string, unknown>;
+  /** the setup phase's first call came this long after the daemons were online (--first-call-after; none: at once) */
+  firstCallAfterMs?: number;
+  /** V8/Node flags given to every jingled daemon (--node-flags) */
+  nodeFlags?: string[];
 }
 
 export interface BenchResults {

@@ -44,9 +44,13 @@ interface MediaCounters {
   framesPlayed?: number;
 }
 
-/** `iterations` measured calls after `warmup` unmeasured ones. */
-export async function jingledSetup(pair: JingledPair, codec: string, iterations: number, warmup = 1): Promise<SetupResult> {
+/**
+ * `iterations` measured calls after `warmup` unmeasured ones. The first is placed `firstAfterMs` after
+ * the pair came online (default at once, into the login's own traffic: --first-call-after in bench.ts).
+ */
+export async function jingledSetup(pair: JingledPair, codec: string, iterations: number, warmup = 1, firstAfterMs = 0): Promise<SetupResult> {
   const { caller, callee } = pair;
+  if (firstAfterMs > 0) await sleep(firstAfterMs);
   const samples: SetupResult["samples"] = [];
   const failures: string[] = [];
   const seen = new Set<unknown>();

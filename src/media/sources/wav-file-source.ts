@@ -44,7 +44,7 @@ export class WavFileSource implements AudioSource {
   onError?: (err: JingledError) => void;
   readonly #layout: WavLayout;
   readonly #chunkBytes: number;
-  /** The samples are already mono 16-bit at our rate: a chunk is copied, not converted. */
+  /** The samples are already mono 16-bit at our rate: a chunk is used as read (a view of its bytes), not converted. */
   readonly #asIs: boolean;
   readonly #resampler: Resampler | undefined;
   #fd: number | undefined;

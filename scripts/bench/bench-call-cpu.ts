@@ -4,7 +4,7 @@
 // of wall time, saw the main thread busy 1.2 % of a core where /proc showed
 // 4-5 %; docs/performance.md, "The send path").
 //
-//   node dist/scripts/bench/bench-call-cpu.js [--codec=pcmu|opus] [--calls=1] [--window=10] [--settle=8] [--perf]
+//   node dist/scripts/bench/bench-call-cpu.js [--codec=pcmu|opus] [--calls=1] [--window=10] [--settle=8] [--perf] [--node-flags=FLAG,...]
 //
 // With --perf the daemons run with --perf-basic-prof (JavaScript frames
 // named in perf's output) and the callee is recorded for the window
@@ -22,12 +22,14 @@ import { BENCH_USERS, isCall, startJingledPair, waitForCount } from "./jingled.j
 import { loadAverage } from "./proc.js";
 import { sleep } from "./stats.js";
 
-const arg = (name: string, fallback: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback;
+const arg = (name: string, fallback: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const codec = arg("codec", "pcmu") === "opus" ? "opus" : "pcmu";
 const calls = Math.min(64, Math.max(1, Number(arg("calls", "1")) || 1));
 const windowSec = Math.min(120, Math.max(2, Number(arg("window", "10")) || 10));
 const settleSec = Math.min(120, Math.max(0, Number(arg("settle", "8")) || 0));
 const perf = process.argv.includes("--perf");
+/** V8/Node flags for both daemons (comma-separated), e.g. --node-flags=--interrupt-budget=8192 */
+const nodeFlags = arg("node-flags", "").split(",").filter(Boolean);
 
 /** USER_HZ: the unit of utime/stime in /proc/PID/task/TID/stat (100 on Linux). */
 const HZ = 100;
@@ -51,7 +53,7 @@ const talk = join(work, "talk.wav");
 writeTalk(talk, codec === "opus" ? 48000 : 8000, windowSec + settleSec + 20);
 const prosody = await startProsody({ users: BENCH_USERS, logLevel: "info" });
 const src = { type: "file", path: talk, loop: true };
-const pair = await startJingledPair({ prosody, dir: join(work, "pair"), codec, dtls: "prefer", callerInput: src, calleeInput: src, ...(perf ? { nodeFlags: ["--perf-basic-prof"] } : {}) }).catch(async (err: unknown) => {
+const pair = await startJingledPair({ prosody, dir: join(work, "pair"), codec, dtls: "prefer", callerInput: src, calleeInput: src, ...(perf || nodeFlags.length > 0 ? { nodeFlags: [...nodeFlags, ...(perf ? ["--perf-basic-prof"] : [])] } : {}) }).catch(async (err: unknown) => {
   await prosody.stop();
   throw err;
 });

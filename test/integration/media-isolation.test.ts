@@ -20,9 +20,9 @@
 // (measured on 2 cores at load 5-11: the unattacked end had 23-627 clock
 // gaps of 30 ms or more per window, the longest 120-460 ms, and up to 14 %
 // of its frames concealed; docs/performance.md, "Media threads"). When the
-// calls met them anyway, they are judged whatever the control did. What always holds:
-// every call plays on through the attack and is still up after it, and the
-// daemon still answers. Bounded: 2,000 stanzas, 100 clients, 3,000
+// calls met them anyway, they are judged whatever the control did. What
+// always holds: every call plays on through the attack and is still up after
+// it, and the daemon still answers. Bounded: 2,000 stanzas, 100 clients, 3,000
 // datagrams a second, 10 s of attack (at most 60 s while the server is slow
 // to carry the stanzas); 35-90 s in all.
 import { before, describe, test } from "node:test";

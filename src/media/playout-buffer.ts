@@ -12,6 +12,10 @@
 //   expand      – a frame of concealment inserted without advancing (the
 //                 delay grows by one frame), chosen when the expected packet
 //                 is missing and recent packets have been coming too late;
+//                 and tried when it is missing with nothing after it here
+//                 (the sender may be running a few ms late): if it comes by
+//                 the next tick it plays, if not the frame is taken back and
+//                 the time line is where moving on would have left it;
 //   merge       – two packets played in the time of one (the delay shrinks
 //                 by one frame), chosen when even the latest-arriving recent
 //                 packets wait more than a frame;
@@ -194,6 +198,8 @@ export class PlayoutBuffer {
   #lastExpandMs = -Infinity;
   #lastMergeMs = -Infinity;
   #lastLateMs = -Infinity;
+  /** The play point of a #wait: the packet due there was missing, with nothing after it. */
+  #waiting: number | undefined;
   /** A change of the delay that is waiting for a quiet moment. */
   #wanted: { kind: "merge" | "expand"; since: number } | undefined;
   /** Slacks of the last RECENT_MS (arrival, slack), oldest first. */
@@ -325,6 +331,7 @@ export class PlayoutBuffer {
       if (!this.#start(dueAt)) return { kind: "empty" };
     }
     this.#anchor = { t: dueAt, ts: this.#playTs };
+    if (this.#waiting !== undefined) this.#endWait(nowMs, dueAt);
     this.#window.prune(nowMs);
     const q = this.#window.count > 0 ? this.#window.quantile(this.lateQuantile)! : undefined;
     const recentMin = this.#recentMinSlack(nowMs);
@@ -361,6 +368,7 @@ export class PlayoutBuffer {
     const next = this.#nextHeld();
     const lateLately = nowMs - this.#lastLateMs <= RECENT_MS || (q !== undefined && q < 0);
     if (lateLately && this.#mayExpand()) return this.#expand(nowMs, dueAt);
+    if (!next && this.#mayExpand()) return this.#wait(dueAt);
     if (next) {
       const gap = next.ext - this.#playTs;
       const durationTs = Math.min(this.frameTs, gap);
@@ -398,8 +406,46 @@ export class PlayoutBuffer {
     return { kind: "conceal", reason: ConcealReason.Expand, durationTs: this.frameTs };
   }
 
+  /**
+   * The packet due now is missing and nothing after it is here: the sender
+   * (or the path) may only be running late, by less than a frame. Its slot is
+   * concealed without moving on (as an expand: the delay grows by a frame),
+   * so if it comes by the next tick it plays then instead of being dropped as
+   * late, and one frame is concealed where moving on would conceal it and
+   * then, with lateness in the window, expand for the next one. If it does
+   * not come, the next tick takes the frame back (#endWait): the slot was the
+   * concealment a lost packet or a pause needed anyway, and the time line is
+   * where it would have been. Counted as a gap until it is known.
+   */
+  #wait(dueAt: number): PlayoutDecision {
+    this.#waiting = this.#playTs;
+    this.#stats.concealedGap++;
+    this.#stats.concealedTs += this.frameTs;
+    this.#shift(this.frameMs);
+    this.#anchor = { t: dueAt + this.frameMs, ts: this.#playTs };
+    return { kind: "conceal", reason: ConcealReason.Gap, durationTs: this.frameTs };
+  }
+
+  /** The tick after a #wait: the packet came (it plays; the frame was an expand) or the wait is undone. */
+  #endWait(nowMs: number, dueAt: number): void {
+    this.#waiting = undefined;
+    if (this.#held.has(this.#playTs)) {
+      this.#stats.concealedGap--;
+      this.#stats.expands++;
+      this.#lastExpandMs = nowMs;
+      return;
+    }
+    if (this.#nextHeld()) {
+      this.#stats.concealedGap--;
+      this.#stats.concealedLoss++;
+    }
+    this.#shift(-this.frameMs);
+    this.#advance(this.frameTs, dueAt, 0);
+  }
+
   /** Forget the stream (e.g. the remote SSRC changed); counters are kept. */
   reset(): void {
+    this.#waiting = undefined;
     this.#held.clear();
     this.#started = false;
     this.#probation = undefined;

@@ -177,6 +177,36 @@ test("a late packet is concealed and dropped on arrival; later packets keep thei
   assert.equal(r.mouthToEar[28], r.mouthToEar[30]);
 });
 
+test("a packet a few ms late with nothing after it (the sender's timer fired late) plays a frame later: one frame concealed, none dropped", () => {
+  // Path delay 2 ms: 8 ms of slack at the tick. Packet 100 takes 16 ms, 6 ms past its turn.
+  const r = simulate({ packets: 500, delay: (i) => (i === 100 ? 16 : 2), buffer: { initialDelayMs: 20 }, drainTicks: 0 });
+  const s = r.pb.stats;
+  const idx = r.pops.indexOf("1100");
+  assert.ok(idx > 0, "packet 100 plays");
+  assert.equal(r.pops[idx - 1], "G", "in the frame after the one concealed while waiting for it");
+  assert.equal(s.late, 0);
+  assert.equal(s.concealedMs, 20, JSON.stringify(s));
+  assert.equal(s.expands, 1);
+  assert.equal(s.concealedGap + s.concealedLoss, 0);
+  // The frame of delay comes off again once the moment is behind.
+  assert.equal(s.merges, 1);
+  assert.equal(r.mouthToEar.at(-1), r.mouthToEar[50], `mouth-to-ear ${r.mouthToEar[50]} before, ${r.mouthToEar.at(-1)} after`);
+});
+
+test("a lost packet with nothing after it buffered yet: its slot is concealed and the time line does not move", () => {
+  // Path delay 2 ms: at packet 100's turn packet 101 is not here yet. The frame waited for 100 is
+  // taken back at the next tick, where 101 plays on time.
+  const r = simulate({ packets: 200, delay: (i) => (i === 100 ? undefined : 2), buffer: { initialDelayMs: 20 }, drainTicks: 0 });
+  const s = r.pb.stats;
+  const idx = r.pops.indexOf("1101");
+  assert.equal(r.pops[idx - 1], "G");
+  assert.equal(r.pops[idx - 2], "1099");
+  assert.equal(s.concealedMs, 20);
+  assert.equal(s.concealedLoss, 1, JSON.stringify(s));
+  assert.equal(s.concealedGap + s.expands + s.merges + s.late, 0);
+  assert.equal(r.mouthToEar[99], r.mouthToEar[100]);
+});
+
 test("duplicates are dropped, buffered or already played", () => {
   const r = simulate({
     packets: 30,
@@ -204,16 +234,18 @@ test("a delay step raises the delay within a few packets (expand, no restart); i
   assert.ok(r.mouthToEar.at(-1)! <= 30, `final mouth-to-ear ${r.mouthToEar.at(-1)}`);
 });
 
-test("a one-off delay spike (200 ms burst) is concealed, not answered with delay: no expands after it, mouth-to-ear unchanged", () => {
+test("a one-off delay spike (200 ms burst) is concealed, not answered with delay: no pre-emptive expands after it, mouth-to-ear unchanged", () => {
   // Packets 100..109 are held up and arrive together at 2200 ms (a Wi-Fi scan, a routing hiccup);
-  // the path delay is 5 ms before and after. One or two frames more delay would save none of them.
+  // the path delay is 5 ms before and after. One or two frames more delay would save none of them
+  // but the last, 10 ms late: the frame waited for it (the buffer's wait) plays it.
   // (Before: their lateness made the pre-emptive rule raise the delay by two frames after the
   // burst, for nothing, which stayed for the 5 s window and then 20 ms for good.)
   const r = simulate({ packets: 600, delay: (i) => (i >= 100 && i < 110 ? 200 - (i - 100) * 20 : 5), buffer: { initialDelayMs: 20 } });
   const s = r.pb.stats;
-  assert.equal(s.late, 10);
-  assert.equal(s.expands, 0, `expands ${s.expands}`);
-  assert.equal(s.merges, 0);
+  assert.equal(s.late, 9);
+  assert.ok(r.pops.includes("1109"), "the packet a frame's wait saves plays");
+  assert.equal(s.expands, 1, `expands ${s.expands}: the wait that saved packet 109, nothing after it`);
+  assert.equal(s.merges, 1, "the waited frame comes off again");
   assert.equal(r.mouthToEar.at(-1), r.mouthToEar[50], `mouth-to-ear ${r.mouthToEar[50]} before, ${r.mouthToEar.at(-1)} after`);
 });
 

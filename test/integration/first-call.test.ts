@@ -85,8 +85,12 @@ describe("first real call: two daemons through Prosody", { timeout: 180_000 }, (
         // G.711 and G.722 arrive sample-exact on loopback (1.000 measured). Opus's own ceiling on these voices is
         // 0.937/0.931 (encoded and decoded offline); calls measure 0.903-0.908, and one frame of playout
         // adjustment on a busy machine (warp 20 ms) costs about 0.01: 0.899 was seen at load average 4.
-        const floor = codec === "opus" ? 0.88 : 0.98;
+        // A change of the playout delay in the middle of a word (an expand where a packet came a few ms late,
+        // or a forced merge) shifts the rest of the 250 ms segment it falls in by a frame: a sample-exact
+        // call scored 0.963 with one such expand (g722, CI). Each one, up to two, lowers that floor by 0.04.
         const p = (who === "alice -> bob" ? endB : endA).stats as { framesConcealed?: number; merges?: number; expands?: number; maxTickGapMs?: number };
+        const warps = Math.min(2, (p.expands ?? 0) + (p.merges ?? 0));
+        const floor = codec === "opus" ? 0.88 : 0.98 - 0.04 * warps;
         t.diagnostic(`${codec} ${who}: playout concealed ${p.framesConcealed} frames, ${p.merges} merges, ${p.expands} expands, longest clock gap ${p.maxTickGapMs} ms`);
         assert.ok(cmp.correlation >= floor, `${codec} ${who}: correlation ${cmp.correlation.toFixed(3)} (lag ${cmp.lagMs.toFixed(0)} ms, warp ${cmp.lagSpreadMs} ms) < ${floor}`);
         t.diagnostic(`${codec} ${who}: correlation ${cmp.correlation.toFixed(3)} (worst segment ${cmp.worst.toFixed(3)}), lag ${cmp.lagMs.toFixed(0)} ms, warp ${cmp.lagSpreadMs} ms`);

@@ -34,7 +34,7 @@ COPY scripts/build-native.mjs ./scripts/build-native.mjs
 RUN npx tsc -p tsconfig.build.json \
  && node scripts/build-native.mjs --force \
  && test -f native/opus/build/jingled_opus.node \
- && test -f native/memory/build/jingled_memory.node
+ && test -f native/system/build/jingled_system.node
 
 FROM node:24-bookworm-slim
 # libopus0: the native Opus backend's library. alsa-utils and pulseaudio-utils:
@@ -48,7 +48,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 COPY --from=build /src/dist/src ./dist/src
 COPY --from=build /src/native/opus/build/jingled_opus.node ./native/opus/build/jingled_opus.node
-COPY --from=build /src/native/memory/build/jingled_memory.node ./native/memory/build/jingled_memory.node
+COPY --from=build /src/native/system/build/jingled_system.node ./native/system/build/jingled_system.node
 COPY bin ./bin
 COPY README.md LICENSE config/example.yaml ./
 # The addon loads here, against this stage's libopus.

@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // Builds the native Opus backend (native/opus/opus_addon.c -> native/opus/build/jingled_opus.node)
 // when the system libopus headers and Node's own headers are there, and the
-// memory helper (native/memory/memory_addon.c -> native/memory/build/jingled_memory.node,
-// glibc's malloc_trim for src/util/release-memory.ts; it needs no library). An N-API
+// system helper (native/system/system_addon.c -> native/system/build/jingled_system.node:
+// glibc's malloc_trim for src/util/release-memory.ts, a thread's scheduling policy
+// for src/util/thread-priority.ts; it needs no library). An N-API
 // addon needs nothing but node_api.h and a C compiler, so this calls the
 // compiler directly (no node-gyp, no downloads).
 //
 // It never fails the build: without libopus-dev (or a compiler) it prints one
 // line saying why, and Opus runs on opusscript (WASM) instead; without the
-// memory helper the daemon only does not give freed malloc memory back.
+// system helper the daemon does not give freed malloc memory back, and its
+// media threads get at most a raised nice value (os.setPriority), never a
+// real-time policy.
 //
 //   node scripts/build-native.mjs            build if the output is missing or older than its sources
 //   node scripts/build-native.mjs --force    build anyway
@@ -107,38 +110,38 @@ function main() {
   }
 }
 
-const memorySource = join(root, "native", "memory", "memory_addon.c");
-const memoryOutput = join(root, "native", "memory", "build", "jingled_memory.node");
+const systemSource = join(root, "native", "system", "system_addon.c");
+const systemOutput = join(root, "native", "system", "build", "jingled_system.node");
 
-function buildMemoryHelper() {
-  const name = join("native", "memory", "build", "jingled_memory.node");
-  if (!force && existsSync(memoryOutput) && statSync(memoryOutput).mtimeMs >= statSync(memorySource).mtimeMs) {
-    say(`memory helper up to date: ${name}`);
+function buildSystemHelper() {
+  const name = join("native", "system", "build", "jingled_system.node");
+  if (!force && existsSync(systemOutput) && statSync(systemOutput).mtimeMs >= statSync(systemSource).mtimeMs) {
+    say(`system helper up to date: ${name}`);
     return;
   }
   const headers = nodeHeaders();
   if (!headers) {
-    say("no memory helper: Node's headers (node_api.h) not found");
+    say("no system helper: Node's headers (node_api.h) not found");
     return;
   }
   const cc = process.env.CC || "cc";
-  mkdirSync(dirname(memoryOutput), { recursive: true });
-  const tmp = `${memoryOutput}.${process.pid}.tmp`;
-  const r = spawnSync(cc, ["-std=c11", "-O2", "-Wall", "-Wextra", "-fPIC", "-shared", "-fvisibility=hidden", `-I${headers}`, memorySource, "-o", tmp], { encoding: "utf8" });
+  mkdirSync(dirname(systemOutput), { recursive: true });
+  const tmp = `${systemOutput}.${process.pid}.tmp`;
+  const r = spawnSync(cc, ["-std=c11", "-O2", "-Wall", "-Wextra", "-fPIC", "-shared", "-fvisibility=hidden", `-I${headers}`, systemSource, "-o", tmp], { encoding: "utf8" });
   if (r.error || r.status !== 0) {
     rmSync(tmp, { force: true });
-    rmSync(memoryOutput, { force: true });
+    rmSync(systemOutput, { force: true });
     const why = r.error ? r.error.message : (r.stderr || "").trim().split("\n").slice(0, 3).join(" | ") || `exit status ${r.status}`;
-    say(`no memory helper: ${cc} failed (${why})`);
+    say(`no system helper: ${cc} failed (${why})`);
     return;
   }
-  renameSync(tmp, memoryOutput);
+  renameSync(tmp, systemOutput);
   try {
-    createRequire(import.meta.url)(memoryOutput).trim();
-    say(`built the memory helper: ${name}`);
+    createRequire(import.meta.url)(systemOutput).trim(); // loads, and the C library answers
+    say(`built the system helper: ${name}`);
   } catch (err) {
-    rmSync(memoryOutput, { force: true });
-    say(`no memory helper: the built addon does not load (${err.message.split("\n")[0]})`);
+    rmSync(systemOutput, { force: true });
+    say(`no system helper: the built addon does not load (${err.message.split("\n")[0]})`);
   }
 }
 
@@ -149,7 +152,7 @@ try {
   say(`no native Opus backend: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}; Opus runs on opusscript (WASM)`);
 }
 try {
-  buildMemoryHelper();
+  buildSystemHelper();
 } catch (err) {
-  say(`no memory helper: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
+  say(`no system helper: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
 }

@@ -243,7 +243,7 @@ export class App {
   }
 
   async start(): Promise<void> {
-    this.#plane = await createMediaPlane({ threads: this.#cfg.media.threads, clock: this.#clock, logger: this.#log, log: { level: this.#cfg.log.level, format: this.#logFormat } });
+    this.#plane = await createMediaPlane({ threads: this.#cfg.media.threads, priority: this.#cfg.media.priority, clock: this.#clock, logger: this.#log, log: { level: this.#cfg.log.level, format: this.#logFormat } });
     // What the first call needs loads now (a media thread takes 0.2-0.6 s), not on the first call's way.
     const preloaded = this.#cfg.media.preload ? this.#plane.preload() : undefined;
     this.#voicemail.start();

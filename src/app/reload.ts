@@ -7,8 +7,9 @@
 // started with.
 // After a restart: account.* and the password (the XMPP login), tls.*,
 // control.socket (the socket is bound once), media.dtls (the certificate
-// and the advertised features are set at start), media.threads and
-// media.preload (the media threads are started once), mqtt.* and metrics.*
+// and the advertised features are set at start), media.threads,
+// media.preload and media.priority (the media threads are started once),
+// mqtt.* and metrics.*
 // (connections and listeners made at start) and log.format. hooks.* apply
 // now: each event reads them.
 import type { LoadedConfig } from "../config/load.js";
@@ -20,9 +21,9 @@ export interface ReloadPlan {
   restartRequired: string[];
 }
 
-// media.dtls: the DTLS certificate is made at start and disco#info advertises DTLS from then on; media.threads, media.preload: the pool is made once.
+// media.dtls: the DTLS certificate is made at start and disco#info advertises DTLS from then on; media.threads, media.preload, media.priority: the pool is made once.
 // mqtt, metrics: the broker connection and the HTTP listener are made at start; log.format: the log destination.
-const RESTART_ONLY = ["account", "tls", "control.socket", "media.dtls", "media.threads", "media.preload", "mqtt", "metrics", "log.format"] as const;
+const RESTART_ONLY = ["account", "tls", "control.socket", "media.dtls", "media.threads", "media.preload", "media.priority", "mqtt", "metrics", "log.format"] as const;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -60,7 +61,7 @@ export function planReload(current: LoadedConfig, next: LoadedConfig): { config:
     account: current.account,
     tls: current.tls,
     control: { ...next.control, socket: current.control.socket },
-    media: { ...next.media, dtls: current.media.dtls, threads: current.media.threads, preload: current.media.preload },
+    media: { ...next.media, dtls: current.media.dtls, threads: current.media.threads, preload: current.media.preload, priority: current.media.priority },
     mqtt: current.mqtt,
     metrics: current.metrics,
     log: { ...next.log, format: current.log.format },

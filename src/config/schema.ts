@@ -9,6 +9,7 @@ import { USER_JID_PATTERN } from "../util/jid.js";
 import type { SourceSpec } from "../media/sources/source.js";
 import type { SinkSpec } from "../media/sinks/sink.js";
 import { ipLiteralProblem } from "./ip-literal.js";
+import { MEDIA_PRIORITIES } from "../util/thread-priority.js";
 import { echoKeys, voicemailSchema } from "./voicemail-schema.js";
 
 /** An IP address literal; anything else is named for what it looks like (./ip-literal.ts). */
@@ -175,6 +176,11 @@ export const configSchema = z.strictObject({
        * while no call was made, the first call ~0.3 s slower). Read at start only.
        */
       preload: z.boolean().default(true),
+      /**
+       * What a media thread asks the scheduler for (util/thread-priority.ts): realtime (SCHED_FIFO 10; needs
+       * CAP_SYS_NICE or LimitRTPRIO=10), raised (nice -10), normal. Refused falls back a step, logged. Read at start only.
+       */
+      priority: z.enum(MEDIA_PRIORITIES).default("realtime"),
       /** RTCP report interval (RFC 3550 §6.2: 5 s minimum recommended), ms. */
       rtcpIntervalMs: z.number().int().min(1000).max(60000).default(5000),
       /** DTLS-SRTP (XEP-0320): prefer (offer it, accept plain RTP from peers without it), require, or off. */

@@ -14,20 +14,14 @@
 //   for the one context made here and cleared again (v8.setFlagsFromString).
 // - glibc's malloc keeps what V8's parser and compiler, OpenSSL and the
 //   rest freed, scattered between blocks still in use, in one arena per
-//   thread; malloc_trim(0) gives those pages back (native/memory, built by
+//   thread; malloc_trim(0) gives those pages back (native/system, built by
 //   scripts/build-native.mjs; without it this step is skipped). Measured on
 //   an idle daemon with a preloaded media thread: 3-5 MiB.
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-
-const HELPER_PATH = join("native", "memory", "build", "jingled_memory.node");
+import { systemHelper } from "./native-system.js";
 
 let gc: (() => void) | undefined;
-let helper: { trim(): boolean } | null | undefined;
 
 /** Tries to find gc() this many times before a collection is skipped. */
 const EXPOSE_TRIES = 5;
@@ -59,29 +53,9 @@ export function collectGarbage(): void {
   gc?.();
 }
 
-/** The native helper, found above this module (the repository or package root); null when it is not built or does not load. */
-function memoryHelper(): { trim(): boolean } | null {
-  if (helper !== undefined) return helper;
-  helper = null;
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; ) {
-    const p = join(dir, HELPER_PATH);
-    if (existsSync(p)) {
-      try {
-        helper = createRequire(import.meta.url)(p) as { trim(): boolean };
-      } catch {
-        // built for another Node or C library: the trim is skipped
-      }
-      return helper;
-    }
-    const up = dirname(dir);
-    if (existsSync(join(dir, "package.json")) || up === dir) return helper;
-    dir = up;
-  }
-}
-
 /** Whether malloc's free pages can be given back here (the helper is built and loads). */
 export function canTrimMalloc(): boolean {
-  return memoryHelper() !== null;
+  return systemHelper() !== null;
 }
 
 /**
@@ -91,5 +65,5 @@ export function canTrimMalloc(): boolean {
  */
 export function releaseMemory(): boolean {
   collectGarbage();
-  return memoryHelper()?.trim() ?? false;
+  return systemHelper()?.trim() ?? false;
 }

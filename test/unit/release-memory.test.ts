@@ -1,7 +1,7 @@
 // What a thread does once start-up is over (src/util/release-memory.ts): a
 // full garbage collection on the calling thread, with V8's gc() exposed to
 // nothing else, and glibc's malloc_trim giving freed malloc pages back
-// (native/memory; skipped with the reason when the helper is not built).
+// (native/system; skipped with the reason when the helper is not built).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -52,7 +52,7 @@ test("finding gc() never throws while another thread clears the process-wide fla
   assert.ok(typeof exposeGc() === "function", `once nothing clears the flag gc() is found (found ${found} of ${tries} while it was being cleared)`);
 });
 
-test("releaseMemory gives freed malloc memory back to the system", { skip: canTrimMalloc() ? false : "native/memory is not built (npm run build builds it)" }, async () => {
+test("releaseMemory gives freed malloc memory back to the system", { skip: canTrimMalloc() ? false : "native/system is not built (npm run build builds it)" }, async () => {
   // 64 KiB blocks (below glibc's mmap threshold: they come from the arena),
   // every one freed but the last, which keeps free() from trimming the top.
   const blocks: Buffer[] = [];

@@ -44,6 +44,13 @@ test("jingled.service: hardening, socket directory, reload and stop behaviour", 
   assert.deepEqual(one("RestrictAddressFamilies")!.split(" ").sort(), ["AF_INET", "AF_INET6", "AF_NETLINK", "AF_UNIX"]);
   // V8's JIT needs writable+executable memory.
   assert.equal(one("MemoryDenyWriteExecute"), "no");
+  // Media threads: real-time priority 10 at most, nice -10 at most, and the two calls that set a thread's own
+  // scheduling allowed back after @resources (src/util/thread-priority.ts).
+  assert.equal(one("RestrictRealtime"), "no");
+  assert.equal(one("LimitRTPRIO"), "10");
+  assert.equal(one("LimitNICE"), "-10");
+  const filters = d.get("SystemCallFilter") ?? [];
+  assert.ok(filters.indexOf("sched_setattr setpriority") > filters.findIndex((f) => f.includes("@resources")), "sched_setattr and setpriority come after the @resources deny");
   assert.match(one("ExecStart")!, /bin\/jingled\.js --config \/etc\/jingled\/jingled\.yaml$/);
 });
 

@@ -18,6 +18,7 @@ import { Worker } from "node:worker_threads";
 import { errorMessage } from "../../util/errors.js";
 import type { FrameClock } from "../../util/frame-clock.js";
 import type { LogFormat, LogLevel, Logger } from "../../util/logger.js";
+import type { MediaPriority } from "../../util/thread-priority.js";
 import type { CallMedia } from "./call-media.js";
 import { PlaneLink } from "./plane-link.js";
 import { writePlaneLog } from "./plane-log.js";
@@ -99,6 +100,8 @@ export interface WorkerPlaneOptions {
   logger: Logger;
   log: { level: LogLevel; format: LogFormat };
   statsEveryMs?: number;
+  /** What each media thread asks the scheduler for (media.priority; default realtime). */
+  priority?: MediaPriority;
 }
 
 export class WorkerPlane implements MediaPlane {
@@ -162,6 +165,7 @@ export class WorkerPlane implements MediaPlane {
     const data: PlaneThreadData = {
       log: { level: this.#level },
       statsEveryMs: this.#o.statsEveryMs ?? STATS_EVERY_MS,
+      priority: this.#o.priority ?? "realtime",
     };
     const started = performance.now();
     const worker = new Worker(new URL("./plane-worker.js", import.meta.url), { workerData: data });
@@ -204,9 +208,9 @@ export class WorkerPlane implements MediaPlane {
  * The plane media.threads asks for. The main thread loads the media code
  * (ICE library, DTLS, codecs) only when it runs the media itself.
  */
-export async function createMediaPlane(o: { threads: number | "auto"; clock: FrameClock; logger: Logger; log: { level: LogLevel; format: LogFormat } }): Promise<MediaPlane> {
+export async function createMediaPlane(o: { threads: number | "auto"; priority: MediaPriority; clock: FrameClock; logger: Logger; log: { level: LogLevel; format: LogFormat } }): Promise<MediaPlane> {
   const threads = threadCount(o.threads);
-  if (threads > 0) return new WorkerPlane({ threads, logger: o.logger, log: o.log });
+  if (threads > 0) return new WorkerPlane({ threads, priority: o.priority, logger: o.logger, log: o.log });
   const { inProcessPlane } = await import("./in-process-plane.js");
   return inProcessPlane({ clock: o.clock, logger: o.logger });
 }

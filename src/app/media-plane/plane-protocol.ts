@@ -32,6 +32,7 @@ import type { DtlsFailureCondition } from "../../rtp/dtls/dtls-srtp.js";
 import type { DtlsRole } from "../../rtp/dtls/setup-role.js";
 import { CallError, JingledError } from "../../util/errors.js";
 import type { LogLevel } from "../../util/logger.js";
+import type { MediaPriority } from "../../util/thread-priority.js";
 import type { LogRecord } from "./plane-log.js";
 
 /** Plain RTP, or DTLS-SRTP in our role with the setup attribute we announce (decided by call/security.ts). */
@@ -168,9 +169,6 @@ export type PlaneMessage =
   | { kind: "stats"; calls: [call: string, stats: CallMediaStats][]; load: number }
   | { kind: "log"; record: LogRecord };
 
-/** The nice value a media thread asks for (plane-worker.ts): well above the main thread's priority. */
-export const MEDIA_THREAD_NICE = -10;
-
 /** How often a media thread sends its calls' figures by default, ms. */
 export const STATS_EVERY_MS = 1000;
 
@@ -180,6 +178,8 @@ export interface PlaneThreadData {
   log: { level: LogLevel };
   /** How often the thread sends its calls' figures, ms. */
   statsEveryMs: number;
+  /** The scheduling priority it asks for (media.priority, ../../util/thread-priority.ts). */
+  priority: MediaPriority;
 }
 
 // ------------------------------------------------------------ errors

@@ -5,14 +5,14 @@
 // (./warm-up-call.ts) before it gives it calls. What it is told at start:
 // ./plane-protocol.ts PlaneThreadData.
 import { writeFileSync } from "node:fs";
-import { setPriority } from "node:os";
 import { PerformanceObserver } from "node:perf_hooks";
 import { parentPort, threadId, workerData } from "node:worker_threads";
 import { warmUpCodecs } from "../../media/codecs/index.js";
 import { planeLogger } from "./plane-log.js";
 import { releaseMemory } from "../../util/release-memory.js";
+import { raiseThreadPriority } from "../../util/thread-priority.js";
 import { PlaneHost } from "./plane-host.js";
-import { MEDIA_THREAD_NICE, type MainMessage, type PlaneMessage, type PlaneThreadData } from "./plane-protocol.js";
+import { type MainMessage, type PlaneMessage, type PlaneThreadData } from "./plane-protocol.js";
 
 /** GC pauses logged (debug), ms. */
 const GC_PAUSE_LOG_MS = 2;
@@ -27,16 +27,11 @@ const data = workerData as PlaneThreadData;
 // Its lines are written by the main thread's logger (./plane-log.ts): no pino here.
 const root = planeLogger({ level: data.log.level, post: (record) => port.postMessage({ kind: "log", record } satisfies PlaneMessage) });
 const logger = root.child({ thread: threadId });
-// Audio before signalling when the machine is short of CPU: a media thread
-// asks the scheduler for a higher priority than the rest of the daemon (on
-// Linux the nice value is per thread; raising priority needs CAP_SYS_NICE or
-// an RLIMIT_NICE that allows it). A tick takes a few ms of CPU for all the
-// thread's calls, so the thread cannot crowd others out for long.
-try {
-  setPriority(0, MEDIA_THREAD_NICE);
-} catch (err) {
-  logger.debug({ err: (err as Error).message, nice: MEDIA_THREAD_NICE }, "media thread runs at the daemon's priority (raising it needs CAP_SYS_NICE)");
-}
+// Audio before signalling when the machine is short of CPU (media.priority,
+// ../../util/thread-priority.ts): real-time where the system allows it.
+const priority = raiseThreadPriority(data.priority);
+if (priority.got !== priority.wanted) logger.info({ wanted: priority.wanted, got: priority.got, refused: priority.refused }, "media thread priority lower than configured (media.priority)");
+else logger.debug({ priority: priority.got }, "media thread priority");
 // A pause of this thread's garbage collector stalls the clock of every call
 // on it: the debug log says when and how long (beside "media clock stalled";
 // the level may change at run time, so the observer always runs: a few

@@ -92,6 +92,29 @@ export function procFigures(pid: number): ProcFigures {
   return { rssKiB, cpuMs: ticks * 10, fds };
 }
 
+/**
+ * The scheduling of a daemon's media threads (named "jingled-media"), as the kernel has it
+ * (/proc/PID/task/TID/stat fields 41 rt_priority and 42 policy, 1-based; 19 nice): e.g. "fifo 10", "other nice -10".
+ */
+export function mediaThreadScheduling(pid: number): string[] {
+  const out: string[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let comm: string;
+    let stat: string;
+    try {
+      comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    if (comm !== "jingled-media") continue;
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const policy = Number(f[38]);
+    out.push(policy === 1 ? `fifo ${f[37]}` : policy === 2 ? `rr ${f[37]}` : `other nice ${f[16]}`);
+  }
+  return out;
+}
+
 /** Round-trip times of `status` requests made every `everyMs` until stop() — the daemon's responsiveness. */
 export function latencyProbe(request: () => Promise<unknown>, everyMs = 25): { stop(): Promise<{ count: number; p50: number; p99: number; max: number; failures: number }> } {
   const samples: number[] = [];

@@ -10,7 +10,8 @@
 // under 0.2 % of its frames concealed over the attack (what bob hears of
 // alice, and what alice hears of bob: the attacked daemon's sending shows
 // there) and no gap of 30 ms or more between its media clock's ticks
-// (lateTicks) during the attack. The machine is shared: what it does to
+// (lateTicks) during the attack, this one judged when the callee's media
+// threads run at real-time priority (media.priority). The machine is shared: what it does to
 // every process alike shows in the media clock of alice's end of the same
 // calls, which is not attacked (her concealment is not that control: it is
 // bob's sending). The thresholds are judged when alice's clock kept time in
@@ -34,7 +35,7 @@ import { xml } from "@xmpp/xml";
 import type { ProsodyServer } from "../../scripts/lab/prosody.js";
 import type { Daemon } from "../../scripts/lab/daemon.js";
 import { withLab } from "../helpers/with-lab.js";
-import { audioContent, jingleIq, procFigures, rawClient, sleep, until } from "../helpers/hostile.js";
+import { audioContent, jingleIq, mediaThreadScheduling, procFigures, rawClient, sleep, until } from "../helpers/hostile.js";
 import { connectControl, type AnyEvent, type ControlClient } from "../../src/control/client.js";
 import { NS } from "../../src/jingle/protocol/index.js";
 import type { XmppConnection } from "../../src/xmpp/connection.js";
@@ -94,7 +95,7 @@ describe("media isolation: 10 Opus calls while the callee is attacked through XM
     }
   }
 
-  test("every other call plays on through the attack; concealment judged against the issue's goal, clock gaps reported", async (t) => {
+  test("every other call plays on through the attack; concealment and clock gaps judged against the issue's goals", async (t) => {
     // The calls, up in batches (a burst of DTLS handshakes is not what is measured here).
     const activeBefore = bob.events.filter(isCall("active")).length;
     for (let i = 0; i < CALLS; i += 5) {
@@ -154,9 +155,10 @@ describe("media isolation: 10 Opus calls while the callee is attacked through XM
     const ms = performance.now() - t0;
     const after0 = await Promise.all([stats(bob, "bob"), stats(alice, "alice")]);
     const p1 = procFigures(bob.process.pid);
+    const scheduling = { bob: mediaThreadScheduling(bob.process.pid), alice: mediaThreadScheduling(alice.process.pid) };
     await Promise.all(clients.map((c) => c.close()));
 
-    t.diagnostic(`attack: ${stanzas} stanzas, ${statusReplies} status replies to ${CONTROL_CLIENTS} clients, ${datagrams} datagrams at port ${targetPort}, in ${Math.round(ms)} ms; bob's CPU ${p1.cpuMs - p0.cpuMs} ms; load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} CPUs`);
+    t.diagnostic(`attack: ${stanzas} stanzas, ${statusReplies} status replies to ${CONTROL_CLIENTS} clients, ${datagrams} datagrams at port ${targetPort}, in ${Math.round(ms)} ms; bob's CPU ${p1.cpuMs - p0.cpuMs} ms; load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} CPUs; media threads: bob ${scheduling.bob.join(", ")}, alice ${scheduling.alice.join(", ")}`);
     assert.ok(statusReplies >= CONTROL_CLIENTS, "the control clients were answered");
     assert.ok(datagrams >= (DATAGRAMS_PER_SECOND * ATTACK_MS * 0.9) / 1000, "the flood ran at its rate");
 
@@ -212,9 +214,7 @@ describe("media isolation: 10 Opus calls while the callee is attacked through XM
       );
       return;
     }
-    // Concealment is what the callers hear: asserted, both ways. Clock gaps are timing, which this project
-    // reports rather than asserts (shared machines are noisy): the issue's "no gap of 30 ms" is in the
-    // diagnostics above and in docs/performance.md. What used to fail here (a todo until 2026-12-07): a
+    // Concealment is what the callers hear: asserted, both ways. What used to fail here (a todo until 2026-12-07): a
     // packet from a sender running 7-9 ms late was concealed and dropped, and the delay added after it
     // concealed a second frame; the playout buffer now waits a frame for it (#wait in playout-buffer.ts),
     // and in 20 runs on a quiet machine no other call concealed more than one frame either way.
@@ -224,6 +224,21 @@ describe("media isolation: 10 Opus calls while the callee is attacked through XM
         const a = window(1, c.i);
         assert.ok(b.concealed < MAX_CONCEALED * b.played, `call ${c.bob}: bob concealed ${b.concealed} of ${b.played} frames during the attack (${b.why})`);
         assert.ok(a.concealed < MAX_CONCEALED * a.played, `call ${c.bob}: alice concealed ${a.concealed} of ${a.played} frames of bob's audio during the attack (${a.why})`);
+      }
+    });
+    // Clock gaps, judged at the attacked end when its media threads run at real-time priority (media.priority:
+    // realtime, the default, where the system allows it: as root here). A waking media thread then runs at once;
+    // at nice -10 it waited for the running thread's slice, a 4 ms scheduler tick at a time, and bob's 20 ms
+    // clock came 10-35 ms late in about half the runs while the attack kept both cores busy (0 of 11 runs at
+    // real-time; docs/performance.md, "Media threads"). Without it the gaps are reported above, not judged.
+    await t.test("the issue's threshold: no clock gap of 30 ms on any other call at the attacked end, its media threads at real-time priority", (tt) => {
+      if (scheduling.bob.length === 0 || !scheduling.bob.every((x) => x.startsWith("fifo"))) {
+        tt.skip(`bob's media threads run at ${scheduling.bob.join(", ") || "an unknown priority"}, not real-time: clock gaps reported, not judged`);
+        return;
+      }
+      for (const c of others) {
+        const b = window(0, c.i);
+        assert.equal(b.late, 0, `call ${c.bob}: bob's media clock had ${b.late} gaps of 30 ms or more during the attack (longest in the call ${b.longest} ms; media threads ${scheduling.bob.join(", ")})`);
       }
     });
   });

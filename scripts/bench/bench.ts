@@ -47,7 +47,7 @@ interface Args {
   report?: string;
   opusBackends?: string[];
   profile?: boolean;
-  /** media.threads and media.preload of every jingled daemon (default: the config defaults) */
+  /** media.threads, media.preload and media.priority of every jingled daemon (default: the config defaults) */
   media: Record<string, unknown>;
   profileCalls?: number;
   firstCallAfterMs?: number;
@@ -70,10 +70,11 @@ function parseArgs(argv: string[]): Args {
     else if (a.startsWith("--opus-backends=")) args.opusBackends = list(a).filter((b) => b === "native" || b === "wasm");
     else if (a.startsWith("--threads=")) args.media.threads = a.slice(10) === "auto" ? "auto" : Number(a.slice(10));
     else if (a.startsWith("--preload=")) args.media.preload = a.slice(10) !== "false";
+    else if (a.startsWith("--priority=")) args.media.priority = a.slice(11);
     else if (a.startsWith("--first-call-after=")) args.firstCallAfterMs = Math.min(60_000, Math.max(0, Number(a.slice(19)) || 0));
     else if (a.startsWith("--node-flags=")) args.nodeFlags = list(a);
     else if (a === "--help" || a === "-h") {
-      process.stdout.write("usage: bench [--quick] [--only=setup,latency,load,memory,profile] [--levels=1,10,50] [--codecs=opus,pcmu] [--window=SEC] [--opus-backends=native,wasm] [--threads=auto|N] [--preload=true|false] [--first-call-after=MS] [--node-flags=FLAG,...] [--profile] [--profile-calls=N] | --report=RESULTS.json\n");
+      process.stdout.write("usage: bench [--quick] [--only=setup,latency,load,memory,profile] [--levels=1,10,50] [--codecs=opus,pcmu] [--window=SEC] [--opus-backends=native,wasm] [--threads=auto|N] [--preload=true|false] [--priority=realtime|raised|normal] [--first-call-after=MS] [--node-flags=FLAG,...] [--profile] [--profile-calls=N] | --report=RESULTS.json\n");
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown argument ${a}\n`);

@@ -24,7 +24,7 @@ export interface BenchPlan {
   wasmMaxCalls?: number;
   /** what media.opus.backend "auto" meant in this run (setup, latency, memory and profile phases) */
   opusDefaultBackend?: string;
-  /** media settings given to every jingled daemon (--threads, --preload); none: the config defaults */
+  /** media settings given to every jingled daemon (--threads, --preload, --priority); none: the config defaults */
   media?: Record<string, unknown>;
   /** the setup phase's first call came this long after the daemons were online (--first-call-after; none: at once) */
   firstCallAfterMs?: number;

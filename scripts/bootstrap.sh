@@ -8,7 +8,8 @@
 #   - for the audio device tests: pulseaudio, pulseaudio-utils, alsa-utils (optional too)
 #   - for the native Opus backend: libopus-dev, gcc, pkg-config (optional too: without them Opus
 #     runs on opusscript); the container build test runs the Dockerfile's steps with them
-#   - for the MQTT tests: mosquitto (a broker the tests start themselves); for the
+#   - for the MQTT tests: mosquitto (a broker the tests start themselves) and mosquitto-clients (mosquitto_rr,
+#     mosquitto_pub: the README example); for the
 #     completion test: zsh (optional too)
 #   - for the SRV discovery test: dnsmasq-base (optional too)
 #   - for the second XMPP server in the integration tests: ejabberd (optional too);
@@ -92,6 +93,10 @@ command -v pkg-config >/dev/null 2>&1 || optional_missing+=(pkg-config)
 # Optional, for test/integration/mqtt-bridge and home-automation: Debian's
 # Mosquitto, started by the tests on a free loopback port (never as a service).
 command -v mosquitto >/dev/null 2>&1 || optional_missing+=(mosquitto)
+# and the command-line clients the README's MQTT example uses (mosquitto_rr,
+# mosquitto_pub; home-automation runs them as written): not a dependency of
+# the broker's package.
+command -v mosquitto_rr >/dev/null 2>&1 || optional_missing+=(mosquitto-clients)
 # Optional, for test/unit/completion: the zsh completion is loaded into a real zsh.
 command -v zsh >/dev/null 2>&1 || optional_missing+=(zsh)
 # Optional, for test/integration/ejabberd: a second XMPP server implementation

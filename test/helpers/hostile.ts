@@ -94,7 +94,7 @@ export function procFigures(pid: number): ProcFigures {
 
 /**
  * The scheduling of a daemon's media threads (named "jingled-media"), as the kernel has it
- * (/proc/PID/task/TID/stat fields 41 rt_priority and 42 policy, 1-based; 19 nice): e.g. "fifo 10", "other nice -10".
+ * (/proc/PID/task/TID/stat fields 19 nice, 40 rt_priority and 41 policy, 1-based): e.g. "fifo 10", "other nice -10".
  */
 export function mediaThreadScheduling(pid: number): string[] {
   const out: string[] = [];

@@ -72,7 +72,7 @@ test("raised asks for nice -10 only; normal asks for nothing", () => {
 });
 
 test("the real helper on a real worker thread: the kernel sees the policy, and a child process does not inherit it", { skip: systemHelper() ? false : "native/system is not built (npm run build builds it)" }, async () => {
-  // stat fields after the command's ")": 16 nice (index 16 counting from 0 = state), 38 rt_priority, 39 policy.
+  // /proc stat fields 19 nice, 40 rt_priority, 41 policy (1-based): after the command name's ")" the list starts at field 3.
   const source = `
     const { parentPort, workerData } = require("node:worker_threads");
     const { readFileSync } = require("node:fs");
